@@ -1,0 +1,771 @@
+//! The session lifecycle: every rule of DESIGN.md's lifecycle table, composed from the store's
+//! atomic primitives.
+
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use serde_json::Value;
+
+use crate::clock::{Clock, SystemClock, UnixMillis, millis};
+use crate::config::Config;
+use crate::cookie::{self, CookieToken};
+use crate::csrf::CsrfSecret;
+use crate::data::{Data, DataOp};
+use crate::error::{Error, Reason, Result};
+use crate::events::{Event, EventKind, Listener, Listeners};
+use crate::id::{IdDeriver, SessionId};
+use crate::record::{Load, LoginChange, Record, Rekey};
+use crate::session::{Context, Session, SessionInfo, Validation};
+use crate::store::{MemoryStore, Store};
+use crate::token::Token;
+
+/// Longest user id accepted (bytes).
+pub const MAX_USER_LEN: usize = 1024;
+/// Longest user agent recorded (bytes); longer ones are cut at a character boundary.
+pub const MAX_USER_AGENT_LEN: usize = 256;
+/// How often a rekey is retried when a concurrent rotation moved the session first.
+const REKEY_ATTEMPTS: usize = 4;
+
+/// Creates, validates, rotates and ends sessions.
+///
+/// Thread-safe: share one manager (behind an `Arc` if needed) across all request handlers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tessera::{Config, Context, ManualClock, Reason, SessionManager, Validation};
+///
+/// let clock = ManualClock::default();
+/// let manager = SessionManager::builder(Config::default()).clock(clock.clone()).build()?;
+///
+/// // An anonymous visitor gets a session; signing in replaces its token.
+/// let visitor = manager.create(None, None, &Context::HTTPS)?;
+/// let old = visitor.new_token().unwrap().expose();
+/// let signed_in = manager.login(Some(&old), "alice", &Context::HTTPS)?;
+/// let token = signed_in.new_token().unwrap().expose();
+/// assert_eq!(manager.validate(&old, &Context::HTTPS)?.reason(), Some(Reason::Unknown));
+///
+/// // Idle for 31 minutes: the session is gone.
+/// clock.advance(Duration::from_secs(31 * 60));
+/// assert!(matches!(manager.validate(&token, &Context::HTTPS)?, Validation::Rejected(Reason::ExpiredIdle)));
+/// # Ok::<(), tessera::Error>(())
+/// ```
+pub struct SessionManager {
+    inner: Arc<Inner>,
+    _sweeper: Option<Sweeper>,
+}
+
+struct Inner {
+    config: Config,
+    store: Box<dyn Store>,
+    clock: Box<dyn Clock>,
+    ids: IdDeriver,
+    idle_ms: u64,
+    absolute_ms: u64,
+    rotation_ms: Option<u64>,
+    grace_ms: u64,
+    listeners: Listeners,
+}
+
+/// Builds a [`SessionManager`]; see [`SessionManager::builder`].
+pub struct Builder {
+    config: Config,
+    store: Option<Box<dyn Store>>,
+    clock: Option<Box<dyn Clock>>,
+    listeners: Vec<Listener>,
+    sweep_interval: Option<Duration>,
+}
+
+impl Builder {
+    /// Use `store` instead of a new [`MemoryStore`].
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Read time from `clock` instead of the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Register an event listener.
+    pub fn listener(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// How often a background thread sweeps expired sessions; `None` for never (call
+    /// [`SessionManager::sweep`] yourself). Default: every 60 seconds. The thread ends when the
+    /// manager is dropped.
+    pub fn sweep_interval(mut self, every: Option<Duration>) -> Self {
+        self.sweep_interval = every;
+        self
+    }
+
+    /// Check the configuration and build the manager.
+    ///
+    /// # Errors
+    /// `invalid_config` naming the offending field; `invalid_config` for a zero sweep interval.
+    pub fn build(self) -> Result<SessionManager> {
+        self.config.validate()?;
+        if self.sweep_interval.is_some_and(|d| d.is_zero()) {
+            return Err(Error::invalid_config(
+                "sweep_interval must be greater than zero",
+            ));
+        }
+        let config = self.config;
+        let listeners = Listeners::default();
+        for l in self.listeners {
+            listeners.add(l);
+        }
+        let inner = Arc::new(Inner {
+            ids: IdDeriver::new(config.pepper.as_ref().map(|p| p.as_bytes())),
+            idle_ms: millis(config.idle_timeout),
+            absolute_ms: millis(config.absolute_timeout),
+            rotation_ms: config.rotation_interval.map(millis),
+            grace_ms: millis(config.rotation_grace),
+            store: self.store.unwrap_or_else(|| Box::new(MemoryStore::new())),
+            clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
+            listeners,
+            config,
+        });
+        let sweeper = self
+            .sweep_interval
+            .map(|every| Sweeper::start(Arc::downgrade(&inner), every));
+        Ok(SessionManager {
+            inner,
+            _sweeper: sweeper,
+        })
+    }
+}
+
+impl SessionManager {
+    /// A manager on a fresh memory store and the system clock.
+    ///
+    /// # Errors
+    /// `invalid_config` if `config` is not valid.
+    pub fn new(config: Config) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// Start building a manager for `config`.
+    pub fn builder(config: Config) -> Builder {
+        Builder {
+            config,
+            store: None,
+            clock: None,
+            listeners: Vec::new(),
+            sweep_interval: Some(Duration::from_secs(60)),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Now, by the manager's clock.
+    pub fn now(&self) -> UnixMillis {
+        self.inner.clock.now()
+    }
+
+    /// Register an event listener (in addition to those given to the builder).
+    pub fn add_listener(&self, listener: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.listeners.add(Arc::new(listener));
+    }
+
+    /// The public id a token stands for (not checking that it is live).
+    ///
+    /// # Errors
+    /// [`Reason::Malformed`] for a malformed token.
+    pub fn id_of(&self, token: &str) -> Result<SessionId, Reason> {
+        Token::parse(token).map(|t| self.inner.ids.derive(&t))
+    }
+
+    /// Start a new session, optionally for `user` and with initial `data`.
+    ///
+    /// The returned session's [`new_token`](Session::new_token) is the cookie value to send.
+    ///
+    /// # Errors
+    /// `invalid_argument` for an empty or over-long user; `data_too_large`; `store_unavailable`.
+    pub fn create(
+        &self,
+        user: Option<&str>,
+        data: Option<Data>,
+        ctx: &Context<'_>,
+    ) -> Result<Session> {
+        let user = user.map(check_user).transpose()?;
+        let inner = &*self.inner;
+        let data = match data {
+            Some(d) if !d.is_empty() => {
+                crate::data::check_size(&d, inner.config.max_data_bytes)?;
+                Some(Arc::new(d))
+            }
+            _ => None,
+        };
+        let session = inner.insert_new(user, data, ctx)?;
+        inner.emit(EventKind::Created, &session.record, None, None);
+        Ok(session)
+    }
+
+    /// Check a token and return its session — the call every request makes.
+    ///
+    /// Malformed input is refused without touching the store. A live session is touched
+    /// (`last_seen = now`); if its rotation interval has passed, or it was created over HTTP and
+    /// this request is HTTPS, it gets a new token, returned in the session.
+    ///
+    /// # Errors
+    /// Only `store_unavailable` / `internal`: a bad token is `Ok(Validation::Rejected(_))`.
+    /// Callers must treat an error as "not authenticated" (fail closed).
+    pub fn validate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let (record, via_alias) = match inner.load_live(token, now)? {
+            Ok(found) => found,
+            Err(reason) => return Ok(Validation::Rejected(reason)),
+        };
+        let upgrade = ctx.https && !record.secure;
+        let due = inner
+            .rotation_ms
+            .is_some_and(|every| now.saturating_sub(record.rotated_at) >= every);
+        // An alias never rotates: the request that rotated it already handed out the successor.
+        if !via_alias && (upgrade || due) {
+            // After an HTTP→HTTPS upgrade the old token may have been seen in clear: no grace.
+            let grace = if upgrade { 0 } else { inner.grace_ms };
+            if let Some(session) = inner.rotate_record(&record, grace, ctx.https, now)? {
+                return Ok(Validation::Valid(session));
+            }
+        }
+        Ok(Validation::Valid(inner.session(record, None)))
+    }
+
+    /// Give the session a new token now; the old one stays an alias for `rotation_grace`.
+    ///
+    /// # Errors
+    /// `store_unavailable` / `internal`; a bad token is `Ok(Validation::Rejected(_))`.
+    pub fn rotate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
+        let inner = &*self.inner;
+        for _ in 0..REKEY_ATTEMPTS {
+            let now = inner.clock.now();
+            let record = match inner.load_live(token, now)? {
+                Ok((record, _)) => record,
+                Err(reason) => return Ok(Validation::Rejected(reason)),
+            };
+            if let Some(session) = inner.rotate_record(&record, inner.grace_ms, ctx.https, now)? {
+                return Ok(Validation::Valid(session));
+            }
+        }
+        Err(Error::internal(
+            "the session kept changing while being rotated",
+        ))
+    }
+
+    /// Log `user` in: a privilege change. The session of `token` (if it is live) gets a new token
+    /// at once — the old one dies immediately, closing session fixation — a new CSRF secret and a
+    /// fresh absolute deadline, and keeps its data if `login_keeps_data` (and it was anonymous or
+    /// already this user's). Without a live session, a new one is created. The user's least
+    /// recently seen sessions beyond `max_sessions_per_user` are ended.
+    ///
+    /// # Errors
+    /// `invalid_argument` for an empty or over-long user; `store_unavailable`; `internal`.
+    pub fn login(&self, token: Option<&str>, user: &str, ctx: &Context<'_>) -> Result<Session> {
+        let user = check_user(user)?;
+        let inner = &*self.inner;
+        let mut session = None;
+        if let Some(token) = token {
+            for _ in 0..REKEY_ATTEMPTS {
+                let now = inner.clock.now();
+                let Ok((record, _)) = inner.load_live(token, now)? else {
+                    break;
+                };
+                let same_user = record.user.as_deref().is_none_or(|u| *u == *user);
+                let login = LoginChange {
+                    user: user.clone(),
+                    expected_user: record.user.clone(),
+                    csrf: CsrfSecret::generate()?,
+                    deadline: now.saturating_add(inner.absolute_ms),
+                    keep_data: inner.config.login_keeps_data && same_user,
+                    user_agent: ctx.user_agent.map(clip_user_agent),
+                };
+                let (new_token, new_id) = inner.mint()?;
+                let change = Rekey {
+                    new_id,
+                    alias_until: None,
+                    secure: ctx.https,
+                    login: Some(login),
+                };
+                if let Some(rec) = inner.store.rekey(&record.id, &change, now, inner.idle_ms)? {
+                    inner.emit(EventKind::Login, &rec, Some(record.id), None);
+                    session = Some(inner.session(rec, Some(new_token)));
+                    break;
+                }
+            }
+        }
+        let session = match session {
+            Some(s) => s,
+            None => {
+                let s = inner.insert_new(Some(user.clone()), None, ctx)?;
+                inner.emit(EventKind::Login, &s.record, None, None);
+                s
+            }
+        };
+        if let Some(max) = inner.config.max_sessions_per_user {
+            inner.evict_beyond(&user, max, session.id())?;
+        }
+        Ok(session)
+    }
+
+    /// End the session of `token` (and its alias). Returns whether a session was ended.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn logout(&self, token: &str) -> Result<bool> {
+        let inner = &*self.inner;
+        let Ok(id) = self.id_of(token) else {
+            return Ok(false);
+        };
+        let removed = inner.store.remove(&id, inner.clock.now())?;
+        if let Some(r) = &removed {
+            inner.listeners.emit(|| {
+                Event::new(
+                    EventKind::Logout,
+                    Some(r.id),
+                    r.user.clone(),
+                    inner.clock.now(),
+                )
+            });
+        }
+        Ok(removed.is_some())
+    }
+
+    /// End the session with public id `id` (administrator action). Returns whether one was ended.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn revoke(&self, id: &SessionId) -> Result<bool> {
+        let inner = &*self.inner;
+        let removed = inner.store.remove(id, inner.clock.now())?;
+        if let Some(r) = &removed {
+            inner.listeners.emit(|| {
+                Event::new(
+                    EventKind::Revoked,
+                    Some(r.id),
+                    r.user.clone(),
+                    inner.clock.now(),
+                )
+            });
+        }
+        Ok(removed.is_some())
+    }
+
+    /// End every session of `user` (account disabled, password changed). Returns how many.
+    ///
+    /// # Errors
+    /// `invalid_argument` for an empty user; `store_unavailable`.
+    pub fn revoke_user(&self, user: &str) -> Result<usize> {
+        self.revoke_user_keeping(user, None)
+    }
+
+    /// End every session of `user` except the one of `token` ("log out my other devices").
+    /// If `token` is not a live session of `user`, every session of `user` ends.
+    ///
+    /// # Errors
+    /// `invalid_argument` for an empty user; `store_unavailable`.
+    pub fn revoke_user_except(&self, user: &str, token: &str) -> Result<usize> {
+        let keep = self.id_of(token).ok();
+        self.revoke_user_keeping(user, keep.as_ref())
+    }
+
+    fn revoke_user_keeping(&self, user: &str, keep: Option<&SessionId>) -> Result<usize> {
+        let user = check_user(user)?;
+        let inner = &*self.inner;
+        let removed = inner.store.remove_user(&user, keep, inner.clock.now())?;
+        for r in &removed {
+            inner.listeners.emit(|| {
+                Event::new(
+                    EventKind::Revoked,
+                    Some(r.id),
+                    r.user.clone(),
+                    inner.clock.now(),
+                )
+            });
+        }
+        Ok(removed.len())
+    }
+
+    /// End every session (e.g. after a suspected breach). Returns how many. Emits one `revoked`
+    /// event with no id.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn revoke_all(&self) -> Result<usize> {
+        let inner = &*self.inner;
+        let count = inner.store.remove_all()?;
+        inner
+            .listeners
+            .emit(|| Event::new(EventKind::Revoked, None, None, inner.clock.now()));
+        Ok(count)
+    }
+
+    /// The live sessions of `user`, most recently seen first. Never tokens.
+    ///
+    /// # Errors
+    /// `invalid_argument` for an empty user; `store_unavailable`.
+    pub fn list_user(&self, user: &str) -> Result<Vec<SessionInfo>> {
+        let user = check_user(user)?;
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let mut list: Vec<SessionInfo> = inner
+            .store
+            .list_user(&user)?
+            .into_iter()
+            .filter(|r| r.check_live(now, inner.idle_ms).is_ok())
+            .map(|r| SessionInfo {
+                id: r.id,
+                created_at: r.created_at,
+                last_seen: r.last_seen,
+                expires_at: r.expires_at(inner.idle_ms),
+                absolute_deadline: r.deadline,
+                user_agent: r.user_agent.as_deref().map(str::to_owned),
+                secure: r.secure,
+            })
+            .collect();
+        list.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    /// Set one data key of session `id` (or of the session its in-grace alias points to).
+    ///
+    /// # Errors
+    /// A rejection (`unknown`, `expired_*`) if the session ended — it is never re-created —;
+    /// `data_too_large`; `invalid_argument` for an empty key; `store_unavailable`.
+    pub fn set(&self, id: &SessionId, key: &str, value: Value) -> Result<()> {
+        self.update(id, DataOp::Set(key.to_owned(), value))
+    }
+
+    /// Remove one data key of session `id`.
+    ///
+    /// # Errors
+    /// As [`SessionManager::set`].
+    pub fn remove_key(&self, id: &SessionId, key: &str) -> Result<()> {
+        self.update(id, DataOp::Remove(key.to_owned()))
+    }
+
+    /// Replace all data of session `id`.
+    ///
+    /// # Errors
+    /// As [`SessionManager::set`].
+    pub fn replace_data(&self, id: &SessionId, data: Data) -> Result<()> {
+        self.update(id, DataOp::Replace(data))
+    }
+
+    /// Apply one data change to session `id`; returns the data after it.
+    ///
+    /// # Errors
+    /// As [`SessionManager::set`].
+    pub fn update_data(&self, id: &SessionId, op: DataOp) -> Result<Data> {
+        let inner = &*self.inner;
+        let data = inner.store.update_data(
+            id,
+            &op,
+            inner.config.max_data_bytes,
+            inner.clock.now(),
+            inner.idle_ms,
+        )?;
+        Ok(data.map(|d| Data::clone(&d)).unwrap_or_default())
+    }
+
+    fn update(&self, id: &SessionId, op: DataOp) -> Result<()> {
+        let inner = &*self.inner;
+        inner
+            .store
+            .update_data(
+                id,
+                &op,
+                inner.config.max_data_bytes,
+                inner.clock.now(),
+                inner.idle_ms,
+            )
+            .map(drop)
+    }
+
+    /// A fresh masked CSRF token for the session of `token`.
+    ///
+    /// # Errors
+    /// A rejection if the token has no live session; `store_unavailable`.
+    pub fn csrf_token(&self, token: &str) -> Result<String> {
+        let inner = &*self.inner;
+        match inner.load_live(token, inner.clock.now())? {
+            Ok((record, _)) => record.csrf.mint(),
+            Err(reason) => Err(Error::rejected(reason)),
+        }
+    }
+
+    /// Whether `candidate` is a CSRF token of the live session of `token` (constant time).
+    ///
+    /// # Errors
+    /// `store_unavailable`; a dead session simply gives `false`.
+    pub fn verify_csrf(&self, token: &str, candidate: &str) -> Result<bool> {
+        let inner = &*self.inner;
+        Ok(match inner.load_live(token, inner.clock.now())? {
+            Ok((record, _)) => record.csrf.verify(candidate),
+            Err(_) => false,
+        })
+    }
+
+    /// Remove expired sessions now; returns how many. Costs what expired, not the store's size.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn sweep(&self) -> Result<usize> {
+        self.inner.sweep()
+    }
+
+    /// Number of sessions in the store (expired ones not yet swept included).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn store_len(&self) -> Result<usize> {
+        self.inner.store.len()
+    }
+
+    /// The `Set-Cookie` value that hands `token` to the browser.
+    pub fn set_cookie(&self, token: &Token) -> String {
+        cookie::set_cookie(&self.inner.config, token)
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        cookie::clear_cookie(&self.inner.config)
+    }
+
+    /// The session token in a `Cookie` request header; see [`cookie`](crate::cookie) for why two
+    /// cookies of the session's name count as none.
+    pub fn token_from_cookie_header<'h>(&self, header: &'h str) -> CookieToken<'h> {
+        cookie::find_session_cookie(header, &self.inner.config.cookie_name)
+    }
+}
+
+impl std::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn mint(&self) -> Result<(Token, SessionId)> {
+        let token = Token::generate()?;
+        let id = self.ids.derive(&token);
+        Ok((token, id))
+    }
+
+    fn session(&self, record: Record, new_token: Option<Token>) -> Session {
+        Session {
+            record,
+            new_token,
+            idle_ms: self.idle_ms,
+        }
+    }
+
+    fn emit(
+        &self,
+        kind: EventKind,
+        record: &Record,
+        previous: Option<SessionId>,
+        reason: Option<Reason>,
+    ) {
+        self.listeners.emit(|| {
+            let event = Event::new(kind, Some(record.id), record.user.clone(), self.clock.now())
+                .with_reason(reason);
+            match previous {
+                Some(p) => event.with_previous(p),
+                None => event,
+            }
+        });
+    }
+
+    fn insert_new(
+        &self,
+        user: Option<Arc<str>>,
+        data: Option<Arc<Data>>,
+        ctx: &Context<'_>,
+    ) -> Result<Session> {
+        let (token, id) = self.mint()?;
+        let now = self.clock.now();
+        let mut record = Record::new(
+            id,
+            user,
+            now,
+            self.absolute_ms,
+            ctx.https,
+            CsrfSecret::generate()?,
+        );
+        record.data = data;
+        record.user_agent = ctx.user_agent.map(clip_user_agent);
+        self.store.insert(record.clone(), self.idle_ms)?;
+        Ok(self.session(record, Some(token)))
+    }
+
+    /// Parse, look up and touch; on expiry remove the record and emit the events.
+    /// The outer `Result` is the store's; the inner one the token's verdict.
+    fn load_live(&self, token: &str, now: UnixMillis) -> Result<Result<(Record, bool), Reason>> {
+        let Ok(token) = Token::parse(token) else {
+            self.listeners.emit(|| {
+                Event::new(EventKind::Rejected, None, None, now)
+                    .with_reason(Some(Reason::Malformed))
+            });
+            return Ok(Err(Reason::Malformed));
+        };
+        let id = self.ids.derive(&token);
+        match self.store.load(&id, now, self.idle_ms)? {
+            Load::Live { record, via_alias } => Ok(Ok((record, via_alias))),
+            Load::Missing => {
+                self.listeners.emit(|| {
+                    Event::new(EventKind::Rejected, Some(id), None, now)
+                        .with_reason(Some(Reason::Unknown))
+                });
+                Ok(Err(Reason::Unknown))
+            }
+            Load::Expired(reason, record) => {
+                // Expiry is final, so removing here cannot race with a revival.
+                if self.store.remove(&record.id, now)?.is_some() {
+                    self.emit(EventKind::Expired, &record, None, Some(reason));
+                }
+                self.listeners.emit(|| {
+                    Event::new(EventKind::Rejected, Some(id), record.user.clone(), now)
+                        .with_reason(Some(reason))
+                });
+                Ok(Err(reason))
+            }
+        }
+    }
+
+    /// Rekey `record` to a new token with `grace_ms` of alias; `None` if it moved meanwhile.
+    fn rotate_record(
+        &self,
+        record: &Record,
+        grace_ms: u64,
+        https: bool,
+        now: UnixMillis,
+    ) -> Result<Option<Session>> {
+        let (token, new_id) = self.mint()?;
+        let change = Rekey {
+            new_id,
+            alias_until: (grace_ms > 0).then(|| now.saturating_add(grace_ms)),
+            secure: https,
+            login: None,
+        };
+        Ok(self
+            .store
+            .rekey(&record.id, &change, now, self.idle_ms)?
+            .map(|rec| {
+                self.emit(EventKind::Rotated, &rec, Some(record.id), None);
+                self.session(rec, Some(token))
+            }))
+    }
+
+    fn evict_beyond(&self, user: &str, max: usize, keep: &SessionId) -> Result<()> {
+        let now = self.clock.now();
+        let mut live: Vec<Record> = self
+            .store
+            .list_user(user)?
+            .into_iter()
+            .filter(|r| r.id != *keep && r.check_live(now, self.idle_ms).is_ok())
+            .collect();
+        // `max` includes the session just logged in.
+        let excess = (live.len() + 1).saturating_sub(max);
+        live.sort_by_key(|r| (r.last_seen, r.created_at));
+        for r in live.into_iter().take(excess) {
+            if let Some(removed) = self.store.remove(&r.id, now)? {
+                self.listeners.emit(|| {
+                    Event::new(
+                        EventKind::Revoked,
+                        Some(removed.id),
+                        removed.user.clone(),
+                        now,
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let removed = self.store.sweep(now, self.idle_ms)?;
+        for r in &removed {
+            self.listeners.emit(|| {
+                Event::new(EventKind::Expired, Some(r.id), r.user.clone(), now)
+                    .with_reason(r.expired)
+            });
+        }
+        Ok(removed.len())
+    }
+}
+
+fn check_user(user: &str) -> Result<Arc<str>> {
+    if user.is_empty() {
+        return Err(Error::invalid_argument("user id must not be empty"));
+    }
+    if user.len() > MAX_USER_LEN {
+        return Err(Error::invalid_argument(format!(
+            "user id must be at most {MAX_USER_LEN} bytes"
+        )));
+    }
+    Ok(Arc::from(user))
+}
+
+fn clip_user_agent(ua: &str) -> Arc<str> {
+    let mut end = ua.len().min(MAX_USER_AGENT_LEN);
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&ua[..end])
+}
+
+/// The background sweeper: wakes every interval, sweeps, and stops when the manager drops.
+struct Sweeper {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sweeper {
+    fn start(inner: Weak<Inner>, every: Duration) -> Sweeper {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("tessera-sweeper".into())
+            .spawn(move || {
+                let (lock, cvar) = &*signal;
+                let mut stopped = lock.lock();
+                // Checked before each wait too: the manager may be dropped before this thread runs.
+                while !*stopped {
+                    let _ = cvar.wait_for(&mut stopped, every);
+                    if *stopped {
+                        return;
+                    }
+                    let Some(inner) = inner.upgrade() else { return };
+                    // Errors (a store that is down) are retried at the next tick.
+                    let _ = inner.sweep();
+                }
+            })
+            .ok();
+        Sweeper { stop, thread }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The server-side session record and the one rule that says whether it is still alive.
+//!
+//! Stores hold [`Record`]s; the manager decides what to do with them. The liveness rule lives
+//! here, once, and every store calls it so they agree to the millisecond.
+
+use std::sync::Arc;
+
+use crate::clock::UnixMillis;
+use crate::csrf::CsrfSecret;
+use crate::data::Data;
+use crate::error::Reason;
+use crate::id::SessionId;
+
+/// What a store keeps for one session. Never contains the token.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The session's current id (changes with every rotation).
+    pub id: SessionId,
+    /// The authenticated user, if any.
+    pub user: Option<Arc<str>>,
+    /// The user agent the session was created with, as a device label for listings.
+    pub user_agent: Option<Arc<str>>,
+    /// When the session was created, or last logged in (a login restarts its life).
+    pub created_at: UnixMillis,
+    /// When it was last validated.
+    pub last_seen: UnixMillis,
+    /// Absolute deadline: `created_at + absolute_timeout`.
+    pub deadline: UnixMillis,
+    /// When its token last changed.
+    pub rotated_at: UnixMillis,
+    /// Whether its token has only ever travelled over HTTPS.
+    pub secure: bool,
+    /// Its CSRF secret.
+    pub csrf: CsrfSecret,
+    /// Its data; `None` is the empty object.
+    pub data: Option<Arc<Data>>,
+    /// The id of the token rotated away just before the current one, while that alias may live.
+    pub predecessor: Option<SessionId>,
+}
+
+impl Record {
+    /// A new record, created now.
+    pub fn new(
+        id: SessionId,
+        user: Option<Arc<str>>,
+        now: UnixMillis,
+        absolute_ms: u64,
+        secure: bool,
+        csrf: CsrfSecret,
+    ) -> Self {
+        Record {
+            id,
+            user,
+            user_agent: None,
+            created_at: now,
+            last_seen: now,
+            deadline: now.saturating_add(absolute_ms),
+            rotated_at: now,
+            secure,
+            csrf,
+            data: None,
+            predecessor: None,
+        }
+    }
+
+    /// Whether the record is alive at `now` under `idle_ms`; see [`check_live`].
+    ///
+    /// # Errors
+    /// The reason it is not.
+    pub fn check_live(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
+        check_live(self.deadline, self.last_seen, now, idle_ms)
+    }
+
+    /// When the record will expire if nobody touches it: the earlier of the idle and absolute
+    /// deadlines.
+    pub fn expires_at(&self, idle_ms: u64) -> UnixMillis {
+        self.deadline.min(self.last_seen.saturating_add(idle_ms))
+    }
+}
+
+/// The liveness rule of DESIGN.md: the absolute deadline first (`now ≥ deadline`), then the idle
+/// timeout (`now − last_seen ≥ idle`). Both bounds are exclusive of the instant they are reached.
+///
+/// # Errors
+/// [`Reason::ExpiredAbsolute`] or [`Reason::ExpiredIdle`].
+#[inline]
+pub fn check_live(
+    deadline: UnixMillis,
+    last_seen: UnixMillis,
+    now: UnixMillis,
+    idle_ms: u64,
+) -> Result<(), Reason> {
+    if now >= deadline {
+        Err(Reason::ExpiredAbsolute)
+    } else if now.saturating_sub(last_seen) >= idle_ms {
+        Err(Reason::ExpiredIdle)
+    } else {
+        Ok(())
+    }
+}
+
+/// A session a store removed, for events and counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removed {
+    /// Its id at removal.
+    pub id: SessionId,
+    /// Its user.
+    pub user: Option<Arc<str>>,
+    /// Why it ended, when it expired (`None` for logout and revocation).
+    pub expired: Option<Reason>,
+}
+
+impl From<&Record> for Removed {
+    fn from(r: &Record) -> Self {
+        Removed {
+            id: r.id,
+            user: r.user.clone(),
+            expired: None,
+        }
+    }
+}
+
+/// The result of looking a session up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Load {
+    /// Alive; `last_seen` was moved to now. `via_alias` says the id was a rotated-away token
+    /// inside its grace window, and `record` is its successor.
+    Live {
+        /// The (successor) record, as touched.
+        record: Record,
+        /// Whether the id looked up was an alias.
+        via_alias: bool,
+    },
+    /// Present but expired (not touched); the caller removes it.
+    Expired(Reason, Record),
+    /// No such session (or an alias past its grace).
+    Missing,
+}
+
+/// An atomic change of a session's id (rotation) and, for a login, of who it belongs to.
+#[derive(Clone, Debug)]
+pub struct Rekey {
+    /// The id of the new token.
+    pub new_id: SessionId,
+    /// Until when the old id keeps resolving to the new one; `None` ends it at once.
+    pub alias_until: Option<UnixMillis>,
+    /// Set the record's `secure` flag (the new token is only sent over HTTPS).
+    pub secure: bool,
+    /// For a login: the privilege change that comes with the new id.
+    pub login: Option<LoginChange>,
+}
+
+/// What a login changes besides the id.
+#[derive(Clone, Debug)]
+pub struct LoginChange {
+    /// The user the session now belongs to.
+    pub user: Arc<str>,
+    /// The user the caller saw on the record; the rekey fails if it changed meanwhile.
+    pub expected_user: Option<Arc<str>>,
+    /// A fresh CSRF secret.
+    pub csrf: CsrfSecret,
+    /// The new absolute deadline (the session's life restarts).
+    pub deadline: UnixMillis,
+    /// Keep the data (else it is cleared).
+    pub keep_data: bool,
+    /// New user agent label, if known.
+    pub user_agent: Option<Arc<str>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_bounds_are_exclusive_and_absolute_wins() {
+        assert_eq!(check_live(100, 0, 99, 50), Err(Reason::ExpiredIdle));
+        assert_eq!(check_live(100, 50, 99, 50), Ok(()));
+        assert_eq!(check_live(100, 50, 100, 50), Err(Reason::ExpiredAbsolute));
+        assert_eq!(check_live(100, 0, 49, 50), Ok(()));
+        assert_eq!(check_live(100, 0, 50, 50), Err(Reason::ExpiredIdle));
+        // A clock that went backwards never expires a session by idleness.
+        assert_eq!(check_live(100, 60, 10, 50), Ok(()));
+    }
+}

@@ -1,0 +1,185 @@
+//! What the manager hands back for a good token: the session as of this request.
+
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use serde_json::Value;
+
+use crate::clock::UnixMillis;
+use crate::data::Data;
+use crate::error::{Reason, Result};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::token::Token;
+
+static EMPTY: Lazy<Data> = Lazy::new(Data::new);
+
+/// Per-request context for [`validate`](crate::SessionManager::validate) and friends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// Whether the request arrived over HTTPS. A session created over plain HTTP that is first
+    /// seen over HTTPS gets a new token at once (the old one crossed the network in clear).
+    pub https: bool,
+    /// The request's `User-Agent`, recorded at creation and login as a device label for
+    /// [`list_user`](crate::SessionManager::list_user). It is not enforced: browsers change it on
+    /// every update, and an attacker who has the token can copy it anyway.
+    pub user_agent: Option<&'a str>,
+}
+
+impl Context<'_> {
+    /// A context for a request over HTTPS.
+    pub const HTTPS: Context<'static> = Context {
+        https: true,
+        user_agent: None,
+    };
+}
+
+/// The outcome of validating a token.
+// Unboxed on purpose: validate runs on every request and a Box would allocate each time.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Validation {
+    /// The token is good.
+    Valid(Session),
+    /// It is not; the request is anonymous.
+    Rejected(Reason),
+}
+
+impl Validation {
+    /// The session, if valid.
+    pub fn session(self) -> Option<Session> {
+        match self {
+            Validation::Valid(s) => Some(s),
+            Validation::Rejected(_) => None,
+        }
+    }
+
+    /// The rejection reason, if rejected.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Validation::Valid(_) => None,
+            Validation::Rejected(r) => Some(*r),
+        }
+    }
+}
+
+/// A live session as seen by one request.
+///
+/// If [`Session::new_token`] is set, the session was given a new token during this call
+/// (rotation, HTTPS upgrade, login) and the response must send it in `Set-Cookie`.
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) record: Record,
+    pub(crate) new_token: Option<Token>,
+    pub(crate) idle_ms: u64,
+}
+
+impl Session {
+    /// Its public id.
+    pub fn id(&self) -> &SessionId {
+        &self.record.id
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.record.user.as_deref()
+    }
+
+    /// Its data.
+    pub fn data(&self) -> &Data {
+        self.record.data.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// Its data as a shared pointer (`None` when empty), without copying.
+    pub fn data_shared(&self) -> Option<&Arc<Data>> {
+        self.record.data.as_ref()
+    }
+
+    /// One data value.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data().get(key)
+    }
+
+    /// The token the client must be sent now, if it changed during this call.
+    pub fn new_token(&self) -> Option<&Token> {
+        self.new_token.as_ref()
+    }
+
+    /// Take the new token out (for handing to the cookie writer).
+    pub fn take_new_token(&mut self) -> Option<Token> {
+        self.new_token.take()
+    }
+
+    /// When it was created (or last logged in).
+    pub fn created_at(&self) -> UnixMillis {
+        self.record.created_at
+    }
+
+    /// When it was last seen (now, for a session just validated).
+    pub fn last_seen(&self) -> UnixMillis {
+        self.record.last_seen
+    }
+
+    /// Its absolute deadline.
+    pub fn absolute_deadline(&self) -> UnixMillis {
+        self.record.deadline
+    }
+
+    /// When it ends if unused: `last_seen + idle_timeout`, or the absolute deadline if sooner.
+    pub fn expires_at(&self) -> UnixMillis {
+        self.record.expires_at(self.idle_ms)
+    }
+
+    /// When its token last changed.
+    pub fn rotated_at(&self) -> UnixMillis {
+        self.record.rotated_at
+    }
+
+    /// Whether its token has only travelled over HTTPS.
+    pub fn secure(&self) -> bool {
+        self.record.secure
+    }
+
+    /// The user agent recorded for it.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.record.user_agent.as_deref()
+    }
+
+    /// A fresh masked CSRF token for a form or header of this session.
+    ///
+    /// # Errors
+    /// `internal` if the OS cannot supply randomness.
+    pub fn csrf_token(&self) -> Result<String> {
+        self.record.csrf.mint()
+    }
+
+    /// Whether `candidate` is a CSRF token of this session (constant time).
+    pub fn verify_csrf(&self, candidate: &str) -> bool {
+        self.record.csrf.verify(candidate)
+    }
+
+    /// The underlying record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+}
+
+/// Public information about one of a user's sessions, for "your devices" pages. Never a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// Its id (give it to [`revoke`](crate::SessionManager::revoke) to end it).
+    pub id: SessionId,
+    /// When it was created or last logged in.
+    pub created_at: UnixMillis,
+    /// When it was last seen.
+    pub last_seen: UnixMillis,
+    /// When it ends if unused.
+    pub expires_at: UnixMillis,
+    /// Its absolute deadline.
+    pub absolute_deadline: UnixMillis,
+    /// The recorded user agent.
+    pub user_agent: Option<String>,
+    /// Whether it has only used HTTPS.
+    pub secure: bool,
+}

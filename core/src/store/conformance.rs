@@ -1,0 +1,439 @@
+//! Behaviour every [`Store`] must have, as functions a store's tests call through
+//! [`store_conformance_tests!`](crate::store_conformance_tests).
+//!
+//! Each case takes a fresh, empty store. Times are explicit, so no clock is involved.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::csrf::CsrfSecret;
+use crate::data::DataOp;
+use crate::error::{ErrorKind, Reason};
+use crate::id::{IdDeriver, SessionId};
+use crate::record::{Load, LoginChange, Record, Rekey};
+use crate::store::Store;
+use crate::token::Token;
+
+/// Start of time in these cases.
+pub const T0: u64 = 1_700_000_000_000;
+/// Idle timeout used by these cases.
+pub const IDLE: u64 = 60_000;
+/// Absolute timeout used by these cases.
+pub const ABSOLUTE: u64 = 600_000;
+
+/// Generate one `#[test]` per conformance case for the store built by `$make` (an expression
+/// evaluated afresh for each case).
+///
+/// ```ignore
+/// tessera::store_conformance_tests!(tessera::MemoryStore::with_shards(4));
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            insert_then_load_touches,
+            missing_ids_are_missing,
+            idle_expiry_is_not_touched,
+            absolute_expiry,
+            rekey_leaves_an_alias_for_the_grace_window,
+            only_the_immediately_preceding_token_is_an_alias,
+            rekey_refuses_aliases_and_expired_records,
+            login_rekey_changes_owner_and_secrets,
+            data_writes_follow_aliases_and_never_resurrect,
+            remove_ends_session_and_alias,
+            remove_user_keeps_the_named_session,
+            remove_all_and_len,
+            sweep_removes_only_what_expired,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let store = $make;
+                $crate::store::conformance::$case(&store);
+            }
+        )*
+    };
+}
+
+fn fresh(user: Option<&str>, now: u64) -> (Token, Record) {
+    let token = Token::generate().expect("randomness");
+    let id = IdDeriver::new(None).derive(&token);
+    let record = Record::new(
+        id,
+        user.map(Arc::from),
+        now,
+        ABSOLUTE,
+        true,
+        CsrfSecret::generate().expect("randomness"),
+    );
+    (token, record)
+}
+
+fn new_id() -> SessionId {
+    fresh(None, T0).1.id
+}
+
+fn live(store: &dyn Store, id: &SessionId, now: u64) -> Record {
+    match store.load(id, now, IDLE).expect("store") {
+        Load::Live { record, .. } => record,
+        other => panic!("expected a live session, got {other:?}"),
+    }
+}
+
+fn is_missing(store: &dyn Store, id: &SessionId, now: u64) -> bool {
+    matches!(store.load(id, now, IDLE).expect("store"), Load::Missing)
+}
+
+fn rotate(store: &dyn Store, id: &SessionId, now: u64, grace: Option<u64>) -> Option<Record> {
+    let change = Rekey {
+        new_id: new_id(),
+        alias_until: grace.map(|g| now + g),
+        secure: false,
+        login: None,
+    };
+    store.rekey(id, &change, now, IDLE).expect("store")
+}
+
+/// Insert, then load: the record comes back and `last_seen` moves.
+pub fn insert_then_load_touches(store: &dyn Store) {
+    let (_, r) = fresh(Some("alice"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let got = live(store, &r.id, T0 + 10);
+    assert_eq!(got.id, r.id);
+    assert_eq!(got.user.as_deref(), Some("alice"));
+    assert_eq!(got.last_seen, T0 + 10);
+    assert_eq!(got.csrf, r.csrf);
+    assert_eq!(live(store, &r.id, T0 + 20).last_seen, T0 + 20);
+}
+
+/// Ids never inserted load as missing.
+pub fn missing_ids_are_missing(store: &dyn Store) {
+    assert!(is_missing(store, &new_id(), T0));
+}
+
+/// At `last_seen + idle` the record is expired and is not touched back to life.
+pub fn idle_expiry_is_not_touched(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    live(store, &r.id, T0 + IDLE - 1);
+    match store.load(&r.id, T0 + 2 * IDLE - 1, IDLE).unwrap() {
+        Load::Expired(Reason::ExpiredIdle, _) => {}
+        other => panic!("{other:?}"),
+    }
+    // A later look still sees it expired: the failed load did not touch it.
+    assert!(matches!(
+        store.load(&r.id, T0 + 2 * IDLE, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredIdle, _)
+    ));
+}
+
+/// At the deadline the record is expired, however fresh.
+pub fn absolute_expiry(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let mut t = T0;
+    while t + IDLE / 2 < T0 + ABSOLUTE {
+        t += IDLE / 2;
+        live(store, &r.id, t);
+    }
+    assert!(matches!(
+        store.load(&r.id, T0 + ABSOLUTE, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredAbsolute, _)
+    ));
+}
+
+/// After a rekey the old id resolves to the new record until the alias deadline.
+pub fn rekey_leaves_an_alias_for_the_grace_window(store: &dyn Store) {
+    let (_, r) = fresh(Some("bob"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = rotate(store, &r.id, T0 + 5, Some(1000)).expect("rekeyed");
+    assert_ne!(moved.id, r.id);
+    assert_eq!(moved.rotated_at, T0 + 5);
+    assert_eq!(moved.predecessor, Some(r.id));
+    match store.load(&r.id, T0 + 1004, IDLE).unwrap() {
+        Load::Live { record, via_alias } => {
+            assert!(via_alias);
+            assert_eq!(record.id, moved.id);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(is_missing(store, &r.id, T0 + 1005));
+    assert_eq!(live(store, &moved.id, T0 + 1005).id, moved.id);
+    let listed = store.list_user("bob").unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![moved.id]
+    );
+    // Without grace the old id dies at once.
+    let again = rotate(store, &moved.id, T0 + 2000, None).unwrap();
+    assert!(is_missing(store, &moved.id, T0 + 2000));
+    live(store, &again.id, T0 + 2000);
+}
+
+/// A second rotation ends the first alias even inside its grace.
+pub fn only_the_immediately_preceding_token_is_an_alias(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let second = rotate(store, &r.id, T0, Some(30_000)).unwrap();
+    let third = rotate(store, &second.id, T0 + 1, Some(30_000)).unwrap();
+    assert!(
+        is_missing(store, &r.id, T0 + 2),
+        "the first token must be dead"
+    );
+    assert_eq!(live(store, &second.id, T0 + 2).id, third.id);
+}
+
+/// Rekey works only on a live record that is primary under the id.
+pub fn rekey_refuses_aliases_and_expired_records(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = rotate(store, &r.id, T0, Some(30_000)).unwrap();
+    assert!(
+        rotate(store, &r.id, T0 + 1, Some(30_000)).is_none(),
+        "an alias must not rotate"
+    );
+    live(store, &moved.id, T0 + 1);
+    assert!(
+        rotate(store, &moved.id, T0 + 1 + IDLE, Some(30_000)).is_none(),
+        "expired"
+    );
+    assert!(rotate(store, &new_id(), T0, None).is_none(), "missing");
+}
+
+/// A login rekey changes the owner, the CSRF secret and the deadline; the index follows.
+pub fn login_rekey_changes_owner_and_secrets(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    store
+        .update_data(
+            &r.id,
+            &DataOp::Set("cart".into(), json!([1])),
+            1000,
+            T0,
+            IDLE,
+        )
+        .unwrap();
+    let csrf = CsrfSecret::generate().unwrap();
+    let mut change = Rekey {
+        new_id: new_id(),
+        alias_until: None,
+        secure: true,
+        login: Some(LoginChange {
+            user: Arc::from("carol"),
+            expected_user: Some(Arc::from("someone else")),
+            csrf: csrf.clone(),
+            deadline: T0 + 100 + ABSOLUTE,
+            keep_data: true,
+            user_agent: Some(Arc::from("agent/1")),
+        }),
+    };
+    assert!(
+        store
+            .rekey(&r.id, &change, T0 + 100, IDLE)
+            .unwrap()
+            .is_none(),
+        "user mismatch"
+    );
+    if let Some(login) = change.login.as_mut() {
+        login.expected_user = None;
+    }
+    let got = store
+        .rekey(&r.id, &change, T0 + 100, IDLE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user.as_deref(), Some("carol"));
+    assert_eq!(got.csrf, csrf);
+    assert_eq!(got.created_at, T0 + 100);
+    assert_eq!(got.deadline, T0 + 100 + ABSOLUTE);
+    assert_eq!(got.user_agent.as_deref(), Some("agent/1"));
+    assert_eq!(got.data.as_ref().unwrap().get("cart"), Some(&json!([1])));
+    assert!(is_missing(store, &r.id, T0 + 100));
+    assert_eq!(store.list_user("carol").unwrap().len(), 1);
+    // Switching user without keeping data clears it.
+    let (newer, _) = (new_id(), ());
+    let change = Rekey {
+        new_id: newer,
+        alias_until: None,
+        secure: true,
+        login: Some(LoginChange {
+            user: Arc::from("dave"),
+            expected_user: Some(Arc::from("carol")),
+            csrf: CsrfSecret::generate().unwrap(),
+            deadline: T0 + 200 + ABSOLUTE,
+            keep_data: false,
+            user_agent: None,
+        }),
+    };
+    let got = store
+        .rekey(&got.id, &change, T0 + 200, IDLE)
+        .unwrap()
+        .unwrap();
+    assert!(got.data.is_none());
+    assert_eq!(got.user_agent.as_deref(), Some("agent/1"));
+    assert!(store.list_user("carol").unwrap().is_empty());
+    assert_eq!(store.list_user("dave").unwrap()[0].id, newer);
+}
+
+/// Writes go to the successor through an alias, fail on ended sessions and respect the cap.
+pub fn data_writes_follow_aliases_and_never_resurrect(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = rotate(store, &r.id, T0, Some(30_000)).unwrap();
+    store
+        .update_data(&r.id, &DataOp::Set("a".into(), json!(1)), 100, T0 + 1, IDLE)
+        .unwrap();
+    store
+        .update_data(
+            &moved.id,
+            &DataOp::Set("b".into(), json!(2)),
+            100,
+            T0 + 1,
+            IDLE,
+        )
+        .unwrap();
+    let data = live(store, &moved.id, T0 + 2).data.unwrap();
+    assert_eq!(
+        (data.get("a"), data.get("b")),
+        (Some(&json!(1)), Some(&json!(2)))
+    );
+    let too_big = store.update_data(
+        &moved.id,
+        &DataOp::Set("c".into(), json!("x".repeat(200))),
+        100,
+        T0 + 2,
+        IDLE,
+    );
+    assert_eq!(too_big.unwrap_err().kind(), ErrorKind::DataTooLarge);
+    assert_eq!(live(store, &moved.id, T0 + 3).data.unwrap().len(), 2);
+    store.remove(&moved.id, T0 + 3).unwrap();
+    for id in [r.id, moved.id] {
+        let err = store
+            .update_data(&id, &DataOp::Set("z".into(), json!(0)), 100, T0 + 4, IDLE)
+            .unwrap_err();
+        assert_eq!(err.reason(), Some(Reason::Unknown));
+        assert!(
+            is_missing(store, &id, T0 + 4),
+            "a write must not re-create the session"
+        );
+    }
+    let (_, idle) = fresh(None, T0);
+    store.insert(idle.clone(), IDLE).unwrap();
+    let err = store
+        .update_data(
+            &idle.id,
+            &DataOp::Set("z".into(), json!(0)),
+            100,
+            T0 + IDLE,
+            IDLE,
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), Some(Reason::ExpiredIdle));
+}
+
+/// Removing by id ends the session; removing by an in-grace alias ends its successor.
+pub fn remove_ends_session_and_alias(store: &dyn Store) {
+    let (_, r) = fresh(Some("erin"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = rotate(store, &r.id, T0, Some(30_000)).unwrap();
+    let removed = store
+        .remove(&r.id, T0 + 1)
+        .unwrap()
+        .expect("removed via alias");
+    assert_eq!(removed.id, moved.id);
+    assert_eq!(removed.user.as_deref(), Some("erin"));
+    assert!(is_missing(store, &r.id, T0 + 1) && is_missing(store, &moved.id, T0 + 1));
+    assert!(store.list_user("erin").unwrap().is_empty());
+    assert!(store.remove(&moved.id, T0 + 1).unwrap().is_none());
+    let (_, s) = fresh(None, T0);
+    store.insert(s.clone(), IDLE).unwrap();
+    let s2 = rotate(store, &s.id, T0, Some(30_000)).unwrap();
+    assert!(store.remove(&s2.id, T0).unwrap().is_some());
+    assert!(
+        is_missing(store, &s.id, T0),
+        "the alias dies with its session"
+    );
+}
+
+/// `remove_user` ends all of a user's sessions but the kept one, which may be named by alias.
+pub fn remove_user_keeps_the_named_session(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, r) = fresh(Some("frank"), T0);
+        store.insert(r.clone(), IDLE).unwrap();
+        ids.push(r.id);
+    }
+    let (_, other) = fresh(Some("grace"), T0);
+    store.insert(other.clone(), IDLE).unwrap();
+    let kept = rotate(store, &ids[0], T0, Some(30_000)).unwrap();
+    let removed = store.remove_user("frank", Some(&ids[0]), T0 + 1).unwrap();
+    assert_eq!(removed.len(), 2);
+    live(store, &kept.id, T0 + 1);
+    live(store, &other.id, T0 + 1);
+    assert_eq!(store.list_user("frank").unwrap().len(), 1);
+    assert_eq!(store.remove_user("frank", None, T0 + 1).unwrap().len(), 1);
+    assert!(is_missing(store, &kept.id, T0 + 1));
+    assert!(store.list_user("frank").unwrap().is_empty());
+    assert!(store.remove_user("nobody", None, T0).unwrap().is_empty());
+}
+
+/// `remove_all` empties the store; `len` counts sessions, not aliases.
+pub fn remove_all_and_len(store: &dyn Store) {
+    let mut first = None;
+    for i in 0..5 {
+        let (_, r) = fresh(if i % 2 == 0 { Some("h") } else { None }, T0);
+        store.insert(r.clone(), IDLE).unwrap();
+        first.get_or_insert(r.id);
+    }
+    rotate(store, &first.unwrap(), T0, Some(30_000)).unwrap();
+    assert_eq!(store.len().unwrap(), 5);
+    assert_eq!(store.remove_all().unwrap(), 5);
+    assert_eq!(store.len().unwrap(), 0);
+    assert!(store.is_empty().unwrap());
+    assert!(store.list_user("h").unwrap().is_empty());
+}
+
+/// Sweep removes idle- and absolute-expired records and spent aliases, never a live one, and
+/// keeps the user index in step.
+pub fn sweep_removes_only_what_expired(store: &dyn Store) {
+    let (_, idle) = fresh(Some("ivy"), T0);
+    let (_, busy) = fresh(Some("ivy"), T0);
+    let (_, anon) = fresh(None, T0);
+    for r in [&idle, &busy, &anon] {
+        store.insert(r.clone(), IDLE).unwrap();
+    }
+    let busy_moved = rotate(store, &busy.id, T0, Some(5_000)).unwrap();
+    let mut t = T0;
+    while t < T0 + 2 * IDLE {
+        t += IDLE / 3;
+        live(store, &busy_moved.id, t);
+        let swept = store.sweep(t, IDLE).unwrap();
+        assert!(
+            swept.iter().all(|r| r.id != busy_moved.id),
+            "swept a live session"
+        );
+    }
+    assert!(is_missing(store, &idle.id, t) && is_missing(store, &anon.id, t));
+    assert!(is_missing(store, &busy.id, t), "spent alias");
+    assert_eq!(store.len().unwrap(), 1);
+    let listed: Vec<SessionId> = store
+        .list_user("ivy")
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![busy_moved.id]);
+    // Absolute expiry is swept too.
+    let end = T0 + ABSOLUTE;
+    while t + IDLE / 3 < end {
+        t += IDLE / 3;
+        live(store, &busy_moved.id, t);
+    }
+    let swept = store.sweep(end, IDLE).unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0].expired, Some(Reason::ExpiredAbsolute));
+    assert_eq!(store.len().unwrap(), 0);
+    assert!(store.list_user("ivy").unwrap().is_empty());
+}

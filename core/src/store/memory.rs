@@ -1,0 +1,721 @@
+//! The embedded store: sharded hash tables in process memory.
+//!
+//! Layout, chosen for the validate hot path and for memory per session:
+//! - Records are boxed in a `hashbrown::HashTable` keyed by the id's first 8 bytes (ids are
+//!   uniform, so those bytes are the hash); the table itself costs 9 bytes per slot.
+//! - The shard is picked from bytes 8..16, so a shard's entries still spread over all of the
+//!   table's buckets.
+//! - `validate` takes the shard's read lock and moves `last_seen` with a compare-and-swap that
+//!   refuses to touch an idle-expired record; writers take the write lock.
+//! - Expiry bookkeeping is a per-shard wheel of one-second buckets holding id prefixes at the
+//!   time each record *could* first expire. A sweep pops only the buckets that came due and
+//!   re-files the records that were touched since, so its cost follows what came due, not the
+//!   store's size.
+//! - The per-user index is sharded behind mutexes. Any change that adds, moves or removes a
+//!   session *of a user* takes that user's index lock before the table locks (tables in shard
+//!   order), which makes `remove_user` atomic with respect to rotations and logins.
+
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::{HashMap, HashTable};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+
+use crate::clock::UnixMillis;
+use crate::csrf::CsrfSecret;
+use crate::data::{self, Data, DataOp};
+use crate::error::{Error, Reason, Result};
+use crate::id::SessionId;
+use crate::record::{Load, Record, Rekey, Removed, check_live};
+use crate::store::Store;
+
+/// Wheel bucket width.
+const TICK_MS: u64 = 1000;
+
+/// In-process session store: the default, for one process, tests and demos.
+///
+/// Thread-safe; share it behind an `Arc` or hand it to a [`SessionManager`](crate::SessionManager).
+///
+/// ```
+/// use tessera::{Config, ManualClock, MemoryStore, SessionManager};
+/// let manager = SessionManager::builder(Config::default())
+///     .store(MemoryStore::with_shards(16))
+///     .clock(ManualClock::default())
+///     .build()
+///     .unwrap();
+/// let created = manager.create(None, None, &Default::default()).unwrap();
+/// assert_eq!(manager.store_len().unwrap(), 1);
+/// # drop(created);
+/// ```
+pub struct MemoryStore {
+    shards: Box<[Padded<RwLock<Shard>>]>,
+    users: Box<[Mutex<UserIndex>]>,
+    user_hasher: hashbrown::DefaultHashBuilder,
+}
+
+type UserIndex = HashMap<Arc<str>, Vec<SessionId>>;
+
+/// Keeps each shard's lock on its own cache lines so two cores do not fight over one.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+#[derive(Default)]
+struct Shard {
+    sessions: HashTable<Box<Entry>>,
+    aliases: HashTable<Alias>,
+    /// ceil(due / TICK_MS) → prefixes of ids that may expire by then.
+    wheel: BTreeMap<u64, Vec<u64>>,
+}
+
+struct Entry {
+    id: SessionId,
+    last_seen: AtomicU64,
+    created_at: UnixMillis,
+    deadline: UnixMillis,
+    rotated_at: UnixMillis,
+    user: Option<Arc<str>>,
+    user_agent: Option<Arc<str>>,
+    data: Option<Arc<Data>>,
+    csrf: CsrfSecret,
+    predecessor: Option<SessionId>,
+    secure: bool,
+}
+
+struct Alias {
+    id: SessionId,
+    target: SessionId,
+    until: UnixMillis,
+}
+
+impl Entry {
+    fn from_record(r: Record) -> Box<Entry> {
+        Box::new(Entry {
+            id: r.id,
+            last_seen: AtomicU64::new(r.last_seen),
+            created_at: r.created_at,
+            deadline: r.deadline,
+            rotated_at: r.rotated_at,
+            user: r.user,
+            user_agent: r.user_agent,
+            data: r.data,
+            csrf: r.csrf,
+            predecessor: r.predecessor,
+            secure: r.secure,
+        })
+    }
+
+    fn snapshot(&self) -> Record {
+        Record {
+            id: self.id,
+            user: self.user.clone(),
+            user_agent: self.user_agent.clone(),
+            created_at: self.created_at,
+            last_seen: self.last_seen.load(Ordering::Relaxed),
+            deadline: self.deadline,
+            rotated_at: self.rotated_at,
+            secure: self.secure,
+            csrf: self.csrf.clone(),
+            data: self.data.clone(),
+            predecessor: self.predecessor,
+        }
+    }
+
+    fn check_live(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
+        check_live(
+            self.deadline,
+            self.last_seen.load(Ordering::Relaxed),
+            now,
+            idle_ms,
+        )
+    }
+
+    fn expires_at(&self, idle_ms: u64) -> UnixMillis {
+        self.deadline.min(
+            self.last_seen
+                .load(Ordering::Relaxed)
+                .saturating_add(idle_ms),
+        )
+    }
+
+    /// Move `last_seen` to `now` unless the record has expired; lock-free under a read lock.
+    #[inline]
+    fn touch(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
+        let mut seen = self.last_seen.load(Ordering::Relaxed);
+        loop {
+            check_live(self.deadline, seen, now, idle_ms)?;
+            if now <= seen {
+                return Ok(());
+            }
+            match self.last_seen.compare_exchange_weak(
+                seen,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => seen = actual,
+            }
+        }
+    }
+}
+
+fn tick(due: UnixMillis) -> u64 {
+    due.div_ceil(TICK_MS)
+}
+
+impl Shard {
+    fn find(&self, id: &SessionId) -> Option<&Entry> {
+        self.sessions
+            .find(id.prefix(), |e| e.id == *id)
+            .map(|b| &**b)
+    }
+
+    fn find_mut(&mut self, id: &SessionId) -> Option<&mut Entry> {
+        self.sessions
+            .find_mut(id.prefix(), |e| e.id == *id)
+            .map(|b| &mut **b)
+    }
+
+    fn take(&mut self, id: &SessionId) -> Option<Box<Entry>> {
+        self.sessions
+            .find_entry(id.prefix(), |e| e.id == *id)
+            .ok()
+            .map(|occupied| occupied.remove().0)
+    }
+
+    fn put(&mut self, entry: Box<Entry>, idle_ms: u64) {
+        self.file(entry.id.prefix(), entry.expires_at(idle_ms));
+        self.sessions
+            .insert_unique(entry.id.prefix(), entry, |e| e.id.prefix());
+    }
+
+    fn alias(&self, id: &SessionId) -> Option<&Alias> {
+        self.aliases.find(id.prefix(), |a| a.id == *id)
+    }
+
+    fn put_alias(&mut self, alias: Alias) {
+        self.file(alias.id.prefix(), alias.until);
+        if let Ok(existing) = self
+            .aliases
+            .find_entry(alias.id.prefix(), |a| a.id == alias.id)
+        {
+            existing.remove();
+        }
+        self.aliases
+            .insert_unique(alias.id.prefix(), alias, |a| a.id.prefix());
+    }
+
+    fn drop_alias(&mut self, id: &SessionId) {
+        if let Ok(existing) = self.aliases.find_entry(id.prefix(), |a| a.id == *id) {
+            existing.remove();
+        }
+    }
+
+    fn file(&mut self, prefix: u64, due: UnixMillis) {
+        self.wheel.entry(tick(due)).or_default().push(prefix);
+    }
+}
+
+impl MemoryStore {
+    /// A store with a shard count suited to this machine (4 × available parallelism, at least 16).
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Self::with_shards((cores * 4).max(16))
+    }
+
+    /// A store with `shards` table shards (rounded up to a power of two, at least 1).
+    pub fn with_shards(shards: usize) -> Self {
+        let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        MemoryStore {
+            shards: (0..n)
+                .map(|_| Padded(RwLock::new(Shard::default())))
+                .collect(),
+            users: (0..n).map(|_| Mutex::new(UserIndex::default())).collect(),
+            user_hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+
+    #[inline]
+    fn shard_index(&self, id: &SessionId) -> usize {
+        let b = id.as_bytes();
+        let mut mid = [0u8; 8];
+        mid.copy_from_slice(&b[8..16]);
+        (u64::from_le_bytes(mid) as usize) & (self.shards.len() - 1)
+    }
+
+    #[inline]
+    fn shard(&self, id: &SessionId) -> &RwLock<Shard> {
+        &self.shards[self.shard_index(id)].0
+    }
+
+    fn user_index(&self, user: &str) -> usize {
+        (self.user_hasher.hash_one(user) as usize) & (self.users.len() - 1)
+    }
+
+    /// Lock the index shards of up to two users, in shard order.
+    fn lock_users(&self, a: Option<&str>, b: Option<&str>) -> UserLocks<'_> {
+        let mut idx: Vec<usize> = a.into_iter().chain(b).map(|u| self.user_index(u)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        UserLocks(idx.into_iter().map(|i| (i, self.users[i].lock())).collect())
+    }
+
+    /// Write-lock the shards of two ids, in shard order; returns (first id's, second id's).
+    fn lock_pair(
+        &self,
+        a: &SessionId,
+        b: &SessionId,
+    ) -> (
+        RwLockWriteGuard<'_, Shard>,
+        Option<RwLockWriteGuard<'_, Shard>>,
+    ) {
+        let (ia, ib) = (self.shard_index(a), self.shard_index(b));
+        if ia == ib {
+            (self.shards[ia].0.write(), None)
+        } else if ia < ib {
+            let ga = self.shards[ia].0.write();
+            let gb = self.shards[ib].0.write();
+            (ga, Some(gb))
+        } else {
+            let gb = self.shards[ib].0.write();
+            let ga = self.shards[ia].0.write();
+            (ga, Some(gb))
+        }
+    }
+
+    /// The primary id `id` stands for now: itself, or an in-grace alias's target; with its user.
+    fn resolve(&self, id: &SessionId, now: UnixMillis) -> Option<(SessionId, Option<Arc<str>>)> {
+        let target = {
+            let shard = self.shard(id).read();
+            if let Some(e) = shard.find(id) {
+                return Some((e.id, e.user.clone()));
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return None,
+            }
+        };
+        let shard = self.shard(&target).read();
+        shard.find(&target).map(|e| (e.id, e.user.clone()))
+    }
+
+    /// Remove the primary record `target` if it still belongs to `user` (and, with `expired_only`,
+    /// if it is expired). The caller holds `user`'s index lock.
+    fn remove_locked(
+        &self,
+        index: Option<&mut UserIndex>,
+        target: &SessionId,
+        user: Option<&Arc<str>>,
+        expired_only: Option<(UnixMillis, u64)>,
+    ) -> Option<Removed> {
+        let mut shard = self.shard(target).write();
+        let entry = shard.find(target)?;
+        if entry.user.as_ref() != user {
+            return None;
+        }
+        let expired = match expired_only {
+            Some((now, idle_ms)) => Some(entry.check_live(now, idle_ms).err()?),
+            None => None,
+        };
+        let entry = shard.take(target)?;
+        drop(shard);
+        if let (Some(index), Some(user)) = (index, user) {
+            unindex(index, user, target);
+        }
+        Some(Removed {
+            id: entry.id,
+            user: entry.user.clone(),
+            expired,
+        })
+    }
+
+    /// Remove `id` (primary or alias) with the user-lock protocol; retries if the record's user
+    /// changed between the unlocked read and the locked removal.
+    fn remove_with(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        expired_only: Option<(UnixMillis, u64)>,
+    ) -> Option<Removed> {
+        for _ in 0..8 {
+            let (target, user) = self.resolve(id, now)?;
+            let mut guards = self.lock_users(user.as_deref(), None);
+            let index = guards.0.first_mut().map(|(_, g)| &mut **g);
+            if let Some(removed) = self.remove_locked(index, &target, user.as_ref(), expired_only) {
+                drop(guards);
+                if target != *id {
+                    self.shard(id).write().drop_alias(id);
+                }
+                return Some(removed);
+            }
+            // Gone, or its user changed under us: look again.
+            if self
+                .resolve(id, now)
+                .is_none_or(|(t, u)| t == target && u == user)
+            {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// Index-shard guards held together, each with its shard number.
+struct UserLocks<'a>(Vec<(usize, MutexGuard<'a, UserIndex>)>);
+
+impl UserLocks<'_> {
+    /// The guard of index shard `i`, which the caller locked.
+    fn get(&mut self, i: usize) -> &mut UserIndex {
+        let at = self.0.iter().position(|(n, _)| *n == i);
+        &mut self.0[at.expect("lock_users locked the index shard of every user passed here")].1
+    }
+}
+
+fn unindex(index: &mut UserIndex, user: &Arc<str>, id: &SessionId) {
+    if let Some(ids) = index.get_mut(user) {
+        ids.retain(|x| x != id);
+        if ids.is_empty() {
+            index.remove(user);
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store for MemoryStore {
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+        let user = record.user.clone();
+        let id = record.id;
+        let mut guards = self.lock_users(user.as_deref(), None);
+        {
+            let mut shard = self.shard(&id).write();
+            // Ids are 256-bit random: a clash means a broken RNG, which must not go unnoticed.
+            if shard.find(&id).is_some() || shard.alias(&id).is_some() {
+                return Err(Error::internal("session id collision"));
+            }
+            shard.put(Entry::from_record(record), idle_ms);
+        }
+        if let Some(user) = user {
+            guards
+                .get(self.user_index(&user))
+                .entry(user)
+                .or_default()
+                .push(id);
+        }
+        Ok(())
+    }
+
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        let target = {
+            let shard = self.shard(id).read();
+            if let Some(e) = shard.find(id) {
+                return Ok(match e.touch(now, idle_ms) {
+                    Ok(()) => Load::Live {
+                        record: e.snapshot(),
+                        via_alias: false,
+                    },
+                    Err(reason) => Load::Expired(reason, e.snapshot()),
+                });
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return Ok(Load::Missing),
+            }
+        };
+        let shard = self.shard(&target).read();
+        Ok(match shard.find(&target) {
+            Some(e) => match e.touch(now, idle_ms) {
+                Ok(()) => Load::Live {
+                    record: e.snapshot(),
+                    via_alias: true,
+                },
+                Err(reason) => Load::Expired(reason, e.snapshot()),
+            },
+            None => Load::Missing,
+        })
+    }
+
+    fn rekey(
+        &self,
+        id: &SessionId,
+        change: &Rekey,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        let old_user = {
+            let shard = self.shard(id).read();
+            match shard.find(id) {
+                Some(e) if e.check_live(now, idle_ms).is_ok() => e.user.clone(),
+                _ => return Ok(None),
+            }
+        };
+        if let Some(login) = &change.login
+            && login.expected_user != old_user
+        {
+            return Ok(None);
+        }
+        let new_user = change
+            .login
+            .as_ref()
+            .map(|l| l.user.clone())
+            .or_else(|| old_user.clone());
+        let mut guards = self.lock_users(old_user.as_deref(), new_user.as_deref());
+        let record = {
+            let (mut old_shard, mut new_shard) = self.lock_pair(id, &change.new_id);
+            match old_shard.find(id) {
+                Some(e) if e.user == old_user && e.check_live(now, idle_ms).is_ok() => {}
+                _ => return Ok(None),
+            }
+            if old_shard.find(&change.new_id).is_some()
+                || new_shard
+                    .as_ref()
+                    .is_some_and(|s| s.find(&change.new_id).is_some())
+            {
+                return Err(Error::internal("session id collision"));
+            }
+            let Some(mut entry) = old_shard.take(id) else {
+                return Ok(None);
+            };
+            entry.id = change.new_id;
+            entry.rotated_at = now;
+            *entry.last_seen.get_mut() = now;
+            entry.secure |= change.secure;
+            entry.predecessor = change.alias_until.map(|_| *id);
+            if let Some(login) = &change.login {
+                entry.user = Some(login.user.clone());
+                entry.csrf = login.csrf.clone();
+                entry.created_at = now;
+                entry.deadline = login.deadline;
+                if !login.keep_data {
+                    entry.data = None;
+                }
+                if login.user_agent.is_some() {
+                    entry.user_agent = login.user_agent.clone();
+                }
+            }
+            if let Some(until) = change.alias_until {
+                old_shard.put_alias(Alias {
+                    id: *id,
+                    target: change.new_id,
+                    until,
+                });
+            }
+            let record = entry.snapshot();
+            match new_shard.as_mut() {
+                Some(shard) => shard.put(entry, idle_ms),
+                None => old_shard.put(entry, idle_ms),
+            }
+            record
+        };
+        if let Some(user) = &old_user {
+            unindex(guards.get(self.user_index(user)), user, id);
+        }
+        if let Some(user) = &new_user {
+            let index = guards.get(self.user_index(user));
+            index.entry(user.clone()).or_default().push(change.new_id);
+        }
+        Ok(Some(record))
+    }
+
+    fn update_data(
+        &self,
+        id: &SessionId,
+        op: &DataOp,
+        max_bytes: usize,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Arc<Data>>> {
+        let apply = |shard: &mut Shard, target: &SessionId| -> Option<Result<Option<Arc<Data>>>> {
+            let entry = shard.find_mut(target)?;
+            if let Err(reason) = entry.check_live(now, idle_ms) {
+                return Some(Err(Error::rejected(reason)));
+            }
+            Some(
+                data::apply(entry.data.as_ref(), op, max_bytes)
+                    .inspect(|next| entry.data = next.clone()),
+            )
+        };
+        let target = {
+            let mut shard = self.shard(id).write();
+            if let Some(result) = apply(&mut shard, id) {
+                return result;
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return Err(Error::rejected(Reason::Unknown)),
+            }
+        };
+        let mut shard = self.shard(&target).write();
+        apply(&mut shard, &target).unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
+    }
+
+    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
+        Ok(self.remove_with(id, now, None))
+    }
+
+    fn remove_user(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixMillis,
+    ) -> Result<Vec<Removed>> {
+        let mut guards = self.lock_users(Some(user), None);
+        let index = guards.get(self.user_index(user));
+        let Some((user_key, ids)) = index.remove_entry(user) else {
+            return Ok(Vec::new());
+        };
+        let keep = keep.and_then(|k| {
+            if ids.contains(k) {
+                return Some(*k);
+            }
+            let shard = self.shard(k).read();
+            shard.alias(k).filter(|a| a.until > now).map(|a| a.target)
+        });
+        let mut removed = Vec::with_capacity(ids.len());
+        let mut kept = Vec::new();
+        for id in ids {
+            if Some(id) == keep {
+                kept.push(id);
+                continue;
+            }
+            let mut shard = self.shard(&id).write();
+            if shard
+                .find(&id)
+                .is_some_and(|e| e.user.as_ref() == Some(&user_key))
+                && let Some(entry) = shard.take(&id)
+            {
+                removed.push(Removed {
+                    id,
+                    user: entry.user.clone(),
+                    expired: None,
+                });
+            }
+        }
+        if !kept.is_empty() {
+            index.insert(user_key, kept);
+        }
+        Ok(removed)
+    }
+
+    fn remove_all(&self) -> Result<usize> {
+        let mut user_guards: Vec<_> = self.users.iter().map(|m| m.lock()).collect();
+        let mut shard_guards: Vec<_> = self.shards.iter().map(|s| s.0.write()).collect();
+        let mut count = 0;
+        for shard in &mut shard_guards {
+            count += shard.sessions.len();
+            **shard = Shard::default();
+        }
+        for index in &mut user_guards {
+            index.clear();
+        }
+        Ok(count)
+    }
+
+    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
+        let mut guards = self.lock_users(Some(user), None);
+        let Some(ids) = guards.get(self.user_index(user)).get(user) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.shard(id).read().find(id).map(Entry::snapshot))
+            .collect())
+    }
+
+    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+        let mut removed = Vec::new();
+        let mut owned = Vec::new();
+        for padded in self.shards.iter() {
+            let mut shard = padded.0.write();
+            let later = shard.wheel.split_off(&(now / TICK_MS + 1));
+            let due = std::mem::replace(&mut shard.wheel, later);
+            for prefix in due.into_values().flatten() {
+                sweep_prefix(&mut shard, prefix, now, idle_ms, &mut removed, &mut owned);
+            }
+        }
+        // Sessions of a user go through the index lock protocol, outside the shard lock.
+        for id in owned {
+            if let Some(r) = self.remove_with(&id, now, Some((now, idle_ms))) {
+                removed.push(r);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn len(&self) -> Result<usize> {
+        Ok(self.shards.iter().map(|s| s.0.read().sessions.len()).sum())
+    }
+}
+
+/// Check everything filed under `prefix`: drop spent aliases and expired anonymous records, queue
+/// expired records of users, and re-file what is still alive at its new due time.
+fn sweep_prefix(
+    shard: &mut Shard,
+    prefix: u64,
+    now: UnixMillis,
+    idle_ms: u64,
+    removed: &mut Vec<Removed>,
+    owned: &mut Vec<SessionId>,
+) {
+    while let Ok(spent) = shard
+        .aliases
+        .find_entry(prefix, |a| a.id.prefix() == prefix && a.until <= now)
+    {
+        spent.remove();
+    }
+    let mut refile = shard
+        .aliases
+        .iter_hash(prefix)
+        .filter(|a| a.id.prefix() == prefix)
+        .map(|a| a.until)
+        .min();
+    while let Ok(expired) = shard.sessions.find_entry(prefix, |e| {
+        e.id.prefix() == prefix && e.user.is_none() && e.check_live(now, idle_ms).is_err()
+    }) {
+        let entry = expired.remove().0;
+        removed.push(Removed {
+            id: entry.id,
+            user: None,
+            expired: entry.check_live(now, idle_ms).err(),
+        });
+    }
+    for e in shard
+        .sessions
+        .iter_hash(prefix)
+        .filter(|e| e.id.prefix() == prefix)
+    {
+        if e.check_live(now, idle_ms).is_err() {
+            owned.push(e.id);
+        } else {
+            let due = e.expires_at(idle_ms);
+            refile = Some(refile.map_or(due, |r| r.min(due)));
+        }
+    }
+    if let Some(due) = refile {
+        shard.file(prefix, due);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod conformance_one_shard {
+        crate::store_conformance_tests!(crate::store::MemoryStore::with_shards(1));
+    }
+    mod conformance_many_shards {
+        crate::store_conformance_tests!(crate::store::MemoryStore::with_shards(64));
+    }
+}

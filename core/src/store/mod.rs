@@ -1,0 +1,182 @@
+//! Where session records live.
+//!
+//! A [`Store`] offers a handful of *atomic* primitives; the [`SessionManager`](crate::SessionManager)
+//! composes them into the lifecycle. Each primitive is atomic on its own (a lock, or on Redis a
+//! script), which is what lets the lifecycle promise that no interleaving of requests — or of
+//! processes sharing a store — resurrects an ended session or keeps a revoked one alive.
+//!
+//! Every store enforces the idle timeout itself, because only the store can refuse to touch an
+//! idle-expired record atomically (the memory store with a compare-and-swap on `last_seen`,
+//! Redis with key TTLs). The rule it applies is [`check_live`](crate::record::check_live), shared.
+//!
+//! Two rules every implementation follows:
+//! - An *alias* (an id rotated away within its grace window) resolves only to a record that is
+//!   currently *primary* under its target id. A chain of two aliases resolves to nothing, so only
+//!   the immediately preceding token ever works.
+//! - A record that is expired stays expired: no primitive touches, rekeys or writes to it.
+//!
+//! Implementations are checked by [`store_conformance_tests!`](crate::store_conformance_tests).
+
+use std::sync::Arc;
+
+use crate::clock::UnixMillis;
+use crate::data::{Data, DataOp};
+use crate::error::Result;
+use crate::id::SessionId;
+use crate::record::{Load, Record, Rekey, Removed};
+
+pub mod conformance;
+pub mod memory;
+
+pub use memory::MemoryStore;
+
+/// Storage for session records. Implementations are shared between threads (`Send + Sync`).
+///
+/// Times are passed in by the manager (from its [`Clock`](crate::Clock)) so a store never reads
+/// the time itself, and `idle_ms` is the configured idle timeout.
+pub trait Store: Send + Sync + 'static {
+    /// Add a freshly created record under its id (ids are random: a clash is an `internal` error).
+    ///
+    /// # Errors
+    /// `store_unavailable` if the store cannot be reached.
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()>;
+
+    /// Look `id` up — following an alias inside its grace window — and, if the record is alive,
+    /// move its `last_seen` to `now`. Never touches an expired record.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load>;
+
+    /// Move the live record that is primary under `id` to `change.new_id`, leaving `id` as an alias
+    /// until `change.alias_until` (or nowhere), and apply the login change if any. Also ends the
+    /// previous alias. Returns the record as changed, or `None` if `id` is not (or no longer) a
+    /// live primary record — for a login, also if its user is not `expected_user`.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn rekey(
+        &self,
+        id: &SessionId,
+        change: &Rekey,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>>;
+
+    /// Change the data of the live session `id` (following an alias), returning the new data.
+    ///
+    /// # Errors
+    /// `unknown` / `expired_*` rejections if the session is gone — never re-created —,
+    /// `data_too_large`, `invalid_argument`, `store_unavailable`.
+    fn update_data(
+        &self,
+        id: &SessionId,
+        op: &DataOp,
+        max_bytes: usize,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Arc<Data>>>;
+
+    /// Remove the session `id` (or the session an in-grace alias `id` points to), whether or not it
+    /// has expired.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>>;
+
+    /// Remove every session of `user` except the one `keep` names (directly or as an in-grace
+    /// alias). Atomic with respect to rotations and logins of that user.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn remove_user(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixMillis,
+    ) -> Result<Vec<Removed>>;
+
+    /// Remove every session; returns how many.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn remove_all(&self) -> Result<usize>;
+
+    /// The records of `user`, expired ones included (the manager filters).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn list_user(&self, user: &str) -> Result<Vec<Record>>;
+
+    /// Remove expired records (and spent aliases). Cost is proportional to what came due, not
+    /// to the number of records.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>>;
+
+    /// Number of session records held (aliases not counted).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn len(&self) -> Result<usize>;
+
+    /// Whether the store is empty.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+        (**self).insert(record, idle_ms)
+    }
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        (**self).load(id, now, idle_ms)
+    }
+    fn rekey(
+        &self,
+        id: &SessionId,
+        change: &Rekey,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        (**self).rekey(id, change, now, idle_ms)
+    }
+    fn update_data(
+        &self,
+        id: &SessionId,
+        op: &DataOp,
+        max_bytes: usize,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Arc<Data>>> {
+        (**self).update_data(id, op, max_bytes, now, idle_ms)
+    }
+    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
+        (**self).remove(id, now)
+    }
+    fn remove_user(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixMillis,
+    ) -> Result<Vec<Removed>> {
+        (**self).remove_user(user, keep, now)
+    }
+    fn remove_all(&self) -> Result<usize> {
+        (**self).remove_all()
+    }
+    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
+        (**self).list_user(user)
+    }
+    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+        (**self).sweep(now, idle_ms)
+    }
+    fn len(&self) -> Result<usize> {
+        (**self).len()
+    }
+}
