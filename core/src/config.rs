@@ -76,22 +76,24 @@ impl Drop for Pepper {
 
 /// Everything a [`SessionManager`](crate::SessionManager) enforces.
 ///
-/// Start from [`Config::default`] and change fields; [`Config::validate`] (called by the manager)
-/// rejects bad combinations with `invalid_config` naming the field.
+/// Start from [`Config::default`] and change fields (always with `..Config::default()`, so new
+/// fields can be added); [`Config::validate`] (called by the manager) rejects bad combinations
+/// with `invalid_config` naming the field.
 ///
 /// ```
 /// use std::time::Duration;
 /// use tessera::Config;
-/// let mut config = Config::default();
-/// config.idle_timeout = Duration::from_secs(10 * 60);
-/// config.max_sessions_per_user = Some(5);
+/// let mut config = Config {
+///     idle_timeout: Duration::from_secs(10 * 60),
+///     max_sessions_per_user: Some(5),
+///     ..Config::default()
+/// };
 /// config.validate().unwrap();
 ///
 /// config.cookie_secure = false; // `__Host-` cookies must be Secure
 /// assert!(config.validate().unwrap_err().to_string().contains("cookie_secure"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Config {
     /// A session unused this long ends (`expired_idle`). Default 30 minutes.
     pub idle_timeout: Duration,

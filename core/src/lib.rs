@@ -56,5 +56,10 @@ pub use session::{Context, Session, SessionInfo, Validation};
 pub use store::{MemoryStore, Store};
 pub use token::Token;
 
+/// The README's examples, compiled and run as doctests so they never rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The crate version, which every binding reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

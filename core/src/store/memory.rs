@@ -237,6 +237,22 @@ impl MemoryStore {
         }
     }
 
+    /// How many expiry-wheel entries a sweep at `now` would examine: a diagnostic that shows
+    /// sweep cost tracks what came due rather than the number of sessions.
+    pub fn due_at(&self, now: UnixMillis) -> usize {
+        let last = now / TICK_MS;
+        self.shards
+            .iter()
+            .map(|s| {
+                s.0.read()
+                    .wheel
+                    .range(..=last)
+                    .map(|(_, v)| v.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     #[inline]
     fn shard_index(&self, id: &SessionId) -> usize {
         let b = id.as_bytes();
