@@ -1,21 +1,30 @@
 # Tessera: the only entry points a newcomer needs are `make demo` and `make test`.
+# Each binding adds its targets from mk/<name>.mk (TEST_TARGETS, BENCH_TARGETS).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 # One target dir for every build (cargo, maturin, napi) keeps a cold `make test` within budget.
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
+ROOT := $(CURDIR)
 
-.PHONY: demo walkthrough test lint test-rust bench
+TEST_TARGETS :=
+BENCH_TARGETS :=
+DEMO_TARGET := walkthrough
 
-## demo: the narrated walkthrough of a session's life (the web demo arrives with the Python binding)
-demo: walkthrough
+.PHONY: demo walkthrough test lint test-rust bench bench-core
+
+include $(sort $(wildcard mk/*.mk))
+
+## demo: the narrated walkthrough until the web demo exists
+demo: $(DEMO_TARGET)
 
 ## walkthrough: a session's whole life on a manual clock, narrated
 walkthrough:
 	$(CARGO) run -q -p tessera-core --example walkthrough
 
 ## test: formatting, lints and every suite
-test: lint test-rust
+test: lint test-rust $(TEST_TARGETS)
+	@echo "make test: every suite passed"
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,6 +33,8 @@ lint:
 test-rust:
 	$(CARGO) test --workspace
 
-## bench: criterion benches and reports under benches/results/
-bench:
+## bench: benches and reports under benches/results/
+bench: bench-core $(BENCH_TARGETS)
+
+bench-core:
 	bash benches/run-core.sh

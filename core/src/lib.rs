@@ -38,6 +38,7 @@ pub mod error;
 pub mod events;
 pub mod id;
 pub mod manager;
+pub mod options;
 pub mod record;
 pub mod session;
 pub mod store;

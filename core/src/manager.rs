@@ -106,6 +106,30 @@ impl Builder {
         self
     }
 
+    /// Apply named options (see [`options`](crate::options)): config fields, `store` and
+    /// `sweep_interval_ms`.
+    ///
+    /// ```
+    /// use tessera::{Config, SessionManager};
+    /// let opts = serde_json::json!({"idle_timeout_ms": 60000, "store": "memory://", "sweep_interval_ms": null});
+    /// let manager = SessionManager::builder(Config::default()).options(opts.as_object().unwrap())?.build()?;
+    /// assert_eq!(manager.config().idle_timeout.as_secs(), 60);
+    /// # Ok::<(), tessera::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `invalid_config` for an unknown option, a value of the wrong type or an unusable store URL.
+    pub fn options(mut self, options: &serde_json::Map<String, Value>) -> Result<Self> {
+        let manager = crate::options::apply(&mut self.config, options)?;
+        if let Some(every) = manager.sweep_interval {
+            self.sweep_interval = every;
+        }
+        if let Some(url) = manager.store {
+            self.store = Some(crate::store::open(&url)?);
+        }
+        Ok(self)
+    }
+
     /// Check the configuration and build the manager.
     ///
     /// # Errors

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::clock::UnixMillis;
 use crate::data::{Data, DataOp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::record::{Load, Record, Rekey, Removed};
 
@@ -29,6 +29,51 @@ pub mod conformance;
 pub mod memory;
 
 pub use memory::MemoryStore;
+
+/// Open the store a URL names: `memory://` (optionally `memory://?shards=N`).
+///
+/// ```
+/// let store = tessera::store::open("memory://?shards=8").unwrap();
+/// assert_eq!(store.len().unwrap(), 0);
+/// assert_eq!(tessera::store::open("ftp://x").err().map(|e| e.code()), Some("invalid_config"));
+/// ```
+///
+/// # Errors
+/// `invalid_config` for a URL Tessera cannot use, naming what is accepted.
+pub fn open(url: &str) -> Result<Box<dyn Store>> {
+    let (scheme, rest) = url.split_once("://").unwrap_or((url, ""));
+    match scheme {
+        "memory" => {
+            let shards =
+                match rest
+                    .strip_prefix('?')
+                    .or(if rest.is_empty() { Some("") } else { None })
+                {
+                    Some("") => None,
+                    Some(query) => match query.strip_prefix("shards=").map(str::parse::<usize>) {
+                        Some(Ok(n)) if n > 0 => Some(n),
+                        _ => {
+                            return Err(Error::invalid_config(
+                                "store: memory:// accepts only ?shards=N with N ≥ 1",
+                            ));
+                        }
+                    },
+                    None => {
+                        return Err(Error::invalid_config(
+                            "store: memory:// takes no host or path (only ?shards=N)",
+                        ));
+                    }
+                };
+            Ok(Box::new(
+                shards.map_or_else(MemoryStore::new, MemoryStore::with_shards),
+            ))
+        }
+        _ => Err(Error::invalid_config(format!(
+            "store: unsupported URL {:?}; use memory://",
+            scheme
+        ))),
+    }
+}
 
 /// Storage for session records. Implementations are shared between threads (`Send + Sync`).
 ///
@@ -127,6 +172,57 @@ pub trait Store: Send + Sync + 'static {
     /// `store_unavailable`.
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
+    }
+}
+
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+        (**self).insert(record, idle_ms)
+    }
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        (**self).load(id, now, idle_ms)
+    }
+    fn rekey(
+        &self,
+        id: &SessionId,
+        change: &Rekey,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        (**self).rekey(id, change, now, idle_ms)
+    }
+    fn update_data(
+        &self,
+        id: &SessionId,
+        op: &DataOp,
+        max_bytes: usize,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Arc<Data>>> {
+        (**self).update_data(id, op, max_bytes, now, idle_ms)
+    }
+    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
+        (**self).remove(id, now)
+    }
+    fn remove_user(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixMillis,
+    ) -> Result<Vec<Removed>> {
+        (**self).remove_user(user, keep, now)
+    }
+    fn remove_all(&self) -> Result<usize> {
+        (**self).remove_all()
+    }
+    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
+        (**self).list_user(user)
+    }
+    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+        (**self).sweep(now, idle_ms)
+    }
+    fn len(&self) -> Result<usize> {
+        (**self).len()
     }
 }
 

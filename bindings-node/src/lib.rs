@@ -1,0 +1,1 @@
+//! Node.js binding for Tessera (work in progress).
