@@ -557,6 +557,11 @@ impl SessionManager {
         self.inner.store.len()
     }
 
+    /// Whether the store may wait on the network (see [`Store::is_networked`]).
+    pub fn store_is_networked(&self) -> bool {
+        self.inner.store.is_networked()
+    }
+
     /// The `Set-Cookie` value that hands `token` to the browser.
     pub fn set_cookie(&self, token: &Token) -> String {
         cookie::set_cookie(&self.inner.config, token)

@@ -173,9 +173,18 @@ pub trait Store: Send + Sync + 'static {
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
+
+    /// Whether calls may wait on the network (Redis) rather than only on in-process locks.
+    /// Bindings with an event loop (Node) offer synchronous forms only when this is false.
+    fn is_networked(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Store + ?Sized> Store for Box<S> {
+    fn is_networked(&self) -> bool {
+        (**self).is_networked()
+    }
     fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
         (**self).insert(record, idle_ms)
     }
@@ -227,6 +236,9 @@ impl<S: Store + ?Sized> Store for Box<S> {
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
+    fn is_networked(&self) -> bool {
+        (**self).is_networked()
+    }
     fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
         (**self).insert(record, idle_ms)
     }
