@@ -23,6 +23,9 @@ pub enum DataOp {
     Remove(String),
     /// Replace the whole object.
     Replace(Data),
+    /// Set the keys of the first object and remove the listed keys, atomically: what a
+    /// framework's "save" sends, so keys another request changed meanwhile are left alone.
+    Patch(Data, Vec<String>),
 }
 
 /// Apply `op` to `current` and check the result against `max_bytes`.
@@ -60,6 +63,19 @@ pub fn apply(
                 check_key(key)?;
             }
             data.clone()
+        }
+        DataOp::Patch(set, remove) => {
+            for key in set.keys() {
+                check_key(key)?;
+            }
+            let mut next = current.map(|d| Data::clone(d)).unwrap_or_default();
+            for key in remove {
+                next.remove(key);
+            }
+            for (key, value) in set {
+                next.insert(key.clone(), value.clone());
+            }
+            next
         }
     };
     check_size(&next, max_bytes)?;
@@ -158,6 +174,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(replaced.unwrap().get("x"), Some(&json!("y")));
+    }
+
+    #[test]
+    fn patch_sets_and_removes_in_one_step() {
+        let d = apply(None, &DataOp::Set("keep".into(), json!(0)), 100).unwrap();
+        let d = apply(d.as_ref(), &DataOp::Set("old".into(), json!(1)), 100).unwrap();
+        let set = parse_object(r#"{"new": 2, "keep": 3}"#).unwrap();
+        let d = apply(
+            d.as_ref(),
+            &DataOp::Patch(set, vec!["old".into(), "absent".into()]),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(Data::clone(d.as_ref().unwrap())),
+            json!({"keep": 3, "new": 2})
+        );
+        let bad = parse_object(r#"{"": 1}"#).unwrap();
+        assert!(apply(d.as_ref(), &DataOp::Patch(bad, vec![]), 100).is_err());
     }
 
     #[test]
