@@ -1,1 +1,11 @@
-//! placeholder
+//! Cross-cutting tests of tessera-core.
+//!
+//! [`scenario`] is the model of the language-neutral conformance corpus
+//! (`tests/conformance/*.json`): it parses scenarios strictly (an unknown op or field is an
+//! error, so a typo cannot silently pass) and turns a scenario's `config` into a
+//! [`tessera::Config`]. The Rust runner (`tests/conformance.rs`) executes it against the memory
+//! store; a run against another store reuses the same model.
+
+#![forbid(unsafe_code)]
+
+pub mod scenario;
