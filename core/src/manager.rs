@@ -231,8 +231,11 @@ impl SessionManager {
             }
             _ => None,
         };
-        let session = inner.insert_new(user, data, ctx)?;
+        let session = inner.insert_new(user.clone(), data, ctx)?;
         inner.emit(EventKind::Created, &session.record, None, None);
+        if let (Some(user), Some(max)) = (user, inner.config.max_sessions_per_user) {
+            inner.evict_beyond(&user, max, session.id())?;
+        }
         Ok(session)
     }
 
@@ -279,7 +282,13 @@ impl SessionManager {
                 Ok((record, _)) => record,
                 Err(reason) => return Ok(Validation::Rejected(reason)),
             };
-            if let Some(session) = inner.rotate_record(&record, inner.grace_ms, ctx.https, now)? {
+            // As in validate: a token that travelled over HTTP gets no grace once HTTPS is used.
+            let grace = if ctx.https && !record.secure {
+                0
+            } else {
+                inner.grace_ms
+            };
+            if let Some(session) = inner.rotate_record(&record, grace, ctx.https, now)? {
                 return Ok(Validation::Valid(session));
             }
         }
@@ -352,18 +361,8 @@ impl SessionManager {
         let Ok(id) = self.id_of(token) else {
             return Ok(false);
         };
-        let removed = inner.store.remove(&id, inner.clock.now())?;
-        if let Some(r) = &removed {
-            inner.listeners.emit(|| {
-                Event::new(
-                    EventKind::Logout,
-                    Some(r.id),
-                    r.user.clone(),
-                    inner.clock.now(),
-                )
-            });
-        }
-        Ok(removed.is_some())
+        let removed = inner.store.remove(&id, inner.clock.now(), inner.idle_ms)?;
+        Ok(inner.ended(removed, EventKind::Logout))
     }
 
     /// End the session with public id `id` (administrator action). Returns whether one was ended.
@@ -372,18 +371,8 @@ impl SessionManager {
     /// `store_unavailable`.
     pub fn revoke(&self, id: &SessionId) -> Result<bool> {
         let inner = &*self.inner;
-        let removed = inner.store.remove(id, inner.clock.now())?;
-        if let Some(r) = &removed {
-            inner.listeners.emit(|| {
-                Event::new(
-                    EventKind::Revoked,
-                    Some(r.id),
-                    r.user.clone(),
-                    inner.clock.now(),
-                )
-            });
-        }
-        Ok(removed.is_some())
+        let removed = inner.store.remove(id, inner.clock.now(), inner.idle_ms)?;
+        Ok(inner.ended(removed, EventKind::Revoked))
     }
 
     /// End every session of `user` (account disabled, password changed). Returns how many.
@@ -407,18 +396,13 @@ impl SessionManager {
     fn revoke_user_keeping(&self, user: &str, keep: Option<&SessionId>) -> Result<usize> {
         let user = check_user(user)?;
         let inner = &*self.inner;
-        let removed = inner.store.remove_user(&user, keep, inner.clock.now())?;
-        for r in &removed {
-            inner.listeners.emit(|| {
-                Event::new(
-                    EventKind::Revoked,
-                    Some(r.id),
-                    r.user.clone(),
-                    inner.clock.now(),
-                )
-            });
-        }
-        Ok(removed.len())
+        let removed = inner
+            .store
+            .remove_user(&user, keep, inner.clock.now(), inner.idle_ms)?;
+        Ok(removed
+            .into_iter()
+            .filter(|r| inner.ended(Some(r.clone()), EventKind::Revoked))
+            .count())
     }
 
     /// End every session (e.g. after a suspected breach). Returns how many. Emits one `revoked`
@@ -428,7 +412,7 @@ impl SessionManager {
     /// `store_unavailable`.
     pub fn revoke_all(&self) -> Result<usize> {
         let inner = &*self.inner;
-        let count = inner.store.remove_all()?;
+        let count = inner.store.remove_all(inner.clock.now(), inner.idle_ms)?;
         inner
             .listeners
             .emit(|| Event::new(EventKind::Revoked, None, None, inner.clock.now()));
@@ -663,7 +647,7 @@ impl Inner {
             }
             Load::Expired(reason, record) => {
                 // Expiry is final, so removing here cannot race with a revival.
-                if self.store.remove(&record.id, now)?.is_some() {
+                if self.store.remove(&record.id, now, self.idle_ms)?.is_some() {
                     self.emit(EventKind::Expired, &record, None, Some(reason));
                 }
                 self.listeners.emit(|| {
@@ -711,18 +695,31 @@ impl Inner {
         let excess = (live.len() + 1).saturating_sub(max);
         live.sort_by_key(|r| (r.last_seen, r.created_at));
         for r in live.into_iter().take(excess) {
-            if let Some(removed) = self.store.remove(&r.id, now)? {
-                self.listeners.emit(|| {
-                    Event::new(
-                        EventKind::Revoked,
-                        Some(removed.id),
-                        removed.user.clone(),
-                        now,
-                    )
-                });
-            }
+            let removed = self.store.remove(&r.id, now, self.idle_ms)?;
+            self.ended(removed, EventKind::Revoked);
         }
         Ok(())
+    }
+
+    /// Report a removal: a session that had already expired counts as expired (not as ended by
+    /// this call) and returns false.
+    fn ended(&self, removed: Option<crate::record::Removed>, kind: EventKind) -> bool {
+        let Some(r) = removed else { return false };
+        let now = self.clock.now();
+        match r.expired {
+            Some(reason) => {
+                self.listeners.emit(|| {
+                    Event::new(EventKind::Expired, Some(r.id), r.user.clone(), now)
+                        .with_reason(Some(reason))
+                });
+                false
+            }
+            None => {
+                self.listeners
+                    .emit(|| Event::new(kind, Some(r.id), r.user.clone(), now));
+                true
+            }
+        }
     }
 
     fn sweep(&self) -> Result<usize> {

@@ -247,22 +247,28 @@ impl Store for Flaky {
         self.check()?;
         self.inner.update_data(id, op, max_bytes, now, idle_ms)
     }
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> tessera::Result<Option<Removed>> {
+    fn remove(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> tessera::Result<Option<Removed>> {
         self.check()?;
-        self.inner.remove(id, now)
+        self.inner.remove(id, now, idle_ms)
     }
     fn remove_user(
         &self,
         user: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> tessera::Result<Vec<Removed>> {
         self.check()?;
-        self.inner.remove_user(user, keep, now)
+        self.inner.remove_user(user, keep, now, idle_ms)
     }
-    fn remove_all(&self) -> tessera::Result<usize> {
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<usize> {
         self.check()?;
-        self.inner.remove_all()
+        self.inner.remove_all(now, idle_ms)
     }
     fn list_user(&self, user: &str) -> tessera::Result<Vec<Record>> {
         self.check()?;
@@ -345,19 +351,25 @@ impl Store for CountingSweeps {
     ) -> tessera::Result<Option<Arc<Data>>> {
         self.0.update_data(id, op, max, now, idle_ms)
     }
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> tessera::Result<Option<Removed>> {
-        self.0.remove(id, now)
+    fn remove(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> tessera::Result<Option<Removed>> {
+        self.0.remove(id, now, idle_ms)
     }
     fn remove_user(
         &self,
         u: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> tessera::Result<Vec<Removed>> {
-        self.0.remove_user(u, keep, now)
+        self.0.remove_user(u, keep, now, idle_ms)
     }
-    fn remove_all(&self) -> tessera::Result<usize> {
-        self.0.remove_all()
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<usize> {
+        self.0.remove_all(now, idle_ms)
     }
     fn list_user(&self, u: &str) -> tessera::Result<Vec<Record>> {
         self.0.list_user(u)

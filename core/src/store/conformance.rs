@@ -308,7 +308,7 @@ pub fn data_writes_follow_aliases_and_never_resurrect(store: &dyn Store) {
     );
     assert_eq!(too_big.unwrap_err().kind(), ErrorKind::DataTooLarge);
     assert_eq!(live(store, &moved.id, T0 + 3).data.unwrap().len(), 2);
-    store.remove(&moved.id, T0 + 3).unwrap();
+    store.remove(&moved.id, T0 + 3, IDLE).unwrap();
     for id in [r.id, moved.id] {
         let err = store
             .update_data(&id, &DataOp::Set("z".into(), json!(0)), 100, T0 + 4, IDLE)
@@ -330,7 +330,11 @@ pub fn data_writes_follow_aliases_and_never_resurrect(store: &dyn Store) {
             IDLE,
         )
         .unwrap_err();
-    assert_eq!(err.reason(), Some(Reason::ExpiredIdle));
+    assert_eq!(
+        err.reason(),
+        Some(Reason::Unknown),
+        "DESIGN.md: writes to expired sessions fail with unknown"
+    );
 }
 
 /// Removing by id ends the session; removing by an in-grace alias ends its successor.
@@ -339,18 +343,18 @@ pub fn remove_ends_session_and_alias(store: &dyn Store) {
     store.insert(r.clone(), IDLE).unwrap();
     let moved = rotate(store, &r.id, T0, Some(30_000)).unwrap();
     let removed = store
-        .remove(&r.id, T0 + 1)
+        .remove(&r.id, T0 + 1, IDLE)
         .unwrap()
         .expect("removed via alias");
     assert_eq!(removed.id, moved.id);
     assert_eq!(removed.user.as_deref(), Some("erin"));
     assert!(is_missing(store, &r.id, T0 + 1) && is_missing(store, &moved.id, T0 + 1));
     assert!(store.list_user("erin").unwrap().is_empty());
-    assert!(store.remove(&moved.id, T0 + 1).unwrap().is_none());
+    assert!(store.remove(&moved.id, T0 + 1, IDLE).unwrap().is_none());
     let (_, s) = fresh(None, T0);
     store.insert(s.clone(), IDLE).unwrap();
     let s2 = rotate(store, &s.id, T0, Some(30_000)).unwrap();
-    assert!(store.remove(&s2.id, T0).unwrap().is_some());
+    assert!(store.remove(&s2.id, T0, IDLE).unwrap().is_some());
     assert!(
         is_missing(store, &s.id, T0),
         "the alias dies with its session"
@@ -368,15 +372,28 @@ pub fn remove_user_keeps_the_named_session(store: &dyn Store) {
     let (_, other) = fresh(Some("grace"), T0);
     store.insert(other.clone(), IDLE).unwrap();
     let kept = rotate(store, &ids[0], T0, Some(30_000)).unwrap();
-    let removed = store.remove_user("frank", Some(&ids[0]), T0 + 1).unwrap();
+    let removed = store
+        .remove_user("frank", Some(&ids[0]), T0 + 1, IDLE)
+        .unwrap();
     assert_eq!(removed.len(), 2);
     live(store, &kept.id, T0 + 1);
     live(store, &other.id, T0 + 1);
     assert_eq!(store.list_user("frank").unwrap().len(), 1);
-    assert_eq!(store.remove_user("frank", None, T0 + 1).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .remove_user("frank", None, T0 + 1, IDLE)
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(is_missing(store, &kept.id, T0 + 1));
     assert!(store.list_user("frank").unwrap().is_empty());
-    assert!(store.remove_user("nobody", None, T0).unwrap().is_empty());
+    assert!(
+        store
+            .remove_user("nobody", None, T0, IDLE)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// `remove_all` empties the store; `len` counts sessions, not aliases.
@@ -389,7 +406,7 @@ pub fn remove_all_and_len(store: &dyn Store) {
     }
     rotate(store, &first.unwrap(), T0, Some(30_000)).unwrap();
     assert_eq!(store.len().unwrap(), 5);
-    assert_eq!(store.remove_all().unwrap(), 5);
+    assert_eq!(store.remove_all(T0, IDLE).unwrap(), 5);
     assert_eq!(store.len().unwrap(), 0);
     assert!(store.is_empty().unwrap());
     assert!(store.list_user("h").unwrap().is_empty());

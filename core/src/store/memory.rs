@@ -240,7 +240,7 @@ impl MemoryStore {
     /// How many expiry-wheel entries a sweep at `now` would examine: a diagnostic that shows
     /// sweep cost tracks what came due rather than the number of sessions.
     pub fn due_at(&self, now: UnixMillis) -> usize {
-        let last = now / TICK_MS;
+        let last = tick(now);
         self.shards
             .iter()
             .map(|s| {
@@ -324,17 +324,18 @@ impl MemoryStore {
         index: Option<&mut UserIndex>,
         target: &SessionId,
         user: Option<&Arc<str>>,
-        expired_only: Option<(UnixMillis, u64)>,
+        (now, idle_ms): (UnixMillis, u64),
+        expired_only: bool,
     ) -> Option<Removed> {
         let mut shard = self.shard(target).write();
         let entry = shard.find(target)?;
         if entry.user.as_ref() != user {
             return None;
         }
-        let expired = match expired_only {
-            Some((now, idle_ms)) => Some(entry.check_live(now, idle_ms).err()?),
-            None => None,
-        };
+        let expired = entry.check_live(now, idle_ms).err();
+        if expired_only && expired.is_none() {
+            return None;
+        }
         let entry = shard.take(target)?;
         drop(shard);
         if let (Some(index), Some(user)) = (index, user) {
@@ -353,13 +354,16 @@ impl MemoryStore {
         &self,
         id: &SessionId,
         now: UnixMillis,
-        expired_only: Option<(UnixMillis, u64)>,
+        idle_ms: u64,
+        expired_only: bool,
     ) -> Option<Removed> {
         for _ in 0..8 {
             let (target, user) = self.resolve(id, now)?;
             let mut guards = self.lock_users(user.as_deref(), None);
             let index = guards.0.first_mut().map(|(_, g)| &mut **g);
-            if let Some(removed) = self.remove_locked(index, &target, user.as_ref(), expired_only) {
+            if let Some(removed) =
+                self.remove_locked(index, &target, user.as_ref(), (now, idle_ms), expired_only)
+            {
                 drop(guards);
                 if target != *id {
                     self.shard(id).write().drop_alias(id);
@@ -557,8 +561,10 @@ impl Store for MemoryStore {
     ) -> Result<Option<Arc<Data>>> {
         let apply = |shard: &mut Shard, target: &SessionId| -> Option<Result<Option<Arc<Data>>>> {
             let entry = shard.find_mut(target)?;
-            if let Err(reason) = entry.check_live(now, idle_ms) {
-                return Some(Err(Error::rejected(reason)));
+            // DESIGN.md: a write to a session that ended while the request was in flight fails
+            // with `unknown`, whether it ended by logout or by expiry.
+            if entry.check_live(now, idle_ms).is_err() {
+                return Some(Err(Error::rejected(Reason::Unknown)));
             }
             Some(
                 data::apply(entry.data.as_ref(), op, max_bytes)
@@ -579,8 +585,8 @@ impl Store for MemoryStore {
         apply(&mut shard, &target).unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
     }
 
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
-        Ok(self.remove_with(id, now, None))
+    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
+        Ok(self.remove_with(id, now, idle_ms, false))
     }
 
     fn remove_user(
@@ -588,6 +594,7 @@ impl Store for MemoryStore {
         user: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Vec<Removed>> {
         let mut guards = self.lock_users(Some(user), None);
         let index = guards.get(self.user_index(user));
@@ -617,7 +624,7 @@ impl Store for MemoryStore {
                 removed.push(Removed {
                     id,
                     user: entry.user.clone(),
-                    expired: None,
+                    expired: entry.check_live(now, idle_ms).err(),
                 });
             }
         }
@@ -627,12 +634,16 @@ impl Store for MemoryStore {
         Ok(removed)
     }
 
-    fn remove_all(&self) -> Result<usize> {
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
         let mut user_guards: Vec<_> = self.users.iter().map(|m| m.lock()).collect();
         let mut shard_guards: Vec<_> = self.shards.iter().map(|s| s.0.write()).collect();
         let mut count = 0;
         for shard in &mut shard_guards {
-            count += shard.sessions.len();
+            count += shard
+                .sessions
+                .iter()
+                .filter(|e| e.check_live(now, idle_ms).is_ok())
+                .count();
             **shard = Shard::default();
         }
         for index in &mut user_guards {
@@ -657,7 +668,8 @@ impl Store for MemoryStore {
         let mut owned = Vec::new();
         for padded in self.shards.iter() {
             let mut shard = padded.0.write();
-            let later = shard.wheel.split_off(&(now / TICK_MS + 1));
+            // Buckets up to ceil(now): exact to the millisecond; entries not yet due are re-filed.
+            let later = shard.wheel.split_off(&(tick(now) + 1));
             let due = std::mem::replace(&mut shard.wheel, later);
             for prefix in due.into_values().flatten() {
                 sweep_prefix(&mut shard, prefix, now, idle_ms, &mut removed, &mut owned);
@@ -665,7 +677,7 @@ impl Store for MemoryStore {
         }
         // Sessions of a user go through the index lock protocol, outside the shard lock.
         for id in owned {
-            if let Some(r) = self.remove_with(&id, now, Some((now, idle_ms))) {
+            if let Some(r) = self.remove_with(&id, now, idle_ms, true) {
                 removed.push(r);
             }
         }

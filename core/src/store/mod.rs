@@ -123,11 +123,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Arc<Data>>>;
 
     /// Remove the session `id` (or the session an in-grace alias `id` points to), whether or not it
-    /// has expired.
+    /// has expired; [`Removed::expired`] says whether it already had.
     ///
     /// # Errors
     /// `store_unavailable`.
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>>;
+    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>>;
 
     /// Remove every session of `user` except the one `keep` names (directly or as an in-grace
     /// alias). Atomic with respect to rotations and logins of that user.
@@ -139,13 +139,14 @@ pub trait Store: Send + Sync + 'static {
         user: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Vec<Removed>>;
 
-    /// Remove every session; returns how many.
+    /// Remove every session; returns how many were still alive.
     ///
     /// # Errors
     /// `store_unavailable`.
-    fn remove_all(&self) -> Result<usize>;
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize>;
 
     /// The records of `user`, expired ones included (the manager filters).
     ///
@@ -210,19 +211,20 @@ impl<S: Store + ?Sized> Store for Box<S> {
     ) -> Result<Option<Arc<Data>>> {
         (**self).update_data(id, op, max_bytes, now, idle_ms)
     }
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
-        (**self).remove(id, now)
+    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
+        (**self).remove(id, now, idle_ms)
     }
     fn remove_user(
         &self,
         user: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Vec<Removed>> {
-        (**self).remove_user(user, keep, now)
+        (**self).remove_user(user, keep, now, idle_ms)
     }
-    fn remove_all(&self) -> Result<usize> {
-        (**self).remove_all()
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
+        (**self).remove_all(now, idle_ms)
     }
     fn list_user(&self, user: &str) -> Result<Vec<Record>> {
         (**self).list_user(user)
@@ -264,19 +266,20 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> Result<Option<Arc<Data>>> {
         (**self).update_data(id, op, max_bytes, now, idle_ms)
     }
-    fn remove(&self, id: &SessionId, now: UnixMillis) -> Result<Option<Removed>> {
-        (**self).remove(id, now)
+    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
+        (**self).remove(id, now, idle_ms)
     }
     fn remove_user(
         &self,
         user: &str,
         keep: Option<&SessionId>,
         now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Vec<Removed>> {
-        (**self).remove_user(user, keep, now)
+        (**self).remove_user(user, keep, now, idle_ms)
     }
-    fn remove_all(&self) -> Result<usize> {
-        (**self).remove_all()
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
+        (**self).remove_all(now, idle_ms)
     }
     fn list_user(&self, user: &str) -> Result<Vec<Record>> {
         (**self).list_user(user)
