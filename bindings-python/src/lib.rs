@@ -1,1 +1,28 @@
-//! Python binding for Tessera (work in progress).
+//! `tessera._native`: the PyO3 module behind the `tessera` Python package.
+//!
+//! The package's `__init__.py` re-exports these names; Django and Flask glue live in Python
+//! (`tessera.django`, `tessera.flask`). Modules: [`manager`] (the lifecycle), [`session`]
+//! (returned objects), [`clock`], [`events`], [`errors`] (exception classes), [`convert`]
+//! (Python ↔ JSON, seconds ↔ milliseconds).
+
+mod clock;
+mod convert;
+mod errors;
+mod events;
+mod manager;
+mod session;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<manager::SessionManager>()?;
+    m.add_class::<session::Session>()?;
+    m.add_class::<session::SessionInfo>()?;
+    m.add_class::<session::Event>()?;
+    m.add_class::<clock::ManualClock>()?;
+    errors::register(m)?;
+    m.add("REASONS", tessera::Reason::ALL.map(|r| r.code()).to_vec())?;
+    m.add("VERSION", tessera::VERSION)?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+"""Tessera: secure web sessions from one Rust core.
+
+>>> from tessera import SessionManager, ManualClock
+>>> clock = ManualClock()
+>>> manager = SessionManager(clock=clock, sweep_interval=None)
+>>> session = manager.login("alice", https=True)
+>>> token = session.new_token
+>>> manager.validate(token, https=True).user
+'alice'
+>>> clock.advance(31 * 60)
+>>> try:
+...     manager.validate(token, https=True)
+... except SessionRejected as e:
+...     print(e.reason)
+expired_idle
+
+Framework glue: ``tessera.django`` (a session engine) and ``tessera.flask`` (a session interface).
+"""
+
+from tessera._native import (
+    REASONS,
+    VERSION,
+    ConfigError,
+    DataTooLarge,
+    Event,
+    InternalError,
+    InvalidArgument,
+    ManualClock,
+    Session,
+    SessionInfo,
+    SessionManager,
+    SessionRejected,
+    StoreUnavailable,
+    TesseraError,
+)
+
+__version__ = VERSION
+
+__all__ = [
+    "REASONS",
+    "ConfigError",
+    "DataTooLarge",
+    "Event",
+    "InternalError",
+    "InvalidArgument",
+    "ManualClock",
+    "Session",
+    "SessionInfo",
+    "SessionManager",
+    "SessionRejected",
+    "StoreUnavailable",
+    "TesseraError",
+    "__version__",
+]

@@ -1,0 +1,203 @@
+//! Conversions between Python values and the core's types: JSON data, durations, tokens.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+/// Nesting deeper than this is refused rather than risking the interpreter's stack.
+const MAX_DEPTH: usize = 128;
+
+/// A Python value as JSON, with a `TypeError` naming the offending value's type and path.
+pub fn to_json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_json_at(value, &mut String::from("value"), 0)
+}
+
+/// A Python mapping as a JSON object.
+pub fn to_object(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
+    match value.cast::<PyDict>() {
+        Ok(dict) => match to_json_at(dict.as_any(), &mut what.to_owned(), 0)? {
+            Value::Object(map) => Ok(map),
+            _ => unreachable_object(),
+        },
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be a dict, not {}",
+            type_name(value)
+        ))),
+    }
+}
+
+fn unreachable_object() -> PyResult<Map<String, Value>> {
+    Err(PyTypeError::new_err("session data must be a JSON object"))
+}
+
+fn to_json_at(value: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "{path} is nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool before int: Python's bool is a subclass of int.
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = value.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err(PyValueError::new_err(format!(
+            "{path}: integer does not fit in 64 bits"
+        )));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("{path}: NaN and infinity are not JSON"))
+            });
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        let text = s.to_cow().map_err(|_| {
+            PyValueError::new_err(format!("{path}: str is not valid Unicode (lone surrogate)"))
+        })?;
+        return Ok(Value::String(text.into_owned()));
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = Map::new();
+        for (k, v) in dict.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "{path}: keys must be str, not {}",
+                    type_name(&k)
+                )));
+            };
+            let key = key.to_cow()?.into_owned();
+            let len = path.len();
+            path.push_str(&format!("[{key:?}]"));
+            let converted = to_json_at(&v, path, depth + 1)?;
+            path.truncate(len);
+            map.insert(key, converted);
+        }
+        return Ok(Value::Object(map));
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for (i, item) in value.try_iter()?.enumerate() {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            out.push(to_json_at(&item?, path, depth + 1)?);
+            path.truncate(len);
+        }
+        return Ok(Value::Array(out));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{path}: object of type {} is not JSON serializable (session data holds dict, list, tuple, str, int, float, bool and None)",
+        type_name(value)
+    )))
+}
+
+/// A JSON value as a fresh Python object.
+pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => dict_from(py, map)?.into_any(),
+    })
+}
+
+/// A JSON object as a fresh `dict`.
+pub fn dict_from<'py>(py: Python<'py>, map: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (k, v) in map {
+        dict.set_item(k, to_py(py, v)?)?;
+    }
+    Ok(dict)
+}
+
+/// Seconds (int, float or `timedelta`) as whole milliseconds.
+pub fn millis(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    let seconds: f64 = if value.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a number of seconds or a timedelta, not bool"
+        )));
+    } else if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+        value.extract()?
+    } else if value.hasattr("total_seconds")? {
+        value.call_method0("total_seconds")?.extract()?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a number of seconds or a timedelta, not {}",
+            type_name(value)
+        )));
+    };
+    if !seconds.is_finite() || !(0.0..=1e15).contains(&seconds) {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a finite, non-negative number of seconds"
+        )));
+    }
+    Ok((seconds * 1000.0).round() as u64)
+}
+
+/// A token argument: `str` (or `bytes`, which may hold anything). Non-UTF-8 bytes cannot be a
+/// token, so they come back as `None` and are rejected as malformed by the caller.
+pub fn token(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<String>> {
+    if let Ok(s) = value.cast::<PyString>() {
+        // Lone surrogates cannot be encoded: such a string is not a token either.
+        return Ok(s.to_cow().ok().map(|c| c.into_owned()));
+    }
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return Ok(std::str::from_utf8(b.as_bytes()).ok().map(str::to_owned));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be str, not {}",
+        type_name(value)
+    )))
+}
+
+/// A required text argument.
+pub fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(s
+            .to_cow()
+            .map_err(|_| {
+                PyValueError::new_err(format!("{what} must be valid Unicode (no lone surrogates)"))
+            })?
+            .into_owned()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be str, not {}",
+            type_name(value)
+        ))),
+    }
+}
+
+/// The type's name for messages.
+pub fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned())
+}
