@@ -1,1 +1,63 @@
-//! Node.js binding for Tessera (work in progress).
+//! Node.js binding for Tessera: the npm package `tessera`.
+//!
+//! The native part is one class, [`manager::SessionManager`], plus [`clock::ManualClock`] and a
+//! few constants; `index.js` loads it and adds the JavaScript layer (error classes, Express
+//! middleware, express-session store). Modules, one job each:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`args`] | checking JavaScript arguments (`TypeError` / `RangeError`) |
+//! | [`errors`] | failures → JavaScript exceptions with a stable `code`; the panic boundary |
+//! | [`options`] | the options object → the core's named options |
+//! | [`clock`] | `ManualClock` |
+//! | [`session`] | core sessions → JavaScript objects |
+//! | [`events`] | lifecycle events → JavaScript listeners |
+//! | [`ops`] | every operation, once |
+//! | [`task`] | running an operation now or on the libuv pool (Promise) |
+//! | [`manager`] | the `SessionManager` class |
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod args;
+pub mod clock;
+pub mod errors;
+pub mod events;
+pub mod manager;
+#[allow(missing_docs)]
+pub mod ops;
+pub mod options;
+pub mod session;
+pub mod task;
+
+use napi_derive::napi;
+
+/// The version of the Tessera core this addon was built with.
+#[napi]
+pub fn version() -> &'static str {
+    tessera::VERSION
+}
+
+/// The rejection reasons, in a fixed order: `malformed`, `unknown`, `expired_idle`,
+/// `expired_absolute`.
+#[napi]
+pub fn reason_codes() -> Vec<&'static str> {
+    tessera::Reason::ALL.iter().map(|r| r.code()).collect()
+}
+
+/// The error codes: `invalid_config`, `invalid_argument`, `data_too_large`,
+/// `store_unavailable`, `internal`.
+#[napi]
+pub fn error_codes() -> Vec<&'static str> {
+    use tessera::ErrorKind as K;
+    [
+        K::InvalidConfig,
+        K::InvalidArgument,
+        K::DataTooLarge,
+        K::StoreUnavailable,
+        K::Internal,
+    ]
+    .iter()
+    .map(|k| k.code())
+    .collect()
+}

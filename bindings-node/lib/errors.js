@@ -1,0 +1,95 @@
+'use strict'
+// Tessera's error classes. The native addon builds every exception through `makeError`, so a
+// failure always arrives as an instance of one of these, with a stable `code`:
+//
+//   invalid_config     InvalidConfigError      a bad option or an unsafe combination
+//   invalid_argument   InvalidArgumentError    an argument Tessera cannot accept (empty user, bad id)
+//   data_too_large     DataTooLargeError       session data over maxDataBytes
+//   store_unavailable  StoreUnavailableError   the store cannot be reached: treat as not authenticated
+//   internal           InternalError           a bug (a caught panic), never an abort
+//   malformed, unknown, expired_idle, expired_absolute
+//                      SessionEndedError       a write or lookup for a session that has ended
+//
+// Wrong argument types throw a TypeError (code ERR_INVALID_ARG_TYPE) and absurd sizes a
+// RangeError (code ERR_OUT_OF_RANGE), as Node's own APIs do.
+
+class TesseraError extends Error {
+  constructor (message, code) {
+    super(message)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+class InvalidConfigError extends TesseraError {}
+class InvalidArgumentError extends TesseraError {}
+class DataTooLargeError extends TesseraError {}
+class StoreUnavailableError extends TesseraError {}
+class InternalError extends TesseraError {}
+/** A write or lookup addressed a session that has ended; `code` is the reason. */
+class SessionEndedError extends TesseraError {
+  get reason () { return this.code }
+}
+
+const ErrorCode = Object.freeze({
+  INVALID_CONFIG: 'invalid_config',
+  INVALID_ARGUMENT: 'invalid_argument',
+  DATA_TOO_LARGE: 'data_too_large',
+  STORE_UNAVAILABLE: 'store_unavailable',
+  INTERNAL: 'internal'
+})
+
+const Reason = Object.freeze({
+  MALFORMED: 'malformed',
+  UNKNOWN: 'unknown',
+  EXPIRED_IDLE: 'expired_idle',
+  EXPIRED_ABSOLUTE: 'expired_absolute'
+})
+
+const byCode = {
+  invalid_config: InvalidConfigError,
+  invalid_argument: InvalidArgumentError,
+  data_too_large: DataTooLargeError,
+  store_unavailable: StoreUnavailableError,
+  internal: InternalError,
+  malformed: SessionEndedError,
+  unknown: SessionEndedError,
+  expired_idle: SessionEndedError,
+  expired_absolute: SessionEndedError
+}
+
+/** Build the exception for `code` (called by the native addon). */
+function makeError (code, message) {
+  if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_OUT_OF_RANGE') {
+    const err = code === 'ERR_INVALID_ARG_TYPE' ? new TypeError(message) : new RangeError(message)
+    err.code = code
+    return err
+  }
+  const Class = byCode[code] || TesseraError
+  return new Class(message, code)
+}
+
+/** Check that the native addon and this file agree on every code. */
+function checkCodes (native) {
+  const reasons = native.reasonCodes()
+  const errors = native.errorCodes()
+  const mine = [...Object.values(Reason), ...Object.values(ErrorCode)].sort()
+  const theirs = [...reasons, ...errors].sort()
+  if (JSON.stringify(mine) !== JSON.stringify(theirs)) {
+    throw new Error(`tessera: the native addon's codes ${theirs} differ from lib/errors.js's ${mine}`)
+  }
+}
+
+module.exports = {
+  TesseraError,
+  InvalidConfigError,
+  InvalidArgumentError,
+  DataTooLargeError,
+  StoreUnavailableError,
+  InternalError,
+  SessionEndedError,
+  ErrorCode,
+  Reason,
+  makeError,
+  checkCodes
+}

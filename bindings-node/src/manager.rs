@@ -1,0 +1,660 @@
+//! `SessionManager`, the JavaScript class over the core's manager.
+//!
+//! Every operation that may reach the store comes twice: `name(...)` returns a Promise (the work
+//! runs on the libuv thread pool, so a networked store never blocks the event loop) and
+//! `nameSync(...)` runs it now, which is allowed only while the store is in-process
+//! (`memory://`): an in-process call costs less than a thread hop.
+
+use std::sync::Arc;
+
+use napi::Env;
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Function, Unknown};
+use napi::threadsafe_function::UnknownReturnValue;
+use napi_derive::napi;
+
+use crate::args::{self, MAX_SHORT};
+use crate::clock::millis_to_js;
+use crate::errors::{Fail, Outcome, run};
+use crate::events::{self, SessionEvent};
+use crate::ops::{self, Core, RequestArgs};
+use crate::options;
+use crate::session::{CookieLookup, Data, RequestSession, SessionListing, SessionResult};
+use crate::task::{self, Job, Work};
+
+/// Options of `new SessionManager(options)`. Every field is optional; the defaults are the
+/// secure ones (idle 30 min, absolute 12 h, rotation 15 min with 30 s grace, cookie
+/// `__Host-session`, `Secure`, `HttpOnly`, `SameSite=Lax`).
+#[napi(object, object_to_js = false, object_from_js = false)]
+pub struct SessionManagerOptions {
+    /// Idle timeout (ms). Default 1 800 000 (30 min).
+    pub idle_timeout_ms: Option<f64>,
+    /// Absolute lifetime (ms). Default 43 200 000 (12 h).
+    pub absolute_timeout_ms: Option<f64>,
+    /// Rotation interval (ms), `null` for no periodic rotation. Default 900 000 (15 min).
+    #[napi(ts_type = "number | null")]
+    pub rotation_interval_ms: Option<f64>,
+    /// How long the previous token stays valid after a rotation (ms). Default 30 000.
+    pub rotation_grace_ms: Option<f64>,
+    /// Most sessions one user may have (the least recently seen are ended); `null` = no limit.
+    #[napi(ts_type = "number | null")]
+    pub max_sessions_per_user: Option<f64>,
+    /// Cap on the serialized data (bytes). Default 65 536.
+    pub max_data_bytes: Option<f64>,
+    /// Whether login keeps the data of an anonymous (or same-user) session. Default `true`.
+    pub login_keeps_data: Option<bool>,
+    /// Secret mixed into session ids (at least 16 bytes), or `null`.
+    #[napi(ts_type = "string | null")]
+    pub pepper: Option<String>,
+    /// Cookie name. Default `__Host-session` (requires `cookieSecure`).
+    pub cookie_name: Option<String>,
+    /// `Secure` attribute. Default `true`.
+    pub cookie_secure: Option<bool>,
+    /// `HttpOnly` attribute. Default `true`.
+    pub cookie_http_only: Option<bool>,
+    /// `SameSite`: `"strict"`, `"lax"` (default) or `"none"` (requires `cookieSecure`).
+    #[napi(ts_type = "'strict' | 'lax' | 'none'")]
+    pub cookie_same_site: Option<String>,
+    /// `Path` attribute. Default `/`.
+    pub cookie_path: Option<String>,
+    /// `Domain` attribute, or `null` (default: host-only).
+    #[napi(ts_type = "string | null")]
+    pub cookie_domain: Option<String>,
+    /// `Max-Age` in ms (whole seconds are sent), or `null` (default: a browser-session cookie).
+    #[napi(ts_type = "number | null")]
+    pub cookie_max_age_ms: Option<f64>,
+    /// How often a background thread removes expired sessions (ms); `null` for never (call
+    /// `sweep()` yourself). Default 60 000.
+    #[napi(ts_type = "number | null")]
+    pub sweep_interval_ms: Option<f64>,
+    /// Where sessions live: `memory://` (default; `memory://?shards=N`).
+    pub store: Option<String>,
+    /// Read time from this clock instead of the system clock (tests).
+    #[napi(ts_type = "ManualClock")]
+    pub clock: Option<bool>,
+}
+
+/// Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
+/// creation and login to label devices), `csrf` (a CSRF token to verify, `validateRequest` only).
+#[napi(object, object_to_js = false, object_from_js = false)]
+pub struct RequestContext {
+    /// Whether the request arrived over HTTPS. Default `false`.
+    pub https: Option<bool>,
+    /// The request's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// A CSRF token to check against the session (`validateRequest` only).
+    pub csrf: Option<String>,
+}
+
+/// Creates, validates, rotates and ends sessions. Share one per process.
+#[napi]
+pub struct SessionManager {
+    core: Core,
+    listeners: Vec<u64>,
+}
+
+impl Drop for SessionManager {
+    fn drop(&mut self) {
+        events::unregister(&self.listeners);
+    }
+}
+
+impl SessionManager {
+    /// Synchronous calls would block the event loop on a networked store: refuse them there.
+    fn in_process(&self, env: &Env) -> napi::Result<()> {
+        if self.core.store_is_networked() {
+            return Err(Fail::Core(tessera::Error::invalid_argument(
+                "synchronous calls need an in-process store (memory://); this store may wait on \
+                 the network, so use the Promise form (without `Sync`)",
+            ))
+            .into_napi(env));
+        }
+        Ok(())
+    }
+
+    fn sync<T>(&self, env: &Env, prepare: impl FnOnce() -> Outcome<Work<T>>) -> napi::Result<T> {
+        self.in_process(env)?;
+        task::now(env, prepare)
+    }
+}
+
+#[napi]
+impl SessionManager {
+    /// A manager with `options` (see `SessionManagerOptions`).
+    ///
+    /// Throws `InvalidConfigError` (`code: 'invalid_config'`) naming the option for an unknown
+    /// option, a value of the wrong type or an unsafe combination.
+    #[napi(constructor, ts_args_type = "options?: SessionManagerOptions")]
+    pub fn new(env: Env, options: Option<Unknown>) -> napi::Result<Self> {
+        run(&env, || {
+            let parsed = options::parse(options)?;
+            let mut builder = tessera::SessionManager::builder(tessera::Config::default())
+                .options(&parsed.named)
+                .map_err(options::in_js_terms)?;
+            if let Some(clock) = parsed.clock {
+                builder = builder.clock(clock);
+            }
+            let core = builder.build().map_err(options::in_js_terms)?;
+            Ok(SessionManager {
+                core: Arc::new(core),
+                listeners: Vec::new(),
+            })
+        })
+    }
+
+    /// Whether the store may wait on the network; if so, only the Promise forms may be used.
+    #[napi(getter)]
+    pub fn is_networked(&self) -> bool {
+        self.core.store_is_networked()
+    }
+
+    /// Now, by the manager's clock (ms since the epoch).
+    #[napi]
+    pub fn now(&self) -> f64 {
+        millis_to_js(self.core.now())
+    }
+
+    /// The name of the session cookie.
+    #[napi(getter)]
+    pub fn cookie_name(&self) -> String {
+        self.core.config().cookie_name.clone()
+    }
+
+    /// Call `listener(event)` for every lifecycle transition (created, rotated, login, logout,
+    /// revoked, expired, rejected). Events carry ids and users, never tokens. A listener that
+    /// throws is reported with `process.emitWarning`; the exception never reaches a request.
+    #[napi(ts_args_type = "listener: (event: SessionEvent) => void")]
+    pub fn on_event(&mut self, env: Env, listener: Unknown) -> napi::Result<()> {
+        let id = run(&env, || {
+            if listener.get_type().ok() != Some(napi::ValueType::Function) {
+                return Err(Fail::Type(format!(
+                    "listener must be a function, got {}",
+                    args::describe(&listener)
+                )));
+            }
+            let func = Function::<SessionEvent, UnknownReturnValue>::from_unknown(listener)
+                .map_err(|e| Fail::Type(e.reason.clone()))?;
+            events::register(&self.core, func).map_err(|e| Fail::Type(e.reason.clone()))
+        })?;
+        self.listeners.push(id);
+        Ok(())
+    }
+
+    /// The public id a token stands for (whether or not it is live), or `null` if malformed.
+    #[napi(ts_args_type = "token: string")]
+    pub fn id_of(&self, env: Env, token: Option<Unknown>) -> napi::Result<Option<String>> {
+        run(&env, || {
+            let token = args::string(token, "token", MAX_SHORT)?;
+            Ok(self.core.id_of(&token).ok().map(|id| id.to_string()))
+        })
+    }
+
+    /// The `Set-Cookie` value that hands `token` to the browser.
+    #[napi(ts_args_type = "token: string")]
+    pub fn set_cookie(&self, env: Env, token: Option<Unknown>) -> napi::Result<String> {
+        run(&env, || {
+            let text = args::string(token, "token", MAX_SHORT)?;
+            let token = tessera::Token::parse(&text)
+                .map_err(|_| tessera::Error::invalid_argument("token is not a Tessera token"))?;
+            Ok(self.core.set_cookie(&token))
+        })
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    #[napi]
+    pub fn clear_cookie(&self) -> String {
+        self.core.clear_cookie()
+    }
+
+    /// Find the session cookie in a `Cookie` request header.
+    #[napi(ts_args_type = "cookieHeader: string | undefined")]
+    pub fn read_cookie(&self, env: Env, header: Option<Unknown>) -> napi::Result<CookieLookup> {
+        run(&env, || {
+            let header = args::opt_string(header, "cookieHeader", MAX_SHORT)?;
+            let found = header.as_deref().map_or(tessera::CookieToken::Absent, |h| {
+                self.core.token_from_cookie_header(h)
+            });
+            Ok(match found {
+                tessera::CookieToken::Absent => CookieLookup {
+                    state: "absent".into(),
+                    token: None,
+                },
+                tessera::CookieToken::One(t) => CookieLookup {
+                    state: "one".into(),
+                    token: Some(t.to_owned()),
+                },
+                tessera::CookieToken::Ambiguous => CookieLookup {
+                    state: "ambiguous".into(),
+                    token: None,
+                },
+            })
+        })
+    }
+
+    /// Middleware's one call per request: read the session cookie from `cookieHeader`, validate
+    /// it (rotating on schedule), verify `context.csrf` if given, and say which `Set-Cookie` to
+    /// send. Two cookies of the session's name count as none (`reason: 'malformed'`).
+    #[napi(
+        ts_args_type = "cookieHeader: string | undefined, context?: RequestContext",
+        ts_return_type = "Promise<RequestSession>"
+    )]
+    pub fn validate_request(
+        &self,
+        env: Env,
+        cookie_header: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<RequestSession>>> {
+        task::spawn(&env, || {
+            let a = RequestArgs::parse(cookie_header, context)?;
+            let m = Arc::clone(&self.core);
+            Ok(Box::new(move || ops::request(&m, &a)) as Work<_>)
+        })
+    }
+
+    /// `validateRequest`, now (in-process stores only). The fast path of `expressSession()`.
+    #[napi(ts_args_type = "cookieHeader: string | undefined, context?: RequestContext")]
+    pub fn validate_request_sync(
+        &self,
+        env: Env,
+        cookie_header: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<RequestSession> {
+        self.in_process(&env)?;
+        // No boxing on the hot path: parse, run, deliver.
+        let (result, captured) = events::capture(|| {
+            crate::errors::guard(|| {
+                let a = RequestArgs::parse(cookie_header, context)?;
+                ops::request(&self.core, &a)
+            })
+        });
+        events::deliver(&env, captured);
+        result.map_err(|fail| fail.into_napi(&env))
+    }
+
+    /// Start a new session, optionally for `user` and with initial `data`. The result's
+    /// `newToken` is the cookie value to send (`setCookie` is the whole header).
+    #[napi(
+        ts_args_type = "user?: string | null, data?: Record<string, unknown> | null, context?: RequestContext",
+        ts_return_type = "Promise<SessionResult>"
+    )]
+    pub fn create(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+        data: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
+        task::spawn(&env, || ops::create(&self.core, user, data, context))
+    }
+
+    /// `create`, now (in-process stores only).
+    #[napi(
+        ts_args_type = "user?: string | null, data?: Record<string, unknown> | null, context?: RequestContext"
+    )]
+    pub fn create_sync(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+        data: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<SessionResult> {
+        self.sync(&env, || ops::create(&self.core, user, data, context))
+    }
+
+    /// Check a token: `{ valid: true, id, user, data, newToken?, setCookie?, expiresAt, … }`
+    /// or `{ valid: false, reason }`. If `newToken` is set the session was rotated: send
+    /// `setCookie`. Rejects only if the store fails (`store_unavailable`): fail closed.
+    #[napi(
+        ts_args_type = "token: string, context?: RequestContext",
+        ts_return_type = "Promise<SessionResult>"
+    )]
+    pub fn validate(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
+        task::spawn(&env, || ops::validate(&self.core, token, context))
+    }
+
+    /// `validate`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string, context?: RequestContext")]
+    pub fn validate_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<SessionResult> {
+        self.sync(&env, || ops::validate(&self.core, token, context))
+    }
+
+    /// Give the session a new token now; the old one stays valid for `rotationGraceMs`.
+    #[napi(
+        ts_args_type = "token: string, context?: RequestContext",
+        ts_return_type = "Promise<SessionResult>"
+    )]
+    pub fn rotate(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
+        task::spawn(&env, || ops::rotate(&self.core, token, context))
+    }
+
+    /// `rotate`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string, context?: RequestContext")]
+    pub fn rotate_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<SessionResult> {
+        self.sync(&env, || ops::rotate(&self.core, token, context))
+    }
+
+    /// Log `user` in (a privilege change): the session of `token`, if live, gets a new token at
+    /// once — the old one dies immediately — and a new CSRF secret; otherwise a new session.
+    #[napi(
+        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext",
+        ts_return_type = "Promise<SessionResult>"
+    )]
+    pub fn login(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        user: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
+        task::spawn(&env, || ops::login(&self.core, token, user, context))
+    }
+
+    /// `login`, now (in-process stores only).
+    #[napi(
+        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext"
+    )]
+    pub fn login_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        user: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<SessionResult> {
+        self.sync(&env, || ops::login(&self.core, token, user, context))
+    }
+
+    /// End the session of `token` and its alias; resolves whether one was ended.
+    #[napi(ts_args_type = "token: string", ts_return_type = "Promise<boolean>")]
+    pub fn logout(&self, env: Env, token: Option<Unknown>) -> napi::Result<AsyncTask<Job<bool>>> {
+        task::spawn(&env, || ops::logout(&self.core, token))
+    }
+
+    /// `logout`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string")]
+    pub fn logout_sync(&self, env: Env, token: Option<Unknown>) -> napi::Result<bool> {
+        self.sync(&env, || ops::logout(&self.core, token))
+    }
+
+    /// End the session with public id `id` (administrator action).
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<boolean>")]
+    pub fn revoke(&self, env: Env, id: Option<Unknown>) -> napi::Result<AsyncTask<Job<bool>>> {
+        task::spawn(&env, || ops::revoke(&self.core, id))
+    }
+
+    /// `revoke`, now (in-process stores only).
+    #[napi(ts_args_type = "id: string")]
+    pub fn revoke_sync(&self, env: Env, id: Option<Unknown>) -> napi::Result<bool> {
+        self.sync(&env, || ops::revoke(&self.core, id))
+    }
+
+    /// End every session of `user` (account disabled, password changed); resolves how many.
+    #[napi(ts_args_type = "user: string", ts_return_type = "Promise<number>")]
+    pub fn revoke_user(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<u32>>> {
+        task::spawn(&env, || ops::revoke_user(&self.core, user))
+    }
+
+    /// `revokeUser`, now (in-process stores only).
+    #[napi(ts_args_type = "user: string")]
+    pub fn revoke_user_sync(&self, env: Env, user: Option<Unknown>) -> napi::Result<u32> {
+        self.sync(&env, || ops::revoke_user(&self.core, user))
+    }
+
+    /// End every session of `user` except the one of `token` ("sign out my other devices").
+    /// If `token` is not a live session of `user`, all of them end.
+    #[napi(
+        ts_args_type = "user: string, token: string",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn revoke_user_except(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+        token: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<u32>>> {
+        task::spawn(&env, || ops::revoke_user_except(&self.core, user, token))
+    }
+
+    /// `revokeUserExcept`, now (in-process stores only).
+    #[napi(ts_args_type = "user: string, token: string")]
+    pub fn revoke_user_except_sync(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+        token: Option<Unknown>,
+    ) -> napi::Result<u32> {
+        self.sync(&env, || ops::revoke_user_except(&self.core, user, token))
+    }
+
+    /// End every session; resolves how many.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn revoke_all(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
+        task::spawn(&env, || ops::revoke_all(&self.core))
+    }
+
+    /// `revokeAll`, now (in-process stores only).
+    #[napi]
+    pub fn revoke_all_sync(&self, env: Env) -> napi::Result<u32> {
+        self.sync(&env, || ops::revoke_all(&self.core))
+    }
+
+    /// The live sessions of `user`, most recently seen first. Never tokens.
+    #[napi(
+        ts_args_type = "user: string",
+        ts_return_type = "Promise<SessionListing[]>"
+    )]
+    pub fn list_user(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<Vec<SessionListing>>>> {
+        task::spawn(&env, || ops::list_user(&self.core, user))
+    }
+
+    /// `listUser`, now (in-process stores only).
+    #[napi(ts_args_type = "user: string")]
+    pub fn list_user_sync(
+        &self,
+        env: Env,
+        user: Option<Unknown>,
+    ) -> napi::Result<Vec<SessionListing>> {
+        self.sync(&env, || ops::list_user(&self.core, user))
+    }
+
+    /// Set one data key of session `id`. Rejects with a `SessionEndedError` (code `unknown`,
+    /// `expired_idle`, `expired_absolute`) if the session ended: it is never re-created.
+    #[napi(
+        ts_args_type = "id: string, key: string, value: unknown",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn set(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        key: Option<Unknown>,
+        value: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<()>>> {
+        task::spawn(&env, || ops::set(&self.core, id, key, value))
+    }
+
+    /// `set`, now (in-process stores only).
+    #[napi(ts_args_type = "id: string, key: string, value: unknown")]
+    pub fn set_sync(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        key: Option<Unknown>,
+        value: Option<Unknown>,
+    ) -> napi::Result<()> {
+        self.sync(&env, || ops::set(&self.core, id, key, value))
+    }
+
+    /// Remove one data key of session `id`.
+    #[napi(
+        ts_args_type = "id: string, key: string",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn remove_key(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        key: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<()>>> {
+        task::spawn(&env, || ops::remove_key(&self.core, id, key))
+    }
+
+    /// `removeKey`, now (in-process stores only).
+    #[napi(ts_args_type = "id: string, key: string")]
+    pub fn remove_key_sync(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        key: Option<Unknown>,
+    ) -> napi::Result<()> {
+        self.sync(&env, || ops::remove_key(&self.core, id, key))
+    }
+
+    /// Replace all data of session `id`.
+    #[napi(
+        ts_args_type = "id: string, data: Record<string, unknown>",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn replace_data(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        data: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<()>>> {
+        task::spawn(&env, || ops::replace_data(&self.core, id, data))
+    }
+
+    /// `replaceData`, now (in-process stores only).
+    #[napi(ts_args_type = "id: string, data: Record<string, unknown>")]
+    pub fn replace_data_sync(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        data: Option<Unknown>,
+    ) -> napi::Result<()> {
+        self.sync(&env, || ops::replace_data(&self.core, id, data))
+    }
+
+    /// Several per-key changes in one call: set the keys of `set`, then remove the keys in
+    /// `remove`. Each change is atomic; the first failure stops the rest. Resolves the data
+    /// after the last change.
+    #[napi(
+        ts_args_type = "id: string, set?: Record<string, unknown> | null, remove?: string[] | null",
+        ts_return_type = "Promise<Record<string, unknown>>"
+    )]
+    pub fn update_data(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        set: Option<Unknown>,
+        remove: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<Data>>> {
+        task::spawn(&env, || ops::update_data(&self.core, id, set, remove))
+    }
+
+    /// `updateData`, now (in-process stores only).
+    #[napi(
+        ts_args_type = "id: string, set?: Record<string, unknown> | null, remove?: string[] | null",
+        ts_return_type = "Record<string, unknown>"
+    )]
+    pub fn update_data_sync(
+        &self,
+        env: Env,
+        id: Option<Unknown>,
+        set: Option<Unknown>,
+        remove: Option<Unknown>,
+    ) -> napi::Result<Data> {
+        self.sync(&env, || ops::update_data(&self.core, id, set, remove))
+    }
+
+    /// A fresh masked CSRF token for the session of `token` (different on every call).
+    #[napi(ts_args_type = "token: string", ts_return_type = "Promise<string>")]
+    pub fn csrf_token(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<String>>> {
+        task::spawn(&env, || ops::csrf_token(&self.core, token))
+    }
+
+    /// `csrfToken`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string")]
+    pub fn csrf_token_sync(&self, env: Env, token: Option<Unknown>) -> napi::Result<String> {
+        self.sync(&env, || ops::csrf_token(&self.core, token))
+    }
+
+    /// Whether `candidate` is a CSRF token of the live session of `token` (constant time).
+    #[napi(
+        ts_args_type = "token: string, candidate: string",
+        ts_return_type = "Promise<boolean>"
+    )]
+    pub fn verify_csrf(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        candidate: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<Job<bool>>> {
+        task::spawn(&env, || ops::verify_csrf(&self.core, token, candidate))
+    }
+
+    /// `verifyCsrf`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string, candidate: string")]
+    pub fn verify_csrf_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        candidate: Option<Unknown>,
+    ) -> napi::Result<bool> {
+        self.sync(&env, || ops::verify_csrf(&self.core, token, candidate))
+    }
+
+    /// Remove expired sessions now; resolves how many.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn sweep(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
+        task::spawn(&env, || ops::sweep(&self.core))
+    }
+
+    /// `sweep`, now (in-process stores only).
+    #[napi]
+    pub fn sweep_sync(&self, env: Env) -> napi::Result<u32> {
+        self.sync(&env, || ops::sweep(&self.core))
+    }
+
+    /// Number of sessions in the store (expired ones not yet swept included).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn store_len(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
+        task::spawn(&env, || ops::store_len(&self.core))
+    }
+
+    /// `storeLen`, now (in-process stores only).
+    #[napi]
+    pub fn store_len_sync(&self, env: Env) -> napi::Result<u32> {
+        self.sync(&env, || ops::store_len(&self.core))
+    }
+}

@@ -1,0 +1,337 @@
+//! Every `SessionManager` operation, once: check the JavaScript arguments, then return the work
+//! that calls the core. `manager.rs` runs that work now (`…Sync`) or on the thread pool
+//! (Promise), so the two forms cannot drift apart.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Unknown;
+use tessera::{CookieToken, DataOp, SessionId, Validation};
+
+use crate::args::{self, MAX_SHORT};
+use crate::errors::{Fail, Outcome};
+use crate::session::{Data, RequestSession, SessionListing, SessionResult};
+use crate::task::Work;
+
+/// The core manager, shared with tasks on the thread pool.
+pub type Core = Arc<tessera::SessionManager>;
+
+/// `{ https?, userAgent?, csrf? }`, owned so it can travel to the thread pool.
+#[derive(Default)]
+pub struct Ctx {
+    https: bool,
+    user_agent: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Ctx {
+    /// Read the optional context argument.
+    pub fn parse(value: Option<Unknown>) -> Outcome<Ctx> {
+        let Some(obj) = args::opt_object(value, "context")? else {
+            return Ok(Ctx::default());
+        };
+        Ok(Ctx {
+            https: args::opt_bool(args::prop(&obj, "https")?, "context.https", false)?,
+            user_agent: args::opt_string(
+                args::prop(&obj, "userAgent")?,
+                "context.userAgent",
+                MAX_SHORT,
+            )?,
+            csrf: args::opt_string(args::prop(&obj, "csrf")?, "context.csrf", MAX_SHORT)?,
+        })
+    }
+
+    fn core(&self) -> tessera::Context<'_> {
+        tessera::Context {
+            https: self.https,
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+}
+
+fn token(value: Option<Unknown>) -> Outcome<String> {
+    args::string(value, "token", MAX_SHORT)
+}
+
+fn user(value: Option<Unknown>) -> Outcome<String> {
+    args::string(value, "user", MAX_SHORT)
+}
+
+fn id(value: Option<Unknown>) -> Outcome<SessionId> {
+    let text = args::string(value, "id", MAX_SHORT)?;
+    Ok(SessionId::parse_hex(&text)?)
+}
+
+fn key(value: Option<Unknown>) -> Outcome<String> {
+    args::string(value, "key", MAX_SHORT)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn work<T>(f: impl FnOnce() -> Outcome<T> + Send + 'static) -> Outcome<Work<T>> {
+    Ok(Box::new(f))
+}
+
+pub fn create(
+    m: &Core,
+    user: Option<Unknown>,
+    data: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<SessionResult>> {
+    let user = args::opt_string(user, "user", MAX_SHORT)?;
+    let data = args::opt_data(data, "data")?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        let s = m.create(user.as_deref(), data, &ctx.core())?;
+        Ok(SessionResult::valid(&m, &s))
+    })
+}
+
+pub fn validate(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<SessionResult>> {
+    let token = token(token_arg)?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        Ok(SessionResult::from_validation(
+            &m,
+            &m.validate(&token, &ctx.core())?,
+        ))
+    })
+}
+
+pub fn rotate(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<SessionResult>> {
+    let token = token(token_arg)?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        Ok(SessionResult::from_validation(
+            &m,
+            &m.rotate(&token, &ctx.core())?,
+        ))
+    })
+}
+
+pub fn login(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    user_arg: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<SessionResult>> {
+    let token = args::opt_string(token_arg, "token", MAX_SHORT)?;
+    let user = user(user_arg)?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        let s = m.login(token.as_deref(), &user, &ctx.core())?;
+        Ok(SessionResult::valid(&m, &s))
+    })
+}
+
+pub fn logout(m: &Core, token_arg: Option<Unknown>) -> Outcome<Work<bool>> {
+    let token = token(token_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.logout(&token)?))
+}
+
+pub fn revoke(m: &Core, id_arg: Option<Unknown>) -> Outcome<Work<bool>> {
+    let id = id(id_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.revoke(&id)?))
+}
+
+pub fn revoke_user(m: &Core, user_arg: Option<Unknown>) -> Outcome<Work<u32>> {
+    let user = user(user_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(count(m.revoke_user(&user)?)))
+}
+
+pub fn revoke_user_except(
+    m: &Core,
+    user_arg: Option<Unknown>,
+    token_arg: Option<Unknown>,
+) -> Outcome<Work<u32>> {
+    let user = user(user_arg)?;
+    let token = token(token_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(count(m.revoke_user_except(&user, &token)?)))
+}
+
+pub fn revoke_all(m: &Core) -> Outcome<Work<u32>> {
+    let m = Arc::clone(m);
+    work(move || Ok(count(m.revoke_all()?)))
+}
+
+pub fn list_user(m: &Core, user_arg: Option<Unknown>) -> Outcome<Work<Vec<SessionListing>>> {
+    let user = user(user_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.list_user(&user)?.iter().map(Into::into).collect()))
+}
+
+pub fn set(
+    m: &Core,
+    id_arg: Option<Unknown>,
+    key_arg: Option<Unknown>,
+    value: Option<Unknown>,
+) -> Outcome<Work<()>> {
+    let id = id(id_arg)?;
+    let key = key(key_arg)?;
+    let value = args::json(value, "value")?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.set(&id, &key, value)?))
+}
+
+pub fn remove_key(
+    m: &Core,
+    id_arg: Option<Unknown>,
+    key_arg: Option<Unknown>,
+) -> Outcome<Work<()>> {
+    let id = id(id_arg)?;
+    let key = key(key_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.remove_key(&id, &key)?))
+}
+
+pub fn replace_data(m: &Core, id_arg: Option<Unknown>, data: Option<Unknown>) -> Outcome<Work<()>> {
+    let id = id(id_arg)?;
+    let Some(data) = args::opt_data(data, "data")? else {
+        return Err(Fail::Type(
+            "data must be a plain object, got undefined".to_owned(),
+        ));
+    };
+    let m = Arc::clone(m);
+    work(move || Ok(m.replace_data(&id, data)?))
+}
+
+/// Several per-key changes in one call: `set` (an object of keys to values), then `remove`
+/// (an array of keys). Each change is atomic on its own; the first failure stops the rest.
+pub fn update_data(
+    m: &Core,
+    id_arg: Option<Unknown>,
+    set_arg: Option<Unknown>,
+    remove_arg: Option<Unknown>,
+) -> Outcome<Work<Data>> {
+    let id = id(id_arg)?;
+    let mut ops: Vec<DataOp> = args::opt_data(set_arg, "set")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| DataOp::Set(k, v))
+        .collect();
+    ops.extend(
+        args::opt_strings(remove_arg, "remove")?
+            .into_iter()
+            .map(DataOp::Remove),
+    );
+    let m = Arc::clone(m);
+    work(move || {
+        let mut last = None;
+        for op in ops {
+            last = Some(m.update_data(&id, op)?);
+        }
+        Ok(Data(last.filter(|d| !d.is_empty()).map(Arc::new)))
+    })
+}
+
+pub fn csrf_token(m: &Core, token_arg: Option<Unknown>) -> Outcome<Work<String>> {
+    let token = token(token_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.csrf_token(&token)?))
+}
+
+pub fn verify_csrf(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    candidate: Option<Unknown>,
+) -> Outcome<Work<bool>> {
+    let token = token(token_arg)?;
+    let candidate = args::string(candidate, "candidate", MAX_SHORT)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.verify_csrf(&token, &candidate)?))
+}
+
+pub fn sweep(m: &Core) -> Outcome<Work<u32>> {
+    let m = Arc::clone(m);
+    work(move || Ok(count(m.sweep()?)))
+}
+
+pub fn store_len(m: &Core) -> Outcome<Work<u32>> {
+    let m = Arc::clone(m);
+    work(move || Ok(count(m.store_len()?)))
+}
+
+/// Arguments of [`request`], checked.
+pub struct RequestArgs {
+    header: Option<String>,
+    ctx: Ctx,
+}
+
+impl RequestArgs {
+    /// `(cookieHeader: string | undefined, context?)`.
+    pub fn parse(header: Option<Unknown>, context: Option<Unknown>) -> Outcome<Self> {
+        Ok(RequestArgs {
+            header: args::opt_string(header, "cookieHeader", MAX_SHORT)?,
+            ctx: Ctx::parse(context)?,
+        })
+    }
+}
+
+/// Everything middleware needs for one request: read the session cookie from the `Cookie`
+/// header (two cookies of the session's name count as none, reason `malformed`), validate it,
+/// verify the CSRF token passed in `context.csrf`, and say which cookie to send.
+pub fn request(m: &tessera::SessionManager, a: &RequestArgs) -> Outcome<RequestSession> {
+    let mut out = RequestSession {
+        valid: false,
+        reason: None,
+        token: None,
+        id: None,
+        user: None,
+        data: None,
+        expires_at: None,
+        set_cookie: None,
+        csrf_valid: None,
+    };
+    let found = a
+        .header
+        .as_deref()
+        .map_or(CookieToken::Absent, |h| m.token_from_cookie_header(h));
+    let token = match found {
+        CookieToken::Absent => return Ok(out),
+        CookieToken::Ambiguous => {
+            out.reason = Some(tessera::Reason::Malformed.code().to_owned());
+            out.set_cookie = Some(m.clear_cookie());
+            return Ok(out);
+        }
+        CookieToken::One(token) => token,
+    };
+    match m.validate(token, &a.ctx.core())? {
+        Validation::Valid(s) => {
+            out.valid = true;
+            out.id = Some(s.id().to_string());
+            out.user = s.user().map(str::to_owned);
+            out.data = Some(Data(s.data_shared().cloned()));
+            out.expires_at = Some(crate::clock::millis_to_js(s.expires_at()));
+            out.csrf_valid = a.ctx.csrf.as_deref().map(|c| s.verify_csrf(c));
+            match s.new_token() {
+                Some(t) => {
+                    out.set_cookie = Some(m.set_cookie(t));
+                    out.token = Some(t.expose());
+                }
+                None => out.token = Some(token.to_owned()),
+            }
+        }
+        Validation::Rejected(reason) => {
+            out.reason = Some(reason.code().to_owned());
+            out.set_cookie = Some(m.clear_cookie());
+        }
+    }
+    Ok(out)
+}
