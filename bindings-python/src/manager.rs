@@ -113,7 +113,7 @@ impl SessionManager {
                     };
                 } else {
                     return Err(PyTypeError::new_err(format!(
-                        "SessionManager() got an unexpected keyword argument {name:?}"
+                        "SessionManager() got an unexpected keyword argument '{name}'"
                     )));
                 }
             }

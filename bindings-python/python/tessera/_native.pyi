@@ -2,10 +2,27 @@
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Final, Optional, Union
+from typing import Any, Final, Optional, Union, final
 
-Seconds = Union[int, float, timedelta]
-JSON = Any
+_Seconds = Union[int, float, timedelta]
+_JSON = Any
+
+__all__ = [
+    "REASONS",
+    "VERSION",
+    "ConfigError",
+    "DataTooLarge",
+    "Event",
+    "InternalError",
+    "InvalidArgument",
+    "ManualClock",
+    "Session",
+    "SessionInfo",
+    "SessionManager",
+    "SessionRejected",
+    "StoreUnavailable",
+    "TesseraError",
+]
 
 REASONS: Final[list[str]]
 VERSION: Final[str]
@@ -22,20 +39,22 @@ class InternalError(TesseraError): ...
 class SessionRejected(TesseraError):
     reason: str
 
+@final
 class ManualClock:
-    def __new__(cls, start: Optional[Seconds] = None) -> ManualClock: ...
+    def __new__(cls, start: Optional[_Seconds] = None) -> ManualClock: ...
     def now(self) -> float: ...
-    def advance(self, seconds: Seconds) -> None: ...
-    def set(self, now: Seconds) -> None: ...
+    def advance(self, seconds: _Seconds) -> None: ...
+    def set(self, now: _Seconds) -> None: ...
 
+@final
 class Session:
     @property
     def id(self) -> str: ...
     @property
     def user(self) -> Optional[str]: ...
     @property
-    def data(self) -> dict[str, JSON]: ...
-    def get(self, key: str, default: JSON = None) -> JSON: ...
+    def data(self) -> dict[str, _JSON]: ...
+    def get(self, key: str, default: _JSON = None) -> _JSON: ...
     @property
     def new_token(self) -> Optional[str]: ...
     @property
@@ -55,6 +74,7 @@ class Session:
     def csrf_token(self) -> str: ...
     def verify_csrf(self, candidate: object) -> bool: ...
 
+@final
 class SessionInfo:
     @property
     def id(self) -> str: ...
@@ -71,6 +91,7 @@ class SessionInfo:
     @property
     def secure(self) -> bool: ...
 
+@final
 class Event:
     @property
     def kind(self) -> str: ...
@@ -85,15 +106,16 @@ class Event:
     @property
     def at(self) -> float: ...
 
+@final
 class SessionManager:
     def __new__(
         cls,
         *,
         clock: Optional[ManualClock] = None,
-        idle_timeout: Seconds = ...,
-        absolute_timeout: Seconds = ...,
-        rotation_interval: Optional[Seconds] = ...,
-        rotation_grace: Seconds = ...,
+        idle_timeout: _Seconds = ...,
+        absolute_timeout: _Seconds = ...,
+        rotation_interval: Optional[_Seconds] = ...,
+        rotation_grace: _Seconds = ...,
         max_sessions_per_user: Optional[int] = ...,
         max_data_bytes: int = ...,
         login_keeps_data: bool = ...,
@@ -104,8 +126,8 @@ class SessionManager:
         cookie_same_site: str = ...,
         cookie_path: str = ...,
         cookie_domain: Optional[str] = ...,
-        cookie_max_age: Optional[Seconds] = ...,
-        sweep_interval: Optional[Seconds] = ...,
+        cookie_max_age: Optional[_Seconds] = ...,
+        sweep_interval: Optional[_Seconds] = ...,
         store: str = ...,
     ) -> SessionManager: ...
     @property
@@ -120,7 +142,7 @@ class SessionManager:
     def create(
         self,
         user: Optional[str] = None,
-        data: Optional[Mapping[str, JSON]] = None,
+        data: Optional[Mapping[str, _JSON]] = None,
         *,
         https: bool = False,
         user_agent: Optional[str] = None,
@@ -143,15 +165,15 @@ class SessionManager:
     def revoke_user_except(self, user: str, token: Union[str, bytes]) -> int: ...
     def revoke_all(self) -> int: ...
     def list_user(self, user: str) -> list[SessionInfo]: ...
-    def set(self, session_id: str, key: str, value: JSON) -> None: ...
+    def set(self, session_id: str, key: str, value: _JSON) -> None: ...
     def remove_key(self, session_id: str, key: str) -> None: ...
-    def replace_data(self, session_id: str, data: Mapping[str, JSON]) -> None: ...
+    def replace_data(self, session_id: str, data: Mapping[str, _JSON]) -> None: ...
     def patch(
         self,
         session_id: str,
-        set: Optional[Mapping[str, JSON]] = None,
+        set: Optional[Mapping[str, _JSON]] = None,
         remove: Optional[Iterable[str]] = None,
-    ) -> dict[str, JSON]: ...
+    ) -> dict[str, _JSON]: ...
     def csrf_token(self, token: Union[str, bytes]) -> str: ...
     def verify_csrf(self, token: Union[str, bytes], candidate: Union[str, bytes]) -> bool: ...
     def sweep(self) -> int: ...
