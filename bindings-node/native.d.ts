@@ -165,7 +165,7 @@ export interface CookieLookup {
    * `absent`, `one` or `ambiguous` (two or more cookies of the session's name: treat as no
    * session, and clear the cookie).
    */
-  state: string
+  state: 'absent' | 'one' | 'ambiguous'
   /** The cookie's value when there is exactly one. */
   token?: string
 }
@@ -184,7 +184,8 @@ export declare function reasonCodes(): Array<string>
 
 /**
  * Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
- * creation and login to label devices), `csrf` (a CSRF token to verify, `validateRequest` only).
+ * creation and login to label devices); for `validateRequest` only, `csrf` (a CSRF token to
+ * verify) and `mintCsrf` (return a fresh CSRF token with the session).
  */
 export interface RequestContext {
   /** Whether the request arrived over HTTPS. Default `false`. */
@@ -193,6 +194,8 @@ export interface RequestContext {
   userAgent?: string
   /** A CSRF token to check against the session (`validateRequest` only). */
   csrf?: string
+  /** Return a fresh CSRF token for the session (`validateRequest` only). */
+  mintCsrf?: boolean
 }
 
 /**
@@ -206,7 +209,7 @@ export interface RequestSession {
    * Why not, when a cookie was sent: `malformed` (also for two cookies of the session's
    * name), `unknown`, `expired_idle`, `expired_absolute`. Absent when there was no cookie.
    */
-  reason?: string
+  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
   /** The token the client holds after this request (the new one if it was rotated). */
   token?: string
   /** The session's public id. */
@@ -221,12 +224,14 @@ export interface RequestSession {
   setCookie?: string
   /** The verdict on the CSRF token passed in, if one was. */
   csrfValid?: boolean
+  /** A fresh CSRF token for the session, if `context.mintCsrf` asked for one. */
+  csrfToken?: string
 }
 
 /** One lifecycle transition, as listeners receive it. Never contains a token. */
 export interface SessionEvent {
   /** `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`. */
-  kind: string
+  kind: 'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected'
   /**
    * The session's public id (after the transition; before it, for endings). `null` for a
    * malformed token or for `revokeAll`.
@@ -237,7 +242,7 @@ export interface SessionEvent {
   /** The user, if known. */
   user?: string
   /** For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle` or `expired_absolute`. */
-  reason?: string
+  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
   /** When, in milliseconds since the epoch, by the manager's clock. */
   at: number
 }
@@ -312,7 +317,7 @@ export interface SessionResult {
   /** Whether the token was good (always `true` for `create` and `login`). */
   valid: boolean
   /** Why not: `malformed`, `unknown`, `expired_idle` or `expired_absolute`. */
-  reason?: string
+  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
   /** The session's public id (64 hex digits): safe to log, list or revoke by. */
   id?: string
   /** The signed-in user, if any. */

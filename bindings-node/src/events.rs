@@ -28,6 +28,9 @@ use crate::clock::millis_to_js;
 #[derive(Clone)]
 pub struct SessionEvent {
     /// `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`.
+    #[napi(
+        ts_type = "'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected'"
+    )]
     pub kind: String,
     /// The session's public id (after the transition; before it, for endings). `null` for a
     /// malformed token or for `revokeAll`.
@@ -37,6 +40,7 @@ pub struct SessionEvent {
     /// The user, if known.
     pub user: Option<String>,
     /// For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle` or `expired_absolute`.
+    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
     pub reason: Option<String>,
     /// When, in milliseconds since the epoch, by the manager's clock.
     pub at: f64,

@@ -74,7 +74,8 @@ pub struct SessionManagerOptions {
 }
 
 /// Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
-/// creation and login to label devices), `csrf` (a CSRF token to verify, `validateRequest` only).
+/// creation and login to label devices); for `validateRequest` only, `csrf` (a CSRF token to
+/// verify) and `mintCsrf` (return a fresh CSRF token with the session).
 #[napi(object, object_to_js = false, object_from_js = false)]
 pub struct RequestContext {
     /// Whether the request arrived over HTTPS. Default `false`.
@@ -83,6 +84,8 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// A CSRF token to check against the session (`validateRequest` only).
     pub csrf: Option<String>,
+    /// Return a fresh CSRF token for the session (`validateRequest` only).
+    pub mint_csrf: Option<bool>,
 }
 
 /// Creates, validates, rotates and ends sessions. Share one per process.

@@ -21,6 +21,7 @@ pub struct Ctx {
     https: bool,
     user_agent: Option<String>,
     csrf: Option<String>,
+    mint_csrf: bool,
 }
 
 impl Ctx {
@@ -37,6 +38,7 @@ impl Ctx {
                 MAX_SHORT,
             )?,
             csrf: args::opt_string(args::prop(&obj, "csrf")?, "context.csrf", MAX_SHORT)?,
+            mint_csrf: args::opt_bool(args::prop(&obj, "mintCsrf")?, "context.mintCsrf", false)?,
         })
     }
 
@@ -298,6 +300,7 @@ pub fn request(m: &tessera::SessionManager, a: &RequestArgs) -> Outcome<RequestS
         expires_at: None,
         set_cookie: None,
         csrf_valid: None,
+        csrf_token: None,
     };
     let found = a
         .header
@@ -320,6 +323,9 @@ pub fn request(m: &tessera::SessionManager, a: &RequestArgs) -> Outcome<RequestS
             out.data = Some(Data(s.data_shared().cloned()));
             out.expires_at = Some(crate::clock::millis_to_js(s.expires_at()));
             out.csrf_valid = a.ctx.csrf.as_deref().map(|c| s.verify_csrf(c));
+            if a.ctx.mint_csrf {
+                out.csrf_token = Some(s.csrf_token()?);
+            }
             match s.new_token() {
                 Some(t) => {
                     out.set_cookie = Some(m.set_cookie(t));

@@ -44,6 +44,7 @@ pub struct SessionResult {
     /// Whether the token was good (always `true` for `create` and `login`).
     pub valid: bool,
     /// Why not: `malformed`, `unknown`, `expired_idle` or `expired_absolute`.
+    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
     pub reason: Option<String>,
     /// The session's public id (64 hex digits): safe to log, list or revoke by.
     pub id: Option<String>,
@@ -123,6 +124,7 @@ pub struct RequestSession {
     pub valid: bool,
     /// Why not, when a cookie was sent: `malformed` (also for two cookies of the session's
     /// name), `unknown`, `expired_idle`, `expired_absolute`. Absent when there was no cookie.
+    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
     pub reason: Option<String>,
     /// The token the client holds after this request (the new one if it was rotated).
     pub token: Option<String>,
@@ -139,6 +141,8 @@ pub struct RequestSession {
     pub set_cookie: Option<String>,
     /// The verdict on the CSRF token passed in, if one was.
     pub csrf_valid: Option<bool>,
+    /// A fresh CSRF token for the session, if `context.mintCsrf` asked for one.
+    pub csrf_token: Option<String>,
 }
 
 /// Public information about one of a user's sessions ("your devices"). Never a token.
@@ -179,6 +183,7 @@ impl From<&tessera::SessionInfo> for SessionListing {
 pub struct CookieLookup {
     /// `absent`, `one` or `ambiguous` (two or more cookies of the session's name: treat as no
     /// session, and clear the cookie).
+    #[napi(ts_type = "'absent' | 'one' | 'ambiguous'")]
     pub state: String,
     /// The cookie's value when there is exactly one.
     pub token: Option<String>,

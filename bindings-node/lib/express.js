@@ -1,0 +1,535 @@
+'use strict'
+// Express glue: expressSession() gives every request a `req.session` with the shape Express
+// users and Passport rely on, backed by the Tessera core; csrfProtection() rejects unsafe
+// requests without a valid CSRF token.
+//
+// Per request, one native call (validateRequest) reads the cookie, validates the token (rotating
+// it on the core's schedule), verifies a CSRF header and says which Set-Cookie to send. Changes
+// are written just before the response headers go out, key by key, so two concurrent requests
+// that change different keys do not overwrite each other.
+//
+// With an in-process store (memory://) every call is synchronous: a thread-pool hop would cost
+// more than the work. With a networked store every call is a Promise (the event loop never
+// blocks) and changes are written when the response ends.
+
+const { SessionManager } = require('./native.js')
+const { makeError } = require('./errors.js')
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+const kState = Symbol('tessera.state')
+
+// ---------------------------------------------------------------------------------------------
+// req.session
+
+/** Per-request state, kept out of sight of the session's data (and of loggers). */
+class State {
+  constructor (manager, mode, req) {
+    this.manager = manager
+    this.sync = mode.sync
+    this.userOf = mode.userOf
+    this.req = req
+    this.token = null // the token the client holds, if the session exists
+    this.id = null // the public id
+    this.user = null // the core's user
+    this.base = '{}' // the data as last written, JSON
+    this.hadCookie = false // the request carried a session cookie
+    this.cookie = null // Set-Cookie value to send at the end
+    this.csrf = null // a CSRF token minted with the validation (async mode)
+    this.csrfValid = false // the x-csrf-token header was checked and is valid
+    this.expiresAt = null
+    this.done = false // changes written and headers set
+  }
+
+  /** Adopt a session result (create, login, validate). */
+  adopt (r, token) {
+    this.token = token
+    this.id = r.id
+    this.user = r.user ?? null
+    this.base = JSON.stringify(r.data ?? {})
+    this.expiresAt = r.expiresAt ?? null
+    if (r.setCookie) this.cookie = r.setCookie
+  }
+
+  /** Forget the session (it was ended); the browser's cookie is cleared unless a new one is set. */
+  forget () {
+    this.token = null
+    this.id = null
+    this.user = null
+    this.base = '{}'
+    this.expiresAt = null
+    this.cookie = this.hadCookie ? this.manager.clearCookie() : null
+  }
+
+  context (extra) {
+    const req = this.req
+    return { https: isHttps(req), userAgent: req.headers['user-agent'], ...extra }
+  }
+}
+
+// Names of req.session's methods and accessors: never data keys.
+const RESERVED = new Set(['id', 'cookie', 'regenerate', 'destroy', 'save', 'reload', 'touch', 'resetMaxAge'])
+
+/**
+ * `req.session`: the session's data as own properties, plus express-session's methods.
+ * Data values must be JSON-compatible; they are compared and saved key by key.
+ */
+class Session {
+  #state
+  constructor (state, data) {
+    this.#state = state
+    if (data) {
+      for (const key of Object.keys(data)) {
+        if (!RESERVED.has(key)) this[key] = data[key]
+      }
+    }
+  }
+
+  /** The session's public id (64 hex digits), or null while it has not been created. */
+  get id () { return this.#state.id }
+
+  /** express-session's cookie settings; Tessera's cookie is configured on the manager. */
+  get cookie () {
+    const s = this.#state
+    return { maxAge: null, expires: null, originalMaxAge: null, httpOnly: true, path: '/', expiresAt: s.expiresAt }
+  }
+
+  /**
+   * End this session now (its token dies at once) and start a fresh, empty one. Passport calls
+   * this at login and logout, which closes session fixation.
+   */
+  regenerate (cb) {
+    const state = this.#state
+    const req = state.req
+    const next = new Session(state, null)
+    const ended = state.token
+    const finish = (err) => {
+      if (!err) {
+        state.forget()
+        req.session = next
+        req.sessionID = null
+      }
+      if (cb) process.nextTick(cb, err || undefined)
+    }
+    return settle(() => ended ? call(state, 'logout', ended) : null, finish)
+  }
+
+  /** End this session now; `req.session` is removed and the cookie cleared. */
+  destroy (cb) {
+    const state = this.#state
+    const req = state.req
+    const ended = state.token
+    return settle(() => ended ? call(state, 'logout', ended) : null, (err) => {
+      if (!err) {
+        state.forget()
+        state.destroyed = true
+        delete req.session
+        req.sessionID = undefined
+      }
+      if (cb) process.nextTick(cb, err || undefined)
+    })
+  }
+
+  /**
+   * Write the changes now (they are also written before the response headers go out). A new
+   * anonymous session is created then, not here, so a save followed by regenerate (Passport's
+   * logout) does not create a session only to end it.
+   */
+  save (cb) {
+    const state = this.#state
+    return settle(() => commit(state, this, false), (err) => { if (cb) process.nextTick(cb, err || undefined) })
+  }
+
+  /** Reload the data from the store, dropping unsaved changes. */
+  reload (cb) {
+    const state = this.#state
+    if (!state.token) {
+      if (cb) process.nextTick(cb)
+      return
+    }
+    return settle(() => call(state, 'validate', state.token, state.context()), (err, r) => {
+      if (!err && !r.valid) err = makeError(r.reason, 'the session has ended')
+      if (!err) {
+        for (const key of Object.keys(this)) delete this[key]
+        state.adopt(r, r.newToken ?? state.token)
+        const data = r.data ?? {}
+        for (const key of Object.keys(data)) if (!RESERVED.has(key)) this[key] = data[key]
+      }
+      if (cb) process.nextTick(cb, err || undefined)
+    })
+  }
+
+  /** Validation already moved the idle deadline; nothing to do. */
+  touch () { return this }
+
+  /** Tessera's cookie has no Max-Age of its own to reset. */
+  resetMaxAge () { return this }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing changes
+
+/** The user Passport (≥ 0.6) keeps in the session: undefined when Passport is not in use. */
+function passportUser (session) {
+  const p = session.passport
+  if (p === undefined) return undefined
+  const u = p && p.user
+  if (u === undefined || u === null) return null
+  return typeof u === 'string' ? u : typeof u === 'object' ? JSON.stringify(u) : String(u)
+}
+
+/**
+ * Decide what to write: a login if the session's user changed, an end if it went away, then
+ * the data keys that differ from what was last written.
+ */
+function plan (state, session) {
+  const steps = []
+  let base = state.base
+  const user = state.userOf(session)
+  if (typeof user === 'string' && user !== state.user) {
+    steps.push({ op: 'login', user })
+    base = null // the data after login comes back from the core
+  } else if (user === null && state.user !== null) {
+    steps.push({ op: 'end' })
+    base = '{}'
+  }
+  const current = JSON.stringify(session)
+  if (current !== base) steps.push({ op: 'data', current })
+  return steps
+}
+
+/** The per-key changes from `base` (JSON) to `current` (JSON). */
+function diff (baseJson, currentJson) {
+  const before = JSON.parse(baseJson)
+  const after = JSON.parse(currentJson)
+  let set = null
+  const remove = []
+  for (const key of Object.keys(after)) {
+    if (RESERVED.has(key)) continue
+    if (!(key in before) || JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
+      set = set || {}
+      set[key] = after[key]
+    }
+  }
+  for (const key of Object.keys(before)) {
+    if (!RESERVED.has(key) && !(key in after)) remove.push(key)
+  }
+  return { set, remove, empty: Object.keys(after).length === 0 }
+}
+
+/** Carry out one step; returns a value or a Promise, following the state's mode. */
+function step (state, s, ctx, create) {
+  if (s.op === 'login') {
+    return then(call(state, 'login', state.token, s.user, ctx), (r) => state.adopt(r, r.newToken))
+  }
+  if (s.op === 'end') {
+    const token = state.token
+    return then(call(state, 'logout', token), () => state.forget())
+  }
+  // data
+  const { set, remove, empty } = diff(state.base, s.current)
+  if (state.token) {
+    if (!set && remove.length === 0) return undefined
+    return then(call(state, 'updateData', state.id, set, remove), (data) => {
+      state.base = JSON.stringify(data)
+    })
+  }
+  if (empty || !create) return undefined
+  return then(call(state, 'create', null, set, ctx), (r) => state.adopt(r, r.newToken))
+}
+
+/**
+ * Write what changed; a value in sync mode, a Promise in async mode. `create`: whether data
+ * of a visitor without a session creates one now.
+ */
+function commit (state, session, create = true) {
+  if (state.destroyed) return undefined
+  const steps = plan(state, session)
+  if (steps.length === 0) return undefined
+  const ctx = state.context()
+  if (state.sync) {
+    for (const s of steps) step(state, s, ctx, create)
+    return undefined
+  }
+  return steps.reduce((p, s) => p.then(() => step(state, s, ctx, create)), Promise.resolve())
+}
+
+/** `manager[op](...)`, synchronously or as a Promise. */
+function call (state, op, ...args) {
+  return state.sync ? state.manager[op + 'Sync'](...args) : state.manager[op](...args)
+}
+
+function then (value, f) {
+  return value instanceof Promise ? value.then(f) : f(value)
+}
+
+/** Run `work()` (which returns a value or a Promise, or throws) and call `done(err, value)`. */
+function settle (work, done) {
+  let value
+  try {
+    value = work()
+  } catch (err) {
+    return done(err)
+  }
+  if (value instanceof Promise) {
+    return value.then((v) => done(null, v), (e) => done(e))
+  }
+  return done(null, value)
+}
+
+function appendCookie (res, cookie) {
+  const prev = res.getHeader('set-cookie')
+  res.setHeader('Set-Cookie', prev === undefined ? cookie : [].concat(prev, cookie))
+  res.setHeader('Cache-Control', 'no-store')
+}
+
+function isHttps (req) {
+  return req.secure === true || Boolean(req.socket && req.socket.encrypted)
+}
+
+/** A write that failed after the response started: it cannot reach the client, so it is reported. */
+function reportLateFailure (err) {
+  // A session that ended while the request was in flight is not re-created: expected, silent.
+  if (err && ['unknown', 'expired_idle', 'expired_absolute', 'malformed'].includes(err.code)) return
+  process.emitWarning(`tessera: could not save the session before responding: ${err && err.message}`,
+    { type: 'TesseraSessionWarning', code: 'TESSERA_SAVE_FAILED' })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The middleware
+
+/**
+ * Session middleware. `options` are SessionManager options (camelCase), or `manager` to share
+ * one, plus:
+ *   - `userId(session)`: the user the session belongs to, to keep the core's user (used by
+ *     revokeUser, listUser, maxSessionsPerUser) in step with the app. Default: Passport's
+ *     `session.passport.user`. Return undefined to leave the core's user alone.
+ *   - `csrfHeader`: the request header carrying the CSRF token (default `x-csrf-token`).
+ *   - `sync`: force synchronous (true) or Promise (false) calls; default: synchronous exactly
+ *     when the store is in-process.
+ */
+function expressSession (options = {}) {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('expressSession(options): options must be an object')
+  }
+  const { manager: given, userId, csrfHeader = 'x-csrf-token', sync, ...managerOptions } = options
+  if (given !== undefined && !(given instanceof SessionManager)) {
+    throw new TypeError('expressSession({ manager }): manager must be a SessionManager')
+  }
+  if (userId !== undefined && typeof userId !== 'function') {
+    throw new TypeError('expressSession({ userId }): userId must be a function')
+  }
+  if (given !== undefined && Object.keys(managerOptions).length > 0) {
+    throw new TypeError('expressSession: give either a manager or SessionManager options, not both')
+  }
+  const manager = given ?? new SessionManager(managerOptions)
+  const mode = {
+    sync: sync ?? !manager.isNetworked,
+    userOf: userId ?? passportUser
+  }
+  if (mode.sync && manager.isNetworked) {
+    throw new TypeError('expressSession({ sync: true }) needs an in-process store (memory://)')
+  }
+  const header = String(csrfHeader).toLowerCase()
+
+  function begin (req, res, r) {
+    const state = new State(manager, mode, req)
+    state.hadCookie = r.reason !== undefined || r.valid
+    if (r.valid) {
+      state.adopt(r, r.token)
+      state.csrfValid = r.csrfValid === true
+      state.csrf = r.csrfToken ?? null
+    }
+    if (r.setCookie) state.cookie = r.setCookie
+    req[kState] = state
+    req.session = new Session(state, r.valid ? r.data : null)
+    req.sessionID = state.id
+    req.csrfToken = csrfToken
+    req.tessera = new RequestApi(state)
+    return state
+  }
+
+  function finishHeaders (res, state) {
+    if (state.cookie && !res.headersSent) {
+      appendCookie(res, state.cookie)
+      state.cookie = null
+    }
+  }
+
+  if (mode.sync) {
+    return function tesseraSession (req, res, next) {
+      if (req[kState]) return next()
+      const unsafe = !SAFE_METHODS.has(req.method)
+      const candidate = unsafe ? req.headers[header] : undefined
+      const https = isHttps(req)
+      let r
+      try {
+        r = manager.validateRequestSync(req.headers.cookie,
+          candidate !== undefined || https ? { https, csrf: typeof candidate === 'string' ? candidate : undefined } : undefined)
+      } catch (err) {
+        return next(err) // store_unavailable or internal: fail closed
+      }
+      const state = begin(req, res, r)
+      const writeHead = res.writeHead
+      res.writeHead = function tesseraWriteHead (...args) {
+        res.writeHead = writeHead
+        if (!state.done) {
+          state.done = true
+          try {
+            if (req.session) commit(state, req.session)
+          } catch (err) {
+            reportLateFailure(err)
+          }
+          finishHeaders(res, state)
+        }
+        return writeHead.apply(this, args)
+      }
+      next()
+    }
+  }
+
+  return function tesseraSessionAsync (req, res, next) {
+    if (req[kState]) return next()
+    const unsafe = !SAFE_METHODS.has(req.method)
+    const candidate = unsafe ? req.headers[header] : undefined
+    manager.validateRequest(req.headers.cookie, {
+      https: isHttps(req),
+      csrf: typeof candidate === 'string' ? candidate : undefined,
+      mintCsrf: !unsafe
+    }).then((r) => {
+      const state = begin(req, res, r)
+      const end = res.end
+      const writeHead = res.writeHead
+      res.writeHead = function tesseraWriteHead (...args) {
+        res.writeHead = writeHead
+        finishHeaders(res, state)
+        return writeHead.apply(this, args)
+      }
+      res.end = function tesseraEnd (...args) {
+        res.end = end
+        if (state.done || res.headersSent) return end.apply(this, args)
+        state.done = true
+        Promise.resolve(req.session ? commit(state, req.session) : undefined)
+          .catch(reportLateFailure)
+          .then(() => { finishHeaders(res, state); end.apply(res, args) })
+        return res
+      }
+      next()
+    }, next)
+  }
+}
+
+/** `req.csrfToken()`: a fresh token for forms and headers (creates the session if needed). */
+function csrfToken () {
+  const state = this[kState]
+  if (!state) throw new Error('req.csrfToken() needs the expressSession() middleware first')
+  if (state.sync) {
+    if (!state.token && this.session) {
+      // A CSRF token belongs to a session: an anonymous visitor gets one now.
+      const r = state.manager.createSync(null, null, state.context())
+      state.adopt(r, r.newToken)
+      this.sessionID = state.id
+    }
+    return state.manager.csrfTokenSync(state.token)
+  }
+  if (state.csrf) return state.csrf
+  throw new Error('req.csrfToken(): with a networked store a token is minted with the request ' +
+    'for GET/HEAD pages of an existing session; call `await req.tessera.csrfToken()` instead')
+}
+
+/** `req.tessera`: Tessera-specific operations for this request (always Promises). */
+class RequestApi {
+  #state
+  constructor (state) { this.#state = state }
+  /** The core's user of this session (null if anonymous). */
+  get user () { return this.#state.user }
+  /** When the session ends if unused (ms since the epoch), or null. */
+  get expiresAt () { return this.#state.expiresAt }
+  /** The manager behind the middleware. */
+  get manager () { return this.#state.manager }
+
+  /**
+   * Log `user` in on this session: new token at once (the old one dies), new CSRF secret,
+   * data kept from an anonymous session. For apps that do not use Passport.
+   */
+  async login (user) {
+    const state = this.#state
+    const session = state.req.session
+    if (session) await commit(state, session) // pending changes first
+    const r = await call(state, 'login', state.token, user, state.context())
+    state.adopt(r, r.newToken)
+    state.req.sessionID = state.id
+    if (session) {
+      for (const key of Object.keys(session)) delete session[key]
+      const data = r.data ?? {}
+      for (const key of Object.keys(data)) if (!RESERVED.has(key)) session[key] = data[key]
+    }
+    return r
+  }
+
+  /** End this session (the token dies at once); the request continues anonymously. */
+  async logout () {
+    const state = this.#state
+    await new Promise((resolve, reject) => {
+      if (!state.req.session) return resolve()
+      state.req.session.regenerate((err) => err ? reject(err) : resolve())
+    })
+  }
+
+  /** A CSRF token, whatever the store. */
+  async csrfToken () {
+    const state = this.#state
+    if (state.sync) return csrfToken.call(state.req)
+    if (!state.token) {
+      const r = await state.manager.create(null, null, state.context())
+      state.adopt(r, r.newToken)
+    }
+    return state.manager.csrfToken(state.token)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSRF
+
+/**
+ * Reject unsafe requests (anything but GET, HEAD, OPTIONS, TRACE) that do not carry a valid
+ * CSRF token of their session, in the `x-csrf-token` header or a `_csrf` body field (parse the
+ * body first). Rejection: 403 with a plain-text reason, or `onReject(req, res, next)`.
+ */
+function csrfProtection (options = {}) {
+  const { header = 'x-csrf-token', field = '_csrf', onReject } = options
+  const name = String(header).toLowerCase()
+  const reject = onReject || function (req, res) {
+    const message = 'Forbidden: this request needs a valid CSRF token (from req.csrfToken()) ' +
+      `in the ${name} header or the ${field} form field`
+    res.statusCode = 403
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.setHeader('Cache-Control', 'no-store')
+    res.end(message)
+  }
+  return function tesseraCsrf (req, res, next) {
+    if (SAFE_METHODS.has(req.method)) return next()
+    const state = req[kState]
+    if (!state) return next(new Error('csrfProtection() needs the expressSession() middleware first'))
+    if (state.csrfValid) return next()
+    const fromHeader = req.headers[name]
+    const candidate = typeof fromHeader === 'string'
+      ? fromHeader
+      : (req.body && typeof req.body[field] === 'string' ? req.body[field] : undefined)
+    if (!state.token || candidate === undefined) return reject(req, res, next)
+    let verdict
+    try {
+      verdict = call(state, 'verifyCsrf', state.token, candidate)
+    } catch (err) {
+      return next(err)
+    }
+    if (verdict instanceof Promise) {
+      verdict.then((ok) => ok ? next() : reject(req, res, next), next)
+    } else if (verdict) {
+      next()
+    } else {
+      reject(req, res, next)
+    }
+  }
+}
+
+module.exports = { expressSession, csrfProtection, Session }
