@@ -25,7 +25,7 @@ python-build: python-deps
 
 test-python: python-build
 	cd bindings-python && $(PY_ENV) ruff check python tests demo
-	cd bindings-python && $(PY_ENV) mypy --strict python/tessera tests/typed_example.py
+	cd bindings-python && $(PY_ENV) mypy --strict python/tessera demo tests/typed_example.py
 	cd bindings-python && $(PY_ENV) python -m mypy.stubtest tessera._native
 	cd bindings-python && $(PY_ENV) python -m pytest -q -p no:cacheprovider
 

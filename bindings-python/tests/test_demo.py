@@ -1,0 +1,151 @@
+"""`make demo`'s web app, started as a real process and driven over HTTP on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Optional
+
+import pytest
+
+from .conftest import free_port
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COOKIE = "tessera_demo"
+
+
+class Browser:
+    """Just enough of a browser: one cookie, forms with their CSRF field."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookie: Optional[str] = None
+
+    def request(
+        self, method: str, path: str, form: Optional[dict[str, str]] = None, cookie: str = ""
+    ) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {}
+        sent = cookie or self.cookie
+        if sent:
+            headers["Cookie"] = f"{COOKIE}={sent}"
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode()
+        got = {k.lower(): v for k, v in response.getheaders()}
+        conn.close()
+        set_cookie = got.get("set-cookie", "")
+        if not cookie and set_cookie.startswith(f"{COOKIE}="):
+            value = set_cookie.split(";")[0].split("=", 1)[1]
+            self.cookie = value or None
+        return response.status, got, text
+
+    def get(self, path: str) -> tuple[int, dict[str, str], str]:
+        return self.request("GET", path)
+
+    def csrf(self, path: str) -> str:
+        status, _, page = self.get(path)
+        assert status == 200, page
+        match = re.search(r'name="_csrf" value="([A-Za-z0-9_-]+)"', page)
+        assert match, page
+        return match.group(1)
+
+    def sign_in(self, user: str, password: str) -> int:
+        token = self.csrf("/login")
+        status, _, _ = self.request(
+            "POST", "/login", {"user": user, "password": password, "_csrf": token}
+        )
+        return status
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    env = {**os.environ, "TESSERA_DEMO_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    log_path = tmp_path_factory.mktemp("demo") / "demo.log"
+    with open(log_path, "w") as log:
+        # A file, not a pipe: nobody reads the request log, and a full pipe would block it.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "demo"], cwd=HERE, env=env, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, log_path.read_text()
+                time.sleep(0.05)
+        banner = log_path.read_text()
+        assert f"http://127.0.0.1:{port}/" in banner, banner
+        assert "alice / alice-demo" in banner, banner
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_sign_in_protected_page_and_sign_out(demo: int) -> None:
+    b = Browser(demo)
+    assert b.get("/account")[0] == 302
+    assert b.sign_in("alice", "wrong") == 401
+    pre_login = b.cookie
+    assert pre_login is not None, "the login form's CSRF token lives in an anonymous session"
+    assert b.sign_in("alice", "alice-demo") == 302
+    signed_in = b.cookie
+    assert signed_in is not None and signed_in != pre_login, "sign-in changes the cookie"
+    status, headers, page = b.get("/account")
+    assert status == 200 and "Hello, alice" in page
+    assert 'id="idle-left"' in page and 'id="absolute-left"' in page
+    assert re.search(r'id="idle-left">1[45] min', page), page
+
+    # The pre-sign-in cookie is refused.
+    assert b.request("GET", "/account", cookie=pre_login)[0] == 302
+
+    # Unsafe requests need the CSRF token.
+    status, _, page = b.request("POST", "/logout", {})
+    assert status == 403 and "CSRF" in page
+    token = b.csrf("/account")
+    status, headers, _ = b.request("POST", "/logout", {"_csrf": token})
+    assert status == 302
+    assert "Max-Age=0" in headers["set-cookie"] and headers["cache-control"] == "no-store"
+    assert b.request("GET", "/account", cookie=signed_in)[0] == 302, "replay after sign-out"
+
+
+def test_your_sessions_and_sign_out_everywhere(demo: int) -> None:
+    phone, laptop = Browser(demo), Browser(demo)
+    assert phone.sign_in("bob", "bob-demo") == 302
+    assert laptop.sign_in("bob", "bob-demo") == 302
+    _, _, page = laptop.get("/account")
+    assert page.count("Sign out this device") == 2
+    assert "(this device)" in page
+    token = laptop.csrf("/account")
+    assert laptop.request("POST", "/logout-others", {"_csrf": token})[0] == 302
+    assert phone.get("/account")[0] == 302, "the phone was signed out"
+    assert laptop.get("/account")[0] == 200
+    token = laptop.csrf("/account")
+    assert laptop.request("POST", "/logout-everywhere", {"_csrf": token})[0] == 302
+    assert laptop.get("/account")[0] == 302
+
+
+def test_the_administrator_ends_a_users_sessions(demo: int) -> None:
+    user, admin = Browser(demo), Browser(demo)
+    assert user.sign_in("alice", "alice-demo") == 302
+    assert admin.sign_in("admin", "admin-demo") == 302
+    assert user.get("/admin")[0] == 403
+    token = admin.csrf("/admin")
+    assert admin.request("POST", "/admin/users/alice/end", {"_csrf": token})[0] == 302
+    assert user.get("/account")[0] == 302, "alice's session was ended by the administrator"
+    assert admin.get("/admin")[0] == 200
