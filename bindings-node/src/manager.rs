@@ -497,7 +497,7 @@ impl SessionManager {
         env: Env,
         id: Option<Unknown>,
         key: Option<Unknown>,
-        value: Option<Unknown>,
+        value: Unknown,
     ) -> napi::Result<AsyncTask<Job<()>>> {
         task::spawn(&env, || ops::set(&self.core, id, key, value))
     }
@@ -509,7 +509,7 @@ impl SessionManager {
         env: Env,
         id: Option<Unknown>,
         key: Option<Unknown>,
-        value: Option<Unknown>,
+        value: Unknown,
     ) -> napi::Result<()> {
         self.sync(&env, || ops::set(&self.core, id, key, value))
     }

@@ -183,11 +183,12 @@ pub fn set(
     m: &Core,
     id_arg: Option<Unknown>,
     key_arg: Option<Unknown>,
-    value: Option<Unknown>,
+    value: Unknown,
 ) -> Outcome<Work<()>> {
     let id = id(id_arg)?;
     let key = key(key_arg)?;
-    let value = args::json(value, "value")?;
+    // Not an `Option`: napi-rs would read `null` (a fine JSON value) as absent.
+    let value = args::json(Some(value), "value")?;
     let m = Arc::clone(m);
     work(move || Ok(m.set(&id, &key, value)?))
 }
