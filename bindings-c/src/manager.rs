@@ -1,0 +1,594 @@
+//! The manager handle and the session lifecycle: create, validate, rotate, login, logout,
+//! administrator revocation, listing, CSRF and sweeping.
+
+use std::ffi::c_char;
+
+use serde_json::{Map, Value, json};
+use tessera::{Config, Context, SessionId, SessionManager, Validation};
+use zeroize::Zeroizing;
+
+use crate::boundary::{OptOut, Out, OutBuf, arg_ref, arg_str, opt_str};
+use crate::clock::tessera_clock;
+use crate::session::{into_handle, tessera_session, to_json};
+use crate::status::{Failure, Outcome, tessera_reason, tessera_status};
+use crate::strings::{TESSERA_ID_BUFFER_LEN, alloc_string, write_id};
+
+/// A session manager: creates, validates, rotates and ends sessions on one store.
+///
+/// Thread safety: a manager handle is safe to use from many threads at once — share one per
+/// process. Only `tessera_manager_free` needs every other call on the handle to have returned.
+pub struct tessera_manager {
+    pub(crate) core: SessionManager,
+}
+
+impl tessera_manager {
+    /// The core manager behind the handle, for Rust code that links this crate (the benches
+    /// compare a validate through the C ABI with the same call on it).
+    #[doc(hidden)]
+    pub fn core(&self) -> &SessionManager {
+        &self.core
+    }
+}
+
+/// Create a manager from options given as JSON object text, and optionally a manual clock.
+///
+/// `options_json` may be NULL (every default: DESIGN.md's OWASP/NIST values, a memory store, a
+/// background sweeper every 60 s). Its names are those of every Tessera binding:
+/// `idle_timeout_ms`, `absolute_timeout_ms`, `rotation_interval_ms` (`null`: off),
+/// `rotation_grace_ms`, `max_sessions_per_user` (`null`: no limit), `max_data_bytes`,
+/// `login_keeps_data`, `pepper`, `cookie_name`, `cookie_secure`, `cookie_http_only`,
+/// `cookie_same_site` (`"strict"`, `"lax"`, `"none"`), `cookie_path`, `cookie_domain`,
+/// `cookie_max_age_ms`, `sweep_interval_ms` (`null`: no background sweeper) and `store`
+/// (`"memory://"`). Example: `{"idle_timeout_ms": 600000, "store": "memory://"}`.
+///
+/// `clock` may be NULL (the system clock). Release the manager with `tessera_manager_free`.
+///
+/// Fails with `TESSERA_STATUS_INVALID_CONFIG` (the message names the option) for text that is
+/// not a JSON object, an unknown option, a value of the wrong type, or a combination that is not
+/// allowed (e.g. a `__Host-` cookie name without `cookie_secure`).
+///
+/// # Safety
+/// `options_json` must be NULL or a NUL-terminated string; `clock` NULL or a live clock handle;
+/// `manager_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_new(
+    options_json: *const c_char,
+    clock: *const tessera_clock,
+    manager_out: *mut *mut tessera_manager,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (options, clock, out) = unsafe {
+            (
+                opt_str(options_json, "options_json")?,
+                clock.as_ref(),
+                Out::new(manager_out, "manager_out")?,
+            )
+        };
+        let options = match options {
+            None => Map::new(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => return Err(Failure::invalid_config("options must be a JSON object")),
+                Err(e) => {
+                    return Err(Failure::invalid_config(format!(
+                        "options are not valid JSON: {e}"
+                    )));
+                }
+            },
+        };
+        let mut builder = SessionManager::builder(Config::default()).options(&options)?;
+        if let Some(clock) = clock {
+            builder = builder.clock(clock.clock.clone());
+        }
+        let core = builder.build()?;
+        out.write(Box::into_raw(Box::new(tessera_manager { core })));
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Release a manager: stops its background sweeper and frees its memory store. NULL is ignored.
+///
+/// # Safety
+/// `manager` must be NULL or a handle from `tessera_manager_new` not yet freed, and no other
+/// call may be using it (on any thread). Session handles it returned stay valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_free(manager: *mut tessera_manager) {
+    ffi_void!({
+        if !manager.is_null() {
+            // SAFETY: a live handle from `Box::into_raw` in `tessera_manager_new`, freed once.
+            drop(unsafe { Box::from_raw(manager) });
+        }
+    })
+}
+
+/// Start a new session, optionally for `user` (NULL: anonymous) with initial data
+/// (`data_json`: JSON object text, or NULL). `https` says whether the request came over HTTPS;
+/// `user_agent` (may be NULL) is recorded as a device label for `tessera_manager_list_user`.
+///
+/// On success `*session_out` holds the session; its new token is the cookie to send.
+///
+/// Errors: `INVALID_ARGUMENT` for an empty or over-long user or data that is not a JSON object;
+/// `DATA_TOO_LARGE`; `STORE_UNAVAILABLE`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_create(
+    manager: *const tessera_manager,
+    user: *const c_char,
+    data_json: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, user, data, user_agent, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                opt_str(user, "user")?,
+                opt_str(data_json, "data_json")?,
+                opt_str(user_agent, "user_agent")?,
+                Out::new(session_out, "session_out")?,
+            )
+        };
+        let data = data.map(tessera::data::parse_object).transpose()?;
+        let ctx = Context { https, user_agent };
+        let session = m.core.create(user, data, &ctx)?;
+        out.write(into_handle(session));
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Check a token and return its session — the call every request makes. Read the token from
+/// the `Cookie` header only (`tessera_manager_cookie_token`), never from a URL or form field.
+///
+/// - `TESSERA_STATUS_OK`: `*session_out` holds the session. If it carries a new token
+///   (`tessera_session_has_new_token`: periodic rotation, or an HTTP session first seen over
+///   HTTPS) the response must send it with `tessera_manager_set_cookie_for_session`.
+/// - `TESSERA_STATUS_REJECTED`: the request is anonymous; `*reason_out` (if not NULL) says why.
+/// - Any other status (`STORE_UNAVAILABLE`, `INTERNAL`, `INVALID_ARGUMENT`): the request is NOT
+///   authenticated either — Tessera fails closed.
+///
+/// `user_agent` may be NULL; it is recorded only when a session is created or logged in.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `token` and `user_agent` NULL or NUL-terminated;
+/// `session_out` and `reason_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_validate(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, user_agent, out, reason) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                opt_str(user_agent, "user_agent")?,
+                Out::new(session_out, "session_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        let ctx = Context { https, user_agent };
+        session_or_reason(m.core.validate(token, &ctx)?, out, reason)
+    })
+}
+
+/// Give the session of `token` a new token now (e.g. after a sensitive change); the old token
+/// stays valid for `rotation_grace_ms` so requests already in flight are not logged out.
+/// Outcomes as for `tessera_manager_validate`; on success the session carries the new token.
+///
+/// # Safety
+/// As `tessera_manager_validate`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_rotate(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, user_agent, out, reason) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                opt_str(user_agent, "user_agent")?,
+                Out::new(session_out, "session_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        let ctx = Context { https, user_agent };
+        session_or_reason(m.core.rotate(token, &ctx)?, out, reason)
+    })
+}
+
+fn session_or_reason(
+    validation: Validation,
+    out: Out<*mut tessera_session>,
+    reason_out: OptOut<tessera_reason>,
+) -> Outcome {
+    match validation {
+        Validation::Valid(session) => {
+            out.write(into_handle(session));
+            Ok(tessera_status::Ok)
+        }
+        Validation::Rejected(reason) => {
+            reason_out.write(reason.into());
+            Err(Failure::rejected(reason))
+        }
+    }
+}
+
+/// Log `user` in — a privilege change. The visitor's session (`token`, may be NULL) gets a new
+/// token at once and the old one dies immediately (no session fixation), a new CSRF secret and
+/// a fresh absolute deadline; its data is kept if `login_keeps_data` and it was anonymous or
+/// already this user's. Without a live session a new one is created. The user's least recently
+/// seen sessions beyond `max_sessions_per_user` are ended.
+///
+/// On success `*session_out` holds the session with its new token: send it in `Set-Cookie`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_login(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    user: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, user, user_agent, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                opt_str(token, "token")?,
+                arg_str(user, "user")?,
+                opt_str(user_agent, "user_agent")?,
+                Out::new(session_out, "session_out")?,
+            )
+        };
+        let ctx = Context { https, user_agent };
+        let session = m.core.login(token, user, &ctx)?;
+        out.write(into_handle(session));
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// End the session of `token` and its alias (sign-out). `*ended_out` (may be NULL) says whether
+/// a session was ended; a malformed or unknown token simply ends nothing. Clear the cookie in
+/// the response either way (`tessera_manager_clear_cookie`).
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `ended_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_logout(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    ended_out: *mut bool,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                OptOut::new(ended_out),
+            )
+        };
+        out.write(m.core.logout(token)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// End the session whose public id is `id` (64 hex digits), e.g. "sign out this device" on an
+/// admin or account page. `*ended_out` (may be NULL) says whether one was ended.
+///
+/// Errors: `INVALID_ARGUMENT` if `id` is not 64 hex digits; `STORE_UNAVAILABLE`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `id` NULL or NUL-terminated; `ended_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_revoke(
+    manager: *const tessera_manager,
+    id: *const c_char,
+    ended_out: *mut bool,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, id, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(id, "id")?,
+                OptOut::new(ended_out),
+            )
+        };
+        let id = SessionId::parse_hex(id)?;
+        out.write(m.core.revoke(&id)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// End every session of `user` (account disabled, password changed). `*count_out` (may be NULL)
+/// receives how many.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `user` NULL or NUL-terminated; `count_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_revoke_user(
+    manager: *const tessera_manager,
+    user: *const c_char,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, user, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(user, "user")?,
+                OptOut::new(count_out),
+            )
+        };
+        out.write(m.core.revoke_user(user)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// End every session of `user` except the one of `token` ("sign out my other devices"). If
+/// `token` is not a live session of `user`, every session of `user` ends. `*count_out` (may be
+/// NULL) receives how many.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `count_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_revoke_user_except(
+    manager: *const tessera_manager,
+    user: *const c_char,
+    token: *const c_char,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, user, token, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(user, "user")?,
+                arg_str(token, "token")?,
+                OptOut::new(count_out),
+            )
+        };
+        out.write(m.core.revoke_user_except(user, token)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// End every session (e.g. after a suspected breach). `*count_out` (may be NULL) receives how
+/// many.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `count_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_revoke_all(
+    manager: *const tessera_manager,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe { (arg_ref(manager, "manager")?, OptOut::new(count_out)) };
+        out.write(m.core.revoke_all()?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*json_out` to the live sessions of `user`, most recently seen first, as JSON array text:
+/// `[{"id": "<64 hex>", "created_at": ms, "last_seen": ms, "expires_at": ms,
+/// "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool}, ...]`. Never tokens.
+/// Release it with `tessera_string_free`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `user` NULL or NUL-terminated; `json_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_list_user(
+    manager: *const tessera_manager,
+    user: *const c_char,
+    json_out: *mut *mut c_char,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, user, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(user, "user")?,
+                Out::new(json_out, "json_out")?,
+            )
+        };
+        let list: Vec<Value> = m
+            .core
+            .list_user(user)?
+            .into_iter()
+            .map(|info| {
+                json!({
+                    "id": info.id.to_string(),
+                    "created_at": info.created_at,
+                    "last_seen": info.last_seen,
+                    "expires_at": info.expires_at,
+                    "absolute_deadline": info.absolute_deadline,
+                    "user_agent": info.user_agent,
+                    "secure": info.secure,
+                })
+            })
+            .collect();
+        out.write(alloc_string(&to_json(&list)?)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*csrf_out` to a fresh masked CSRF token for the session of `token` (86 characters,
+/// different on every call). Release it with `tessera_string_free`. `REJECTED` (reason in
+/// `*reason_out`, may be NULL) if the token has no live session.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `csrf_out` and
+/// `reason_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_csrf_token(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    csrf_out: *mut *mut c_char,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, out, reason) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                Out::new(csrf_out, "csrf_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        match m.core.csrf_token(token) {
+            Ok(csrf) => {
+                let csrf = Zeroizing::new(csrf);
+                out.write(alloc_string(&csrf)?);
+                Ok(tessera_status::Ok)
+            }
+            Err(e) => Err(reject_into(e, reason)),
+        }
+    })
+}
+
+/// Set `*valid_out` to whether `candidate` is a CSRF token of the live session of `token`
+/// (constant-time). A dead session or a wrong candidate gives false, not an error.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `valid_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_verify_csrf(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    candidate: *const c_char,
+    valid_out: *mut bool,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, candidate, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                arg_str(candidate, "candidate")?,
+                Out::new(valid_out, "valid_out")?,
+            )
+        };
+        out.write(m.core.verify_csrf(token, candidate)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Remove expired sessions now; `*count_out` (may be NULL) receives how many. The cost follows
+/// what expired, not the store's size. Managers sweep in the background every 60 s unless
+/// `sweep_interval_ms` says otherwise.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `count_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_sweep(
+    manager: *const tessera_manager,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe { (arg_ref(manager, "manager")?, OptOut::new(count_out)) };
+        out.write(m.core.sweep()?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*count_out` to the number of sessions in the store (expired ones not yet swept
+/// included).
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `count_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_store_len(
+    manager: *const tessera_manager,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                Out::new(count_out, "count_out")?,
+            )
+        };
+        out.write(m.core.store_len()?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Write the public id that `token` stands for (64 hex digits and a NUL) into `id_out`, which
+/// holds `id_out_len` bytes — at least `TESSERA_ID_BUFFER_LEN`. Does not check that the session
+/// is live. `REJECTED` with reason `malformed` (in `*reason_out`, may be NULL) for a malformed
+/// token.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `id_out` NULL or
+/// writable for `id_out_len` bytes; `reason_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_id_of(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    id_out: *mut c_char,
+    id_out_len: usize,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, out, reason_out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                OutBuf::new(id_out, id_out_len, TESSERA_ID_BUFFER_LEN, "id_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        match m.core.id_of(token) {
+            Ok(id) => {
+                write_id(out, &id)?;
+                Ok(tessera_status::Ok)
+            }
+            Err(reason) => {
+                reason_out.write(reason.into());
+                Err(Failure::rejected(reason))
+            }
+        }
+    })
+}
+
+/// Turn a core error into a failure, writing the reason out first when it is a rejection.
+pub(crate) fn reject_into(error: tessera::Error, reason_out: OptOut<tessera_reason>) -> Failure {
+    if let Some(reason) = error.reason() {
+        reason_out.write(reason.into());
+    }
+    Failure::from(error)
+}
