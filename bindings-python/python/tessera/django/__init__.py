@@ -1,0 +1,32 @@
+"""Django integration: ``SESSION_ENGINE = "tessera.django"``.
+
+::
+
+    INSTALLED_APPS = [..., "django.contrib.sessions", "tessera.django"]   # checks
+    SESSION_ENGINE = "tessera.django"
+    TESSERA = {"idle_timeout": 30 * 60, "absolute_timeout": 12 * 3600}
+    MIDDLEWARE = [..., "tessera.django.middleware.SessionMiddleware", ...]  # or Django's own
+
+Django's ``SessionMiddleware``, ``django.contrib.auth.login`` (a new token at sign-in, the
+pre-login one dead at once), ``logout`` (the server-side session is destroyed) and
+``update_session_auth_hash`` work unchanged. ``TESSERA`` holds
+:class:`~tessera.SessionManager` keyword arguments; the cookie's attributes stay Django's
+``SESSION_COOKIE_*`` settings. Idle and absolute timeouts are Tessera's.
+
+``revoke_user(user)`` ends every session of a user, ``revoke_user_except(user, request)`` every
+other one, ``list_sessions(user)`` lists them; ``get_manager()`` gives the process's manager.
+"""
+
+from tessera.django.conf import get_manager, reset_manager
+from tessera.django.store import SessionStore
+from tessera.django.users import list_sessions, revoke_user, revoke_user_except, user_key
+
+__all__ = [
+    "SessionStore",
+    "get_manager",
+    "list_sessions",
+    "reset_manager",
+    "revoke_user",
+    "revoke_user_except",
+    "user_key",
+]

@@ -1,0 +1,93 @@
+"""Django system checks for Tessera (registered by ``tessera.django.apps.TesseraConfig``).
+
+======================  ==================================================================
+id                      fires when
+======================  ==================================================================
+``tessera.W001``        ``SESSION_COOKIE_SECURE`` is False: the token may travel in clear
+``tessera.W002``        ``SESSION_COOKIE_HTTPONLY`` is False: scripts (XSS) can read the token
+``tessera.W003``        ``SESSION_COOKIE_SAMESITE`` is None/False: the cookie rides on
+                        cross-site subrequests (CSRF)
+``tessera.E001``        ``SESSION_ENGINE`` is ``"tessera.django"`` and ``TESSERA`` (with the
+                        ``SESSION_COOKIE_*`` settings) is not a valid manager configuration
+======================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from tessera.django.conf import ENGINE, build_state, manager_options
+
+__all__ = ["TAG", "check_cookie_settings", "check_tessera_options", "register"]
+
+#: ``manage.py check --tag tessera`` runs only these checks.
+TAG = "tessera"
+
+
+def check_cookie_settings(
+    app_configs: Optional[Sequence[AppConfig]] = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn about session cookie settings that weaken the session's protection."""
+    messages: list[checks.CheckMessage] = []
+    if not settings.SESSION_COOKIE_SECURE:
+        messages.append(
+            checks.Warning(
+                "SESSION_COOKIE_SECURE is False: the session token may be sent over plain HTTP.",
+                hint="Set SESSION_COOKIE_SECURE = True (and serve the site over HTTPS).",
+                id="tessera.W001",
+            )
+        )
+    if not settings.SESSION_COOKIE_HTTPONLY:
+        messages.append(
+            checks.Warning(
+                "SESSION_COOKIE_HTTPONLY is False: scripts (and so XSS) can read the session "
+                "token.",
+                hint="Set SESSION_COOKIE_HTTPONLY = True.",
+                id="tessera.W002",
+            )
+        )
+    if settings.SESSION_COOKIE_SAMESITE in (None, False):
+        messages.append(
+            checks.Warning(
+                "SESSION_COOKIE_SAMESITE is None: the session cookie is sent with cross-site "
+                "subrequests, which helps cross-site request forgery.",
+                hint="Set SESSION_COOKIE_SAMESITE = 'Lax' (Django's default) or 'Strict'.",
+                id="tessera.W003",
+            )
+        )
+    return messages
+
+
+def check_tessera_options(
+    app_configs: Optional[Sequence[AppConfig]] = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """With the Tessera engine, the ``TESSERA`` options must build a manager."""
+    if settings.SESSION_ENGINE != ENGINE:
+        return []
+    try:
+        options = manager_options()
+        # A throwaway manager: no background sweeper thread for a check.
+        options["sweep_interval"] = None
+        build_state(options)
+    except ImproperlyConfigured as e:
+        return [
+            checks.Error(
+                str(e),
+                hint="TESSERA is a dict of tessera.SessionManager keyword arguments, e.g. "
+                "{'idle_timeout': 1800, 'absolute_timeout': 43200}.",
+                id="tessera.E001",
+            )
+        ]
+    return []
+
+
+def register() -> None:
+    """Register the checks (idempotent)."""
+    checks.register(check_cookie_settings, checks.Tags.security, TAG)
+    checks.register(check_tessera_options, TAG)

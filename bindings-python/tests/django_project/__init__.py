@@ -1,0 +1,1 @@
+"""A small Django project that drives tessera.django in the tests."""
