@@ -11,7 +11,7 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 DEMO_TARGET := walkthrough
 
-.PHONY: demo walkthrough test lint test-rust bench bench-core
+.PHONY: demo walkthrough test lint test-rust bench bench-core system-deps
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -30,7 +30,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust:
+## system-deps: Debian packages the suites need (redis-server for the Redis store's tests)
+system-deps:
+	$(ROOT)/scripts/ensure-apt redis-server
+
+test-rust: system-deps
 	$(CARGO) test --workspace
 
 ## bench: benches and reports under benches/results/

@@ -4,8 +4,11 @@
 //! (`tests/conformance/*.json`): it parses scenarios strictly (an unknown op or field is an
 //! error, so a typo cannot silently pass) and turns a scenario's `config` into a
 //! [`tessera::Config`]. The Rust runner (`tests/conformance.rs`) executes it against the memory
-//! store; a run against another store reuses the same model.
+//! store and again against Redis.
+//!
+//! [`redis_server`] starts a private `redis-server` for a test binary.
 
 #![forbid(unsafe_code)]
 
+pub mod redis_server;
 pub mod scenario;

@@ -15,6 +15,7 @@ use tessera::{
     Config, Context, Error, Event, ManualClock, Session, SessionId, SessionInfo, SessionManager,
     Validation,
 };
+use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::{self, EventExpect, Expect, Scenario, Step};
 
 /// The corpus must not shrink below this many scenarios unnoticed.
@@ -22,6 +23,19 @@ const MIN_SCENARIOS: usize = 30;
 
 #[test]
 fn conformance_corpus() {
+    run_corpus("memory", &|_| None);
+}
+
+/// The same corpus on Redis: each scenario on a key prefix of its own, on a private server.
+#[test]
+fn conformance_corpus_on_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    run_corpus("redis", &|name| Some(server.url(&format!("conf-{name}"))));
+}
+
+fn run_corpus(label: &str, store: &dyn Fn(&str) -> Option<String>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
     let corpus = scenario::load_corpus(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
@@ -32,7 +46,7 @@ fn conformance_corpus() {
             Ok(s) => {
                 scenarios += 1;
                 steps += s.steps.len();
-                failures.extend(run(s));
+                failures.extend(run(s, store(&s.name)));
             }
             Err(why) => failures.push(format!("{}: cannot be run: {why}", loaded.stem)),
         }
@@ -45,7 +59,7 @@ fn conformance_corpus() {
         ));
     }
     let summary = format!(
-        "conformance: {scenarios} of {} scenarios and {steps} steps ran, {} failure(s)",
+        "conformance ({label}): {scenarios} of {} scenarios and {steps} steps ran, {} failure(s)",
         corpus.len(),
         failures.len()
     );
@@ -60,15 +74,19 @@ fn conformance_corpus() {
     }
 }
 
-/// Run one scenario; returns its failures.
-fn run(s: &Scenario) -> Vec<String> {
+/// Run one scenario (on the store at `store_url`, else in memory); returns its failures.
+fn run(s: &Scenario, store_url: Option<String>) -> Vec<String> {
     let clock = ManualClock::new(scenario::START_MS);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     // The scenario's options first, then what the README fixes for every run (the corpus model
     // has already refused `store` and `sweep_interval_ms` in `config`).
+    let mut options = s.config.clone();
+    if let Some(url) = store_url {
+        options.insert("store".to_owned(), Value::String(url));
+    }
     let built = SessionManager::builder(Config::default())
-        .options(&s.config)
+        .options(&options)
         .and_then(|b| {
             b.clock(clock.clone())
                 .sweep_interval(None)

@@ -27,10 +27,13 @@ use crate::record::{Load, Record, Rekey, Removed};
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 pub use memory::MemoryStore;
+pub use redis::{RedisOptions, RedisStore};
 
-/// Open the store a URL names: `memory://` (optionally `memory://?shards=N`).
+/// Open the store a URL names: `memory://` (optionally `memory://?shards=N`), or
+/// `redis://…` / `rediss://…` (see [`RedisOptions`]).
 ///
 /// ```
 /// let store = tessera::store::open("memory://?shards=8").unwrap();
@@ -68,8 +71,9 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
                 shards.map_or_else(MemoryStore::new, MemoryStore::with_shards),
             ))
         }
+        "redis" | "rediss" => Ok(Box::new(RedisStore::open(url)?)),
         _ => Err(Error::invalid_config(format!(
-            "store: unsupported URL {:?}; use memory://",
+            "store: unsupported URL scheme {:?}; use memory:// or redis://",
             scheme
         ))),
     }

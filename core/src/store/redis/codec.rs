@@ -1,0 +1,229 @@
+//! Session hashes in Redis ↔ [`Record`]s. Field names and formats are the schema documented in
+//! `docs/redis-schema.md`; every hash carries `v` = [`SCHEMA_VERSION`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use redis::Value;
+
+use crate::csrf::CsrfSecret;
+use crate::data::Data;
+use crate::error::{Error, Reason, Result};
+use crate::id::SessionId;
+use crate::record::Record;
+
+/// The schema version written into every session hash.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// The hash fields of a new record.
+pub(super) fn encode(r: &Record) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("v", SCHEMA_VERSION.to_owned()),
+        ("created", r.created_at.to_string()),
+        ("seen", r.last_seen.to_string()),
+        ("deadline", r.deadline.to_string()),
+        ("rotated", r.rotated_at.to_string()),
+        ("secure", if r.secure { "1" } else { "0" }.to_owned()),
+        ("csrf", hex_bytes(r.csrf.as_bytes())),
+        ("ver", "0".to_owned()),
+    ];
+    if let Some(user) = &r.user {
+        out.push(("user", user.to_string()));
+    }
+    if let Some(ua) = &r.user_agent {
+        out.push(("ua", ua.to_string()));
+    }
+    if let Some(data) = &r.data {
+        out.push(("data", serde_json::to_string(&**data).unwrap_or_default()));
+    }
+    out
+}
+
+/// A record from a flat HGETALL reply (its `id` is filled in by the caller when not known).
+pub(super) fn decode(value: Option<&Value>, what: &str) -> Result<Record> {
+    let parts = array(value.unwrap_or(&Value::Nil), what)?;
+    let mut h: HashMap<&str, &[u8]> = HashMap::with_capacity(parts.len() / 2);
+    for pair in parts.chunks(2) {
+        if let (Some(Value::BulkString(k)), Some(Value::BulkString(v))) =
+            (pair.first(), pair.get(1))
+        {
+            h.insert(std::str::from_utf8(k).map_err(|_| bad(what))?, v);
+        }
+    }
+    match h.get("v") {
+        Some(v) if *v == SCHEMA_VERSION.as_bytes() => {}
+        Some(v) => {
+            return Err(Error::internal(format!(
+                "redis: session schema version {} is not supported (this Tessera reads {SCHEMA_VERSION})",
+                String::from_utf8_lossy(v)
+            )));
+        }
+        None => return Err(bad(what)),
+    }
+    let text = |k: &str| {
+        h.get(k)
+            .map(|v| std::str::from_utf8(v).map_err(|_| bad(what)))
+            .transpose()
+    };
+    let number = |k: &str| -> Result<u64> {
+        text(k)?
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad(what))
+    };
+    let mut csrf = [0u8; 32];
+    let csrf_hex = text("csrf")?.ok_or_else(|| bad(what))?;
+    if !unhex(csrf_hex, &mut csrf) {
+        return Err(bad(what));
+    }
+    let data = match h.get("data") {
+        Some(raw) if !raw.is_empty() => Some(Arc::new(parse_data(raw)?)),
+        _ => None,
+    };
+    Ok(Record {
+        id: SessionId::from_bytes([0; 32]),
+        user: text("user")?.map(Arc::from),
+        user_agent: text("ua")?.map(Arc::from),
+        created_at: number("created")?,
+        last_seen: number("seen")?,
+        deadline: number("deadline")?,
+        rotated_at: number("rotated")?,
+        secure: text("secure")? == Some("1"),
+        csrf: CsrfSecret::from_bytes(csrf),
+        data,
+        predecessor: text("pred")?.map(SessionId::parse_hex).transpose()?,
+    })
+}
+
+fn parse_data(raw: &[u8]) -> Result<Data> {
+    serde_json::from_slice(raw).map_err(|e| {
+        Error::internal(format!(
+            "redis: stored session data is not a JSON object: {e}"
+        ))
+    })
+}
+
+/// The data field of a `read_data` reply (`""` = empty).
+pub(super) fn data(value: Option<&Value>) -> Result<Option<Arc<Data>>> {
+    match value {
+        Some(Value::BulkString(raw)) if !raw.is_empty() => Ok(Some(Arc::new(parse_data(raw)?))),
+        _ => Ok(None),
+    }
+}
+
+pub(super) fn array<'v>(value: &'v Value, what: &str) -> Result<&'v [Value]> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(unexpected(what, other)),
+    }
+}
+
+pub(super) fn int(value: Option<&Value>, what: &str) -> Result<i64> {
+    match value {
+        Some(Value::Int(n)) => Ok(*n),
+        other => Err(unexpected(what, other.unwrap_or(&Value::Nil))),
+    }
+}
+
+pub(super) fn text(value: Option<&Value>, what: &str) -> Result<String> {
+    match value {
+        Some(Value::BulkString(raw)) => String::from_utf8(raw.clone()).map_err(|_| bad(what)),
+        other => Err(unexpected(what, other.unwrap_or(&Value::Nil))),
+    }
+}
+
+pub(super) fn id(value: Option<&Value>) -> Result<SessionId> {
+    SessionId::parse_hex(&text(value, "id")?)
+}
+
+pub(super) fn user(value: Option<&Value>) -> Result<Option<Arc<str>>> {
+    let u = text(value, "user")?;
+    Ok(if u.is_empty() {
+        None
+    } else {
+        Some(Arc::from(u))
+    })
+}
+
+/// An expiry reason field: `""` means the session was alive.
+pub(super) fn reason(value: Option<&Value>) -> Result<Option<Reason>> {
+    let r = text(value, "reason")?;
+    if r.is_empty() {
+        return Ok(None);
+    }
+    r.parse::<Reason>().map(Some).map_err(|()| bad("reason"))
+}
+
+pub(super) fn unexpected(what: &str, value: &Value) -> Error {
+    Error::internal(format!("redis: unexpected reply to {what}: {value:?}"))
+}
+
+fn bad(what: &str) -> Error {
+    Error::internal(format!("redis: a stored session is malformed ({what})"))
+}
+
+pub(super) fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str, out: &mut [u8; 32]) -> bool {
+    text.len() == 64
+        && text
+            .as_bytes()
+            .chunks(2)
+            .zip(out.iter_mut())
+            .all(|(pair, byte)| {
+                match std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                {
+                    Some(b) => {
+                        *byte = b;
+                        true
+                    }
+                    None => false,
+                }
+            })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_hash_fields() {
+        let mut r = Record::new(
+            SessionId::from_bytes([7; 32]),
+            Some(Arc::from("alice")),
+            1_700_000_000_123,
+            60_000,
+            true,
+            CsrfSecret::generate().unwrap(),
+        );
+        r.data = Some(Arc::new(
+            crate::data::parse_object(r#"{"big": 18446744073709551615, "f": 0.1}"#).unwrap(),
+        ));
+        r.user_agent = Some(Arc::from("ua/1"));
+        let flat: Vec<Value> = encode(&r)
+            .into_iter()
+            .flat_map(|(k, v)| {
+                [
+                    Value::BulkString(k.into()),
+                    Value::BulkString(v.into_bytes()),
+                ]
+            })
+            .collect();
+        let mut back = decode(Some(&Value::Array(flat)), "test").unwrap();
+        back.id = r.id;
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_misread() {
+        let flat = vec![
+            Value::BulkString(b"v".to_vec()),
+            Value::BulkString(b"2".to_vec()),
+        ];
+        let e = decode(Some(&Value::Array(flat)), "test").unwrap_err();
+        assert!(e.to_string().contains("schema version 2"));
+    }
+}

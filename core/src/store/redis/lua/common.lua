@@ -1,0 +1,44 @@
+-- Shared helpers, prepended to every Tessera script (Redis runs each script as one unit).
+-- Key layout (docs/redis-schema.md): P:s:<id> session hash, P:a:<id> alias string
+-- "<target>:<until>", P:u:<user> set of session ids, P:due / P:adue sorted sets of ids by the
+-- time they could first expire. Ids are 64 lowercase hex digits; times are Unix milliseconds.
+local function fields(key)
+  local raw = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+  return h, raw
+end
+
+-- The liveness rule of record::check_live: absolute deadline first, then idle.
+local function verdict(h, now, idle)
+  if now >= tonumber(h.deadline) then return 'expired_absolute' end
+  if now - tonumber(h.seen) >= idle then return 'expired_idle' end
+  return ''
+end
+
+-- The primary session id `id` stands for: itself, or an in-grace alias's target.
+local function resolve(p, id, now)
+  if redis.call('EXISTS', p .. ':s:' .. id) == 1 then return id, 0 end
+  local alias = redis.call('GET', p .. ':a:' .. id)
+  if not alias then return nil, 0 end
+  local sep = string.find(alias, ':', 1, true)
+  local target, untl = string.sub(alias, 1, sep - 1), tonumber(string.sub(alias, sep + 1))
+  if untl <= now then return nil, 0 end
+  if redis.call('EXISTS', p .. ':s:' .. target) == 0 then return nil, 0 end
+  return target, 1
+end
+
+-- Remove session `id` (hash `h`) with its index entries and its predecessor alias.
+local function drop(p, id, h)
+  redis.call('DEL', p .. ':s:' .. id)
+  redis.call('ZREM', p .. ':due', id)
+  if h.user then redis.call('SREM', p .. ':u:' .. h.user, id) end
+  if h.pred then
+    redis.call('DEL', p .. ':a:' .. h.pred)
+    redis.call('ZREM', p .. ':adue', h.pred)
+  end
+end
+
+local function ttl(h, now, idle, slack)
+  return math.max(1, math.min(idle, tonumber(h.deadline) - now) + slack)
+end

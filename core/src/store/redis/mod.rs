@@ -1,0 +1,467 @@
+//! The Redis store: sessions shared by every process, host and language on one Redis.
+//!
+//! Every primitive is one Lua script (atomic on the server), so a validate of a live session is
+//! one round trip, and rotations, logins, logouts and revocations cannot interleave badly between
+//! processes. The layout is documented in `docs/redis-schema.md`; each session is a hash keyed by
+//! its public id with a schema version field, so any binding — or an operator with
+//! `redis-cli` — can read it. No token is ever stored.
+//!
+//! Time comes from the manager's clock (passed in) so the liveness rule is exactly the memory
+//! store's; key TTLs (the remaining life plus a little slack) make Redis itself drop sessions
+//! nobody touches again. Sweeping walks a sorted set of ids by the time they could first expire,
+//! so it costs what came due.
+//!
+//! Connections come from a small pool with bounded connect and command timeouts; any failure is
+//! `store_unavailable` (the request is not authenticated), and a broken connection is replaced on
+//! the next call, so service resumes by itself when Redis is back. Redis Cluster is not
+//! supported (scripts derive key names from ids).
+
+mod codec;
+mod url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+use redis::{Script, Value};
+
+use crate::clock::UnixMillis;
+use crate::data::{self, Data, DataOp};
+use crate::error::{Error, Reason, Result};
+use crate::id::SessionId;
+use crate::record::{Load, Record, Rekey, Removed};
+use crate::store::Store;
+
+pub use url::RedisOptions;
+
+/// How long past its due time a key lives in Redis: a margin so Redis never drops a session
+/// the manager's clock still considers alive.
+const TTL_SLACK_MS: u64 = 1_000;
+/// Entries examined per sweep or revoke-all script call, so no call blocks Redis for long.
+const BATCH: usize = 500;
+/// Optimistic data writes retry this often when another writer changed the session meanwhile.
+const WRITE_ATTEMPTS: usize = 16;
+
+macro_rules! script {
+    ($file:literal) => {
+        Lazy::new(|| Script::new(concat!(include_str!("lua/common.lua"), include_str!($file))))
+    };
+}
+
+static LOAD: Lazy<Script> = script!("lua/load.lua");
+static INSERT: Lazy<Script> = script!("lua/insert.lua");
+static REKEY: Lazy<Script> = script!("lua/rekey.lua");
+static READ_DATA: Lazy<Script> = script!("lua/read_data.lua");
+static WRITE_DATA: Lazy<Script> = script!("lua/write_data.lua");
+static REMOVE: Lazy<Script> = script!("lua/remove.lua");
+static REMOVE_USER: Lazy<Script> = script!("lua/remove_user.lua");
+static REMOVE_BATCH: Lazy<Script> = script!("lua/remove_batch.lua");
+static LIST_USER: Lazy<Script> = script!("lua/list_user.lua");
+static SWEEP: Lazy<Script> = script!("lua/sweep.lua");
+
+/// Session storage on Redis. Cheap to share; every call borrows a pooled connection.
+///
+/// ```no_run
+/// use tessera::{Config, SessionManager, store::RedisStore};
+/// let store = RedisStore::open("redis://127.0.0.1:6379/0?prefix=myapp")?;
+/// let manager = SessionManager::builder(Config::default()).store(store).build()?;
+/// # Ok::<(), tessera::Error>(())
+/// ```
+pub struct RedisStore {
+    pool: r2d2::Pool<Connector>,
+    prefix: Arc<str>,
+    options: RedisOptions,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: show only what is safe.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Connector {
+    client: redis::Client,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+/// A pooled connection that remembers a failure, so the pool replaces it.
+struct Conn {
+    inner: redis::Connection,
+    broken: bool,
+}
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Conn;
+    type Error = redis::RedisError;
+
+    fn connect(&self) -> std::result::Result<Conn, redis::RedisError> {
+        let inner = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        inner.set_read_timeout(Some(self.command_timeout))?;
+        inner.set_write_timeout(Some(self.command_timeout))?;
+        Ok(Conn {
+            inner,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), redis::RedisError> {
+        redis::cmd("PING").query::<()>(&mut conn.inner)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken || !redis::ConnectionLike::is_open(&conn.inner)
+    }
+}
+
+impl RedisStore {
+    /// Connect lazily to the Redis a `redis://` or `rediss://` URL names; see [`RedisOptions`]
+    /// for the query parameters Tessera reads (`prefix`, timeouts, `pool_size`).
+    ///
+    /// # Errors
+    /// `invalid_config` for a URL that cannot be used. Reaching Redis is not attempted here, so
+    /// an app can start while Redis is down and fail closed until it is back.
+    pub fn open(url: &str) -> Result<Self> {
+        let options = RedisOptions::parse(url)?;
+        if options.tls {
+            // rustls needs one process-wide crypto provider; another library may have set it.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = redis::Client::open(options.redis_url.as_str())
+            .map_err(|e| Error::invalid_config(format!("store: {}", url::describe(&e))))?;
+        let connector = Connector {
+            client,
+            connect_timeout: options.connect_timeout,
+            command_timeout: options.command_timeout,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            // A PING per checkout would double the round trips of every validate.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(connector);
+        Ok(RedisStore {
+            pool,
+            prefix: Arc::from(options.prefix.as_str()),
+            options,
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisOptions {
+        &self.options
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
+        let mut conn = self.pool.get().map_err(|e| {
+            Error::store_unavailable(format!(
+                "redis: no connection within {} ms ({e})",
+                self.options.connect_timeout.as_millis()
+            ))
+        })?;
+        match f(&mut conn.inner) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Any failure may leave the protocol mid-reply: never reuse this connection.
+                conn.broken = true;
+                Err(Error::store_unavailable(format!(
+                    "redis: {}",
+                    url::describe(&e)
+                )))
+            }
+        }
+    }
+
+    fn invoke(&self, script: &Script, args: &[&dyn ToArg]) -> Result<Value> {
+        self.run(|conn| {
+            let mut call = script.prepare_invoke();
+            call.arg(&*self.prefix);
+            for a in args {
+                a.push(&mut call);
+            }
+            call.invoke(conn)
+        })
+    }
+
+    /// Ping Redis: `store_unavailable` if it cannot be reached within the timeouts.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn ping(&self) -> Result<()> {
+        self.run(|conn| redis::cmd("PING").query::<()>(conn))
+    }
+}
+
+/// Script arguments of mixed types.
+trait ToArg {
+    fn push(&self, call: &mut redis::ScriptInvocation<'_>);
+}
+
+impl ToArg for str {
+    fn push(&self, call: &mut redis::ScriptInvocation<'_>) {
+        call.arg(self);
+    }
+}
+
+impl ToArg for String {
+    fn push(&self, call: &mut redis::ScriptInvocation<'_>) {
+        call.arg(self.as_str());
+    }
+}
+
+impl ToArg for u64 {
+    fn push(&self, call: &mut redis::ScriptInvocation<'_>) {
+        call.arg(*self);
+    }
+}
+
+fn hex(id: &SessionId) -> String {
+    id.to_string()
+}
+
+impl Store for RedisStore {
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+        let mut args: Vec<Box<dyn ToArg>> = vec![
+            Box::new(hex(&record.id)),
+            Box::new(record.last_seen),
+            Box::new(idle_ms),
+            Box::new(TTL_SLACK_MS),
+        ];
+        for (name, value) in codec::encode(&record) {
+            args.push(Box::new(name.to_owned()));
+            args.push(Box::new(value));
+        }
+        let refs: Vec<&dyn ToArg> = args.iter().map(|a| &**a).collect();
+        match self.invoke(&INSERT, &refs)? {
+            Value::Int(1) => Ok(()),
+            Value::Int(0) => Err(Error::internal("session id collision")),
+            other => Err(codec::unexpected("insert", &other)),
+        }
+    }
+
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS])?;
+        let parts = codec::array(&reply, "load")?;
+        let status = codec::int(parts.first(), "load")?;
+        let via_alias = codec::int(parts.get(1), "load")? == 1;
+        match status {
+            0 => Ok(Load::Missing),
+            1 => {
+                let mut record = codec::decode(parts.get(3), "load")?;
+                record.id = codec::id(parts.get(4))?;
+                record.last_seen = record.last_seen.max(now);
+                Ok(Load::Live { record, via_alias })
+            }
+            _ => {
+                let reason = codec::reason(parts.get(2))?.unwrap_or(Reason::Unknown);
+                let mut record = codec::decode(parts.get(3), "load")?;
+                record.id = codec::id(parts.get(4))?;
+                Ok(Load::Expired(reason, record))
+            }
+        }
+    }
+
+    fn rekey(
+        &self,
+        id: &SessionId,
+        change: &Rekey,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        let alias = change
+            .alias_until
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
+        let (login, user, expected, csrf, deadline, keep, ua) = match &change.login {
+            Some(l) => (
+                "1".to_owned(),
+                l.user.to_string(),
+                l.expected_user.as_deref().unwrap_or("").to_owned(),
+                codec::hex_bytes(l.csrf.as_bytes()),
+                l.deadline.to_string(),
+                flag(l.keep_data),
+                l.user_agent.as_deref().unwrap_or("").to_owned(),
+            ),
+            None => Default::default(),
+        };
+        let reply = self.invoke(
+            &REKEY,
+            &[
+                &hex(id),
+                &hex(&change.new_id),
+                &now,
+                &idle_ms,
+                &TTL_SLACK_MS,
+                &alias,
+                &flag(change.secure),
+                &login,
+                &user,
+                &expected,
+                &csrf,
+                &deadline,
+                &keep,
+                &ua,
+            ],
+        )?;
+        match &reply {
+            Value::Array(fields) if fields.is_empty() => Ok(None),
+            _ => {
+                let mut record = codec::decode(Some(&reply), "rekey")?;
+                record.id = change.new_id;
+                Ok(Some(record))
+            }
+        }
+    }
+
+    fn update_data(
+        &self,
+        id: &SessionId,
+        op: &DataOp,
+        max_bytes: usize,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Arc<Data>>> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let reply = self.invoke(&READ_DATA, &[&hex(id), &now, &idle_ms])?;
+            let parts = codec::array(&reply, "read_data")?;
+            if codec::int(parts.first(), "read_data")? != 1 {
+                return Err(Error::rejected(Reason::Unknown));
+            }
+            let target = codec::text(parts.get(1), "read_data")?;
+            let version = codec::text(parts.get(2), "read_data")?;
+            let current = codec::data(parts.get(3))?;
+            let next = data::apply(current.as_ref(), op, max_bytes)?;
+            let encoded = next
+                .as_deref()
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+                .unwrap_or_default();
+            let written =
+                self.invoke(&WRITE_DATA, &[&target, &version, &encoded, &now, &idle_ms])?;
+            match written {
+                Value::Int(1) => return Ok(next),
+                Value::Int(0) => return Err(Error::rejected(Reason::Unknown)),
+                Value::Int(-1) => continue,
+                other => return Err(codec::unexpected("write_data", &other)),
+            }
+        }
+        Err(Error::store_unavailable(
+            "redis: the session kept changing while its data was written",
+        ))
+    }
+
+    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
+        let reply = self.invoke(&REMOVE, &[&hex(id), &now, &idle_ms])?;
+        let parts = codec::array(&reply, "remove")?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Removed {
+            id: codec::id(parts.first())?,
+            user: codec::user(parts.get(1))?,
+            expired: codec::reason(parts.get(2))?,
+        }))
+    }
+
+    fn remove_user(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Vec<Removed>> {
+        let keep = keep.map(hex).unwrap_or_default();
+        let reply = self.invoke(&REMOVE_USER, &[&user.to_owned(), &keep, &now, &idle_ms])?;
+        let parts = codec::array(&reply, "remove_user")?;
+        let owner: Arc<str> = Arc::from(user);
+        parts
+            .chunks(2)
+            .map(|pair| {
+                Ok(Removed {
+                    id: codec::id(pair.first())?,
+                    user: Some(Arc::clone(&owner)),
+                    expired: codec::reason(pair.get(1))?,
+                })
+            })
+            .collect()
+    }
+
+    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
+        let mut alive = 0;
+        loop {
+            let reply = self.invoke(&REMOVE_BATCH, &[&now, &idle_ms, &(BATCH as u64)])?;
+            let parts = codec::array(&reply, "remove_batch")?;
+            alive += usize::try_from(codec::int(parts.get(1), "remove_batch")?).unwrap_or(0);
+            if codec::int(parts.first(), "remove_batch")? == 0 {
+                return Ok(alive);
+            }
+        }
+    }
+
+    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
+        let reply = self.invoke(&LIST_USER, &[&user.to_owned()])?;
+        let parts = codec::array(&reply, "list_user")?;
+        parts
+            .chunks(2)
+            .map(|pair| {
+                let mut record = codec::decode(pair.get(1), "list_user")?;
+                record.id = codec::id(pair.first())?;
+                Ok(record)
+            })
+            .collect()
+    }
+
+    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+        let mut removed = Vec::new();
+        loop {
+            let reply = self.invoke(&SWEEP, &[&now, &idle_ms, &(BATCH as u64)])?;
+            let parts = codec::array(&reply, "sweep")?;
+            let Some((examined, triples)) = parts.split_last() else {
+                return Err(codec::unexpected("sweep", &reply));
+            };
+            for t in triples.chunks(3) {
+                removed.push(Removed {
+                    id: codec::id(t.first())?,
+                    user: codec::user(t.get(1))?,
+                    expired: codec::reason(t.get(2))?,
+                });
+            }
+            if codec::int(Some(examined), "sweep")? < BATCH as i64 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    fn len(&self) -> Result<usize> {
+        let key = format!("{}:due", self.prefix);
+        self.run(|conn| redis::cmd("ZCARD").arg(&key).query::<usize>(conn))
+    }
+
+    fn is_networked(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_does_not_connect_and_calls_fail_closed_fast() {
+        // Port 1 on loopback refuses at once; nothing listens there.
+        let store = RedisStore::open("redis://127.0.0.1:1/0?connect_timeout_ms=200").unwrap();
+        let started = std::time::Instant::now();
+        let err = store.len().unwrap_err();
+        assert_eq!(err.code(), "store_unavailable");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!format!("{store:?}").contains("redis://"));
+    }
+}

@@ -1,0 +1,132 @@
+//! A private `redis-server` for one test binary: a free loopback port, no persistence, stopped
+//! (killed) when dropped. Under `CI=true` a missing `redis-server` fails the test instead of
+//! skipping it.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `redis-server`, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    /// Its loopback port.
+    pub port: u16,
+    password: Option<String>,
+    dir: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn have_redis() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl RedisServer {
+    /// Start one, or `None` (skip) when redis-server is missing outside CI.
+    pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Start one that requires `password` (AUTH).
+    pub fn start_with(password: Option<&str>) -> Option<Self> {
+        if !have_redis() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server is required under CI=true (make test installs it)"
+            );
+            eprintln!("redis-server not installed: skipping (make test installs it)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-redis-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            password: password.map(str::to_owned),
+            dir,
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&self.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        self.child = Some(cmd.spawn().expect("start redis-server"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis://` URL for database `db` with a key prefix of its own.
+    pub fn url(&self, prefix: &str) -> String {
+        let auth = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
+        format!(
+            "redis://{auth}127.0.0.1:{}/0?prefix={prefix}&connect_timeout_ms=500&command_timeout_ms=1000",
+            self.port
+        )
+    }
+
+    /// Kill the server (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port (empty: nothing was persisted).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// A plain redis-crate connection to this server, for inspecting it.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url("inspect").split('?').next().unwrap_or_default())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis-server")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
