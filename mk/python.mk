@@ -23,7 +23,7 @@ python-deps: $(PY_DEPS_STAMP)
 python-build: python-deps
 	cd bindings-python && $(PY_ENV) maturin develop -q --target-dir $(MATURIN_TARGET)
 
-test-python: python-build
+test-python: python-build system-deps
 	cd bindings-python && $(PY_ENV) ruff check python tests demo
 	cd bindings-python && $(PY_ENV) mypy --strict python/tessera demo tests/typed_example.py
 	cd bindings-python && $(PY_ENV) python -m mypy.stubtest tessera._native
