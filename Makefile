@@ -11,7 +11,7 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 DEMO_TARGET := walkthrough
 
-.PHONY: demo walkthrough test lint test-rust bench bench-core system-deps
+.PHONY: demo walkthrough test lint test-rust rngtest bench bench-core system-deps
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -23,19 +23,23 @@ walkthrough:
 	$(CARGO) run -q -p tessera-core --example walkthrough
 
 ## test: formatting, lints and every suite
-test: lint test-rust $(TEST_TARGETS)
+test: lint test-rust rngtest $(TEST_TARGETS)
 	@echo "make test: every suite passed"
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## system-deps: Debian packages the suites need (redis-server for the Redis store's tests)
+## system-deps: Debian packages the suites need (redis-server for the Redis store, rngtest)
 system-deps:
-	$(ROOT)/scripts/ensure-apt redis-server
+	$(ROOT)/scripts/ensure-apt redis-server rng-tools5
 
 test-rust: system-deps
 	$(CARGO) test --workspace
+
+## rngtest: FIPS 140-2 tests (rng-tools5) on 20 Mbit of token bytes
+rngtest: system-deps
+	CARGO=$(CARGO) $(ROOT)/scripts/rngtest-tokens
 
 ## bench: benches and reports under benches/results/
 bench: bench-core $(BENCH_TARGETS)
