@@ -107,6 +107,9 @@ def test_in_place_mutation_is_saved(dj_clock: ManualClock) -> None:
     s.modified = True
     s.save()
     assert current_manager().validate(token).data["cart"] == ["apple", "pear"]
+    s["cart"].append("plum")  # the same list again, after a save
+    s.save()
+    assert current_manager().validate(token).data["cart"] == ["apple", "pear", "plum"]
 
 
 def test_two_stores_on_one_session_keep_both_keys(dj_clock: ManualClock) -> None:

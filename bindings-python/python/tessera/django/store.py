@@ -31,6 +31,7 @@ the core: ``SESSION_SERIALIZER`` does not apply, and values must be JSON-seriali
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -57,22 +58,43 @@ def _user_of(data: dict[str, Any]) -> Optional[str]:
     return None if value is None else str(value)
 
 
+_MISSING = object()
+
+#: JSON scalars: immutable, compared with ``==`` once their types match.
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON: ``True`` is not ``1`` and ``1.0`` is not ``1``."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
-    if isinstance(a, dict):
+    if kind is dict:
         return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
+    if kind is list:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return bool(a == b)
 
 
 def _diff(local: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The keys to set and to remove to turn ``base`` into ``local``."""
-    changed = {k: v for k, v in local.items() if k not in base or not _same(v, base[k])}
-    removed = [k for k in base if k not in local]
+    changed: dict[str, Any] = {}
+    common = 0
+    for key, value in local.items():
+        if key in base:
+            common += 1
+            old = base[key]
+            kind = type(value)
+            if kind is type(old) and (value == old if kind in _SCALARS else _same(value, old)):
+                continue
+        changed[key] = value
+    removed = [k for k in base if k not in local] if len(base) > common else []
     return changed, removed
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of a JSON value that later in-place changes of ``value`` do not reach."""
+    return value if type(value) in _SCALARS else copy.deepcopy(value)
 
 
 class SessionStore(SessionBase):
@@ -103,11 +125,13 @@ class SessionStore(SessionBase):
         self.user_agent = user_agent
         #: Whether the request carried two cookies of the session's name (it is anonymous).
         self.cookie_tossed = cookie_tossed
-        # The session as validated: the baseline that save() diffs against.
+        # The session as validated (or created): the baseline that save() diffs against.
         self._loaded: Optional[Session] = None
         # After a login: the session as the manager returned it (new id, maybe a new user).
         self._current: Optional[Session] = None
-        # What the server holds, when it is not the loaded data (after a write or a login that
+        # Its public id, once asked for.
+        self._id: Optional[str] = None
+        # What the server holds, when it is not the loaded data (after a write, or a login that
         # did not carry the data).
         self._base: Optional[dict[str, Any]] = None
         # A key cycle waiting for the user id (django.contrib.auth.login): the token to end.
@@ -120,8 +144,11 @@ class SessionStore(SessionBase):
     @property
     def session_id(self) -> Optional[str]:
         """The public id of the server-side session (safe to log and show), if there is one."""
-        server = self._current or self._loaded
-        return None if server is None else server.id
+        if self._id is None:
+            server = self._current or self._loaded
+            if server is not None:
+                self._id = server.id
+        return self._id
 
     @property
     def tessera_user(self) -> Optional[str]:
@@ -130,24 +157,43 @@ class SessionStore(SessionBase):
         return None if server is None else server.user
 
     def _data(self, no_load: bool = False) -> dict[str, Any]:
+        """SessionBase._get_session without the cost of an AttributeError on first use."""
         self.accessed = True
-        try:
-            return self._session_cache
-        except AttributeError:
-            if self.session_key is None or no_load:
-                self._session_cache = {}
+        cache: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
+        if cache is None:
+            if no_load or self.session_key is None:
+                cache = {}
             else:
-                self._session_cache = self.load()
-        return self._session_cache
+                cache = self.load()
+            self._session_cache = cache
+        return cache
+
+    _session = property(_data)
 
     def _baseline(self) -> dict[str, Any]:
         if self._base is None:
             self._base = {} if self._loaded is None else self._loaded.data
         return self._base
 
+    def _adopt(self, s: Session, *, loaded: bool) -> None:
+        """``s`` is now the server side: loaded/created (the baseline) or a login's result."""
+        if loaded:
+            self._loaded = s
+            self._current = None
+            self._base = None
+            self._cycle_from = None
+        else:
+            self._current = s
+        self._id = None
+        new_token = s.new_token
+        if new_token is not None:
+            self._session_key = new_token
+            self.modified = True
+
     def _forget(self) -> None:
         self._loaded = None
         self._current = None
+        self._id = None
         self._base = None
         self._cycle_from = None
 
@@ -163,19 +209,17 @@ class SessionStore(SessionBase):
         token = self.session_key
         if token is None:
             return {}
+        manager = get_manager()
         try:
-            s = get_manager().validate(token, https=self.https, user_agent=self.user_agent)
+            if self.https or self.user_agent is not None:
+                s = manager.validate(token, https=self.https, user_agent=self.user_agent)
+            else:
+                s = manager.validate(token)
         except SessionRejected:
             self._session_key = None
             self._forget()
             return {}
-        self._loaded = s
-        self._current = None
-        self._base = None
-        new_token = s.new_token
-        if new_token is not None:
-            self._session_key = new_token
-            self.modified = True
+        self._adopt(s, loaded=True)
         return s.data
 
     def exists(self, session_key: str) -> bool:
@@ -193,16 +237,14 @@ class SessionStore(SessionBase):
     def _create(self, data: dict[str, Any]) -> None:
         user = _user_of(data)
         s = get_manager().create(user, data or None, https=self.https, user_agent=self.user_agent)
-        self._forget()
-        self._loaded = s
-        self._session_key = s.new_token
+        self._adopt(s, loaded=True)
         self.modified = True
 
     def save(self, must_create: bool = False) -> None:
         """Write this request's changes.
 
         The first save creates the server-side session; later ones apply only the keys this
-        request changed or removed (an atomic ``patch``), and perform a pending login. Raises
+        request changed or removed (atomically), and perform a pending login. Raises
         ``UpdateError`` if the session was logged out, revoked or expired meanwhile.
         """
         if self._ended:
@@ -230,16 +272,19 @@ class SessionStore(SessionBase):
             return
         session_id = self.session_id
         assert session_id is not None
+        manager = get_manager()
         try:
-            after = get_manager().patch(session_id, changed, removed)
+            if len(changed) == 1 and not removed:
+                for key, value in changed.items():
+                    manager.set(session_id, key, value)
+            else:
+                manager.patch(session_id, changed, removed)
         except SessionRejected as e:
             raise UpdateError("the session ended while this request was using it") from e
-        gone = set(removed)
-        base = {k: v for k, v in base.items() if k not in changed and k not in gone}
-        for key in changed:
-            if key in after:
-                base[key] = after[key]
-        self._base = base
+        for key in removed:
+            del base[key]
+        for key, value in changed.items():
+            base[key] = _snapshot(value)
 
     def _change_privilege(self, data: dict[str, Any], desired: Optional[str]) -> bool:
         """Give the session a new token now, the old one dead at once, for user ``desired``.
@@ -257,10 +302,7 @@ class SessionStore(SessionBase):
                 self._ended = True  # it ended meanwhile: its data does not live on
                 return False
             s = manager.create(None, data or None, https=self.https, user_agent=self.user_agent)
-            self._forget()
-            self._loaded = s
-            self._session_key = s.new_token
-            self.modified = True
+            self._adopt(s, loaded=True)
             return True
         keeps = get_state().login_keeps_data
         carried = keeps and (old_user is None or old_user == desired)
@@ -271,18 +313,18 @@ class SessionStore(SessionBase):
         base = self._baseline()
         s = manager.login(desired, token, https=self.https, user_agent=self.user_agent)
         self._cycle_from = None
-        self._current = s
-        self._session_key = s.new_token
-        self.modified = True
-        if carried and base and not s.data:
-            # The old session had ended: login() started a new, empty one.
-            if old_user is not None:
-                new_token = s.new_token
-                assert new_token is not None
-                manager.logout(new_token)
-                self._ended = True
-                return False
-            self._base = {}
+        self._adopt(s, loaded=False)
+        if carried and base:
+            probe = SESSION_KEY if SESSION_KEY in base else next(iter(base))
+            if s.get(probe, _MISSING) is _MISSING and not s.data:
+                # The old session had ended: login() started a new, empty one.
+                if old_user is not None:
+                    new_token = s.new_token
+                    assert new_token is not None
+                    manager.logout(new_token)
+                    self._ended = True
+                    return False
+                self._base = {}
         elif not carried:
             if old_user is None:
                 # login_keeps_data=False: only what this request set survives the login.

@@ -1,0 +1,708 @@
+"""Python benchmarks: tessera.django against Django's own session backends, tessera.flask against
+Flask's cookie session, and the raw binding.
+
+    python benches/run.py OUTDIR        # from bindings-python, after `make bench-python`
+
+Writes OUTDIR/python.json and OUTDIR/python.md. Everything runs in one process, in one run, so the
+figures compare like with like. Each figure is the median of several repeats of a time-bounded
+loop (as timeit does: garbage collection off while timing); the whole run takes about a minute.
+
+What is measured (µs per operation, the session holding a signed-in user's typical data):
+
+- ``create``: a new SessionStore, the data set, ``save()`` (the first save of a session);
+- ``load``: ``SessionStore(key)`` and one read (the load every request that reads does);
+- ``modify_save``: load, change one key, ``save()``;
+- ``cycle_key``: ``cycle_key()`` then ``save()`` on a loaded signed-in session (what
+  ``update_session_auth_hash`` does; the load is not timed);
+- ``login``: on a loaded anonymous session, ``cycle_key()``, the three keys
+  ``django.contrib.auth.login`` stores, ``save()`` (informational);
+- requests per second through Django's and Flask's test clients for a view that reads and writes
+  the session, and for the same app with no session at all (the ceiling).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: Seconds per repeat of a micro-benchmark, repeats per figure.
+MICRO_BUDGET = 0.12
+MICRO_REPEATS = 9
+#: Seconds per repeat of a throughput figure, repeats per figure.
+CLIENT_BUDGET = 0.3
+CLIENT_REPEATS = 9
+
+#: What django.contrib.auth.login stores, plus a little application data.
+PAYLOAD: dict[str, Any] = {
+    "_auth_user_id": "1",
+    "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+    "_auth_user_hash": "9f2c" * 16,
+    "cart": ["apple", "pear"],
+    "theme": "dark",
+}
+AUTH_KEYS = ("_auth_user_id", "_auth_user_backend", "_auth_user_hash")
+
+TIMES = "\u00d7"  # the multiplication sign, for ratios
+
+ENGINES = {
+    "tessera": "tessera.django",
+    "cache": "django.contrib.sessions.backends.cache",
+    "db": "django.contrib.sessions.backends.db",
+    "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
+}
+ENGINE_LABELS = {
+    "tessera": "tessera.django",
+    "cache": "Django cache (LocMemCache)",
+    "db": "Django db (SQLite file)",
+    "signed_cookies": "Django signed_cookies",
+}
+
+# -- timing -------------------------------------------------------------------------------------
+
+#: A benchmark body: runs ``n`` operations, returns the seconds they took.
+Body = Callable[[int], float]
+
+
+def loop(op: Callable[[], object]) -> Body:
+    """A body that times ``n`` calls of ``op`` as one block (timeit's way)."""
+
+    def body(n: int) -> float:
+        clock = time.perf_counter
+        start = clock()
+        for _ in range(n):
+            op()
+        return clock() - start
+
+    return body
+
+
+class Bench:
+    """One figure: a body run in time-bounded repeats, each giving µs per operation."""
+
+    def __init__(self, body: Body, budget: float) -> None:
+        self.body = body
+        self.budget = budget
+        self.n = 1
+        self.samples: list[float] = []
+
+    def calibrate(self) -> None:
+        """Warm up, then size a batch to about a twentieth of the budget."""
+        wall = time.perf_counter()
+        for _ in range(10):  # imports, caches, first allocations
+            self.body(1)
+            if time.perf_counter() - wall > self.budget / 4:
+                break
+        n = 1
+        while n < 1 << 22 and self.body(n) < self.budget / 20:
+            n *= 2
+        self.n = n
+
+    def repeat(self) -> None:
+        """One repeat: batches until ``budget`` seconds were timed (or three times that went by)."""
+        gc.collect()
+        gc.disable()
+        try:
+            ops, spent = 0, 0.0
+            wall = time.perf_counter()
+            while spent < self.budget and time.perf_counter() - wall < 3 * self.budget:
+                spent += self.body(self.n)
+                ops += self.n
+        finally:
+            gc.enable()
+        self.samples.append(spent / ops * 1e6)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "us": statistics.median(self.samples),
+            "min_us": min(self.samples),
+            "max_us": max(self.samples),
+            "repeats": len(self.samples),
+        }
+
+
+def interleaved(benches: dict[str, Bench], repeats: int) -> dict[str, dict[str, Any]]:
+    """Run the repeats of competing figures in turn, so a busy machine slows them alike."""
+    for bench in benches.values():
+        bench.calibrate()
+    for _ in range(repeats):
+        for bench in benches.values():
+            bench.repeat()
+    return {name: bench.result() for name, bench in benches.items()}
+
+
+# -- Django -------------------------------------------------------------------------------------
+
+
+def setup_django(tmp: str) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench-only-not-a-secret",
+        ALLOWED_HOSTS=["testserver"],
+        USE_TZ=True,
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "tessera.django",
+        ],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.path.join(tmp, "sessions.sqlite3"),
+            }
+        },
+        # Large enough that LocMemCache never culls a session the benchmark still uses.
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "OPTIONS": {"MAX_ENTRIES": 10_000_000},
+            }
+        },
+        SESSION_ENGINE=ENGINES["tessera"],
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TESSERA={},
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "sessions", verbosity=0, interactive=False)
+
+
+def _session_view(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    request.session["n"] = request.session.get("n", 0) + 1
+    return HttpResponse(str(request.session["n"]))
+
+
+_COUNTER = {"n": 0}
+
+
+def _plain_view(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    _COUNTER["n"] += 1
+    return HttpResponse(str(_COUNTER["n"]))
+
+
+def _urlpatterns() -> list[Any]:
+    from django.urls import path
+
+    return [path("session/", _session_view), path("plain/", _plain_view)]
+
+
+def __getattr__(name: str) -> Any:  # ROOT_URLCONF = this module; built after django.setup()
+    if name == "urlpatterns":
+        return _urlpatterns()
+    raise AttributeError(name)
+
+
+OPS = ("create", "load", "modify_save", "cycle_key", "login")
+
+
+class DjangoEngine:
+    """The benchmark bodies of one session engine, through its SessionStore."""
+
+    def __init__(self, engine: str) -> None:
+        self.name = engine
+        self.store: Any = import_module(ENGINES[engine]).SessionStore
+        self.users = iter(range(2, 1 << 62))
+        self.check()
+
+    def new_session(self, data: dict[str, Any]) -> str:
+        s = self.store()
+        s.update(data)
+        s.save()
+        key: str = s.session_key
+        return key
+
+    def check(self) -> None:
+        """The figures are only worth something if the engine works: a round trip first."""
+        key = self.new_session(PAYLOAD)
+        s = self.store(key)
+        assert s.get("cart") == ["apple", "pear"], self.name
+        s["theme"] = "light"
+        s.save()
+        s = self.store(s.session_key)
+        assert s.get("theme") == "light", self.name
+        s.cycle_key()
+        s.save()
+        assert self.store(s.session_key).get("_auth_user_id") == "1", self.name
+
+    def body(self, op: str) -> Body:
+        """The body of ``op``, with fresh sessions of its own."""
+        store = self.store
+        users = self.users
+        if op == "create":
+
+            def create() -> None:
+                # A different user each time, as on a real site (Tessera indexes per user).
+                s = store()
+                s.update(PAYLOAD)
+                s["_auth_user_id"] = str(next(users))
+                s.save()
+
+            return loop(create)
+        if op == "load":
+            key = self.new_session(PAYLOAD)
+            return loop(lambda: store(key).get("cart"))
+        if op == "modify_save":
+            keys = [self.new_session(PAYLOAD)]
+            counter = [0]
+
+            def modify_save() -> None:
+                s = store(keys[0])
+                counter[0] += 1
+                s["n"] = counter[0]
+                s.save()
+                keys[0] = s.session_key  # signed_cookies: the key is the data
+
+            return loop(modify_save)
+        if op == "cycle_key":
+            chain = [self.new_session(PAYLOAD)]
+
+            def cycle_key(n: int) -> float:
+                clock = time.perf_counter
+                spent = 0.0
+                for _ in range(n):
+                    s = store(chain[0])
+                    s.get("cart")  # loaded, as in a request; not timed
+                    start = clock()
+                    s.cycle_key()
+                    s.save()
+                    spent += clock() - start
+                    chain[0] = s.session_key
+                return spent
+
+            return cycle_key
+        assert op == "login"
+        anonymous = {"cart": ["apple"], "theme": "dark"}
+
+        def login(n: int) -> float:
+            clock = time.perf_counter
+            spent = 0.0
+            for _ in range(n):
+                s = store(self.new_session(anonymous))
+                s.get("cart")
+                start = clock()
+                s.cycle_key()
+                for k in AUTH_KEYS:
+                    s[k] = PAYLOAD[k]
+                s["_auth_user_id"] = str(next(users))
+                s.save()
+                spent += clock() - start
+            return spent
+
+        return login
+
+
+def clean_django_stores() -> None:
+    """Empty every engine's storage between figures, so none carries the others' garbage."""
+    from django.contrib.sessions.models import Session
+    from django.core.cache import caches
+
+    caches["default"].clear()
+    Session.objects.all().delete()
+
+
+def django_store_benches() -> dict[str, dict[str, Any]]:
+    engines = {name: DjangoEngine(name) for name in ENGINES}
+    results: dict[str, dict[str, Any]] = {name: {} for name in ENGINES}
+    for op in OPS:
+        print(f"  django {op} …", file=sys.stderr, flush=True)
+        clean_django_stores()
+        figures = interleaved(
+            {name: Bench(e.body(op), MICRO_BUDGET) for name, e in engines.items()}, MICRO_REPEATS
+        )
+        for name, figure in figures.items():
+            results[name][op] = figure
+    return results
+
+
+def django_client_benches() -> dict[str, Any]:
+    from django.test import Client, override_settings
+
+    def body(engine: Optional[str]) -> Body:
+        if engine is None:
+            overrides: dict[str, Any] = {"MIDDLEWARE": []}
+            url = "/plain/"
+        else:
+            overrides = {"SESSION_ENGINE": engine}
+            url = "/session/"
+
+        def run(n: int) -> float:
+            with override_settings(**overrides):
+                return requests(n)
+
+        with override_settings(**overrides):
+            client = Client()
+            first = int(client.get(url).content)
+            assert int(client.get(url).content) == first + 1, f"{engine}: no session"
+
+        def requests(n: int) -> float:
+            get = client.get
+            start = time.perf_counter()
+            for _ in range(n):
+                get(url)
+            return time.perf_counter() - start
+
+        return run
+
+    variants: dict[str, Optional[str]] = {**ENGINES, "none": None}
+    clean_django_stores()
+    figures = interleaved(
+        {name: Bench(body(engine), CLIENT_BUDGET) for name, engine in variants.items()},
+        CLIENT_REPEATS,
+    )
+    return {
+        name: {"us_per_request": f["us"], "requests_per_s": 1e6 / f["us"], "timing": f}
+        for name, f in figures.items()
+    }
+
+
+# -- Flask --------------------------------------------------------------------------------------
+
+
+def flask_app(kind: str) -> Any:
+    """A Flask app whose view reads and writes the session (``none``: no session at all)."""
+    from flask import Flask, session
+
+    app = Flask(f"bench_{kind}")
+    app.config["SECRET_KEY"] = "bench-only-not-a-secret"
+    app.config["TESTING"] = True
+    counter = {"n": 0}
+
+    if kind == "tessera":
+        from tessera import SessionManager
+        from tessera.flask import TesseraSessionInterface
+
+        app.session_interface = TesseraSessionInterface(SessionManager())
+
+    if kind == "none":
+
+        @app.get("/")
+        def plain() -> str:
+            counter["n"] += 1
+            return str(counter["n"])
+
+    else:
+
+        @app.get("/")
+        def with_session() -> str:
+            session["n"] = session.get("n", 0) + 1
+            return str(session["n"])
+
+    return app
+
+
+def flask_benches() -> dict[str, Any]:
+    bodies: dict[str, Bench] = {}
+    results: dict[str, Any] = {}
+    for kind in ("cookie", "tessera", "none"):
+        try:
+            client = flask_app(kind).test_client()
+
+            # Over HTTPS: Tessera's default cookie is __Host- and Secure.
+            def get(c: Any = client) -> Any:
+                return c.get("/", base_url="https://localhost")
+
+            first = int(get().data)
+            assert int(get().data) == first + 1, f"flask {kind}: the session did not persist"
+        except Exception as e:
+            if kind != "tessera":
+                raise
+            # tessera.flask is written by another hand; its absence must not sink the run.
+            results[kind] = {"available": False, "error": f"{type(e).__name__}: {e}"}
+            continue
+        bodies[kind] = Bench(loop(get), CLIENT_BUDGET)
+    for kind, f in interleaved(bodies, CLIENT_REPEATS).items():
+        results[kind] = {
+            "available": True,
+            "us_per_request": f["us"],
+            "requests_per_s": 1e6 / f["us"],
+            "timing": f,
+        }
+    return {kind: results[kind] for kind in ("cookie", "tessera", "none")}
+
+
+# -- the binding alone --------------------------------------------------------------------------
+
+
+def raw_benches() -> dict[str, Any]:
+    from tessera import SessionManager
+
+    manager = SessionManager()
+    session = manager.create("1", PAYLOAD)
+    token = session.new_token
+    assert token is not None
+    validate = manager.validate
+    session_id = session.id
+    return interleaved(
+        {
+            "validate_and_read": Bench(loop(lambda: validate(token).data), MICRO_BUDGET),
+            "validate": Bench(loop(lambda: validate(token)), MICRO_BUDGET),
+            "data": Bench(loop(lambda: session.data), MICRO_BUDGET),
+            "patch_one_key": Bench(loop(lambda: manager.patch(session_id, {"n": 1})), MICRO_BUDGET),
+        },
+        MICRO_REPEATS,
+    )
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    django = report["django"]
+    t = {op: django["tessera"][op]["us"] for op in ("load", "cycle_key")}
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "validate-and-read through the binding",
+            "value": report["raw"]["validate_and_read"]["us"],
+            "unit": "µs",
+            "target": "≤ 1.5 µs",
+            "met": report["raw"]["validate_and_read"]["us"] <= 1.5,
+        },
+        {
+            "name": "tessera.django load vs LocMemCache",
+            "value": django["cache"]["load"]["us"] / t["load"],
+            "unit": TIMES,
+            "target": f"≥ 3{TIMES} faster",
+            "met": django["cache"]["load"]["us"] / t["load"] >= 3,
+        },
+        {
+            "name": "tessera.django load vs SQLite db",
+            "value": django["db"]["load"]["us"] / t["load"],
+            "unit": TIMES,
+            "target": f"≥ 50{TIMES} faster",
+            "met": django["db"]["load"]["us"] / t["load"] >= 50,
+        },
+        {
+            "name": "tessera.django cycle_key vs LocMemCache",
+            "value": django["cache"]["cycle_key"]["us"] / t["cycle_key"],
+            "unit": TIMES,
+            "target": f"≥ 10{TIMES} faster",
+            "met": django["cache"]["cycle_key"]["us"] / t["cycle_key"] >= 10,
+        },
+    ]
+    flask = report["flask"]
+    if flask["tessera"].get("available"):
+        share = flask["tessera"]["requests_per_s"] / flask["none"]["requests_per_s"]
+        rows.append(
+            {
+                "name": "Flask on tessera.flask, share of the no-session ceiling",
+                "value": share * 100,
+                "unit": "%",
+                "target": "≥ 90%",
+                "met": share >= 0.9,
+            }
+        )
+    else:
+        rows.append(
+            {
+                "name": "Flask on tessera.flask, share of the no-session ceiling",
+                "value": None,
+                "unit": "%",
+                "target": "≥ 90%",
+                "met": None,
+                "note": "tessera.flask not available: " + flask["tessera"]["error"],
+            }
+        )
+    return rows
+
+
+def fmt(value: Optional[float], unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == TIMES:
+        return f"{value:.1f}{TIMES}"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:.2f} {unit}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        "# Python benchmarks",
+        "",
+        f"{meta['when']} · Python {meta['python']} · Django {meta['django']} · "
+        f"Flask {meta['flask']} · tessera {meta['tessera']} · {meta['machine']}",
+        "",
+        "Medians of "
+        f"{MICRO_REPEATS} time-bounded repeats (µs per operation; lower is better), competing "
+        "figures measured in turn. "
+        f"The whole run took {meta['seconds']:.0f} s"
+        + (
+            f"; load average {meta['load_average']['start']:.1f} at the start, "
+            f"{meta['load_average']['end']:.1f} at the end ({meta['cpus']} CPUs)."
+            if "load_average" in meta
+            else "."
+        ),
+        "",
+    ]
+    if "warning" in meta:
+        lines += [f"**Warning:** {meta['warning']}", ""]
+    lines += [
+        "## Targets",
+        "",
+        "| what | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for row in report["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[row["met"]]
+        lines.append(
+            f"| {row['name']} | {fmt(row['value'], row['unit'])} | {row['target']} | {met} |"
+        )
+        if row.get("note"):
+            lines.append(f"| ↳ {row['note']} | | | |")
+    lines += [
+        "",
+        "## Django session engines (µs per operation)",
+        "",
+        "| engine | create | load | modify + save | cycle_key + save | login |",
+        "|---|---|---|---|---|---|",
+    ]
+    for engine, ops in report["django"].items():
+        cells = " | ".join(
+            f"{ops[op]['us']:.2f}" for op in ("create", "load", "modify_save", "cycle_key", "login")
+        )
+        lines.append(f"| {ENGINE_LABELS[engine]} | {cells} |")
+    tessera = report["django"]["tessera"]
+    lines += ["", "tessera.django is faster by:", ""]
+    lines.append("| against | create | load | modify + save | cycle_key + save | login |")
+    lines.append("|---|---|---|---|---|---|")
+    for engine in ("cache", "db", "signed_cookies"):
+        ops = report["django"][engine]
+        cells = " | ".join(
+            f"{ops[op]['us'] / tessera[op]['us']:.1f}{TIMES}"
+            for op in ("create", "load", "modify_save", "cycle_key", "login")
+        )
+        lines.append(f"| {ENGINE_LABELS[engine]} | {cells} |")
+    lines += [
+        "",
+        "## Requests through the test clients (a view that reads and writes the session)",
+        "",
+        "| framework | session | requests/s | µs/request | share of the ceiling |",
+        "|---|---|---|---|---|",
+    ]
+    ceiling = report["django_client"]["none"]["requests_per_s"]
+    for name, row in report["django_client"].items():
+        label = "none (ceiling)" if name == "none" else ENGINE_LABELS[name]
+        lines.append(
+            f"| Django | {label} | {row['requests_per_s']:.0f} | {row['us_per_request']:.1f} | "
+            f"{row['requests_per_s'] / ceiling * 100:.0f}% |"
+        )
+    flask = report["flask"]
+    ceiling = flask["none"]["requests_per_s"]
+    labels = {
+        "cookie": "Flask's cookie session",
+        "tessera": "tessera.flask",
+        "none": "none (ceiling)",
+    }
+    for name, row in flask.items():
+        if not row.get("available", True):
+            lines.append(f"| Flask | {labels[name]} | not available | | |")
+            continue
+        lines.append(
+            f"| Flask | {labels[name]} | {row['requests_per_s']:.0f} | "
+            f"{row['us_per_request']:.1f} | {row['requests_per_s'] / ceiling * 100:.0f}% |"
+        )
+    raw = report["raw"]
+    lines += [
+        "",
+        "## The binding alone (µs per call)",
+        "",
+        "| call | µs |",
+        "|---|---|",
+        f"| `manager.validate(token).data` | {raw['validate_and_read']['us']:.3f} |",
+        f"| `manager.validate(token)` | {raw['validate']['us']:.3f} |",
+        f"| `session.data` (5 keys) | {raw['data']['us']:.3f} |",
+        f"| `manager.patch(id, {{one key}})` | {raw['patch_one_key']['us']:.3f} |",
+        "",
+        "Notes: cycle_key is timed on a loaded signed-in session (the load is not timed); login",
+        "is cycle_key + the three keys django.contrib.auth.login stores + save on an anonymous",
+        "session.",
+        "LocMemCache has MAX_ENTRIES raised so it never culls a session still in use. The Flask",
+        "clients speak HTTPS (Tessera's default cookie is `__Host-` and `Secure`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    outdir = argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    started = time.perf_counter()
+    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    import django
+    import tessera
+
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
+        setup_django(tmp)
+        report: dict[str, Any] = {}
+        print("django session engines …", file=sys.stderr, flush=True)
+        report["django"] = django_store_benches()
+        print("django test client …", file=sys.stderr, flush=True)
+        report["django_client"] = django_client_benches()
+        print("flask …", file=sys.stderr, flush=True)
+        report["flask"] = flask_benches()
+        print("raw binding …", file=sys.stderr, flush=True)
+        report["raw"] = raw_benches()
+    report["meta"] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "flask": _version("flask"),
+        "tessera": tessera.__version__,
+        "machine": f"{platform.machine()} {platform.system()}",
+        "cpus": os.cpu_count(),
+        "seconds": time.perf_counter() - started,
+    }
+    if hasattr(os, "getloadavg"):
+        report["meta"]["load_average"] = {"start": load_at_start, "end": os.getloadavg()[0]}
+    if report["raw"]["validate"]["us"] > 3:
+        report["meta"]["warning"] = (
+            "manager.validate took more than 3 µs: is the installed tessera a debug build? "
+            "`make bench-python` installs a release build."
+        )
+    report["targets"] = targets(report)
+    with open(os.path.join(outdir, "python.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    text = markdown(report)
+    with open(os.path.join(outdir, "python.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
