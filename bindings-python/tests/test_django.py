@@ -9,11 +9,11 @@ import threading
 from typing import Any
 
 import pytest
-from django.test import Client
-from tessera import ManualClock, SessionRejected
+from django.test import Client, override_settings
+from tessera import ManualClock, SessionRejected, StoreUnavailable
 
 from tests.conftest_django import *  # noqa: F403
-from tests.conftest_django import COOKIE, PASSWORD, current_manager
+from tests.conftest_django import COOKIE, PASSWORD, TEST_OPTIONS, current_manager
 from tests.django_project import views
 
 
@@ -301,10 +301,6 @@ def test_the_cookie_is_a_browser_session_cookie_with_django_attributes(
 
 
 def test_cookie_max_age_when_configured(users: dict[str, Any], dj_clock: ManualClock) -> None:
-    from django.test import override_settings
-
-    from tests.conftest_django import TEST_OPTIONS
-
     with override_settings(TESSERA={"clock": dj_clock, **TEST_OPTIONS, "cookie_max_age": 900}):
         morsel = sign_in_response(Client()).cookies[COOKIE]
     assert str(morsel["max-age"]) == "900"
@@ -387,3 +383,45 @@ def test_an_error_after_login_still_kills_the_pre_login_token(
     assert COOKIE not in response.cookies  # Django does not save on 5xx
     assert reason(anonymous) == "unknown"
     assert current_manager().list_user(str(users["alice"].pk)) == []
+
+
+def test_an_unreachable_store_fails_closed(django_env: None) -> None:
+    unreachable = {"store": "redis://127.0.0.1:1/0?connect_timeout_ms=100", "sweep_interval": None}
+    token = "A" * 43
+    with override_settings(TESSERA=unreachable):
+        # The request is not treated as authenticated: it fails, it does not go on anonymously
+        # (which would also clear the cookie and sign the user out over a transient outage).
+        with pytest.raises(StoreUnavailable):
+            replay(token).get("/whoami/")
+        response = Client(raise_request_exception=False)
+        response.cookies[COOKIE] = token
+        assert response.get("/whoami/").status_code == 500
+
+
+def test_login_keeps_data_false(
+    middleware: str, users: dict[str, Any], dj_clock: ManualClock
+) -> None:
+    options = {"clock": dj_clock, **TEST_OPTIONS, "login_keeps_data": False}
+    with override_settings(TESSERA=options):
+        client = Client()
+        client.get("/set/cart/apple/")
+        sign_in(client)
+        me = whoami(client)
+        assert me["user"] == "alice"
+        assert "cart" not in me["data"], "pre-login data must not cross the login"
+        # A same-user key cycle (password change) keeps the user signed in all the same.
+        response = client.post("/password/", {"new_password": "another long passphrase"})
+        assert response.status_code == 200
+        assert client.get("/private/").status_code == 200
+
+
+def test_max_sessions_per_user_evicts_the_oldest_device(
+    middleware: str, users: dict[str, Any], dj_clock: ManualClock
+) -> None:
+    with override_settings(TESSERA={"clock": dj_clock, **TEST_OPTIONS, "max_sessions_per_user": 1}):
+        laptop, phone = Client(), Client()
+        sign_in(laptop)
+        dj_clock.advance(1)
+        sign_in(phone)
+        assert laptop.get("/private/").status_code == 302
+        assert phone.get("/private/").status_code == 200
