@@ -79,11 +79,12 @@ def test_first_save_creates_the_session_for_the_user_in_the_data(dj_clock: Manua
 
 
 def test_save_writes_a_diff_not_the_whole_session(dj_clock: ManualClock) -> None:
-    token = stored({"keep": 1, "change": 1, "drop": 1, "flag": 1})
+    token = stored({"keep": 1, "change": 1, "drop": 1, "flag": 1, "deep": {"a": [1, 2.0]}})
     s = SessionStore(token)
     s["change"] = 2
     del s["drop"]
     s["flag"] = True  # equal to 1 in Python, not in JSON
+    s["deep"] = {"a": [True, 2]}  # equal in Python, not in JSON
     s["new"] = {"n": 1.5}
     # A concurrent request changes an untouched key meanwhile: it must survive.
     current_manager().patch(s.session_id or "", {"keep": "theirs"})
@@ -92,6 +93,7 @@ def test_save_writes_a_diff_not_the_whole_session(dj_clock: ManualClock) -> None
         "keep": "theirs",
         "change": 2,
         "flag": True,
+        "deep": {"a": [True, 2]},
         "new": {"n": 1.5},
     }
     # Saving again writes nothing new.

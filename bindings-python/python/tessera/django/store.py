@@ -61,23 +61,16 @@ def _user_of(data: dict[str, Any]) -> Optional[str]:
 _MISSING = object()
 
 #: JSON scalars: immutable, compared with ``==`` once their types match.
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON: ``True`` is not ``1`` and ``1.0`` is not ``1``."""
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is dict:
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if kind is list:
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return bool(a == b)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _diff(local: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The keys to set and to remove to turn ``base`` into ``local``."""
+    """The keys to set and to remove to turn ``base`` into ``local``, compared as JSON.
+
+    ``True`` is not ``1`` and ``1.0`` is not ``1`` (Python says they are equal; JSON does not),
+    so types are compared too, and containers by ``repr`` (C speed, strict about types; a mere
+    change of key order counts as a change, which costs one harmless write).
+    """
     changed: dict[str, Any] = {}
     common = 0
     for key, value in local.items():
@@ -85,7 +78,9 @@ def _diff(local: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], 
             common += 1
             old = base[key]
             kind = type(value)
-            if kind is type(old) and (value == old if kind in _SCALARS else _same(value, old)):
+            if kind is type(old) and (
+                value == old if kind in _SCALARS else repr(value) == repr(old)
+            ):
                 continue
         changed[key] = value
     removed = [k for k in base if k not in local] if len(base) > common else []
