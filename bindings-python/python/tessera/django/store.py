@@ -26,7 +26,16 @@ A change of ``_auth_user_id`` always goes through a privilege change: the Tesser
 Idle and absolute timeouts are Tessera's; the cookie is a browser-session cookie unless
 ``TESSERA["cookie_max_age"]`` is set. ``set_expiry()`` cannot make a session live longer than
 Tessera allows; ``set_expiry(0)`` still gives a browser-session cookie. Data is stored as JSON by
-the core: ``SESSION_SERIALIZER`` does not apply, and values must be JSON-serializable.
+the core: ``SESSION_SERIALIZER`` does not apply, and values must be JSON-serializable (a
+``TypeError`` at save otherwise).
+
+Between ``cycle_key()`` and ``save()`` of a login, ``session_key`` is still the pre-login token.
+Django skips ``save()`` for 5xx responses: the login then never happened, and with Django's own
+``SessionMiddleware`` the pre-login (anonymous) session simply lives on, as it was;
+``tessera.django.middleware.SessionMiddleware`` ends it, like Django's other backends do.
+
+A store that cannot be reached (``StoreUnavailable``) fails closed: the exception propagates and
+the request fails, rather than going on anonymously and clearing the user's cookie.
 """
 
 from __future__ import annotations
