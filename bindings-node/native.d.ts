@@ -128,9 +128,10 @@ export declare class SessionManager {
   /** `replaceData`, now (in-process stores only). */
   replaceDataSync(id: string, data: Record<string, unknown>): void
   /**
-   * Several per-key changes in one call: set the keys of `set`, then remove the keys in
-   * `remove`. Each change is atomic; the first failure stops the rest. Resolves the data
-   * after the last change.
+   * Several per-key changes in one store call, atomically (all or none): remove the keys in
+   * `remove`, then set the keys of `set` (a key in both ends up set). Keys not named are left
+   * as they are, so concurrent requests changing other keys are not overwritten. Resolves the
+   * data after the change.
    */
   updateData(id: string, set?: Record<string, unknown> | null, remove?: string[] | null): Promise<Record<string, unknown>>
   /** `updateData`, now (in-process stores only). */

@@ -564,9 +564,10 @@ impl SessionManager {
         self.sync(&env, || ops::replace_data(&self.core, id, data))
     }
 
-    /// Several per-key changes in one call: set the keys of `set`, then remove the keys in
-    /// `remove`. Each change is atomic; the first failure stops the rest. Resolves the data
-    /// after the last change.
+    /// Several per-key changes in one store call, atomically (all or none): remove the keys in
+    /// `remove`, then set the keys of `set` (a key in both ends up set). Keys not named are left
+    /// as they are, so concurrent requests changing other keys are not overwritten. Resolves the
+    /// data after the change.
     #[napi(
         ts_args_type = "id: string, set?: Record<string, unknown> | null, remove?: string[] | null",
         ts_return_type = "Promise<Record<string, unknown>>"

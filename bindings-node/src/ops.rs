@@ -215,8 +215,8 @@ pub fn replace_data(m: &Core, id_arg: Option<Unknown>, data: Option<Unknown>) ->
     work(move || Ok(m.replace_data(&id, data)?))
 }
 
-/// Several per-key changes in one call: `set` (an object of keys to values), then `remove`
-/// (an array of keys). Each change is atomic on its own; the first failure stops the rest.
+/// Several per-key changes in one store call: remove the keys of `remove` (an array) and set
+/// those of `set` (an object), atomically (`DataOp::Patch`): all of them or none.
 pub fn update_data(
     m: &Core,
     id_arg: Option<Unknown>,
@@ -224,23 +224,12 @@ pub fn update_data(
     remove_arg: Option<Unknown>,
 ) -> Outcome<Work<Data>> {
     let id = id(id_arg)?;
-    let mut ops: Vec<DataOp> = args::opt_data(set_arg, "set")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| DataOp::Set(k, v))
-        .collect();
-    ops.extend(
-        args::opt_strings(remove_arg, "remove")?
-            .into_iter()
-            .map(DataOp::Remove),
-    );
+    let set = args::opt_data(set_arg, "set")?.unwrap_or_default();
+    let remove = args::opt_strings(remove_arg, "remove")?;
     let m = Arc::clone(m);
     work(move || {
-        let mut last = None;
-        for op in ops {
-            last = Some(m.update_data(&id, op)?);
-        }
-        Ok(Data(last.filter(|d| !d.is_empty()).map(Arc::new)))
+        let data = m.update_data(&id, DataOp::Patch(set, remove))?;
+        Ok(Data((!data.is_empty()).then(|| Arc::new(data))))
     })
 }
 

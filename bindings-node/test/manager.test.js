@@ -207,3 +207,14 @@ describe('Promise and synchronous forms', () => {
     assert.equal(typeof t.version(), 'string')
   })
 })
+
+describe('updateData', () => {
+  it('updateData is all or nothing: an over-large patch changes nothing', () => {
+    const m = new SessionManager({ cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null, maxDataBytes: 64 })
+    const s = m.createSync(null, { keep: 1, drop: 2 })
+    assert.throws(() => m.updateDataSync(s.id, { big: 'x'.repeat(100) }, ['drop']), { code: 'data_too_large' })
+    assert.deepEqual(m.validateSync(s.newToken).data, { keep: 1, drop: 2 })
+    assert.deepEqual(m.updateDataSync(s.id, { drop: 3 }, ['drop']), { keep: 1, drop: 3 }, 'a key in both ends up set')
+    assert.deepEqual(m.updateDataSync(s.id), { keep: 1, drop: 3 }, 'no change: the data as it is')
+  })
+})
