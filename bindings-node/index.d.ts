@@ -6,7 +6,19 @@ import type { RequestHandler, Request } from 'express'
 import type { Store, SessionData } from 'express-session'
 import type { SessionManager, SessionManagerOptions, SessionResult } from './native'
 
-export * from './native'
+// The native exports the package re-exports (index.js); the `__`-prefixed functions of
+// native.d.ts are internal to the middleware and not part of the package's API.
+export { SessionManager, ManualClock, version, reasonCodes, errorCodes } from './native'
+export type {
+  SessionManagerOptions,
+  RequestContext,
+  SessionResult,
+  RequestSession,
+  SessionListing,
+  CookieLookup,
+  SessionEvent,
+  ExternalObject
+} from './native'
 
 /** The rejection reasons (also the `code` of a SessionEndedError). */
 export declare const Reason: Readonly<{

@@ -3,20 +3,27 @@
 // users and Passport rely on, backed by the Tessera core; csrfProtection() rejects unsafe
 // requests without a valid CSRF token.
 //
-// Per request, one native call (validateRequest) reads the cookie, validates the token (rotating
-// it on the core's schedule), verifies a CSRF header and says which Set-Cookie to send. Changes
-// are written just before the response headers go out, key by key, so two concurrent requests
-// that change different keys do not overwrite each other.
+// Per request, one native call (a free function of lib/fast.js, not a class method) reads the
+// cookie, validates the token (rotating it on the core's schedule), verifies a CSRF header and
+// returns one compact string. The session's data arrives as JSON text and is parsed only if the
+// request reads `req.session` (a Proxy loads it on first use); a request that never did cannot
+// have changed it, so nothing is compared or written for it. Changes are written just before
+// the response headers go out: only the keys that changed, in one store call (an atomic patch),
+// so two concurrent requests that change different keys do not overwrite each other.
 //
 // With an in-process store (memory://) every call is synchronous: a thread-pool hop would cost
 // more than the work. With a networked store every call is a Promise (the event loop never
 // blocks) and changes are written when the response ends.
 
+const util = require('node:util')
 const { SessionManager } = require('./native.js')
 const { makeError } = require('./errors.js')
+const fastCalls = require('./fast.js')
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
-const kState = Symbol('tessera.state')
+const kState = Symbol('tessera.state') // on req and on a session's target: the request's State
+const kPending = Symbol('tessera.pending') // on a session's target: data JSON not yet loaded, or null
+const kTarget = Symbol('tessera.target') // read through the Proxy: its target
 
 // ---------------------------------------------------------------------------------------------
 // req.session
@@ -25,22 +32,25 @@ const kState = Symbol('tessera.state')
 class State {
   constructor (manager, mode, req) {
     this.manager = manager
+    this.fast = mode.fast
     this.sync = mode.sync
     this.userOf = mode.userOf
+    this.clearCookie = mode.clearCookie
     this.req = req
     this.token = null // the token the client holds, if the session exists
     this.id = null // the public id
     this.user = null // the core's user
-    this.base = '{}' // the data as last written, JSON
+    this.base = '{}' // the data as last loaded or written, JSON
     this.hadCookie = false // the request carried a session cookie
     this.cookie = null // Set-Cookie value to send at the end
     this.csrf = null // a CSRF token minted with the validation (async mode)
     this.csrfValid = false // the x-csrf-token header was checked and is valid
     this.expiresAt = null
     this.done = false // changes written and headers set
+    this.destroyed = false
   }
 
-  /** Adopt a session result (create, login, validate). */
+  /** Adopt a session result of the public API (create, login, validate). */
   adopt (r, token) {
     this.token = token
     this.id = r.id
@@ -50,6 +60,16 @@ class State {
     if (r.setCookie) this.cookie = r.setCookie
   }
 
+  /** Adopt the per-request result of lib/fast.js. */
+  adoptRequest (r) {
+    this.token = r.token
+    this.id = r.id
+    this.user = r.user
+    this.base = r.dataJson === '' ? '{}' : r.dataJson
+    this.expiresAt = r.expiresAt
+    if (r.setCookie !== null) this.cookie = r.setCookie
+  }
+
   /** Forget the session (it was ended); the browser's cookie is cleared unless a new one is set. */
   forget () {
     this.token = null
@@ -57,7 +77,7 @@ class State {
     this.user = null
     this.base = '{}'
     this.expiresAt = null
-    this.cookie = this.hadCookie ? this.manager.clearCookie() : null
+    this.cookie = this.hadCookie ? this.clearCookie : null
   }
 
   context (extra) {
@@ -66,30 +86,26 @@ class State {
   }
 }
 
-// Names of req.session's methods and accessors: never data keys.
-const RESERVED = new Set(['id', 'cookie', 'regenerate', 'destroy', 'save', 'reload', 'touch', 'resetMaxAge'])
+// Names of req.session's methods and accessors, and `__proto__`: never data keys.
+const RESERVED = new Set(['id', 'cookie', 'regenerate', 'destroy', 'save', 'reload', 'touch', 'resetMaxAge', '__proto__'])
 
 /**
- * `req.session`: the session's data as own properties, plus express-session's methods.
- * Data values must be JSON-compatible; they are compared and saved key by key.
+ * The target behind `req.session`: the session's data as own properties (loaded from JSON on
+ * first use, see HANDLER), plus express-session's methods. Data values must be
+ * JSON-compatible; they are compared and saved key by key.
  */
 class Session {
-  #state
-  constructor (state, data) {
-    this.#state = state
-    if (data) {
-      for (const key of Object.keys(data)) {
-        if (!RESERVED.has(key)) this[key] = data[key]
-      }
-    }
+  constructor (state, json) {
+    this[kState] = state
+    this[kPending] = json // JSON text not parsed yet ('' for none), or null once loaded
   }
 
   /** The session's public id (64 hex digits), or null while it has not been created. */
-  get id () { return this.#state.id }
+  get id () { return this[kState].id }
 
   /** express-session's cookie settings; Tessera's cookie is configured on the manager. */
   get cookie () {
-    const s = this.#state
+    const s = this[kState]
     return { maxAge: null, expires: null, originalMaxAge: null, httpOnly: true, path: '/', expiresAt: s.expiresAt }
   }
 
@@ -98,9 +114,9 @@ class Session {
    * this at login and logout, which closes session fixation.
    */
   regenerate (cb) {
-    const state = this.#state
+    const state = this[kState]
     const req = state.req
-    const next = new Session(state, null)
+    const next = newSession(state, null)
     const ended = state.token
     const finish = (err) => {
       if (!err) {
@@ -115,7 +131,7 @@ class Session {
 
   /** End this session now; `req.session` is removed and the cookie cleared. */
   destroy (cb) {
-    const state = this.#state
+    const state = this[kState]
     const req = state.req
     const ended = state.token
     return settle(() => ended ? call(state, 'logout', ended) : null, (err) => {
@@ -135,13 +151,13 @@ class Session {
    * logout) does not create a session only to end it.
    */
   save (cb) {
-    const state = this.#state
+    const state = this[kState]
     return settle(() => commit(state, this, false), (err) => { if (cb) process.nextTick(cb, err || undefined) })
   }
 
   /** Reload the data from the store, dropping unsaved changes. */
   reload (cb) {
-    const state = this.#state
+    const state = this[kState]
     if (!state.token) {
       if (cb) process.nextTick(cb)
       return
@@ -163,6 +179,75 @@ class Session {
 
   /** Tessera's cookie has no Max-Age of its own to reset. */
   resetMaxAge () { return this }
+
+  /** console.log(req.session) shows the data. */
+  [util.inspect.custom] (depth, options, inspect) {
+    return `Session ${inspect(dataOf(this), options)}`
+  }
+}
+
+const PROTO = new Set(Object.getOwnPropertyNames(Session.prototype))
+
+/** Parse the target's pending data into own properties (once). */
+function load (t) {
+  const json = t[kPending]
+  if (json === null || json === undefined) return
+  t[kPending] = null
+  if (json === '' || json === '{}') return
+  const data = JSON.parse(json)
+  for (const key of Object.keys(data)) if (!RESERVED.has(key)) t[key] = data[key]
+}
+
+/** A plain copy of a session's data. */
+function dataOf (session) {
+  const t = session[kTarget] ?? session
+  load(t)
+  const out = {}
+  for (const key of Object.keys(t)) out[key] = t[key]
+  return out
+}
+
+/**
+ * `req.session` is a Proxy over a Session so that its data is parsed on first use: every
+ * operation that can see or change data loads it first; the methods and `id`/`cookie` do not.
+ * Symbol-keyed internals never show (keys, spread, descriptors).
+ */
+const HANDLER = {
+  get (t, key) {
+    if (typeof key === 'symbol') return key === kTarget ? t : t[key]
+    if (!PROTO.has(key)) load(t)
+    return t[key]
+  },
+  set (t, key, value) {
+    if (typeof key !== 'symbol') load(t)
+    return Reflect.set(t, key, value)
+  },
+  has (t, key) {
+    if (typeof key !== 'symbol' && !PROTO.has(key)) load(t)
+    return key in t
+  },
+  deleteProperty (t, key) {
+    if (typeof key !== 'symbol') load(t)
+    return Reflect.deleteProperty(t, key)
+  },
+  defineProperty (t, key, descriptor) {
+    if (typeof key !== 'symbol') load(t)
+    return Reflect.defineProperty(t, key, descriptor)
+  },
+  ownKeys (t) {
+    load(t)
+    return Reflect.ownKeys(t).filter((k) => k !== kState && k !== kPending)
+  },
+  getOwnPropertyDescriptor (t, key) {
+    if (key === kState || key === kPending) return undefined
+    if (typeof key !== 'symbol') load(t)
+    return Reflect.getOwnPropertyDescriptor(t, key)
+  }
+}
+
+/** A `req.session` for `state` whose data is the JSON text `json` ('' or null for none). */
+function newSession (state, json) {
+  return new Proxy(new Session(state, json), HANDLER)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,11 +262,17 @@ function passportUser (session) {
   return typeof u === 'string' ? u : typeof u === 'object' ? JSON.stringify(u) : String(u)
 }
 
+const NO_STEPS = Object.freeze([])
+
 /**
  * Decide what to write: a login if the session's user changed, an end if it went away, then
- * the data keys that differ from what was last written.
+ * the data keys that differ from what was last written. A session whose data was never read
+ * by this request has not changed.
  */
 function plan (state, session) {
+  const t = session[kTarget] ?? session
+  const pending = t[kPending]
+  if (pending !== null && pending !== undefined) return NO_STEPS
   const steps = []
   let base = state.base
   const user = state.userOf(session)
@@ -192,28 +283,33 @@ function plan (state, session) {
     steps.push({ op: 'end' })
     base = '{}'
   }
-  const current = JSON.stringify(session)
+  const current = JSON.stringify(t)
   if (current !== base) steps.push({ op: 'data', current })
   return steps
 }
 
-/** The per-key changes from `base` (JSON) to `current` (JSON). */
+/**
+ * The per-key changes from `baseJson` to `currentJson`: `setJson`, the JSON text of an object
+ * of the keys to set (or null), and `remove`, the keys to delete.
+ */
 function diff (baseJson, currentJson) {
   const before = JSON.parse(baseJson)
   const after = JSON.parse(currentJson)
-  let set = null
+  const set = []
   const remove = []
+  let count = 0
   for (const key of Object.keys(after)) {
     if (RESERVED.has(key)) continue
-    if (!(key in before) || JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
-      set = set || {}
-      set[key] = after[key]
+    count++
+    const value = JSON.stringify(after[key])
+    if (!Object.prototype.hasOwnProperty.call(before, key) || JSON.stringify(before[key]) !== value) {
+      set.push(JSON.stringify(key) + ':' + value)
     }
   }
   for (const key of Object.keys(before)) {
-    if (!RESERVED.has(key) && !(key in after)) remove.push(key)
+    if (!RESERVED.has(key) && !Object.prototype.hasOwnProperty.call(after, key)) remove.push(key)
   }
-  return { set, remove, empty: Object.keys(after).length === 0 }
+  return { setJson: set.length ? '{' + set.join(',') + '}' : null, remove, empty: count === 0 }
 }
 
 /** Carry out one step; returns a value or a Promise, following the state's mode. */
@@ -226,15 +322,19 @@ function step (state, s, ctx, create) {
     return then(call(state, 'logout', token), () => state.forget())
   }
   // data
-  const { set, remove, empty } = diff(state.base, s.current)
+  const { setJson, remove, empty } = diff(state.base, s.current)
   if (state.token) {
-    if (!set && remove.length === 0) return undefined
-    return then(call(state, 'updateData', state.id, set, remove), (data) => {
-      state.base = JSON.stringify(data)
-    })
+    if (setJson === null && remove.length === 0) {
+      state.base = s.current
+      return undefined
+    }
+    const id = state.id
+    const removed = remove.length ? remove : null
+    const saved = state.sync ? state.fast.saveSync(id, setJson, removed) : state.fast.save(id, setJson, removed)
+    return then(saved, () => { state.base = s.current })
   }
   if (empty || !create) return undefined
-  return then(call(state, 'create', null, set, ctx), (r) => state.adopt(r, r.newToken))
+  return then(call(state, 'create', null, JSON.parse(setJson ?? '{}'), ctx), (r) => state.adopt(r, r.newToken))
 }
 
 /**
@@ -324,24 +424,28 @@ function expressSession (options = {}) {
   const manager = given ?? new SessionManager(managerOptions)
   const mode = {
     sync: sync ?? !manager.isNetworked,
-    userOf: userId ?? passportUser
+    userOf: userId ?? passportUser,
+    fast: fastCalls.bind(manager),
+    clearCookie: manager.clearCookie()
   }
   if (mode.sync && manager.isNetworked) {
     throw new TypeError('expressSession({ sync: true }) needs an in-process store (memory://)')
   }
   const header = String(csrfHeader).toLowerCase()
+  const fast = mode.fast
 
-  function begin (req, res, r) {
+  function begin (req, r) {
     const state = new State(manager, mode, req)
     state.hadCookie = r.reason !== undefined || r.valid
     if (r.valid) {
-      state.adopt(r, r.token)
+      state.adoptRequest(r)
       state.csrfValid = r.csrfValid === true
-      state.csrf = r.csrfToken ?? null
+      state.csrf = r.csrfToken
+    } else if (r.reason !== undefined) {
+      state.cookie = mode.clearCookie // a dead or ambiguous cookie
     }
-    if (r.setCookie) state.cookie = r.setCookie
     req[kState] = state
-    req.session = new Session(state, r.valid ? r.data : null)
+    req.session = newSession(state, r.valid ? r.dataJson : '')
     req.sessionID = state.id
     req.csrfToken = csrfToken
     req.tessera = new RequestApi(state)
@@ -355,20 +459,23 @@ function expressSession (options = {}) {
     }
   }
 
+  /** The CSRF header of an unsafe request, if it carries one. */
+  function candidateOf (req) {
+    if (SAFE_METHODS.has(req.method)) return undefined
+    const value = req.headers[header]
+    return typeof value === 'string' ? value : undefined
+  }
+
   if (mode.sync) {
     return function tesseraSession (req, res, next) {
       if (req[kState]) return next()
-      const unsafe = !SAFE_METHODS.has(req.method)
-      const candidate = unsafe ? req.headers[header] : undefined
-      const https = isHttps(req)
       let r
       try {
-        r = manager.validateRequestSync(req.headers.cookie,
-          candidate !== undefined || https ? { https, csrf: typeof candidate === 'string' ? candidate : undefined } : undefined)
+        r = fast.requestSync(req.headers.cookie, isHttps(req), candidateOf(req))
       } catch (err) {
         return next(err) // store_unavailable or internal: fail closed
       }
-      const state = begin(req, res, r)
+      const state = begin(req, r)
       const writeHead = res.writeHead
       res.writeHead = function tesseraWriteHead (...args) {
         res.writeHead = writeHead
@@ -389,14 +496,14 @@ function expressSession (options = {}) {
 
   return function tesseraSessionAsync (req, res, next) {
     if (req[kState]) return next()
-    const unsafe = !SAFE_METHODS.has(req.method)
-    const candidate = unsafe ? req.headers[header] : undefined
-    manager.validateRequest(req.headers.cookie, {
-      https: isHttps(req),
-      csrf: typeof candidate === 'string' ? candidate : undefined,
-      mintCsrf: !unsafe
-    }).then((r) => {
-      const state = begin(req, res, r)
+    let pending
+    try {
+      pending = fast.request(req.headers.cookie, isHttps(req), candidateOf(req), SAFE_METHODS.has(req.method))
+    } catch (err) {
+      return next(err)
+    }
+    pending.then((r) => {
+      const state = begin(req, r)
       const end = res.end
       const writeHead = res.writeHead
       res.writeHead = function tesseraWriteHead (...args) {
@@ -414,7 +521,7 @@ function expressSession (options = {}) {
         return res
       }
       next()
-    }, next)
+    }, next) // store_unavailable or internal: fail closed
   }
 }
 

@@ -12,6 +12,7 @@
 //! | [`clock`] | `ManualClock` |
 //! | [`session`] | core sessions → JavaScript objects |
 //! | [`events`] | lifecycle events → JavaScript listeners |
+//! | [`fast`] | the middleware's per-request calls: free functions, one compact string back |
 //! | [`ops`] | every operation, once |
 //! | [`task`] | running an operation now or on the libuv pool (Promise) |
 //! | [`manager`] | the `SessionManager` class |
@@ -23,6 +24,7 @@ pub mod args;
 pub mod clock;
 pub mod errors;
 pub mod events;
+pub mod fast;
 pub mod manager;
 #[allow(missing_docs)]
 pub mod ops;

@@ -144,6 +144,13 @@ impl SessionManager {
         })
     }
 
+    /// An opaque handle of this manager for the middleware's free functions (`lib/fast.js`):
+    /// they skip the cost of a class method call on every request.
+    #[napi(js_name = "__handle", ts_return_type = "ExternalObject<unknown>")]
+    pub fn handle(&self) -> crate::fast::Handle {
+        crate::fast::handle(&self.core)
+    }
+
     /// Whether the store may wait on the network; if so, only the Promise forms may be used.
     #[napi(getter)]
     pub fn is_networked(&self) -> bool {
