@@ -201,29 +201,20 @@ fn the_user_agent_is_recorded_clipped_and_listed() {
     assert!(recorded.len() <= 256 && ua.starts_with(recorded));
 }
 
-/// A store that can be switched off, as Redis can go down.
-struct Flaky {
+/// A memory store whose every call first passes through `hook(operation name)`: it can count
+/// calls or fail them, as a Redis that goes down would.
+struct Hooked<F> {
     inner: MemoryStore,
-    down: AtomicBool,
+    hook: F,
 }
 
-impl Flaky {
-    fn check(&self) -> tessera::Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(Error::store_unavailable("connection refused"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Store for Flaky {
+impl<F: Fn(&str) -> tessera::Result<()> + Send + Sync + 'static> Store for Hooked<F> {
     fn insert(&self, record: Record, idle_ms: u64) -> tessera::Result<()> {
-        self.check()?;
+        (self.hook)("insert")?;
         self.inner.insert(record, idle_ms)
     }
     fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> tessera::Result<Load> {
-        self.check()?;
+        (self.hook)("load")?;
         self.inner.load(id, now, idle_ms)
     }
     fn rekey(
@@ -233,7 +224,7 @@ impl Store for Flaky {
         now: UnixMillis,
         idle_ms: u64,
     ) -> tessera::Result<Option<Record>> {
-        self.check()?;
+        (self.hook)("rekey")?;
         self.inner.rekey(id, change, now, idle_ms)
     }
     fn update_data(
@@ -244,7 +235,7 @@ impl Store for Flaky {
         now: UnixMillis,
         idle_ms: u64,
     ) -> tessera::Result<Option<Arc<Data>>> {
-        self.check()?;
+        (self.hook)("update_data")?;
         self.inner.update_data(id, op, max_bytes, now, idle_ms)
     }
     fn remove(
@@ -253,7 +244,7 @@ impl Store for Flaky {
         now: UnixMillis,
         idle_ms: u64,
     ) -> tessera::Result<Option<Removed>> {
-        self.check()?;
+        (self.hook)("remove")?;
         self.inner.remove(id, now, idle_ms)
     }
     fn remove_user(
@@ -263,23 +254,23 @@ impl Store for Flaky {
         now: UnixMillis,
         idle_ms: u64,
     ) -> tessera::Result<Vec<Removed>> {
-        self.check()?;
+        (self.hook)("remove_user")?;
         self.inner.remove_user(user, keep, now, idle_ms)
     }
     fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<usize> {
-        self.check()?;
+        (self.hook)("remove_all")?;
         self.inner.remove_all(now, idle_ms)
     }
     fn list_user(&self, user: &str) -> tessera::Result<Vec<Record>> {
-        self.check()?;
+        (self.hook)("list_user")?;
         self.inner.list_user(user)
     }
     fn sweep(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<Vec<Removed>> {
-        self.check()?;
+        (self.hook)("sweep")?;
         self.inner.sweep(now, idle_ms)
     }
     fn len(&self) -> tessera::Result<usize> {
-        self.check()?;
+        (self.hook)("len")?;
         self.inner.len()
     }
 }
@@ -287,19 +278,26 @@ impl Store for Flaky {
 #[test]
 fn a_store_that_is_down_fails_closed_and_recovers() {
     let clock = ManualClock::default();
-    let store = Arc::new(Flaky {
-        inner: MemoryStore::with_shards(4),
-        down: AtomicBool::new(false),
-    });
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&down);
     let m = SessionManager::builder(Config::default())
-        .store(Arc::clone(&store))
+        .store(Hooked {
+            inner: MemoryStore::with_shards(4),
+            hook: move |_: &str| {
+                if switch.load(Ordering::SeqCst) {
+                    Err(Error::store_unavailable("connection refused"))
+                } else {
+                    Ok(())
+                }
+            },
+        })
         .clock(clock.clone())
         .sweep_interval(None)
         .build()
         .unwrap();
     let s = m.create(Some("amy"), None, &Context::default()).unwrap();
     let t = token_of(&s);
-    store.down.store(true, Ordering::SeqCst);
+    down.store(true, Ordering::SeqCst);
     let err = m.validate(&t, &Context::default()).unwrap_err();
     assert_eq!(err.code(), "store_unavailable");
     assert_eq!(
@@ -315,72 +313,11 @@ fn a_store_that_is_down_fails_closed_and_recovers() {
         m.validate("short", &Context::default()).unwrap().reason(),
         Some(Reason::Malformed)
     );
-    store.down.store(false, Ordering::SeqCst);
+    down.store(false, Ordering::SeqCst);
     assert!(matches!(
         m.validate(&t, &Context::default()).unwrap(),
         Validation::Valid(_)
     ));
-}
-
-/// Counts sweeps, to watch the background thread.
-struct CountingSweeps(MemoryStore, Arc<AtomicUsize>);
-
-impl Store for CountingSweeps {
-    fn insert(&self, r: Record, idle_ms: u64) -> tessera::Result<()> {
-        self.0.insert(r, idle_ms)
-    }
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> tessera::Result<Load> {
-        self.0.load(id, now, idle_ms)
-    }
-    fn rekey(
-        &self,
-        id: &SessionId,
-        c: &Rekey,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> tessera::Result<Option<Record>> {
-        self.0.rekey(id, c, now, idle_ms)
-    }
-    fn update_data(
-        &self,
-        id: &SessionId,
-        op: &DataOp,
-        max: usize,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> tessera::Result<Option<Arc<Data>>> {
-        self.0.update_data(id, op, max, now, idle_ms)
-    }
-    fn remove(
-        &self,
-        id: &SessionId,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> tessera::Result<Option<Removed>> {
-        self.0.remove(id, now, idle_ms)
-    }
-    fn remove_user(
-        &self,
-        u: &str,
-        keep: Option<&SessionId>,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> tessera::Result<Vec<Removed>> {
-        self.0.remove_user(u, keep, now, idle_ms)
-    }
-    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<usize> {
-        self.0.remove_all(now, idle_ms)
-    }
-    fn list_user(&self, u: &str) -> tessera::Result<Vec<Record>> {
-        self.0.list_user(u)
-    }
-    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> tessera::Result<Vec<Removed>> {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.sweep(now, idle_ms)
-    }
-    fn len(&self) -> tessera::Result<usize> {
-        self.0.len()
-    }
 }
 
 #[test]
@@ -388,10 +325,18 @@ fn the_background_sweeper_removes_expired_sessions_and_stops_with_the_manager() 
     let clock = ManualClock::default();
     let sweeps = Arc::new(AtomicUsize::new(0));
     let m = SessionManager::builder(Config::default())
-        .store(CountingSweeps(
-            MemoryStore::with_shards(2),
-            Arc::clone(&sweeps),
-        ))
+        .store(Hooked {
+            inner: MemoryStore::with_shards(2),
+            hook: {
+                let sweeps = Arc::clone(&sweeps);
+                move |op: &str| {
+                    if op == "sweep" {
+                        sweeps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(())
+                }
+            },
+        })
         .clock(clock.clone())
         .sweep_interval(Some(Duration::from_millis(5)))
         .build()

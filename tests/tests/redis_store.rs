@@ -26,31 +26,7 @@ fn store() -> Option<RedisStore> {
 
 /// The conformance cases, each on a fresh prefix.
 mod conformance {
-    macro_rules! cases {
-        ($($case:ident),* $(,)?) => {$(
-            #[test]
-            fn $case() {
-                if let Some(store) = super::store() {
-                    tessera::store::conformance::$case(&store);
-                }
-            }
-        )*};
-    }
-    cases!(
-        insert_then_load_touches,
-        missing_ids_are_missing,
-        idle_expiry_is_not_touched,
-        absolute_expiry,
-        rekey_leaves_an_alias_for_the_grace_window,
-        only_the_immediately_preceding_token_is_an_alias,
-        rekey_refuses_aliases_and_expired_records,
-        login_rekey_changes_owner_and_secrets,
-        data_writes_follow_aliases_and_never_resurrect,
-        remove_ends_session_and_alias,
-        remove_user_keeps_the_named_session,
-        remove_all_and_len,
-        sweep_removes_only_what_expired,
-    );
+    tessera::store_conformance_tests!(optional super::store());
 }
 
 fn manager(url: &str, clock: &ManualClock) -> SessionManager {

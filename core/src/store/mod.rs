@@ -186,112 +186,64 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-impl<S: Store + ?Sized> Store for Box<S> {
-    fn is_networked(&self) -> bool {
-        (**self).is_networked()
-    }
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
-        (**self).insert(record, idle_ms)
-    }
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
-        (**self).load(id, now, idle_ms)
-    }
-    fn rekey(
-        &self,
-        id: &SessionId,
-        change: &Rekey,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Option<Record>> {
-        (**self).rekey(id, change, now, idle_ms)
-    }
-    fn update_data(
-        &self,
-        id: &SessionId,
-        op: &DataOp,
-        max_bytes: usize,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Option<Arc<Data>>> {
-        (**self).update_data(id, op, max_bytes, now, idle_ms)
-    }
-    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
-        (**self).remove(id, now, idle_ms)
-    }
-    fn remove_user(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Vec<Removed>> {
-        (**self).remove_user(user, keep, now, idle_ms)
-    }
-    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
-        (**self).remove_all(now, idle_ms)
-    }
-    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
-        (**self).list_user(user)
-    }
-    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
-        (**self).sweep(now, idle_ms)
-    }
-    fn len(&self) -> Result<usize> {
-        (**self).len()
-    }
+/// Stores behind a `Box` or an `Arc` are stores too (for `store::open` and shared test stores).
+macro_rules! forward_store {
+    ($($wrapper:ident),*) => {$(
+        impl<S: Store + ?Sized> Store for $wrapper<S> {
+            fn is_networked(&self) -> bool {
+                (**self).is_networked()
+            }
+            fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+                (**self).insert(record, idle_ms)
+            }
+            fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+                (**self).load(id, now, idle_ms)
+            }
+            fn rekey(
+                &self,
+                id: &SessionId,
+                change: &Rekey,
+                now: UnixMillis,
+                idle_ms: u64,
+            ) -> Result<Option<Record>> {
+                (**self).rekey(id, change, now, idle_ms)
+            }
+            fn update_data(
+                &self,
+                id: &SessionId,
+                op: &DataOp,
+                max_bytes: usize,
+                now: UnixMillis,
+                idle_ms: u64,
+            ) -> Result<Option<Arc<Data>>> {
+                (**self).update_data(id, op, max_bytes, now, idle_ms)
+            }
+            fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
+                (**self).remove(id, now, idle_ms)
+            }
+            fn remove_user(
+                &self,
+                user: &str,
+                keep: Option<&SessionId>,
+                now: UnixMillis,
+                idle_ms: u64,
+            ) -> Result<Vec<Removed>> {
+                (**self).remove_user(user, keep, now, idle_ms)
+            }
+            fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
+                (**self).remove_all(now, idle_ms)
+            }
+            fn list_user(&self, user: &str) -> Result<Vec<Record>> {
+                (**self).list_user(user)
+            }
+            fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+                (**self).sweep(now, idle_ms)
+            }
+            fn len(&self) -> Result<usize> {
+                (**self).len()
+            }
+        }
+    )*};
 }
 
-impl<S: Store + ?Sized> Store for Arc<S> {
-    fn is_networked(&self) -> bool {
-        (**self).is_networked()
-    }
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
-        (**self).insert(record, idle_ms)
-    }
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
-        (**self).load(id, now, idle_ms)
-    }
-    fn rekey(
-        &self,
-        id: &SessionId,
-        change: &Rekey,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Option<Record>> {
-        (**self).rekey(id, change, now, idle_ms)
-    }
-    fn update_data(
-        &self,
-        id: &SessionId,
-        op: &DataOp,
-        max_bytes: usize,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Option<Arc<Data>>> {
-        (**self).update_data(id, op, max_bytes, now, idle_ms)
-    }
-    fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
-        (**self).remove(id, now, idle_ms)
-    }
-    fn remove_user(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-        now: UnixMillis,
-        idle_ms: u64,
-    ) -> Result<Vec<Removed>> {
-        (**self).remove_user(user, keep, now, idle_ms)
-    }
-    fn remove_all(&self, now: UnixMillis, idle_ms: u64) -> Result<usize> {
-        (**self).remove_all(now, idle_ms)
-    }
-    fn list_user(&self, user: &str) -> Result<Vec<Record>> {
-        (**self).list_user(user)
-    }
-    fn sweep(&self, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
-        (**self).sweep(now, idle_ms)
-    }
-    fn len(&self) -> Result<usize> {
-        (**self).len()
-    }
-}
+forward_store!(Box, Arc);
