@@ -25,8 +25,9 @@ node-build: node-deps
 node-build-release: node-deps
 	cd $(NODE_DIR) && $(NAPI) build --release $(NODE_BUILD_FLAGS)
 
-## test-node: node --test over bindings-node/test (Express, Passport, conformance, types)
-test-node: node-build
+## test-node: node --test over bindings-node/test (Express, Passport, conformance on memory and
+## on a private redis-server, types); redis-server comes from system-deps (scripts/ensure-apt)
+test-node: system-deps node-build
 	cd $(NODE_DIR) && git diff --exit-code -- native.d.ts || { echo "native.d.ts is stale: commit the regenerated file" >&2; exit 1; }
 	cd $(NODE_DIR) && npm test
 
