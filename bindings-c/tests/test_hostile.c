@@ -1,0 +1,399 @@
+/*
+ * test_hostile.c: what a careless or hostile caller can throw at the ABI. NULL in every pointer
+ * parameter, empty strings, bytes that are not UTF-8, 1 MiB strings, buffers that are too small,
+ * numbers that are not enum values, double frees of NULL. Every call must return a status (never
+ * crash), leave its out-parameters untouched on failure, and explain itself in
+ * tessera_last_error() without echoing the input.
+ */
+#include <stdint.h>
+
+#include "check.h"
+
+#define MIB (1024 * 1024)
+
+static const char *NOT_UTF8 = "\xff\xfe\xc3\x28 not utf-8";
+
+#define CHECK_INVALID(call) CHECK_STATUS(call, TESSERA_STATUS_INVALID_ARGUMENT)
+
+/* A call with a NULL argument fails with INVALID_ARGUMENT and the message names it. */
+#define CHECK_NULL_ARG(call, name)                                                           \
+    do {                                                                                     \
+        CHECK_INVALID(call);                                                                 \
+        CHECK(strstr(tessera_last_error(), name " must not be NULL") != NULL);               \
+    } while (0)
+
+static char *repeat(char c, size_t n) {
+    char *s = malloc(n + 1);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+static void test_null_everywhere(tessera_manager *m, tessera_session *s, const char *tok,
+                                 const char *id) {
+    tessera_manager *mout = (tessera_manager *)0x1;
+    tessera_session *sout = (tessera_session *)0x1;
+    tessera_clock *cout = (tessera_clock *)0x1;
+    tessera_reason reason = TESSERA_REASON_NONE;
+    char buf[128] = "untouched";
+    char *str = (char *)0x1;
+    const char *cstr = (const char *)0x1;
+    bool flag = true;
+    size_t count = 77;
+    uint64_t u = 77;
+    tessera_cookie found = (tessera_cookie)7;
+
+    CHECK_NULL_ARG(tessera_clock_new(0, NULL), "clock_out");
+    CHECK_NULL_ARG(tessera_clock_advance(NULL, 1), "clock");
+    CHECK_NULL_ARG(tessera_clock_set(NULL, 1), "clock");
+    CHECK_NULL_ARG(tessera_clock_now(NULL, &u), "clock");
+    CHECK_OK(tessera_clock_new(0, &cout));
+    CHECK_NULL_ARG(tessera_clock_now(cout, NULL), "now_out");
+    tessera_clock_free(cout);
+
+    CHECK_NULL_ARG(tessera_manager_new(NULL, NULL, NULL), "manager_out");
+    CHECK_NULL_ARG(tessera_manager_create(NULL, NULL, NULL, false, NULL, &sout), "manager");
+    CHECK_NULL_ARG(tessera_manager_create(m, NULL, NULL, false, NULL, NULL), "session_out");
+    CHECK_NULL_ARG(tessera_manager_validate(NULL, tok, false, NULL, &sout, &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_validate(m, NULL, false, NULL, &sout, &reason), "token");
+    CHECK_NULL_ARG(tessera_manager_validate(m, tok, false, NULL, NULL, &reason), "session_out");
+    CHECK_NULL_ARG(tessera_manager_rotate(NULL, tok, false, NULL, &sout, &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_rotate(m, NULL, false, NULL, &sout, &reason), "token");
+    CHECK_NULL_ARG(tessera_manager_rotate(m, tok, false, NULL, NULL, &reason), "session_out");
+    CHECK_NULL_ARG(tessera_manager_login(NULL, NULL, "u", false, NULL, &sout), "manager");
+    CHECK_NULL_ARG(tessera_manager_login(m, NULL, NULL, false, NULL, &sout), "user");
+    CHECK_NULL_ARG(tessera_manager_login(m, NULL, "u", false, NULL, NULL), "session_out");
+    CHECK_NULL_ARG(tessera_manager_logout(NULL, tok, &flag), "manager");
+    CHECK_NULL_ARG(tessera_manager_logout(m, NULL, &flag), "token");
+    CHECK_NULL_ARG(tessera_manager_revoke(NULL, id, &flag), "manager");
+    CHECK_NULL_ARG(tessera_manager_revoke(m, NULL, &flag), "id");
+    CHECK_NULL_ARG(tessera_manager_revoke_user(NULL, "u", &count), "manager");
+    CHECK_NULL_ARG(tessera_manager_revoke_user(m, NULL, &count), "user");
+    CHECK_NULL_ARG(tessera_manager_revoke_user_except(NULL, "u", tok, &count), "manager");
+    CHECK_NULL_ARG(tessera_manager_revoke_user_except(m, NULL, tok, &count), "user");
+    CHECK_NULL_ARG(tessera_manager_revoke_user_except(m, "u", NULL, &count), "token");
+    CHECK_NULL_ARG(tessera_manager_revoke_all(NULL, &count), "manager");
+    CHECK_NULL_ARG(tessera_manager_list_user(NULL, "u", &str), "manager");
+    CHECK_NULL_ARG(tessera_manager_list_user(m, NULL, &str), "user");
+    CHECK_NULL_ARG(tessera_manager_list_user(m, "u", NULL), "json_out");
+    CHECK_NULL_ARG(tessera_manager_csrf_token(NULL, tok, &str, &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_csrf_token(m, NULL, &str, &reason), "token");
+    CHECK_NULL_ARG(tessera_manager_csrf_token(m, tok, NULL, &reason), "csrf_out");
+    CHECK_NULL_ARG(tessera_manager_verify_csrf(NULL, tok, "c", &flag), "manager");
+    CHECK_NULL_ARG(tessera_manager_verify_csrf(m, NULL, "c", &flag), "token");
+    CHECK_NULL_ARG(tessera_manager_verify_csrf(m, tok, NULL, &flag), "candidate");
+    CHECK_NULL_ARG(tessera_manager_verify_csrf(m, tok, "c", NULL), "valid_out");
+    CHECK_NULL_ARG(tessera_manager_sweep(NULL, &count), "manager");
+    CHECK_NULL_ARG(tessera_manager_store_len(NULL, &count), "manager");
+    CHECK_NULL_ARG(tessera_manager_store_len(m, NULL), "count_out");
+    CHECK_NULL_ARG(tessera_manager_id_of(NULL, tok, buf, sizeof buf, &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_id_of(m, NULL, buf, sizeof buf, &reason), "token");
+    CHECK_NULL_ARG(tessera_manager_id_of(m, tok, NULL, sizeof buf, &reason), "id_out");
+    CHECK_NULL_ARG(tessera_manager_data_set(NULL, id, "k", "1", &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_data_set(m, NULL, "k", "1", &reason), "id");
+    CHECK_NULL_ARG(tessera_manager_data_set(m, id, NULL, "1", &reason), "key");
+    CHECK_NULL_ARG(tessera_manager_data_set(m, id, "k", NULL, &reason), "value_json");
+    CHECK_NULL_ARG(tessera_manager_data_remove(NULL, id, "k", &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_data_remove(m, NULL, "k", &reason), "id");
+    CHECK_NULL_ARG(tessera_manager_data_remove(m, id, NULL, &reason), "key");
+    CHECK_NULL_ARG(tessera_manager_data_replace(NULL, id, "{}", &reason), "manager");
+    CHECK_NULL_ARG(tessera_manager_data_replace(m, NULL, "{}", &reason), "id");
+    CHECK_NULL_ARG(tessera_manager_data_replace(m, id, NULL, &reason), "data_json");
+    CHECK_NULL_ARG(tessera_manager_set_cookie(NULL, tok, &str), "manager");
+    CHECK_NULL_ARG(tessera_manager_set_cookie(m, NULL, &str), "token");
+    CHECK_NULL_ARG(tessera_manager_set_cookie(m, tok, NULL), "header_out");
+    CHECK_NULL_ARG(tessera_manager_set_cookie_for_session(NULL, s, &str), "manager");
+    CHECK_NULL_ARG(tessera_manager_set_cookie_for_session(m, NULL, &str), "session");
+    CHECK_NULL_ARG(tessera_manager_set_cookie_for_session(m, s, NULL), "header_out");
+    CHECK_NULL_ARG(tessera_manager_clear_cookie(NULL, &str), "manager");
+    CHECK_NULL_ARG(tessera_manager_clear_cookie(m, NULL), "header_out");
+    CHECK_NULL_ARG(tessera_manager_cookie_token(NULL, "a=1", buf, sizeof buf, &found), "manager");
+    CHECK_NULL_ARG(tessera_manager_cookie_token(m, NULL, buf, sizeof buf, &found), "cookie_header");
+    CHECK_NULL_ARG(tessera_manager_cookie_token(m, "a=1", NULL, sizeof buf, &found), "token_out");
+    CHECK_NULL_ARG(tessera_manager_cookie_token(m, "a=1", buf, sizeof buf, NULL), "found_out");
+    CHECK_NULL_ARG(tessera_manager_add_listener(NULL, NULL, NULL), "manager");
+    CHECK_NULL_ARG(tessera_manager_add_listener(m, NULL, NULL), "listener");
+
+    CHECK_NULL_ARG(tessera_session_id(NULL, buf, sizeof buf), "session");
+    CHECK_NULL_ARG(tessera_session_id(s, NULL, sizeof buf), "id_out");
+    CHECK_NULL_ARG(tessera_session_user(NULL, &cstr), "session");
+    CHECK_NULL_ARG(tessera_session_user(s, NULL), "user_out");
+    CHECK_NULL_ARG(tessera_session_has_new_token(NULL, &flag), "session");
+    CHECK_NULL_ARG(tessera_session_has_new_token(s, NULL), "issued_out");
+    CHECK_NULL_ARG(tessera_session_new_token(NULL, buf, sizeof buf), "session");
+    CHECK_NULL_ARG(tessera_session_new_token(s, NULL, sizeof buf), "token_out");
+    CHECK_NULL_ARG(tessera_session_expires_at(NULL, &u), "session");
+    CHECK_NULL_ARG(tessera_session_expires_at(s, NULL), "at_out");
+    CHECK_NULL_ARG(tessera_session_absolute_deadline(NULL, &u), "session");
+    CHECK_NULL_ARG(tessera_session_absolute_deadline(s, NULL), "at_out");
+    CHECK_NULL_ARG(tessera_session_created_at(NULL, &u), "session");
+    CHECK_NULL_ARG(tessera_session_created_at(s, NULL), "at_out");
+    CHECK_NULL_ARG(tessera_session_last_seen(NULL, &u), "session");
+    CHECK_NULL_ARG(tessera_session_last_seen(s, NULL), "at_out");
+    CHECK_NULL_ARG(tessera_session_secure(NULL, &flag), "session");
+    CHECK_NULL_ARG(tessera_session_secure(s, NULL), "secure_out");
+    CHECK_NULL_ARG(tessera_session_data(NULL, &str), "session");
+    CHECK_NULL_ARG(tessera_session_data(s, NULL), "json_out");
+    CHECK_NULL_ARG(tessera_session_get(NULL, "k", &str), "session");
+    CHECK_NULL_ARG(tessera_session_get(s, NULL, &str), "key");
+    CHECK_NULL_ARG(tessera_session_get(s, "k", NULL), "json_out");
+    CHECK_NULL_ARG(tessera_session_csrf_token(NULL, &str), "session");
+    CHECK_NULL_ARG(tessera_session_csrf_token(s, NULL), "csrf_out");
+    CHECK_NULL_ARG(tessera_session_verify_csrf(NULL, "c", &flag), "session");
+    CHECK_NULL_ARG(tessera_session_verify_csrf(s, NULL, &flag), "candidate");
+    CHECK_NULL_ARG(tessera_session_verify_csrf(s, "c", NULL), "valid_out");
+
+    /* nothing was written through the out-parameters that were given */
+    CHECK(mout == (tessera_manager *)0x1 && sout == (tessera_session *)0x1);
+    CHECK(str == (char *)0x1 && cstr == (const char *)0x1);
+    CHECK(flag && count == 77 && u == 77 && reason == TESSERA_REASON_NONE);
+    CHECK(found == (tessera_cookie)7);
+    CHECK_STR(buf, "untouched");
+
+    /* the accessors and frees take NULL quietly */
+    CHECK(tessera_event_kind(NULL) == NULL && tessera_event_id(NULL) == NULL);
+    CHECK(tessera_event_previous_id(NULL) == NULL && tessera_event_user(NULL) == NULL);
+    CHECK(tessera_event_reason(NULL) == NULL && tessera_event_at(NULL) == 0);
+    for (int i = 0; i < 2; i++) { /* twice: freeing NULL is always fine */
+        tessera_manager_free(NULL);
+        tessera_session_free(NULL);
+        tessera_clock_free(NULL);
+        tessera_string_free(NULL);
+    }
+    CHECK(1);
+}
+
+static void test_optional_outputs_may_be_null(tessera_manager *m) {
+    tessera_session *s = NULL;
+    CHECK_OK(tessera_manager_create(m, "opt", NULL, false, NULL, &s));
+    char tok[TESSERA_TOKEN_BUFFER_LEN], id[TESSERA_ID_BUFFER_LEN];
+    CHECK_OK(tessera_session_new_token(s, tok, sizeof tok));
+    CHECK_OK(tessera_session_id(s, id, sizeof id));
+    tessera_session_free(s);
+    CHECK_STATUS(tessera_manager_validate(m, "bad", false, NULL, &s, NULL), TESSERA_STATUS_REJECTED);
+    CHECK_STATUS(tessera_manager_rotate(m, "bad", false, NULL, &s, NULL), TESSERA_STATUS_REJECTED);
+    char *csrf = NULL;
+    CHECK_STATUS(tessera_manager_csrf_token(m, "bad", &csrf, NULL), TESSERA_STATUS_REJECTED);
+    char buf[TESSERA_ID_BUFFER_LEN];
+    CHECK_STATUS(tessera_manager_id_of(m, "bad", buf, sizeof buf, NULL), TESSERA_STATUS_REJECTED);
+    CHECK_OK(tessera_manager_revoke_user_except(m, "opt", tok, NULL));
+    CHECK_OK(tessera_manager_revoke(m, id, NULL));
+    CHECK_STATUS(tessera_manager_data_set(m, id, "k", "1", NULL), TESSERA_STATUS_REJECTED);
+    CHECK_OK(tessera_manager_logout(m, tok, NULL));
+    CHECK_OK(tessera_manager_revoke_user(m, "opt", NULL));
+    CHECK_OK(tessera_manager_sweep(m, NULL));
+}
+
+static void test_empty_strings(tessera_manager *m, const char *id) {
+    tessera_session *s = NULL;
+    tessera_reason reason = TESSERA_REASON_NONE;
+    tessera_manager *m2 = NULL;
+    CHECK_STATUS(tessera_manager_new("", NULL, &m2), TESSERA_STATUS_INVALID_CONFIG);
+    CHECK_OK(tessera_manager_new("{}", NULL, &m2));
+    tessera_manager_free(m2);
+    CHECK_STATUS(tessera_manager_validate(m, "", false, "", &s, &reason), TESSERA_STATUS_REJECTED);
+    CHECK(reason == TESSERA_REASON_MALFORMED);
+    CHECK_INVALID(tessera_manager_create(m, "", NULL, false, NULL, &s));
+    CHECK(strstr(tessera_last_error(), "user") != NULL);
+    CHECK_INVALID(tessera_manager_create(m, NULL, "", false, NULL, &s));
+    CHECK_INVALID(tessera_manager_login(m, NULL, "", false, NULL, &s));
+    CHECK_OK(tessera_manager_login(m, "", "u", false, "", &s)); /* dead token: a new session */
+    tessera_session_free(s);
+    CHECK_INVALID(tessera_manager_revoke(m, "", NULL));
+    CHECK_INVALID(tessera_manager_revoke_user(m, "", NULL));
+    CHECK_INVALID(tessera_manager_list_user(m, "", &(char *){NULL}));
+    CHECK_INVALID(tessera_manager_data_set(m, id, "", "1", NULL));
+    CHECK_INVALID(tessera_manager_data_set(m, id, "k", "", NULL));
+    CHECK_INVALID(tessera_manager_data_replace(m, id, "", NULL));
+    CHECK_OK(tessera_manager_data_remove(m, id, "", NULL));
+    bool valid = true;
+    CHECK_OK(tessera_manager_verify_csrf(m, "", "", &valid));
+    CHECK(!valid);
+    char buf[TESSERA_TOKEN_BUFFER_LEN];
+    tessera_cookie found = TESSERA_COOKIE_ONE;
+    CHECK_OK(tessera_manager_cookie_token(m, "", buf, sizeof buf, &found));
+    CHECK(found == TESSERA_COOKIE_ABSENT);
+    CHECK_OK(tessera_manager_cookie_token(m, "sid=", buf, sizeof buf, &found));
+    CHECK(found == TESSERA_COOKIE_ONE && buf[0] == '\0');
+}
+
+static void test_not_utf8(tessera_manager *m, tessera_session *s, const char *tok, const char *id) {
+    tessera_session *out = NULL;
+    tessera_manager *mout = NULL;
+    tessera_reason reason = TESSERA_REASON_NONE;
+    char buf[TESSERA_ID_BUFFER_LEN];
+    char *str = NULL;
+    bool flag = false;
+    tessera_cookie found;
+#define CHECK_UTF8(call, name)                                                               \
+    do {                                                                                     \
+        CHECK_INVALID(call);                                                                 \
+        CHECK(strstr(tessera_last_error(), name " is not valid UTF-8") != NULL);             \
+        CHECK(strstr(tessera_last_error(), "\xff") == NULL);                                 \
+    } while (0)
+    CHECK_UTF8(tessera_manager_new(NOT_UTF8, NULL, &mout), "options_json");
+    CHECK_UTF8(tessera_manager_validate(m, NOT_UTF8, true, NULL, &out, &reason), "token");
+    CHECK_UTF8(tessera_manager_validate(m, tok, true, NOT_UTF8, &out, &reason), "user_agent");
+    CHECK_UTF8(tessera_manager_rotate(m, NOT_UTF8, true, NULL, &out, &reason), "token");
+    CHECK_UTF8(tessera_manager_create(m, NOT_UTF8, NULL, false, NULL, &out), "user");
+    CHECK_UTF8(tessera_manager_create(m, NULL, NOT_UTF8, false, NULL, &out), "data_json");
+    CHECK_UTF8(tessera_manager_create(m, NULL, NULL, false, NOT_UTF8, &out), "user_agent");
+    CHECK_UTF8(tessera_manager_login(m, NOT_UTF8, "u", false, NULL, &out), "token");
+    CHECK_UTF8(tessera_manager_login(m, NULL, NOT_UTF8, false, NULL, &out), "user");
+    CHECK_UTF8(tessera_manager_logout(m, NOT_UTF8, &flag), "token");
+    CHECK_UTF8(tessera_manager_revoke(m, NOT_UTF8, &flag), "id");
+    CHECK_UTF8(tessera_manager_revoke_user(m, NOT_UTF8, NULL), "user");
+    CHECK_UTF8(tessera_manager_revoke_user_except(m, "u", NOT_UTF8, NULL), "token");
+    CHECK_UTF8(tessera_manager_list_user(m, NOT_UTF8, &str), "user");
+    CHECK_UTF8(tessera_manager_csrf_token(m, NOT_UTF8, &str, &reason), "token");
+    CHECK_UTF8(tessera_manager_verify_csrf(m, tok, NOT_UTF8, &flag), "candidate");
+    CHECK_UTF8(tessera_manager_id_of(m, NOT_UTF8, buf, sizeof buf, &reason), "token");
+    CHECK_UTF8(tessera_manager_data_set(m, id, NOT_UTF8, "1", NULL), "key");
+    CHECK_UTF8(tessera_manager_data_set(m, id, "k", NOT_UTF8, NULL), "value_json");
+    CHECK_UTF8(tessera_manager_data_remove(m, id, NOT_UTF8, NULL), "key");
+    CHECK_UTF8(tessera_manager_data_replace(m, id, NOT_UTF8, NULL), "data_json");
+    CHECK_UTF8(tessera_manager_set_cookie(m, NOT_UTF8, &str), "token");
+    CHECK_UTF8(tessera_manager_cookie_token(m, NOT_UTF8, buf, sizeof buf, &found), "cookie_header");
+    CHECK_UTF8(tessera_session_get(s, NOT_UTF8, &str), "key");
+    CHECK_UTF8(tessera_session_verify_csrf(s, NOT_UTF8, &flag), "candidate");
+#undef CHECK_UTF8
+    CHECK(out == NULL && mout == NULL && str == NULL && reason == TESSERA_REASON_NONE);
+}
+
+static void test_huge_strings(tessera_manager *m, tessera_session *s, const char *id) {
+    char *big = repeat('A', MIB); /* base64url alphabet, but far too long for a token */
+    tessera_session *out = NULL;
+    tessera_reason reason = TESSERA_REASON_NONE;
+    CHECK_STATUS(tessera_manager_validate(m, big, false, big, &out, &reason),
+                 TESSERA_STATUS_REJECTED);
+    CHECK(reason == TESSERA_REASON_MALFORMED && out == NULL);
+    CHECK(strlen(tessera_last_error()) < 200);
+    CHECK_INVALID(tessera_manager_create(m, big, NULL, false, NULL, &out)); /* user > 1024 */
+    CHECK(strlen(tessera_last_error()) < 200);
+    CHECK_INVALID(tessera_manager_revoke(m, big, NULL));
+    CHECK_INVALID(tessera_manager_revoke_user(m, big, NULL));
+    bool valid = true;
+    CHECK_OK(tessera_manager_verify_csrf(m, big, big, &valid));
+    CHECK(!valid);
+    CHECK_OK(tessera_session_verify_csrf(s, big, &valid));
+    CHECK(!valid);
+    char *got = (char *)0x1;
+    CHECK_OK(tessera_session_get(s, big, &got));
+    CHECK(got == NULL);
+
+    /* a 1 MiB user agent is recorded clipped to 256 bytes */
+    CHECK_OK(tessera_manager_login(m, NULL, "ua-user", false, big, &out));
+    tessera_session_free(out);
+    char *list = NULL;
+    CHECK_OK(tessera_manager_list_user(m, "ua-user", &list));
+    CHECK(list != NULL && strlen(list) < 1000);
+    tessera_string_free(list);
+
+    /* 1 MiB of data: too large, and the session keeps what it had */
+    char *json = malloc(MIB + 32);
+    snprintf(json, MIB + 32, "{\"k\": \"%s\"}", big);
+    CHECK_STATUS(tessera_manager_create(m, NULL, json, false, NULL, &out),
+                 TESSERA_STATUS_DATA_TOO_LARGE);
+    CHECK_STATUS(tessera_manager_data_replace(m, id, json, NULL), TESSERA_STATUS_DATA_TOO_LARGE);
+    snprintf(json, MIB + 32, "\"%s\"", big);
+    CHECK_STATUS(tessera_manager_data_set(m, id, "k", json, NULL), TESSERA_STATUS_DATA_TOO_LARGE);
+    CHECK(strlen(tessera_last_error()) < 200);
+    CHECK_STATUS(tessera_manager_data_set(m, id, big, "1", NULL), TESSERA_STATUS_DATA_TOO_LARGE);
+
+    /* a 1 MiB cookie header with a 1 MiB session cookie: one value, too long to be a token */
+    snprintf(json, MIB + 32, "sid=%s", big);
+    char buf[TESSERA_TOKEN_BUFFER_LEN] = "untouched";
+    tessera_cookie found = TESSERA_COOKIE_ABSENT;
+    CHECK_OK(tessera_manager_cookie_token(m, json, buf, sizeof buf, &found));
+    CHECK(found == TESSERA_COOKIE_ONE && buf[0] == '\0');
+
+    /* 1 MiB of options: a long cookie name is refused or accepted, never a crash */
+    snprintf(json, MIB + 32, "{\"cookie_name\": \"%s\", \"cookie_secure\": false}", big);
+    tessera_manager *m2 = NULL;
+    tessera_status st = tessera_manager_new(json, NULL, &m2);
+    CHECK(st == TESSERA_STATUS_OK || st == TESSERA_STATUS_INVALID_CONFIG);
+    tessera_manager_free(m2);
+    memset(json, ' ', MIB);
+    strcpy(json + MIB, "{}");
+    CHECK_OK(tessera_manager_new(json, NULL, &m2));
+    tessera_manager_free(m2);
+
+    free(json);
+    free(big);
+}
+
+static void test_buffers_and_json(tessera_manager *m, tessera_session *s, const char *tok,
+                                  const char *id) {
+    char small[TESSERA_TOKEN_BUFFER_LEN - 1];
+    memcpy(small, "untouched", 10);
+    CHECK_INVALID(tessera_session_new_token(s, small, sizeof small));
+    CHECK(strstr(tessera_last_error(), "needs at least 44") != NULL);
+    CHECK_STR(small, "untouched");
+    CHECK_INVALID(tessera_session_new_token(s, small, 0));
+    char id_small[TESSERA_ID_BUFFER_LEN - 1] = "untouched";
+    CHECK_INVALID(tessera_session_id(s, id_small, sizeof id_small));
+    CHECK_INVALID(tessera_manager_id_of(m, tok, id_small, sizeof id_small, NULL));
+    CHECK_STR(id_small, "untouched");
+    tessera_cookie found = TESSERA_COOKIE_ABSENT;
+    CHECK_INVALID(tessera_manager_cookie_token(m, "a=1", small, sizeof small, &found));
+    CHECK(found == TESSERA_COOKIE_ABSENT);
+
+    /* JSON that is not what was asked for */
+    tessera_session *out = NULL;
+    CHECK_INVALID(tessera_manager_create(m, NULL, "[1,2]", false, NULL, &out));
+    CHECK_INVALID(tessera_manager_create(m, NULL, "{\"a\":", false, NULL, &out));
+    CHECK_INVALID(tessera_manager_data_set(m, id, "k", "{", NULL));
+    CHECK_INVALID(tessera_manager_data_set(m, id, "k", "1 2", NULL));
+    CHECK_INVALID(tessera_manager_data_replace(m, id, "null", NULL));
+    CHECK(out == NULL);
+    /* a NUL escaped inside JSON text survives the round trip as an escape */
+    CHECK_OK(tessera_manager_data_set(m, id, "nul", "\"a\\u0000b\"", NULL));
+    tessera_reason reason;
+    CHECK_OK(tessera_manager_validate(m, tok, false, NULL, &out, &reason));
+    char *v = NULL;
+    CHECK_OK(tessera_session_get(out, "nul", &v));
+    CHECK_STR(v, "\"a\\u0000b\"");
+    tessera_string_free(v);
+    tessera_session_free(out);
+
+    /* ids that are not 64 hex digits */
+    CHECK_INVALID(tessera_manager_revoke(m, "zz", NULL));
+    char upper[TESSERA_ID_BUFFER_LEN];
+    for (int i = 0; i < 64; i++) upper[i] = (char)(id[i] >= 'a' ? id[i] - 32 : id[i]);
+    upper[64] = '\0';
+    CHECK_OK(tessera_manager_data_set(m, upper, "k", "1", NULL)); /* either case is accepted */
+
+    /* numbers that are not enum values */
+    CHECK(tessera_status_str(-1) == NULL && tessera_status_str(7) == NULL);
+    CHECK(tessera_status_str(1 << 30) == NULL);
+    CHECK(tessera_reason_str(-5) == NULL && tessera_reason_str(5) == NULL);
+}
+
+int main(void) {
+    tessera_manager *m = NULL;
+    CHECK_OK(tessera_manager_new("{\"cookie_name\": \"sid\", \"cookie_secure\": false,"
+                                 " \"sweep_interval_ms\": null}",
+                                 NULL, &m));
+    CHECK(strcmp(tessera_last_error(), "") == 0); /* nothing has failed on this thread yet */
+    tessera_session *s = NULL;
+    CHECK_OK(tessera_manager_create(m, "mallory", "{\"a\": 1}", false, NULL, &s));
+    char tok[TESSERA_TOKEN_BUFFER_LEN], id[TESSERA_ID_BUFFER_LEN];
+    CHECK_OK(tessera_session_new_token(s, tok, sizeof tok));
+    CHECK_OK(tessera_session_id(s, id, sizeof id));
+
+    test_null_everywhere(m, s, tok, id);
+    test_optional_outputs_may_be_null(m);
+    test_empty_strings(m, id);
+    test_not_utf8(m, s, tok, id);
+    test_huge_strings(m, s, id);
+    test_buffers_and_json(m, s, tok, id);
+
+    /* after all that, the session is still fine */
+    tessera_session *again = NULL;
+    tessera_reason reason;
+    CHECK_OK(tessera_manager_validate(m, tok, false, NULL, &again, &reason));
+    tessera_session_free(again);
+    tessera_session_free(s);
+    tessera_manager_free(m);
+    return check_summary();
+}
