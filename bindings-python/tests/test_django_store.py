@@ -114,6 +114,57 @@ def test_in_place_mutation_is_saved(dj_clock: ManualClock) -> None:
     assert current_manager().validate(token).data["cart"] == ["apple", "pear", "plum"]
 
 
+def test_every_way_of_changing_the_data_is_saved(dj_clock: ManualClock) -> None:
+    token = stored({"a": 1, "b": 2, "c": 3, "d": 4, "cart": ["x"], "testcookie": "worked"})
+    s = SessionStore(token)
+    s["a"] = 10
+    del s["b"]
+    assert s.pop("c") == 3
+    assert s.pop("missing", None) is None
+    s.update([("e", 5)])
+    s.update({"f": 6})
+    s.setdefault("g", 7)
+    s.setdefault("a", 99)
+    s["cart"].append("y")  # in place: no assignment
+    s.delete_test_cookie()
+    s.set_expiry(0)
+    s.save()
+    assert current_manager().validate(token).data == {
+        "a": 10,
+        "d": 4,
+        "e": 5,
+        "f": 6,
+        "g": 7,
+        "cart": ["x", "y"],
+        "_session_expiry": 0,
+    }
+
+
+def test_async_changes_are_saved(dj_clock: ManualClock) -> None:
+    token = stored({"a": 1, "b": 2, "testcookie": "worked"})
+    s = SessionStore(token)
+
+    async def run() -> None:
+        await s.aset("a", 10)
+        assert await s.apop("b") == 2
+        await s.aupdate({"c": 3})
+        await s.asetdefault("d", 4)
+        await s.adelete_test_cookie()
+        await s.asave()
+
+    asyncio.run(run())
+    assert current_manager().validate(token).data == {"a": 10, "c": 3, "d": 4}
+
+
+def test_an_assignment_of_the_same_value_writes_nothing(dj_clock: ManualClock) -> None:
+    token = stored({"k": "v", "other": 1})
+    s = SessionStore(token)
+    s["k"] = "v"
+    current_manager().patch(s.session_id or "", {"k": "theirs"})  # a concurrent request
+    s.save()
+    assert current_manager().validate(token).data["k"] == "theirs"
+
+
 def test_two_stores_on_one_session_keep_both_keys(dj_clock: ManualClock) -> None:
     token = stored({"x": 0})
     one, two = loaded(token), loaded(token)

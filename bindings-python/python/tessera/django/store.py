@@ -96,6 +96,14 @@ def _diff(local: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], 
     return changed, removed
 
 
+def _equal(value: Any, old: Any) -> bool:
+    """``value == old`` as JSON (see :func:`_diff`)."""
+    kind = type(value)
+    if kind is not type(old):
+        return False
+    return bool(value == old) if kind in _SCALARS else repr(value) == repr(old)
+
+
 def _snapshot(value: Any) -> Any:
     """A copy of a JSON value that later in-place changes of ``value`` do not reach."""
     return value if type(value) in _SCALARS else copy.deepcopy(value)
@@ -138,6 +146,8 @@ class SessionStore(SessionBase):
         # What the server holds, when it is not the loaded data (after a write, or a login that
         # did not carry the data).
         self._base: Optional[dict[str, Any]] = None
+        # The keys assigned or deleted since the baseline; None: unknown (clear()), diff all.
+        self._dirty: Optional[set[str]] = set()
         # A key cycle waiting for the user id (django.contrib.auth.login): the token to end.
         self._cycle_from: Optional[str] = None
         # The session ended while this request used it: save() raises UpdateError.
@@ -179,6 +189,94 @@ class SessionStore(SessionBase):
             self._base = {} if self._loaded is None else self._loaded.data
         return self._base
 
+    def _changes(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The keys to set and to remove so the server holds ``data``.
+
+        Without a materialized baseline, only the keys assigned or deleted since the load and
+        the keys holding containers (which may have been changed in place) are compared, each
+        with the one value of the loaded session it stands for: no full copy of the data.
+        """
+        dirty = self._dirty
+        loaded = self._loaded
+        if dirty is None or self._base is not None or loaded is None:
+            return _diff(data, self._baseline())
+        get = loaded.get
+        changed: dict[str, Any] = {}
+        removed: list[str] = []
+        for key in dirty:
+            if key in data:
+                value = data[key]
+                old = get(key, _MISSING)
+                if old is _MISSING or not _equal(value, old):
+                    changed[key] = value
+            elif get(key, _MISSING) is not _MISSING:
+                removed.append(key)
+        for key, value in data.items():
+            if type(value) not in _SCALARS and key not in dirty:
+                old = get(key, _MISSING)
+                if old is _MISSING or not _equal(value, old):
+                    changed[key] = value
+        return changed, removed
+
+    def _touch(self, key: str) -> None:
+        if self._dirty is not None:
+            self._dirty.add(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data()[key] = value
+        self.modified = True
+        self._touch(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data()[key]
+        self.modified = True
+        self._touch(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """Remove ``key`` and return its value (or ``default``)."""
+        data = self._data()
+        if key in data:
+            self.modified = True
+            self._touch(key)
+        return data.pop(key, *default)
+
+    def update(self, dict_: Any) -> None:  # type: ignore[override]
+        """Set several keys (a mapping or pairs)."""
+        items = dict(dict_)
+        self._data().update(items)
+        self.modified = True
+        for key in items:
+            self._touch(key)
+
+    def clear(self) -> None:
+        """Empty the data (without loading it first)."""
+        super().clear()
+        self._dirty = None
+
+    async def _aload_once(self) -> None:
+        if self.__dict__.get("_session_cache") is None:
+            self._session_cache = {} if self.session_key is None else await self.aload()
+
+    async def aset(self, key: str, value: Any) -> None:
+        """Async ``session[key] = value``."""
+        await self._aload_once()
+        self[key] = value
+
+    async def apop(self, key: str, *default: Any) -> Any:
+        """Async :meth:`pop`."""
+        await self._aload_once()
+        return self.pop(key, *default)
+
+    async def aupdate(self, dict_: Any) -> None:
+        """Async :meth:`update`."""
+        await self._aload_once()
+        self.update(dict_)
+
+    async def adelete_test_cookie(self) -> None:
+        """Async ``delete_test_cookie()``."""
+        await self._aload_once()
+        del self[self.TEST_COOKIE_NAME]
+
     def _adopt(self, s: Session, *, loaded: bool) -> None:
         """``s`` is now the server side: loaded/created (the baseline) or a login's result."""
         if loaded:
@@ -186,6 +284,8 @@ class SessionStore(SessionBase):
             self._current = None
             self._base = None
             self._cycle_from = None
+            if self._dirty is not None:
+                self._dirty = set()
         else:
             self._current = s
         self._id = None
@@ -270,10 +370,10 @@ class SessionStore(SessionBase):
         self._write(data)
 
     def _write(self, data: dict[str, Any]) -> None:
-        base = self._baseline()
-        changed, removed = _diff(data, base)
+        changed, removed = self._changes(data)
         if not changed and not removed:
             return
+        base = self._baseline()
         session_id = self.session_id
         assert session_id is not None
         manager = get_manager()
@@ -286,9 +386,11 @@ class SessionStore(SessionBase):
         except SessionRejected as e:
             raise UpdateError("the session ended while this request was using it") from e
         for key in removed:
-            del base[key]
+            base.pop(key, None)
         for key, value in changed.items():
             base[key] = _snapshot(value)
+        if self._dirty is not None:
+            self._dirty = set()
 
     def _change_privilege(self, data: dict[str, Any], desired: Optional[str]) -> bool:
         """Give the session a new token now, the old one dead at once, for user ``desired``.
@@ -314,27 +416,38 @@ class SessionStore(SessionBase):
             # login() would start a fresh session; an authenticated one must not come back.
             self._ended = True
             return False
-        base = self._baseline()
-        s = manager.login(desired, token, https=self.https, user_agent=self.user_agent)
+        # A key the old session held, to tell whether login() carried its data or (the old
+        # session having ended meanwhile) started a new, empty one.
+        loaded = self._loaded
+        probe: Optional[str] = None
+        dirty = self._dirty
+        if SESSION_KEY in data and dirty is not None and SESSION_KEY not in dirty:
+            probe = SESSION_KEY  # loaded with the data, not assigned since
+        elif loaded is not None and loaded.get(SESSION_KEY, _MISSING) is not _MISSING:
+            probe = SESSION_KEY
+        elif carried:
+            probe = next(iter(self._baseline()), None)
+        if not carried and old_user is None:
+            # login_keeps_data=False: only what this request set survives the login.
+            changed, _ = self._changes(data)
+            for key in [k for k in data if k not in changed]:
+                del data[key]
+        if self.https or self.user_agent is not None:
+            s = manager.login(desired, token, https=self.https, user_agent=self.user_agent)
+        else:
+            s = manager.login(desired, token)
         self._cycle_from = None
         self._adopt(s, loaded=False)
-        if carried and base:
-            probe = SESSION_KEY if SESSION_KEY in base else next(iter(base))
-            if s.get(probe, _MISSING) is _MISSING and not s.data:
-                # The old session had ended: login() started a new, empty one.
-                if old_user is not None:
-                    new_token = s.new_token
-                    assert new_token is not None
-                    manager.logout(new_token)
-                    self._ended = True
-                    return False
-                self._base = {}
-        elif not carried:
-            if old_user is None:
-                # login_keeps_data=False: only what this request set survives the login.
-                changed, _ = _diff(data, base)
-                for key in [k for k in data if k not in changed]:
-                    del data[key]
+        if not carried:
+            self._base = {}  # the new session holds nothing yet: write everything
+        elif probe is not None and s.get(probe, _MISSING) is _MISSING and not s.data:
+            # The old session had ended: login() started a new, empty one.
+            if old_user is not None:
+                new_token = s.new_token
+                assert new_token is not None
+                manager.logout(new_token)
+                self._ended = True
+                return False
             self._base = {}
         return True
 
