@@ -42,6 +42,8 @@ MICRO_REPEATS = 9
 #: Seconds per repeat of a throughput figure, repeats per figure.
 CLIENT_BUDGET = 0.3
 CLIENT_REPEATS = 9
+if os.environ.get("TESSERA_BENCH_QUICK"):  # a smoke test of the runner, not a measurement
+    MICRO_BUDGET, MICRO_REPEATS, CLIENT_BUDGET, CLIENT_REPEATS = 0.002, 1, 0.005, 1
 
 #: What django.contrib.auth.login stores, plus a little application data.
 PAYLOAD: dict[str, Any] = {
@@ -430,6 +432,18 @@ def flask_app(kind: str) -> Any:
         app.session_interface = TesseraSessionInterface(SessionManager())
 
     if kind == "none":
+        from flask.sessions import SessionInterface
+
+        class NoSession(SessionInterface):
+            """No session work at all: the ceiling."""
+
+            def open_session(self, app: Any, request: Any) -> Any:
+                return self.make_null_session(app)
+
+            def save_session(self, app: Any, session: Any, response: Any) -> None:
+                return None
+
+        app.session_interface = NoSession()
 
         @app.get("/")
         def plain() -> str:
