@@ -6,6 +6,7 @@ long the session has left before its idle and absolute timeouts.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -13,6 +14,7 @@ from typing import Optional
 from flask import Flask, abort, redirect, render_template, request, session, url_for
 from tessera import SessionManager
 from tessera.flask import TesseraSession, TesseraSessionInterface, csrf_protect, login, logout
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
@@ -78,6 +80,19 @@ def create_app(
     @app.template_filter("left")
     def left(moment: Optional[float]) -> str:
         return "—" if moment is None else duration(moment - manager.now())
+
+    @app.template_filter("device")
+    def device(user_agent: Optional[str]) -> str:
+        return short_device(user_agent)
+
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    def error_page(error: HTTPException) -> tuple[str, int]:
+        code = error.code or 500
+        page = render_template(
+            "error.html", code=code, name=error.name, description=error.description
+        )
+        return page, code
 
     @app.get("/")
     def home() -> Response:
@@ -158,8 +173,27 @@ def create_app(
     return app
 
 
+def short_device(user_agent: Optional[str]) -> str:
+    """"Chrome 156 on Linux" from a User-Agent header, for the sessions table."""
+    if not user_agent:
+        return "unknown device"
+    ua = user_agent
+    browser = "a browser"
+    for name, marker in [("Edge", "Edg/"), ("Chrome", "Chrome/"), ("Firefox", "Firefox/"),
+                         ("Safari", "Version/"), ("curl", "curl/"), ("Python", "Python-urllib/")]:
+        if marker in ua:
+            version = ua.split(marker, 1)[1].split(".", 1)[0].split(" ", 1)[0]
+            browser = f"{name} {version}"
+            break
+    system = next((s for s in ("Android", "iPhone", "Windows", "Mac OS X", "Linux") if s in ua), "")
+    if system == "Mac OS X":
+        system = "macOS"
+    return f"{browser} on {system}" if system else browser
+
+
 def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
+    # Round up: a session with 3.9 s left still has "4 s", and a fresh one shows its full timeout.
+    seconds = max(0, math.ceil(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
