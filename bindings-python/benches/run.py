@@ -4,10 +4,14 @@ Flask's cookie session, and the raw binding.
     python benches/run.py OUTDIR        # from bindings-python, after `make bench-python`
 
 Writes OUTDIR/python.json and OUTDIR/python.md. Everything runs in one process, in one run, so the
-figures compare like with like. Each figure is the median of several repeats of a time-bounded
-loop (as timeit does: garbage collection off while timing); the whole run takes about a minute.
+figures compare like with like: competing figures take their repeats in turn, so a machine that
+gets busy slows them alike. Each figure is the median of several time-bounded repeats, in CPU
+time of this process (wall-clock time is kept in the JSON): other processes on a shared machine
+are not charged to it. Garbage collection is off while micro-benchmarks run (as timeit does) and
+on for whole requests. The whole run takes about two minutes.
 
-What is measured (µs per operation, the session holding a signed-in user's typical data):
+What is measured (µs per operation, the session holding a signed-in user's typical data, every
+session a different user's):
 
 - ``create``: a new SessionStore, the data set, ``save()`` (the first save of a session);
 - ``load``: ``SessionStore(key)`` and one read (the load every request that reads does);
@@ -17,7 +21,10 @@ What is measured (µs per operation, the session holding a signed-in user's typi
 - ``login``: on a loaded anonymous session, ``cycle_key()``, the three keys
   ``django.contrib.auth.login`` stores, ``save()`` (informational);
 - requests per second through Django's and Flask's test clients for a view that reads and writes
-  the session, and for the same app with no session at all (the ceiling).
+  the session, and for the same app with no session at all (the ceiling);
+- the binding alone: ``manager.validate(token).data`` and its parts.
+
+``TESSERA_BENCH_QUICK=1`` shrinks every budget to a smoke test of the runner (tests use it).
 """
 
 from __future__ import annotations
@@ -125,9 +132,12 @@ def prepared(prepare: Callable[[], Any], op: Callable[[Any], object]) -> Body:
 class Bench:
     """One figure: a body run in time-bounded repeats, each giving µs per operation."""
 
-    def __init__(self, body: Body, budget: float) -> None:
+    def __init__(self, body: Body, budget: float, *, gc_off: bool = True) -> None:
         self.body = body
         self.budget = budget
+        # Off for micro-benchmarks (as timeit does); on for whole requests, whose cyclic
+        # garbage is part of what they cost.
+        self.gc_off = gc_off
         self.n = 1
         self.cpu: list[float] = []
         self.wall: list[float] = []
@@ -147,7 +157,8 @@ class Bench:
     def repeat(self) -> None:
         """One repeat: batches until ``budget`` seconds were timed (or 4x that went by)."""
         gc.collect()
-        gc.disable()
+        if self.gc_off:
+            gc.disable()
         try:
             ops, cpu, wall = 0, 0.0, 0.0
             started = time.perf_counter()
@@ -351,9 +362,17 @@ def clean_django_stores() -> None:
     """Empty every engine's storage between figures, so none carries the others' garbage."""
     from django.contrib.sessions.models import Session
     from django.core.cache import caches
+    from tessera.django import reset_manager
 
     caches["default"].clear()
     Session.objects.all().delete()
+    reset_manager()  # the embedded memory store goes with its manager
+
+
+def release_django_sessions() -> None:
+    """Drop every session the store benches made (caches, database, Tessera's manager)."""
+    clean_django_stores()
+    gc.collect()
 
 
 def django_store_benches() -> dict[str, dict[str, Any]]:
@@ -404,7 +423,10 @@ def django_client_benches() -> dict[str, Any]:
     variants: dict[str, Optional[str]] = {**ENGINES, "none": None}
     clean_django_stores()
     figures = interleaved(
-        {name: Bench(body(engine), CLIENT_BUDGET) for name, engine in variants.items()},
+        {
+            name: Bench(body(engine), CLIENT_BUDGET, gc_off=False)
+            for name, engine in variants.items()
+        },
         CLIENT_REPEATS,
     )
     return {
@@ -479,7 +501,7 @@ def flask_benches() -> dict[str, Any]:
             # tessera.flask is written by another hand; its absence must not sink the run.
             results[kind] = {"available": False, "error": f"{type(e).__name__}: {e}"}
             continue
-        bodies[kind] = Bench(loop(get), CLIENT_BUDGET)
+        bodies[kind] = Bench(loop(get), CLIENT_BUDGET, gc_off=False)
     for kind, f in interleaved(bodies, CLIENT_REPEATS).items():
         results[kind] = {
             "available": True,
@@ -710,14 +732,16 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         setup_django(tmp)
         report: dict[str, Any] = {}
-        print("django session engines …", file=sys.stderr, flush=True)
-        report["django"] = django_store_benches()
-        print("django test client …", file=sys.stderr, flush=True)
-        report["django_client"] = django_client_benches()
-        print("flask …", file=sys.stderr, flush=True)
-        report["flask"] = flask_benches()
+        # The light figures first, before the store benches fill the heap with sessions.
         print("raw binding …", file=sys.stderr, flush=True)
         report["raw"] = raw_benches()
+        print("flask …", file=sys.stderr, flush=True)
+        report["flask"] = flask_benches()
+        print("django session engines …", file=sys.stderr, flush=True)
+        report["django"] = django_store_benches()
+        release_django_sessions()
+        print("django test client …", file=sys.stderr, flush=True)
+        report["django_client"] = django_client_benches()
     report["meta"] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "python": platform.python_version(),
