@@ -17,7 +17,9 @@
  *     Any status but OK from tessera_manager_validate means NOT authenticated (fail closed).
  *  5. Pointer parameters must not be NULL unless their documentation says "may be NULL". A NULL
  *     where a value is required, or a string that is not valid UTF-8, gives
- *     TESSERA_STATUS_INVALID_ARGUMENT and has no effect.
+ *     TESSERA_STATUS_INVALID_ARGUMENT and has no effect. The two raw client headers,
+ *     user_agent and cookie_header, are the exception: their invalid bytes are replaced by U+FFFD,
+ *     so a browser sending a Latin-1 byte is not locked out of its session.
  *  6. Strings in are NUL-terminated UTF-8. Strings out go either into a caller buffer, always
  *     passed as (char *buf, size_t buf_len): tokens need TESSERA_TOKEN_BUFFER_LEN bytes, ids
  *     TESSERA_ID_BUFFER_LEN; or into a char ** the library allocates, released with
@@ -314,7 +316,8 @@ enum tessera_status tessera_manager_clear_cookie(const struct tessera_manager *m
 
 /**
  * Find the session cookie in a `Cookie` request header (pass the whole header value; join
- * several `Cookie` headers with `"; "`). `*found_out` says what it holds:
+ * several `Cookie` headers with `"; "`). Invalid UTF-8 in the header (in some other cookie) is
+ * replaced by U+FFFD rather than refused. `*found_out` says what it holds:
  *
  * - `TESSERA_COOKIE_ONE`: the value is copied with a NUL into `token_out` (`token_out_len`
  *   bytes, at least `TESSERA_TOKEN_BUFFER_LEN`); pass it to `tessera_manager_validate`. A value
@@ -484,7 +487,8 @@ void tessera_manager_free(struct tessera_manager *manager);
 /**
  * Start a new session, optionally for `user` (NULL: anonymous) with initial data
  * (`data_json`: JSON object text, or NULL). `https` says whether the request came over HTTPS;
- * `user_agent` (may be NULL) is recorded as a device label for `tessera_manager_list_user`.
+ * `user_agent` (the request's `User-Agent`, may be NULL; invalid UTF-8 is replaced by U+FFFD)
+ * is recorded as a device label for `tessera_manager_list_user`.
  *
  * On success `*session_out` holds the session; its new token is the cookie to send.
  *
@@ -513,7 +517,8 @@ enum tessera_status tessera_manager_create(const struct tessera_manager *manager
  * - Any other status (`STORE_UNAVAILABLE`, `INTERNAL`, `INVALID_ARGUMENT`): the request is NOT
  *   authenticated either — Tessera fails closed.
  *
- * `user_agent` may be NULL; it is recorded only when a session is created or logged in.
+ * `user_agent` (may be NULL; invalid UTF-8 is replaced by U+FFFD) is recorded only when a
+ * session is created or logged in.
  *
  * # Safety
  * `manager` must be NULL or a live handle; `token` and `user_agent` NULL or NUL-terminated;
@@ -846,6 +851,9 @@ enum tessera_status tessera_session_verify_csrf(const struct tessera_session *se
 
 /**
  * Release a session handle (its new token, if any, is zeroed). NULL is ignored.
+ *
+ * Any thread may release a handle; its memory may be reused for the next session handed out on
+ * the releasing thread.
  *
  * # Safety
  * `session` must be NULL or a handle Tessera returned and not yet freed; no other call may be

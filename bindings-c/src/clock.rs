@@ -11,7 +11,7 @@ use crate::status::tessera_status;
 ///
 /// Thread safety: safe to use from many threads at once (reads and moves are atomic).
 pub struct tessera_clock {
-    pub(crate) clock: tessera::ManualClock,
+    pub(crate) clock: tessera_core::ManualClock,
 }
 
 /// Create a manual clock reading `start_ms` milliseconds since the Unix epoch (the conformance
@@ -27,7 +27,7 @@ pub unsafe extern "C" fn tessera_clock_new(
     ffi_boundary!({
         // SAFETY: `clock_out` is NULL or writable (this function's contract).
         let out = unsafe { Out::new(clock_out, "clock_out") }?;
-        let clock = tessera::ManualClock::new(start_ms);
+        let clock = tessera_core::ManualClock::new(start_ms);
         out.write(Box::into_raw(Box::new(tessera_clock { clock })));
         Ok(tessera_status::Ok)
     })
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn tessera_clock_now(
     ffi_boundary!({
         // SAFETY: both pointers are NULL or valid (this function's contract).
         let (clock, out) = unsafe { (arg_ref(clock, "clock")?, Out::new(now_out, "now_out")?) };
-        out.write(tessera::Clock::now(&clock.clock));
+        out.write(tessera_core::Clock::now(&clock.clock));
         Ok(tessera_status::Ok)
     })
 }

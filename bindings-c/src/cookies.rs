@@ -3,10 +3,10 @@
 
 use std::ffi::c_char;
 
-use tessera::{CookieToken, Token};
+use tessera_core::{CookieToken, Token};
 use zeroize::Zeroizing;
 
-use crate::boundary::{Out, OutBuf, arg_ref, arg_str};
+use crate::boundary::{Out, OutBuf, arg_ref, arg_str, opt_header};
 use crate::manager::tessera_manager;
 use crate::session::tessera_session;
 use crate::status::{Failure, tessera_status};
@@ -121,7 +121,8 @@ pub unsafe extern "C" fn tessera_manager_clear_cookie(
 }
 
 /// Find the session cookie in a `Cookie` request header (pass the whole header value; join
-/// several `Cookie` headers with `"; "`). `*found_out` says what it holds:
+/// several `Cookie` headers with `"; "`). Invalid UTF-8 in the header (in some other cookie) is
+/// replaced by U+FFFD rather than refused. `*found_out` says what it holds:
 ///
 /// - `TESSERA_COOKIE_ONE`: the value is copied with a NUL into `token_out` (`token_out_len`
 ///   bytes, at least `TESSERA_TOKEN_BUFFER_LEN`); pass it to `tessera_manager_validate`. A value
@@ -147,7 +148,7 @@ pub unsafe extern "C" fn tessera_manager_cookie_token(
         let (m, header, buf, found) = unsafe {
             (
                 arg_ref(manager, "manager")?,
-                arg_str(cookie_header, "cookie_header")?,
+                opt_header(cookie_header).ok_or_else(|| Failure::null("cookie_header"))?,
                 OutBuf::new(
                     token_out,
                     token_out_len,
@@ -157,7 +158,7 @@ pub unsafe extern "C" fn tessera_manager_cookie_token(
                 Out::new(found_out, "found_out")?,
             )
         };
-        let (kind, value) = match m.core.token_from_cookie_header(header) {
+        let (kind, value) = match m.core.token_from_cookie_header(&header) {
             CookieToken::Absent => (tessera_cookie::Absent, ""),
             CookieToken::Ambiguous => (tessera_cookie::Ambiguous, ""),
             CookieToken::One(v) if v.len() < token_out_len => (tessera_cookie::One, v),
@@ -174,7 +175,7 @@ mod tests {
     #[test]
     fn cache_control_macros_match_the_core() {
         let header = include_str!(concat!(env!("OUT_DIR"), "/tessera.h"));
-        let (name, value) = tessera::cookie::CACHE_CONTROL;
+        let (name, value) = tessera_core::cookie::CACHE_CONTROL;
         assert!(header.contains(&format!("#define TESSERA_CACHE_CONTROL_NAME \"{name}\"\n")));
         assert!(header.contains(&format!(
             "#define TESSERA_CACHE_CONTROL_VALUE \"{value}\"\n"

@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 
 use serde_json::Value;
-use tessera::{DataOp, SessionId};
+use tessera_core::{DataOp, SessionId};
 
 use crate::boundary::{OptOut, arg_ref, arg_str};
 use crate::manager::{reject_into, tessera_manager};
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn tessera_manager_data_replace(
                 OptOut::new(reason_out),
             )
         };
-        let data = tessera::data::parse_object(data)?;
+        let data = tessera_core::data::parse_object(data)?;
         update(m, id, DataOp::Replace(data), reason)
     })
 }

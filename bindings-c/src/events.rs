@@ -2,7 +2,7 @@
 
 use std::ffi::{CStr, CString, c_char, c_void};
 
-use tessera::{Event, EventKind};
+use tessera_core::{Event, EventKind};
 
 use crate::boundary::arg_ref;
 use crate::manager::tessera_manager;
@@ -63,10 +63,10 @@ impl From<&Event> for tessera_event {
             // A user id with a NUL byte (only another language could store one) shows as NULL.
             user: event.user.as_deref().and_then(|u| CString::new(u).ok()),
             reason: event.reason.map(|r| match r {
-                tessera::Reason::Malformed => c"malformed",
-                tessera::Reason::Unknown => c"unknown",
-                tessera::Reason::ExpiredIdle => c"expired_idle",
-                tessera::Reason::ExpiredAbsolute => c"expired_absolute",
+                tessera_core::Reason::Malformed => c"malformed",
+                tessera_core::Reason::Unknown => c"unknown",
+                tessera_core::Reason::ExpiredIdle => c"expired_idle",
+                tessera_core::Reason::ExpiredAbsolute => c"expired_absolute",
             }),
             at: event.at,
         }
@@ -85,7 +85,7 @@ fn kind_code(kind: EventKind) -> &'static CStr {
     }
 }
 
-fn c_hex(id: &tessera::SessionId) -> [u8; TESSERA_ID_BUFFER_LEN] {
+fn c_hex(id: &tessera_core::SessionId) -> [u8; TESSERA_ID_BUFFER_LEN] {
     let mut out = [0u8; TESSERA_ID_BUFFER_LEN];
     out[..64].copy_from_slice(&hex(id));
     out

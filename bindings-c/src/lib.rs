@@ -62,6 +62,6 @@ const VERSION: &CStr =
 mod tests {
     #[test]
     fn version_is_the_core_version() {
-        assert_eq!(super::VERSION.to_str(), Ok(tessera::VERSION));
+        assert_eq!(super::VERSION.to_str(), Ok(tessera_core::VERSION));
     }
 }

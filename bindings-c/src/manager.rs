@@ -4,10 +4,10 @@
 use std::ffi::c_char;
 
 use serde_json::{Map, Value, json};
-use tessera::{Config, Context, SessionId, SessionManager, Validation};
+use tessera_core::{Config, Context, SessionId, SessionManager, Validation};
 use zeroize::Zeroizing;
 
-use crate::boundary::{OptOut, Out, OutBuf, arg_ref, arg_str, opt_str};
+use crate::boundary::{OptOut, Out, OutBuf, arg_ref, arg_str, opt_header, opt_str};
 use crate::clock::tessera_clock;
 use crate::session::{into_handle, tessera_session, to_json};
 use crate::status::{Failure, Outcome, tessera_reason, tessera_status};
@@ -104,7 +104,8 @@ pub unsafe extern "C" fn tessera_manager_free(manager: *mut tessera_manager) {
 
 /// Start a new session, optionally for `user` (NULL: anonymous) with initial data
 /// (`data_json`: JSON object text, or NULL). `https` says whether the request came over HTTPS;
-/// `user_agent` (may be NULL) is recorded as a device label for `tessera_manager_list_user`.
+/// `user_agent` (the request's `User-Agent`, may be NULL; invalid UTF-8 is replaced by U+FFFD)
+/// is recorded as a device label for `tessera_manager_list_user`.
 ///
 /// On success `*session_out` holds the session; its new token is the cookie to send.
 ///
@@ -130,12 +131,15 @@ pub unsafe extern "C" fn tessera_manager_create(
                 arg_ref(manager, "manager")?,
                 opt_str(user, "user")?,
                 opt_str(data_json, "data_json")?,
-                opt_str(user_agent, "user_agent")?,
+                opt_header(user_agent),
                 Out::new(session_out, "session_out")?,
             )
         };
-        let data = data.map(tessera::data::parse_object).transpose()?;
-        let ctx = Context { https, user_agent };
+        let data = data.map(tessera_core::data::parse_object).transpose()?;
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+        };
         let session = m.core.create(user, data, &ctx)?;
         out.write(into_handle(session));
         Ok(tessera_status::Ok)
@@ -152,7 +156,8 @@ pub unsafe extern "C" fn tessera_manager_create(
 /// - Any other status (`STORE_UNAVAILABLE`, `INTERNAL`, `INVALID_ARGUMENT`): the request is NOT
 ///   authenticated either — Tessera fails closed.
 ///
-/// `user_agent` may be NULL; it is recorded only when a session is created or logged in.
+/// `user_agent` (may be NULL; invalid UTF-8 is replaced by U+FFFD) is recorded only when a
+/// session is created or logged in.
 ///
 /// # Safety
 /// `manager` must be NULL or a live handle; `token` and `user_agent` NULL or NUL-terminated;
@@ -172,13 +177,28 @@ pub unsafe extern "C" fn tessera_manager_validate(
             (
                 arg_ref(manager, "manager")?,
                 arg_str(token, "token")?,
-                opt_str(user_agent, "user_agent")?,
+                opt_header(user_agent),
                 Out::new(session_out, "session_out")?,
                 OptOut::new(reason_out),
             )
         };
-        let ctx = Context { https, user_agent };
-        session_or_reason(m.core.validate(token, &ctx)?, out, reason)
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+        };
+        // Matched in place (not through `?` and a helper): the session is copied once, straight
+        // into its handle, and a rejection is not copied at all. This is every request's path.
+        match m.core.validate(token, &ctx) {
+            Ok(Validation::Valid(session)) => {
+                out.write(into_handle(session));
+                Ok(tessera_status::Ok)
+            }
+            Ok(Validation::Rejected(r)) => {
+                reason.write(r.into());
+                Err(Failure::rejected(r))
+            }
+            Err(e) => Err(e.into()),
+        }
     })
 }
 
@@ -203,12 +223,15 @@ pub unsafe extern "C" fn tessera_manager_rotate(
             (
                 arg_ref(manager, "manager")?,
                 arg_str(token, "token")?,
-                opt_str(user_agent, "user_agent")?,
+                opt_header(user_agent),
                 Out::new(session_out, "session_out")?,
                 OptOut::new(reason_out),
             )
         };
-        let ctx = Context { https, user_agent };
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+        };
         session_or_reason(m.core.rotate(token, &ctx)?, out, reason)
     })
 }
@@ -257,11 +280,14 @@ pub unsafe extern "C" fn tessera_manager_login(
                 arg_ref(manager, "manager")?,
                 opt_str(token, "token")?,
                 arg_str(user, "user")?,
-                opt_str(user_agent, "user_agent")?,
+                opt_header(user_agent),
                 Out::new(session_out, "session_out")?,
             )
         };
-        let ctx = Context { https, user_agent };
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+        };
         let session = m.core.login(token, user, &ctx)?;
         out.write(into_handle(session));
         Ok(tessera_status::Ok)
@@ -586,7 +612,10 @@ pub unsafe extern "C" fn tessera_manager_id_of(
 }
 
 /// Turn a core error into a failure, writing the reason out first when it is a rejection.
-pub(crate) fn reject_into(error: tessera::Error, reason_out: OptOut<tessera_reason>) -> Failure {
+pub(crate) fn reject_into(
+    error: tessera_core::Error,
+    reason_out: OptOut<tessera_reason>,
+) -> Failure {
     if let Some(reason) = error.reason() {
         reason_out.write(reason.into());
     }

@@ -1,10 +1,11 @@
 //! The session handle `validate`, `rotate`, `create` and `login` return, and what C can read
 //! from it.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::ffi::{CString, c_char};
+use std::mem::MaybeUninit;
 
-use tessera::Session;
+use tessera_core::Session;
 use zeroize::Zeroizing;
 
 use crate::boundary::{Out, OutBuf, arg_ref, arg_str};
@@ -27,12 +28,50 @@ pub struct tessera_session {
     user: OnceCell<Option<Result<CString, ()>>>,
 }
 
-/// Box a core session for C.
+thread_local! {
+    /// The allocation of the last session handle freed on this thread, its contents already
+    /// dropped (and its token zeroed), reused by the next handle made on this thread: a request
+    /// that validates and frees its session then costs no `malloc`/`free` pair.
+    static SPARE: Cell<Option<Box<MaybeUninit<tessera_session>>>> = const { Cell::new(None) };
+}
+
+/// This thread's spare allocation, or a new one.
+#[inline(always)]
+fn allocation() -> Box<MaybeUninit<tessera_session>> {
+    SPARE
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(Box::new_uninit)
+}
+
+/// Box a core session for C, in this thread's spare allocation if it has one. The session is
+/// copied once, into the handle (the core returns it by value; copying it is most of what the C
+/// ABI adds to a validate).
+#[inline(always)]
 pub(crate) fn into_handle(session: Session) -> *mut tessera_session {
-    Box::into_raw(Box::new(tessera_session {
+    let mut slot = allocation();
+    slot.write(tessera_session {
         session,
         user: OnceCell::new(),
-    }))
+    });
+    Box::into_raw(slot).cast::<tessera_session>()
+}
+
+/// Drop the handle's contents now, and keep its allocation as this thread's spare.
+///
+/// # Safety
+/// `session` must be a live handle from [`into_handle`], not used again.
+#[inline(always)]
+unsafe fn release(session: *mut tessera_session) {
+    // SAFETY: a live handle (this function's contract): drop its contents in place, exactly once.
+    unsafe { std::ptr::drop_in_place(session) };
+    // SAFETY: the allocation was made for a `tessera_session` by a `Box` (in `allocation`);
+    // `MaybeUninit<tessera_session>` has the same layout, and its contents are now dropped.
+    let spare = unsafe { Box::from_raw(session.cast::<MaybeUninit<tessera_session>>()) };
+    // The previous spare, if any, is released here; if the thread-local is already gone (thread
+    // exit), the closure is dropped uncalled, which releases `spare`.
+    let _ = SPARE.try_with(move |slot| drop(slot.replace(Some(spare))));
 }
 
 /// Write the session's public id (64 lowercase hex digits and a NUL) into `id_out`, which holds
@@ -368,6 +407,9 @@ pub unsafe extern "C" fn tessera_session_verify_csrf(
 
 /// Release a session handle (its new token, if any, is zeroed). NULL is ignored.
 ///
+/// Any thread may release a handle; its memory may be reused for the next session handed out on
+/// the releasing thread.
+///
 /// # Safety
 /// `session` must be NULL or a handle Tessera returned and not yet freed; no other call may be
 /// using it.
@@ -376,7 +418,7 @@ pub unsafe extern "C" fn tessera_session_free(session: *mut tessera_session) {
     ffi_void!({
         if !session.is_null() {
             // SAFETY: a live handle from `into_handle`, freed once (this function's contract).
-            drop(unsafe { Box::from_raw(session) });
+            unsafe { release(session) };
         }
     })
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
 
-use tessera::{Error, ErrorKind, Reason};
+use tessera_core::{Error, ErrorKind, Reason};
 
 /// The outcome of a call. Values are fixed forever; new ones are only appended.
 ///
@@ -173,6 +173,7 @@ pub(crate) type Outcome = Result<tessera_status, Failure>;
 
 impl Failure {
     /// `invalid_argument` with a message (which must not contain a token).
+    #[cold]
     pub(crate) fn invalid_argument(message: impl Into<Cow<'static, str>>) -> Self {
         Failure {
             status: tessera_status::InvalidArgument,
@@ -181,6 +182,7 @@ impl Failure {
     }
 
     /// `invalid_config` with a message.
+    #[cold]
     pub(crate) fn invalid_config(message: impl Into<Cow<'static, str>>) -> Self {
         Failure {
             status: tessera_status::InvalidConfig,
@@ -189,6 +191,7 @@ impl Failure {
     }
 
     /// `internal` with a message.
+    #[cold]
     pub(crate) fn internal(message: impl Into<Cow<'static, str>>) -> Self {
         Failure {
             status: tessera_status::Internal,
@@ -197,6 +200,7 @@ impl Failure {
     }
 
     /// A required pointer argument was NULL.
+    #[cold]
     pub(crate) fn null(name: &'static str) -> Self {
         Failure::invalid_argument(format!("{name} must not be NULL"))
     }

@@ -9,7 +9,7 @@ use std::alloc::{Layout, alloc, dealloc};
 use std::ffi::c_char;
 use std::mem::{align_of, size_of};
 
-use tessera::{SessionId, Token};
+use tessera_core::{SessionId, Token};
 use zeroize::Zeroize;
 
 use crate::boundary::OutBuf;
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn tessera_string_free(string: *mut c_char) {
 
 /// Write `token` and a NUL into a caller buffer of at least [`TESSERA_TOKEN_BUFFER_LEN`] bytes.
 pub(crate) fn write_token(out: OutBuf, token: &Token) -> Result<(), Failure> {
-    let mut text = [0u8; tessera::token::TOKEN_LEN];
+    let mut text = [0u8; tessera_core::token::TOKEN_LEN];
     token.encode_into(&mut text);
     let written = out.write_c_str(&text);
     text.zeroize();
