@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
@@ -68,6 +68,7 @@ def _user_of(data: dict[str, Any]) -> Optional[str]:
 
 
 _MISSING = object()
+_NO_KEYS: frozenset[str] = frozenset()
 
 #: JSON scalars: immutable, compared with ``==`` once their types match.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -118,6 +119,32 @@ class SessionStore(SessionBase):
 
     _session_cache: dict[str, Any]
 
+    # Per-request state, as class-level defaults so that a store costs little to make (one is
+    # made for every request, most of which only read).
+    #: Whether the request came over HTTPS (an HTTP session seen over HTTPS is rotated).
+    https: bool = False
+    #: The request's User-Agent, recorded at creation and login (``list_sessions``).
+    user_agent: Optional[str] = None
+    #: Whether the request carried two cookies of the session's name (it is anonymous).
+    cookie_tossed: bool = False
+    # The session as validated (or created): the baseline that save() diffs against.
+    _loaded: Optional[Session] = None
+    # After a login: the session as the manager returned it (new id, maybe a new user).
+    _current: Optional[Session] = None
+    # Its public id, once asked for.
+    _id: Optional[str] = None
+    # What the server holds, when it is not the loaded data (after a write, or a login that
+    # did not carry the data).
+    _base: Optional[dict[str, Any]] = None
+    # The keys assigned or deleted since the baseline (_NO_KEYS: none yet); None: unknown
+    # (after clear()), so compare everything.
+    _dirty: Optional[Union[set[str], frozenset[str]]] = _NO_KEYS
+    # A key cycle waiting for the user id (django.contrib.auth.login): the token to end.
+    _cycle_from: Optional[str] = None
+    # The session ended while this request used it: save() raises UpdateError.
+    _ended: bool = False
+    serializer = JSONSerializer
+
     def __init__(
         self,
         session_key: Optional[str] = None,
@@ -126,32 +153,17 @@ class SessionStore(SessionBase):
         user_agent: Optional[str] = None,
         cookie_tossed: bool = False,
     ) -> None:
-        # SessionBase.__init__ would import SESSION_SERIALIZER on every request for nothing.
+        # SessionBase.__init__ would import SESSION_SERIALIZER on every request for nothing:
+        # Tessera stores JSON, SESSION_SERIALIZER does not apply.
         self._session_key = session_key
         self.accessed = False
         self.modified = False
-        self.serializer = JSONSerializer
-        #: Whether the request came over HTTPS (an HTTP session seen over HTTPS is rotated).
-        self.https = https
-        #: The request's User-Agent, recorded at creation and login (``list_sessions``).
-        self.user_agent = user_agent
-        #: Whether the request carried two cookies of the session's name (it is anonymous).
-        self.cookie_tossed = cookie_tossed
-        # The session as validated (or created): the baseline that save() diffs against.
-        self._loaded: Optional[Session] = None
-        # After a login: the session as the manager returned it (new id, maybe a new user).
-        self._current: Optional[Session] = None
-        # Its public id, once asked for.
-        self._id: Optional[str] = None
-        # What the server holds, when it is not the loaded data (after a write, or a login that
-        # did not carry the data).
-        self._base: Optional[dict[str, Any]] = None
-        # The keys assigned or deleted since the baseline; None: unknown (clear()), diff all.
-        self._dirty: Optional[set[str]] = set()
-        # A key cycle waiting for the user id (django.contrib.auth.login): the token to end.
-        self._cycle_from: Optional[str] = None
-        # The session ended while this request used it: save() raises UpdateError.
-        self._ended = False
+        if https:
+            self.https = True
+        if user_agent is not None:
+            self.user_agent = user_agent
+        if cookie_tossed:
+            self.cookie_tossed = True
 
     # -- what the request's session is, server-side --------------------------------------
 
@@ -219,8 +231,13 @@ class SessionStore(SessionBase):
         return changed, removed
 
     def _touch(self, key: str) -> None:
-        if self._dirty is not None:
-            self._dirty.add(key)
+        dirty = self._dirty
+        if dirty is None:
+            return
+        if isinstance(dirty, set):
+            dirty.add(key)
+        else:
+            self._dirty = {key}
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data()[key] = value
@@ -285,7 +302,7 @@ class SessionStore(SessionBase):
             self._base = None
             self._cycle_from = None
             if self._dirty is not None:
-                self._dirty = set()
+                self._dirty = _NO_KEYS
         else:
             self._current = s
         self._id = None
@@ -323,7 +340,14 @@ class SessionStore(SessionBase):
             self._session_key = None
             self._forget()
             return {}
-        self._adopt(s, loaded=True)
+        # As _adopt(s, loaded=True), minus what a store that has not loaded yet does not hold.
+        self._loaded = s
+        if self._current is not None or self._base is not None or self._id is not None:
+            self._current = self._base = self._id = None
+        new_token = s.new_token
+        if new_token is not None:
+            self._session_key = new_token
+            self.modified = True
         return s.data
 
     def exists(self, session_key: str) -> bool:
@@ -390,14 +414,15 @@ class SessionStore(SessionBase):
         for key, value in changed.items():
             base[key] = _snapshot(value)
         if self._dirty is not None:
-            self._dirty = set()
+            self._dirty = _NO_KEYS
 
     def _change_privilege(self, data: dict[str, Any], desired: Optional[str]) -> bool:
         """Give the session a new token now, the old one dead at once, for user ``desired``.
 
         Returns False if an authenticated session ended meanwhile (it is not re-created).
         """
-        manager = get_manager()
+        state = get_state()
+        manager = state.manager
         old_user = self.tessera_user
         token = self._cycle_from or self.session_key
         assert token is not None
@@ -410,7 +435,7 @@ class SessionStore(SessionBase):
             s = manager.create(None, data or None, https=self.https, user_agent=self.user_agent)
             self._adopt(s, loaded=True)
             return True
-        keeps = get_state().login_keeps_data
+        keeps = state.login_keeps_data
         carried = keeps and (old_user is None or old_user == desired)
         if old_user is not None and not carried and not self.exists(token):
             # login() would start a fresh session; an authenticated one must not come back.
