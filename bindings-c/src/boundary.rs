@@ -245,6 +245,46 @@ impl OutBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
+    use crate::status::tessera_status;
+
+    fn last_error() -> String {
+        // SAFETY: `tessera_last_error` returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(crate::status::tessera_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_is_caught_and_reported_as_internal() {
+        let boom = || -> tessera_status {
+            ffi_boundary!({
+                if std::hint::black_box(true) {
+                    panic!("boom");
+                }
+                Ok(tessera_status::Ok)
+            })
+        };
+        assert_eq!(boom(), tessera_status::Internal);
+        assert!(
+            last_error().starts_with("internal: a Rust panic was caught"),
+            "{}",
+            last_error()
+        );
+        let value = || -> u64 {
+            ffi_value!(7, {
+                if std::hint::black_box(true) {
+                    panic!("boom");
+                }
+                1
+            })
+        };
+        assert_eq!(value(), 7);
+        let nothing = || ffi_void!({ panic!("boom") });
+        nothing();
+    }
+
     #[test]
     fn is_ascii_agrees_with_std() {
         let mut cases: Vec<Vec<u8>> = vec![Vec::new(), b"a".to_vec(), b"token".repeat(20)];
