@@ -223,10 +223,13 @@ class SessionStore(SessionBase):
                     changed[key] = value
             elif get(key, _MISSING) is not _MISSING:
                 removed.append(key)
+        scalars = _SCALARS
         for key, value in data.items():
-            if type(value) not in _SCALARS and key not in dirty:
+            kind = type(value)
+            if kind not in scalars and key not in dirty:
+                # A container: it may have been changed in place, without an assignment.
                 old = get(key, _MISSING)
-                if old is _MISSING or not _equal(value, old):
+                if type(old) is not kind or repr(value) != repr(old):
                     changed[key] = value
         return changed, removed
 
