@@ -1,0 +1,441 @@
+//! Criterion benches of the core lifecycle on a memory store holding 1,000,000 live sessions,
+//! next to tower-sessions' `MemoryStore::load` on a store of 1,000,000 records.
+//!
+//! Ids (group/function/parameter, the directory under `target/criterion/`):
+//!
+//! | id | what one iteration is |
+//! |---|---|
+//! | `validate/tessera/hit` | validate a live token (100k of them, cycled: lookups miss the cache) |
+//! | `validate/tessera/hit_cached` | the same, cycling through only 1,000 tokens: the CPU cost, without memory latency |
+//! | `validate/tessera/unknown` | validate a well-formed token that was never issued |
+//! | `validate/tessera/malformed` | validate a 42-character string |
+//! | `validate/tower_sessions/load` | `SessionStore::load` of an existing record by its `Id` |
+//! | `validate/tower_sessions/parse_load` | the same, starting from the cookie string (`Id::from_str`) |
+//! | `validate/tower_sessions/load_cached` | `load`, cycling through only 1,000 records |
+//! | `validate_throughput/tessera/1_thread` | wall time per validation, N validations on 1 thread |
+//! | `validate_throughput/tessera/2_threads` | wall time per validation, N validations split over 2 threads |
+//! | `create/tessera/anonymous` | create an anonymous session with no data |
+//! | `login/tessera/anonymous_to_user` | log an anonymous session in (new token, grace 0) |
+//! | `rotate/tessera/with_grace` | rotate a session, keeping the new token (the old one becomes an alias) |
+//!
+//! The manager has a manual clock that never moves (nothing expires, `last_seen` is never
+//! rewritten) and no periodic rotation (validate never rotates). Create and login run in timed
+//! batches whose sessions are revoked, untimed, after each batch, so the store stays at ~1M.
+//! Rotations leave one 30-second alias each, which the frozen clock never sweeps: the rotate
+//! bench runs last.
+
+use std::hint::black_box;
+use std::sync::{Barrier, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use tessera::token::TOKEN_LEN;
+use tessera::{SessionId, SessionManager, Token, Validation};
+use tessera_benches::{CTX, STORE_SIZE, USERS, bench_manager, poll_once, tower_create};
+use tower_sessions_core::SessionStore;
+use tower_sessions_core::session::Id;
+use tower_sessions_memory_store::MemoryStore as TowerStore;
+
+/// How many live tokens the hit benches cycle through.
+const HOT: usize = 100_000;
+/// How many the `*_cached` benches cycle through: few enough that their records stay in cache.
+const CACHED: usize = 1_000;
+/// Dedicated sessions the rotate bench cycles through (part of the 1,000,000).
+const RING: usize = 10_000;
+/// Sessions per timed batch in the create and login benches.
+const BATCH: usize = 4_096;
+
+/// Fixed-length cookie values packed into one buffer.
+///
+/// A request's cookie sits in a freshly read, cache-hot buffer; 100k separate `String`s
+/// scattered over a heap of 1M sessions would instead charge each validation a cache and TLB
+/// miss just to read its input (profiled: a third of the time, in base64 decoding's first load).
+/// Cycling through one packed buffer reads the input sequentially, as hot as a real request's.
+struct Tokens {
+    text: String,
+    width: usize,
+}
+
+impl Tokens {
+    fn new<S: AsRef<str>>(width: usize, values: impl IntoIterator<Item = S>) -> Tokens {
+        let mut text = String::new();
+        for v in values {
+            assert_eq!(v.as_ref().len(), width, "every value has the same length");
+            text.push_str(v.as_ref());
+        }
+        Tokens { text, width }
+    }
+
+    fn len(&self) -> usize {
+        self.text.len() / self.width
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> &str {
+        &self.text[i * self.width..(i + 1) * self.width]
+    }
+
+    fn set(&mut self, i: usize, value: &str) {
+        assert_eq!(value.len(), self.width, "every value has the same length");
+        self.text
+            .replace_range(i * self.width..(i + 1) * self.width, value);
+    }
+}
+
+struct TesseraFixture {
+    manager: SessionManager,
+    /// Live tokens, spread over the whole store, in an order unrelated to creation.
+    hits: Tokens,
+    /// Well-formed tokens that were never issued.
+    unknown: Tokens,
+    /// Tokens of the rotate bench's dedicated sessions; each rotation replaces its slot.
+    ring: Mutex<Tokens>,
+    /// User names for login.
+    users: Vec<String>,
+}
+
+struct TowerFixture {
+    store: TowerStore,
+    ids: Vec<Id>,
+    cookies: Tokens,
+}
+
+fn tessera_fixture() -> &'static TesseraFixture {
+    static FIXTURE: OnceLock<TesseraFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let started = Instant::now();
+        let manager = bench_manager();
+        let stride = (STORE_SIZE - RING) / HOT;
+        let mut hits = Vec::with_capacity(HOT);
+        for i in 0..STORE_SIZE - RING {
+            let session = manager.create(None, None, &CTX).expect("create");
+            if i % stride == 0 && hits.len() < HOT {
+                hits.push(session.new_token().expect("a new token").expose());
+            }
+        }
+        let ring = Tokens::new(
+            TOKEN_LEN,
+            (0..RING).map(|_| {
+                let session = manager.create(None, None, &CTX).expect("create");
+                session.new_token().expect("a new token").expose()
+            }),
+        );
+        // Tokens are random, so sorting them decorrelates lookup order from allocation order.
+        hits.sort_unstable();
+        let hits = Tokens::new(TOKEN_LEN, hits);
+        let unknown = Tokens::new(
+            TOKEN_LEN,
+            (0..HOT).map(|_| Token::generate().expect("randomness").expose()),
+        );
+        let users = (0..USERS).map(|u| format!("user-{u:05}")).collect();
+        assert_eq!(manager.store_len().expect("len"), STORE_SIZE);
+        for i in 0..10 {
+            let valid = manager.validate(hits.get(i), &CTX).expect("validate");
+            assert!(matches!(&valid, Validation::Valid(s) if s.new_token().is_none()));
+        }
+        eprintln!(
+            "tessera: {STORE_SIZE} live sessions built in {:.1?}",
+            started.elapsed()
+        );
+        TesseraFixture {
+            manager,
+            hits,
+            unknown,
+            ring: Mutex::new(ring),
+            users,
+        }
+    })
+}
+
+fn tower_fixture() -> &'static TowerFixture {
+    static FIXTURE: OnceLock<TowerFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let started = Instant::now();
+        let store = TowerStore::default();
+        let stride = STORE_SIZE / HOT;
+        let mut ids = Vec::with_capacity(HOT);
+        for i in 0..STORE_SIZE {
+            let id = tower_create(&store).expect("create");
+            if i % stride == 0 {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable_by_key(|id| id.0);
+        let cookies = Tokens::new(22, ids.iter().map(Id::to_string));
+        for id in ids.iter().take(10) {
+            assert!(poll_once(store.load(id)).expect("load").is_some());
+        }
+        eprintln!(
+            "tower-sessions: {STORE_SIZE} records built in {:.1?}",
+            started.elapsed()
+        );
+        TowerFixture {
+            store,
+            ids,
+            cookies,
+        }
+    })
+}
+
+/// Cycle `i` through `0..len`.
+#[inline(always)]
+fn next(i: &mut usize, len: usize) -> usize {
+    let at = *i;
+    *i = if at + 1 == len { 0 } else { at + 1 };
+    at
+}
+
+fn validate(c: &mut Criterion) {
+    let fx = tessera_fixture();
+    let tower = tower_fixture();
+    let manager = &fx.manager;
+    let mut group = c.benchmark_group("validate");
+
+    group.bench_function(BenchmarkId::new("tessera", "hit"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.hits.get(next(&mut i, HOT));
+            manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("tessera", "hit_cached"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.hits.get(next(&mut i, CACHED));
+            manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+
+    let unknown = fx.unknown.get(0);
+    assert_eq!(
+        manager.validate(unknown, &CTX).expect("validate").reason(),
+        Some(tessera::Reason::Unknown)
+    );
+    group.bench_function(BenchmarkId::new("tessera", "unknown"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.unknown.get(next(&mut i, HOT));
+            manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+
+    let malformed = &fx.hits.get(0)[..TOKEN_LEN - 1];
+    assert_eq!(
+        manager
+            .validate(malformed, &CTX)
+            .expect("validate")
+            .reason(),
+        Some(tessera::Reason::Malformed)
+    );
+    group.bench_function(BenchmarkId::new("tessera", "malformed"), |b| {
+        b.iter(|| {
+            manager
+                .validate(black_box(malformed), &CTX)
+                .expect("validate")
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("tower_sessions", "load"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let id = &tower.ids[next(&mut i, tower.ids.len())];
+            poll_once(tower.store.load(black_box(id))).expect("load")
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("tower_sessions", "load_cached"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let id = &tower.ids[next(&mut i, CACHED)];
+            poll_once(tower.store.load(black_box(id))).expect("load")
+        });
+    });
+
+    group.bench_function(BenchmarkId::new("tower_sessions", "parse_load"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let cookie = tower.cookies.get(next(&mut i, tower.cookies.len()));
+            let id: Id = black_box(cookie).parse().expect("a well-formed id");
+            poll_once(tower.store.load(&id)).expect("load")
+        });
+    });
+
+    group.finish();
+}
+
+/// Wall time of `iters` validations of live tokens split over `threads` threads.
+fn validate_parallel(fx: &TesseraFixture, threads: usize, iters: u64) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    let barrier = &barrier;
+    let len = fx.hits.len();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let n = iters / threads as u64 + u64::from((t as u64) < iters % threads as u64);
+                let mut i = t * len / threads;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let mut valid = 0u64;
+                    for _ in 0..n {
+                        let token = fx.hits.get(next(&mut i, len));
+                        let v = fx.manager.validate(black_box(token), &CTX);
+                        valid += u64::from(matches!(v, Ok(Validation::Valid(_))));
+                    }
+                    assert_eq!(valid, n, "every validation of a live token succeeds");
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for worker in workers {
+            worker.join().expect("a validating thread panicked");
+        }
+        started.elapsed()
+    })
+}
+
+fn validate_throughput(c: &mut Criterion) {
+    let fx = tessera_fixture();
+    let mut group = c.benchmark_group("validate_throughput");
+    // Every sample gets the same number of validations, so thread start-up weighs the same.
+    group.sampling_mode(SamplingMode::Flat);
+    for (threads, name) in [(1, "1_thread"), (2, "2_threads")] {
+        group.bench_function(BenchmarkId::new("tessera", name), |b| {
+            b.iter_custom(|iters| validate_parallel(fx, threads, iters));
+        });
+    }
+    group.finish();
+}
+
+/// Run `iters` timed operations in batches of at most `BATCH`, with untimed `before` and
+/// `after` steps around each batch, all sharing `state`; returns the time spent in `timed` only.
+fn batched<S>(
+    iters: u64,
+    state: &mut S,
+    mut before: impl FnMut(&mut S, usize),
+    mut timed: impl FnMut(&mut S, usize),
+    mut after: impl FnMut(&mut S),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = usize::try_from(left.min(BATCH as u64)).expect("BATCH fits in usize");
+        before(state, n);
+        let started = Instant::now();
+        timed(state, n);
+        total += started.elapsed();
+        after(state);
+        left -= n as u64;
+    }
+    total
+}
+
+fn revoke_all(manager: &SessionManager, ids: &mut Vec<SessionId>) {
+    for id in ids.drain(..) {
+        assert!(manager.revoke(&id).expect("revoke"));
+    }
+}
+
+fn create(c: &mut Criterion) {
+    let fx = tessera_fixture();
+    let manager = &fx.manager;
+    let mut group = c.benchmark_group("create");
+    group.bench_function(BenchmarkId::new("tessera", "anonymous"), |b| {
+        let mut ids: Vec<SessionId> = Vec::with_capacity(BATCH);
+        b.iter_custom(|iters| {
+            batched(
+                iters,
+                &mut ids,
+                |_, _| {},
+                |ids, n| {
+                    for _ in 0..n {
+                        let session = manager.create(None, None, &CTX).expect("create");
+                        ids.push(*session.id());
+                    }
+                },
+                |ids| revoke_all(manager, ids),
+            )
+        });
+    });
+    group.finish();
+}
+
+fn login(c: &mut Criterion) {
+    let fx = tessera_fixture();
+    let manager = &fx.manager;
+    let mut group = c.benchmark_group("login");
+    group.bench_function(BenchmarkId::new("tessera", "anonymous_to_user"), |b| {
+        struct State {
+            tokens: Vec<String>,
+            ids: Vec<SessionId>,
+            user: usize,
+        }
+        let mut state = State {
+            tokens: Vec::with_capacity(BATCH),
+            ids: Vec::with_capacity(BATCH),
+            user: 0,
+        };
+        b.iter_custom(|iters| {
+            batched(
+                iters,
+                &mut state,
+                |st, n| {
+                    st.tokens.extend((0..n).map(|_| {
+                        let session = manager.create(None, None, &CTX).expect("create");
+                        session.new_token().expect("a new token").expose()
+                    }));
+                },
+                |st, _| {
+                    for token in &st.tokens {
+                        let name = &fx.users[next(&mut st.user, fx.users.len())];
+                        let session = manager.login(Some(token), name, &CTX).expect("login");
+                        st.ids.push(*session.id());
+                    }
+                },
+                |st| {
+                    st.tokens.clear();
+                    revoke_all(manager, &mut st.ids);
+                },
+            )
+        });
+    });
+    group.finish();
+}
+
+fn rotate(c: &mut Criterion) {
+    let fx = tessera_fixture();
+    let manager = &fx.manager;
+    let mut ring = fx.ring.lock().expect("the ring is not poisoned");
+    let mut group = c.benchmark_group("rotate");
+    group.bench_function(BenchmarkId::new("tessera", "with_grace"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let at = next(&mut i, RING);
+            let Validation::Valid(session) = manager.rotate(ring.get(at), &CTX).expect("rotate")
+            else {
+                panic!("a ring session was rejected");
+            };
+            let mut cookie = [0u8; TOKEN_LEN];
+            session
+                .new_token()
+                .expect("a new token")
+                .encode_into(&mut cookie);
+            ring.set(
+                at,
+                std::str::from_utf8(&cookie).expect("base64url is ASCII"),
+            );
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    validate,
+    validate_throughput,
+    create,
+    login,
+    rotate
+);
+criterion_main!(benches);
