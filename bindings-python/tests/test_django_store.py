@@ -462,3 +462,15 @@ def test_clearsessions_sweeps_expired_sessions(dj_clock: ManualClock) -> None:
     call_command("clearsessions")
     assert current_manager().store_len() == 1
     assert current_manager().validate(live).data == {"a": 1}
+
+
+def test_the_middleware_refuses_another_engine(django_env: None) -> None:
+    from django.conf import settings
+    from django.test import Client
+
+    other = override_settings(
+        SESSION_ENGINE="django.contrib.sessions.backends.cache",
+        MIDDLEWARE=list(settings.TESSERA_MIDDLEWARE),
+    )
+    with other, pytest.raises(ImproperlyConfigured, match="SESSION_ENGINE"):
+        Client().get("/whoami/")
