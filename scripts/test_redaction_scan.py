@@ -104,6 +104,8 @@ def test_shapes_that_are_not_tokens_pass(tmp_path: Path) -> None:
         f"{token}A\n"  # 44 characters: part of something longer
         f"{'ab' * 32}\n"  # a 64-hex session id
         f"{mint()}{mint()}\n"  # 86 characters: the length of a masked CSRF token
+        f"[{'x_' * 21}s]\n"  # a canonical 43-character snake_case name (a test's)
+        f"[{'X_' * 21}A]\n"  # and an upper-case one
     )
     code, out = run(tmp_path, log, [mint()])
     assert code == 0, out
@@ -111,9 +113,9 @@ def test_shapes_that_are_not_tokens_pass(tmp_path: Path) -> None:
 
 def test_allow_exempts_a_known_value_from_the_shape_check_only(tmp_path: Path) -> None:
     public, recorded = mint(), mint()
-    code, out = run(tmp_path, f"{public}\n", [recorded], "--allow", public)
+    code, out = run(tmp_path, f"{public}\n", [recorded], f"--allow={public}")
     assert code == 0, out
-    code, out = run(tmp_path, f"{recorded}\n", [recorded], "--allow", recorded)
+    code, out = run(tmp_path, f"{recorded}\n", [recorded], f"--allow={recorded}")
     assert code == 1, out
 
 
