@@ -224,12 +224,10 @@ impl SessionManager {
     ) -> Result<Session> {
         let user = user.map(check_user).transpose()?;
         let inner = &*self.inner;
+        // The same checks (keys, size) as any later write of the whole object.
         let data = match data {
-            Some(d) if !d.is_empty() => {
-                crate::data::check_size(&d, inner.config.max_data_bytes)?;
-                Some(Arc::new(d))
-            }
-            _ => None,
+            Some(d) => crate::data::apply(None, &DataOp::Replace(d), inner.config.max_data_bytes)?,
+            None => None,
         };
         let session = inner.insert_new(user.clone(), data, ctx)?;
         inner.emit(EventKind::Created, &session.record, None, None);
@@ -743,6 +741,10 @@ fn check_user(user: &str) -> Result<Arc<str>> {
         return Err(Error::invalid_argument(format!(
             "user id must be at most {MAX_USER_LEN} bytes"
         )));
+    }
+    // C strings end at NUL: a user id with one could not be read back through the C ABI.
+    if user.contains('\0') {
+        return Err(Error::invalid_argument("user id must not contain NUL"));
     }
     Ok(Arc::from(user))
 }

@@ -180,6 +180,22 @@ fn bad_arguments_are_clear_errors() {
         ErrorKind::DataTooLarge
     );
     assert_eq!(m.store_len().unwrap(), 0, "a refused create stores nothing");
+    let mut empty_key = Data::new();
+    empty_key.insert(String::new(), json!(1));
+    assert_eq!(
+        m.create(None, Some(empty_key), &Context::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument,
+        "create checks keys as every other write does"
+    );
+    assert_eq!(
+        m.login(None, "a\0b", &Context::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument,
+        "a NUL could not cross the C ABI"
+    );
     assert!(!m.logout("").unwrap());
     assert!(SessionId::parse_hex("xyz").is_err());
 }

@@ -171,11 +171,15 @@ pub fn session_data(data: &[u8]) {
             b'r' => live.write(&manager, DataOp::Replace(object), max),
             b'c' => {
                 let fits = json_len(&object) <= max;
+                // create checks keys like every other write: an empty key is invalid_argument.
+                let empty_key = object.keys().any(String::is_empty);
                 match Live::create(&manager, Some(object)) {
                     Ok(created) => {
                         assert!(fits, "created a session with data over the cap");
+                        assert!(!empty_key, "created a session with an empty data key");
                         live = created;
                     }
+                    Err(e) if empty_key => assert_eq!(e.code(), "invalid_argument", "{e}"),
                     Err(e) => {
                         assert!(!fits, "refused data that fits: {e}");
                         assert_eq!(e.code(), "data_too_large", "{e}");

@@ -20,7 +20,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hashbrown::{HashMap, HashTable};
+use hashbrown::{HashMap, HashSet, HashTable};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
 use crate::clock::UnixMillis;
@@ -55,7 +55,9 @@ pub struct MemoryStore {
     user_hasher: hashbrown::DefaultHashBuilder,
 }
 
-type UserIndex = HashMap<Arc<str>, Vec<SessionId>>;
+/// user → the ids of its sessions. A set, so a user with very many sessions costs no more per
+/// login or logout than one with a few.
+type UserIndex = HashMap<Arc<str>, HashSet<SessionId>>;
 
 /// Keeps each shard's lock on its own cache lines so two cores do not fight over one.
 #[repr(align(128))]
@@ -395,7 +397,7 @@ impl UserLocks<'_> {
 
 fn unindex(index: &mut UserIndex, user: &Arc<str>, id: &SessionId) {
     if let Some(ids) = index.get_mut(user) {
-        ids.retain(|x| x != id);
+        ids.remove(id);
         if ids.is_empty() {
             index.remove(user);
         }
@@ -434,7 +436,7 @@ impl Store for MemoryStore {
                 .get(self.user_index(&user))
                 .entry(user)
                 .or_default()
-                .push(id);
+                .insert(id);
         }
         Ok(())
     }
@@ -546,7 +548,7 @@ impl Store for MemoryStore {
         }
         if let Some(user) = &new_user {
             let index = guards.get(self.user_index(user));
-            index.entry(user.clone()).or_default().push(change.new_id);
+            index.entry(user.clone()).or_default().insert(change.new_id);
         }
         Ok(Some(record))
     }
@@ -609,10 +611,10 @@ impl Store for MemoryStore {
             shard.alias(k).filter(|a| a.until > now).map(|a| a.target)
         });
         let mut removed = Vec::with_capacity(ids.len());
-        let mut kept = Vec::new();
+        let mut kept = HashSet::new();
         for id in ids {
             if Some(id) == keep {
-                kept.push(id);
+                kept.insert(id);
                 continue;
             }
             let mut shard = self.shard(&id).write();
