@@ -73,6 +73,14 @@ def create_app(
             abort(redirect(url_for("sign_in")))
         return accounts[user]
 
+    @app.after_request
+    def no_store_for_signed_in_pages(response: Response) -> Response:
+        # A signed-in page must not come back from a cache (the back button after sign-out,
+        # a shared proxy): Tessera adds no-store when it sets a cookie, the app on the rest.
+        if current().user is not None:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.template_filter("ago")
     def ago(moment: float) -> str:
         return duration(manager.now() - moment) + " ago"

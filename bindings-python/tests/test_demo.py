@@ -108,6 +108,7 @@ def test_sign_in_protected_page_and_sign_out(demo: int) -> None:
     assert signed_in is not None and signed_in != pre_login, "sign-in changes the cookie"
     status, headers, page = b.get("/account")
     assert status == 200 and "Hello, alice" in page
+    assert headers["cache-control"] == "no-store", "signed-in pages never come back from a cache"
     assert 'id="idle-left"' in page and 'id="absolute-left"' in page
     assert re.search(r'id="idle-left">1[45] min', page), page
 
