@@ -115,11 +115,12 @@ const MAX_DATA_SEGMENTS: usize = 16;
 /// a new session with the object as its initial data (later segments write to it); any other
 /// segment is only parsed.
 ///
-/// Never panics; a refusal to parse is `invalid_argument`; every write's outcome is the one a
-/// plain model predicts (`invalid_argument` for an empty key, `data_too_large` when the compact
-/// JSON of the result would exceed the cap, else the model's new data); and after every call the
-/// session, read back through `validate`, holds exactly the model's data — so a successful write
-/// reads back equal and a refused one (`data_too_large` included) leaves the data unchanged.
+/// Never panics; a refusal to parse is `invalid_argument`; every write's outcome (`create`'s
+/// included) is the one a plain model predicts (`invalid_argument` for an empty key,
+/// `data_too_large` when the compact JSON of the result would exceed the cap, else the model's
+/// new data); and after every call the session, read back through `validate`, holds exactly the
+/// model's data — so a successful write reads back equal and a refused one (`data_too_large`
+/// included) leaves the data unchanged.
 pub fn session_data(data: &[u8]) {
     let Some((&cap, rest)) = data.split_first() else {
         return;
