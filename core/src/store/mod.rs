@@ -27,9 +27,11 @@ use crate::record::{Load, Record, Rekey, Removed};
 
 pub mod conformance;
 pub mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
 
 /// Open the store a URL names: `memory://` (optionally `memory://?shards=N`), or
@@ -71,7 +73,12 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
                 shards.map_or_else(MemoryStore::new, MemoryStore::with_shards),
             ))
         }
+        #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Box::new(RedisStore::open(url)?)),
+        #[cfg(not(feature = "redis"))]
+        "redis" | "rediss" => Err(Error::invalid_config(
+            "store: this build of Tessera has no Redis support (feature \"redis\")",
+        )),
         _ => Err(Error::invalid_config(format!(
             "store: unsupported URL scheme {:?}; use memory:// or redis://",
             scheme
