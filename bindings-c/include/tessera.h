@@ -6,7 +6,12 @@
  *  1. Every symbol starts with tessera_ (functions, types) or TESSERA_ (constants, macros).
  *  2. Handles are opaque: tessera_manager, tessera_session, tessera_clock. They come from
  *     tessera_manager_new / tessera_clock_new (sessions from create, validate, rotate, login) and
- *     are released by the matching *_free. Every *_free accepts NULL.
+ *     are released by the matching *_free. Every *_free accepts NULL, and is safe to call twice
+ *     with the same pointer, even from two threads at once (strings too, tessera_string_free):
+ *     exactly one call releases the handle; the others change nothing and set
+ *     tessera_last_error() ("... is not a live handle ..."). This is a safety net, not a licence:
+ *     a freed handle must not be used, and its address may be handed out again for a new handle
+ *     of the same kind, which a late second free would then release.
  *  3. Every fallible call returns a tessera_status and writes its results through out-parameters,
  *     only on TESSERA_STATUS_OK. A call that returns TESSERA_STATUS_REJECTED writes only its
  *     reason_out. Status numbers are never renumbered; new ones are only appended.
@@ -267,9 +272,13 @@ enum tessera_status tessera_clock_now(const struct tessera_clock *clock, uint64_
 /**
  * Release a clock handle (managers using the clock keep working). NULL is ignored.
  *
+ * Freeing a clock twice is harmless, even from two threads at once: one call releases it, the
+ * others change nothing and set `tessera_last_error`; so does a pointer `tessera_clock_new`
+ * never returned.
+ *
  * # Safety
- * `clock` must be NULL or a handle from `tessera_clock_new` not yet freed; no other call may be
- * using this handle.
+ * `clock` must be NULL or a handle from `tessera_clock_new`; no other call may be using this
+ * handle except another `tessera_clock_free`.
  */
 void tessera_clock_free(struct tessera_clock *clock);
 
@@ -478,9 +487,14 @@ enum tessera_status tessera_manager_new(const char *options_json,
 /**
  * Release a manager: stops its background sweeper and frees its memory store. NULL is ignored.
  *
+ * Freeing a manager twice is harmless, even from two threads at once: one call releases it, the
+ * others change nothing and set `tessera_last_error` (`invalid_argument: manager is not a live
+ * handle ...`); so does a pointer `tessera_manager_new` never returned.
+ *
  * # Safety
- * `manager` must be NULL or a handle from `tessera_manager_new` not yet freed, and no other
- * call may be using it (on any thread). Session handles it returned stay valid.
+ * `manager` must be NULL or a handle from `tessera_manager_new`, and no other call may be using
+ * it (on any thread) except another `tessera_manager_free`. Session handles it returned stay
+ * valid.
  */
 void tessera_manager_free(struct tessera_manager *manager);
 
@@ -852,12 +866,15 @@ enum tessera_status tessera_session_verify_csrf(const struct tessera_session *se
 /**
  * Release a session handle (its new token, if any, is zeroed). NULL is ignored.
  *
- * Any thread may release a handle; its memory may be reused for the next session handed out on
- * the releasing thread.
+ * Any thread may release a handle; its memory is kept for the next session handles (on the
+ * releasing thread first), never returned to the system allocator. Freeing a handle twice is
+ * harmless, even from two threads at once: one call releases it, the others change nothing and
+ * set `tessera_last_error` (`invalid_argument: session is not a live handle ...`) — as long as
+ * no new session handle was handed out at the same address in between.
  *
  * # Safety
- * `session` must be NULL or a handle Tessera returned and not yet freed; no other call may be
- * using it.
+ * `session` must be NULL or a handle Tessera returned (live, or freed since); no other call may
+ * be using it except another `tessera_session_free`.
  */
 void tessera_session_free(struct tessera_session *session);
 
@@ -897,15 +914,17 @@ const char *tessera_last_error(void);
  * Release a string Tessera returned through a `char **` out-parameter, after overwriting it
  * with zeros (it may hold a token, in a `Set-Cookie` value, or a CSRF token). NULL is ignored.
  *
- * Pass only pointers Tessera returned, exactly once; never `free()` them yourself, and never
- * pass the borrowed `const char *` strings of `tessera_last_error`, `tessera_session_user`, the
- * `*_str` functions or the event accessors.
+ * Pass only pointers Tessera returned through a `char **`; never `free()` them yourself. A
+ * string freed twice (even by two threads at once), or a pointer that is not such a string
+ * (e.g. the borrowed `const char *` of `tessera_last_error`, `tessera_session_user`, the `*_str`
+ * functions or the event accessors), is not touched: the call changes nothing and sets
+ * `tessera_last_error`.
  *
  * # Safety
- * `string` must be NULL or a pointer returned by Tessera through a `char **` out-parameter and
- * not yet released.
+ * `string` must be NULL or a pointer; if Tessera returned it, no other call may be using it
+ * except another `tessera_string_free`.
  *
- * Thread safety: any thread may release a string, once.
+ * Thread safety: any thread may release a string.
  */
 void tessera_string_free(char *string);
 

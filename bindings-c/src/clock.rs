@@ -1,6 +1,7 @@
 //! The manual clock: time that moves only when told, for testing timeouts without sleeping.
 
 use crate::boundary::{Out, arg_ref};
+use crate::handles::CLOCKS;
 use crate::status::tessera_status;
 
 /// A manual clock. Give it to `tessera_manager_new` and move time with `tessera_clock_advance`
@@ -28,7 +29,9 @@ pub unsafe extern "C" fn tessera_clock_new(
         // SAFETY: `clock_out` is NULL or writable (this function's contract).
         let out = unsafe { Out::new(clock_out, "clock_out") }?;
         let clock = tessera_core::ManualClock::new(start_ms);
-        out.write(Box::into_raw(Box::new(tessera_clock { clock })));
+        let handle = Box::into_raw(Box::new(tessera_clock { clock }));
+        CLOCKS.insert(handle);
+        out.write(handle);
         Ok(tessera_status::Ok)
     })
 }
@@ -87,15 +90,26 @@ pub unsafe extern "C" fn tessera_clock_now(
 
 /// Release a clock handle (managers using the clock keep working). NULL is ignored.
 ///
+/// Freeing a clock twice is harmless, even from two threads at once: one call releases it, the
+/// others change nothing and set `tessera_last_error`; so does a pointer `tessera_clock_new`
+/// never returned.
+///
 /// # Safety
-/// `clock` must be NULL or a handle from `tessera_clock_new` not yet freed; no other call may be
-/// using this handle.
+/// `clock` must be NULL or a handle from `tessera_clock_new`; no other call may be using this
+/// handle except another `tessera_clock_free`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_clock_free(clock: *mut tessera_clock) {
     ffi_void!({
-        if !clock.is_null() {
-            // SAFETY: a live handle from `Box::into_raw` in `tessera_clock_new`, freed once.
-            drop(unsafe { Box::from_raw(clock) });
+        if clock.is_null() {
+            return;
+        }
+        match CLOCKS.remove(clock) {
+            // SAFETY: the registry held this address, so it came from `Box::into_raw` in
+            // `tessera_clock_new`; removing it succeeds once, so it is released once.
+            Ok(()) => drop(unsafe { Box::from_raw(clock) }),
+            Err(failure) => {
+                failure.report();
+            }
         }
     })
 }

@@ -82,7 +82,7 @@ pub unsafe extern "C" fn tessera_manager_set_cookie_for_session(
         let (m, s, out) = unsafe {
             (
                 arg_ref(manager, "manager")?,
-                arg_ref(session, "session")?,
+                crate::session::arg_session(session)?,
                 Out::new(header_out, "header_out")?,
             )
         };

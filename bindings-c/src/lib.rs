@@ -29,6 +29,7 @@ pub mod clock;
 pub mod cookies;
 pub mod data;
 pub mod events;
+mod handles;
 pub mod manager;
 pub mod session;
 pub mod status;

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::boundary::{OptOut, Out, OutBuf, arg_ref, arg_str, opt_header, opt_str};
 use crate::clock::tessera_clock;
+use crate::handles::MANAGERS;
 use crate::session::{into_handle, tessera_session, to_json};
 use crate::status::{Failure, Outcome, tessera_reason, tessera_status};
 use crate::strings::{TESSERA_ID_BUFFER_LEN, alloc_string, write_id};
@@ -82,22 +83,36 @@ pub unsafe extern "C" fn tessera_manager_new(
             builder = builder.clock(clock.clock.clone());
         }
         let core = builder.build()?;
-        out.write(Box::into_raw(Box::new(tessera_manager { core })));
+        let handle = Box::into_raw(Box::new(tessera_manager { core }));
+        MANAGERS.insert(handle);
+        out.write(handle);
         Ok(tessera_status::Ok)
     })
 }
 
 /// Release a manager: stops its background sweeper and frees its memory store. NULL is ignored.
 ///
+/// Freeing a manager twice is harmless, even from two threads at once: one call releases it, the
+/// others change nothing and set `tessera_last_error` (`invalid_argument: manager is not a live
+/// handle ...`); so does a pointer `tessera_manager_new` never returned.
+///
 /// # Safety
-/// `manager` must be NULL or a handle from `tessera_manager_new` not yet freed, and no other
-/// call may be using it (on any thread). Session handles it returned stay valid.
+/// `manager` must be NULL or a handle from `tessera_manager_new`, and no other call may be using
+/// it (on any thread) except another `tessera_manager_free`. Session handles it returned stay
+/// valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_manager_free(manager: *mut tessera_manager) {
     ffi_void!({
-        if !manager.is_null() {
-            // SAFETY: a live handle from `Box::into_raw` in `tessera_manager_new`, freed once.
-            drop(unsafe { Box::from_raw(manager) });
+        if manager.is_null() {
+            return;
+        }
+        match MANAGERS.remove(manager) {
+            // SAFETY: the registry held this address, so it came from `Box::into_raw` in
+            // `tessera_manager_new`; removing it succeeds once, so it is released once.
+            Ok(()) => drop(unsafe { Box::from_raw(manager) }),
+            Err(failure) => {
+                failure.report();
+            }
         }
     })
 }

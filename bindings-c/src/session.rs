@@ -1,14 +1,18 @@
 //! The session handle `validate`, `rotate`, `create` and `login` return, and what C can read
 //! from it.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{OnceCell, RefCell};
 use std::ffi::{CString, c_char};
 use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tessera_core::Session;
 use zeroize::Zeroizing;
 
-use crate::boundary::{Out, OutBuf, arg_ref, arg_str};
+use crate::boundary::{Out, OutBuf, arg_str};
+use crate::handles::not_live;
 use crate::status::{Failure, tessera_status};
 use crate::strings::{
     TESSERA_ID_BUFFER_LEN, TESSERA_TOKEN_BUFFER_LEN, alloc_string, write_id, write_token,
@@ -23,55 +27,184 @@ use crate::strings::{
 /// Thread safety: a session handle may be moved to another thread, but must not be used from
 /// two threads at once.
 pub struct tessera_session {
+    /// [`LIVE`] from the moment the handle is handed out until the one `tessera_session_free`
+    /// that wins the swap to [`FREE`]. Handle memory is never returned to the allocator (freed
+    /// handles are kept for the next ones, see [`take_slot`]), so this word stays readable after
+    /// a free: a second free — from this thread or another, at the same time — finds `FREE` and
+    /// does nothing.
+    state: AtomicU64,
+    /// Initialised exactly while `state` is `LIVE`.
+    contents: MaybeUninit<Contents>,
+}
+
+/// What a live session handle holds.
+pub(crate) struct Contents {
     pub(crate) session: Session,
     /// The user as a C string, made on first request (`Err` if it holds a NUL byte).
     user: OnceCell<Option<Result<CString, ()>>>,
 }
 
+/// `tessera_session::state` of a handle that is out ("tesslive"); any other value means freed.
+const LIVE: u64 = u64::from_be_bytes(*b"tesslive");
+/// `tessera_session::state` of a freed handle, kept for reuse ("tessfree").
+const FREE: u64 = u64::from_be_bytes(*b"tessfree");
+
+/// Freed handles each thread keeps for its next sessions: a request that validates and frees
+/// its session costs no `malloc`/`free` pair and no lock.
+const CACHED: usize = 8;
+
+/// A freed handle's memory, owned by a cache or the pool.
+struct Slot(NonNull<tessera_session>);
+
+// SAFETY: a `Slot` is the only owner of a freed handle's memory (no contents, state `FREE`); any
+// thread may reuse it.
+unsafe impl Send for Slot {}
+
+/// Freed handles beyond what the threads cache, and those of threads that exited. It only grows
+/// to the most session handles a program ever held at once.
+static POOL: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+
+/// One thread's freed handles, most recent last.
+struct Cache(Vec<Slot>);
+
+impl Drop for Cache {
+    /// A thread that exits leaves its freed handles to the pool: they are never deallocated.
+    fn drop(&mut self) {
+        lock_pool().append(&mut self.0);
+    }
+}
+
 thread_local! {
-    /// The allocation of the last session handle freed on this thread, its contents already
-    /// dropped (and its token zeroed), reused by the next handle made on this thread: a request
-    /// that validates and frees its session then costs no `malloc`/`free` pair.
-    static SPARE: Cell<Option<Box<MaybeUninit<tessera_session>>>> = const { Cell::new(None) };
+    static CACHE: RefCell<Cache> = const { RefCell::new(Cache(Vec::new())) };
 }
 
-/// This thread's spare allocation, or a new one.
+fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Slot>> {
+    // Nothing panics while the pool is locked but an allocation failure; the Vec stays valid.
+    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Memory for a new handle: this thread's most recently freed one, else some from the pool,
+/// else a new allocation (never released: see [`tessera_session::state`]).
 #[inline(always)]
-fn allocation() -> Box<MaybeUninit<tessera_session>> {
-    SPARE
-        .try_with(Cell::take)
+fn take_slot() -> NonNull<tessera_session> {
+    let cached = CACHE
+        .try_with(|cache| cache.try_borrow_mut().ok().and_then(|mut c| c.0.pop()))
         .ok()
-        .flatten()
-        .unwrap_or_else(Box::new_uninit)
+        .flatten();
+    match cached {
+        Some(slot) => slot.0,
+        None => refill(),
+    }
 }
 
-/// Box a core session for C, in this thread's spare allocation if it has one. The session is
-/// copied once, into the handle (the core returns it by value; copying it is most of what the C
-/// ABI adds to a validate).
+#[cold]
+fn refill() -> NonNull<tessera_session> {
+    {
+        let mut pool = lock_pool();
+        if let Some(slot) = pool.pop() {
+            // Take a few more for the next sessions of this thread, in the same lock.
+            let _ = CACHE.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    let more = pool.len().min(CACHED / 2);
+                    let at = pool.len() - more;
+                    cache.0.extend(pool.drain(at..));
+                }
+            });
+            return slot.0;
+        }
+    }
+    NonNull::from(Box::leak(Box::new(tessera_session {
+        state: AtomicU64::new(FREE),
+        contents: MaybeUninit::uninit(),
+    })))
+}
+
+/// Keep a freed handle's memory for the next session: in this thread's cache, or the pool.
+#[inline(always)]
+fn keep_slot(slot: NonNull<tessera_session>) {
+    let cached = CACHE
+        .try_with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => {
+                if cache.0.len() >= CACHED {
+                    // Half to the pool, in one lock; the most recently used stay.
+                    let mut pool = lock_pool();
+                    pool.extend(cache.0.drain(..CACHED / 2));
+                }
+                cache.0.push(Slot(slot));
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !cached {
+        // The cache is busy, or gone (a free during thread exit): the pool keeps it.
+        lock_pool().push(Slot(slot));
+    }
+}
+
+/// Box a core session for C. The session is copied once, into the handle (the core returns it by
+/// value; copying it is most of what the C ABI adds to a validate).
 #[inline(always)]
 pub(crate) fn into_handle(session: Session) -> *mut tessera_session {
-    let mut slot = allocation();
-    slot.write(tessera_session {
-        session,
-        user: OnceCell::new(),
-    });
-    Box::into_raw(slot).cast::<tessera_session>()
+    let slot = take_slot().as_ptr();
+    // SAFETY: `slot` points to a `tessera_session` that nothing else owns (fresh, or freed and
+    // taken from a cache or the pool), so its contents are uninitialised and ours to write. A
+    // late second free on another thread may be reading `state`, a separate field; it sees
+    // `LIVE` only after the contents are written (release store below).
+    unsafe {
+        (*slot).contents.write(Contents {
+            session,
+            user: OnceCell::new(),
+        });
+        (*slot).state.store(LIVE, Ordering::Release);
+    }
+    slot
 }
 
-/// Drop the handle's contents now, and keep its allocation as this thread's spare.
+/// Free a handle: drop its contents (zeroing its token) and keep its memory for the next one.
+/// Exactly one call per handle handed out succeeds; the others — a second free, even racing on
+/// another thread — fail without touching anything but the state word.
 ///
 /// # Safety
-/// `session` must be a live handle from [`into_handle`], not used again.
+/// `session` must be a pointer `into_handle` returned (live or freed since), and no call but
+/// another free may be using it.
 #[inline(always)]
-unsafe fn release(session: *mut tessera_session) {
-    // SAFETY: a live handle (this function's contract): drop its contents in place, exactly once.
-    unsafe { std::ptr::drop_in_place(session) };
-    // SAFETY: the allocation was made for a `tessera_session` by a `Box` (in `allocation`);
-    // `MaybeUninit<tessera_session>` has the same layout, and its contents are now dropped.
-    let spare = unsafe { Box::from_raw(session.cast::<MaybeUninit<tessera_session>>()) };
-    // The previous spare, if any, is released here; if the thread-local is already gone (thread
-    // exit), the closure is dropped uncalled, which releases `spare`.
-    let _ = SPARE.try_with(move |slot| drop(slot.replace(Some(spare))));
+unsafe fn release(session: *mut tessera_session) -> Result<(), Failure> {
+    // SAFETY: handle memory is never deallocated, so `state` is readable even if the handle was
+    // freed; only this field is borrowed.
+    let state = unsafe { &(*session).state };
+    if state
+        .compare_exchange(LIVE, FREE, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return Err(not_live("session"));
+    }
+    // SAFETY: this call won the swap, so it alone owns the contents, which were initialised
+    // while the state was `LIVE`; they are dropped exactly once.
+    unsafe { (*session).contents.assume_init_drop() };
+    // SAFETY: not NULL (checked by the caller, and dereferenced above).
+    keep_slot(unsafe { NonNull::new_unchecked(session) });
+    Ok(())
+}
+
+/// Borrow the contents of a session handle argument: `INVALID_ARGUMENT` for NULL, and for a
+/// handle already freed (as long as its memory was not handed out again for a new session:
+/// this is a courtesy, not a guarantee — never use a freed handle).
+///
+/// # Safety
+/// `session` must be NULL or a pointer `into_handle` returned, not being freed concurrently.
+#[inline(always)]
+pub(crate) unsafe fn arg_session<'a>(
+    session: *const tessera_session,
+) -> Result<&'a Contents, Failure> {
+    // SAFETY: NULL or a handle's memory, which is never deallocated (this function's contract).
+    let handle = unsafe { session.as_ref() }.ok_or_else(|| Failure::null("session"))?;
+    if handle.state.load(Ordering::Relaxed) != LIVE {
+        return Err(not_live("session"));
+    }
+    // SAFETY: `LIVE`, so the contents are initialised, and they stay so until a free, which the
+    // caller may not run concurrently.
+    Ok(unsafe { handle.contents.assume_init_ref() })
 }
 
 /// Write the session's public id (64 lowercase hex digits and a NUL) into `id_out`, which holds
@@ -90,7 +223,7 @@ pub unsafe extern "C" fn tessera_session_id(
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, out) = unsafe {
             (
-                arg_ref(session, "session")?,
+                arg_session(session)?,
                 OutBuf::new(id_out, id_out_len, TESSERA_ID_BUFFER_LEN, "id_out")?,
             )
         };
@@ -115,12 +248,7 @@ pub unsafe extern "C" fn tessera_session_user(
 ) -> tessera_status {
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (s, out) = unsafe {
-            (
-                arg_ref(session, "session")?,
-                Out::new(user_out, "user_out")?,
-            )
-        };
+        let (s, out) = unsafe { (arg_session(session)?, Out::new(user_out, "user_out")?) };
         let user = s
             .user
             .get_or_init(|| s.session.user().map(|u| CString::new(u).map_err(drop)));
@@ -150,12 +278,7 @@ pub unsafe extern "C" fn tessera_session_has_new_token(
 ) -> tessera_status {
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (s, out) = unsafe {
-            (
-                arg_ref(session, "session")?,
-                Out::new(issued_out, "issued_out")?,
-            )
-        };
+        let (s, out) = unsafe { (arg_session(session)?, Out::new(issued_out, "issued_out")?) };
         out.write(s.session.new_token().is_some());
         Ok(tessera_status::Ok)
     })
@@ -181,7 +304,7 @@ pub unsafe extern "C" fn tessera_session_new_token(
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, out) = unsafe {
             (
-                arg_ref(session, "session")?,
+                arg_session(session)?,
                 OutBuf::new(
                     token_out,
                     token_out_len,
@@ -209,7 +332,7 @@ unsafe fn time_of(
     read: fn(&Session) -> u64,
 ) -> crate::status::Outcome {
     // SAFETY: forwarded from this function's contract.
-    let (s, out) = unsafe { (arg_ref(session, "session")?, Out::new(at_out, "at_out")?) };
+    let (s, out) = unsafe { (arg_session(session)?, Out::new(at_out, "at_out")?) };
     out.write(read(&s.session));
     Ok(tessera_status::Ok)
 }
@@ -288,12 +411,7 @@ pub unsafe extern "C" fn tessera_session_secure(
 ) -> tessera_status {
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (s, out) = unsafe {
-            (
-                arg_ref(session, "session")?,
-                Out::new(secure_out, "secure_out")?,
-            )
-        };
+        let (s, out) = unsafe { (arg_session(session)?, Out::new(secure_out, "secure_out")?) };
         out.write(s.session.secure());
         Ok(tessera_status::Ok)
     })
@@ -311,12 +429,7 @@ pub unsafe extern "C" fn tessera_session_data(
 ) -> tessera_status {
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (s, out) = unsafe {
-            (
-                arg_ref(session, "session")?,
-                Out::new(json_out, "json_out")?,
-            )
-        };
+        let (s, out) = unsafe { (arg_session(session)?, Out::new(json_out, "json_out")?) };
         let text = Zeroizing::new(to_json(s.session.data())?);
         out.write(alloc_string(&text)?);
         Ok(tessera_status::Ok)
@@ -339,7 +452,7 @@ pub unsafe extern "C" fn tessera_session_get(
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, key, out) = unsafe {
             (
-                arg_ref(session, "session")?,
+                arg_session(session)?,
                 arg_str(key, "key")?,
                 Out::new(json_out, "json_out")?,
             )
@@ -367,12 +480,7 @@ pub unsafe extern "C" fn tessera_session_csrf_token(
 ) -> tessera_status {
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (s, out) = unsafe {
-            (
-                arg_ref(session, "session")?,
-                Out::new(csrf_out, "csrf_out")?,
-            )
-        };
+        let (s, out) = unsafe { (arg_session(session)?, Out::new(csrf_out, "csrf_out")?) };
         let csrf = Zeroizing::new(s.session.csrf_token()?);
         out.write(alloc_string(&csrf)?);
         Ok(tessera_status::Ok)
@@ -395,7 +503,7 @@ pub unsafe extern "C" fn tessera_session_verify_csrf(
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, candidate, out) = unsafe {
             (
-                arg_ref(session, "session")?,
+                arg_session(session)?,
                 arg_str(candidate, "candidate")?,
                 Out::new(valid_out, "valid_out")?,
             )
@@ -407,18 +515,25 @@ pub unsafe extern "C" fn tessera_session_verify_csrf(
 
 /// Release a session handle (its new token, if any, is zeroed). NULL is ignored.
 ///
-/// Any thread may release a handle; its memory may be reused for the next session handed out on
-/// the releasing thread.
+/// Any thread may release a handle; its memory is kept for the next session handles (on the
+/// releasing thread first), never returned to the system allocator. Freeing a handle twice is
+/// harmless, even from two threads at once: one call releases it, the others change nothing and
+/// set `tessera_last_error` (`invalid_argument: session is not a live handle ...`) — as long as
+/// no new session handle was handed out at the same address in between.
 ///
 /// # Safety
-/// `session` must be NULL or a handle Tessera returned and not yet freed; no other call may be
-/// using it.
+/// `session` must be NULL or a handle Tessera returned (live, or freed since); no other call may
+/// be using it except another `tessera_session_free`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_session_free(session: *mut tessera_session) {
     ffi_void!({
-        if !session.is_null() {
-            // SAFETY: a live handle from `into_handle`, freed once (this function's contract).
-            unsafe { release(session) };
+        if session.is_null() {
+            return;
+        }
+        // SAFETY: a pointer `into_handle` returned, used by no other call but a free (this
+        // function's contract).
+        if let Err(failure) = unsafe { release(session) } {
+            failure.report();
         }
     })
 }

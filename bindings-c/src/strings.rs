@@ -13,6 +13,7 @@ use tessera_core::{SessionId, Token};
 use zeroize::Zeroize;
 
 use crate::boundary::OutBuf;
+use crate::handles::STRINGS;
 use crate::status::Failure;
 
 /// Bytes a caller-supplied token buffer needs: 43 characters of base64url and a NUL.
@@ -46,6 +47,7 @@ pub(crate) fn alloc_string(text: &str) -> Result<*mut c_char, Failure> {
         let bytes = base.add(HEADER);
         std::ptr::copy_nonoverlapping(text.as_ptr(), bytes, text.len());
         bytes.add(text.len()).write(0);
+        STRINGS.insert(bytes);
         Ok(bytes.cast::<c_char>())
     }
 }
@@ -61,23 +63,30 @@ fn layout_for(len: usize) -> Result<Layout, Failure> {
 /// Release a string Tessera returned through a `char **` out-parameter, after overwriting it
 /// with zeros (it may hold a token, in a `Set-Cookie` value, or a CSRF token). NULL is ignored.
 ///
-/// Pass only pointers Tessera returned, exactly once; never `free()` them yourself, and never
-/// pass the borrowed `const char *` strings of `tessera_last_error`, `tessera_session_user`, the
-/// `*_str` functions or the event accessors.
+/// Pass only pointers Tessera returned through a `char **`; never `free()` them yourself. A
+/// string freed twice (even by two threads at once), or a pointer that is not such a string
+/// (e.g. the borrowed `const char *` of `tessera_last_error`, `tessera_session_user`, the `*_str`
+/// functions or the event accessors), is not touched: the call changes nothing and sets
+/// `tessera_last_error`.
 ///
 /// # Safety
-/// `string` must be NULL or a pointer returned by Tessera through a `char **` out-parameter and
-/// not yet released.
+/// `string` must be NULL or a pointer; if Tessera returned it, no other call may be using it
+/// except another `tessera_string_free`.
 ///
-/// Thread safety: any thread may release a string, once.
+/// Thread safety: any thread may release a string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_string_free(string: *mut c_char) {
     ffi_void!({
         if string.is_null() {
             return;
         }
-        // SAFETY: `string` came from `alloc_string` (this function's contract), so the length
-        // header sits HEADER bytes before it, inside the same allocation.
+        if let Err(failure) = STRINGS.remove(string) {
+            failure.report();
+            return;
+        }
+        // SAFETY: the registry held `string`, so it came from `alloc_string` and this call is
+        // the one releasing it: the length header sits HEADER bytes before it, inside the same
+        // allocation.
         let (base, len) = unsafe {
             let base = string.cast::<u8>().sub(HEADER);
             (base, base.cast::<usize>().read())

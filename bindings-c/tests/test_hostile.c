@@ -1,9 +1,9 @@
 /*
  * test_hostile.c: what a careless or hostile caller can throw at the ABI. NULL in every pointer
  * parameter, empty strings, bytes that are not UTF-8, 1 MiB strings, buffers that are too small,
- * numbers that are not enum values, double frees of NULL. Every call must return a status (never
- * crash), leave its out-parameters untouched on failure, and explain itself in
- * tessera_last_error() without echoing the input.
+ * numbers that are not enum values, frees of NULL, of freed handles and of pointers that are not
+ * handles. Every call must return a status (never crash), leave its out-parameters untouched on
+ * failure, and explain itself in tessera_last_error() without echoing the input.
  */
 #include <stdint.h>
 
@@ -161,6 +161,48 @@ static void test_null_everywhere(tessera_manager *m, tessera_session *s, const c
         tessera_string_free(NULL);
     }
     CHECK(1);
+}
+
+/* A free of something that is not a live handle changes nothing and says so (the racing case
+ * is test_double_free.c). */
+static void test_frees_of_what_is_not_live(tessera_manager *m) {
+    char marker[] = "not a tessera string";
+    tessera_string_free(marker);
+    CHECK(strstr(tessera_last_error(), "string is not a live handle") != NULL);
+    CHECK_STR(marker, "not a tessera string"); /* untouched: not zeroed, not released */
+    tessera_string_free((char *)tessera_version());
+    CHECK(strstr(tessera_last_error(), "string is not a live handle") != NULL);
+    tessera_string_free((char *)tessera_last_error()); /* the borrowed message itself */
+    CHECK(strstr(tessera_last_error(), "string is not a live handle") != NULL);
+    char *kept = NULL;
+    CHECK_OK(tessera_manager_clear_cookie(m, &kept));
+    tessera_string_free(kept + 1); /* inside a live string, but not one Tessera returned */
+    CHECK(strstr(tessera_last_error(), "string is not a live handle") != NULL);
+    tessera_string_free(kept);
+    long not_a_handle[8] = {0};
+    tessera_manager_free((tessera_manager *)not_a_handle);
+    CHECK(strstr(tessera_last_error(), "manager is not a live handle") != NULL);
+    tessera_clock_free((tessera_clock *)not_a_handle);
+    CHECK(strstr(tessera_last_error(), "clock is not a live handle") != NULL);
+    CHECK(not_a_handle[0] == 0 && not_a_handle[7] == 0);
+
+    /* A freed session handle, used again before any new session could take its memory, is
+     * refused (a courtesy: using a freed handle remains a bug). */
+    tessera_session *s = NULL;
+    char id[TESSERA_ID_BUFFER_LEN] = "untouched";
+    CHECK_OK(tessera_manager_create(m, "freed", NULL, false, NULL, &s));
+    tessera_session_free(s);
+    CHECK_INVALID(tessera_session_id(s, id, sizeof id));
+    CHECK(strstr(tessera_last_error(), "session is not a live handle") != NULL);
+    CHECK_STR(id, "untouched");
+    const char *user = NULL;
+    CHECK_INVALID(tessera_session_user(s, &user));
+    CHECK(user == NULL);
+    char *header = NULL;
+    CHECK_INVALID(tessera_manager_set_cookie_for_session(m, s, &header));
+    CHECK(header == NULL);
+    tessera_session_free(s);
+    CHECK(strstr(tessera_last_error(), "session is not a live handle") != NULL);
 }
 
 static void test_optional_outputs_may_be_null(tessera_manager *m) {
@@ -408,6 +450,7 @@ int main(void) {
 
     test_null_everywhere(m, s, tok, id);
     test_optional_outputs_may_be_null(m);
+    test_frees_of_what_is_not_live(m);
     test_empty_strings(m, id);
     test_not_utf8(m, s, tok, id);
     test_client_headers_are_lenient(m, tok);
