@@ -1,7 +1,8 @@
 # The C ABI (bindings-c): libtessera.so / libtessera.a and include/tessera.h, the C suite (plain,
 # valgrind, ASan + UBSan), the libmicrohttpd example, `make install` and the C-ABI bench.
 #
-#   make test-c                     the C suite (part of `make test`)
+#   make test-c                     the C suite (part of `make test`), on the memory store and
+#                                   on a private redis-server (installed by `system-deps`)
 #   make bench-c                    validate through the C ABI vs Rust (part of `make bench`)
 #   make install PREFIX=/usr/local  library, header, tessera.pc (DESTDIR honoured; C_PROFILE=debug
 #                                   installs the debug build)
@@ -33,7 +34,7 @@ $(C_OUT)/native-static-libs:
 		| sed -n 's/^note: native-static-libs: //p' > $@.tmp
 	@test -s $@.tmp && mv $@.tmp $@
 
-test-c: c-deps $(C_OUT)/native-static-libs
+test-c: c-deps system-deps $(C_OUT)/native-static-libs
 	$(CARGO) build -p tessera-c
 	ROOT="$(ROOT)" C_OUT="$(C_OUT)" C_LIB="$(CARGO_TARGET_DIR)/debug" bash $(C_DIR)/tests/run.sh
 

@@ -40,7 +40,15 @@ impl tessera_manager {
 /// `login_keeps_data`, `pepper`, `cookie_name`, `cookie_secure`, `cookie_http_only`,
 /// `cookie_same_site` (`"strict"`, `"lax"`, `"none"`), `cookie_path`, `cookie_domain`,
 /// `cookie_max_age_ms`, `sweep_interval_ms` (`null`: no background sweeper) and `store`
-/// (`"memory://"`). Example: `{"idle_timeout_ms": 600000, "store": "memory://"}`.
+/// (`"memory://"`, or a Redis URL shared by every process and language:
+/// `"redis://[user:password@]host:port/db?prefix=P&connect_timeout_ms=N&command_timeout_ms=N"`,
+/// `rediss://` for TLS; the layout is in docs/redis-schema.md). Example:
+/// `{"idle_timeout_ms": 600000, "store": "memory://"}`.
+///
+/// On Redis every call that touches the store blocks the calling thread for one round trip, and
+/// for at most the configured timeouts when Redis does not answer; it then fails with
+/// `TESSERA_STATUS_STORE_UNAVAILABLE` (not authenticated), and the same manager works again once
+/// Redis is back. Creating the manager does not connect.
 ///
 /// `clock` may be NULL (the system clock). Release the manager with `tessera_manager_free`.
 ///

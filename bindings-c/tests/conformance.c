@@ -1,7 +1,10 @@
 /*
  * conformance.c: the C runner of the conformance corpus (the *.json files of tests/conformance;
  * the format is in tests/conformance/README.md). Every scenario runs through the C ABI on a fresh
- * memory store, a manual clock at 1 700 000 000 000 ms and no background sweeper.
+ * memory store, a manual clock at 1 700 000 000 000 ms and no background sweeper — or, with
+ * --store URL, on that store (a Redis URL): each scenario then gets a key prefix of its own,
+ * `<prefix>-<scenario name>` (--prefix, default c-conf-<pid>), so no scenario sees another's keys
+ * and runs against the same server never collide.
  *
  * C strings end at the first NUL byte, so a `raw` string containing "\u0000" reaches the ABI cut
  * there; the corpus uses such strings only for tokens that are malformed either way.
@@ -10,7 +13,8 @@
  * makes the scenario fail instead of silently checking nothing. Each failure names the scenario,
  * the step and the mismatch; the last line is "N passed, N failed" over the scenarios.
  *
- * Usage: conformance [DIR [MIN_SCENARIOS]]   (default: tests/conformance 30)
+ * Usage: conformance [--store URL [--prefix P]] [DIR [MIN_SCENARIOS]]
+ *        (default: the memory store, tests/conformance, 30)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tessera.h"
 
@@ -744,10 +749,20 @@ static void check_expect(struct runner *r, json_t *expect, struct outcome *o) {
     }
 }
 
+/* --store and --prefix: NULL for the memory store. */
+static const char *store_url;
+static char store_prefix[64];
+
 /* Build the manager for a scenario; returns the status. */
 static tessera_status build(struct runner *r, json_t *config) {
     json_t *options = config ? json_deep_copy(config) : json_object();
     json_object_set_new(options, "sweep_interval_ms", json_null());
+    if (store_url != NULL) {
+        char url[2048];
+        snprintf(url, sizeof url, "%s%sprefix=%s-%s", store_url,
+                 strchr(store_url, '?') != NULL ? "&" : "?", store_prefix, r->sc->name);
+        json_object_set_new(options, "store", json_string(url));
+    }
     char *text = json_dumps(options, JSON_COMPACT);
     json_decref(options);
     tessera_status st = tessera_manager_new(text, r->clock, &r->m);
@@ -807,8 +822,25 @@ static int by_name(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "tests/conformance";
-    size_t min_scenarios = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : MIN_SCENARIOS;
+    snprintf(store_prefix, sizeof store_prefix, "c-conf-%ld", (long)getpid());
+    int arg = 1;
+    while (arg + 1 < argc && strncmp(argv[arg], "--", 2) == 0) {
+        if (strcmp(argv[arg], "--store") == 0) {
+            store_url = argv[arg + 1];
+        } else if (strcmp(argv[arg], "--prefix") == 0) {
+            snprintf(store_prefix, sizeof store_prefix, "%s", argv[arg + 1]);
+        } else {
+            break;
+        }
+        arg += 2;
+    }
+    if (arg < argc && strncmp(argv[arg], "--", 2) == 0) {
+        fprintf(stderr, "usage: conformance [--store URL [--prefix P]] [DIR [MIN_SCENARIOS]]\n");
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    const char *dir = arg < argc ? argv[arg] : "tests/conformance";
+    size_t min_scenarios = arg + 1 < argc ? (size_t)strtoul(argv[arg + 1], NULL, 10) : MIN_SCENARIOS;
     DIR *d = opendir(dir);
     if (d == NULL) {
         fprintf(stderr, "cannot list %s\n", dir);
@@ -855,7 +887,8 @@ int main(int argc, char **argv) {
                 min_scenarios);
         failed++;
     }
-    fprintf(stderr, "conformance (C): %zu scenario files, %d steps run\n", n, steps);
+    fprintf(stderr, "conformance (C): %zu scenario files, %d steps run, on %s\n", n, steps,
+            store_url != NULL ? "the --store URL" : "the memory store");
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
