@@ -1,7 +1,8 @@
 /*
  * check.h: the few assertions the C tests share. Each program ends with check_summary(), which
  * prints the final line "N passed, N failed" and gives the exit status. Counters are atomic so
- * threads may check concurrently.
+ * threads may check concurrently. It brings in verbose.h: TESSERA_TEST_VERBOSE=1 prints every
+ * event and every failing call's tessera_last_error().
  */
 #ifndef TESSERA_CHECK_H
 #define TESSERA_CHECK_H
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "tessera.h"
+#include "verbose.h" /* TESSERA_TEST_VERBOSE, TESSERA_TEST_TOKENS_FILE */
 
 static atomic_int check_passed;
 static atomic_int check_failed;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "tessera.h"
+#include "verbose.h" /* TESSERA_TEST_VERBOSE, TESSERA_TEST_TOKENS_FILE */
 
 #define START_MS 1700000000000ULL
 /* The corpus must not shrink below this unnoticed (as in the Rust runner). */

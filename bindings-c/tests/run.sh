@@ -158,6 +158,18 @@ gcc -std=c99 -pedantic -Wall -Wextra -Werror -I"$include" -c "$out/header.c" -o 
   g++ -x c++ -std=c++11 -Wall -Wextra -Werror -I"$include" -c "$out/header.c" -o /dev/null
 record "header compiles as C99 and C++" $((!$?))
 
+# tests/verbose.h wraps every call of the header that returns a status, and every *_free.
+unwrapped=$(grep -oE '^(enum tessera_status|void) tessera_[a-z_]+\(' "$include/tessera.h" |
+  sed -E 's/^(enum tessera_status|void) //; s/\($//' | while read -r f; do
+  grep -q "^#define $f(" "$here/verbose.h" || echo "$f"
+done)
+if [ -n "$unwrapped" ]; then
+  echo "tests/verbose.h does not wrap:" $unwrapped >&2
+  record "verbose.h wraps every call" 0
+else
+  record "verbose.h wraps every call" 1
+fi
+
 conformance_dir=$root/tests/conformance
 for mode in plain valgrind asan; do
   echo "bindings-c: $mode"
@@ -226,6 +238,32 @@ if [ ${#missed[@]} = 0 ]; then
 else
   printf '  %-34s %s\n' "leak checkers catch a leak" "NO: ${missed[*]}"
   record "leak checkers catch a deliberate leak" 0
+fi
+
+# The verbose mode works (mk/redaction.mk relies on it): the programs still pass, print events
+# and last errors, record the tokens they saw, and none of those tokens is in what they print.
+verbose_tokens=$out/logs/verbose-tokens.txt
+rm -f "$verbose_tokens"
+verbose_ok=1
+for t in test_api test_hostile "conformance $conformance_dir"; do
+  # shellcheck disable=SC2086 # the program and its argument
+  TESSERA_TEST_VERBOSE=1 TESSERA_TEST_TOKENS_FILE=$verbose_tokens "$out/bin/"$t \
+    >"$out/logs/verbose-${t%% *}.log" 2>&1 || verbose_ok=0
+done
+verbose_logs=("$out"/logs/verbose-{test_api,test_hostile,conformance}.log)
+events=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera event\] ')
+errors=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera\] .* last error: ')
+tokens=$(grep -cE '^[A-Za-z0-9_-]{43}$' "$verbose_tokens" 2>/dev/null)
+leaked=$(grep -E '^[A-Za-z0-9_-]{43}$' "$verbose_tokens" | sort -u |
+  grep -F -c -f - "${verbose_logs[@]}" | awk -F: '{ n += $NF } END { print n + 0 }')
+if [ "$verbose_ok" = 1 ] && [ "$events" -gt 100 ] && [ "$errors" -gt 100 ] &&
+  [ "${tokens:-0}" -gt 100 ] && [ "$leaked" = 0 ]; then
+  printf '  %-34s %s\n' "verbose mode" "$events events, $errors errors shown, no token of $tokens"
+  record "verbose mode" 1
+else
+  printf '  %-34s %s\n' "verbose mode" "NO: programs ok=$verbose_ok, $events events," \
+    "$errors errors, ${tokens:-0} tokens recorded, $leaked lines with a token"
+  record "verbose mode" 0
 fi
 
 run "make install + pkg-config" "$out/logs/install.log" bash "$here/test_install.sh"
