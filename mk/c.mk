@@ -3,6 +3,9 @@
 #
 #   make test-c                     the C suite (part of `make test`), on the memory store and
 #                                   on a private redis-server (installed by `system-deps`)
+#   make c-build                    the debug library and the plain C test programs and example,
+#                                   in $(C_OUT)/bin (linked to $(C_OUT)/lib/libtessera.so); run
+#                                   them with TESSERA_TEST_VERBOSE=1 to see every event and error
 #   make bench-c                    validate through the C ABI vs Rust (part of `make bench`)
 #   make install PREFIX=/usr/local  library, header, tessera.pc (DESTDIR honoured; C_PROFILE=debug
 #                                   installs the debug build)
@@ -21,7 +24,7 @@ c_profile_dir = $(CARGO_TARGET_DIR)/$(if $(filter release,$(C_PROFILE)),release,
 TEST_TARGETS += test-c
 BENCH_TARGETS += bench-c
 
-.PHONY: test-c bench-c install c-deps c-example
+.PHONY: test-c c-build bench-c install c-deps c-example
 
 c-deps:
 	@$(ROOT)/scripts/ensure-apt $(C_DEBIAN_PACKAGES)
@@ -34,9 +37,17 @@ $(C_OUT)/native-static-libs:
 		| sed -n 's/^note: native-static-libs: //p' > $@.tmp
 	@test -s $@.tmp && mv $@.tmp $@
 
-test-c: c-deps system-deps $(C_OUT)/native-static-libs
+test-c: c-build system-deps
+	ROOT="$(ROOT)" C_OUT="$(C_OUT)" C_LIB="$(CARGO_TARGET_DIR)/debug" bash $(C_DIR)/tests/run.sh \
+		--plain-built
+
+# The debug library and the plain C programs (tests and example) in $(C_OUT)/bin, run nothing:
+# test-c starts from it, and so can suites that run the programs their own way
+# (mk/redaction.mk), even in the same `make -j` (the programs are built once).
+c-build: c-deps $(C_OUT)/native-static-libs
 	$(CARGO) build -p tessera-c
-	ROOT="$(ROOT)" C_OUT="$(C_OUT)" C_LIB="$(CARGO_TARGET_DIR)/debug" bash $(C_DIR)/tests/run.sh
+	ROOT="$(ROOT)" C_OUT="$(C_OUT)" C_LIB="$(CARGO_TARGET_DIR)/debug" bash $(C_DIR)/tests/run.sh \
+		--build-only
 
 bench-c:
 	$(CARGO) bench -p tessera-c --bench c_abi -- --out $(ROOT)/benches/results

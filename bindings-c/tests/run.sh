@@ -12,10 +12,27 @@
 # understand, the leak checkers catch a deliberate leak of each kind of handle, and
 # `make install` + pkg-config build the README's example.
 #
+# Usage: run.sh [--build-only | --plain-built]
+#   --build-only   compile the plain programs into C_OUT/bin, as `make c-build` does; run nothing
+#   --plain-built  they are compiled already (mk/c.mk's test-c depends on c-build): compile only
+#                  the sanitized copies, then run everything
+#
 # Environment: ROOT (the repository), C_OUT (scratch directory), C_LIB (where cargo put
 # libtessera.*; debug), C_OUT/native-static-libs (from mk/c.mk). Under CI=true a missing
 # redis-server fails the suite; otherwise the Redis runs are skipped, loudly.
 set -uo pipefail
+
+build_only=0
+plain_built=0
+case "${1:-}" in
+--build-only) build_only=1 ;;
+--plain-built) plain_built=1 ;;
+"") ;;
+*)
+  echo "usage: run.sh [--build-only | --plain-built]" >&2
+  exit 2
+  ;;
+esac
 
 root=${ROOT:?}
 out=${C_OUT:?}
@@ -56,17 +73,35 @@ else
   record "soname" 1
 fi
 
-# build NAME SOURCE [EXTRA LIBS...]: bin/NAME (shared library) and bin/NAME-asan (static).
+# build NAME SOURCE [EXTRA LIBS...]: bin/NAME (shared library) and bin/NAME-asan (static; not
+# with --build-only), compiled in the background; built_all waits for them all.
+build_pids=()
+build_names=()
 build() {
   local name=$1 source=$2
   shift 2
-  local ok=1
-  gcc "${CFLAGS[@]}" "$source" -o "$out/bin/$name" -L"$out/lib" -ltessera \
-    -Wl,-rpath,"$out/lib" "$@" || ok=0
-  # shellcheck disable=SC2086 # the native libraries are separate words
-  gcc "${CFLAGS[@]}" "${SANITIZE[@]}" "$source" -o "$out/bin/$name-asan" "$lib/libtessera.a" \
-    "$@" $static_libs || ok=0
-  record "compile $name" $ok
+  (
+    if [ "$plain_built" = 0 ]; then
+      gcc "${CFLAGS[@]}" "$source" -o "$out/bin/$name" -L"$out/lib" -ltessera \
+        -Wl,-rpath,"$out/lib" "$@" || exit 1
+    else
+      [ -x "$out/bin/$name" ] || { echo "$out/bin/$name is missing (make c-build)" >&2; exit 1; }
+    fi
+    if [ "$build_only" = 0 ]; then
+      # shellcheck disable=SC2086 # the native libraries are separate words
+      gcc "${CFLAGS[@]}" "${SANITIZE[@]}" "$source" -o "$out/bin/$name-asan" \
+        "$lib/libtessera.a" "$@" $static_libs || exit 1
+    fi
+  ) &
+  build_pids+=($!)
+  build_names+=("$name")
+}
+built_all() {
+  local i
+  for i in "${!build_pids[@]}"; do
+    wait "${build_pids[$i]}"
+    record "compile ${build_names[$i]}" $((!$?))
+  done
 }
 
 # run NAME LOG COMMAND...: the command must exit 0 and end with "N passed, 0 failed".
@@ -87,7 +122,14 @@ run() {
   fi
 }
 
-echo "bindings-c: compiling the C tests (-Wall -Wextra -Werror; plain and ASan+UBSan)"
+if [ "$build_only" = 1 ]; then
+  echo "bindings-c: compiling the C tests and the example (-Wall -Wextra -Werror; plain)"
+elif [ "$plain_built" = 1 ]; then
+  echo "bindings-c: compiling the C tests (-Wall -Wextra -Werror; ASan+UBSan; plain: make c-build)"
+else
+  echo "bindings-c: compiling the C tests (-Wall -Wextra -Werror; plain and ASan+UBSan)"
+fi
+compile_start=$SECONDS
 mhd=$(pkg-config --cflags --libs libmicrohttpd)
 jansson=$(pkg-config --cflags --libs jansson)
 build test_api "$here/test_api.c"
@@ -100,6 +142,15 @@ build conformance "$here/conformance.c" $jansson
 # shellcheck disable=SC2086
 build server "$root/bindings-c/examples/server.c" $mhd
 build canary_leak "$here/canary_leak.c"
+built_all
+
+echo "bindings-c: compiled in $((SECONDS - compile_start))s"
+if [ "$build_only" = 1 ]; then
+  for f in "${failures[@]}"; do echo "  FAILED: $f" >&2; done
+  echo "bindings-c: built into $out/bin ($runs_passed passed, $runs_failed failed)"
+  [ "$runs_failed" = 0 ]
+  exit
+fi
 
 # A private redis-server for the conformance corpus on Redis: a free loopback port (one nothing
 # listens on; if another process takes it first, redis-server exits and the next is tried), no
@@ -173,6 +224,7 @@ fi
 conformance_dir=$root/tests/conformance
 for mode in plain valgrind asan; do
   echo "bindings-c: $mode"
+  mode_start=$SECONDS
   case $mode in
   plain) wrap=() suffix= iterations=1500 slack=750 ;;
   valgrind) wrap=("${VALGRIND[@]}") suffix= iterations=60 slack=2500 ;;
@@ -200,6 +252,7 @@ for mode in plain valgrind asan; do
   fi
   run "example over HTTP ($mode)" "$out/logs/example-$mode.log" \
     bash "$here/test_example.sh" "$out/bin/server$suffix" "${wrap[@]}"
+  echo "bindings-c: $mode took $((SECONDS - mode_start))s"
 done
 
 echo "bindings-c: checks of the checks"
@@ -268,7 +321,7 @@ fi
 
 run "make install + pkg-config" "$out/logs/install.log" bash "$here/test_install.sh"
 
-echo "bindings-c: $runs_passed passed, $runs_failed failed"
+echo "bindings-c: $runs_passed passed, $runs_failed failed, in $SECONDS s"
 for f in "${failures[@]}"; do echo "  FAILED: $f" >&2; done
 echo "$runs_passed passed, $runs_failed failed"
 [ "$runs_failed" = 0 ]
