@@ -212,3 +212,125 @@ describe('req.session loads its data on first use', () => {
     assert.deepEqual(seen, { polluted: undefined, id: s.id, ok: 1, save: 'function' })
   })
 })
+
+describe('the middleware adds no properties to req and res', () => {
+  it('req.session, sessionID, csrfToken, tessera and the hooks live on Express\'s shared prototypes', async () => {
+    const m = plain()
+    const app = express()
+    let before
+    app.use((req, res, next) => {
+      before = { req: Reflect.ownKeys(req), res: Reflect.ownKeys(res) }
+      next()
+    })
+    app.use(expressSession({ manager: m }))
+    let added
+    app.use((req, res, next) => {
+      added = {
+        req: Reflect.ownKeys(req).filter((k) => !before.req.includes(k)).map(String),
+        res: Reflect.ownKeys(res).filter((k) => !before.res.includes(k)).map(String)
+      }
+      next()
+    })
+    let seen
+    app.get('/', (req, res) => {
+      req.session.n = (req.session.n ?? 0) + 1
+      seen = {
+        ownReq: added.req,
+        ownRes: added.res,
+        csrf: typeof req.csrfToken(),
+        tessera: typeof req.tessera.login
+      }
+      res.json({ n: req.session.n })
+    })
+    const srv = await serve(app)
+    try {
+      const c = new Client(srv.url)
+      await c.get('/')
+      assert.equal((await c.get('/')).json().n, 2)
+      assert.deepEqual(seen, { ownReq: [], ownRes: [], csrf: 'string', tessera: 'function' })
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('a mounted sub-app (its own request prototype) sees the session too', async () => {
+    const m = plain()
+    const sub = express()
+    sub.get('/n', (req, res) => {
+      req.session.n = (req.session.n ?? 0) + 1
+      res.json({ n: req.session.n, id: req.sessionID })
+    })
+    const app = express()
+    app.use(expressSession({ manager: m }))
+    app.use('/sub', sub)
+    app.get('/n', (req, res) => res.json({ n: req.session.n ?? null }))
+    const srv = await serve(app)
+    try {
+      const c = new Client(srv.url)
+      assert.equal((await c.get('/sub/n')).json().n, 1)
+      const second = (await c.get('/sub/n')).json()
+      assert.equal(second.n, 2)
+      assert.match(second.id, /^[0-9a-f]{64}$/)
+      assert.equal((await c.get('/n')).json().n, 2)
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('requests Tessera did not handle keep plain properties (an express-session app in the same process)', async () => {
+    const session = require('express-session')
+    const app = express()
+    app.use(session({ secret: 's', resave: false, saveUninitialized: false, name: 'other' }))
+    app.get('/', (req, res) => {
+      req.session.k = (req.session.k ?? 0) + 1
+      res.json({ k: req.session.k, own: Object.prototype.hasOwnProperty.call(req, 'session'), csrf: typeof req.csrfToken })
+    })
+    const srv = await serve(app)
+    try {
+      const c = new Client(srv.url)
+      assert.equal((await c.get('/')).json().k, 1)
+      const r = (await c.get('/')).json()
+      assert.equal(r.k, 2)
+      assert.equal(r.own, true)
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('first request of a process: a middleware that wrapped writeHead before the hooks existed, and a bare http server', async () => {
+    const { execFileSync } = require('node:child_process')
+    const script = `
+      const http = require('node:http')
+      const express = require('express')
+      const { SessionManager, expressSession } = require(${JSON.stringify(require.resolve('..'))})
+      const manager = new SessionManager({ cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null })
+      const app = express()
+      app.use((req, res, next) => {
+        const writeHead = res.writeHead
+        res.writeHead = function (...args) { res.setHeader('x-wrapped', '1'); return writeHead.apply(this, args) }
+        next()
+      })
+      app.use(expressSession({ manager }))
+      app.get('/', (req, res) => { req.session.n = 1; res.end('ok') })
+      const mw = expressSession({ manager })
+      const bare = http.createServer((req, res) => mw(req, res, () => { req.session.m = 2; res.end('bare') }))
+      ;(async () => {
+        const out = {}
+        for (const [name, srv] of [['express', http.createServer(app)], ['bare', bare]]) {
+          await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+          const r = await fetch('http://127.0.0.1:' + srv.address().port + '/')
+          const cookie = r.headers.getSetCookie()[0]
+          const token = cookie && cookie.split(';')[0].slice(4)
+          out[name] = { cookie: Boolean(cookie), wrapped: r.headers.get('x-wrapped'), data: token ? manager.validateSync(token).data : null }
+          srv.close()
+        }
+        process.stdout.write(JSON.stringify(out))
+      })()
+    `
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: __dirname, encoding: 'utf8' }))
+    assert.deepEqual(out, {
+      express: { cookie: true, wrapped: '1', data: { n: 1 } },
+      bare: { cookie: true, wrapped: null, data: { m: 2 } }
+    })
+  })
+})
