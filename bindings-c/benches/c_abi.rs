@@ -386,8 +386,10 @@ fn markdown(r: &serde_json::Value) -> String {
          `c-abi.json` has every figure.\n\n\
          Where the nanoseconds go: checking the two C strings (`strlen`, an ASCII fast path \
          before UTF-8 validation), the panic boundary, the status and out-parameters, one copy of \
-         the ~230-byte session the core returns by value into the handle, and the free. The \
-         handle's memory is reused per thread, so a validate-then-free costs no `malloc`. The \
+         the ~230-byte session the core returns by value into the handle, and the free (one atomic \
+         swap of the handle's state word, which makes a second free harmless, even a racing \
+         one). The handle's memory is reused per thread, so a validate-then-free costs no \
+         `malloc` and takes no lock. The \
          copy is most of the difference between the valid and the unknown rows; a core API that \
          built the session in caller-provided storage would remove it.\n",
         r["sessions_in_store"],

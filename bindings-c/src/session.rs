@@ -1,7 +1,7 @@
 //! The session handle `validate`, `rotate`, `create` and `login` return, and what C can read
 //! from it.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::ffi::{CString, c_char};
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -64,18 +64,87 @@ unsafe impl Send for Slot {}
 /// to the most session handles a program ever held at once.
 static POOL: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 
-/// One thread's freed handles, most recent last.
-struct Cache(Vec<Slot>);
+/// One thread's freed handles, most recent last: a small stack of `Cell`s (no borrow flag, no
+/// allocation), since a free and the next validate's handle go through it on every request.
+struct Cache {
+    len: Cell<usize>,
+    slots: [Cell<*mut tessera_session>; CACHED],
+}
+
+impl Cache {
+    const fn new() -> Self {
+        Cache {
+            len: Cell::new(0),
+            slots: [const { Cell::new(std::ptr::null_mut()) }; CACHED],
+        }
+    }
+
+    #[inline(always)]
+    fn pop(&self) -> Option<NonNull<tessera_session>> {
+        let top = self.len.get().checked_sub(1)?;
+        let slot = NonNull::new(self.slots.get(top)?.get())?;
+        self.len.set(top);
+        Some(slot)
+    }
+
+    /// Keep `slot` if there is room (never takes the pool's lock).
+    #[inline(always)]
+    fn try_push(&self, slot: NonNull<tessera_session>) -> bool {
+        let len = self.len.get();
+        match self.slots.get(len) {
+            Some(cell) => {
+                cell.set(slot.as_ptr());
+                self.len.set(len + 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keep `slot`; when the stack is full, the older half goes to the pool first.
+    #[inline(always)]
+    fn push(&self, slot: NonNull<tessera_session>) {
+        if !self.try_push(slot) {
+            self.spill();
+            if !self.try_push(slot) {
+                lock_pool().push(Slot(slot));
+            }
+        }
+    }
+
+    #[cold]
+    fn spill(&self) {
+        let len = self.len.get().min(CACHED);
+        let half = len / 2;
+        let mut pool = lock_pool();
+        pool.extend(
+            self.slots[..half]
+                .iter()
+                .filter_map(|c| NonNull::new(c.replace(std::ptr::null_mut())))
+                .map(Slot),
+        );
+        for i in half..len {
+            self.slots[i - half].set(self.slots[i].replace(std::ptr::null_mut()));
+        }
+        self.len.set(len - half);
+    }
+}
 
 impl Drop for Cache {
     /// A thread that exits leaves its freed handles to the pool: they are never deallocated.
     fn drop(&mut self) {
-        lock_pool().append(&mut self.0);
+        let len = self.len.replace(0).min(CACHED);
+        lock_pool().extend(
+            self.slots[..len]
+                .iter()
+                .filter_map(|c| NonNull::new(c.get()))
+                .map(Slot),
+        );
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const { RefCell::new(Cache(Vec::new())) };
+    static CACHE: Cache = const { Cache::new() };
 }
 
 fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Slot>> {
@@ -87,13 +156,9 @@ fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Slot>> {
 /// else a new allocation (never released: see [`tessera_session::state`]).
 #[inline(always)]
 fn take_slot() -> NonNull<tessera_session> {
-    let cached = CACHE
-        .try_with(|cache| cache.try_borrow_mut().ok().and_then(|mut c| c.0.pop()))
-        .ok()
-        .flatten();
-    match cached {
-        Some(slot) => slot.0,
-        None => refill(),
+    match CACHE.try_with(Cache::pop) {
+        Ok(Some(slot)) => slot,
+        _ => refill(),
     }
 }
 
@@ -104,10 +169,12 @@ fn refill() -> NonNull<tessera_session> {
         if let Some(slot) = pool.pop() {
             // Take a few more for the next sessions of this thread, in the same lock.
             let _ = CACHE.try_with(|cache| {
-                if let Ok(mut cache) = cache.try_borrow_mut() {
-                    let more = pool.len().min(CACHED / 2);
-                    let at = pool.len() - more;
-                    cache.0.extend(pool.drain(at..));
+                for _ in 0..CACHED / 2 {
+                    let Some(more) = pool.pop() else { break };
+                    if !cache.try_push(more.0) {
+                        pool.push(more);
+                        break;
+                    }
                 }
             });
             return slot.0;
@@ -122,22 +189,8 @@ fn refill() -> NonNull<tessera_session> {
 /// Keep a freed handle's memory for the next session: in this thread's cache, or the pool.
 #[inline(always)]
 fn keep_slot(slot: NonNull<tessera_session>) {
-    let cached = CACHE
-        .try_with(|cache| match cache.try_borrow_mut() {
-            Ok(mut cache) => {
-                if cache.0.len() >= CACHED {
-                    // Half to the pool, in one lock; the most recently used stay.
-                    let mut pool = lock_pool();
-                    pool.extend(cache.0.drain(..CACHED / 2));
-                }
-                cache.0.push(Slot(slot));
-                true
-            }
-            Err(_) => false,
-        })
-        .unwrap_or(false);
-    if !cached {
-        // The cache is busy, or gone (a free during thread exit): the pool keeps it.
+    if CACHE.try_with(|cache| cache.push(slot)).is_err() {
+        // The cache is gone (a free during thread exit): the pool keeps it.
         lock_pool().push(Slot(slot));
     }
 }
@@ -541,4 +594,87 @@ pub unsafe extern "C" fn tessera_session_free(session: *mut tessera_session) {
 /// Serialize a JSON value (serializing `serde_json` values cannot fail, but is not unwrapped).
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Failure> {
     serde_json::to_string(value).map_err(|_| Failure::internal("cannot serialize JSON"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ptr;
+
+    use super::*;
+    use crate::manager::{tessera_manager, tessera_manager_create, tessera_manager_free};
+
+    struct Manager(*mut tessera_manager);
+    // SAFETY: a manager handle is safe to use from many threads at once.
+    unsafe impl Send for Manager {}
+    // SAFETY: as for `Send`.
+    unsafe impl Sync for Manager {}
+
+    fn create(m: &Manager) -> *mut tessera_session {
+        let mut s = ptr::null_mut();
+        // SAFETY: a live manager and a writable out-pointer.
+        let st = unsafe {
+            tessera_manager_create(m.0, c"u".as_ptr(), ptr::null(), true, ptr::null(), &mut s)
+        };
+        assert_eq!(st, tessera_status::Ok);
+        s
+    }
+
+    fn live(s: *mut tessera_session) -> bool {
+        let mut id = [0 as c_char; TESSERA_ID_BUFFER_LEN];
+        // SAFETY: a pointer `into_handle` returned, not being freed; a writable buffer.
+        unsafe { tessera_session_id(s, id.as_mut_ptr(), id.len()) == tessera_status::Ok }
+    }
+
+    /// Many handles at once, freed on other threads than made them: the caches spill to the
+    /// pool and refill from it, no handle is handed out twice, and a second free always fails.
+    #[test]
+    fn handles_move_through_caches_and_pool() {
+        let mut m = ptr::null_mut();
+        // SAFETY: a writable out-pointer.
+        let st = unsafe {
+            crate::manager::tessera_manager_new(
+                c"{\"sweep_interval_ms\": null}".as_ptr(),
+                ptr::null(),
+                &mut m,
+            )
+        };
+        assert_eq!(st, tessera_status::Ok);
+        let m = Manager(m);
+        for _ in 0..5 {
+            let made: Vec<usize> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| (0..50).map(|_| create(&m) as usize).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            let mut distinct = made.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), made.len(), "a handle was handed out twice");
+            assert!(made.iter().all(|&s| live(s as *mut tessera_session)));
+            // Freed in other groupings, on other threads.
+            std::thread::scope(|scope| {
+                for chunk in made.chunks(37) {
+                    scope.spawn(move || {
+                        for &s in chunk {
+                            let s = s as *mut tessera_session;
+                            // SAFETY: a live handle, freed once here...
+                            assert!(unsafe { release(s) }.is_ok());
+                            // ...and a second time, which must fail and change nothing.
+                            // SAFETY: a pointer `into_handle` returned, freed since.
+                            assert!(unsafe { release(s) }.is_err());
+                            assert!(!live(s));
+                        }
+                    });
+                }
+            });
+        }
+        // SAFETY: a live manager, freed once.
+        unsafe { tessera_manager_free(m.0) };
+    }
 }
