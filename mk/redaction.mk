@@ -14,10 +14,11 @@
 #           and --trace-uncaught: every SessionManager's events, every exception a native call
 #           throws and every process warning logged; tokens recorded from the native API's
 #           arguments and results and from every Set-Cookie an http server sends.
-#   C       the C test programs (built plainly against libtessera.so; they have no verbose
-#           flag) and the example service driven over HTTP by tests/test_example.sh, whose
-#           event log (stderr) is kept; tokens recorded from the Set-Cookie headers its curl
-#           saves (a recording curl first in PATH).
+#   C       the C test programs from `make c-build` with TESSERA_TEST_VERBOSE=1 (every event of
+#           every manager and every failing call's tessera_last_error) and
+#           TESSERA_TEST_TOKENS_FILE (every token they obtain recorded), and the example service
+#           driven over HTTP by tests/test_example.sh, whose event log (stderr) is kept; tokens
+#           recorded from the Set-Cookie headers its curl saves (a recording curl first in PATH).
 #
 # scripts/redaction-scan then searches every captured byte for every recorded token (in four
 # spellings) and for any canonical token-shaped value; scripts/test_redaction_scan.py first
@@ -33,9 +34,7 @@ REDACTION_C := $(REDACTION_DIR)/c
 REDACTION_MIN_TOKENS := 3
 # The C suite is there when mk/c.mk (test-c) and its test sources are.
 REDACTION_WITH_C := $(and $(filter test-c,$(TEST_TARGETS)),$(wildcard $(ROOT)/bindings-c/tests/test_api.c))
-REDACTION_C_PROGRAMS := test_api test_hostile test_threads
-# Linker flags for the C programs (in a variable: a comma would split a $(call) argument).
-REDACTION_C_LINK := -L$(REDACTION_C)/lib -ltessera -Wl,-rpath,$(REDACTION_C)/lib
+REDACTION_C_PROGRAMS := test_api test_hostile test_threads test_double_free test_redis
 
 TEST_TARGETS += test-redaction
 
@@ -68,10 +67,10 @@ redaction_run = start=$$(date +%s); rc=0; out="$(or $(3),$(REDACTION_LOGS))/$(1)
 	if [ "$$rc" != 0 ]; then echo "    the end of $$out:"; tail -15 "$$out" | sed 's/^/    | /'; \
 	echo "$(1)" >>"$(REDACTION_DIR)/failed"; fi
 
-test-redaction: python-build node-build system-deps $(if $(REDACTION_WITH_C),c-deps)
+test-redaction: python-build node-build system-deps $(if $(REDACTION_WITH_C),c-build)
 	@rm -rf "$(REDACTION_DIR)"
 	@mkdir -p "$(REDACTION_LOGS)" "$(REDACTION_TOKENS)/python" "$(REDACTION_TOKENS)/node" \
-		"$(REDACTION_TOKENS)/c" "$(REDACTION_C)/bin" "$(REDACTION_C)/lib" "$(REDACTION_C)/shim"
+		"$(REDACTION_TOKENS)/c" "$(REDACTION_C)/shim"
 	@echo "test-redaction: the suites at their most verbose, into $(REDACTION_LOGS)"
 	@date +%s >"$(REDACTION_DIR)/started"
 	@$(call redaction_run,python-pytest,cd $(ROOT)/bindings-python && \
@@ -84,24 +83,17 @@ test-redaction: python-build node-build system-deps $(if $(REDACTION_WITH_C),c-d
 		NODE_OPTIONS="--require=$(NODE_DIR)/redaction-preload.js --trace-warnings --trace-uncaught" \
 		npm test)
 ifneq ($(REDACTION_WITH_C),)
-	@$(call redaction_run,c-build,$(CARGO) build -p tessera-c && \
-		soname=$$(objdump -p "$(CARGO_TARGET_DIR)/debug/libtessera.so" | awk '$$1 == "SONAME" { print $$2 }') && \
-		ln -sfn "$(CARGO_TARGET_DIR)/debug/libtessera.so" "$(REDACTION_C)/lib/$$soname" && \
-		ln -sfn "$$soname" "$(REDACTION_C)/lib/libtessera.so" && \
-		for t in $(REDACTION_C_PROGRAMS) conformance; do \
-			gcc -std=c11 -Wall -Wextra -O1 -g -pthread -I$(C_DIR)/include -I$(C_DIR)/tests \
-				"$(C_DIR)/tests/$$t.c" -o "$(REDACTION_C)/bin/$$t" $(REDACTION_C_LINK) \
-				$$(pkg-config --cflags --libs jansson) || exit 1; \
-		done && \
-		gcc -std=c11 -Wall -Wextra -O1 -g -pthread -I$(C_DIR)/include "$(C_DIR)/examples/server.c" \
-			-o "$(REDACTION_C)/bin/server" $(REDACTION_C_LINK) $$(pkg-config --cflags --libs libmicrohttpd))
 	@printf '%s\n' "$$REDACTION_CURL" >"$(REDACTION_C)/shim/curl" && chmod +x "$(REDACTION_C)/shim/curl"
 	@for t in $(REDACTION_C_PROGRAMS); do \
-		$(call redaction_run,c-$$t,TESSERA_TEST_ITERATIONS=1500 "$(REDACTION_C)/bin/$$t"); \
+		$(call redaction_run,c-$$t,TESSERA_TEST_VERBOSE=1 \
+			TESSERA_TEST_TOKENS_FILE="$(REDACTION_TOKENS)/c/$$t.txt" \
+			TESSERA_TEST_ITERATIONS=1500 "$(C_OUT)/bin/$$t"); \
 	done
-	@$(call redaction_run,c-conformance,"$(REDACTION_C)/bin/conformance" "$(ROOT)/tests/conformance")
+	@$(call redaction_run,c-conformance,TESSERA_TEST_VERBOSE=1 \
+		TESSERA_TEST_TOKENS_FILE="$(REDACTION_TOKENS)/c/conformance.txt" \
+		"$(C_OUT)/bin/conformance" "$(ROOT)/tests/conformance")
 	@$(call redaction_run,c-example,PATH="$(REDACTION_C)/shim:$$PATH" bash "$(C_DIR)/tests/test_example.sh" \
-		"$(REDACTION_C)/bin/server" bash -c 'exec "$$@" 2> >(tee -a "$(REDACTION_LOGS)/c-example-server.txt" >&2)' bash)
+		"$(C_OUT)/bin/server" bash -c 'exec "$$@" 2> >(tee -a "$(REDACTION_LOGS)/c-example-server.txt" >&2)' bash)
 endif
 	@$(call redaction_run,scan-self-test,cd $(ROOT) && $(PY_ENV) ruff check --config bindings-python/pyproject.toml \
 		scripts/redaction-scan scripts/test_redaction_scan.py && \

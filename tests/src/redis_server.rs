@@ -1,6 +1,10 @@
 //! A private `redis-server` for one test binary: a free loopback port, no persistence, stopped
 //! (killed) when dropped. Under `CI=true` a missing `redis-server` fails the test instead of
 //! skipping it.
+//!
+//! A server kept in a `static` is never dropped (Rust does not run destructors of statics at
+//! exit), so each server's directory is named after the test process and records the server's
+//! pid; starting a server first stops those whose test process is gone.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +42,7 @@ impl RedisServer {
 
     /// Start one that requires `password` (AUTH).
     pub fn start_with(password: Option<&str>) -> Option<Self> {
+        reap_orphans();
         if !have_redis() {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -81,7 +86,9 @@ impl RedisServer {
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
-        self.child = Some(cmd.spawn().expect("start redis-server"));
+        let child = cmd.spawn().expect("start redis-server");
+        let _ = std::fs::write(self.dir.join("server.pid"), child.id().to_string());
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -128,5 +135,29 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stop servers left by test processes that have exited (see the module docs).
+fn reap_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name
+            .strip_prefix("tessera-redis-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if owner == std::process::id() || std::path::Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        if let Ok(pid) = std::fs::read_to_string(entry.path().join("server.pid")) {
+            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
