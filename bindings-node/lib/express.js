@@ -34,13 +34,16 @@ const kTarget = Symbol('tessera.target') // read through the Proxy: its target
 
 /** Per-request state, kept out of sight of the session's data (and of loggers). */
 class State {
-  constructor (manager, mode, req) {
+  constructor (manager, mode, https, userAgent) {
     this.manager = manager
     this.fast = mode.fast
     this.sync = mode.sync
     this.userOf = mode.userOf
     this.clearCookie = mode.clearCookie
-    this.req = req
+    // No reference to req or res: the State is a WeakMap value keyed by req, and a young
+    // generation collection keeps such values alive whenever the key is (cheap only if small).
+    this.https = https
+    this.userAgent = userAgent
     this.token = null // the token the client holds, if the session exists
     this.id = null // the public id
     this.user = null // the core's user
@@ -88,8 +91,7 @@ class State {
   }
 
   context (extra) {
-    const req = this.req
-    return { https: isHttps(req), userAgent: req.headers['user-agent'], ...extra }
+    return { https: this.https, userAgent: this.userAgent, ...extra }
   }
 }
 
@@ -122,13 +124,12 @@ class Session {
    */
   regenerate (cb) {
     const state = this[kState]
-    const req = state.req
     const next = newSession(state, null)
     const ended = state.token
     const finish = (err) => {
       if (!err) {
         state.forget()
-        req.session = next
+        state.session = next
       }
       if (cb) process.nextTick(cb, err || undefined)
     }
@@ -138,13 +139,12 @@ class Session {
   /** End this session now; `req.session` is removed and the cookie cleared. */
   destroy (cb) {
     const state = this[kState]
-    const req = state.req
     const ended = state.token
     return settle(() => ended ? call(state, 'logout', ended) : null, (err) => {
       if (!err) {
         state.forget()
         state.destroyed = true
-        req.session = undefined
+        state.session = undefined
       }
       if (cb) process.nextTick(cb, err || undefined)
     })
@@ -439,8 +439,8 @@ function expressSession (options = {}) {
   const header = String(csrfHeader).toLowerCase()
   const fast = mode.fast
 
-  function begin (req, res, r) {
-    const state = new State(manager, mode, req)
+  function begin (req, res, r, https, headers) {
+    const state = new State(manager, mode, https, headers['user-agent'])
     state.hadCookie = r.reason !== undefined || r.valid
     if (r.valid) {
       state.adoptRequest(r)
@@ -455,36 +455,42 @@ function expressSession (options = {}) {
   }
 
   /** The CSRF header of an unsafe request, if it carries one. */
-  function candidateOf (req) {
-    if (SAFE_METHODS.has(req.method)) return undefined
-    const value = req.headers[header]
+  function candidateOf (safe, headers) {
+    if (safe) return undefined
+    const value = headers[header]
     return typeof value === 'string' ? value : undefined
   }
 
   if (mode.sync) {
     return function tesseraSession (req, res, next) {
       if (states.has(req)) return next()
+      // Every property read on an Express request is a slow lookup (see below): each once.
+      const headers = req.headers
+      const https = isHttps(req)
       let r
       try {
-        r = fast.requestSync(req.headers.cookie, isHttps(req), candidateOf(req))
+        r = fast.requestSync(headers.cookie, https, candidateOf(SAFE_METHODS.has(req.method), headers))
       } catch (err) {
         return next(err) // store_unavailable or internal: fail closed
       }
-      begin(req, res, r)
+      begin(req, res, r, https, headers)
       next()
     }
   }
 
   return function tesseraSessionAsync (req, res, next) {
     if (states.has(req)) return next()
+    const headers = req.headers
+    const https = isHttps(req)
+    const safe = SAFE_METHODS.has(req.method)
     let pending
     try {
-      pending = fast.request(req.headers.cookie, isHttps(req), candidateOf(req), SAFE_METHODS.has(req.method))
+      pending = fast.request(headers.cookie, https, candidateOf(safe, headers), safe)
     } catch (err) {
       return next(err)
     }
     pending.then((r) => {
-      begin(req, res, r)
+      begin(req, res, r, https, headers)
       next()
     }, next) // store_unavailable or internal: fail closed
   }
@@ -502,7 +508,7 @@ function beforeHead (state, res) {
   if (state.sync && !state.done) {
     state.done = true
     try {
-      const session = state.req.session
+      const session = state.session
       if (session) commit(state, session)
     } catch (err) {
       reportLateFailure(err)
@@ -518,7 +524,7 @@ function beforeHead (state, res) {
 function beforeEnd (state, res, end, args) {
   if (state.sync || state.done || res.headersSent) return false
   state.done = true
-  const session = state.req.session
+  const session = state.session
   Promise.resolve(session ? commit(state, session) : undefined)
     .catch(reportLateFailure)
     .then(() => { finishHeaders(res, state); end.apply(res, args) })
@@ -533,16 +539,18 @@ function beforeEnd (state, res, end, args) {
 // descriptor array copied in the old generation, inline caches that never settle, and more
 // major collections. Measured here on whole Express requests in process: two added symbol
 // properties doubled the bytes allocated per request (33 → 72 KB) and cost ~20 µs. So the
-// middleware adds none. A WeakMap holds each request's (and response's) State (+2.6 KB, the
-// State and session objects themselves); `session`, `sessionID`, `csrfToken` and `tessera`
+// middleware adds none. A WeakMap keyed by the request holds its State (which refers to
+// neither req nor res, so that a young-generation collection keeps little alive); `session`, `sessionID`, `csrfToken` and `tessera`
 // are accessors, and `writeHead`/`end` hooks, installed once on Express's shared request and
 // response prototypes (the objects right above http.IncomingMessage.prototype and
 // http.ServerResponse.prototype). They read the WeakMap: for a request Tessera did not handle
 // they act as plain properties (a setter stores an own property; the hooks pass through).
 // Without Express (the objects directly on Node's prototypes, where additions are cheap) the
-// same accessors and hooks are defined on each object.
+// same accessors and hooks are defined on each object. Each property read on an Express
+// request or response is itself a slow lookup (its hidden class is unique, so inline caches
+// miss): the hot path reads each one once.
 
-const states = new WeakMap() // req and res → State
+const states = new WeakMap() // req → State (a response finds it through res.req)
 const kInstalled = Symbol('tessera.installed')
 
 function own (obj, key, value) {
@@ -599,7 +607,7 @@ function responseProps (target) {
       configurable: true,
       writable: true,
       value: function writeHead (...args) {
-        const s = states.get(this)
+        const s = states.get(this.req)
         if (s !== undefined) beforeHead(s, this)
         return originalWriteHead.apply(this, args)
       }
@@ -608,7 +616,7 @@ function responseProps (target) {
       configurable: true,
       writable: true,
       value: function end (...args) {
-        const s = states.get(this)
+        const s = states.get(this.req)
         if (s !== undefined && beforeEnd(s, this, originalEnd, args)) return this
         return originalEnd.apply(this, args)
       }
@@ -629,19 +637,34 @@ function sharedProto (obj, root) {
 }
 
 /** Make `state` the request's and the response's, and the accessors and hooks reachable. */
+// The prototypes of the last request and response whose accessors and hooks were found on a
+// shared prototype: comparing prototypes is cheaper than looking kInstalled up each time.
+let knownReqProto = null
+let knownResProto = null
+
 function attach (req, res, state) {
   states.set(req, state)
-  states.set(res, state)
-  if (req[kInstalled] !== true) {
-    const proto = sharedProto(req, http.IncomingMessage.prototype)
-    Object.defineProperties(proto ?? req, REQUEST_PROPS)
+  const reqProto = Object.getPrototypeOf(req)
+  if (reqProto !== knownReqProto) {
+    const shared = sharedProto(req, http.IncomingMessage.prototype)
+    if (shared === null) {
+      Object.defineProperties(req, REQUEST_PROPS) // not Express: on the object itself
+    } else {
+      if (shared[kInstalled] !== true) Object.defineProperties(shared, REQUEST_PROPS)
+      knownReqProto = reqProto
+    }
   }
-  if (res[kInstalled] !== true) {
-    const proto = sharedProto(res, http.ServerResponse.prototype)
-    if (proto !== null) Object.defineProperties(proto, responseProps(proto))
-    // A middleware that ran before this first install wrapped the methods without the shared
-    // hooks: this response also gets hooks of its own, around what it has now.
-    Object.defineProperties(res, responseProps(res))
+  const resProto = Object.getPrototypeOf(res)
+  if (resProto !== knownResProto) {
+    const shared = sharedProto(res, http.ServerResponse.prototype)
+    if (shared === null || shared[kInstalled] !== true) {
+      if (shared !== null) Object.defineProperties(shared, responseProps(shared))
+      // A middleware that ran before this first install wrapped the methods without the
+      // shared hooks (or there is no shared prototype): this response gets hooks of its own,
+      // around what it has now.
+      Object.defineProperties(res, responseProps(res))
+    }
+    if (shared !== null) knownResProto = resProto
   }
 }
 
@@ -649,8 +672,12 @@ function attach (req, res, state) {
 function csrfToken () {
   const state = states.get(this)
   if (!state) throw new Error('req.csrfToken() needs the expressSession() middleware first')
+  return csrfTokenOf(state)
+}
+
+function csrfTokenOf (state) {
   if (state.sync) {
-    if (!state.token && this.session) {
+    if (!state.token && state.session) {
       // A CSRF token belongs to a session: an anonymous visitor gets one now.
       const r = state.manager.createSync(null, null, state.context())
       state.adopt(r, r.newToken)
@@ -679,7 +706,7 @@ class RequestApi {
    */
   async login (user) {
     const state = this.#state
-    const session = state.req.session
+    const session = state.session
     if (session) await commit(state, session) // pending changes first
     const r = await call(state, 'login', state.token, user, state.context())
     state.adopt(r, r.newToken)
@@ -695,15 +722,15 @@ class RequestApi {
   async logout () {
     const state = this.#state
     await new Promise((resolve, reject) => {
-      if (!state.req.session) return resolve()
-      state.req.session.regenerate((err) => err ? reject(err) : resolve())
+      if (!state.session) return resolve()
+      state.session.regenerate((err) => err ? reject(err) : resolve())
     })
   }
 
   /** A CSRF token, whatever the store. */
   async csrfToken () {
     const state = this.#state
-    if (state.sync) return csrfToken.call(state.req)
+    if (state.sync) return csrfTokenOf(state)
     if (!state.token) {
       const r = await state.manager.create(null, null, state.context())
       state.adopt(r, r.newToken)
