@@ -27,6 +27,9 @@ const fastCalls = require('./fast.js')
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 const kState = Symbol('tessera.state') // on a session's target: the request's State
 const kPending = Symbol('tessera.pending') // on a session's target: data JSON not yet loaded, or null
+const kFlags = Symbol('tessera.flags') // on a session's target: CHANGED | NESTED
+const CHANGED = 1 // a data key was set, deleted or defined through req.session
+const NESTED = 2 // some value is an object or array, which can change without a trap
 const kTarget = Symbol('tessera.target') // read through the Proxy: its target
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +110,7 @@ class Session {
   constructor (state, json) {
     this[kState] = state
     this[kPending] = json // JSON text not parsed yet ('' for none), or null once loaded
+    this[kFlags] = 0
   }
 
   /** The session's public id (64 hex digits), or null while it has not been created. */
@@ -200,7 +204,20 @@ function load (t) {
   t[kPending] = null
   if (json === '' || json === '{}') return
   const data = JSON.parse(json)
-  for (const key of Object.keys(data)) if (!RESERVED.has(key)) t[key] = data[key]
+  let nested = false
+  for (const key of Object.keys(data)) {
+    if (RESERVED.has(key)) continue
+    const value = data[key]
+    if (value !== null && typeof value === 'object') nested = true
+    t[key] = value
+  }
+  if (nested) t[kFlags] |= NESTED
+}
+
+/** A data key is about to change through the Proxy. */
+function touched (t) {
+  load(t)
+  t[kFlags] |= CHANGED
 }
 
 /** A plain copy of a session's data. */
@@ -224,7 +241,7 @@ const HANDLER = {
     return t[key]
   },
   set (t, key, value) {
-    if (typeof key !== 'symbol') load(t)
+    if (typeof key !== 'symbol') touched(t)
     return Reflect.set(t, key, value)
   },
   has (t, key) {
@@ -232,19 +249,19 @@ const HANDLER = {
     return key in t
   },
   deleteProperty (t, key) {
-    if (typeof key !== 'symbol') load(t)
+    if (typeof key !== 'symbol') touched(t)
     return Reflect.deleteProperty(t, key)
   },
   defineProperty (t, key, descriptor) {
-    if (typeof key !== 'symbol') load(t)
+    if (typeof key !== 'symbol') touched(t)
     return Reflect.defineProperty(t, key, descriptor)
   },
   ownKeys (t) {
     load(t)
-    return Reflect.ownKeys(t).filter((k) => k !== kState && k !== kPending)
+    return Reflect.ownKeys(t).filter((k) => k !== kState && k !== kPending && k !== kFlags)
   },
   getOwnPropertyDescriptor (t, key) {
-    if (key === kState || key === kPending) return undefined
+    if (key === kState || key === kPending || key === kFlags) return undefined
     if (typeof key !== 'symbol') load(t)
     return Reflect.getOwnPropertyDescriptor(t, key)
   }
@@ -272,12 +289,15 @@ const NO_STEPS = Object.freeze([])
 /**
  * Decide what to write: a login if the session's user changed, an end if it went away, then
  * the data keys that differ from what was last written. A session whose data was never read
- * by this request has not changed.
+ * by this request has not changed, nor one only read whose values are all primitives (objects
+ * and arrays can change in place, so those are compared as JSON).
  */
 function plan (state, session) {
   const t = session[kTarget] ?? session
   const pending = t[kPending]
   if (pending !== null && pending !== undefined) return NO_STEPS
+  // Loaded but untouched, and every value a primitive: nothing can have changed.
+  if (t[kFlags] === 0) return NO_STEPS
   const steps = []
   let base = state.base
   const user = state.userOf(session)

@@ -157,6 +157,29 @@ describe('req.session loads its data on first use', () => {
     assert.equal(parsed, 0, 'the data was never parsed')
   })
 
+  it('a session only read, whose values are all primitives, is not serialized to look for changes', async () => {
+    const m = plain()
+    const flat = m.createSync(null, { flatMarker: 1 })
+    const nested = m.createSync(null, { nestedMarker: { a: 1 } })
+    let serialized = 0
+    const stringify = JSON.stringify
+    const srv = await appWith(m, (req, res) => res.send(String(req.session.flatMarker ?? req.session.nestedMarker.a)))
+    JSON.stringify = function (value, ...rest) {
+      if (value && typeof value === 'object' && ('flatMarker' in value || 'nestedMarker' in value)) serialized++
+      return stringify.call(this, value, ...rest)
+    }
+    try {
+      const c = new Client(srv.url)
+      assert.equal((await c.get('/', { headers: { cookie: `sid=${flat.newToken}` } })).text, '1')
+      assert.equal(serialized, 0, 'flat and untouched: no comparison')
+      assert.equal((await c.get('/', { headers: { cookie: `sid=${nested.newToken}` } })).text, '1')
+      assert.equal(serialized, 1, 'an object value may have changed in place: compared')
+    } finally {
+      JSON.stringify = stringify
+      await srv.close()
+    }
+  })
+
   it('behaves like a plain object: keys, spread, in, delete, nested changes, JSON, inspect', async () => {
     const m = plain()
     const s = m.createSync(null, { a: 1, cart: [1, 2], gone: true })
