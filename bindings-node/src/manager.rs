@@ -194,7 +194,12 @@ impl SessionManager {
     pub fn id_of(&self, env: Env, token: Option<Unknown>) -> napi::Result<Option<String>> {
         run(&env, || {
             let token = args::string(token, "token", MAX_SHORT)?;
-            Ok(self.core.id_of(&token).ok().map(|id| id.to_string()))
+            Ok(self
+                .core
+                .id_of(&token)
+                .ok()
+                .as_ref()
+                .map(crate::fast::id_hex))
         })
     }
 

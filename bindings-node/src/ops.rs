@@ -308,7 +308,7 @@ pub fn request(m: &tessera::SessionManager, a: &RequestArgs) -> Outcome<RequestS
     match m.validate(token, &a.ctx.core())? {
         Validation::Valid(s) => {
             out.valid = true;
-            out.id = Some(s.id().to_string());
+            out.id = Some(crate::fast::id_hex(s.id()));
             out.user = s.user().map(str::to_owned);
             out.data = Some(Data(s.data_shared().cloned()));
             out.expires_at = Some(crate::clock::millis_to_js(s.expires_at()));

@@ -76,10 +76,10 @@ impl SessionResult {
         SessionResult {
             valid: true,
             reason: None,
-            id: Some(s.id().to_string()),
+            id: Some(crate::fast::id_hex(s.id())),
             user: s.user().map(str::to_owned),
             data: Some(Data(s.data_shared().cloned())),
-            new_token: s.new_token().map(|t| t.expose().to_string()),
+            new_token: s.new_token().map(tessera::Token::expose),
             set_cookie: s.new_token().map(|t| manager.set_cookie(t)),
             created_at: Some(millis_to_js(s.created_at())),
             last_seen: Some(millis_to_js(s.last_seen())),
@@ -167,7 +167,7 @@ pub struct SessionListing {
 impl From<&tessera::SessionInfo> for SessionListing {
     fn from(i: &tessera::SessionInfo) -> Self {
         SessionListing {
-            id: i.id.to_string(),
+            id: crate::fast::id_hex(&i.id),
             created_at: millis_to_js(i.created_at),
             last_seen: millis_to_js(i.last_seen),
             expires_at: millis_to_js(i.expires_at),
