@@ -167,6 +167,12 @@ export declare class SessionManager {
 }
 
 /**
+ * `"release"` or `"debug"`: how this addon was compiled. The benchmark refuses a debug build
+ * (another `make test` in the same tree may have replaced the release one).
+ */
+export declare function __buildProfile(): string
+
+/**
  * `__requestSync` as a Promise whose work runs on the libuv pool (any store); `mintCsrf`
  * asks for a fresh CSRF token with the session.
  */

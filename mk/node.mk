@@ -31,6 +31,8 @@ test-node: system-deps node-build
 	cd $(NODE_DIR) && git diff --exit-code -- native.d.ts || { echo "native.d.ts is stale: commit the regenerated file" >&2; exit 1; }
 	cd $(NODE_DIR) && npm test
 
-## bench-node: Express + expressSession vs express-session + MemoryStore vs no sessions
+## bench-node: Express + expressSession vs express-session + MemoryStore vs no sessions (HTTP,
+## interleaved rounds), per-operation costs, and on a private redis-server (when installed)
+## Tessera validate/create vs connect-redis get/set vs a bare GET, at concurrency 1 and 16
 bench-node: node-build-release
 	cd $(NODE_DIR) && node bench/run.js $(ROOT)/benches/results

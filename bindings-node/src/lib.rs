@@ -40,6 +40,17 @@ pub fn version() -> &'static str {
     tessera::VERSION
 }
 
+/// `"release"` or `"debug"`: how this addon was compiled. The benchmark refuses a debug build
+/// (another `make test` in the same tree may have replaced the release one).
+#[napi(js_name = "__buildProfile")]
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
 /// The rejection reasons, in a fixed order: `malformed`, `unknown`, `expired_idle`,
 /// `expired_absolute`.
 #[napi]

@@ -112,6 +112,7 @@ describe('the compact per-request result', () => {
     assert.throws(() => native.__saveSync(h, s.id, null, 'k'), TypeError)
     assert.throws(() => native.__saveSync(h, 'zz', null, null), { code: 'invalid_argument' })
     await assert.rejects(native.__save(h, 'f'.repeat(64), '{"a":1}', null), { code: 'unknown' })
+    assert.ok(['debug', 'release'].includes(native.__buildProfile()))
   })
 })
 

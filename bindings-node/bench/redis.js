@@ -1,0 +1,181 @@
+'use strict'
+// The Redis part of `make bench-node`: on one private redis-server, in the same run, µs per
+// operation and operations per second, with 1 and 16 operations in flight, of
+//   - Tessera through Node: validate (manager.validate, the public Promise API), the
+//     middleware's per-request call (one free function, compact result), and create;
+//   - connect-redis (express-session's Redis store, on the `redis` npm client): get and set;
+//   - a bare GET through the same `redis` client: the floor for one round trip from Node.
+// Rounds are interleaved (every operation once per round) and medians reported, so a burst of
+// load from elsewhere on the machine hits every contender alike.
+const { createClient } = require('redis')
+const { RedisStore } = require('connect-redis')
+const { SessionManager } = require('..')
+const fastCalls = require('../lib/fast.js')
+const { haveRedis, startRedis } = require('../test/redis-server.js')
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/**
+ * Run `op(i)` (returning a Promise) `total` times with `concurrency` in flight. Returns
+ * { opsPerSec, usPerOp } where usPerOp is the mean latency of one operation.
+ */
+async function drive (op, total, concurrency) {
+  let next = 0
+  let latencyNs = 0n
+  const lane = async () => {
+    while (next < total) {
+      const i = next++
+      const t0 = process.hrtime.bigint()
+      await op(i)
+      latencyNs += process.hrtime.bigint() - t0
+    }
+  }
+  const t0 = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: concurrency }, lane))
+  const wallNs = Number(process.hrtime.bigint() - t0)
+  return { opsPerSec: total / (wallNs / 1e9), usPerOp: Number(latencyNs) / total / 1000 }
+}
+
+/** Run the Redis benchmark; resolves its report, or { skipped } without redis-server. */
+async function redisBench ({ rounds = Number(process.env.BENCH_REDIS_ROUNDS || 5), total = Number(process.env.BENCH_REDIS_OPS || 4000) } = {}) {
+  if (!haveRedis()) return { skipped: 'redis-server is not installed' }
+  const server = await startRedis()
+  const client = createClient({ url: `redis://127.0.0.1:${server.port}/0` })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    const manager = new SessionManager({
+      store: server.url('bench', { pool_size: '16' }),
+      cookieName: 'sid',
+      cookieSecure: false,
+      sweepIntervalMs: null,
+      rotationIntervalMs: null
+    })
+    const fast = fastCalls.bind(manager)
+    const data = { n: 1, theme: 'dark', passport: { user: 'alice' } }
+    const s = await manager.create('alice', data)
+    const header = `sid=${s.newToken}`
+    if (!(await manager.validate(s.newToken)).valid) throw new Error('bench: the session is not valid')
+
+    const store = new RedisStore({ client, prefix: 'sess:' })
+    const sess = { cookie: { originalMaxAge: null, httpOnly: true, path: '/' }, ...data }
+    await new Promise((resolve, reject) => store.set('sid1', sess, (e) => (e ? reject(e) : resolve())))
+    await client.set('bare', JSON.stringify(sess))
+
+    const ops = {
+      tessera_validate: () => manager.validate(s.newToken),
+      tessera_request: () => fast.request(header, false, undefined, false),
+      tessera_create: () => manager.create(null, data),
+      connect_redis_get: () => new Promise((resolve, reject) => store.get('sid1', (e, v) => (e ? reject(e) : resolve(v)))),
+      connect_redis_set: () => new Promise((resolve, reject) => store.set('sid1', sess, (e) => (e ? reject(e) : resolve()))),
+      redis_bare_get: () => client.get('bare')
+    }
+    const concurrencies = [1, 16]
+    const samples = {}
+    for (const name of Object.keys(ops)) for (const c of concurrencies) samples[`${name}@${c}`] = []
+    // Warm-up: connections, JIT, pools.
+    for (const [name, op] of Object.entries(ops)) {
+      for (const c of concurrencies) await drive(op, Math.min(total, 1000), c)
+      if (name === 'tessera_create') await manager.revokeAll()
+    }
+    for (let r = 0; r < rounds; r++) {
+      const names = Object.keys(ops)
+      // Rotate the order every round so no contender always runs first or last.
+      const order = names.slice(r % names.length).concat(names.slice(0, r % names.length))
+      for (const name of order) {
+        for (const c of concurrencies) samples[`${name}@${c}`].push(await drive(ops[name], total, c))
+      }
+    }
+    const results = {}
+    for (const [key, list] of Object.entries(samples)) {
+      results[key] = {
+        us_per_op: median(list.map((x) => x.usPerOp)),
+        ops_per_sec: median(list.map((x) => x.opsPerSec))
+      }
+    }
+    const at = (name, c) => results[`${name}@${c}`]
+    const ratios = {}
+    for (const c of concurrencies) {
+      ratios[`validate_vs_bare_get_latency@${c}`] = at('tessera_validate', c).us_per_op / at('redis_bare_get', c).us_per_op
+      ratios[`request_vs_bare_get_latency@${c}`] = at('tessera_request', c).us_per_op / at('redis_bare_get', c).us_per_op
+      ratios[`validate_vs_connect_redis_get_throughput@${c}`] = at('tessera_validate', c).ops_per_sec / at('connect_redis_get', c).ops_per_sec
+      ratios[`request_vs_connect_redis_get_throughput@${c}`] = at('tessera_request', c).ops_per_sec / at('connect_redis_get', c).ops_per_sec
+      ratios[`create_vs_connect_redis_set_throughput@${c}`] = at('tessera_create', c).ops_per_sec / at('connect_redis_set', c).ops_per_sec
+    }
+    const targets = { validate_vs_bare_get_latency_at_most: 1.2, vs_connect_redis_throughput_at_least: 2 }
+    const met = {
+      validate_within_1_2x_bare_get: ratios['validate_vs_bare_get_latency@1'] <= 1.2,
+      request_within_1_2x_bare_get: ratios['request_vs_bare_get_latency@1'] <= 1.2,
+      validate_2x_connect_redis_c1: ratios['validate_vs_connect_redis_get_throughput@1'] >= 2,
+      validate_2x_connect_redis_c16: ratios['validate_vs_connect_redis_get_throughput@16'] >= 2,
+      create_2x_connect_redis_c1: ratios['create_vs_connect_redis_set_throughput@1'] >= 2,
+      create_2x_connect_redis_c16: ratios['create_vs_connect_redis_set_throughput@16'] >= 2
+    }
+    return {
+      redis_server: (await client.info('server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown',
+      threadpool: Number(process.env.UV_THREADPOOL_SIZE || 4),
+      rounds,
+      ops_per_round: total,
+      results,
+      ratios,
+      targets,
+      met
+    }
+  } finally {
+    await client.quit().catch(() => {})
+    await server.stop()
+  }
+}
+
+/** The Redis section of node.md. */
+function redisMarkdown (r) {
+  if (r.skipped) return ['## Redis', '', `Skipped: ${r.skipped}.`, '']
+  const names = {
+    tessera_validate: 'Tessera validate (manager.validate)',
+    tessera_request: 'Tessera per-request call (expressSession\'s)',
+    tessera_create: 'Tessera create',
+    connect_redis_get: 'connect-redis get',
+    connect_redis_set: 'connect-redis set',
+    redis_bare_get: 'bare GET (`redis` client)'
+  }
+  const row = (n) => {
+    const a = r.results[`${n}@1`]
+    const b = r.results[`${n}@16`]
+    return `| ${names[n]} | ${a.us_per_op.toFixed(1)} | ${Math.round(a.ops_per_sec)} | ${b.us_per_op.toFixed(1)} | ${Math.round(b.ops_per_sec)} |`
+  }
+  const x = (v) => v.toFixed(2) + '×'
+  const yes = (b) => (b ? 'yes' : 'no')
+  return [
+    '## Redis',
+    '',
+    `One private redis-server ${r.redis_server} on loopback; ${r.rounds} interleaved rounds of ${r.ops_per_round} operations ` +
+      `per operation and concurrency, medians; libuv thread pool of ${r.threadpool}. Latency is the mean time one ` +
+      'operation takes (with 16 in flight it includes queueing).',
+    '',
+    '| operation | µs/op (c=1) | ops/s (c=1) | µs/op (c=16) | ops/s (c=16) |',
+    '|---|---:|---:|---:|---:|',
+    ...Object.keys(names).map(row),
+    '',
+    '| ratio | c=1 | c=16 | target | met (c=1 / c=16) |',
+    '|---|---:|---:|---:|---|',
+    `| validate latency / bare GET | ${x(r.ratios['validate_vs_bare_get_latency@1'])} | ${x(r.ratios['validate_vs_bare_get_latency@16'])} | ≤ 1.2× (c=1) | ${yes(r.met.validate_within_1_2x_bare_get)} |`,
+    `| per-request call latency / bare GET | ${x(r.ratios['request_vs_bare_get_latency@1'])} | ${x(r.ratios['request_vs_bare_get_latency@16'])} | ≤ 1.2× (c=1) | ${yes(r.met.request_within_1_2x_bare_get)} |`,
+    `| validate throughput / connect-redis get | ${x(r.ratios['validate_vs_connect_redis_get_throughput@1'])} | ${x(r.ratios['validate_vs_connect_redis_get_throughput@16'])} | ≥ 2× | ${yes(r.met.validate_2x_connect_redis_c1)} / ${yes(r.met.validate_2x_connect_redis_c16)} |`,
+    `| per-request call throughput / connect-redis get | ${x(r.ratios['request_vs_connect_redis_get_throughput@1'])} | ${x(r.ratios['request_vs_connect_redis_get_throughput@16'])} | ≥ 2× | |`,
+    `| create throughput / connect-redis set | ${x(r.ratios['create_vs_connect_redis_set_throughput@1'])} | ${x(r.ratios['create_vs_connect_redis_set_throughput@16'])} | ≥ 2× | ${yes(r.met.create_2x_connect_redis_c1)} / ${yes(r.met.create_2x_connect_redis_c16)} |`,
+    ''
+  ]
+}
+
+module.exports = { redisBench, redisMarkdown }
+
+if (require.main === module) {
+  redisBench().then((r) => {
+    console.log(redisMarkdown(r).join('\n'))
+    console.log(JSON.stringify(r, null, 2))
+  }, (err) => { console.error(err); process.exit(1) })
+}
