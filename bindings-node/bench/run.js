@@ -15,13 +15,10 @@
 //    Node against connect-redis get/set and a bare GET, at concurrency 1 and 16.
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
-const { IncomingMessage, ServerResponse } = require('node:http')
-const { Duplex } = require('node:stream')
-const express = require('express')
+const { spawn, execFileSync } = require('node:child_process')
 const session = require('express-session')
 const autocannon = require('autocannon')
-const { SessionManager, expressSession } = require('..')
+const { SessionManager } = require('..')
 const fastCalls = require('../lib/fast.js')
 const { redisBench, redisMarkdown } = require('./redis.js')
 
@@ -162,31 +159,6 @@ async function http () {
   return { runs, ratios }
 }
 
-/**
- * A whole Express request in this process, without the network: a real IncomingMessage and
- * ServerResponse on a stub socket, through an app with `middleware` (or none) whose route reads
- * one session value. Returns `(cookieHeader) => void`, which runs one request.
- */
-function inProcess (middleware) {
-  const app = express()
-  if (middleware) app.use(middleware)
-  app.get('/', (req, res) => res.send(`hello ${req.session ? req.session.n : 0}`))
-  const socket = new Duplex({ read () {}, write (chunk, encoding, cb) { cb() } })
-  socket.remoteAddress = '127.0.0.1'
-  return (cookie) => {
-    const req = new IncomingMessage(socket)
-    req.method = 'GET'
-    req.url = '/'
-    req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' }
-    req.complete = true
-    const res = new ServerResponse(req)
-    res.assignSocket(socket)
-    app(req, res)
-    if (!res.writableEnded) throw new Error('bench: the in-process request did not finish')
-    res.detachSocket(socket)
-  }
-}
-
 /** ns per call of `f`, the best of a few rounds. */
 function perOp (f, n = 200000) {
   let best = Infinity
@@ -199,11 +171,11 @@ function perOp (f, n = 200000) {
   return best
 }
 
-/** ns per call of each function of `fs`, best of 9 rounds, the functions taking turns. */
-function perOpInterleaved (fs, n) {
+/** ns per call of each function of `fs`, best of `rounds` rounds, the functions taking turns. */
+function perOpInterleaved (fs, n, rounds = 9) {
   const best = {}
   for (const k of Object.keys(fs)) best[k] = Infinity
-  for (let round = 0; round < 9; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const [k, f] of Object.entries(fs)) {
       const t0 = process.hrtime.bigint()
       for (let i = 0; i < n; i++) f(i)
@@ -211,6 +183,24 @@ function perOpInterleaved (fs, n) {
     }
   }
   return best
+}
+
+/**
+ * Whole Express requests in process (bench/inprocess.js), without and with expressSession(),
+ * each app in a child process of its own, taking turns: the median of 5 rounds (ns).
+ */
+function inProcessExpress () {
+  const samples = { none: [], tessera: [] }
+  for (let round = 0; round < 5; round++) {
+    for (const kind of Object.keys(samples)) {
+      const out = execFileSync(process.execPath, [path.join(__dirname, 'inprocess.js'), kind], { encoding: 'utf8' })
+      samples[kind].push(Number(out))
+    }
+  }
+  return {
+    express_request_ns: median(samples.none),
+    express_request_with_tessera_ns: median(samples.tessera)
+  }
 }
 
 function perOpAsync (f, n = 100000) {
@@ -242,14 +232,14 @@ async function operations () {
   const sess = { cookie: { originalMaxAge: null, httpOnly: true, path: '/' }, n: 1, theme: 'dark', passport: { user: 'alice' } }
   await new Promise((resolve) => store.set('sid1', sess, resolve))
   const fast = fastCalls.bind(manager)
-  const plainApp = inProcess(null)
-  const tesseraApp = inProcess(expressSession({ manager }))
+  const native = require('../lib/native.js')
   const result = {
-    tessera_request_sync_ns: perOp(() => fast.requestSync(header, false, undefined)),
+    // A trivial free function, measured alongside: how slow the machine is right now.
     ...perOpInterleaved({
-      express_request_ns: () => plainApp(''),
-      express_request_with_tessera_ns: () => tesseraApp(header)
-    }, 20000),
+      tessera_request_sync_ns: () => fast.requestSync(header, false, undefined),
+      napi_trivial_call_ns: () => native.version()
+    }, 100000, 15),
+    ...inProcessExpress(),
     tessera_validate_sync_ns: perOp(() => manager.validateSync(token)),
     tessera_validate_request_sync_ns: perOp(() => manager.validateRequestSync(header)),
     tessera_set_sync_ns: perOp((i) => manager.setSync(s.id, 'n', i)),
@@ -332,11 +322,13 @@ async function main () {
     '',
     '`tessera_request_sync_ns` is what expressSession() pays per request for the session itself: one ' +
       'free-function call that reads the cookie, validates and returns the compact result, taken apart in ' +
-      'JavaScript. `express_request_ns` / `express_request_with_tessera_ns` are whole Express requests run in ' +
-      'this process without the network (real IncomingMessage/ServerResponse on a stub socket), without and ' +
-      'with expressSession(), the route reading one session value: their difference is the middleware\'s whole ' +
-      'cost in Express. `tessera_validate_request_sync_ns` and `tessera_validate_sync_ns` are the public class ' +
-      'methods, which build full result objects.',
+      'JavaScript (best of 15 rounds, taking turns with `napi_trivial_call_ns`, a native function that does ' +
+      'nothing: ~30 ns on a quiet machine, so it says how loaded this one was). `express_request_ns` / ' +
+      '`express_request_with_tessera_ns` are whole Express requests run without the network (real ' +
+      'IncomingMessage/ServerResponse on a stub socket; bench/inprocess.js, each app in a process of its own), ' +
+      'without and with expressSession(), the route reading one session value: their difference is the ' +
+      'middleware\'s whole cost in Express. `tessera_validate_request_sync_ns` and `tessera_validate_sync_ns` ' +
+      'are the public class methods, which build full result objects.',
     '',
     `Target: a validate through the binding ≤ 1500 ns (tessera_request_sync_ns): ${met.validate ? 'met' : 'not met'}.`,
     '',

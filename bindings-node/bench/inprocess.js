@@ -1,0 +1,47 @@
+'use strict'
+// `node bench/inprocess.js <none|tessera>`: whole Express requests in this process, without the
+// network — a real IncomingMessage and ServerResponse on a stub socket — through an app with no
+// session middleware or with expressSession(), the route reading one session value. Prints the
+// best ns per request of a few rounds. run.js starts it once per app and round, so the two apps
+// never share a process (or its inline caches), as in a real deployment.
+const { IncomingMessage, ServerResponse } = require('node:http')
+const { Duplex } = require('node:stream')
+const express = require('express')
+const { SessionManager, expressSession } = require('..')
+
+if (require('../lib/native.js').__buildProfile() !== 'release' && process.env.BENCH_ALLOW_DEBUG !== '1') {
+  throw new Error('bench/inprocess.js loaded a debug build of tessera.node')
+}
+
+const kind = process.argv[2]
+const manager = new SessionManager({ cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null, rotationIntervalMs: null })
+const cookie = `sid=${manager.createSync('alice', { n: 1, theme: 'dark' }).newToken}`
+const app = express()
+if (kind === 'tessera') app.use(expressSession({ manager }))
+else if (kind !== 'none') throw new Error(`unknown app kind ${kind}`)
+app.get('/', (req, res) => res.send(`hello ${req.session ? req.session.n : 0}`))
+const socket = new Duplex({ read () {}, write (chunk, encoding, cb) { cb() } })
+socket.remoteAddress = '127.0.0.1'
+
+function request () {
+  const req = new IncomingMessage(socket)
+  req.method = 'GET'
+  req.url = '/'
+  req.headers = { host: 'bench', cookie }
+  req.complete = true
+  const res = new ServerResponse(req)
+  res.assignSocket(socket)
+  app(req, res)
+  if (!res.writableEnded) throw new Error('bench: the in-process request did not finish')
+  res.detachSocket(socket)
+}
+
+const N = Number(process.env.BENCH_INPROCESS_N || 10000)
+for (let i = 0; i < N; i++) request() // warm-up
+let best = Infinity
+for (let round = 0; round < 3; round++) {
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < N; i++) request()
+  best = Math.min(best, Number(process.hrtime.bigint() - t0) / N)
+}
+process.stdout.write(`${best}\n`)
