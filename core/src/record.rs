@@ -37,6 +37,9 @@ pub struct Record {
     pub data: Option<Arc<Data>>,
     /// The id of the token rotated away just before the current one, while that alias may live.
     pub predecessor: Option<SessionId>,
+    /// This session's own idle timeout, set by the app to end it sooner than the configured one
+    /// (`None` = the configured one). It can only shorten: see [`Record::idle_ms`].
+    pub max_idle_ms: Option<u64>,
 }
 
 impl Record {
@@ -61,22 +64,41 @@ impl Record {
             csrf,
             data: None,
             predecessor: None,
+            max_idle_ms: None,
         }
     }
 
-    /// Whether the record is alive at `now` under `idle_ms`; see [`check_live`].
+    /// The idle timeout in force for this record when `configured` is the manager's: the shorter
+    /// of the two, so a per-session timeout — even one stored under a longer configuration
+    /// since shortened — never lengthens a session's life.
+    #[inline]
+    pub fn idle_ms(&self, configured: u64) -> u64 {
+        effective_idle(self.max_idle_ms, configured)
+    }
+
+    /// Whether the record is alive at `now` under the configured idle timeout `idle_ms` (tightened
+    /// by its own, see [`Record::idle_ms`]); see [`check_live`].
     ///
     /// # Errors
     /// The reason it is not.
     pub fn check_live(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
-        check_live(self.deadline, self.last_seen, now, idle_ms)
+        check_live(self.deadline, self.last_seen, now, self.idle_ms(idle_ms))
     }
 
-    /// When the record will expire if nobody touches it: the earlier of the idle and absolute
-    /// deadlines.
+    /// When the record will expire if nobody touches it: the earlier of the idle deadline (under
+    /// its effective idle timeout, see [`Record::idle_ms`]) and the absolute deadline.
     pub fn expires_at(&self, idle_ms: u64) -> UnixMillis {
-        self.deadline.min(self.last_seen.saturating_add(idle_ms))
+        self.deadline
+            .min(self.last_seen.saturating_add(self.idle_ms(idle_ms)))
     }
+}
+
+/// The idle timeout in force for a session whose own timeout is `own` when the configured one is
+/// `configured`: the shorter. The memory store, which keeps records in its own layout, uses it too,
+/// so both apply the same rule.
+#[inline]
+pub(crate) fn effective_idle(own: Option<u64>, configured: u64) -> u64 {
+    own.map_or(configured, |own| own.min(configured))
 }
 
 /// The liveness rule of DESIGN.md: the absolute deadline first (`now ≥ deadline`), then the idle
@@ -151,6 +173,19 @@ pub struct Rekey {
     pub login: Option<LoginChange>,
 }
 
+/// A session's own, tighter expiry.
+///
+/// Applied by [`Store::set_expiry`](crate::store::Store::set_expiry) as given: the
+/// [`SessionManager`](crate::SessionManager) computes it so that it never lengthens the configured
+/// policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiryChange {
+    /// The session's own idle timeout; `None` restores the configured one.
+    pub max_idle_ms: Option<u64>,
+    /// The session's absolute deadline.
+    pub deadline: UnixMillis,
+}
+
 /// What a login changes besides the id.
 #[derive(Clone, Debug)]
 pub struct LoginChange {
@@ -160,7 +195,9 @@ pub struct LoginChange {
     pub expected_user: Option<Arc<str>>,
     /// A fresh CSRF secret.
     pub csrf: CsrfSecret,
-    /// The new absolute deadline (the session's life restarts).
+    /// The new absolute deadline (the session's life restarts). The session's own idle timeout
+    /// ([`Record::max_idle_ms`]) is kept: the app shortened it for this session, and a login
+    /// does not make the session less sensitive.
     pub deadline: UnixMillis,
     /// Keep the data (else it is cleared).
     pub keep_data: bool,
@@ -181,5 +218,31 @@ mod tests {
         assert_eq!(check_live(100, 0, 50, 50), Err(Reason::ExpiredIdle));
         // A clock that went backwards never expires a session by idleness.
         assert_eq!(check_live(100, 60, 10, 50), Ok(()));
+    }
+
+    #[test]
+    fn a_per_session_idle_only_shortens() {
+        let mut r = Record::new(
+            SessionId::from_bytes([1; 32]),
+            None,
+            1_000,
+            10_000,
+            true,
+            CsrfSecret::from_bytes([2; 32]),
+        );
+        assert_eq!(r.idle_ms(500), 500);
+        assert_eq!(r.expires_at(500), 1_500);
+        r.max_idle_ms = Some(200);
+        assert_eq!(r.idle_ms(500), 200);
+        assert_eq!(r.expires_at(500), 1_200);
+        assert_eq!(r.check_live(1_199, 500), Ok(()));
+        assert_eq!(r.check_live(1_200, 500), Err(Reason::ExpiredIdle));
+        // A configuration shortened below the session's own timeout wins.
+        assert_eq!(r.idle_ms(100), 100);
+        assert_eq!(r.check_live(1_100, 100), Err(Reason::ExpiredIdle));
+        // The absolute deadline still bounds it.
+        r.deadline = 1_150;
+        assert_eq!(r.expires_at(500), 1_150);
+        assert_eq!(r.check_live(1_150, 500), Err(Reason::ExpiredAbsolute));
     }
 }

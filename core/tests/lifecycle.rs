@@ -254,6 +254,16 @@ impl<F: Fn(&str) -> tessera::Result<()> + Send + Sync + 'static> Store for Hooke
         (self.hook)("update_data")?;
         self.inner.update_data(id, op, max_bytes, now, idle_ms)
     }
+    fn set_expiry(
+        &self,
+        id: &SessionId,
+        change: &tessera::record::ExpiryChange,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> tessera::Result<Option<Record>> {
+        (self.hook)("set_expiry")?;
+        self.inner.set_expiry(id, change, now, idle_ms)
+    }
     fn remove(
         &self,
         id: &SessionId,

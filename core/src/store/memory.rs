@@ -10,7 +10,8 @@
 //! - Expiry bookkeeping is a per-shard wheel of one-second buckets holding id prefixes at the
 //!   time each record *could* first expire. A sweep pops only the buckets that came due and
 //!   re-files the records that were touched since, so its cost follows what came due, not the
-//!   store's size.
+//!   store's size. A touch only moves that time later; a per-session expiry that moves it
+//!   earlier files the record again at the earlier time.
 //! - The per-user index is sharded behind mutexes. Any change that adds, moves or removes a
 //!   session *of a user* takes that user's index lock before the table locks (tables in shard
 //!   order), which makes `remove_user` atomic with respect to rotations and logins.
@@ -28,7 +29,7 @@ use crate::csrf::CsrfSecret;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
-use crate::record::{Load, Record, Rekey, Removed, check_live};
+use crate::record::{ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle};
 use crate::store::Store;
 
 /// Wheel bucket width.
@@ -82,6 +83,10 @@ struct Entry {
     data: Option<Arc<Data>>,
     csrf: CsrfSecret,
     predecessor: Option<SessionId>,
+    /// Its own idle timeout ([`Record::max_idle_ms`]), `u64::MAX` for none: the same rule
+    /// (`min` with the configured one) without an `Option`'s 8 more bytes per session. Written
+    /// under the shard's write lock.
+    max_idle_ms: u64,
     secure: bool,
 }
 
@@ -104,6 +109,7 @@ impl Entry {
             data: r.data,
             csrf: r.csrf,
             predecessor: r.predecessor,
+            max_idle_ms: r.max_idle_ms.unwrap_or(u64::MAX),
             secure: r.secure,
         })
     }
@@ -121,7 +127,15 @@ impl Entry {
             csrf: self.csrf.clone(),
             data: self.data.clone(),
             predecessor: self.predecessor,
+            max_idle_ms: (self.max_idle_ms != u64::MAX).then_some(self.max_idle_ms),
         }
+    }
+
+    /// The idle timeout in force for this entry under the configured `idle_ms`. Every liveness
+    /// check and due time of an entry goes through it.
+    #[inline]
+    fn idle(&self, idle_ms: u64) -> u64 {
+        effective_idle(Some(self.max_idle_ms), idle_ms)
     }
 
     fn check_live(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
@@ -129,7 +143,7 @@ impl Entry {
             self.deadline,
             self.last_seen.load(Ordering::Relaxed),
             now,
-            idle_ms,
+            self.idle(idle_ms),
         )
     }
 
@@ -137,13 +151,14 @@ impl Entry {
         self.deadline.min(
             self.last_seen
                 .load(Ordering::Relaxed)
-                .saturating_add(idle_ms),
+                .saturating_add(self.idle(idle_ms)),
         )
     }
 
     /// Move `last_seen` to `now` unless the record has expired; lock-free under a read lock.
     #[inline]
     fn touch(&self, now: UnixMillis, idle_ms: u64) -> Result<(), Reason> {
+        let idle_ms = self.idle(idle_ms);
         let mut seen = self.last_seen.load(Ordering::Relaxed);
         loop {
             check_live(self.deadline, seen, now, idle_ms)?;
@@ -585,6 +600,45 @@ impl Store for MemoryStore {
         };
         let mut shard = self.shard(&target).write();
         apply(&mut shard, &target).unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
+    }
+
+    fn set_expiry(
+        &self,
+        id: &SessionId,
+        change: &ExpiryChange,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        let apply = |shard: &mut Shard, target: &SessionId| -> Option<Option<Record>> {
+            let entry = shard.find_mut(target)?;
+            // An expired record stays expired: restoring a longer expiry must not revive it.
+            if entry.check_live(now, idle_ms).is_err() {
+                return Some(None);
+            }
+            let was_due = entry.expires_at(idle_ms);
+            entry.max_idle_ms = change.max_idle_ms.unwrap_or(u64::MAX);
+            entry.deadline = change.deadline;
+            let due = entry.expires_at(idle_ms);
+            let record = entry.snapshot();
+            // The wheel holds the record at its old due time; a sweep then would be too late.
+            // A later due time needs nothing: the sweep at the old time re-files it.
+            if tick(due) < tick(was_due) {
+                shard.file(target.prefix(), due);
+            }
+            Some(Some(record))
+        };
+        let target = {
+            let mut shard = self.shard(id).write();
+            if let Some(result) = apply(&mut shard, id) {
+                return Ok(result);
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return Ok(None),
+            }
+        };
+        let mut shard = self.shard(&target).write();
+        Ok(apply(&mut shard, &target).flatten())
     }
 
     fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {

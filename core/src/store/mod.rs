@@ -14,6 +14,8 @@
 //!   currently *primary* under its target id. A chain of two aliases resolves to nothing, so only
 //!   the immediately preceding token ever works.
 //! - A record that is expired stays expired: no primitive touches, rekeys or writes to it.
+//! - A record's own idle timeout ([`Record::max_idle_ms`]) tightens the configured `idle_ms` in
+//!   every liveness check, expiry index and TTL ([`Record::idle_ms`]).
 //!
 //! Implementations are checked by [`store_conformance_tests!`](crate::store_conformance_tests).
 
@@ -23,7 +25,7 @@ use crate::clock::UnixMillis;
 use crate::data::{Data, DataOp};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
-use crate::record::{Load, Record, Rekey, Removed};
+use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
 
 pub mod conformance;
 pub mod memory;
@@ -133,6 +135,24 @@ pub trait Store: Send + Sync + 'static {
         idle_ms: u64,
     ) -> Result<Option<Arc<Data>>>;
 
+    /// Set the per-session expiry of the live session `id` (following an in-grace alias): its own
+    /// idle timeout and its absolute deadline. Never touches, re-creates or revives an
+    /// ended/expired record. Returns the record as changed, or None if gone.
+    ///
+    /// The change is applied as given (the manager makes sure it never lengthens the policy);
+    /// `last_seen` is not moved. A deadline or idle timeout that is already past leaves the
+    /// session expired, and a sweep at or after that time removes it.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn set_expiry(
+        &self,
+        id: &SessionId,
+        change: &ExpiryChange,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>>;
+
     /// Remove the session `id` (or the session an in-grace alias `id` points to), whether or not it
     /// has expired; [`Removed::expired`] says whether it already had.
     ///
@@ -224,6 +244,15 @@ macro_rules! forward_store {
                 idle_ms: u64,
             ) -> Result<Option<Arc<Data>>> {
                 (**self).update_data(id, op, max_bytes, now, idle_ms)
+            }
+            fn set_expiry(
+                &self,
+                id: &SessionId,
+                change: &ExpiryChange,
+                now: UnixMillis,
+                idle_ms: u64,
+            ) -> Result<Option<Record>> {
+                (**self).set_expiry(id, change, now, idle_ms)
             }
             fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
                 (**self).remove(id, now, idle_ms)

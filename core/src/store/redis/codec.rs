@@ -36,6 +36,10 @@ pub(super) fn encode(r: &Record) -> Vec<(&'static str, String)> {
     if let Some(data) = &r.data {
         out.push(("data", serde_json::to_string(&**data).unwrap_or_default()));
     }
+    // Written only when set, so a session without its own expiry reads the same as before.
+    if let Some(max_idle) = r.max_idle_ms {
+        out.push(("maxidle", max_idle.to_string()));
+    }
     out
 }
 
@@ -91,6 +95,11 @@ pub(super) fn decode(value: Option<&Value>, what: &str) -> Result<Record> {
         csrf: CsrfSecret::from_bytes(csrf),
         data,
         predecessor: text("pred")?.map(SessionId::parse_hex).transpose()?,
+        // Absent in sessions written before per-session expiry existed: the configured idle.
+        max_idle_ms: match text("maxidle")? {
+            Some(t) => Some(t.parse().map_err(|_| bad(what))?),
+            None => None,
+        },
     })
 }
 
@@ -203,6 +212,7 @@ mod tests {
             crate::data::parse_object(r#"{"big": 18446744073709551615, "f": 0.1}"#).unwrap(),
         ));
         r.user_agent = Some(Arc::from("ua/1"));
+        r.max_idle_ms = Some(300_000);
         let flat: Vec<Value> = encode(&r)
             .into_iter()
             .flat_map(|(k, v)| {
@@ -215,6 +225,31 @@ mod tests {
         let mut back = decode(Some(&Value::Array(flat)), "test").unwrap();
         back.id = r.id;
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_session_without_its_own_idle_decodes_with_none() {
+        let r = Record::new(
+            SessionId::from_bytes([8; 32]),
+            None,
+            1_700_000_000_000,
+            60_000,
+            false,
+            CsrfSecret::generate().unwrap(),
+        );
+        let fields = encode(&r);
+        assert!(fields.iter().all(|(k, _)| *k != "maxidle"));
+        let flat: Vec<Value> = fields
+            .into_iter()
+            .flat_map(|(k, v)| {
+                [
+                    Value::BulkString(k.into()),
+                    Value::BulkString(v.into_bytes()),
+                ]
+            })
+            .collect();
+        let back = decode(Some(&Value::Array(flat)), "test").unwrap();
+        assert_eq!(back.max_idle_ms, None);
     }
 
     #[test]

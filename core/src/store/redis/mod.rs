@@ -29,7 +29,7 @@ use crate::clock::UnixMillis;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
-use crate::record::{Load, Record, Rekey, Removed};
+use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
 use crate::store::Store;
 
 pub use url::RedisOptions;
@@ -53,6 +53,7 @@ static INSERT: Lazy<Script> = script!("lua/insert.lua");
 static REKEY: Lazy<Script> = script!("lua/rekey.lua");
 static READ_DATA: Lazy<Script> = script!("lua/read_data.lua");
 static WRITE_DATA: Lazy<Script> = script!("lua/write_data.lua");
+static SET_EXPIRY: Lazy<Script> = script!("lua/set_expiry.lua");
 static REMOVE: Lazy<Script> = script!("lua/remove.lua");
 static REMOVE_USER: Lazy<Script> = script!("lua/remove_user.lua");
 static REMOVE_BATCH: Lazy<Script> = script!("lua/remove_batch.lua");
@@ -356,6 +357,37 @@ impl Store for RedisStore {
         Err(Error::store_unavailable(
             "redis: the session kept changing while its data was written",
         ))
+    }
+
+    fn set_expiry(
+        &self,
+        id: &SessionId,
+        change: &ExpiryChange,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Option<Record>> {
+        let max_idle = change
+            .max_idle_ms
+            .map(|ms| ms.to_string())
+            .unwrap_or_default();
+        let reply = self.invoke(
+            &SET_EXPIRY,
+            &[
+                &hex(id),
+                &now,
+                &idle_ms,
+                &TTL_SLACK_MS,
+                &max_idle,
+                &change.deadline,
+            ],
+        )?;
+        let parts = codec::array(&reply, "set_expiry")?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let mut record = codec::decode(parts.get(1), "set_expiry")?;
+        record.id = codec::id(parts.first())?;
+        Ok(Some(record))
     }
 
     fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {

@@ -9,11 +9,24 @@ local function fields(key)
   return h, raw
 end
 
+-- The idle timeout in force for session `h` (Record::idle_ms): the configured `idle`, or the
+-- session's own `maxidle` if shorter. Every liveness check, due time and TTL goes through it.
+local function idle_of(h, idle)
+  local own = tonumber(h.maxidle)
+  if own and own < idle then return own end
+  return idle
+end
+
 -- The liveness rule of record::check_live: absolute deadline first, then idle.
 local function verdict(h, now, idle)
   if now >= tonumber(h.deadline) then return 'expired_absolute' end
-  if now - tonumber(h.seen) >= idle then return 'expired_idle' end
+  if now - tonumber(h.seen) >= idle_of(h, idle) then return 'expired_idle' end
   return ''
+end
+
+-- When session `h` could first expire if nobody touches it: its score in P:due.
+local function due_at(h, idle)
+  return math.min(tonumber(h.deadline), tonumber(h.seen) + idle_of(h, idle))
 end
 
 -- The primary session id `id` stands for: itself, or an in-grace alias's target.
@@ -40,5 +53,5 @@ local function drop(p, id, h)
 end
 
 local function ttl(h, now, idle, slack)
-  return math.max(1, math.min(idle, tonumber(h.deadline) - now) + slack)
+  return math.max(1, math.min(idle_of(h, idle), tonumber(h.deadline) - now) + slack)
 end

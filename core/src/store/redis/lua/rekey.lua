@@ -41,6 +41,6 @@ if h.user then redis.call('SREM', p .. ':u:' .. h.user, old) end
 if user then redis.call('SADD', p .. ':u:' .. user, new) end
 local nh, raw = fields(newkey)
 redis.call('ZREM', p .. ':due', old)
-redis.call('ZADD', p .. ':due', math.min(tonumber(nh.deadline), now + idle), new)
+redis.call('ZADD', p .. ':due', due_at(nh, idle), new)
 redis.call('PEXPIRE', newkey, ttl(nh, now, idle, slack))
 return raw

@@ -17,7 +17,7 @@ for _, id in ipairs(due) do
       table.insert(out, h.user or '')
       table.insert(out, why)
     else
-      redis.call('ZADD', p .. ':due', math.min(tonumber(h.deadline), tonumber(h.seen) + idle), id)
+      redis.call('ZADD', p .. ':due', due_at(h, idle), id)
     end
   end
 end
