@@ -188,6 +188,37 @@ fn requirepass_is_honoured() {
 }
 
 #[test]
+fn key_ttls_follow_the_sessions_own_expiry() {
+    let Some(server) = server() else { return };
+    let prefix = fresh_prefix();
+    let clock = ManualClock::default();
+    let m = manager(&server.url(&prefix), &clock);
+    let s = m.create(Some("ttl"), None, &Context::HTTPS).unwrap();
+    let token = s.new_token().unwrap().expose();
+    let key = format!("{prefix}:s:{}", s.id());
+    let mut conn = server.connection();
+    let mut pttl = || -> i64 { redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap() };
+    // TTL = remaining life + 1 s of slack; Redis drops the key itself once nobody touches it.
+    assert!(pttl() > 30 * 60_000, "the configured 30 minutes");
+    m.set_expiry(s.id(), Some(Duration::from_secs(5)), None)
+        .unwrap();
+    let shortened = pttl();
+    assert!((1..=6_000).contains(&shortened), "{shortened}");
+    // A validate refreshes the TTL by the session's own idle timeout, not the configured one.
+    assert!(matches!(
+        m.validate(&token, &Context::HTTPS).unwrap(),
+        Validation::Valid(_)
+    ));
+    let refreshed = pttl();
+    assert!((1..=6_000).contains(&refreshed), "{refreshed}");
+    m.set_expiry(s.id(), None, Some(m.now() + 2_000)).unwrap();
+    let ending = pttl();
+    assert!((1..=3_000).contains(&ending), "{ending}");
+    m.set_expiry(s.id(), None, None).unwrap();
+    assert!(pttl() > 30 * 60_000, "restored");
+}
+
+#[test]
 fn store_reports_being_networked() {
     let store = RedisStore::open("redis://127.0.0.1:1/0").unwrap();
     assert!(store.is_networked());

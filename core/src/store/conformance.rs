@@ -11,7 +11,7 @@ use crate::csrf::CsrfSecret;
 use crate::data::DataOp;
 use crate::error::{ErrorKind, Reason};
 use crate::id::{IdDeriver, SessionId};
-use crate::record::{Load, LoginChange, Record, Rekey};
+use crate::record::{ExpiryChange, Load, LoginChange, Record, Rekey};
 use crate::store::Store;
 use crate::token::Token;
 
@@ -50,6 +50,13 @@ macro_rules! store_conformance_tests {
             remove_user_keeps_the_named_session,
             remove_all_and_len,
             sweep_removes_only_what_expired,
+            set_expiry_shortens_the_idle_timeout,
+            set_expiry_shortens_the_deadline,
+            set_expiry_follows_an_alias,
+            set_expiry_never_resurrects,
+            sweep_removes_what_its_own_expiry_ended,
+            set_expiry_none_restores_the_configured_idle,
+            login_keeps_the_sessions_own_idle,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -459,4 +466,217 @@ pub fn sweep_removes_only_what_expired(store: &dyn Store) {
     assert_eq!(swept[0].expired, Some(Reason::ExpiredAbsolute));
     assert_eq!(store.len().unwrap(), 0);
     assert!(store.list_user("ivy").unwrap().is_empty());
+}
+
+fn set_expiry(
+    store: &dyn Store,
+    id: &SessionId,
+    max_idle_ms: Option<u64>,
+    deadline: u64,
+    now: u64,
+) -> Option<Record> {
+    let change = ExpiryChange {
+        max_idle_ms,
+        deadline,
+    };
+    store.set_expiry(id, &change, now, IDLE).expect("store")
+}
+
+/// A shorter idle timeout of its own ends the session at `last_seen + own`, not before, and is
+/// kept on the record; the call does not touch the session.
+pub fn set_expiry_shortens_the_idle_timeout(store: &dyn Store) {
+    let own = IDLE / 4;
+    let (_, r) = fresh(Some("jill"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let changed = set_expiry(store, &r.id, Some(own), r.deadline, T0 + 10).expect("live");
+    assert_eq!(changed.id, r.id);
+    assert_eq!(changed.max_idle_ms, Some(own));
+    assert_eq!(changed.deadline, r.deadline);
+    assert_eq!(changed.last_seen, T0, "setting the expiry is not a use");
+    assert_eq!(changed.expires_at(IDLE), T0 + own);
+    let seen = live(store, &r.id, T0 + own - 1);
+    assert_eq!(seen.max_idle_ms, Some(own));
+    assert_eq!(seen.expires_at(IDLE), T0 + 2 * own - 1);
+    assert_eq!(store.list_user("jill").unwrap()[0].max_idle_ms, Some(own));
+    live(store, &r.id, T0 + 2 * own - 2);
+    assert!(matches!(
+        store.load(&r.id, T0 + 3 * own - 2, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredIdle, _)
+    ));
+    // Expired means expired for every primitive, under the session's own timeout.
+    assert!(rotate(store, &r.id, T0 + 3 * own - 2, None).is_none());
+    let err = store
+        .update_data(
+            &r.id,
+            &DataOp::Set("k".into(), json!(1)),
+            100,
+            T0 + 3 * own - 2,
+            IDLE,
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), Some(Reason::Unknown));
+    let removed = store
+        .remove(&r.id, T0 + 3 * own - 2, IDLE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed.expired, Some(Reason::ExpiredIdle));
+}
+
+/// An earlier absolute deadline ends the session then, however fresh.
+pub fn set_expiry_shortens_the_deadline(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let end = T0 + 5_000;
+    let changed = set_expiry(store, &r.id, None, end, T0 + 1).expect("live");
+    assert_eq!((changed.deadline, changed.max_idle_ms), (end, None));
+    assert_eq!(changed.expires_at(IDLE), end);
+    assert_eq!(live(store, &r.id, end - 1).deadline, end);
+    assert!(matches!(
+        store.load(&r.id, end, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredAbsolute, _)
+    ));
+}
+
+/// Through an in-grace alias the successor changes; through a spent alias nothing does.
+pub fn set_expiry_follows_an_alias(store: &dyn Store) {
+    let (_, r) = fresh(Some("kim"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = rotate(store, &r.id, T0, Some(1_000)).unwrap();
+    let changed = set_expiry(store, &r.id, Some(IDLE / 2), T0 + 100_000, T0 + 1).expect("live");
+    assert_eq!(changed.id, moved.id);
+    let seen = live(store, &moved.id, T0 + 2);
+    assert_eq!(
+        (seen.max_idle_ms, seen.deadline),
+        (Some(IDLE / 2), T0 + 100_000)
+    );
+    assert!(set_expiry(store, &r.id, None, T0 + 200_000, T0 + 1_000).is_none());
+    assert_eq!(live(store, &moved.id, T0 + 1_000).deadline, T0 + 100_000);
+}
+
+/// A removed or expired session stays gone: setting an expiry — even restoring a longer one —
+/// neither re-creates nor revives it.
+pub fn set_expiry_never_resurrects(store: &dyn Store) {
+    let (_, gone) = fresh(Some("lee"), T0);
+    store.insert(gone.clone(), IDLE).unwrap();
+    store.remove(&gone.id, T0 + 1, IDLE).unwrap().unwrap();
+    assert!(set_expiry(store, &gone.id, None, gone.deadline, T0 + 2).is_none());
+    assert!(is_missing(store, &gone.id, T0 + 2));
+    assert!(store.list_user("lee").unwrap().is_empty());
+    assert_eq!(store.len().unwrap(), 0);
+    assert!(set_expiry(store, &new_id(), None, T0 + ABSOLUTE, T0).is_none());
+
+    // Expired under its own idle timeout: restoring the configured one does not revive it.
+    let (_, idle) = fresh(None, T0);
+    store.insert(idle.clone(), IDLE).unwrap();
+    set_expiry(store, &idle.id, Some(1_000), idle.deadline, T0).unwrap();
+    assert!(set_expiry(store, &idle.id, None, idle.deadline, T0 + 1_000).is_none());
+    match store.load(&idle.id, T0 + 1_000, IDLE).unwrap() {
+        Load::Expired(Reason::ExpiredIdle, record) => {
+            assert_eq!(record.max_idle_ms, Some(1_000), "left untouched");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Past its shortened deadline: a later deadline does not revive it.
+    let (_, ended) = fresh(None, T0);
+    store.insert(ended.clone(), IDLE).unwrap();
+    set_expiry(store, &ended.id, None, T0 + 100, T0).unwrap();
+    assert!(set_expiry(store, &ended.id, None, ended.deadline, T0 + 100).is_none());
+    match store.load(&ended.id, T0 + 100, IDLE).unwrap() {
+        Load::Expired(Reason::ExpiredAbsolute, record) => assert_eq!(record.deadline, T0 + 100),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A sweep at the session's own, earlier expiry removes it — anonymous or a user's, by idle or
+/// by deadline — and not a moment before; the rest stay.
+pub fn sweep_removes_what_its_own_expiry_ended(store: &dyn Store) {
+    let own = 5_000;
+    let (_, anon) = fresh(None, T0);
+    let (_, user) = fresh(Some("max"), T0);
+    let (_, ends) = fresh(Some("max"), T0);
+    let (_, other) = fresh(Some("max"), T0);
+    for r in [&anon, &user, &ends, &other] {
+        store.insert(r.clone(), IDLE).unwrap();
+    }
+    // A sweep files everything at its configured due time first.
+    assert!(store.sweep(T0 + 1, IDLE).unwrap().is_empty());
+    for r in [&anon, &user] {
+        set_expiry(store, &r.id, Some(own), r.deadline, T0 + 2).unwrap();
+    }
+    set_expiry(store, &ends.id, None, T0 + own + 500, T0 + 2).unwrap();
+    assert!(store.sweep(T0 + own - 1, IDLE).unwrap().is_empty());
+    let mut swept = store.sweep(T0 + own, IDLE).unwrap();
+    swept.sort_by_key(|r| r.id);
+    let mut expected = vec![
+        (anon.id, Reason::ExpiredIdle),
+        (user.id, Reason::ExpiredIdle),
+    ];
+    expected.sort_by_key(|e| e.0);
+    assert_eq!(
+        swept
+            .iter()
+            .map(|r| (r.id, r.expired.unwrap()))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let swept = store.sweep(T0 + own + 500, IDLE).unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(
+        (swept[0].id, swept[0].expired),
+        (ends.id, Some(Reason::ExpiredAbsolute))
+    );
+    assert_eq!(store.len().unwrap(), 1);
+    let listed: Vec<SessionId> = store
+        .list_user("max")
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![other.id]);
+    live(store, &other.id, T0 + own + 500);
+}
+
+/// `None` brings back the configured idle timeout for a session still alive.
+pub fn set_expiry_none_restores_the_configured_idle(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    set_expiry(store, &r.id, Some(1_000), r.deadline, T0).unwrap();
+    let restored = set_expiry(store, &r.id, None, r.deadline, T0 + 999).expect("still live");
+    assert_eq!(restored.max_idle_ms, None);
+    assert_eq!(restored.expires_at(IDLE), T0 + IDLE);
+    assert_eq!(live(store, &r.id, T0 + IDLE - 1).max_idle_ms, None);
+    // And a sweep at the shorter due time it once had leaves it alone.
+    assert!(store.sweep(T0 + IDLE - 1, IDLE).unwrap().is_empty());
+    live(store, &r.id, T0 + 2 * IDLE - 2);
+}
+
+/// A login rekey keeps the session's own idle timeout and sets the new deadline.
+pub fn login_keeps_the_sessions_own_idle(store: &dyn Store) {
+    let (_, r) = fresh(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    set_expiry(store, &r.id, Some(IDLE / 2), T0 + 1_000, T0).unwrap();
+    let change = Rekey {
+        new_id: new_id(),
+        alias_until: None,
+        secure: true,
+        login: Some(LoginChange {
+            user: Arc::from("nia"),
+            expected_user: None,
+            csrf: CsrfSecret::generate().unwrap(),
+            deadline: T0 + 10 + ABSOLUTE,
+            keep_data: true,
+            user_agent: None,
+        }),
+    };
+    let got = store.rekey(&r.id, &change, T0 + 10, IDLE).unwrap().unwrap();
+    assert_eq!(
+        (got.max_idle_ms, got.deadline),
+        (Some(IDLE / 2), T0 + 10 + ABSOLUTE)
+    );
+    live(store, &got.id, T0 + 10 + IDLE / 2 - 1);
+    assert!(matches!(
+        store.load(&got.id, T0 + 10 + IDLE - 1, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredIdle, _)
+    ));
 }
