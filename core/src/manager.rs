@@ -485,6 +485,62 @@ impl SessionManager {
         Ok(data.map(|d| Data::clone(&d)).unwrap_or_default())
     }
 
+    /// Shorten (or restore) the life of session `id` (or of the session its in-grace alias points
+    /// to): `max_idle` its own idle timeout (capped at the configured one; None = the configured
+    /// one), `end_at` an absolute end (capped at created_at + absolute_timeout; None = that).
+    /// Never lengthens the policy.
+    ///
+    /// The framework equivalents: Django's `set_expiry(300)` is `(Some(5 min), None)`,
+    /// `set_expiry(datetime)` is `(None, Some(t))`, `set_expiry(None)` is `(None, None)`. Both
+    /// settings are replaced on each call, and a login keeps `max_idle` but restarts the deadline.
+    /// The session is looked up as a validate does, so the call counts as a use of it.
+    ///
+    /// # Errors
+    /// A rejection (`unknown`) if the session ended — it is never re-created or revived —;
+    /// `invalid_argument` for a zero `max_idle`; `store_unavailable`.
+    pub fn set_expiry(
+        &self,
+        id: &SessionId,
+        max_idle: Option<Duration>,
+        end_at: Option<UnixMillis>,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        let max_idle_ms = match max_idle.map(millis) {
+            Some(0) => {
+                return Err(Error::invalid_argument(
+                    "max_idle must be at least 1 ms (end the session with logout or revoke)",
+                ));
+            }
+            // Not shorter than the policy: store nothing, so the session follows the configured
+            // timeout even if it is shortened later.
+            Some(ms) if ms >= inner.idle_ms => None,
+            ms => ms,
+        };
+        for _ in 0..REKEY_ATTEMPTS {
+            let now = inner.clock.now();
+            // The deadline is capped by the policy's, which counts from created_at.
+            let record = match inner.store.load(id, now, inner.idle_ms)? {
+                Load::Live { record, .. } => record,
+                Load::Expired(..) | Load::Missing => return Err(Error::rejected(Reason::Unknown)),
+            };
+            let policy_end = record.created_at.saturating_add(inner.absolute_ms);
+            let change = crate::record::ExpiryChange {
+                max_idle_ms,
+                deadline: end_at.map_or(policy_end, |end| end.min(policy_end)),
+            };
+            match inner.store.set_expiry(id, &change, now, inner.idle_ms)? {
+                None => return Err(Error::rejected(Reason::Unknown)),
+                Some(changed) if changed.created_at == record.created_at => return Ok(()),
+                // A login restarted its life in between: the deadline set is earlier than the
+                // new policy allows (created_at only moves forward), never later. Set it again.
+                Some(_) => {}
+            }
+        }
+        Err(Error::internal(
+            "the session kept changing while its expiry was set",
+        ))
+    }
+
     fn update(&self, id: &SessionId, op: DataOp) -> Result<()> {
         let inner = &*self.inner;
         inner
@@ -795,5 +851,180 @@ impl Drop for Sweeper {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod set_expiry_tests {
+    //! `SessionManager::set_expiry`: it shortens or restores, never lengthens.
+
+    use std::time::Duration;
+
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::error::{ErrorKind, Reason};
+    use crate::session::{Context, Session, Validation};
+
+    use super::SessionManager;
+
+    const MIN: u64 = 60_000;
+
+    fn manager(clock: &ManualClock) -> SessionManager {
+        SessionManager::builder(Config::default())
+            .clock(clock.clone())
+            .sweep_interval(None)
+            .build()
+            .expect("default config")
+    }
+
+    fn token(s: &Session) -> String {
+        s.new_token().expect("new session").expose().to_string()
+    }
+
+    fn valid(m: &SessionManager, token: &str) -> Session {
+        match m.validate(token, &Context::HTTPS).expect("store") {
+            Validation::Valid(s) => s,
+            Validation::Rejected(r) => panic!("rejected: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_shorter_idle_is_kept_and_a_longer_one_is_the_configured_one() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(Some("ann"), None, &Context::HTTPS).unwrap();
+        let (t, id, t0) = (token(&s), *s.id(), s.created_at());
+        m.set_expiry(&id, Some(Duration::from_secs(300)), None)
+            .unwrap();
+        let seen = valid(&m, &t);
+        assert_eq!(seen.record().max_idle_ms, Some(5 * MIN));
+        assert_eq!(seen.expires_at(), t0 + 5 * MIN);
+        assert_eq!(m.list_user("ann").unwrap()[0].expires_at, t0 + 5 * MIN);
+        // Two hours "of inactivity" cannot outlast the configured 30 minutes.
+        m.set_expiry(&id, Some(Duration::from_secs(7200)), None)
+            .unwrap();
+        let seen = valid(&m, &t);
+        assert_eq!(seen.record().max_idle_ms, None);
+        assert_eq!(seen.expires_at(), t0 + 30 * MIN);
+        // Exactly the configured timeout is not a timeout of its own either.
+        m.set_expiry(&id, Some(Duration::from_secs(1800)), None)
+            .unwrap();
+        assert_eq!(valid(&m, &t).record().max_idle_ms, None);
+    }
+
+    #[test]
+    fn the_session_ends_after_its_own_idle_timeout() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(None, None, &Context::HTTPS).unwrap();
+        let t = token(&s);
+        m.set_expiry(s.id(), Some(Duration::from_secs(300)), None)
+            .unwrap();
+        clock.advance_millis(5 * MIN - 1);
+        valid(&m, &t);
+        clock.advance_millis(5 * MIN);
+        assert_eq!(
+            m.validate(&t, &Context::HTTPS).unwrap().reason(),
+            Some(Reason::ExpiredIdle)
+        );
+    }
+
+    #[test]
+    fn end_at_is_capped_at_the_absolute_deadline_and_none_restores_it() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(None, None, &Context::HTTPS).unwrap();
+        let (t, id) = (token(&s), *s.id());
+        let policy_end = s.created_at() + 12 * 60 * MIN;
+        assert_eq!(s.absolute_deadline(), policy_end);
+        m.set_expiry(&id, None, Some(policy_end + 60 * MIN))
+            .unwrap();
+        assert_eq!(valid(&m, &t).absolute_deadline(), policy_end, "capped");
+        m.set_expiry(&id, None, Some(s.created_at() + 10 * MIN))
+            .unwrap();
+        let seen = valid(&m, &t);
+        assert_eq!(seen.absolute_deadline(), s.created_at() + 10 * MIN);
+        assert_eq!(seen.expires_at(), s.created_at() + 10 * MIN);
+        m.set_expiry(&id, None, None).unwrap();
+        assert_eq!(valid(&m, &t).absolute_deadline(), policy_end, "restored");
+        // An end already past ends the session now.
+        m.set_expiry(&id, None, Some(m.now())).unwrap();
+        assert_eq!(
+            m.validate(&t, &Context::HTTPS).unwrap().reason(),
+            Some(Reason::ExpiredAbsolute)
+        );
+    }
+
+    #[test]
+    fn login_keeps_the_own_idle_and_restarts_the_deadline() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(None, None, &Context::HTTPS).unwrap();
+        m.set_expiry(
+            s.id(),
+            Some(Duration::from_secs(300)),
+            Some(s.created_at() + MIN * 10),
+        )
+        .unwrap();
+        clock.advance_millis(MIN);
+        let signed_in = m.login(Some(&token(&s)), "bea", &Context::HTTPS).unwrap();
+        assert_eq!(signed_in.record().max_idle_ms, Some(5 * MIN));
+        assert_eq!(
+            signed_in.absolute_deadline(),
+            m.now() + 12 * 60 * MIN,
+            "a login restarts the session's life under the policy"
+        );
+    }
+
+    #[test]
+    fn errors_for_a_zero_idle_and_for_sessions_that_are_gone() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(None, None, &Context::HTTPS).unwrap();
+        let (t, id) = (token(&s), *s.id());
+        for zero in [Duration::ZERO, Duration::from_micros(999)] {
+            let err = m.set_expiry(&id, Some(zero), None).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{zero:?}");
+        }
+        // Nothing changed by the refused calls.
+        assert_eq!(valid(&m, &t).record().max_idle_ms, None);
+
+        let other = m.create(None, None, &Context::HTTPS).unwrap();
+        assert!(m.logout(&token(&other)).unwrap());
+        let err = m.set_expiry(other.id(), None, None).unwrap_err();
+        assert_eq!(err.reason(), Some(Reason::Unknown));
+        assert_eq!(
+            m.store_len().unwrap(),
+            1,
+            "a logged-out session is not re-created"
+        );
+
+        // Expired by its own idle timeout: restoring the configured one does not revive it.
+        m.set_expiry(&id, Some(Duration::from_secs(60)), None)
+            .unwrap();
+        clock.advance_millis(2 * MIN);
+        let err = m.set_expiry(&id, None, None).unwrap_err();
+        assert_eq!(err.reason(), Some(Reason::Unknown));
+        assert_eq!(
+            m.validate(&t, &Context::HTTPS).unwrap().reason(),
+            Some(Reason::ExpiredIdle)
+        );
+    }
+
+    #[test]
+    fn an_in_grace_alias_sets_the_successors_expiry() {
+        let clock = ManualClock::default();
+        let m = manager(&clock);
+        let s = m.create(None, None, &Context::HTTPS).unwrap();
+        let (old, old_id) = (token(&s), *s.id());
+        let Validation::Valid(rotated) = m.rotate(&old, &Context::HTTPS).unwrap() else {
+            panic!("rotates")
+        };
+        m.set_expiry(&old_id, Some(Duration::from_secs(300)), None)
+            .unwrap();
+        assert_eq!(
+            valid(&m, &token(&rotated)).record().max_idle_ms,
+            Some(5 * MIN)
+        );
     }
 }
