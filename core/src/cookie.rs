@@ -12,11 +12,14 @@
 //! `__Host-` name prevents the planting in the first place: browsers accept such a cookie only
 //! from the host itself, with `Secure`, `Path=/` and no `Domain`.
 
+use std::time::Duration;
+
 use crate::config::Config;
 use crate::token::Token;
 
 /// What a `Cookie` request header says about the session cookie.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Debug is written by hand: a derived one would print the cookie's value, a live token.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum CookieToken<'a> {
     /// No cookie with the session's name.
     Absent,
@@ -32,6 +35,16 @@ impl<'a> CookieToken<'a> {
         match self {
             CookieToken::One(v) => Some(v),
             _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for CookieToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CookieToken::Absent => f.write_str("Absent"),
+            CookieToken::One(_) => f.write_str("One(<redacted>)"),
+            CookieToken::Ambiguous => f.write_str("Ambiguous"),
         }
     }
 }
@@ -78,11 +91,21 @@ pub fn find_session_cookie<'a>(header: &'a str, name: &str) -> CookieToken<'a> {
 /// assert!(header.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"));
 /// ```
 pub fn set_cookie(config: &Config, token: &Token) -> String {
+    set_cookie_with_max_age(config, token, config.cookie_max_age)
+}
+
+/// [`set_cookie`] with this `Max-Age` (whole seconds) instead of the configured one; `None`
+/// makes a browser-session cookie. For sessions an app gave an expiry of their own.
+pub fn set_cookie_with_max_age(
+    config: &Config,
+    token: &Token,
+    max_age: Option<Duration>,
+) -> String {
     let mut out = String::with_capacity(config.cookie_name.len() + 100);
     out.push_str(&config.cookie_name);
     out.push('=');
     out.push_str(&token.expose());
-    if let Some(max_age) = config.cookie_max_age {
+    if let Some(max_age) = max_age {
         out.push_str("; Max-Age=");
         out.push_str(&max_age.as_secs().to_string());
     }
@@ -131,8 +154,6 @@ pub const CACHE_CONTROL: (&str, &str) = ("Cache-Control", "no-store");
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::config::SameSite;
 
@@ -171,6 +192,14 @@ mod tests {
             CookieToken::Ambiguous
         );
         assert_eq!(CookieToken::Ambiguous.value(), None);
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let t = Token::generate().unwrap().expose();
+        let shown = format!("{:?}", CookieToken::One(&t));
+        assert_eq!(shown, "One(<redacted>)");
+        assert!(!shown.contains(&t));
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //!
 //! Module map: [`token`] and [`id`] (secrets and their public names), [`config`] (policy),
 //! [`clock`] (time), [`record`] (what is stored and when it is alive), [`store`] (where),
-//! [`manager`] (the lifecycle), [`cookie`] and [`csrf`] (HTTP glue), [`events`] (audit).
+//! [`manager`] (the lifecycle), [`http`] (the per-request protocol every framework integration
+//! runs), [`cookie`] and [`csrf`] (its parts), [`events`] (audit).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +37,7 @@ pub mod csrf;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod http;
 pub mod id;
 pub mod manager;
 pub mod options;

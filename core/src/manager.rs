@@ -229,7 +229,7 @@ impl SessionManager {
             Some(d) => crate::data::apply(None, &DataOp::Replace(d), inner.config.max_data_bytes)?,
             None => None,
         };
-        let session = inner.insert_new(user.clone(), data, ctx)?;
+        let session = inner.insert_minted(user.clone(), data, ctx, inner.mint()?, None)?;
         inner.emit(EventKind::Created, &session.record, None, None);
         if let (Some(user), Some(max)) = (user, inner.config.max_sessions_per_user) {
             inner.evict_beyond(&user, max, session.id())?;
@@ -273,6 +273,29 @@ impl SessionManager {
     /// # Errors
     /// `store_unavailable` / `internal`; a bad token is `Ok(Validation::Rejected(_))`.
     pub fn rotate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
+        self.rekey_token(token, ctx, false, self.inner.mint()?)
+    }
+
+    /// Give the session a new token now and end the old one at once (no grace): what a
+    /// framework's "cycle the key" asks for (Django `cycle_key()`, express-session's
+    /// `regenerate()` keeping the data). User, data, CSRF secret and deadlines are kept; unlike
+    /// [`login`](Self::login) this is not a privilege change.
+    ///
+    /// # Errors
+    /// `store_unavailable` / `internal`; a bad token is `Ok(Validation::Rejected(_))`.
+    pub fn regenerate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
+        self.rekey_token(token, ctx, true, self.inner.mint()?)
+    }
+
+    /// A new token for the session of `token` (pre-minted, so a caller may hand it out first);
+    /// the old one lives on for the grace window unless `no_grace`.
+    pub(crate) fn rekey_token(
+        &self,
+        token: &str,
+        ctx: &Context<'_>,
+        no_grace: bool,
+        minted: (Token, SessionId),
+    ) -> Result<Validation> {
         let inner = &*self.inner;
         for _ in 0..REKEY_ATTEMPTS {
             let now = inner.clock.now();
@@ -281,18 +304,43 @@ impl SessionManager {
                 Err(reason) => return Ok(Validation::Rejected(reason)),
             };
             // As in validate: a token that travelled over HTTP gets no grace once HTTPS is used.
-            let grace = if ctx.https && !record.secure {
+            let grace = if no_grace || (ctx.https && !record.secure) {
                 0
             } else {
                 inner.grace_ms
             };
-            if let Some(session) = inner.rotate_record(&record, grace, ctx.https, now)? {
+            let attempt = (minted.0.clone(), minted.1);
+            if let Some(session) = inner.rotate_minted(&record, grace, ctx.https, now, attempt)? {
                 return Ok(Validation::Valid(session));
             }
         }
         Err(Error::internal(
             "the session kept changing while being rotated",
         ))
+    }
+
+    /// A new token and its id, not yet stored anywhere.
+    pub(crate) fn mint(&self) -> Result<(Token, SessionId)> {
+        self.inner.mint()
+    }
+
+    /// [`create`](Self::create) with the token and CSRF secret already minted (the request
+    /// protocol hands them out before the first write).
+    pub(crate) fn create_minted(
+        &self,
+        data: Option<Data>,
+        ctx: &Context<'_>,
+        minted: (Token, SessionId),
+        csrf: CsrfSecret,
+    ) -> Result<Session> {
+        let inner = &*self.inner;
+        let data = match data {
+            Some(d) => crate::data::apply(None, &DataOp::Replace(d), inner.config.max_data_bytes)?,
+            None => None,
+        };
+        let session = inner.insert_minted(None, data, ctx, minted, Some(csrf))?;
+        inner.emit(EventKind::Created, &session.record, None, None);
+        Ok(session)
     }
 
     /// Log `user` in: a privilege change. The session of `token` (if it is live) gets a new token
@@ -304,6 +352,19 @@ impl SessionManager {
     /// # Errors
     /// `invalid_argument` for an empty or over-long user; `store_unavailable`; `internal`.
     pub fn login(&self, token: Option<&str>, user: &str, ctx: &Context<'_>) -> Result<Session> {
+        let minted = self.inner.mint()?;
+        self.login_minted(token, user, ctx, minted)
+    }
+
+    /// [`login`](Self::login) with the new token already minted: the request protocol hands the
+    /// cookie out before the store is written (headers sent early, ids asked for up front).
+    pub(crate) fn login_minted(
+        &self,
+        token: Option<&str>,
+        user: &str,
+        ctx: &Context<'_>,
+        (new_token, new_id): (Token, SessionId),
+    ) -> Result<Session> {
         let user = check_user(user)?;
         let inner = &*self.inner;
         let mut session = None;
@@ -322,7 +383,6 @@ impl SessionManager {
                     keep_data: inner.config.login_keeps_data && same_user,
                     user_agent: ctx.user_agent.map(clip_user_agent),
                 };
-                let (new_token, new_id) = inner.mint()?;
                 let change = Rekey {
                     new_id,
                     alias_until: None,
@@ -331,7 +391,7 @@ impl SessionManager {
                 };
                 if let Some(rec) = inner.store.rekey(&record.id, &change, now, inner.idle_ms)? {
                     inner.emit(EventKind::Login, &rec, Some(record.id), None);
-                    session = Some(inner.session(rec, Some(new_token)));
+                    session = Some(inner.session(rec, Some(new_token.clone())));
                     break;
                 }
             }
@@ -339,7 +399,13 @@ impl SessionManager {
         let session = match session {
             Some(s) => s,
             None => {
-                let s = inner.insert_new(Some(user.clone()), None, ctx)?;
+                let s = inner.insert_minted(
+                    Some(user.clone()),
+                    None,
+                    ctx,
+                    (new_token, new_id),
+                    None,
+                )?;
                 inner.emit(EventKind::Login, &s.record, None, None);
                 s
             }
@@ -657,22 +723,20 @@ impl Inner {
         });
     }
 
-    fn insert_new(
+    fn insert_minted(
         &self,
         user: Option<Arc<str>>,
         data: Option<Arc<Data>>,
         ctx: &Context<'_>,
+        (token, id): (Token, SessionId),
+        csrf: Option<CsrfSecret>,
     ) -> Result<Session> {
-        let (token, id) = self.mint()?;
         let now = self.clock.now();
-        let mut record = Record::new(
-            id,
-            user,
-            now,
-            self.absolute_ms,
-            ctx.https,
-            CsrfSecret::generate()?,
-        );
+        let csrf = match csrf {
+            Some(c) => c,
+            None => CsrfSecret::generate()?,
+        };
+        let mut record = Record::new(id, user, now, self.absolute_ms, ctx.https, csrf);
         record.data = data;
         record.user_agent = ctx.user_agent.map(clip_user_agent);
         self.store.insert(record.clone(), self.idle_ms)?;
@@ -721,7 +785,17 @@ impl Inner {
         https: bool,
         now: UnixMillis,
     ) -> Result<Option<Session>> {
-        let (token, new_id) = self.mint()?;
+        self.rotate_minted(record, grace_ms, https, now, self.mint()?)
+    }
+
+    fn rotate_minted(
+        &self,
+        record: &Record,
+        grace_ms: u64,
+        https: bool,
+        now: UnixMillis,
+        (token, new_id): (Token, SessionId),
+    ) -> Result<Option<Session>> {
         let change = Rekey {
             new_id,
             alias_until: (grace_ms > 0).then(|| now.saturating_add(grace_ms)),

@@ -1,0 +1,647 @@
+//! A request's session state, from `begin` to `finish`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use super::changes::Changes;
+use super::method::needs_csrf;
+use super::outcome::{Auth, Expiry, Outcome, Response};
+use crate::clock::{UnixMillis, millis};
+use crate::cookie::{self, CookieToken};
+use crate::csrf::CsrfSecret;
+use crate::data::{Data, DataOp};
+use crate::error::{Reason, Result};
+use crate::id::SessionId;
+use crate::manager::SessionManager;
+use crate::session::{Context, Session, Validation};
+use crate::token::Token;
+
+static EMPTY: Lazy<Data> = Lazy::new(Data::new);
+
+/// What a request brings, as received.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestHead<'a> {
+    /// The `Cookie` header. A binding that receives several joins them with `"; "` (RFC 9113
+    /// §8.2.3); two cookies of the session's name then make the request anonymous, as in one
+    /// header.
+    pub cookie_header: Option<&'a str>,
+    /// Whether the request arrived over HTTPS (as the framework determines it, proxies included).
+    pub https: bool,
+    /// The method, as sent (case-sensitive).
+    pub method: &'a str,
+    /// The `User-Agent` header, recorded as a device label at creation and login.
+    pub user_agent: Option<&'a str>,
+    /// The CSRF token the request carries (a header, or a form field the binding has at hand).
+    pub csrf_candidate: Option<&'a str>,
+}
+
+/// The CSRF verdict of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsrfCheck {
+    /// A safe method ([`needs_csrf`] is false): no token needed.
+    NotNeeded,
+    /// The request needs a token and carries a valid one of its session.
+    Valid,
+    /// The request needs a token and carries none, a bad one, or one of another session (or has
+    /// no session). A middleware answers 403, unless a token found later (a form field) passes
+    /// [`Request::verify_csrf`].
+    Invalid,
+}
+
+/// A session minted for this request but not stored yet: stored only if the app writes data,
+/// asks for a CSRF token, or signs someone in.
+struct Reserved {
+    token: Token,
+    id: SessionId,
+    csrf: CsrfSecret,
+    /// Store it at finish even without data (a CSRF token was handed out for it).
+    keep: bool,
+}
+
+/// One request's session, between [`begin`] and [`Request::finish`]. Owned and `Send`: a binding
+/// keeps it beside its framework's request object.
+pub struct Request {
+    ctx_https: bool,
+    user_agent: Option<String>,
+    /// The live session, as loaded or as last changed by this request.
+    session: Option<Session>,
+    /// The token the client holds for `session` (the new one once the response delivers it).
+    token: Option<Token>,
+    /// A token the response must send.
+    send: Option<Token>,
+    reserved: Option<Reserved>,
+    /// The request carried a session cookie.
+    had_cookie: bool,
+    /// Why the request has no session, if it carried a cookie.
+    reason: Option<Reason>,
+    /// The response must clear the cookie unless it sends a new token.
+    clear: bool,
+    /// The session ended under this request; nothing may re-create it.
+    ended: bool,
+    csrf: CsrfCheck,
+}
+
+/// Begin a request: find the session cookie, validate it (rotating the token on the manager's
+/// schedule), and check the CSRF candidate if the method needs one.
+///
+/// Two cookies of the session's name (cookie tossing) make the request anonymous with reason
+/// `malformed`, and the cookie is cleared, as for a dead one.
+///
+/// # Errors
+/// `store_unavailable` / `internal`: the request must not be treated as authenticated (fail
+/// closed); a middleware answers 503 or lets the app decide.
+pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request> {
+    let mut request = Request {
+        ctx_https: head.https,
+        user_agent: head.user_agent.map(str::to_owned),
+        session: None,
+        token: None,
+        send: None,
+        reserved: None,
+        had_cookie: false,
+        reason: None,
+        clear: false,
+        ended: false,
+        csrf: CsrfCheck::NotNeeded,
+    };
+    let found = head
+        .cookie_header
+        .map_or(CookieToken::Absent, |h| manager.token_from_cookie_header(h));
+    match found {
+        CookieToken::Absent => {}
+        CookieToken::Ambiguous => request.dead_cookie(Reason::Malformed),
+        CookieToken::One(value) => {
+            request.had_cookie = true;
+            match manager.validate(value, &request.ctx())? {
+                Validation::Valid(mut session) => {
+                    match session.take_new_token() {
+                        Some(rotated) => {
+                            request.token = Some(rotated.clone());
+                            request.send = Some(rotated);
+                        }
+                        None => request.token = Token::parse(value).ok(),
+                    }
+                    request.session = Some(session);
+                }
+                Validation::Rejected(reason) => request.dead_cookie(reason),
+            }
+        }
+    }
+    if needs_csrf(head.method) {
+        let valid = head.csrf_candidate.is_some_and(|c| request.verify_csrf(c));
+        request.csrf = if valid {
+            CsrfCheck::Valid
+        } else {
+            CsrfCheck::Invalid
+        };
+    }
+    Ok(request)
+}
+
+impl Request {
+    fn ctx(&self) -> Context<'_> {
+        Context {
+            https: self.ctx_https,
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+
+    fn dead_cookie(&mut self, reason: Reason) {
+        self.had_cookie = true;
+        self.reason = Some(reason);
+        self.clear = true;
+    }
+
+    /// The live session, if the request has one (loaded, or made by this request).
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The signed-in user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.session.as_ref().and_then(Session::user)
+    }
+
+    /// The session's data as the store holds it now (empty without a session): what
+    /// [`finish`](Self::finish) compares the app's data with.
+    pub fn data(&self) -> &Data {
+        self.session.as_ref().map_or(&EMPTY, Session::data)
+    }
+
+    /// The session's public id: the live session's, or the one reserved for a new session.
+    pub fn id(&self) -> Option<SessionId> {
+        match (&self.session, &self.reserved) {
+            (Some(s), _) => Some(*s.id()),
+            (None, Some(r)) => Some(r.id),
+            (None, None) => None,
+        }
+    }
+
+    /// The session's id, reserving one for a new session if the request has none yet (express's
+    /// `req.sessionID` is known before anything is stored). Nothing is stored for it unless the
+    /// app writes data, asks for a CSRF token or signs someone in.
+    ///
+    /// # Errors
+    /// `internal` if the OS cannot supply randomness.
+    pub fn ensure_id(&mut self, manager: &SessionManager) -> Result<SessionId> {
+        if let Some(s) = &self.session {
+            return Ok(*s.id());
+        }
+        Ok(self.reserve(manager)?.id)
+    }
+
+    /// Why the request has no session although it carried a session cookie (`malformed` for two
+    /// of them), or `None`.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// Whether the session ended under this request (another request logged it out, an
+    /// administrator revoked it, it expired), so its writes were dropped.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The CSRF verdict of [`begin`].
+    pub fn csrf(&self) -> CsrfCheck {
+        self.csrf
+    }
+
+    /// Whether `candidate` is a CSRF token of this request's session (constant time); for a
+    /// token found after `begin`, such as a form field.
+    pub fn verify_csrf(&self, candidate: &str) -> bool {
+        match (&self.session, &self.reserved) {
+            (Some(s), _) => s.verify_csrf(candidate),
+            (None, Some(r)) => r.csrf.verify(candidate),
+            (None, None) => false,
+        }
+    }
+
+    /// A fresh masked CSRF token for a form or header. A visitor without a session gets one
+    /// reserved, stored when the response is finished (the token would be worthless otherwise).
+    ///
+    /// # Errors
+    /// `internal` if the OS cannot supply randomness.
+    pub fn csrf_token(&mut self, manager: &SessionManager) -> Result<String> {
+        if let Some(s) = &self.session {
+            return s.csrf_token();
+        }
+        let reserved = self.reserve(manager)?;
+        reserved.keep = true;
+        reserved.csrf.mint()
+    }
+
+    /// The token the client holds for the live session (after this response, the new one).
+    /// Never log it.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
+    fn reserve(&mut self, manager: &SessionManager) -> Result<&mut Reserved> {
+        if self.reserved.is_none() {
+            let (token, id) = manager.mint()?;
+            self.reserved = Some(Reserved {
+                token,
+                id,
+                csrf: CsrfSecret::generate()?,
+                keep: false,
+            });
+        }
+        Ok(self
+            .reserved
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("reserved just above")))
+    }
+
+    /// The reserved token and id for the next new token (minting one if none is reserved).
+    fn take_minted(&mut self, manager: &SessionManager) -> Result<(Token, SessionId, CsrfSecret)> {
+        match self.reserved.take() {
+            Some(r) => Ok((r.token, r.id, r.csrf)),
+            None => {
+                let (token, id) = manager.mint()?;
+                Ok((token, id, CsrfSecret::generate()?))
+            }
+        }
+    }
+
+    /// `session` is now the request's session, under the new token it carries.
+    fn adopt(&mut self, mut session: Session) {
+        if let Some(token) = session.take_new_token() {
+            self.token = Some(token.clone());
+            self.send = Some(token);
+        }
+        self.session = Some(session);
+        self.clear = false;
+        self.ended = false;
+    }
+
+    /// The session ended under this request.
+    fn lost(&mut self) {
+        self.session = None;
+        self.token = None;
+        self.send = None;
+        self.ended = true;
+        self.clear = true;
+    }
+
+    // -- steps an app may take at once (and finish takes for it) ---------------------------
+
+    /// Sign `user` in now: a new token (the old one dies at once), a new CSRF secret, a fresh
+    /// absolute deadline; the data is carried over as the manager's `login_keeps_data` says.
+    /// Without a live session (or if it ended meanwhile: signing in is a fresh
+    /// authentication), a new session is made for the user.
+    ///
+    /// # Errors
+    /// `invalid_argument` for a bad user id; `store_unavailable`; `internal`.
+    pub fn login(&mut self, manager: &SessionManager, user: &str) -> Result<()> {
+        let (token, id, _) = self.take_minted(manager)?;
+        let old = self.token.as_ref().map(Token::expose);
+        let session = manager.login_minted(old.as_deref(), user, &self.ctx(), (token, id))?;
+        self.adopt(session);
+        Ok(())
+    }
+
+    /// End the session now (its token and alias die). Returns whether a live session ended.
+    /// The response clears the cookie unless something is stored again before it ends.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn logout(&mut self, manager: &SessionManager) -> Result<bool> {
+        let had_session = self.session.is_some() || self.had_cookie;
+        let ended = match self.token.take() {
+            Some(token) => manager.logout(&token.expose())?,
+            None => false,
+        };
+        self.session = None;
+        self.send = None;
+        // A reservation stays (prepare may have handed its token out for what is written after
+        // the logout), but a CSRF token given for the old visitor no longer keeps it.
+        if let Some(r) = &mut self.reserved {
+            r.keep = false;
+        }
+        self.clear |= had_session;
+        Ok(ended)
+    }
+
+    /// Give the session a new token now, the old one dead at once; user, data and CSRF secret
+    /// kept (Django's `cycle_key()`). Returns false if there was no live session to cycle (a
+    /// session that ended meanwhile is not re-created; one only reserved gets a new reservation).
+    ///
+    /// # Errors
+    /// `store_unavailable`; `internal`.
+    pub fn regenerate(&mut self, manager: &SessionManager) -> Result<bool> {
+        let Some(old) = self.token.as_ref().map(Token::expose) else {
+            if let Some(r) = self.reserved.take() {
+                self.reserve(manager)?.keep = r.keep;
+            }
+            return Ok(false);
+        };
+        let (token, id, _) = self.take_minted(manager)?;
+        match manager.rekey_token(&old, &self.ctx(), true, (token, id))? {
+            Validation::Valid(session) => {
+                self.adopt(session);
+                Ok(true)
+            }
+            Validation::Rejected(_) => {
+                self.lost();
+                Ok(false)
+            }
+        }
+    }
+
+    /// Write `changes` now: one atomic patch of the live session. Without one, a new session is
+    /// made to hold them (under a new token, never one the client brought). A session that ended
+    /// under this request is not re-created: the changes are dropped and [`ended`](Self::ended)
+    /// says so.
+    ///
+    /// # Errors
+    /// `data_too_large` (nothing written); `invalid_argument` for an empty key;
+    /// `store_unavailable`.
+    pub fn write(&mut self, manager: &SessionManager, changes: &Changes) -> Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        if let Some(session) = &mut self.session {
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let op = DataOp::Patch(changes.set.clone(), changes.remove.clone());
+            match manager.update_data(session.id(), op) {
+                Ok(data) => {
+                    session.record.data = (!data.is_empty()).then(|| Arc::new(data));
+                    Ok(())
+                }
+                Err(e) if e.reason().is_some() => {
+                    self.lost();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            let data = changes.applied_to(&EMPTY);
+            let keep = self.reserved.as_ref().is_some_and(|r| r.keep);
+            if data.is_empty() && !keep {
+                return Ok(());
+            }
+            let (token, id, csrf) = self.take_minted(manager)?;
+            let data = (!data.is_empty()).then_some(data);
+            let session = manager.create_minted(data, &self.ctx(), (token, id), csrf)?;
+            self.adopt(session);
+            Ok(())
+        }
+    }
+
+    /// Give the live session its own expiry now (see [`Expiry`]); it can shorten the configured
+    /// policy, never lengthen it. Nothing is written when the session already has it.
+    ///
+    /// # Errors
+    /// `invalid_argument` for a zero idle time; `store_unavailable`.
+    pub fn set_expiry(&mut self, manager: &SessionManager, expiry: Expiry) -> Result<()> {
+        let Some(session) = &mut self.session else {
+            return Ok(());
+        };
+        let config = manager.config();
+        let idle_ms = millis(config.idle_timeout);
+        let natural = session
+            .record
+            .created_at
+            .saturating_add(millis(config.absolute_timeout));
+        let (max_idle, end_at) = match expiry {
+            Expiry::Idle(d) => (Some(d), None),
+            Expiry::Until(at) => (None, Some(at)),
+            Expiry::Policy | Expiry::BrowserSession | Expiry::Persistent(_) => (None, None),
+        };
+        let want_idle = max_idle.map(millis).filter(|&ms| ms < idle_ms);
+        let want_deadline = end_at.map_or(natural, |at| at.min(natural));
+        if session.record.max_idle_ms == want_idle && session.record.deadline == want_deadline {
+            return Ok(());
+        }
+        match manager.set_expiry(session.id(), max_idle, end_at) {
+            Ok(()) => {
+                session.record.max_idle_ms = want_idle;
+                session.record.deadline = want_deadline;
+                Ok(())
+            }
+            Err(e) if e.reason().is_some() => {
+                self.lost();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    // -- finish -----------------------------------------------------------------------------
+
+    /// The headers the response will carry if `outcome`'s writes succeed, for a framework that
+    /// must send its headers before the writes can be made (streaming, an event loop that cannot
+    /// block). New tokens are minted here and reused by [`finish`](Self::finish), so the cookie
+    /// sent now is the one finish stores. If a write then finds the session ended, the browser
+    /// holds a token that is not valid: its next request is anonymous and clears it.
+    ///
+    /// # Errors
+    /// `internal` if the OS cannot supply randomness.
+    pub fn prepare(&mut self, manager: &SessionManager, outcome: &Outcome) -> Result<Response> {
+        let changes = self.changes(outcome);
+        let plan = self.plan(outcome, &changes);
+        let token = match plan.step {
+            Step::Login(_) | Step::Regenerate if self.session.is_some() || plan.login() => {
+                Some(self.reserve(manager)?.token.clone())
+            }
+            _ if plan.creates(self) => Some(self.reserve(manager)?.token.clone()),
+            _ => self.send.clone(),
+        };
+        let clear = match plan.step {
+            Step::Logout => !plan.creates(self),
+            _ => self.clear,
+        };
+        let resend = outcome.expiry_changed && !outcome.error && token.is_none();
+        let token = if resend && !plan.ends() {
+            self.token.clone()
+        } else {
+            token
+        };
+        Ok(self.response_with(manager, token.as_ref(), clear, outcome))
+    }
+
+    /// Finish the request: carry out what the app did (see the module's rules) and return the
+    /// headers the response must carry.
+    ///
+    /// # Errors
+    /// `data_too_large` (nothing written, the response should be an error); `invalid_argument`
+    /// for a bad user id or key; `store_unavailable`; `internal`.
+    pub fn finish(mut self, manager: &SessionManager, outcome: Outcome) -> Result<Response> {
+        let changes = self.changes(&outcome);
+        let plan = self.plan(&outcome, &changes);
+        match &plan.step {
+            Step::Logout => {
+                self.logout(manager)?;
+                // Only what this request wrote survives a logout, in a new anonymous session.
+                self.write(
+                    manager,
+                    &Changes {
+                        set: changes.set,
+                        remove: Vec::new(),
+                    },
+                )?;
+            }
+            Step::Login(user) => {
+                self.login(manager, user)?;
+                self.write(manager, &changes)?;
+            }
+            Step::Regenerate => {
+                self.regenerate(manager)?;
+                self.write(manager, &changes)?;
+            }
+            Step::Write => self.write(manager, &changes)?,
+            Step::Nothing => {}
+        }
+        let mut resend = false;
+        if let (Some(expiry), false) = (outcome.expiry, outcome.error) {
+            self.set_expiry(manager, expiry)?;
+            resend = outcome.expiry_changed;
+        }
+        let token = match (&self.send, resend) {
+            (Some(t), _) => Some(t.clone()),
+            (None, true) => self.token.clone(),
+            (None, false) => None,
+        };
+        Ok(self.response_with(manager, token.as_ref(), self.clear, &outcome))
+    }
+
+    /// The app's data against the session's (none for an error response: nothing is saved).
+    fn changes(&self, outcome: &Outcome) -> Changes {
+        match &outcome.data {
+            Some(data) if !outcome.error => Changes::between(self.data(), data),
+            _ => Changes::default(),
+        }
+    }
+
+    /// What `finish` will do, decided from the outcome and the session's user alone.
+    fn plan(&self, outcome: &Outcome, changes: &Changes) -> Plan {
+        let current = self.user();
+        let auth_step = match &outcome.auth {
+            Auth::Unchanged => None,
+            Auth::LoggedIn(user) => Some(Step::Login(user.clone())),
+            Auth::LoggedOut => Some(Step::Logout),
+            Auth::User(Some(user)) if current != Some(user.as_str()) => {
+                Some(Step::Login(user.clone()))
+            }
+            Auth::User(None) if current.is_some() => Some(Step::Logout),
+            Auth::User(_) => None,
+        };
+        let step = match auth_step {
+            // A failed request signs nobody in and cycles nothing; a logout still happens.
+            Some(Step::Logout) => Step::Logout,
+            _ if outcome.error => Step::Nothing,
+            Some(step) => step,
+            None if outcome.regenerate => Step::Regenerate,
+            None => Step::Write,
+        };
+        Plan {
+            step,
+            wrote: !changes.set.is_empty(),
+        }
+    }
+
+    fn response_with(
+        &self,
+        manager: &SessionManager,
+        token: Option<&Token>,
+        clear: bool,
+        outcome: &Outcome,
+    ) -> Response {
+        let config = manager.config();
+        let set_cookie = match token {
+            Some(token) => {
+                let max_age = self.cookie_max_age(manager, outcome.expiry);
+                Some(cookie::set_cookie_with_max_age(config, token, max_age))
+            }
+            None if clear => Some(cookie::clear_cookie(config)),
+            None => None,
+        };
+        Response {
+            no_store: set_cookie.is_some(),
+            set_cookie,
+            session_id: self.session.as_ref().map(|s| *s.id()),
+            user: self.user().map(str::to_owned),
+            ended: self.ended,
+        }
+    }
+
+    /// The cookie's `Max-Age` for the session's expiry: never beyond its absolute deadline.
+    fn cookie_max_age(&self, manager: &SessionManager, expiry: Option<Expiry>) -> Option<Duration> {
+        let config = manager.config();
+        let now = manager.now();
+        let deadline = self.session.as_ref().map_or_else(
+            || now.saturating_add(millis(config.absolute_timeout)),
+            |s| s.absolute_deadline(),
+        );
+        let remaining = |until: UnixMillis| seconds_until(now, until);
+        match expiry.unwrap_or(Expiry::Policy) {
+            Expiry::Policy => config.cookie_max_age.map(|d| d.min(remaining(deadline))),
+            Expiry::BrowserSession => None,
+            Expiry::Idle(_) => Some(remaining(deadline)),
+            Expiry::Until(at) => Some(remaining(at.min(deadline))),
+            Expiry::Persistent(d) => {
+                let left = remaining(deadline);
+                Some(d.map_or(left, |d| d.min(left)))
+            }
+        }
+    }
+}
+
+/// Whole seconds from `now` until `until`, rounded up, at least one (a `Max-Age` of 0 would
+/// delete the cookie the response is setting).
+fn seconds_until(now: UnixMillis, until: UnixMillis) -> Duration {
+    let ms = until.saturating_sub(now);
+    Duration::from_secs(ms.div_ceil(1000).max(1))
+}
+
+enum Step {
+    Nothing,
+    Write,
+    Login(String),
+    Logout,
+    Regenerate,
+}
+
+struct Plan {
+    step: Step,
+    /// The app's data sets keys that differ from the session's.
+    wrote: bool,
+}
+
+impl Plan {
+    fn login(&self) -> bool {
+        matches!(self.step, Step::Login(_))
+    }
+
+    fn ends(&self) -> bool {
+        matches!(self.step, Step::Logout)
+    }
+
+    /// Whether finishing stores a new session (and so sends a new token).
+    fn creates(&self, request: &Request) -> bool {
+        let keep = request.reserved.as_ref().is_some_and(|r| r.keep);
+        match self.step {
+            Step::Logout => self.wrote,
+            Step::Write => request.session.is_none() && !request.ended && (self.wrote || keep),
+            Step::Login(_) => true,
+            Step::Nothing | Step::Regenerate => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("session", &self.session.as_ref().map(Session::id))
+            .field("user", &self.user())
+            .field("reason", &self.reason)
+            .field("csrf", &self.csrf)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

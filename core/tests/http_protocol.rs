@@ -1,0 +1,273 @@
+//! The per-request protocol (`tessera::http`) beyond what the HTTP corpus can express: the
+//! headers `prepare` promises are the ones `finish` delivers, ids known before anything is
+//! stored, and the no-resurrection rule under a racing logout.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome, RequestHead, Response};
+use tessera::{Config, ManualClock, SessionManager};
+
+fn manager() -> (SessionManager, ManualClock) {
+    let clock = ManualClock::default();
+    let m = SessionManager::builder(Config::default())
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    (m, clock)
+}
+
+fn data(v: Value) -> Option<tessera::Data> {
+    match v {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The `name=value` part of a Set-Cookie line, for the next request's Cookie header.
+fn pair(r: &Response) -> String {
+    r.set_cookie
+        .as_deref()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn head<'a>(method: &'a str, cookie: Option<&'a str>) -> RequestHead<'a> {
+    RequestHead {
+        cookie_header: cookie,
+        https: true,
+        method,
+        ..RequestHead::default()
+    }
+}
+
+#[test]
+fn a_cookieless_read_stores_nothing_and_sends_nothing() {
+    let (m, _) = manager();
+    let r = http::begin(&m, &head("GET", None)).unwrap();
+    assert!(r.session().is_none() && r.reason().is_none());
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.set_cookie, None);
+    assert!(!out.no_store);
+    assert_eq!(m.store_len().unwrap(), 0);
+}
+
+#[test]
+fn prepared_headers_are_the_ones_finish_delivers() {
+    let (m, _) = manager();
+    let outcomes = [
+        Outcome {
+            data: data(json!({"a": 1})),
+            ..Outcome::default()
+        },
+        Outcome {
+            auth: Auth::LoggedIn("alice".into()),
+            ..Outcome::default()
+        },
+    ];
+    for outcome in outcomes {
+        let mut r = http::begin(&m, &head("POST", None)).unwrap();
+        let promised = r.prepare(&m, &outcome).unwrap();
+        let delivered = r.finish(&m, outcome).unwrap();
+        assert_eq!(promised.set_cookie, delivered.set_cookie);
+        assert!(delivered.set_cookie.is_some());
+    }
+}
+
+#[test]
+fn a_new_session_has_its_id_before_anything_is_stored() {
+    let (m, _) = manager();
+    let mut r = http::begin(&m, &head("GET", None)).unwrap();
+    let id = r.ensure_id(&m).unwrap();
+    assert_eq!(m.store_len().unwrap(), 0);
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"k": "v"})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.session_id, Some(id));
+    assert_eq!(m.id_of(pair(&out).split_once('=').unwrap().1).unwrap(), id);
+}
+
+#[test]
+fn a_write_racing_a_logout_does_not_resurrect_the_session() {
+    let (m, _) = manager();
+    let created = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&created);
+    // Request A has loaded the session when request B logs it out.
+    let a = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
+    let b = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
+    let out_b = b
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedOut,
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert!(out_b.set_cookie.unwrap().contains("Max-Age=0"));
+    let out_a = a
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"cart": [1]})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert!(out_a.ended);
+    assert!(out_a.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(m.store_len().unwrap(), 0);
+}
+
+#[test]
+fn an_error_response_still_delivers_a_rotation_but_writes_nothing() {
+    let (m, clock) = manager();
+    let created = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"n": 1})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(15 * 60));
+    let cookie = pair(&created);
+    let r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"n": 2})),
+                auth: Auth::LoggedIn("mallory".into()),
+                error: true,
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let rotated = pair(&out);
+    assert_ne!(rotated, cookie);
+    let next = http::begin(&m, &head("GET", Some(&rotated))).unwrap();
+    assert_eq!(next.data().get("n"), Some(&json!(1)));
+    assert_eq!(next.user(), None);
+}
+
+#[test]
+fn csrf_is_checked_for_unsafe_methods_only() {
+    let (m, _) = manager();
+    let mut first = http::begin(&m, &head("GET", None)).unwrap();
+    let token = first.csrf_token(&m).unwrap();
+    let out = first.finish(&m, Outcome::default()).unwrap();
+    let cookie = pair(&out);
+    let with = |method: &str, candidate: Option<&str>| {
+        let h = RequestHead {
+            csrf_candidate: candidate,
+            ..head(method, Some(&cookie))
+        };
+        http::begin(&m, &h).unwrap().csrf()
+    };
+    assert_eq!(with("GET", None), CsrfCheck::NotNeeded);
+    assert_eq!(with("POST", None), CsrfCheck::Invalid);
+    assert_eq!(with("DELETE", Some("x")), CsrfCheck::Invalid);
+    assert_eq!(with("POST", Some(&token)), CsrfCheck::Valid);
+}
+
+#[test]
+fn a_per_session_expiry_shortens_and_never_lengthens() {
+    let (m, clock) = manager();
+    let out = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"a": 1})),
+                expiry: Some(Expiry::Idle(Duration::from_secs(300))),
+                expiry_changed: true,
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&out);
+    clock.advance(Duration::from_secs(299));
+    assert!(
+        http::begin(&m, &head("GET", Some(&cookie)))
+            .unwrap()
+            .session()
+            .is_some()
+    );
+    clock.advance(Duration::from_secs(300));
+    assert!(
+        http::begin(&m, &head("GET", Some(&cookie)))
+            .unwrap()
+            .session()
+            .is_none()
+    );
+
+    // Thirty days asked for: the configured 30-minute idle timeout still applies.
+    let out = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"a": 1})),
+                expiry: Some(Expiry::Idle(Duration::from_secs(30 * 86_400))),
+                expiry_changed: true,
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&out);
+    clock.advance(Duration::from_secs(31 * 60));
+    assert!(
+        http::begin(&m, &head("GET", Some(&cookie)))
+            .unwrap()
+            .session()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_persistent_cookie_never_outlives_the_session() {
+    let (m, _) = manager();
+    let out = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"a": 1})),
+                expiry: Some(Expiry::Persistent(Some(Duration::from_secs(31 * 86_400)))),
+                expiry_changed: true,
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert!(out.set_cookie.unwrap().contains("Max-Age=43200;"));
+}
