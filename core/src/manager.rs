@@ -676,7 +676,7 @@ impl SessionManager {
         cookie::clear_cookie(&self.inner.config)
     }
 
-    /// The session token in a `Cookie` request header; see [`cookie`](crate::cookie) for why two
+    /// The session token in a `Cookie` request header; see [`cookie`] for why two
     /// cookies of the session's name count as none.
     pub fn token_from_cookie_header<'h>(&self, header: &'h str) -> CookieToken<'h> {
         cookie::find_session_cookie(header, &self.inner.config.cookie_name)
