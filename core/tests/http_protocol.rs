@@ -271,3 +271,133 @@ fn a_persistent_cookie_never_outlives_the_session() {
         .unwrap();
     assert!(out.set_cookie.unwrap().contains("Max-Age=43200;"));
 }
+
+#[test]
+fn after_an_eager_logout_only_what_the_request_wrote_survives() {
+    let (m, _) = manager();
+    let created = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"cart": [1], "theme": "dark"})),
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&created);
+    let mut r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
+    assert!(r.logout(&m).unwrap());
+    // The framework's dict still holds the old keys, plus a flash written after the logout.
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"cart": [1], "theme": "dark", "flash": "bye"})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let fresh = pair(&out);
+    assert_ne!(fresh, cookie);
+    let next = http::begin(&m, &head("GET", Some(&fresh))).unwrap();
+    assert_eq!(next.user(), None);
+    assert_eq!(Value::Object(next.data().clone()), json!({"flash": "bye"}));
+    let replay = http::begin(&m, &head("GET", Some(&cookie))).unwrap();
+    assert!(replay.session().is_none());
+}
+
+#[test]
+fn prepare_and_finish_agree_on_a_regenerate_without_a_session() {
+    let (m, _) = manager();
+    let outcome = Outcome {
+        data: data(json!({"a": 1})),
+        regenerate: true,
+        ..Outcome::default()
+    };
+    let mut r = http::begin(&m, &head("POST", None)).unwrap();
+    let promised = r.prepare(&m, &outcome).unwrap();
+    let delivered = r.finish(&m, outcome).unwrap();
+    assert!(promised.set_cookie.is_some());
+    assert_eq!(promised.set_cookie, delivered.set_cookie);
+}
+
+/// Every combination of starting state and outcome: the headers `prepare` promises are exactly
+/// the ones `finish` delivers (when nothing else happens in between).
+#[test]
+fn prepare_and_finish_agree_on_every_outcome() {
+    let (m, _) = manager();
+    let start = |kind: usize| -> Option<String> {
+        let r = http::begin(&m, &head("POST", None)).unwrap();
+        let auth = match kind {
+            1 => Auth::Unchanged,
+            2 => Auth::LoggedIn("alice".into()),
+            _ => return None,
+        };
+        let out = r
+            .finish(
+                &m,
+                Outcome {
+                    data: data(json!({"k": 1})),
+                    auth,
+                    ..Outcome::default()
+                },
+            )
+            .unwrap();
+        Some(pair(&out))
+    };
+    let auths = [
+        Auth::Unchanged,
+        Auth::User(None),
+        Auth::User(Some("alice".into())),
+        Auth::User(Some("bob".into())),
+        Auth::LoggedIn("alice".into()),
+        Auth::LoggedOut,
+    ];
+    let datas = [
+        None,
+        data(json!({"k": 1})),
+        data(json!({"k": 2})),
+        data(json!({})),
+    ];
+    let mut checked = 0;
+    for kind in 0..4 {
+        for auth in &auths {
+            for d in &datas {
+                for flags in 0..8 {
+                    let cookie = match kind {
+                        3 => Some(
+                            "__Host-session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                        ),
+                        k => start(k),
+                    };
+                    let outcome = Outcome {
+                        data: d.clone(),
+                        auth: auth.clone(),
+                        regenerate: flags & 1 != 0,
+                        error: flags & 2 != 0,
+                        expiry: (flags & 4 != 0)
+                            .then_some(Expiry::Persistent(Some(Duration::from_secs(60)))),
+                        expiry_changed: flags & 4 != 0,
+                    };
+                    let mut r = http::begin(&m, &head("POST", cookie.as_deref())).unwrap();
+                    let promised = r.prepare(&m, &outcome).unwrap();
+                    let delivered = r.finish(&m, outcome.clone()).unwrap();
+                    assert_eq!(
+                        promised.set_cookie.is_some(),
+                        delivered.set_cookie.is_some(),
+                        "{kind} {outcome:?}"
+                    );
+                    assert_eq!(
+                        promised.set_cookie, delivered.set_cookie,
+                        "{kind} {outcome:?}"
+                    );
+                    assert_eq!(promised.no_store, delivered.no_store, "{kind} {outcome:?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 6 * 4 * 8);
+}

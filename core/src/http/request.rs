@@ -67,6 +67,9 @@ pub struct Request {
     user_agent: Option<String>,
     /// The live session, as loaded or as last changed by this request.
     session: Option<Session>,
+    /// The data of a session this request logged out: what the app's data is compared with
+    /// afterwards, so only what the request itself wrote survives the logout.
+    logged_out_data: Option<Arc<Data>>,
     /// The token the client holds for `session` (the new one once the response delivers it).
     token: Option<Token>,
     /// A token the response must send.
@@ -97,6 +100,7 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
         ctx_https: head.https,
         user_agent: head.user_agent.map(str::to_owned),
         session: None,
+        logged_out_data: None,
         token: None,
         send: None,
         reserved: None,
@@ -273,6 +277,7 @@ impl Request {
             self.send = Some(token);
         }
         self.session = Some(session);
+        self.logged_out_data = None;
         self.clear = false;
         self.ended = false;
     }
@@ -314,7 +319,9 @@ impl Request {
             Some(token) => manager.logout(&token.expose())?,
             None => false,
         };
-        self.session = None;
+        if let Some(s) = self.session.take() {
+            self.logged_out_data = Some(s.data_shared().cloned().unwrap_or_default());
+        }
         self.send = None;
         // A reservation stays (prepare may have handed its token out for what is written after
         // the logout), but a CSRF token given for the old visitor no longer keeps it.
@@ -453,7 +460,9 @@ impl Request {
             _ => self.send.clone(),
         };
         let clear = match plan.step {
-            Step::Logout => !plan.creates(self),
+            Step::Logout => {
+                !plan.creates(self) && (self.clear || self.had_cookie || self.session.is_some())
+            }
             _ => self.clear,
         };
         let resend = outcome.expiry_changed && !outcome.error && token.is_none();
@@ -491,7 +500,11 @@ impl Request {
                 self.write(manager, &changes)?;
             }
             Step::Regenerate => {
-                self.regenerate(manager)?;
+                // Without a session there is no key to cycle; a reservation keeps the token
+                // `prepare` may already have handed out.
+                if self.session.is_some() {
+                    self.regenerate(manager)?;
+                }
                 self.write(manager, &changes)?;
             }
             Step::Write => self.write(manager, &changes)?,
@@ -511,9 +524,14 @@ impl Request {
     }
 
     /// The app's data against the session's (none for an error response: nothing is saved).
+    /// After a logout, against the data of the session that ended.
     fn changes(&self, outcome: &Outcome) -> Changes {
+        let before = match (&self.session, &self.logged_out_data) {
+            (None, Some(ended)) => ended.as_ref(),
+            _ => self.data(),
+        };
         match &outcome.data {
-            Some(data) if !outcome.error => Changes::between(self.data(), data),
+            Some(data) if !outcome.error => Changes::between(before, data),
             _ => Changes::default(),
         }
     }
@@ -627,9 +645,12 @@ impl Plan {
         let keep = request.reserved.as_ref().is_some_and(|r| r.keep);
         match self.step {
             Step::Logout => self.wrote,
-            Step::Write => request.session.is_none() && !request.ended && (self.wrote || keep),
+            // Regenerating without a session is a plain write.
+            Step::Write | Step::Regenerate => {
+                request.session.is_none() && !request.ended && (self.wrote || keep)
+            }
             Step::Login(_) => true,
-            Step::Nothing | Step::Regenerate => false,
+            Step::Nothing => false,
         }
     }
 }
