@@ -1,7 +1,8 @@
 //! `tessera._native`: the PyO3 module behind the `tessera` Python package.
 //!
 //! The package's `__init__.py` re-exports these names; Django and Flask glue live in Python
-//! (`tessera.django`, `tessera.flask`). Modules: [`manager`] (the lifecycle), [`session`]
+//! (`tessera.django`, `tessera.flask`). Modules: [`manager`] (the lifecycle), [`request`] (the
+//! per-request protocol frameworks run), [`session`]
 //! (returned objects), [`clock`], [`events`], [`errors`] (exception classes), [`convert`]
 //! (Python ↔ JSON, seconds ↔ milliseconds).
 
@@ -10,6 +11,7 @@ mod convert;
 mod errors;
 mod events;
 mod manager;
+mod request;
 mod session;
 
 use pyo3::prelude::*;
@@ -17,6 +19,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::SessionManager>()?;
+    m.add_class::<request::Request>()?;
+    m.add_class::<request::Response>()?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::SessionInfo>()?;
     m.add_class::<session::Event>()?;

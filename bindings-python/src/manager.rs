@@ -14,6 +14,7 @@ use crate::clock::ManualClock;
 use crate::convert;
 use crate::errors::{self, IntoPyResult};
 use crate::events;
+use crate::request::Request;
 use crate::session::{Session, SessionInfo};
 
 /// Options given in seconds in Python and in milliseconds to the core.
@@ -49,7 +50,7 @@ const PLAIN_OPTIONS: [&str; 10] = [
 /// (`"memory://"`), `clock` (a `ManualClock`).
 #[pyclass(frozen, module = "tessera._native")]
 pub struct SessionManager {
-    inner: Arc<tessera::SessionManager>,
+    pub(crate) inner: Arc<tessera::SessionManager>,
     options: Py<PyDict>,
 }
 
@@ -208,6 +209,39 @@ impl SessionManager {
         let inner = &self.inner;
         let v = py.detach(|| inner.validate(&token, &context(https, user_agent.as_deref())));
         self.verdict(py, v)
+    }
+
+    /// Begin an HTTP request: find the session cookie in `cookie_header` (the `Cookie` header as
+    /// received; several joined with `"; "`), validate it (rotating on schedule), and check
+    /// `csrf` (the header's candidate) if `method` needs one. Returns the request's `Request`;
+    /// raises `StoreUnavailable` / `InternalError` (fail closed: the request is not
+    /// authenticated).
+    #[pyo3(signature = (cookie_header, *, method="GET", https=false, user_agent=None, csrf=None))]
+    fn begin(
+        &self,
+        py: Python<'_>,
+        cookie_header: Option<&Bound<'_, PyAny>>,
+        method: &str,
+        https: bool,
+        user_agent: Option<&Bound<'_, PyAny>>,
+        csrf: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Request> {
+        // Undecodable text cannot name a session or a token: treated as absent / malformed.
+        let optional = |v: Option<&Bound<'_, PyAny>>, what: &str| match v {
+            Some(v) if !v.is_none() => convert::token(v, what),
+            _ => Ok(None),
+        };
+        let cookie_header = optional(cookie_header, "cookie_header")?;
+        let user_agent = optional(user_agent, "user_agent")?;
+        let csrf = optional(csrf, "csrf")?;
+        let head = tessera::http::RequestHead {
+            cookie_header: cookie_header.as_deref(),
+            https,
+            method,
+            user_agent: user_agent.as_deref(),
+            csrf_candidate: csrf.as_deref(),
+        };
+        Request::begin(py, &self.inner, &head)
     }
 
     /// Give the session a new token now (the old one stays valid for `rotation_grace`).

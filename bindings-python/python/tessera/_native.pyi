@@ -2,10 +2,16 @@
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Final, Optional, Union, final
+from typing import Any, Final, Literal, Optional, Union, final
 
 _Seconds = Union[int, float, timedelta]
 _JSON = Any
+_Expiry = Union[
+    Literal["policy", "browser_session"],
+    tuple[Literal["idle"], _Seconds],
+    tuple[Literal["until"], _Seconds],
+    tuple[Literal["persistent"], Optional[_Seconds]],
+]
 
 __all__ = [
     "REASONS",
@@ -16,6 +22,8 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "ManualClock",
+    "Request",
+    "Response",
     "Session",
     "SessionInfo",
     "SessionManager",
@@ -73,6 +81,77 @@ class Session:
     def user_agent(self) -> Optional[str]: ...
     def csrf_token(self) -> str: ...
     def verify_csrf(self, candidate: object) -> bool: ...
+
+@final
+class Request:
+    @property
+    def user(self) -> Optional[str]: ...
+    @property
+    def data(self) -> dict[str, _JSON]: ...
+    @property
+    def id(self) -> Optional[str]: ...
+    @property
+    def token(self) -> Optional[str]: ...
+    @property
+    def reason(self) -> Optional[str]: ...
+    @property
+    def csrf(self) -> Literal["not_needed", "valid", "invalid"]: ...
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def expires_at(self) -> Optional[float]: ...
+    @property
+    def absolute_deadline(self) -> Optional[float]: ...
+    def ensure_id(self) -> str: ...
+    def csrf_token(self) -> str: ...
+    def verify_csrf(self, candidate: object) -> bool: ...
+    def login(self, user: str) -> None: ...
+    def logout(self) -> bool: ...
+    def regenerate(self) -> bool: ...
+    def write(
+        self, set: Optional[Mapping[str, _JSON]] = None, remove: Optional[Iterable[str]] = None
+    ) -> None: ...
+    def set_expiry(self, expiry: _Expiry) -> None: ...
+    def prepare(
+        self,
+        data: Optional[Mapping[str, _JSON]] = None,
+        *,
+        login: Optional[str] = None,
+        logout: bool = False,
+        user_known: bool = False,
+        user: Optional[str] = None,
+        regenerate: bool = False,
+        expiry: Optional[_Expiry] = None,
+        expiry_changed: bool = False,
+        error: bool = False,
+    ) -> Response: ...
+    def finish(
+        self,
+        data: Optional[Mapping[str, _JSON]] = None,
+        *,
+        login: Optional[str] = None,
+        logout: bool = False,
+        user_known: bool = False,
+        user: Optional[str] = None,
+        regenerate: bool = False,
+        expiry: Optional[_Expiry] = None,
+        expiry_changed: bool = False,
+        error: bool = False,
+    ) -> Response: ...
+
+@final
+class Response:
+    @property
+    def set_cookie(self) -> Optional[str]: ...
+    @property
+    def no_store(self) -> bool: ...
+    @property
+    def session_id(self) -> Optional[str]: ...
+    @property
+    def user(self) -> Optional[str]: ...
+    @property
+    def ended(self) -> bool: ...
+    def headers(self) -> list[tuple[str, str]]: ...
 
 @final
 class SessionInfo:
@@ -139,6 +218,15 @@ class SessionManager:
     @property
     def absolute_timeout(self) -> float: ...
     def now(self) -> float: ...
+    def begin(
+        self,
+        cookie_header: Union[str, bytes, None],
+        *,
+        method: str = "GET",
+        https: bool = False,
+        user_agent: Union[str, bytes, None] = None,
+        csrf: Union[str, bytes, None] = None,
+    ) -> Request: ...
     def create(
         self,
         user: Optional[str] = None,

@@ -1,0 +1,518 @@
+//! `Request` and `Response`: the per-request protocol of `tessera::http` with Python types.
+//!
+//! A framework integration calls `SessionManager.begin(...)` when a request arrives, hands the
+//! app's data and user change to `Request.finish(...)` when it answers, and copies
+//! `Response.headers()` onto its response. Every rule (cookies, `no-store`, CSRF methods, data
+//! diffing, privilege changes) is the core's; this module only converts types.
+//!
+//! The core's request lives behind a mutex so the frozen Python object can change it. Calls
+//! that may touch the store run with the GIL released and take the lock there; the lock is
+//! never held while waiting for the GIL, so a second thread (which an app should not use, but
+//! may) waits instead of deadlocking.
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
+use serde_json::{Map, Value};
+use tessera::http::{self, Auth, Changes, CsrfCheck, Expiry, Outcome};
+
+use crate::convert;
+use crate::errors::{IntoPyResult, InvalidArgument};
+
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// One HTTP request's session, from `SessionManager.begin` to `finish`. Made for one request and
+/// one thread; `finish` may be called once.
+#[pyclass(frozen, module = "tessera._native")]
+pub struct Request {
+    manager: Arc<tessera::SessionManager>,
+    /// `None` once finished.
+    state: Mutex<Option<http::Request>>,
+}
+
+type Guard<'a> = MutexGuard<'a, Option<http::Request>>;
+
+fn finished() -> PyErr {
+    InvalidArgument::new_err("this Request is finished: finish() may be called only once")
+}
+
+impl Request {
+    pub(crate) fn begin(
+        py: Python<'_>,
+        manager: &Arc<tessera::SessionManager>,
+        head: &http::RequestHead<'_>,
+    ) -> PyResult<Self> {
+        let request = py.detach(|| http::begin(manager, head)).py_err(py)?;
+        Ok(Request {
+            manager: Arc::clone(manager),
+            state: Mutex::new(Some(request)),
+        })
+    }
+
+    /// The lock, taken without waiting while holding the GIL.
+    fn lock(&self, py: Python<'_>) -> Guard<'_> {
+        match self.state.try_lock() {
+            Some(guard) => guard,
+            None => py.detach(|| self.state.lock()),
+        }
+    }
+
+    /// Run `f` on the request (not finished) with the GIL held; for calls that never touch the
+    /// store.
+    fn read<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut http::Request) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let mut guard = self.lock(py);
+        match guard.as_mut() {
+            Some(request) => f(request),
+            None => Err(finished()),
+        }
+    }
+
+    /// Run `f` on the request with the GIL released; for calls that may touch the store.
+    fn store<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut http::Request, &tessera::SessionManager) -> tessera::Result<R> + Send,
+    ) -> PyResult<R> {
+        let manager = &*self.manager;
+        let state = &self.state;
+        let result = py.detach(|| {
+            let mut guard = state.lock();
+            guard.as_mut().map(|request| f(request, manager))
+        });
+        match result {
+            Some(r) => r.py_err(py),
+            None => Err(finished()),
+        }
+    }
+}
+
+/// A Python expiry (`"policy"`, `"browser_session"`, `("idle", s)`, `("until", epoch_s)`,
+/// `("persistent", s | None)`) as the core's.
+fn expiry(value: &Bound<'_, PyAny>) -> PyResult<Expiry> {
+    const SHAPE: &str = "expiry must be \"policy\", \"browser_session\", (\"idle\", seconds), \
+                         (\"until\", epoch_seconds) or (\"persistent\", seconds or None)";
+    if let Ok(s) = value.cast::<PyString>() {
+        return match &*s.to_cow()? {
+            "policy" => Ok(Expiry::Policy),
+            "browser_session" => Ok(Expiry::BrowserSession),
+            _ => Err(PyValueError::new_err(SHAPE)),
+        };
+    }
+    let Ok(pair) = value.cast::<PyTuple>() else {
+        return Err(PyTypeError::new_err(SHAPE));
+    };
+    if pair.len() != 2 {
+        return Err(PyValueError::new_err(SHAPE));
+    }
+    let kind = pair.get_item(0)?;
+    let amount = pair.get_item(1)?;
+    let kind = kind
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(SHAPE))?
+        .to_cow()?
+        .into_owned();
+    let duration = |v: &Bound<'_, PyAny>| {
+        convert::millis(v, "expiry seconds").map(std::time::Duration::from_millis)
+    };
+    match kind.as_str() {
+        "idle" => {
+            let d = duration(&amount)?;
+            if d.is_zero() {
+                return Err(PyValueError::new_err("an idle expiry must be positive"));
+            }
+            Ok(Expiry::Idle(d))
+        }
+        "until" => Ok(Expiry::Until(convert::millis(&amount, "expiry time")?)),
+        "persistent" if amount.is_none() => Ok(Expiry::Persistent(None)),
+        "persistent" => Ok(Expiry::Persistent(Some(duration(&amount)?))),
+        _ => Err(PyValueError::new_err(SHAPE)),
+    }
+}
+
+/// A mapping (a dict, or anything with `keys()` and `__getitem__`) as a JSON object.
+fn data(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
+    if value.is_instance_of::<PyDict>() {
+        return convert::to_object(value, what);
+    }
+    match value.cast::<PyMapping>() {
+        Ok(mapping) => {
+            let dict = PyDict::new(value.py());
+            dict.update(mapping)?;
+            convert::to_object(dict.as_any(), what)
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be a mapping, not {}",
+            convert::type_name(value)
+        ))),
+    }
+}
+
+/// The keyword arguments of `finish` and `prepare` as the core's `Outcome`.
+#[allow(clippy::too_many_arguments)]
+fn outcome(
+    data_arg: Option<&Bound<'_, PyAny>>,
+    login: Option<&Bound<'_, PyAny>>,
+    logout: bool,
+    user_known: bool,
+    user: Option<&Bound<'_, PyAny>>,
+    regenerate: bool,
+    expiry_arg: Option<&Bound<'_, PyAny>>,
+    expiry_changed: bool,
+    error: bool,
+) -> PyResult<Outcome> {
+    let data = match data_arg {
+        Some(d) if !d.is_none() => Some(data(d, "data")?),
+        _ => None,
+    };
+    let login = match login {
+        Some(u) if !u.is_none() => Some(convert::text(u, "login")?),
+        _ => None,
+    };
+    let user = match user {
+        Some(u) if !u.is_none() => Some(convert::text(u, "user")?),
+        _ => None,
+    };
+    if !user_known && user.is_some() {
+        return Err(PyValueError::new_err(
+            "user= is only read with user_known=True (user=None then means nobody)",
+        ));
+    }
+    let auth = match (login, logout, user_known) {
+        (None, false, false) => Auth::Unchanged,
+        (Some(u), false, false) => Auth::LoggedIn(u),
+        (None, true, false) => Auth::LoggedOut,
+        (None, false, true) => Auth::User(user),
+        _ => {
+            return Err(PyValueError::new_err(
+                "login=, logout=True and user_known=True exclude each other",
+            ));
+        }
+    };
+    let expiry = match expiry_arg {
+        Some(e) if !e.is_none() => Some(expiry(e)?),
+        _ => None,
+    };
+    Ok(Outcome {
+        data,
+        auth,
+        regenerate,
+        expiry,
+        expiry_changed,
+        error,
+    })
+}
+
+#[pymethods]
+impl Request {
+    /// The session's Tessera user, or None.
+    #[getter]
+    fn user(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.read(py, |r| Ok(r.user().map(str::to_owned)))
+    }
+
+    /// The session's data as the store holds it now (a new dict on each call).
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.read(py, |r| convert::dict_from(py, r.data()))
+    }
+
+    /// The public id (hex) of the live session, or of the one reserved for a new session.
+    #[getter]
+    fn id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.read(py, |r| Ok(r.id().map(|id| id.to_string())))
+    }
+
+    /// The token the client holds for the live session (after this response, the new one).
+    /// Never log it.
+    #[getter]
+    fn token(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.read(py, |r| Ok(r.token().map(tessera::Token::expose)))
+    }
+
+    /// Why a session cookie gave no session: malformed, unknown, expired_idle,
+    /// expired_absolute; None otherwise.
+    #[getter]
+    fn reason(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        self.read(py, |r| Ok(r.reason().map(|reason| reason.code())))
+    }
+
+    /// The CSRF verdict of `begin`: "not_needed", "valid" or "invalid".
+    #[getter]
+    fn csrf(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.read(py, |r| {
+            Ok(match r.csrf() {
+                CsrfCheck::NotNeeded => "not_needed",
+                CsrfCheck::Valid => "valid",
+                CsrfCheck::Invalid => "invalid",
+            })
+        })
+    }
+
+    /// Whether the session ended under this request (its writes were dropped).
+    #[getter]
+    fn ended(&self, py: Python<'_>) -> PyResult<bool> {
+        self.read(py, |r| Ok(r.ended()))
+    }
+
+    /// When the live session ends if unused (seconds since the epoch), or None.
+    #[getter]
+    fn expires_at(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        self.read(py, |r| Ok(r.session().map(|s| seconds(s.expires_at()))))
+    }
+
+    /// When the live session ends however active it is, or None.
+    #[getter]
+    fn absolute_deadline(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        self.read(py, |r| {
+            Ok(r.session().map(|s| seconds(s.absolute_deadline())))
+        })
+    }
+
+    /// The session's id, reserving one for a new session (nothing is stored for it unless the
+    /// app writes data, asks for a CSRF token or signs someone in).
+    fn ensure_id(&self, py: Python<'_>) -> PyResult<String> {
+        let manager = &*self.manager;
+        self.read(py, |r| Ok(r.ensure_id(manager).py_err(py)?.to_string()))
+    }
+
+    /// A fresh masked CSRF token; a visitor without a session gets one, stored at finish.
+    fn csrf_token(&self, py: Python<'_>) -> PyResult<String> {
+        let manager = &*self.manager;
+        self.read(py, |r| r.csrf_token(manager).py_err(py))
+    }
+
+    /// Whether `candidate` is a CSRF token of this request's session (constant time); for a
+    /// token found after `begin`, such as a form field. Anything but a str is False.
+    fn verify_csrf(&self, py: Python<'_>, candidate: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(Some(candidate)) = convert::token(candidate, "candidate") else {
+            return Ok(false);
+        };
+        self.read(py, |r| Ok(r.verify_csrf(&candidate)))
+    }
+
+    /// Sign `user` in now: a new token (the old one dies at once), a new CSRF secret.
+    fn login(&self, py: Python<'_>, user: &Bound<'_, PyAny>) -> PyResult<()> {
+        let user = convert::text(user, "user")?;
+        self.store(py, |r, m| r.login(m, &user))
+    }
+
+    /// End the session now; returns whether a live session ended.
+    fn logout(&self, py: Python<'_>) -> PyResult<bool> {
+        self.store(py, |r, m| r.logout(m))
+    }
+
+    /// A new token now, the old one dead at once, user and data kept; returns whether there was
+    /// a live session to cycle.
+    fn regenerate(&self, py: Python<'_>) -> PyResult<bool> {
+        self.store(py, |r, m| r.regenerate(m))
+    }
+
+    /// Set the keys of `set` and remove the keys of `remove` now, in one atomic patch.
+    #[pyo3(signature = (set=None, remove=None))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        set: Option<&Bound<'_, PyAny>>,
+        remove: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let set = match set {
+            Some(s) if !s.is_none() => data(s, "set")?,
+            _ => Map::new(),
+        };
+        let mut keys = Vec::new();
+        if let Some(remove) = remove.filter(|r| !r.is_none()) {
+            if remove.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err(
+                    "remove must be an iterable of keys, not a str",
+                ));
+            }
+            for key in remove.try_iter()? {
+                keys.push(convert::text(&key?, "remove key")?);
+            }
+        }
+        let changes = Changes { set, remove: keys };
+        self.store(py, |r, m| r.write(m, &changes))
+    }
+
+    /// Give the live session its own expiry now (it may shorten the policy, never lengthen it).
+    fn set_expiry(&self, py: Python<'_>, expiry: &Bound<'_, PyAny>) -> PyResult<()> {
+        let expiry = self::expiry(expiry)?;
+        self.store(py, |r, m| r.set_expiry(m, expiry))
+    }
+
+    /// The headers the response will carry if `finish` is given the same outcome, for
+    /// responses whose headers go out before the app is done (streaming). Tokens minted here
+    /// are the ones `finish` stores.
+    #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
+                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        py: Python<'_>,
+        data: Option<&Bound<'_, PyAny>>,
+        login: Option<&Bound<'_, PyAny>>,
+        logout: bool,
+        user_known: bool,
+        user: Option<&Bound<'_, PyAny>>,
+        regenerate: bool,
+        expiry: Option<&Bound<'_, PyAny>>,
+        expiry_changed: bool,
+        error: bool,
+    ) -> PyResult<Response> {
+        let outcome = outcome(
+            data,
+            login,
+            logout,
+            user_known,
+            user,
+            regenerate,
+            expiry,
+            expiry_changed,
+            error,
+        )?;
+        let manager = &*self.manager;
+        let response = self.read(py, |r| r.prepare(manager, &outcome).py_err(py))?;
+        Ok(Response::from(response))
+    }
+
+    /// Finish the request: make the store writes for what the app did and return the headers
+    /// the response must carry. `login=u` signs `u` in (also when already signed in: a new
+    /// token); `logout=True` ends the session; `user_known=True` says the framework's user is
+    /// `user` (a change is a login, None where there was one a logout); `error=True` for a 5xx
+    /// response (nothing saved, nobody signed in). May be called once.
+    #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
+                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        py: Python<'_>,
+        data: Option<&Bound<'_, PyAny>>,
+        login: Option<&Bound<'_, PyAny>>,
+        logout: bool,
+        user_known: bool,
+        user: Option<&Bound<'_, PyAny>>,
+        regenerate: bool,
+        expiry: Option<&Bound<'_, PyAny>>,
+        expiry_changed: bool,
+        error: bool,
+    ) -> PyResult<Response> {
+        let outcome = outcome(
+            data,
+            login,
+            logout,
+            user_known,
+            user,
+            regenerate,
+            expiry,
+            expiry_changed,
+            error,
+        )?;
+        let manager = &*self.manager;
+        let state = &self.state;
+        let result = py.detach(|| {
+            let request = state.lock().take();
+            request.map(|r| r.finish(manager, outcome))
+        });
+        match result {
+            Some(r) => Ok(Response::from(r.py_err(py)?)),
+            None => Err(finished()),
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let guard = self.lock(py);
+        match guard.as_ref() {
+            None => "<Request finished>".to_owned(),
+            Some(r) => format!(
+                "<Request id={} user={}>",
+                r.id().map_or_else(
+                    || "None".to_owned(),
+                    |id| format!("{}…", &id.to_string()[..12])
+                ),
+                py_repr(r.user())
+            ),
+        }
+    }
+}
+
+/// What a response must carry, from `Request.finish` or `Request.prepare`.
+#[pyclass(frozen, module = "tessera._native")]
+pub struct Response {
+    inner: http::Response,
+}
+
+impl From<http::Response> for Response {
+    fn from(inner: http::Response) -> Self {
+        Response { inner }
+    }
+}
+
+/// A str-or-None the way Python's repr shows it.
+fn py_repr(value: Option<&str>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
+}
+
+fn py_bool(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
+
+#[pymethods]
+impl Response {
+    /// The `Set-Cookie` value for the session cookie, or None (it holds a token: never log it).
+    #[getter]
+    fn set_cookie(&self) -> Option<&str> {
+        self.inner.set_cookie.as_deref()
+    }
+
+    /// Whether the response must carry `Cache-Control: no-store`.
+    #[getter]
+    fn no_store(&self) -> bool {
+        self.inner.no_store
+    }
+
+    /// The public id of the session the client holds after this response, or None.
+    #[getter]
+    fn session_id(&self) -> Option<String> {
+        self.inner.session_id.map(|id| id.to_string())
+    }
+
+    /// Its user, or None.
+    #[getter]
+    fn user(&self) -> Option<&str> {
+        self.inner.user.as_deref()
+    }
+
+    /// Whether the session ended under this request (its writes were dropped).
+    #[getter]
+    fn ended(&self) -> bool {
+        self.inner.ended
+    }
+
+    /// The headers to add to the response, as `(name, value)` pairs, in order.
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.headers())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Response set_cookie={} no_store={} user={} ended={}>",
+            if self.inner.set_cookie.is_some() {
+                "<redacted>"
+            } else {
+                "None"
+            },
+            py_bool(self.inner.no_store),
+            py_repr(self.inner.user.as_deref()),
+            py_bool(self.inner.ended),
+        )
+    }
+}
