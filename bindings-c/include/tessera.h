@@ -4,9 +4,11 @@
  * ABI conventions
  *
  *  1. Every symbol starts with tessera_ (functions, types) or TESSERA_ (constants, macros).
- *  2. Handles are opaque: tessera_manager, tessera_session, tessera_clock. They come from
- *     tessera_manager_new / tessera_clock_new (sessions from create, validate, rotate, login) and
- *     are released by the matching *_free. Every *_free accepts NULL, and is safe to call twice
+ *  2. Handles are opaque: tessera_manager, tessera_session, tessera_clock, tessera_request,
+ *     tessera_response. They come from tessera_manager_new / tessera_clock_new (sessions from
+ *     create, validate, rotate, login; requests from tessera_request_begin, responses from
+ *     tessera_request_finish, which consumes its request) and are released by the matching
+ *     *_free. Every *_free accepts NULL, and is safe to call twice
  *     with the same pointer, even from two threads at once (strings too, tessera_string_free):
  *     exactly one call releases the handle; the others change nothing and set
  *     tessera_last_error() ("... is not a live handle ..."). This is a safety net, not a licence:
@@ -34,10 +36,13 @@
  *     event or error ever contains a token.
  *  8. No Rust panic crosses this boundary: one is caught and reported as TESSERA_STATUS_INTERNAL.
  *  9. Thread safety is stated on every type. A tessera_manager is safe to use from many threads
- *     at once; a tessera_session from one thread at a time.
- * 10. Tokens are bearer secrets: send them only in Set-Cookie (tessera_manager_set_cookie*),
- *     read them only from the Cookie header (tessera_manager_cookie_token), never log them, and
- *     zero your copies.
+ *     at once; a tessera_session and a tessera_request from one thread at a time.
+ * 10. Tokens are bearer secrets: send them only in Set-Cookie (tessera_response_set_cookie,
+ *     tessera_manager_set_cookie*), read them only from the Cookie header (tessera_request_begin,
+ *     tessera_manager_cookie_token), never log them, and zero your copies.
+ * 11. A C HTTP server runs every request as tessera_request_begin -> the app ->
+ *     tessera_request_finish, and adds the response's headers as they are: the rules about
+ *     cookies, no-store, CSRF methods, data changes and sign-in live in Tessera, once.
  *
  * Link with pkg-config: cc app.c $(pkg-config --cflags --libs tessera)
  */
@@ -174,6 +179,93 @@ typedef enum tessera_reason {
 } tessera_reason;
 
 /**
+ * The CSRF verdict of `tessera_request_begin`. Values are fixed forever.
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_csrf {
+    /**
+     * A safe method (`GET`, `HEAD`, `OPTIONS`, `TRACE`): no token needed.
+     */
+    TESSERA_CSRF_NOT_NEEDED = 0,
+    /**
+     * The method needs a token and the request carries a valid one of its session.
+     */
+    TESSERA_CSRF_VALID = 1,
+    /**
+     * The method needs a token and the request carries none, a wrong one, or one of another
+     * session. Answer 403 unless a token found later (a form field) passes
+     * `tessera_request_verify_csrf`.
+     */
+    TESSERA_CSRF_INVALID = 2,
+} tessera_csrf;
+
+/**
+ * What the app did to who is signed in, for `tessera_request_finish` (passed as an `int`).
+ * Values are fixed forever.
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_auth {
+    /**
+     * Nothing: the session keeps its user (`user` must be NULL).
+     */
+    TESSERA_AUTH_UNCHANGED = 0,
+    /**
+     * `user` is who the app holds as signed in after the request (NULL: nobody). A different
+     * user than the session's is a login; NULL where the session had one is a logout.
+     */
+    TESSERA_AUTH_USER = 1,
+    /**
+     * The app authenticated `user` during the request (a sign-in form, a re-authentication):
+     * always a login with a new token, even for the user already signed in.
+     */
+    TESSERA_AUTH_LOGGED_IN = 2,
+    /**
+     * The app signed the user out (`user` must be NULL).
+     */
+    TESSERA_AUTH_LOGGED_OUT = 3,
+} tessera_auth;
+
+/**
+ * A session's own expiry, which may shorten the configured policy and never lengthen it
+ * (passed as an `int` with a number of milliseconds). Values are fixed forever.
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_expiry {
+    /**
+     * Not given: nothing changes (`tessera_request_finish` only).
+     */
+    TESSERA_EXPIRY_NONE = 0,
+    /**
+     * The configured policy and the configured cookie (`cookie_max_age_ms`, else a
+     * browser-session cookie).
+     */
+    TESSERA_EXPIRY_POLICY = 1,
+    /**
+     * The configured policy with a browser-session cookie (no `Max-Age`).
+     */
+    TESSERA_EXPIRY_BROWSER_SESSION = 2,
+    /**
+     * The session ends after this many milliseconds unused (at most the configured idle
+     * timeout); the cookie lives as long as the session could.
+     */
+    TESSERA_EXPIRY_IDLE = 3,
+    /**
+     * The session ends at this time (milliseconds since the Unix epoch) at the latest, capped
+     * at its absolute deadline.
+     */
+    TESSERA_EXPIRY_UNTIL = 4,
+    /**
+     * The configured policy, with a cookie that survives the browser for this many
+     * milliseconds (0: as long as the session can live), never beyond the session's absolute
+     * deadline.
+     */
+    TESSERA_EXPIRY_PERSISTENT = 5,
+} tessera_expiry;
+
+/**
  * A manual clock. Give it to `tessera_manager_new` and move time with `tessera_clock_advance`
  * or `tessera_clock_set`; every manager built with it sees the change at once.
  *
@@ -200,6 +292,33 @@ typedef struct tessera_event tessera_event;
  * process. Only `tessera_manager_free` needs every other call on the handle to have returned.
  */
 typedef struct tessera_manager tessera_manager;
+
+/**
+ * One HTTP request's session, from `tessera_request_begin` to `tessera_request_finish`.
+ *
+ * Begin it when the request's headers are in, let the app read and change the session, then
+ * finish it with what the app did: finish makes the store writes and returns the response's
+ * `Set-Cookie` and `Cache-Control` headers. Finish consumes the handle (also when it fails);
+ * `tessera_request_free` releases one that is not finished (a request abandoned midway: nothing
+ * is written).
+ *
+ * Thread safety: a request handle may be moved to another thread, but must not be used from two
+ * threads at once. The manager passed to its calls must be the one that began it, and must
+ * outlive it.
+ */
+typedef struct tessera_request tessera_request;
+
+/**
+ * The headers a finished request's response must carry: at most one `Set-Cookie` for the
+ * session cookie and, whenever it sets or clears it, `Cache-Control: no-store`
+ * (`TESSERA_CACHE_CONTROL_NAME` / `_VALUE`). Add them to the response as they are, then
+ * release the handle with `tessera_response_free` (which zeroes the `Set-Cookie` value: it
+ * holds the token).
+ *
+ * Thread safety: a response handle may be moved to another thread; its accessors only read it,
+ * so several threads may call them at once, but none may run during `tessera_response_free`.
+ */
+typedef struct tessera_response tessera_response;
 
 /**
  * A live session as one call saw it: its id, user, data, times and — when the call issued
@@ -727,6 +846,312 @@ enum tessera_status tessera_manager_id_of(const struct tessera_manager *manager,
                                           char *id_out,
                                           size_t id_out_len,
                                           enum tessera_reason *reason_out);
+
+/**
+ * Begin a request: find the session cookie in `cookie_header` (the whole `Cookie` header; join
+ * several with `"; "`; may be NULL), validate it (rotating the token on schedule), and check
+ * `csrf_candidate` (e.g. the `X-CSRF-Token` header; may be NULL) when `method` needs a CSRF
+ * token. `https` says whether the request arrived over HTTPS; `user_agent` (may be NULL) is
+ * recorded as a device label when a session is made. Invalid UTF-8 in the client's headers and
+ * method is replaced by U+FFFD rather than refused.
+ *
+ * A dead, unknown or malformed cookie, or two of the session's name, is not an error: the
+ * request is anonymous (`tessera_request_reason` says why) and the response will clear the
+ * cookie.
+ *
+ * Errors: `STORE_UNAVAILABLE` (the request is NOT authenticated: answer 503); `INVALID_ARGUMENT`
+ * for a NULL manager, method or `request_out`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `request_out` NULL
+ * or writable.
+ */
+enum tessera_status tessera_request_begin(const struct tessera_manager *manager,
+                                          const char *cookie_header,
+                                          bool https,
+                                          const char *method,
+                                          const char *user_agent,
+                                          const char *csrf_candidate,
+                                          struct tessera_request **request_out);
+
+/**
+ * Release a request that will not be finished (the app gave up on it): nothing is written, no
+ * header is produced. NULL is ignored; so is a request already finished or freed (the call
+ * changes nothing and sets `tessera_last_error`), even from two threads at once.
+ *
+ * # Safety
+ * `request` must be NULL or a pointer `tessera_request_begin` returned; no other call may be
+ * using it except another free.
+ */
+void tessera_request_free(struct tessera_request *request);
+
+/**
+ * Set `*user_out` to the signed-in user of the request's session, or NULL (anonymous). The
+ * string belongs to the request: valid until the next call that changes it (a step, finish,
+ * free); never free it.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `user_out` NULL or writable.
+ */
+enum tessera_status tessera_request_user(const struct tessera_request *request,
+                                         const char **user_out);
+
+/**
+ * Set `*json_out` to the session's data as the store holds it now, compact JSON object text
+ * (`{}` without a session): give it to the app, and hand the app's version back to
+ * `tessera_request_finish`. Release it with `tessera_string_free`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `json_out` NULL or writable.
+ */
+enum tessera_status tessera_request_data_json(const struct tessera_request *request,
+                                              char **json_out);
+
+/**
+ * Write the session's public id (64 hex digits and a NUL) into `id_out` (`id_out_len` bytes, at
+ * least `TESSERA_ID_BUFFER_LEN`) and set `*present_out` to true; without a session, write the
+ * empty string and set it to false. See `tessera_request_ensure_id` for an id before anything
+ * is stored.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `id_out` NULL or writable for `id_out_len` bytes;
+ * `present_out` NULL or writable.
+ */
+enum tessera_status tessera_request_id(const struct tessera_request *request,
+                                       char *id_out,
+                                       size_t id_out_len,
+                                       bool *present_out);
+
+/**
+ * Write the session's public id into `id_out` as `tessera_request_id` does, reserving one for a
+ * new session if the request has none (nothing is stored for it unless the app writes data,
+ * asks for a CSRF token or signs someone in).
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `id_out` NULL or writable for `id_out_len` bytes.
+ */
+enum tessera_status tessera_request_ensure_id(struct tessera_request *request,
+                                              const struct tessera_manager *manager,
+                                              char *id_out,
+                                              size_t id_out_len);
+
+/**
+ * Set `*reason_out` to why the request has no session although it carried a session cookie
+ * (`TESSERA_REASON_MALFORMED` for two of them), or `TESSERA_REASON_NONE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `reason_out` NULL or writable.
+ */
+enum tessera_status tessera_request_reason(const struct tessera_request *request,
+                                           enum tessera_reason *reason_out);
+
+/**
+ * Set `*csrf_out` to the CSRF verdict of `tessera_request_begin`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `csrf_out` NULL or writable.
+ */
+enum tessera_status tessera_request_csrf(const struct tessera_request *request,
+                                         enum tessera_csrf *csrf_out);
+
+/**
+ * Set `*valid_out` to whether `candidate` is a CSRF token of this request's session (constant
+ * time), for a token found after begin, such as a form field. A wrong candidate gives false.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `candidate` NULL or NUL-terminated; `valid_out` NULL
+ * or writable.
+ */
+enum tessera_status tessera_request_verify_csrf(const struct tessera_request *request,
+                                                const char *candidate,
+                                                bool *valid_out);
+
+/**
+ * Set `*ended_out` to whether the session ended under this request (logged out, revoked or
+ * expired elsewhere while it ran), so its writes were dropped.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `ended_out` NULL or writable.
+ */
+enum tessera_status tessera_request_ended(const struct tessera_request *request, bool *ended_out);
+
+/**
+ * Sign `user` in now (after checking the password): a new token (the old one dies at once), a
+ * new CSRF secret, a fresh absolute deadline; the data carried over as `login_keeps_data`
+ * says. Without a live session a new one is made. `tessera_request_finish` then sends the new
+ * cookie. (Passing `TESSERA_AUTH_LOGGED_IN` to finish does the same at the end of the request,
+ * and not at all if the response is an error.)
+ *
+ * Errors: `INVALID_ARGUMENT` for an empty or over-long user; `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `user` NULL or NUL-terminated.
+ */
+enum tessera_status tessera_request_login(struct tessera_request *request,
+                                          const struct tessera_manager *manager,
+                                          const char *user);
+
+/**
+ * End the session now (its token and alias die); the response will clear the cookie unless the
+ * app stores something again before finish (then a new anonymous session holds it).
+ * `*ended_out` (may be NULL) says whether a live session ended.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `ended_out` NULL or writable.
+ */
+enum tessera_status tessera_request_logout(struct tessera_request *request,
+                                           const struct tessera_manager *manager,
+                                           bool *ended_out);
+
+/**
+ * Give the session a new token now, the old one dead at once, user, data and CSRF secret kept
+ * (e.g. after a change of privilege inside the app). `*cycled_out` (may be NULL) is false if
+ * there was no live session to cycle.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `cycled_out` NULL or writable.
+ */
+enum tessera_status tessera_request_regenerate(struct tessera_request *request,
+                                               const struct tessera_manager *manager,
+                                               bool *cycled_out);
+
+/**
+ * Set `*csrf_out` to a fresh CSRF token for a form or a header (different on every call). A
+ * visitor without a session gets one too. Release it with `tessera_string_free`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `csrf_out` NULL or writable.
+ */
+enum tessera_status tessera_request_csrf_token(struct tessera_request *request,
+                                               const struct tessera_manager *manager,
+                                               char **csrf_out);
+
+/**
+ * Give the live session its own expiry now (`expiry`: a `tessera_expiry` value other than
+ * `TESSERA_EXPIRY_NONE`, with `expiry_ms` as that value says); it may shorten the configured
+ * policy, never lengthen it. Without a session it does nothing. To send the cookie again with
+ * its new lifetime, pass the same expiry to `tessera_request_finish` with `expiry_changed`.
+ *
+ * Errors: `INVALID_ARGUMENT` for a number that is not an expiry, or a zero idle time;
+ * `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it.
+ */
+enum tessera_status tessera_request_set_expiry(struct tessera_request *request,
+                                               const struct tessera_manager *manager,
+                                               int expiry,
+                                               uint64_t expiry_ms);
+
+/**
+ * Finish the request with what the app did, make the store writes, and set `*response_out` to
+ * the headers the response must carry (`tessera_response_set_cookie`,
+ * `tessera_response_no_store`).
+ *
+ * - `data_json`: the session data as the app left it, JSON object text; NULL if the app never
+ *   read or changed the session (nothing is compared). Only the top-level keys whose JSON
+ *   value changed are written, so concurrent requests changing other keys keep theirs.
+ * - `auth` (a `tessera_auth` value) and `user`: a user change.
+ * - `regenerate`: give the session a new token, the old one dead at once.
+ * - `expiry` (a `tessera_expiry` value) and `expiry_ms`: the session's expiry as the app holds
+ *   it (`TESSERA_EXPIRY_NONE`: not given); `expiry_changed`: it changed during this request, so
+ *   the cookie is sent again with its new lifetime.
+ * - `error`: the response is an error (5xx): no data is written, nobody signs in, no key is
+ *   cycled; a logout still happens, and a token rotated by begin is still sent.
+ *
+ * The request is consumed, whether or not finish succeeds: do not use or free it afterwards (a
+ * free is a harmless no-op). On failure no header is produced: answer with an error and no
+ * session cookie. Errors: `DATA_TOO_LARGE` (nothing was written); `INVALID_ARGUMENT` for text
+ * that is not a JSON object, a bad user, or numbers that are not enum values (the request is
+ * then NOT consumed); `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle, used by no other call; `manager` NULL or the live
+ * handle that began it; strings NULL or NUL-terminated; `response_out` NULL or writable.
+ */
+enum tessera_status tessera_request_finish(struct tessera_request *request,
+                                           const struct tessera_manager *manager,
+                                           const char *data_json,
+                                           int auth,
+                                           const char *user,
+                                           bool regenerate,
+                                           int expiry,
+                                           uint64_t expiry_ms,
+                                           bool expiry_changed,
+                                           bool error,
+                                           struct tessera_response **response_out);
+
+/**
+ * Set `*set_cookie_out` to the `Set-Cookie` value the response must carry for the session
+ * cookie (a new token, or the clearing of a dead, tossed or logged-out one), or to NULL when it
+ * must not touch the cookie. The string belongs to the response (valid until
+ * `tessera_response_free`, which zeroes it); never free it, never log it.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `set_cookie_out` NULL or writable.
+ */
+enum tessera_status tessera_response_set_cookie(const struct tessera_response *response,
+                                                const char **set_cookie_out);
+
+/**
+ * Set `*no_store_out` to whether the response must carry `Cache-Control: no-store` (it sets or
+ * clears the session cookie, so no shared cache may keep it).
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `no_store_out` NULL or writable.
+ */
+enum tessera_status tessera_response_no_store(const struct tessera_response *response,
+                                              bool *no_store_out);
+
+/**
+ * Set `*user_out` to the user of the session the client holds after this response, or NULL.
+ * The string belongs to the response: never free it.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `user_out` NULL or writable.
+ */
+enum tessera_status tessera_response_user(const struct tessera_response *response,
+                                          const char **user_out);
+
+/**
+ * Write the public id of the session the client holds after this response (64 hex digits and
+ * a NUL) into `id_out` (`id_out_len` bytes, at least `TESSERA_ID_BUFFER_LEN`) and set
+ * `*present_out` to true; without one, write the empty string and set it to false.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `id_out` NULL or writable for `id_out_len` bytes;
+ * `present_out` NULL or writable.
+ */
+enum tessera_status tessera_response_session_id(const struct tessera_response *response,
+                                                char *id_out,
+                                                size_t id_out_len,
+                                                bool *present_out);
+
+/**
+ * Set `*ended_out` to whether the session ended under this request (logged out, revoked or
+ * expired elsewhere while it ran): the request's writes were dropped.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `ended_out` NULL or writable.
+ */
+enum tessera_status tessera_response_ended(const struct tessera_response *response,
+                                           bool *ended_out);
+
+/**
+ * Release a response (its `Set-Cookie` value is zeroed). NULL is ignored; freeing it twice is
+ * harmless, even from two threads at once: one call releases it, the others change nothing and
+ * set `tessera_last_error`.
+ *
+ * # Safety
+ * `response` must be NULL or a pointer `tessera_request_finish` returned; no other call may be
+ * using it except another free.
+ */
+void tessera_response_free(struct tessera_response *response);
 
 /**
  * Write the session's public id (64 lowercase hex digits and a NUL) into `id_out`, which holds

@@ -2,12 +2,14 @@
 //! once: exactly one call releases the handle, the others do nothing but set
 //! `tessera_last_error`.
 //!
-//! Managers, clocks and returned strings are recorded in a process-wide [`Registry`] of the
-//! addresses handed out: `*_new` (or the call returning the string) inserts the address, `*_free`
-//! removes it, and only the call whose removal succeeded releases the memory. Before the removal
-//! nothing behind the pointer is read, so a second free — or any pointer Tessera did not return —
-//! is recognised without touching memory. Only the calls that make or release one of these handles
-//! take the registry's lock; every other call (validate above all) never does.
+//! Managers, clocks, requests, responses and returned strings are recorded in a process-wide
+//! [`Registry`] of the addresses handed out: `*_new` (or the call returning the handle or string)
+//! inserts the address, `*_free` removes it, and only the call whose removal succeeded releases
+//! the memory. Before the removal nothing behind the pointer is read, so a second free — or any
+//! pointer Tessera did not return — is recognised without touching memory. Only the calls that
+//! make or release one of these handles take the registry's lock, and the calls on a request or
+//! response (one lookup each, so that a request used after its finish is refused rather than
+//! read); the lifecycle calls (validate above all) never do.
 //!
 //! Session handles, which every validate makes, use no lock: each carries an atomic state word,
 //! and their memory is never given back to the allocator but kept for later sessions, so the word
@@ -72,6 +74,10 @@ pub(crate) static MANAGERS: Registry = Registry::new("manager");
 pub(crate) static CLOCKS: Registry = Registry::new("clock");
 /// The live strings returned through `char **` (released by `tessera_string_free`).
 pub(crate) static STRINGS: Registry = Registry::new("string");
+/// The live `tessera_request` handles (from `tessera_request_begin` until its finish or free).
+pub(crate) static REQUESTS: Registry = Registry::new("request");
+/// The live `tessera_response` handles.
+pub(crate) static RESPONSES: Registry = Registry::new("response");
 
 impl Registry {
     const fn new(kind: &'static str) -> Self {
@@ -111,6 +117,24 @@ impl Registry {
             .0
             .remove(&address);
         if removed {
+            Ok(())
+        } else {
+            Err(not_live(self.kind))
+        }
+    }
+
+    /// Check that `handle` is live before it is used: `INVALID_ARGUMENT` for one already freed
+    /// (or finished) rather than a read of released memory. A courtesy, not a guarantee: the
+    /// address of a freed handle may be handed out again for a new one.
+    pub(crate) fn check_live<T>(&self, handle: *const T) -> Result<(), Failure> {
+        let address = key(handle);
+        let live = self
+            .shard(address)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .contains(&address);
+        if live {
             Ok(())
         } else {
             Err(not_live(self.kind))

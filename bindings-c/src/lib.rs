@@ -7,7 +7,8 @@
 //! One module per job: [`status`] (status codes, reasons, last error), `boundary` (the panic
 //! boundary and pointer checks every export goes through), [`strings`] (buffers and returned
 //! strings), [`manager`] (the lifecycle), [`data`] (data writes), [`session`] (the session
-//! handle), [`cookies`], [`events`] and [`clock`].
+//! handle), [`cookies`], [`events`], [`clock`], and the per-request protocol for C servers:
+//! [`request`] (begin, the app's steps, finish) and [`response`] (the headers to send).
 //!
 //! All the `unsafe` code of Tessera lives in this crate (the core forbids it); every block states
 //! why it is sound in a `// SAFETY:` comment, which clippy enforces.
@@ -31,6 +32,8 @@ pub mod data;
 pub mod events;
 mod handles;
 pub mod manager;
+pub mod request;
+pub mod response;
 pub mod session;
 pub mod status;
 pub mod strings;
@@ -41,6 +44,8 @@ pub use clock::tessera_clock;
 pub use cookies::tessera_cookie;
 pub use events::{tessera_event, tessera_listener};
 pub use manager::tessera_manager;
+pub use request::{tessera_auth, tessera_csrf, tessera_expiry, tessera_request};
+pub use response::tessera_response;
 pub use session::tessera_session;
 pub use status::{tessera_reason, tessera_status};
 

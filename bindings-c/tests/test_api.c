@@ -637,6 +637,161 @@ static void test_reentrant_listener(void) {
     tessera_manager_free(m);
 }
 
+/* ---- the per-request protocol ---------------------------------------------------------- */
+
+/* One request through begin → finish with the Cookie header `cookie` ("name=value" or NULL);
+ * returns the response (the caller frees it) and writes the next request's "name=value" into
+ * `next` when the response sets a cookie. */
+static tessera_response *finish_plain(tessera_request *r, tessera_manager *m, const char *data,
+                                      int auth, const char *user, char next[128]) {
+    tessera_response *resp = NULL;
+    CHECK_OK(tessera_request_finish(r, m, data, auth, user, false, TESSERA_EXPIRY_NONE, 0, false,
+                                    false, &resp));
+    const char *line = NULL;
+    if (resp != NULL && tessera_response_set_cookie(resp, &line) == TESSERA_STATUS_OK &&
+        line != NULL && next != NULL)
+        snprintf(next, 128, "%.*s", (int)strcspn(line, ";"), line);
+    return resp;
+}
+
+static char *request_data(const tessera_request *r) {
+    char *json = NULL;
+    CHECK_OK(tessera_request_data_json(r, &json));
+    return json;
+}
+
+static void test_request_protocol(void) {
+    tessera_clock *clock = NULL;
+    tessera_manager *m = NULL;
+    CHECK_OK(tessera_clock_new(START, &clock));
+    CHECK_OK(tessera_manager_new("{\"sweep_interval_ms\": null}", clock, &m));
+    char cookie[128] = "", first[128] = "";
+    tessera_request *r = NULL;
+    tessera_response *resp = NULL;
+    const char *text = NULL;
+    bool flag = false;
+    tessera_csrf csrf = TESSERA_CSRF_VALID;
+    size_t len = 99;
+
+    /* A visitor reads: nothing stored, nothing sent. */
+    CHECK_OK(tessera_request_begin(m, NULL, true, "GET", "ua", NULL, &r));
+    CHECK_OK(tessera_request_csrf(r, &csrf));
+    CHECK(csrf == TESSERA_CSRF_NOT_NEEDED);
+    char *json = request_data(r);
+    CHECK_STR(json, "{}");
+    tessera_string_free(json);
+    resp = finish_plain(r, m, "{}", TESSERA_AUTH_UNCHANGED, NULL, cookie);
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text == NULL);
+    CHECK_OK(tessera_response_no_store(resp, &flag));
+    CHECK(!flag);
+    tessera_response_free(resp);
+    CHECK_OK(tessera_manager_store_len(m, &len));
+    CHECK(len == 0);
+
+    /* The first write makes the session: a new cookie with the defaults, and no-store. */
+    CHECK_OK(tessera_request_begin(m, "theme=dark", true, "POST", "ua", NULL, &r));
+    CHECK_OK(tessera_request_csrf(r, &csrf));
+    CHECK(csrf == TESSERA_CSRF_INVALID); /* the app decides whether this route needs it */
+    resp = finish_plain(r, m, "{\"cart\": [1]}", TESSERA_AUTH_UNCHANGED, NULL, cookie);
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text != NULL && strncmp(text, "__Host-session=", 15) == 0 &&
+          strstr(text, "; Secure") != NULL && strstr(text, "HttpOnly") != NULL);
+    CHECK_OK(tessera_response_no_store(resp, &flag));
+    CHECK(flag);
+    char id[TESSERA_ID_BUFFER_LEN] = "", rid[TESSERA_ID_BUFFER_LEN] = "";
+    CHECK_OK(tessera_response_session_id(resp, id, sizeof id, &flag));
+    CHECK(flag && strlen(id) == 64);
+    tessera_response_free(resp);
+    snprintf(first, sizeof first, "%s", cookie);
+
+    /* The next request sees the data; an in-place change is found and saved; no cookie. */
+    CHECK_OK(tessera_request_begin(m, cookie, true, "GET", "ua", NULL, &r));
+    json = request_data(r);
+    CHECK_STR(json, "{\"cart\":[1]}");
+    tessera_string_free(json);
+    CHECK_OK(tessera_request_id(r, rid, sizeof rid, &flag));
+    CHECK(flag);
+    CHECK_STR(rid, id);
+    char *token = NULL;
+    CHECK_OK(tessera_request_csrf_token(r, m, &token));
+    resp = finish_plain(r, m, "{\"cart\": [1, 2]}", TESSERA_AUTH_UNCHANGED, NULL, NULL);
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text == NULL);
+    tessera_response_free(resp);
+
+    /* A POST with the session's CSRF token passes; an eager login replaces the token. */
+    CHECK_OK(tessera_request_begin(m, cookie, true, "POST", "ua", token, &r));
+    tessera_string_free(token);
+    CHECK_OK(tessera_request_csrf(r, &csrf));
+    CHECK(csrf == TESSERA_CSRF_VALID);
+    CHECK_OK(tessera_request_login(r, m, "alice"));
+    CHECK_OK(tessera_request_user(r, &text));
+    CHECK_STR(text, "alice");
+    json = request_data(r);
+    CHECK_STR(json, "{\"cart\":[1,2]}");
+    tessera_string_free(json);
+    resp = finish_plain(r, m, "{\"cart\":[1,2]}", TESSERA_AUTH_UNCHANGED, NULL, cookie);
+    CHECK(strcmp(cookie, first) != 0);
+    CHECK_OK(tessera_response_user(resp, &text));
+    CHECK_STR(text, "alice");
+    tessera_response_free(resp);
+
+    /* The pre-login cookie is dead: anonymous, reason unknown, cleared with no-store. */
+    tessera_reason reason = TESSERA_REASON_NONE;
+    CHECK_OK(tessera_request_begin(m, first, true, "GET", NULL, NULL, &r));
+    CHECK_OK(tessera_request_reason(r, &reason));
+    CHECK(reason == TESSERA_REASON_UNKNOWN);
+    CHECK_OK(tessera_request_user(r, &text));
+    CHECK(text == NULL);
+    resp = finish_plain(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, NULL);
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text != NULL && strstr(text, "Max-Age=0") != NULL);
+    tessera_response_free(resp);
+
+    /* An expiry set by the app shortens the idle time and gives the cookie a Max-Age. */
+    CHECK_OK(tessera_request_begin(m, cookie, true, "POST", NULL, NULL, &r));
+    CHECK_OK(tessera_request_set_expiry(r, m, TESSERA_EXPIRY_IDLE, 60000));
+    CHECK_OK(tessera_request_finish(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, false,
+                                    TESSERA_EXPIRY_IDLE, 60000, true, false, &resp));
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text != NULL && strncmp(text, cookie, strlen(cookie)) == 0 &&
+          strstr(text, "Max-Age=") != NULL);
+    tessera_response_free(resp);
+    CHECK_OK(tessera_clock_advance(clock, 61000));
+    CHECK_OK(tessera_request_begin(m, cookie, true, "GET", NULL, NULL, &r));
+    CHECK_OK(tessera_request_reason(r, &reason));
+    CHECK(reason == TESSERA_REASON_EXPIRED_IDLE);
+    tessera_request_free(r); /* abandoned: nothing written, nothing sent */
+
+    /* An error response writes nothing and signs nobody in. */
+    CHECK_OK(tessera_request_begin(m, NULL, true, "POST", NULL, NULL, &r));
+    CHECK_OK(tessera_request_finish(r, m, "{\"a\": 1}", TESSERA_AUTH_LOGGED_IN, "bob", false,
+                                    TESSERA_EXPIRY_NONE, 0, false, true, &resp));
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text == NULL);
+    tessera_response_free(resp);
+
+    /* A logout through finish ends the session and clears the cookie. */
+    CHECK_OK(tessera_request_begin(m, NULL, true, "POST", NULL, NULL, &r));
+    resp = finish_plain(r, m, NULL, TESSERA_AUTH_LOGGED_IN, "carol", cookie);
+    tessera_response_free(resp);
+    CHECK_OK(tessera_request_begin(m, cookie, true, "POST", NULL, NULL, &r));
+    resp = finish_plain(r, m, NULL, TESSERA_AUTH_USER, NULL, NULL); /* nobody: a logout */
+    CHECK_OK(tessera_response_set_cookie(resp, &text));
+    CHECK(text != NULL && strstr(text, "Max-Age=0") != NULL);
+    CHECK_OK(tessera_response_ended(resp, &flag));
+    CHECK(!flag);
+    CHECK_OK(tessera_response_session_id(resp, id, sizeof id, &flag));
+    CHECK(!flag && id[0] == '\0');
+    tessera_response_free(resp);
+    CHECK_OK(tessera_manager_store_len(m, &len));
+    CHECK(len == 0);
+
+    tessera_manager_free(m);
+    tessera_clock_free(clock);
+}
+
 int main(void) {
     test_strings_and_version();
     test_clock();
@@ -645,5 +800,6 @@ int main(void) {
     test_clock_handle_may_go_first();
     test_lifecycle();
     test_reentrant_listener();
+    test_request_protocol();
     return check_summary();
 }

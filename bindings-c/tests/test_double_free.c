@@ -1,11 +1,12 @@
 /*
  * test_double_free.c: every *_free is safe to call twice with the same pointer, even by several
  * threads at once. Each round makes a manager (every fourth with its background sweeper
- * running), a clock, sessions and returned strings; then THREADS threads, released together by a
- * barrier, each free every one of them, in orders that differ from thread to thread. For every
- * handle exactly one call must free it and every other must be a no-op that reports "not a live
- * handle" in the calling thread's tessera_last_error(). valgrind and ASan (the suite runs this
- * program under both) see to it that nothing is freed twice or leaked.
+ * running), a clock, sessions, returned strings, a request and a response; then THREADS
+ * threads, released together by a barrier, each free every one of them, in orders that differ
+ * from thread to thread. For every handle exactly one call must free it and every other must be
+ * a no-op that reports "not a live handle" in the calling thread's tessera_last_error().
+ * valgrind and ASan (the suite runs this program under both) see to it that nothing is freed
+ * twice or leaked.
  *
  * How a thread tells which of its calls freed: *_free returns nothing and a successful call
  * leaves the last-error message alone, so before each free the thread sets its message to a
@@ -23,8 +24,10 @@
 #define THREADS 4
 #define SESSIONS 6
 #define STRINGS 6
-/* manager, clock, sessions, strings */
-#define HANDLES (2 + SESSIONS + STRINGS)
+/* manager, clock, sessions, strings, a request, a response */
+#define HANDLES (2 + SESSIONS + STRINGS + 2)
+#define REQUEST (2 + SESSIONS + STRINGS)
+#define RESPONSE (REQUEST + 1)
 
 static const char *NOT_LIVE = "is not a live handle";
 
@@ -33,6 +36,8 @@ static struct {
     tessera_clock *clock;
     tessera_session *sessions[SESSIONS];
     char *strings[STRINGS];
+    tessera_request *request;   /* begun, never finished */
+    tessera_response *response; /* from a finished request */
 } round_handles;
 
 /* For each handle of the round: how many calls freed it, and how many were no-ops. */
@@ -58,8 +63,12 @@ static void free_handle(int h) {
         tessera_clock_free(round_handles.clock);
     else if (h < 2 + SESSIONS)
         tessera_session_free(round_handles.sessions[h - 2]);
-    else
+    else if (h < REQUEST)
         tessera_string_free(round_handles.strings[h - 2 - SESSIONS]);
+    else if (h == REQUEST)
+        tessera_request_free(round_handles.request);
+    else
+        tessera_response_free(round_handles.response);
     const char *after = tessera_last_error();
     if (strcmp(after, sentinel) == 0)
         atomic_fetch_add(&freed[h], 1);
@@ -103,6 +112,16 @@ static void make_round(int r) {
                                                             &round_handles.strings[i]));
         }
     }
+    /* A request left unfinished, and the response of one that logged a user in (its Set-Cookie
+     * value holds a token, zeroed by the one free that wins). */
+    CHECK_OK(tessera_request_begin(round_handles.manager, NULL, true, "GET", NULL, NULL,
+                                   &round_handles.request));
+    tessera_request *finished = NULL;
+    CHECK_OK(tessera_request_begin(round_handles.manager, NULL, true, "POST", NULL, NULL,
+                                   &finished));
+    CHECK_OK(tessera_request_finish(finished, round_handles.manager, NULL, TESSERA_AUTH_LOGGED_IN,
+                                    "racer", false, TESSERA_EXPIRY_NONE, 0, false, false,
+                                    &round_handles.response));
     for (int h = 0; h < HANDLES; h++) {
         atomic_store(&freed[h], 0);
         atomic_store(&no_ops[h], 0);
@@ -128,6 +147,14 @@ static void test_sequential_double_frees(void) {
     CHECK_OK(tessera_manager_new("{\"sweep_interval_ms\": null}", c, &m));
     CHECK_OK(tessera_manager_create(m, "twice", NULL, false, NULL, &s));
     CHECK_OK(tessera_manager_clear_cookie(m, &text));
+    tessera_request *request = NULL, *finished = NULL;
+    tessera_response *response = NULL;
+    CHECK_OK(tessera_request_begin(m, NULL, false, "GET", NULL, NULL, &request));
+    CHECK_OK(tessera_request_begin(m, NULL, false, "GET", NULL, NULL, &finished));
+    CHECK_OK(tessera_request_finish(finished, m, "{}", TESSERA_AUTH_UNCHANGED, NULL, false,
+                                    TESSERA_EXPIRY_NONE, 0, false, false, &response));
+    tessera_request_free(request);
+    tessera_response_free(response);
     tessera_string_free(text);
     tessera_session_free(s);
     tessera_clock_free(c);
@@ -142,6 +169,15 @@ static void test_sequential_double_frees(void) {
         set_sentinel();
         tessera_clock_free(c);
         CHECK(strstr(tessera_last_error(), "clock is not a live handle") != NULL);
+        set_sentinel();
+        tessera_request_free(request);
+        CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+        set_sentinel();
+        tessera_request_free(finished); /* finish consumed it */
+        CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+        set_sentinel();
+        tessera_response_free(response);
+        CHECK(strstr(tessera_last_error(), "response is not a live handle") != NULL);
     }
     /* the manager still works after the double frees of things it made */
     tessera_session *again = NULL;

@@ -436,6 +436,149 @@ static void test_buffers_and_json(tessera_manager *m, tessera_session *s, const 
     CHECK(tessera_reason_str(-5) == NULL && tessera_reason_str(5) == NULL);
 }
 
+/* The per-request calls: NULL in every pointer, numbers that are not enum values, text that is
+ * not JSON, a request used after its finish, a response after its free. A failed finish that
+ * checked its arguments first leaves the request alive and unchanged. */
+static void test_request_hostile(tessera_manager *m) {
+    tessera_request *r = (tessera_request *)0x1;
+    tessera_response *resp = (tessera_response *)0x1;
+    char id[TESSERA_ID_BUFFER_LEN] = "untouched";
+    char *str = (char *)0x1;
+    const char *cstr = (const char *)0x1;
+    bool flag = true;
+    tessera_reason reason = (tessera_reason)7;
+    tessera_csrf csrf = (tessera_csrf)7;
+
+    CHECK_NULL_ARG(tessera_request_begin(NULL, NULL, false, "GET", NULL, NULL, &r), "manager");
+    CHECK_NULL_ARG(tessera_request_begin(m, NULL, false, NULL, NULL, NULL, &r), "method");
+    CHECK_NULL_ARG(tessera_request_begin(m, NULL, false, "GET", NULL, NULL, NULL), "request_out");
+    CHECK(r == (tessera_request *)0x1);
+    /* The client's bytes are lenient: a Latin-1 cookie header, method, agent or CSRF header is
+     * an anonymous request, not an error. */
+    CHECK_OK(tessera_request_begin(m, NOT_UTF8, false, NOT_UTF8, NOT_UTF8, NOT_UTF8, &r));
+    CHECK_OK(tessera_request_csrf(r, &csrf));
+    CHECK(csrf == TESSERA_CSRF_INVALID);
+    tessera_request_free(r);
+    char *huge = repeat('c', MIB);
+    CHECK_OK(tessera_request_begin(m, huge, true, "GET", huge, huge, &r));
+    CHECK_OK(tessera_request_reason(r, &reason));
+    CHECK(reason == TESSERA_REASON_NONE); /* no cookie of the session's name in it */
+    tessera_request_free(r);
+    memcpy(huge, "sid=", 4); /* a session cookie of 1 MiB: malformed, cleared */
+    CHECK_OK(tessera_request_begin(m, huge, true, "GET", NULL, NULL, &r));
+    CHECK_OK(tessera_request_reason(r, &reason));
+    CHECK(reason == TESSERA_REASON_MALFORMED);
+    tessera_request_free(r);
+    free(huge);
+
+    CHECK_OK(tessera_request_begin(m, "sid=forged", false, "POST", "ua", "forged", &r));
+    CHECK_NULL_ARG(tessera_request_user(NULL, &cstr), "request");
+    CHECK_NULL_ARG(tessera_request_user(r, NULL), "user_out");
+    CHECK_NULL_ARG(tessera_request_data_json(NULL, &str), "request");
+    CHECK_NULL_ARG(tessera_request_data_json(r, NULL), "json_out");
+    CHECK_NULL_ARG(tessera_request_id(NULL, id, sizeof id, &flag), "request");
+    CHECK_NULL_ARG(tessera_request_id(r, NULL, sizeof id, &flag), "id_out");
+    CHECK_NULL_ARG(tessera_request_id(r, id, sizeof id, NULL), "present_out");
+    CHECK_INVALID(tessera_request_id(r, id, TESSERA_ID_BUFFER_LEN - 1, &flag));
+    CHECK_NULL_ARG(tessera_request_ensure_id(NULL, m, id, sizeof id), "request");
+    CHECK_NULL_ARG(tessera_request_ensure_id(r, NULL, id, sizeof id), "manager");
+    CHECK_NULL_ARG(tessera_request_ensure_id(r, m, NULL, sizeof id), "id_out");
+    CHECK_INVALID(tessera_request_ensure_id(r, m, id, 10));
+    CHECK_STR(id, "untouched");
+    CHECK_NULL_ARG(tessera_request_reason(NULL, &reason), "request");
+    CHECK_NULL_ARG(tessera_request_reason(r, NULL), "reason_out");
+    CHECK_NULL_ARG(tessera_request_csrf(NULL, &csrf), "request");
+    CHECK_NULL_ARG(tessera_request_csrf(r, NULL), "csrf_out");
+    CHECK_NULL_ARG(tessera_request_verify_csrf(NULL, "x", &flag), "request");
+    CHECK_NULL_ARG(tessera_request_verify_csrf(r, NULL, &flag), "candidate");
+    CHECK_NULL_ARG(tessera_request_verify_csrf(r, "x", NULL), "valid_out");
+    CHECK_NULL_ARG(tessera_request_ended(NULL, &flag), "request");
+    CHECK_NULL_ARG(tessera_request_ended(r, NULL), "ended_out");
+    CHECK_NULL_ARG(tessera_request_login(NULL, m, "u"), "request");
+    CHECK_NULL_ARG(tessera_request_login(r, NULL, "u"), "manager");
+    CHECK_NULL_ARG(tessera_request_login(r, m, NULL), "user");
+    CHECK_INVALID(tessera_request_login(r, m, ""));
+    CHECK_INVALID(tessera_request_login(r, m, NOT_UTF8));
+    CHECK_NULL_ARG(tessera_request_logout(NULL, m, &flag), "request");
+    CHECK_NULL_ARG(tessera_request_logout(r, NULL, &flag), "manager");
+    CHECK_NULL_ARG(tessera_request_regenerate(NULL, m, &flag), "request");
+    CHECK_NULL_ARG(tessera_request_regenerate(r, NULL, &flag), "manager");
+    CHECK_NULL_ARG(tessera_request_csrf_token(NULL, m, &str), "request");
+    CHECK_NULL_ARG(tessera_request_csrf_token(r, NULL, &str), "manager");
+    CHECK_NULL_ARG(tessera_request_csrf_token(r, m, NULL), "csrf_out");
+    CHECK(str == (char *)0x1);
+    CHECK_NULL_ARG(tessera_request_set_expiry(NULL, m, TESSERA_EXPIRY_POLICY, 0), "request");
+    CHECK_NULL_ARG(tessera_request_set_expiry(r, NULL, TESSERA_EXPIRY_POLICY, 0), "manager");
+    CHECK_INVALID(tessera_request_set_expiry(r, m, TESSERA_EXPIRY_NONE, 0));
+    CHECK_INVALID(tessera_request_set_expiry(r, m, 6, 0));
+    CHECK_INVALID(tessera_request_set_expiry(r, m, -1, 0));
+
+    /* finish: every argument is checked before the request is consumed. */
+#define FINISH(req, mgr, data, auth, user, expiry, out)                                          \
+    tessera_request_finish(req, mgr, data, auth, user, false, expiry, 0, false, false, out)
+    CHECK_NULL_ARG(FINISH(NULL, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "request");
+    CHECK_NULL_ARG(FINISH(r, NULL, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "manager");
+    CHECK_NULL_ARG(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, NULL), "response_out");
+    CHECK_NULL_ARG(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_IN, NULL, 0, &resp), "user");
+    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, "u", 0, &resp));
+    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_OUT, "u", 0, &resp));
+    CHECK_INVALID(FINISH(r, m, NULL, 4, NULL, 0, &resp));
+    CHECK(strstr(tessera_last_error(), "not a tessera_auth value") != NULL);
+    CHECK_INVALID(FINISH(r, m, NULL, -1, NULL, 0, &resp));
+    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 99, &resp));
+    CHECK(strstr(tessera_last_error(), "not a tessera_expiry value") != NULL);
+    CHECK_INVALID(FINISH(r, m, "not json", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+    CHECK_INVALID(FINISH(r, m, "[1, 2]", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+    CHECK_INVALID(FINISH(r, m, NOT_UTF8, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+    CHECK(resp == (tessera_response *)0x1);
+    /* still alive after all that: a forged cookie, anonymous, nothing stored */
+    CHECK_OK(tessera_request_reason(r, &reason));
+    CHECK(reason == TESSERA_REASON_MALFORMED);
+    CHECK_OK(tessera_request_csrf(r, &csrf));
+    CHECK(csrf == TESSERA_CSRF_INVALID);
+    CHECK_OK(FINISH(r, m, "{}", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+
+    /* the request was consumed: using it again is refused, not a read of freed memory */
+    CHECK_INVALID(tessera_request_user(r, &cstr));
+    CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+    CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+    tessera_request_free(r);
+    CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+
+    CHECK_NULL_ARG(tessera_response_set_cookie(NULL, &cstr), "response");
+    CHECK_NULL_ARG(tessera_response_set_cookie(resp, NULL), "set_cookie_out");
+    CHECK_NULL_ARG(tessera_response_no_store(NULL, &flag), "response");
+    CHECK_NULL_ARG(tessera_response_no_store(resp, NULL), "no_store_out");
+    CHECK_NULL_ARG(tessera_response_user(NULL, &cstr), "response");
+    CHECK_NULL_ARG(tessera_response_user(resp, NULL), "user_out");
+    CHECK_NULL_ARG(tessera_response_session_id(NULL, id, sizeof id, &flag), "response");
+    CHECK_NULL_ARG(tessera_response_session_id(resp, NULL, sizeof id, &flag), "id_out");
+    CHECK_NULL_ARG(tessera_response_session_id(resp, id, sizeof id, NULL), "present_out");
+    CHECK_INVALID(tessera_response_session_id(resp, id, 1, &flag));
+    CHECK_NULL_ARG(tessera_response_ended(NULL, &flag), "response");
+    CHECK_NULL_ARG(tessera_response_ended(resp, NULL), "ended_out");
+    /* the forged cookie is cleared, with no-store */
+    CHECK_OK(tessera_response_set_cookie(resp, &cstr));
+    CHECK(cstr != NULL && strstr(cstr, "Max-Age=0") != NULL);
+    CHECK_OK(tessera_response_no_store(resp, &flag));
+    CHECK(flag);
+    tessera_response_free(resp);
+    CHECK_INVALID(tessera_response_no_store(resp, &flag));
+    CHECK(strstr(tessera_last_error(), "response is not a live handle") != NULL);
+    tessera_response_free(resp);
+    CHECK(strstr(tessera_last_error(), "response is not a live handle") != NULL);
+    tessera_request_free(NULL);
+    tessera_response_free(NULL);
+    long not_a_handle[8] = {0};
+    tessera_request_free((tessera_request *)not_a_handle);
+    CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);
+    tessera_response_free((tessera_response *)not_a_handle);
+    CHECK(strstr(tessera_last_error(), "response is not a live handle") != NULL);
+    CHECK(not_a_handle[0] == 0);
+#undef FINISH
+}
+
 int main(void) {
     tessera_manager *m = NULL;
     CHECK_OK(tessera_manager_new("{\"cookie_name\": \"sid\", \"cookie_secure\": false,"
@@ -456,6 +599,7 @@ int main(void) {
     test_client_headers_are_lenient(m, tok);
     test_huge_strings(m, s, id);
     test_buffers_and_json(m, s, tok, id);
+    test_request_hostile(m);
 
     /* after all that, the session is still fine */
     tessera_session *again = NULL;

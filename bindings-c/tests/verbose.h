@@ -137,6 +137,14 @@ static inline tessera_status verbose_cookie_token(const tessera_manager *manager
     return st;
 }
 
+static inline tessera_status verbose_response_set_cookie(const tessera_response *response,
+                                                         const char **set_cookie_out) {
+    tessera_status st = verbose_status("tessera_response_set_cookie",
+                                       tessera_response_set_cookie(response, set_cookie_out));
+    if (st == TESSERA_STATUS_OK && *set_cookie_out != NULL) verbose_record_cookie(*set_cookie_out);
+    return st;
+}
+
 /* A *_free that refuses its pointer (not a live handle) sets the last error: show it. */
 #define VERBOSE_FREE(f, type)                                                                  \
     static inline void verbose_##f(type handle) {                                              \
@@ -158,6 +166,8 @@ VERBOSE_FREE(tessera_manager_free, tessera_manager *)
 VERBOSE_FREE(tessera_clock_free, tessera_clock *)
 VERBOSE_FREE(tessera_session_free, tessera_session *)
 VERBOSE_FREE(tessera_string_free, char *)
+VERBOSE_FREE(tessera_request_free, tessera_request *)
+VERBOSE_FREE(tessera_response_free, tessera_response *)
 #undef VERBOSE_FREE
 
 #define tessera_manager_new(...) verbose_manager_new(__VA_ARGS__)
@@ -169,6 +179,9 @@ VERBOSE_FREE(tessera_string_free, char *)
 #define tessera_clock_free(...) verbose_tessera_clock_free(__VA_ARGS__)
 #define tessera_session_free(...) verbose_tessera_session_free(__VA_ARGS__)
 #define tessera_string_free(...) verbose_tessera_string_free(__VA_ARGS__)
+#define tessera_request_free(...) verbose_tessera_request_free(__VA_ARGS__)
+#define tessera_response_free(...) verbose_tessera_response_free(__VA_ARGS__)
+#define tessera_response_set_cookie(...) verbose_response_set_cookie(__VA_ARGS__)
 
 /* Every other call that returns a tessera_status. */
 #define tessera_clock_new(...) VERBOSE_CALL(tessera_clock_new, __VA_ARGS__)
@@ -207,5 +220,24 @@ VERBOSE_FREE(tessera_string_free, char *)
 #define tessera_session_get(...) VERBOSE_CALL(tessera_session_get, __VA_ARGS__)
 #define tessera_session_csrf_token(...) VERBOSE_CALL(tessera_session_csrf_token, __VA_ARGS__)
 #define tessera_session_verify_csrf(...) VERBOSE_CALL(tessera_session_verify_csrf, __VA_ARGS__)
+#define tessera_request_begin(...) VERBOSE_CALL(tessera_request_begin, __VA_ARGS__)
+#define tessera_request_user(...) VERBOSE_CALL(tessera_request_user, __VA_ARGS__)
+#define tessera_request_data_json(...) VERBOSE_CALL(tessera_request_data_json, __VA_ARGS__)
+#define tessera_request_id(...) VERBOSE_CALL(tessera_request_id, __VA_ARGS__)
+#define tessera_request_ensure_id(...) VERBOSE_CALL(tessera_request_ensure_id, __VA_ARGS__)
+#define tessera_request_reason(...) VERBOSE_CALL(tessera_request_reason, __VA_ARGS__)
+#define tessera_request_csrf(...) VERBOSE_CALL(tessera_request_csrf, __VA_ARGS__)
+#define tessera_request_verify_csrf(...) VERBOSE_CALL(tessera_request_verify_csrf, __VA_ARGS__)
+#define tessera_request_ended(...) VERBOSE_CALL(tessera_request_ended, __VA_ARGS__)
+#define tessera_request_login(...) VERBOSE_CALL(tessera_request_login, __VA_ARGS__)
+#define tessera_request_logout(...) VERBOSE_CALL(tessera_request_logout, __VA_ARGS__)
+#define tessera_request_regenerate(...) VERBOSE_CALL(tessera_request_regenerate, __VA_ARGS__)
+#define tessera_request_csrf_token(...) VERBOSE_CALL(tessera_request_csrf_token, __VA_ARGS__)
+#define tessera_request_set_expiry(...) VERBOSE_CALL(tessera_request_set_expiry, __VA_ARGS__)
+#define tessera_request_finish(...) VERBOSE_CALL(tessera_request_finish, __VA_ARGS__)
+#define tessera_response_no_store(...) VERBOSE_CALL(tessera_response_no_store, __VA_ARGS__)
+#define tessera_response_user(...) VERBOSE_CALL(tessera_response_user, __VA_ARGS__)
+#define tessera_response_session_id(...) VERBOSE_CALL(tessera_response_session_id, __VA_ARGS__)
+#define tessera_response_ended(...) VERBOSE_CALL(tessera_response_ended, __VA_ARGS__)
 
 #endif
