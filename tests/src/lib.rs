@@ -10,5 +10,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod http_scenario;
 pub mod redis_server;
 pub mod scenario;
