@@ -1064,11 +1064,12 @@ enum tessera_status tessera_request_set_expiry(struct tessera_request *request,
  * - `error`: the response is an error (5xx): no data is written, nobody signs in, no key is
  *   cycled; a logout still happens, and a token rotated by begin is still sent.
  *
- * The request is consumed, whether or not finish succeeds: do not use or free it afterwards (a
- * free is a harmless no-op). On failure no header is produced: answer with an error and no
- * session cookie. Errors: `DATA_TOO_LARGE` (nothing was written); `INVALID_ARGUMENT` for text
- * that is not a JSON object, a bad user, or numbers that are not enum values (the request is
- * then NOT consumed); `STORE_UNAVAILABLE`.
+ * The request is consumed in every case — also when finish fails, even on a refused argument
+ * (like rustls-ffi's builders): do not use or free it afterwards (a free is a harmless no-op).
+ * Only a NULL or already finished `request` is left alone. On failure no header is produced:
+ * answer with an error and no session cookie. Errors: `DATA_TOO_LARGE` (nothing was written);
+ * `INVALID_ARGUMENT` for text that is not a JSON object, a bad user, or numbers that are not
+ * enum values (nothing was written); `STORE_UNAVAILABLE`.
  *
  * # Safety
  * `request` must be NULL or a live handle, used by no other call; `manager` NULL or the live

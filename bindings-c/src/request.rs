@@ -614,11 +614,12 @@ pub unsafe extern "C" fn tessera_request_set_expiry(
 /// - `error`: the response is an error (5xx): no data is written, nobody signs in, no key is
 ///   cycled; a logout still happens, and a token rotated by begin is still sent.
 ///
-/// The request is consumed, whether or not finish succeeds: do not use or free it afterwards (a
-/// free is a harmless no-op). On failure no header is produced: answer with an error and no
-/// session cookie. Errors: `DATA_TOO_LARGE` (nothing was written); `INVALID_ARGUMENT` for text
-/// that is not a JSON object, a bad user, or numbers that are not enum values (the request is
-/// then NOT consumed); `STORE_UNAVAILABLE`.
+/// The request is consumed in every case — also when finish fails, even on a refused argument
+/// (like rustls-ffi's builders): do not use or free it afterwards (a free is a harmless no-op).
+/// Only a NULL or already finished `request` is left alone. On failure no header is produced:
+/// answer with an error and no session cookie. Errors: `DATA_TOO_LARGE` (nothing was written);
+/// `INVALID_ARGUMENT` for text that is not a JSON object, a bad user, or numbers that are not
+/// enum values (nothing was written); `STORE_UNAVAILABLE`.
 ///
 /// # Safety
 /// `request` must be NULL or a live handle, used by no other call; `manager` NULL or the live
@@ -638,6 +639,15 @@ pub unsafe extern "C" fn tessera_request_finish(
     response_out: *mut *mut tessera_response,
 ) -> tessera_status {
     ffi_boundary!({
+        if request.is_null() {
+            return Err(Failure::null("request"));
+        }
+        // The request is consumed first, whatever follows: after finish the caller never has
+        // to ask whether it still owns it.
+        REQUESTS.remove(request)?;
+        // SAFETY: the registry held this address, so it came from `Box::into_raw` in
+        // `tessera_request_begin`; removing it succeeded, so this call alone releases it.
+        let request = unsafe { Box::from_raw(request) };
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (m, data, user, out) = unsafe {
             (
@@ -647,9 +657,6 @@ pub unsafe extern "C" fn tessera_request_finish(
                 Out::new(response_out, "response_out")?,
             )
         };
-        if request.is_null() {
-            return Err(Failure::null("request"));
-        }
         let outcome = Outcome {
             data: data.map(tessera_core::data::parse_object).transpose()?,
             auth: auth_from(auth, user)?,
@@ -658,11 +665,6 @@ pub unsafe extern "C" fn tessera_request_finish(
             expiry_changed,
             error,
         };
-        // Every argument is checked: from here the request is consumed, exactly once.
-        REQUESTS.remove(request)?;
-        // SAFETY: the registry held this address, so it came from `Box::into_raw` in
-        // `tessera_request_begin`; removing it succeeded, so this call alone releases it.
-        let request = unsafe { Box::from_raw(request) };
         let response = request.inner.finish(&m.core, outcome)?;
         let handle = Box::into_raw(Box::new(tessera_response::from_core(response)));
         RESPONSES.insert(handle);

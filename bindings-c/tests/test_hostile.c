@@ -513,25 +513,40 @@ static void test_request_hostile(tessera_manager *m) {
     CHECK_INVALID(tessera_request_set_expiry(r, m, 6, 0));
     CHECK_INVALID(tessera_request_set_expiry(r, m, -1, 0));
 
-    /* finish: every argument is checked before the request is consumed. */
+    /* finish consumes a live request in every case, also when it refuses an argument: the
+     * request is gone, nothing was written, and no response came out. */
 #define FINISH(req, mgr, data, auth, user, expiry, out)                                          \
     tessera_request_finish(req, mgr, data, auth, user, false, expiry, 0, false, false, out)
+#define REFUSED(call, why)                                                                       \
+    do {                                                                                         \
+        tessera_request *fresh_ = NULL;                                                          \
+        CHECK_OK(tessera_request_begin(m, NULL, false, "POST", NULL, NULL, &fresh_));             \
+        r = fresh_;                                                                              \
+        CHECK_INVALID(call);                                                                     \
+        CHECK(strstr(tessera_last_error(), why) != NULL);                                        \
+        CHECK_INVALID(tessera_request_ended(fresh_, &flag));                                     \
+        CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);             \
+    } while (0)
+    tessera_request *kept = r;
+    size_t before = 0, stored = 99;
+    CHECK_OK(tessera_manager_store_len(m, &before));
     CHECK_NULL_ARG(FINISH(NULL, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "request");
-    CHECK_NULL_ARG(FINISH(r, NULL, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "manager");
-    CHECK_NULL_ARG(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, NULL), "response_out");
-    CHECK_NULL_ARG(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_IN, NULL, 0, &resp), "user");
-    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, "u", 0, &resp));
-    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_OUT, "u", 0, &resp));
-    CHECK_INVALID(FINISH(r, m, NULL, 4, NULL, 0, &resp));
-    CHECK(strstr(tessera_last_error(), "not a tessera_auth value") != NULL);
-    CHECK_INVALID(FINISH(r, m, NULL, -1, NULL, 0, &resp));
-    CHECK_INVALID(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 99, &resp));
-    CHECK(strstr(tessera_last_error(), "not a tessera_expiry value") != NULL);
-    CHECK_INVALID(FINISH(r, m, "not json", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
-    CHECK_INVALID(FINISH(r, m, "[1, 2]", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
-    CHECK_INVALID(FINISH(r, m, NOT_UTF8, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp));
+    REFUSED(FINISH(r, NULL, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "manager must not be");
+    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, NULL), "response_out must not");
+    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_IN, NULL, 0, &resp), "user must not be NULL");
+    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, "u", 0, &resp), "user must be NULL");
+    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_OUT, "u", 0, &resp), "user must be NULL");
+    REFUSED(FINISH(r, m, NULL, 4, NULL, 0, &resp), "not a tessera_auth value");
+    REFUSED(FINISH(r, m, NULL, -1, NULL, 0, &resp), "not a tessera_auth value");
+    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 99, &resp), "not a tessera_expiry");
+    REFUSED(FINISH(r, m, "not json", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "not valid JSON");
+    REFUSED(FINISH(r, m, "[1, 2]", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "a JSON object");
+    REFUSED(FINISH(r, m, NOT_UTF8, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "not valid UTF-8");
     CHECK(resp == (tessera_response *)0x1);
-    /* still alive after all that: a forged cookie, anonymous, nothing stored */
+    CHECK_OK(tessera_manager_store_len(m, &stored));
+    CHECK(stored == before); /* none of the refused finishes wrote anything */
+    /* the first request, untouched by all that: a forged cookie, anonymous */
+    r = kept;
     CHECK_OK(tessera_request_reason(r, &reason));
     CHECK(reason == TESSERA_REASON_MALFORMED);
     CHECK_OK(tessera_request_csrf(r, &csrf));
@@ -577,6 +592,7 @@ static void test_request_hostile(tessera_manager *m) {
     CHECK(strstr(tessera_last_error(), "response is not a live handle") != NULL);
     CHECK(not_a_handle[0] == 0);
 #undef FINISH
+#undef REFUSED
 }
 
 int main(void) {
