@@ -401,3 +401,44 @@ fn prepare_and_finish_agree_on_every_outcome() {
     }
     assert_eq!(checked, 4 * 6 * 4 * 8);
 }
+
+#[test]
+fn a_failed_finish_still_hands_out_the_rotated_token() {
+    let clock = ManualClock::default();
+    let config = Config {
+        max_data_bytes: 64,
+        ..Config::default()
+    };
+    let m = SessionManager::builder(config)
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let created = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"a": "small"})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    clock.advance(Duration::from_secs(15 * 60));
+    let r = http::begin(&m, &head("POST", Some(&pair(&created)))).unwrap();
+    let failed = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"a": "x".repeat(100)})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(failed.error().code(), "data_too_large");
+    let rotated = pair(failed.response());
+    assert!(failed.response().no_store);
+    clock.advance(Duration::from_secs(60));
+    let next = http::begin(&m, &head("GET", Some(&rotated))).unwrap();
+    assert_eq!(next.data().get("a"), Some(&json!("small")));
+}

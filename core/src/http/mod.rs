@@ -79,4 +79,4 @@ mod request;
 pub use changes::Changes;
 pub use method::needs_csrf;
 pub use outcome::{Auth, Expiry, Outcome, Response};
-pub use request::{CsrfCheck, Request, RequestHead, begin};
+pub use request::{CsrfCheck, FinishError, Request, RequestHead, begin};

@@ -12,7 +12,7 @@ use crate::clock::{UnixMillis, millis};
 use crate::cookie::{self, CookieToken};
 use crate::csrf::CsrfSecret;
 use crate::data::{Data, DataOp};
-use crate::error::{Reason, Result};
+use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::manager::SessionManager;
 use crate::session::{Context, Session, Validation};
@@ -59,6 +59,50 @@ struct Reserved {
     /// Store it at finish even without data (a CSRF token was handed out for it).
     keep: bool,
 }
+
+/// `finish` could not carry out everything the app did: the error, and the headers the (error)
+/// response must still carry.
+pub struct FinishError(Box<(Error, Response)>);
+
+impl FinishError {
+    /// What went wrong.
+    pub fn error(&self) -> &Error {
+        &self.0.0
+    }
+
+    /// The headers the response must still carry (a rotated or replaced token, a cleared cookie).
+    pub fn response(&self) -> &Response {
+        &self.0.1
+    }
+
+    /// Both, by value.
+    pub fn into_parts(self) -> (Error, Response) {
+        *self.0
+    }
+}
+
+impl From<FinishError> for Error {
+    fn from(e: FinishError) -> Error {
+        e.into_parts().0
+    }
+}
+
+impl std::fmt::Debug for FinishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinishError")
+            .field("error", self.error())
+            .field("response", self.response())
+            .finish()
+    }
+}
+
+impl std::fmt::Display for FinishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.error(), f)
+    }
+}
+
+impl std::error::Error for FinishError {}
 
 /// One request's session, between [`begin`] and [`Request::finish`]. Owned and `Send`: a binding
 /// keeps it beside its framework's request object.
@@ -478,11 +522,36 @@ impl Request {
     /// headers the response must carry.
     ///
     /// # Errors
-    /// `data_too_large` (nothing written, the response should be an error); `invalid_argument`
-    /// for a bad user id or key; `store_unavailable`; `internal`.
-    pub fn finish(mut self, manager: &SessionManager, outcome: Outcome) -> Result<Response> {
-        let changes = self.changes(&outcome);
-        let plan = self.plan(&outcome, &changes);
+    /// A [`FinishError`]: the error (`data_too_large` — nothing of the request's data was
+    /// written —, `invalid_argument` for a bad user id or key, `store_unavailable`, `internal`),
+    /// which the response should report (500, or 503 for `store_unavailable`), *and* the
+    /// headers that response must still carry: a token rotated by `begin`, or replaced by a
+    /// step that did complete, must reach the client or it is signed out.
+    pub fn finish(
+        mut self,
+        manager: &SessionManager,
+        outcome: Outcome,
+    ) -> std::result::Result<Response, FinishError> {
+        let resend = match self.carry_out(manager, &outcome) {
+            Ok(resend) => resend,
+            Err(error) => {
+                let token = self.send.clone();
+                let response = self.response_with(manager, token.as_ref(), self.clear, &outcome);
+                return Err(FinishError(Box::new((error, response))));
+            }
+        };
+        let token = match (&self.send, resend) {
+            (Some(t), _) => Some(t.clone()),
+            (None, true) => self.token.clone(),
+            (None, false) => None,
+        };
+        Ok(self.response_with(manager, token.as_ref(), self.clear, &outcome))
+    }
+
+    /// The steps of `finish`; returns whether the cookie must be sent again for a new expiry.
+    fn carry_out(&mut self, manager: &SessionManager, outcome: &Outcome) -> Result<bool> {
+        let changes = self.changes(outcome);
+        let plan = self.plan(outcome, &changes);
         match &plan.step {
             Step::Logout => {
                 self.logout(manager)?;
@@ -510,17 +579,13 @@ impl Request {
             Step::Write => self.write(manager, &changes)?,
             Step::Nothing => {}
         }
-        let mut resend = false;
-        if let (Some(expiry), false) = (outcome.expiry, outcome.error) {
-            self.set_expiry(manager, expiry)?;
-            resend = outcome.expiry_changed;
+        match (outcome.expiry, outcome.error) {
+            (Some(expiry), false) => {
+                self.set_expiry(manager, expiry)?;
+                Ok(outcome.expiry_changed)
+            }
+            _ => Ok(false),
         }
-        let token = match (&self.send, resend) {
-            (Some(t), _) => Some(t.clone()),
-            (None, true) => self.token.clone(),
-            (None, false) => None,
-        };
-        Ok(self.response_with(manager, token.as_ref(), self.clear, &outcome))
     }
 
     /// The app's data against the session's (none for an error response: nothing is saved).
