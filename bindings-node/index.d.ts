@@ -13,7 +13,6 @@ export type {
   SessionManagerOptions,
   RequestContext,
   SessionResult,
-  RequestSession,
   SessionListing,
   CookieLookup,
   SessionEvent,

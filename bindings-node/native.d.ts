@@ -39,7 +39,7 @@ export declare class SessionManager {
    */
   constructor(options?: SessionManagerOptions)
   /**
-   * An opaque handle of this manager for the middleware's free functions (`lib/fast.js`):
+   * An opaque handle of this manager for the per-request free functions (`lib/request.js`):
    * they skip the cost of a class method call on every request.
    */
   __handle(): ExternalObject<unknown>
@@ -63,14 +63,6 @@ export declare class SessionManager {
   clearCookie(): string
   /** Find the session cookie in a `Cookie` request header. */
   readCookie(cookieHeader: string | undefined): CookieLookup
-  /**
-   * Middleware's one call per request: read the session cookie from `cookieHeader`, validate
-   * it (rotating on schedule), verify `context.csrf` if given, and say which `Set-Cookie` to
-   * send. Two cookies of the session's name count as none (`reason: 'malformed'`).
-   */
-  validateRequest(cookieHeader: string | undefined, context?: RequestContext): Promise<RequestSession>
-  /** `validateRequest`, now (in-process stores only). The fast path of `expressSession()`. */
-  validateRequestSync(cookieHeader: string | undefined, context?: RequestContext): RequestSession
   /**
    * Start a new session, optionally for `user` and with initial `data`. The result's
    * `newToken` is the cookie value to send (`setCookie` is the whole header).
@@ -167,38 +159,51 @@ export declare class SessionManager {
 }
 
 /**
+ * Begin a request now (in-process stores, or any store without a cookie): find and validate the session cookie in
+ * `cookieHeader` (rotating on the core's schedule) and check `csrf` if `method` needs it.
+ * Returns `[handle, state]`: the request's handle and its session state (module docs).
+ */
+export declare function __begin(manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): [ExternalObject<unknown>, string]
+
+/** `__begin` as a Promise whose work runs on the libuv pool (any store). */
+export declare function __beginAsync(manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): Promise<[ExternalObject<unknown>, string]>
+
+/**
  * `"release"` or `"debug"`: how this addon was compiled. The benchmark refuses a debug build
  * (another `make test` in the same tree may have replaced the release one).
  */
 export declare function __buildProfile(): string
 
 /**
- * `__requestSync` as a Promise whose work runs on the libuv pool (any store); `mintCsrf`
- * asks for a fresh CSRF token with the session.
+ * Finish the request now (in-process stores): make the store writes for what the app did and
+ * return the headers its response must carry. Arguments as for `__prepare`.
  */
-export declare function __request(handle: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, csrf: string | undefined, mintCsrf: boolean): Promise<string>
+export declare function __finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): string
+
+/** `__finish` as a Promise whose work runs on the libuv pool (any store). */
+export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): Promise<string>
 
 /**
- * `expressSession()`'s one call per request, for in-process stores: read the session cookie
- * from `cookieHeader`, validate it (rotating on the core's schedule), verify `csrf` if given.
- * Returns the compact format described in `src/fast.rs` (taken apart by `lib/fast.js`).
+ * The headers the response will carry once `__finishAsync` with the same outcome has made the
+ * writes (tokens are minted now; no store call), for a response whose headers leave first.
  */
-export declare function __requestSync(handle: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, csrf: string | undefined): string
-
-/** `__saveSync` as a Promise (any store). */
-export declare function __save(handle: ExternalObject<unknown>, id: string, setJson: string | null, remove: string[] | null): Promise<void>
-
-/**
- * Save the changed keys of session `id` in one store call (`DataOp::Patch`): `setJson` is the
- * JSON text of an object of keys to set, `remove` the keys to delete. In-process stores only.
- */
-export declare function __saveSync(handle: ExternalObject<unknown>, id: string, setJson: string | null, remove: string[] | null): void
+export declare function __prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): string
 
 /**
  * Register `factory(code, message) → Error`, which builds the exception for a failure
  * (`lib/errors.js`). Called once by `index.js`.
  */
 export declare function __setErrorFactory(factory: (arg0: string, arg1: string) => unknown): void
+
+/**
+ * Take a step of the request now: `0` its id (reserving one for a new session), `1` a CSRF
+ * token, `2` verify the CSRF token `arg` (`"1"`/`"0"`), `3` log user `arg` in, `4` log out,
+ * `5` regenerate (the last three answer the session state; in-process stores only).
+ */
+export declare function __step(request: ExternalObject<unknown>, step: number, arg?: string | null): string
+
+/** `__step` as a Promise whose work runs on the libuv pool (any store). */
+export declare function __stepAsync(request: ExternalObject<unknown>, step: number, arg?: string | null): Promise<string>
 
 /** What a `Cookie` header says about the session cookie. */
 export interface CookieLookup {
@@ -225,48 +230,13 @@ export declare function reasonCodes(): Array<string>
 
 /**
  * Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
- * creation and login to label devices); for `validateRequest` only, `csrf` (a CSRF token to
- * verify) and `mintCsrf` (return a fresh CSRF token with the session).
+ * creation and login to label devices).
  */
 export interface RequestContext {
   /** Whether the request arrived over HTTPS. Default `false`. */
   https?: boolean
   /** The request's `User-Agent`. */
   userAgent?: string
-  /** A CSRF token to check against the session (`validateRequest` only). */
-  csrf?: string
-  /** Return a fresh CSRF token for the session (`validateRequest` only). */
-  mintCsrf?: boolean
-}
-
-/**
- * What middleware needs for one request, from one call: the session cookie read, the token
- * validated, and the headers to send decided.
- */
-export interface RequestSession {
-  /** Whether the request has a live session. */
-  valid: boolean
-  /**
-   * Why not, when a cookie was sent: `malformed` (also for two cookies of the session's
-   * name), `unknown`, `expired_idle`, `expired_absolute`. Absent when there was no cookie.
-   */
-  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
-  /** The token the client holds after this request (the new one if it was rotated). */
-  token?: string
-  /** The session's public id. */
-  id?: string
-  /** The signed-in user, if any. */
-  user?: string
-  /** The session's data. */
-  data?: Record<string, unknown>
-  /** When it ends if unused. */
-  expiresAt?: number
-  /** A `Set-Cookie` value to send: the rotated token, or clearing a dead or ambiguous cookie. */
-  setCookie?: string
-  /** The verdict on the CSRF token passed in, if one was. */
-  csrfValid?: boolean
-  /** A fresh CSRF token for the session, if `context.mintCsrf` asked for one. */
-  csrfToken?: string
 }
 
 /** One lifecycle transition, as listeners receive it. Never contains a token. */

@@ -10,7 +10,7 @@
 const { createClient } = require('redis')
 const { RedisStore } = require('connect-redis')
 const { SessionManager } = require('..')
-const fastCalls = require('../lib/fast.js')
+const calls = require('../lib/request.js')
 const { haveRedis, startRedis } = require('../test/redis-server.js')
 
 const median = (xs) => {
@@ -55,7 +55,7 @@ async function redisBench ({ rounds = Number(process.env.BENCH_REDIS_ROUNDS || 5
       sweepIntervalMs: null,
       rotationIntervalMs: null
     })
-    const fast = fastCalls.bind(manager)
+    const bound = calls.bind(manager)
     const data = { n: 1, theme: 'dark', passport: { user: 'alice' } }
     const s = await manager.create('alice', data)
     const header = `sid=${s.newToken}`
@@ -68,7 +68,7 @@ async function redisBench ({ rounds = Number(process.env.BENCH_REDIS_ROUNDS || 5
 
     const ops = {
       tessera_validate: () => manager.validate(s.newToken),
-      tessera_request: () => fast.request(header, false, undefined, false),
+      tessera_request: () => bound.beginAsync(header, false, 'GET'),
       tessera_create: () => manager.create(null, data),
       connect_redis_get: () => new Promise((resolve, reject) => store.get('sid1', (e, v) => (e ? reject(e) : resolve(v)))),
       connect_redis_set: () => new Promise((resolve, reject) => store.set('sid1', sess, (e) => (e ? reject(e) : resolve()))),

@@ -1,19 +1,30 @@
 'use strict'
 // Express glue: expressSession() gives every request a `req.session` with the shape Express
-// users and Passport rely on, backed by the Tessera core; csrfProtection() rejects unsafe
-// requests without a valid CSRF token.
+// users and Passport rely on; csrfProtection() answers 403 where the core's CSRF verdict says
+// so. Every rule — which cookie to send, `no-store`, which methods need a CSRF token, what
+// changed in the data, when a user change is a login — is the core's per-request protocol
+// (tessera::http, through lib/request.js). This file maps Express onto it:
 //
-// Per request, one native call (a free function of lib/fast.js, not a class method) reads the
-// cookie, validates the token (rotating it on the core's schedule), verifies a CSRF header and
-// returns one compact string. The session's data arrives as JSON text and is parsed only if the
-// request reads `req.session` (a Proxy loads it on first use); a request that never did cannot
-// have changed it, so nothing is compared or written for it. Changes are written just before
-// the response headers go out: only the keys that changed, in one store call (an atomic patch),
-// so two concurrent requests that change different keys do not overwrite each other.
+//   request in    → begin (one native call: the Cookie header, HTTPS, method, user agent and
+//                   the CSRF header; the request's state stays in Rust behind a handle)
+//   response out  → finish (one native call, in the writeHead hook: the data as the app left
+//                   it, Passport's `session.passport.user` or `userId(session)` as the user, the
+//                   expiry set through `req.session.cookie`, whether the status is 5xx)
+//   regenerate()  → logout now, then a new empty session (express-session's contract; Passport
+//                   calls it at login and logout, and copies back what it keeps)
+//   destroy()     → logout now; `req.session` is gone
+//   req.tessera.login(user) → a login at finish (always a new token, also for the same user)
 //
-// With an in-process store (memory://) every call is synchronous: a thread-pool hop would cost
-// more than the work. With a networked store every call is a Promise (the event loop never
-// blocks) and changes are written when the response ends.
+// With an in-process store (memory://) every call is synchronous. With a networked store the
+// calls that wait on the store run off the event loop: begin before next(); at the writeHead
+// hook, `prepare` gives the headers at once (the tokens are minted there) and finish runs off
+// the loop while `end()` is held until it completed — so a response that sends its headers
+// early (res.writeHead, res.write, res.sendFile) still has its writes made. A response that
+// reaches end() with its headers unsent simply waits for finish, then sends them.
+//
+// The session's data arrives as JSON text and is parsed only if the request reads
+// `req.session` (a Proxy loads it on first use); a request that never did, or only read
+// primitive values, cannot have changed it, so finish gets no data to compare.
 //
 // The middleware adds no property to `req` or `res` (see "Attaching to req and res" below):
 // on Express's objects each added property costs a new hidden class, every request.
@@ -21,10 +32,9 @@
 const http = require('node:http')
 const util = require('node:util')
 const { SessionManager } = require('./native.js')
-const { makeError } = require('./errors.js')
-const fastCalls = require('./fast.js')
+const calls = require('./request.js')
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kState = Symbol('tessera.state') // on a session's target: the request's State
 const kPending = Symbol('tessera.pending') // on a session's target: data JSON not yet loaded, or null
 const kFlags = Symbol('tessera.flags') // on a session's target: CHANGED | NESTED
@@ -37,74 +47,152 @@ const kTarget = Symbol('tessera.target') // read through the Proxy: its target
 
 /** Per-request state, kept out of sight of the session's data (and of loggers). */
 class State {
-  constructor (manager, mode, https, userAgent) {
-    this.manager = manager
-    this.fast = mode.fast
-    this.sync = mode.sync
-    this.userOf = mode.userOf
-    this.clearCookie = mode.clearCookie
+  constructor (mode, live, s) {
     // No reference to req or res: the State is a WeakMap value keyed by req, and a young
     // generation collection keeps such values alive whenever the key is (cheap only if small).
-    this.https = https
-    this.userAgent = userAgent
-    this.token = null // the token the client holds, if the session exists
-    this.id = null // the public id
-    this.user = null // the core's user
-    this.base = '{}' // the data as last loaded or written, JSON
-    this.hadCookie = false // the request carried a session cookie
-    this.cookie = null // Set-Cookie value to send at the end
-    this.csrf = null // a CSRF token minted with the validation (async mode)
-    this.csrfValid = false // the x-csrf-token header was checked and is valid
+    this.mode = mode
+    this.live = live // the core's Request, behind a handle
+    this.csrf = s.csrf // the core's CSRF verdict at begin: '-' not needed, '0' invalid, '1' valid
+    this.id = null
+    this.user = null
     this.expiresAt = null
-    this.done = false // changes written and headers set
-    this.destroyed = false
-    this.session = undefined // req.session
+    this.dataJson = ''
+    this.adopt(s)
+    // The session's own expiry (the core keeps only a shortened idle time across requests).
+    this.expiry = s.maxIdleMs === null ? EXPIRY.NONE : EXPIRY.IDLE
+    this.expiryMs = s.maxIdleMs ?? 0
+    this.expiryChanged = false
+    this.login = null // a user req.tessera.login() signed in, for finish
+    this.session = newSession(this, s.exists ? s.dataJson : '')
     this.sessionID = undefined // req.sessionID if the app assigned one
+    this.destroyed = false
+    this.done = false // finish (or prepare) has run
+    this.pending = null // async mode: the finish the end() hook waits for
+    this.cookie = null // req.session.cookie, made on first use
     this.api = null // req.tessera, made on first use
   }
 
-  /** Adopt a session result of the public API (create, login, validate). */
-  adopt (r, token) {
-    this.token = token
-    this.id = r.id
-    this.user = r.user ?? null
-    this.base = JSON.stringify(r.data ?? {})
-    this.expiresAt = r.expiresAt ?? null
-    if (r.setCookie) this.cookie = r.setCookie
+  /** Take the session state the core reported (begin or a step). */
+  adopt (s) {
+    this.id = s.id
+    this.user = s.user
+    this.expiresAt = s.expiresAt
+    this.dataJson = s.exists ? s.dataJson : ''
   }
 
-  /** Adopt the per-request result of lib/fast.js. */
-  adoptRequest (r) {
-    this.token = r.token
-    this.id = r.id
-    this.user = r.user
-    this.base = r.dataJson === '' ? '{}' : r.dataJson
-    this.expiresAt = r.expiresAt
-    if (r.setCookie !== null) this.cookie = r.setCookie
+  /** The session's id: a new session's is reserved on first use (no store call). */
+  sessionId () {
+    if (this.id === null && !this.done && !this.destroyed) this.id = calls.step(this.live, STEP.ENSURE_ID)
+    return this.id
   }
 
-  /** Forget the session (it was ended); the browser's cookie is cleared unless a new one is set. */
-  forget () {
-    this.token = null
-    this.id = null
-    this.user = null
-    this.base = '{}'
-    this.expiresAt = null
-    this.cookie = this.hadCookie ? this.clearCookie : null
+  /** Run a store-touching step now (sync) or off the loop, then `done(err, state)`. */
+  run (which, arg, done) {
+    if (this.done) return process.nextTick(done, new Error('tessera: the response has already been sent'))
+    if (this.mode.sync) {
+      let s
+      try {
+        s = calls.step(this.live, which, arg)
+      } catch (err) {
+        return process.nextTick(done, err)
+      }
+      return process.nextTick(done, null, s)
+    }
+    calls.stepAsync(this.live, which, arg).then((s) => done(null, s), done)
   }
 
-  context (extra) {
-    return { https: this.https, userAgent: this.userAgent, ...extra }
+  /** What the app did, for prepare/finish. */
+  outcome (error) {
+    let data = null
+    let auth = AUTH.UNCHANGED
+    let user = null
+    const session = this.session
+    if (session !== undefined) {
+      const t = session[kTarget]
+      if (t[kPending] === null && t[kFlags] !== 0) {
+        data = JSON.stringify(t)
+        const u = this.mode.userOf(session)
+        if (u !== undefined) {
+          auth = AUTH.USER
+          user = u
+        }
+      }
+    }
+    if (this.login !== null) {
+      auth = AUTH.LOGGED_IN
+      user = this.login
+    }
+    let flags = this.expiry * 16
+    if (error) flags |= FLAG.ERROR
+    if (this.expiryChanged) flags |= FLAG.EXPIRY_CHANGED
+    return new Outcome(data, auth, user, flags, this.expiryMs)
+  }
+
+  /** The app set the session's expiry through `req.session.cookie`. */
+  setExpiry (kind, ms) {
+    this.expiry = kind
+    this.expiryMs = ms
+    this.expiryChanged = true
   }
 }
 
-// Names of req.session's methods and accessors, and `__proto__`: never data keys.
-const RESERVED = new Set(['id', 'cookie', 'regenerate', 'destroy', 'save', 'reload', 'touch', 'resetMaxAge', '__proto__'])
+/**
+ * `req.session.cookie`: express-session's cookie settings, mapped onto the session's own expiry
+ * (it may shorten the configured policy, never lengthen it):
+ *   maxAge = ms > 0 → the session ends after that long unused (Max-Age: as long as it can live)
+ *   maxAge = null   → the configured policy;  maxAge ≤ 0 → the session ends now
+ *   expires = Date  → the session ends then at the latest;  expires = false → browser-session cookie
+ * The cookie's name and attributes are the manager's (`cookie*` options).
+ */
+class SessionCookie {
+  #state
+  constructor (state) { this.#state = state }
+
+  get maxAge () {
+    const s = this.#state
+    if (s.expiry === EXPIRY.IDLE) return s.expiryMs
+    if (s.expiry === EXPIRY.UNTIL) return s.expiryMs - s.mode.manager.now()
+    return null
+  }
+
+  set maxAge (ms) {
+    const s = this.#state
+    if (ms === null || ms === undefined) return s.setExpiry(EXPIRY.POLICY, 0)
+    if (ms === false) return s.setExpiry(EXPIRY.BROWSER_SESSION, 0)
+    if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError('req.session.cookie.maxAge must be a number of ms, null or false')
+    if (ms <= 0) return s.setExpiry(EXPIRY.UNTIL, s.mode.manager.now())
+    s.setExpiry(EXPIRY.IDLE, Math.min(Math.ceil(ms), Number.MAX_SAFE_INTEGER))
+  }
+
+  get originalMaxAge () {
+    const s = this.#state
+    return s.expiry === EXPIRY.IDLE ? s.expiryMs : null
+  }
+
+  get expires () {
+    const s = this.#state
+    if (s.expiry === EXPIRY.BROWSER_SESSION) return false
+    const left = this.maxAge
+    return left === null ? null : new Date(Date.now() + left)
+  }
+
+  set expires (date) {
+    const s = this.#state
+    if (date === null || date === undefined) return s.setExpiry(EXPIRY.POLICY, 0)
+    if (date === false) return s.setExpiry(EXPIRY.BROWSER_SESSION, 0)
+    if (!(date instanceof Date) || Number.isNaN(date.valueOf())) throw new TypeError('req.session.cookie.expires must be a Date, null or false')
+    // express-session measures with Date.now(); the session ends by the manager's clock.
+    const at = s.mode.manager.now() + (date.valueOf() - Date.now())
+    s.setExpiry(EXPIRY.UNTIL, Math.max(0, Math.ceil(at)))
+  }
+
+  toJSON () { return { maxAge: this.maxAge, expires: this.expires, originalMaxAge: this.originalMaxAge } }
+}
 
 /**
  * The target behind `req.session`: the session's data as own properties (loaded from JSON on
  * first use, see HANDLER), plus express-session's methods. Data values must be
- * JSON-compatible; they are compared and saved key by key.
+ * JSON-compatible; the core compares them key by key.
  */
 class Session {
   constructor (state, json) {
@@ -113,80 +201,63 @@ class Session {
     this[kFlags] = 0
   }
 
-  /** The session's public id (64 hex digits), or null while it has not been created. */
-  get id () { return this[kState].id }
+  /** The session's public id (64 hex digits); a new session's is reserved on first use. */
+  get id () { return this[kState].sessionId() }
 
-  /** express-session's cookie settings; Tessera's cookie is configured on the manager. */
+  /** express-session's cookie settings, mapped onto the session's expiry (SessionCookie). */
   get cookie () {
     const s = this[kState]
-    return { maxAge: null, expires: null, originalMaxAge: null, httpOnly: true, path: '/', expiresAt: s.expiresAt }
+    if (s.cookie === null) s.cookie = new SessionCookie(s)
+    return s.cookie
   }
 
   /**
-   * End this session now (its token dies at once) and start a fresh, empty one. Passport calls
-   * this at login and logout, which closes session fixation.
+   * End this session now (its token dies at once) and start a new, empty one, whose id is known
+   * in the callback. Passport calls this at login and logout and copies back what it keeps.
    */
   regenerate (cb) {
     const state = this[kState]
-    const next = newSession(state, null)
-    const ended = state.token
-    const finish = (err) => {
+    state.run(STEP.LOGOUT, undefined, (err, s) => {
       if (!err) {
-        state.forget()
-        state.session = next
+        state.adopt(s)
+        state.session = newSession(state, null)
       }
-      if (cb) process.nextTick(cb, err || undefined)
-    }
-    return settle(() => ended ? call(state, 'logout', ended) : null, finish)
+      if (cb) cb(err || undefined)
+    })
   }
 
-  /** End this session now; `req.session` is removed and the cookie cleared. */
+  /** End this session now; `req.session` is gone and the cookie is cleared. */
   destroy (cb) {
     const state = this[kState]
-    const ended = state.token
-    return settle(() => ended ? call(state, 'logout', ended) : null, (err) => {
+    state.run(STEP.LOGOUT, undefined, (err, s) => {
       if (!err) {
-        state.forget()
+        state.adopt(s)
         state.destroyed = true
         state.session = undefined
       }
-      if (cb) process.nextTick(cb, err || undefined)
+      if (cb) cb(err || undefined)
     })
   }
 
   /**
-   * Write the changes now (they are also written before the response headers go out). A new
-   * anonymous session is created then, not here, so a save followed by regenerate (Passport's
-   * logout) does not create a session only to end it.
+   * The changes are made when the response goes out (before its headers in memory, before
+   * `end()` completes on a networked store), so there is nothing to do now.
    */
   save (cb) {
-    const state = this[kState]
-    return settle(() => commit(state, this, false), (err) => { if (cb) process.nextTick(cb, err || undefined) })
+    if (cb) process.nextTick(cb)
   }
 
-  /** Reload the data from the store, dropping unsaved changes. */
+  /** Drop this request's unsaved changes: the data is again what the request began with. */
   reload (cb) {
     const state = this[kState]
-    if (!state.token) {
-      if (cb) process.nextTick(cb)
-      return
-    }
-    return settle(() => call(state, 'validate', state.token, state.context()), (err, r) => {
-      if (!err && !r.valid) err = makeError(r.reason, 'the session has ended')
-      if (!err) {
-        for (const key of Object.keys(this)) delete this[key]
-        state.adopt(r, r.newToken ?? state.token)
-        const data = r.data ?? {}
-        for (const key of Object.keys(data)) if (!RESERVED.has(key)) this[key] = data[key]
-      }
-      if (cb) process.nextTick(cb, err || undefined)
-    })
+    state.session = newSession(state, state.dataJson)
+    if (cb) process.nextTick(cb)
   }
 
-  /** Validation already moved the idle deadline; nothing to do. */
+  /** Using the session already moved its idle deadline; nothing to do. */
   touch () { return this }
 
-  /** Tessera's cookie has no Max-Age of its own to reset. */
+  /** The session's cookie lifetime follows its expiry; nothing to reset. */
   resetMaxAge () { return this }
 
   /** console.log(req.session) shows the data. */
@@ -200,13 +271,13 @@ const PROTO = new Set(Object.getOwnPropertyNames(Session.prototype))
 /** Parse the target's pending data into own properties (once). */
 function load (t) {
   const json = t[kPending]
-  if (json === null || json === undefined) return
+  if (json === null) return
   t[kPending] = null
   if (json === '' || json === '{}') return
   const data = JSON.parse(json)
   let nested = false
   for (const key of Object.keys(data)) {
-    if (RESERVED.has(key)) continue
+    if (PROTO.has(key) || key === '__proto__') continue
     const value = data[key]
     if (value !== null && typeof value === 'object') nested = true
     t[key] = value
@@ -267,13 +338,10 @@ const HANDLER = {
   }
 }
 
-/** A `req.session` for `state` whose data is the JSON text `json` ('' or null for none). */
+/** A `req.session` for `state` whose data is the JSON text `json` ('' for none, null: loaded, empty). */
 function newSession (state, json) {
   return new Proxy(new Session(state, json), HANDLER)
 }
-
-// ---------------------------------------------------------------------------------------------
-// Writing changes
 
 /** The user Passport (≥ 0.6) keeps in the session: undefined when Passport is not in use. */
 function passportUser (session) {
@@ -284,139 +352,87 @@ function passportUser (session) {
   return typeof u === 'string' ? u : typeof u === 'object' ? JSON.stringify(u) : String(u)
 }
 
-const NO_STEPS = Object.freeze([])
+// ---------------------------------------------------------------------------------------------
+// The response: finish
 
-/**
- * Decide what to write: a login if the session's user changed, an end if it went away, then
- * the data keys that differ from what was last written. A session whose data was never read
- * by this request has not changed, nor one only read whose values are all primitives (objects
- * and arrays can change in place, so those are compared as JSON).
- */
-function plan (state, session) {
-  const t = session[kTarget] ?? session
-  const pending = t[kPending]
-  if (pending !== null && pending !== undefined) return NO_STEPS
-  // Loaded but untouched, and every value a primitive: nothing can have changed.
-  if (t[kFlags] === 0) return NO_STEPS
-  const steps = []
-  let base = state.base
-  const user = state.userOf(session)
-  if (typeof user === 'string' && user !== state.user) {
-    steps.push({ op: 'login', user })
-    base = null // the data after login comes back from the core
-  } else if (user === null && state.user !== null) {
-    steps.push({ op: 'end' })
-    base = '{}'
+/** Add the core's headers to the response. */
+function applyHeaders (res, r) {
+  if (r === null) return
+  if (r.setCookie !== null) {
+    const prev = res.getHeader('set-cookie')
+    res.setHeader('Set-Cookie', prev === undefined ? r.setCookie : [].concat(prev, r.setCookie))
   }
-  const current = JSON.stringify(t)
-  if (current !== base) steps.push({ op: 'data', current })
-  return steps
+  if (r.noStore) res.setHeader('Cache-Control', 'no-store')
 }
 
-/**
- * The per-key changes from `baseJson` to `currentJson`: `setJson`, the JSON text of an object
- * of the keys to set (or null), and `remove`, the keys to delete.
- */
-function diff (baseJson, currentJson) {
-  const before = JSON.parse(baseJson)
-  const after = JSON.parse(currentJson)
-  const set = []
-  const remove = []
-  let count = 0
-  for (const key of Object.keys(after)) {
-    if (RESERVED.has(key)) continue
-    count++
-    const value = JSON.stringify(after[key])
-    if (!Object.prototype.hasOwnProperty.call(before, key) || JSON.stringify(before[key]) !== value) {
-      set.push(JSON.stringify(key) + ':' + value)
+/** The status a writeHead call will send. */
+function statusOf (res, args) {
+  return typeof args[0] === 'number' ? args[0] : res.statusCode
+}
+
+/** Finish failed before the headers left: the writes were not made, so the response is a 500. */
+function failed (res, args, err) {
+  reportFailure(err)
+  if (typeof args[0] === 'number' && args[0] < 500) args[0] = 500
+  if (res.statusCode < 500) res.statusCode = 500
+}
+
+/** The writeHead hook (also reached by write() and end()): finish, or prepare on a networked store. */
+function beforeHead (state, res, args) {
+  if (state.done) return
+  state.done = true
+  const outcome = state.outcome(statusOf(res, args) >= 500)
+  if (state.mode.sync) {
+    let r
+    try {
+      r = calls.finish(state.live, outcome)
+    } catch (err) {
+      return failed(res, args, err)
     }
+    return applyHeaders(res, r)
   }
-  for (const key of Object.keys(before)) {
-    if (!RESERVED.has(key) && !Object.prototype.hasOwnProperty.call(after, key)) remove.push(key)
-  }
-  return { setJson: set.length ? '{' + set.join(',') + '}' : null, remove, empty: count === 0 }
-}
-
-/** Carry out one step; returns a value or a Promise, following the state's mode. */
-function step (state, s, ctx, create) {
-  if (s.op === 'login') {
-    return then(call(state, 'login', state.token, s.user, ctx), (r) => state.adopt(r, r.newToken))
-  }
-  if (s.op === 'end') {
-    const token = state.token
-    return then(call(state, 'logout', token), () => state.forget())
-  }
-  // data
-  const { setJson, remove, empty } = diff(state.base, s.current)
-  if (state.token) {
-    if (setJson === null && remove.length === 0) {
-      state.base = s.current
-      return undefined
-    }
-    const id = state.id
-    const removed = remove.length ? remove : null
-    const saved = state.sync ? state.fast.saveSync(id, setJson, removed) : state.fast.save(id, setJson, removed)
-    return then(saved, () => { state.base = s.current })
-  }
-  if (empty || !create) return undefined
-  return then(call(state, 'create', null, JSON.parse(setJson ?? '{}'), ctx), (r) => state.adopt(r, r.newToken))
-}
-
-/**
- * Write what changed; a value in sync mode, a Promise in async mode. `create`: whether data
- * of a visitor without a session creates one now.
- */
-function commit (state, session, create = true) {
-  if (state.destroyed) return undefined
-  const steps = plan(state, session)
-  if (steps.length === 0) return undefined
-  const ctx = state.context()
-  if (state.sync) {
-    for (const s of steps) step(state, s, ctx, create)
-    return undefined
-  }
-  return steps.reduce((p, s) => p.then(() => step(state, s, ctx, create)), Promise.resolve())
-}
-
-/** `manager[op](...)`, synchronously or as a Promise. */
-function call (state, op, ...args) {
-  return state.sync ? state.manager[op + 'Sync'](...args) : state.manager[op](...args)
-}
-
-function then (value, f) {
-  return value instanceof Promise ? value.then(f) : f(value)
-}
-
-/** Run `work()` (which returns a value or a Promise, or throws) and call `done(err, value)`. */
-function settle (work, done) {
-  let value
+  // The headers leave now: the tokens are minted here and finish stores them off the loop.
+  let r
   try {
-    value = work()
+    r = calls.prepare(state.live, outcome)
   } catch (err) {
-    return done(err)
+    return failed(res, args, err)
   }
-  if (value instanceof Promise) {
-    return value.then((v) => done(null, v), (e) => done(e))
-  }
-  return done(null, value)
+  applyHeaders(res, r)
+  state.pending = calls.finishAsync(state.live, outcome).then(undefined, reportFailure)
 }
 
-function appendCookie (res, cookie) {
-  const prev = res.getHeader('set-cookie')
-  res.setHeader('Set-Cookie', prev === undefined ? cookie : [].concat(prev, cookie))
-  res.setHeader('Cache-Control', 'no-store')
+/**
+ * The end hook (networked stores): finish first, then end the response. Returns true if it
+ * took over the call.
+ */
+function beforeEnd (state, res, end, args) {
+  if (state.mode.sync) return false
+  if (!state.done && !res.headersSent) {
+    state.done = true
+    calls.finishAsync(state.live, state.outcome(res.statusCode >= 500)).then(
+      (r) => { if (!res.headersSent) applyHeaders(res, r) },
+      (err) => { reportFailure(err); if (!res.headersSent && res.statusCode < 500) res.statusCode = 500 }
+    ).then(() => end.apply(res, args))
+    return true
+  }
+  if (state.pending !== null) {
+    const pending = state.pending
+    state.pending = null
+    pending.then(() => end.apply(res, args))
+    return true
+  }
+  return false
+}
+
+/** A failure to save after the app answered: reported, never thrown into the response. */
+function reportFailure (err) {
+  process.emitWarning(`tessera: could not save the session: ${err && err.message}`,
+    { type: 'TesseraSessionWarning', code: 'TESSERA_SAVE_FAILED' })
 }
 
 function isHttps (req) {
   return req.secure === true || Boolean(req.socket && req.socket.encrypted)
-}
-
-/** A write that failed after the response started: it cannot reach the client, so it is reported. */
-function reportLateFailure (err) {
-  // A session that ended while the request was in flight is not re-created: expected, silent.
-  if (err && ['unknown', 'expired_idle', 'expired_absolute', 'malformed'].includes(err.code)) return
-  process.emitWarning(`tessera: could not save the session before responding: ${err && err.message}`,
-    { type: 'TesseraSessionWarning', code: 'TESSERA_SAVE_FAILED' })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,12 +441,13 @@ function reportLateFailure (err) {
 /**
  * Session middleware. `options` are SessionManager options (camelCase), or `manager` to share
  * one, plus:
- *   - `userId(session)`: the user the session belongs to, to keep the core's user (used by
- *     revokeUser, listUser, maxSessionsPerUser) in step with the app. Default: Passport's
- *     `session.passport.user`. Return undefined to leave the core's user alone.
+ *   - `userId(session)`: the user the session belongs to (the core's user, used by revokeUser,
+ *     listUser, maxSessionsPerUser); a different one than the session's is a login, none where
+ *     it had one a logout. Default: Passport's `session.passport.user`. Return undefined to
+ *     say nothing.
  *   - `csrfHeader`: the request header carrying the CSRF token (default `x-csrf-token`).
- *   - `sync`: force synchronous (true) or Promise (false) calls; default: synchronous exactly
- *     when the store is in-process.
+ *   - `sync`: force synchronous (true) or off-the-loop (false) calls; default: synchronous
+ *     exactly when the store is in-process.
  */
 function expressSession (options = {}) {
   if (options === null || typeof options !== 'object') {
@@ -450,50 +467,28 @@ function expressSession (options = {}) {
   const mode = {
     sync: sync ?? !manager.isNetworked,
     userOf: userId ?? passportUser,
-    fast: fastCalls.bind(manager),
-    clearCookie: manager.clearCookie()
+    manager
   }
   if (mode.sync && manager.isNetworked) {
     throw new TypeError('expressSession({ sync: true }) needs an in-process store (memory://)')
   }
   const header = String(csrfHeader).toLowerCase()
-  const fast = mode.fast
-
-  function begin (req, res, r, https, headers) {
-    const state = new State(manager, mode, https, headers['user-agent'])
-    state.hadCookie = r.reason !== undefined || r.valid
-    if (r.valid) {
-      state.adoptRequest(r)
-      state.csrfValid = r.csrfValid === true
-      state.csrf = r.csrfToken
-    } else if (r.reason !== undefined) {
-      state.cookie = mode.clearCookie // a dead or ambiguous cookie
-    }
-    state.session = newSession(state, r.valid ? r.dataJson : '')
-    attach(req, res, state)
-    return state
-  }
-
-  /** The CSRF header of an unsafe request, if it carries one. */
-  function candidateOf (safe, headers) {
-    if (safe) return undefined
-    const value = headers[header]
-    return typeof value === 'string' ? value : undefined
-  }
+  const bound = calls.bind(manager)
 
   if (mode.sync) {
     return function tesseraSession (req, res, next) {
       if (states.has(req)) return next()
       // Every property read on an Express request is a slow lookup (see below): each once.
       const headers = req.headers
-      const https = isHttps(req)
-      let r
+      const candidate = headers[header]
+      let begun
       try {
-        r = fast.requestSync(headers.cookie, https, candidateOf(SAFE_METHODS.has(req.method), headers))
+        begun = bound.begin(headers.cookie, isHttps(req), req.method, headers['user-agent'],
+          typeof candidate === 'string' ? candidate : undefined)
       } catch (err) {
         return next(err) // store_unavailable or internal: fail closed
       }
-      begin(req, res, r, https, headers)
+      attach(req, res, new State(mode, begun[0], begun[1]))
       next()
     }
   }
@@ -501,54 +496,19 @@ function expressSession (options = {}) {
   return function tesseraSessionAsync (req, res, next) {
     if (states.has(req)) return next()
     const headers = req.headers
-    const https = isHttps(req)
-    const safe = SAFE_METHODS.has(req.method)
+    const candidate = headers[header]
     let pending
     try {
-      pending = fast.request(headers.cookie, https, candidateOf(safe, headers), safe)
+      pending = bound.beginAsync(headers.cookie, isHttps(req), req.method, headers['user-agent'],
+        typeof candidate === 'string' ? candidate : undefined)
     } catch (err) {
       return next(err)
     }
-    pending.then((r) => {
-      begin(req, res, r, https, headers)
+    pending.then((begun) => {
+      attach(req, res, new State(mode, begun[0], begun[1]))
       next()
     }, next) // store_unavailable or internal: fail closed
   }
-}
-
-function finishHeaders (res, state) {
-  if (state.cookie && !res.headersSent) {
-    appendCookie(res, state.cookie)
-    state.cookie = null
-  }
-}
-
-/** Called by the writeHead hook: write the changes (synchronous mode) and set the cookie. */
-function beforeHead (state, res) {
-  if (state.sync && !state.done) {
-    state.done = true
-    try {
-      const session = state.session
-      if (session) commit(state, session)
-    } catch (err) {
-      reportLateFailure(err)
-    }
-  }
-  finishHeaders(res, state)
-}
-
-/**
- * Called by the end hook (Promise mode): write the changes first, then end the response.
- * Returns true if it took over the call.
- */
-function beforeEnd (state, res, end, args) {
-  if (state.sync || state.done || res.headersSent) return false
-  state.done = true
-  const session = state.session
-  Promise.resolve(session ? commit(state, session) : undefined)
-    .catch(reportLateFailure)
-    .then(() => { finishHeaders(res, state); end.apply(res, args) })
-  return true
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,7 +588,7 @@ function responseProps (target) {
       writable: true,
       value: function writeHead (...args) {
         const s = states.get(this.req)
-        if (s !== undefined) beforeHead(s, this)
+        if (s !== undefined) beforeHead(s, this, args)
         return originalWriteHead.apply(this, args)
       }
     },
@@ -688,74 +648,47 @@ function attach (req, res, state) {
   }
 }
 
-/** `req.csrfToken()`: a fresh token for forms and headers (creates the session if needed). */
+/** `req.csrfToken()`: a fresh token for forms and headers, on any store (no store call). */
 function csrfToken () {
   const state = states.get(this)
   if (!state) throw new Error('req.csrfToken() needs the expressSession() middleware first')
-  return csrfTokenOf(state)
+  if (state.done) throw new Error('req.csrfToken(): the response has already been sent')
+  return calls.step(state.live, STEP.CSRF_TOKEN)
 }
 
-function csrfTokenOf (state) {
-  if (state.sync) {
-    if (!state.token && state.session) {
-      // A CSRF token belongs to a session: an anonymous visitor gets one now.
-      const r = state.manager.createSync(null, null, state.context())
-      state.adopt(r, r.newToken)
-    }
-    return state.manager.csrfTokenSync(state.token)
-  }
-  if (state.csrf) return state.csrf
-  throw new Error('req.csrfToken(): with a networked store a token is minted with the request ' +
-    'for GET/HEAD pages of an existing session; call `await req.tessera.csrfToken()` instead')
-}
-
-/** `req.tessera`: Tessera-specific operations for this request (always Promises). */
+/** `req.tessera`: Tessera-specific operations for this request. */
 class RequestApi {
   #state
   constructor (state) { this.#state = state }
-  /** The core's user of this session (null if anonymous). */
+  /** The core's user of this session as the request began (null if anonymous). */
   get user () { return this.#state.user }
   /** When the session ends if unused (ms since the epoch), or null. */
   get expiresAt () { return this.#state.expiresAt }
   /** The manager behind the middleware. */
-  get manager () { return this.#state.manager }
+  get manager () { return this.#state.mode.manager }
 
   /**
-   * Log `user` in on this session: new token at once (the old one dies), new CSRF secret,
-   * data kept from an anonymous session. For apps that do not use Passport.
+   * Sign `user` in when the response goes out: a new token (the old one dies at once), a new
+   * CSRF secret, a fresh absolute deadline — also for the user already signed in. For apps
+   * that do not use Passport.
    */
-  async login (user) {
-    const state = this.#state
-    const session = state.session
-    if (session) await commit(state, session) // pending changes first
-    const r = await call(state, 'login', state.token, user, state.context())
-    state.adopt(r, r.newToken)
-    if (session) {
-      for (const key of Object.keys(session)) delete session[key]
-      const data = r.data ?? {}
-      for (const key of Object.keys(data)) if (!RESERVED.has(key)) session[key] = data[key]
-    }
-    return r
+  login (user) {
+    if (typeof user !== 'string' || user === '') throw new TypeError('req.tessera.login(user): user must be a non-empty string')
+    this.#state.login = user
   }
 
-  /** End this session (the token dies at once); the request continues anonymously. */
-  async logout () {
-    const state = this.#state
-    await new Promise((resolve, reject) => {
-      if (!state.session) return resolve()
-      state.session.regenerate((err) => err ? reject(err) : resolve())
+  /** End this session now (its token dies at once); the request goes on with a new, empty one. */
+  logout () {
+    const session = this.#state.session
+    return new Promise((resolve, reject) => {
+      if (!session) return resolve()
+      session.regenerate((err) => err ? reject(err) : resolve())
     })
   }
 
-  /** A CSRF token, whatever the store. */
-  async csrfToken () {
-    const state = this.#state
-    if (state.sync) return csrfTokenOf(state)
-    if (!state.token) {
-      const r = await state.manager.create(null, null, state.context())
-      state.adopt(r, r.newToken)
-    }
-    return state.manager.csrfToken(state.token)
+  /** A CSRF token for this session (as `req.csrfToken()`). */
+  csrfToken () {
+    return calls.step(this.#state.live, STEP.CSRF_TOKEN)
   }
 }
 
@@ -763,9 +696,10 @@ class RequestApi {
 // CSRF
 
 /**
- * Reject unsafe requests (anything but GET, HEAD, OPTIONS, TRACE) that do not carry a valid
- * CSRF token of their session, in the `x-csrf-token` header or a `_csrf` body field (parse the
- * body first). Rejection: 403 with a plain-text reason, or `onReject(req, res, next)`.
+ * Reject the requests the core's CSRF verdict refuses (an unsafe method without a valid token
+ * of the session in the `x-csrf-token` header) unless a `_csrf` body field (parse the body
+ * first) or `header` carries a valid one. Rejection: 403 with a plain-text reason, or
+ * `onReject(req, res, next)`.
  */
 function csrfProtection (options = {}) {
   const { header = 'x-csrf-token', field = '_csrf', onReject } = options
@@ -779,28 +713,20 @@ function csrfProtection (options = {}) {
     res.end(message)
   }
   return function tesseraCsrf (req, res, next) {
-    if (SAFE_METHODS.has(req.method)) return next()
     const state = states.get(req)
     if (!state) return next(new Error('csrfProtection() needs the expressSession() middleware first'))
-    if (state.csrfValid) return next()
-    const fromHeader = req.headers[name]
-    const candidate = typeof fromHeader === 'string'
-      ? fromHeader
-      : (req.body && typeof req.body[field] === 'string' ? req.body[field] : undefined)
-    if (!state.token || candidate === undefined) return reject(req, res, next)
-    let verdict
+    if (state.csrf !== '0') return next() // not needed, or valid
+    const candidates = [req.headers[name], req.body && req.body[field]]
+    let ok = false
     try {
-      verdict = call(state, 'verifyCsrf', state.token, candidate)
+      for (const c of candidates) {
+        if (typeof c === 'string' && calls.step(state.live, STEP.VERIFY_CSRF, c) === '1') ok = true
+      }
     } catch (err) {
       return next(err)
     }
-    if (verdict instanceof Promise) {
-      verdict.then((ok) => ok ? next() : reject(req, res, next), next)
-    } else if (verdict) {
-      next()
-    } else {
-      reject(req, res, next)
-    }
+    if (ok) return next()
+    reject(req, res, next)
   }
 }
 

@@ -50,8 +50,8 @@ impl From<&tessera::Event> for SessionEvent {
     fn from(e: &tessera::Event) -> Self {
         SessionEvent {
             kind: e.kind.code().to_owned(),
-            id: e.id.as_ref().map(crate::fast::id_hex),
-            previous_id: e.previous_id.as_ref().map(crate::fast::id_hex),
+            id: e.id.as_ref().map(crate::compact::id_hex),
+            previous_id: e.previous_id.as_ref().map(crate::compact::id_hex),
             user: e.user.as_deref().map(str::to_owned),
             reason: e.reason.map(|r| r.code().to_owned()),
             at: millis_to_js(e.at),

@@ -12,25 +12,30 @@
 //! | [`clock`] | `ManualClock` |
 //! | [`session`] | core sessions → JavaScript objects |
 //! | [`events`] | lifecycle events → JavaScript listeners |
-//! | [`fast`] | the middleware's per-request calls: free functions, one compact string back |
-//! | [`ops`] | every operation, once |
+//! | [`compact`] | results as one compact string (the per-request path) |
+//! | [`lifecycle`] | the lifecycle operations of `SessionManager`, once each |
 //! | [`task`] | running an operation now or on the libuv pool (Promise) |
 //! | [`manager`] | the `SessionManager` class |
+//! | [`request`] | the core's per-request protocol for the Express glue: free functions over an `External` |
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod args;
 pub mod clock;
+pub mod compact;
 pub mod errors;
 pub mod events;
-pub mod fast;
-pub mod manager;
 #[allow(missing_docs)]
-pub mod ops;
+pub mod lifecycle;
+pub mod manager;
 pub mod options;
+pub mod request;
 pub mod session;
 pub mod task;
+
+/// The core manager, shared with tasks on the thread pool and with per-request handles.
+pub type Core = std::sync::Arc<tessera::SessionManager>;
 
 use napi_derive::napi;
 

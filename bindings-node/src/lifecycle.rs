@@ -1,27 +1,24 @@
-//! Every `SessionManager` operation, once: check the JavaScript arguments, then return the work
-//! that calls the core. `manager.rs` runs that work now (`…Sync`) or on the thread pool
-//! (Promise), so the two forms cannot drift apart.
+//! The lifecycle operations of `SessionManager` (create, validate, rotate, login, logout, revoke,
+//! data, CSRF), once each: check the JavaScript arguments, then return the work that calls the
+//! core. `manager.rs` runs that work now (`…Sync`) or on the thread pool (Promise), so the two
+//! forms cannot drift apart.
 
 use std::sync::Arc;
 
 use napi::bindgen_prelude::Unknown;
-use tessera::{CookieToken, DataOp, SessionId, Validation};
+use tessera::{DataOp, SessionId};
 
+use crate::Core;
 use crate::args::{self, MAX_SHORT};
 use crate::errors::{Fail, Outcome};
-use crate::session::{Data, RequestSession, SessionListing, SessionResult};
+use crate::session::{Data, SessionListing, SessionResult};
 use crate::task::Work;
 
-/// The core manager, shared with tasks on the thread pool.
-pub type Core = Arc<tessera::SessionManager>;
-
-/// `{ https?, userAgent?, csrf? }`, owned so it can travel to the thread pool.
+/// `{ https?, userAgent? }`, owned so it can travel to the thread pool.
 #[derive(Default)]
 pub struct Ctx {
     https: bool,
     user_agent: Option<String>,
-    csrf: Option<String>,
-    mint_csrf: bool,
 }
 
 impl Ctx {
@@ -37,8 +34,6 @@ impl Ctx {
                 "context.userAgent",
                 MAX_SHORT,
             )?,
-            csrf: args::opt_string(args::prop(&obj, "csrf")?, "context.csrf", MAX_SHORT)?,
-            mint_csrf: args::opt_bool(args::prop(&obj, "mintCsrf")?, "context.mintCsrf", false)?,
         })
     }
 
@@ -258,76 +253,4 @@ pub fn sweep(m: &Core) -> Outcome<Work<u32>> {
 pub fn store_len(m: &Core) -> Outcome<Work<u32>> {
     let m = Arc::clone(m);
     work(move || Ok(count(m.store_len()?)))
-}
-
-/// Arguments of [`request`], checked.
-pub struct RequestArgs {
-    header: Option<String>,
-    ctx: Ctx,
-}
-
-impl RequestArgs {
-    /// `(cookieHeader: string | undefined, context?)`.
-    pub fn parse(header: Option<Unknown>, context: Option<Unknown>) -> Outcome<Self> {
-        Ok(RequestArgs {
-            header: args::opt_string(header, "cookieHeader", MAX_SHORT)?,
-            ctx: Ctx::parse(context)?,
-        })
-    }
-}
-
-/// Everything middleware needs for one request: read the session cookie from the `Cookie`
-/// header (two cookies of the session's name count as none, reason `malformed`), validate it,
-/// verify the CSRF token passed in `context.csrf`, and say which cookie to send.
-pub fn request(m: &tessera::SessionManager, a: &RequestArgs) -> Outcome<RequestSession> {
-    let mut out = RequestSession {
-        valid: false,
-        reason: None,
-        token: None,
-        id: None,
-        user: None,
-        data: None,
-        expires_at: None,
-        set_cookie: None,
-        csrf_valid: None,
-        csrf_token: None,
-    };
-    let found = a
-        .header
-        .as_deref()
-        .map_or(CookieToken::Absent, |h| m.token_from_cookie_header(h));
-    let token = match found {
-        CookieToken::Absent => return Ok(out),
-        CookieToken::Ambiguous => {
-            out.reason = Some(tessera::Reason::Malformed.code().to_owned());
-            out.set_cookie = Some(m.clear_cookie());
-            return Ok(out);
-        }
-        CookieToken::One(token) => token,
-    };
-    match m.validate(token, &a.ctx.core())? {
-        Validation::Valid(s) => {
-            out.valid = true;
-            out.id = Some(crate::fast::id_hex(s.id()));
-            out.user = s.user().map(str::to_owned);
-            out.data = Some(Data(s.data_shared().cloned()));
-            out.expires_at = Some(crate::clock::millis_to_js(s.expires_at()));
-            out.csrf_valid = a.ctx.csrf.as_deref().map(|c| s.verify_csrf(c));
-            if a.ctx.mint_csrf {
-                out.csrf_token = Some(s.csrf_token()?);
-            }
-            match s.new_token() {
-                Some(t) => {
-                    out.set_cookie = Some(m.set_cookie(t));
-                    out.token = Some(t.expose());
-                }
-                None => out.token = Some(token.to_owned()),
-            }
-        }
-        Validation::Rejected(reason) => {
-            out.reason = Some(reason.code().to_owned());
-            out.set_cookie = Some(m.clear_cookie());
-        }
-    }
-    Ok(out)
 }

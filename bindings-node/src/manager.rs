@@ -12,13 +12,14 @@ use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Function, Unknown};
 use napi::threadsafe_function::UnknownReturnValue;
 use napi_derive::napi;
 
+use crate::Core;
 use crate::args::{self, MAX_SHORT};
 use crate::clock::millis_to_js;
 use crate::errors::{Fail, Outcome, run};
 use crate::events::{self, SessionEvent};
-use crate::ops::{self, Core, RequestArgs};
+use crate::lifecycle as ops;
 use crate::options;
-use crate::session::{CookieLookup, Data, RequestSession, SessionListing, SessionResult};
+use crate::session::{CookieLookup, Data, SessionListing, SessionResult};
 use crate::task::{self, Job, Work};
 
 /// Options of `new SessionManager(options)`. Every field is optional; the defaults are the
@@ -74,18 +75,13 @@ pub struct SessionManagerOptions {
 }
 
 /// Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
-/// creation and login to label devices); for `validateRequest` only, `csrf` (a CSRF token to
-/// verify) and `mintCsrf` (return a fresh CSRF token with the session).
+/// creation and login to label devices).
 #[napi(object, object_to_js = false, object_from_js = false)]
 pub struct RequestContext {
     /// Whether the request arrived over HTTPS. Default `false`.
     pub https: Option<bool>,
     /// The request's `User-Agent`.
     pub user_agent: Option<String>,
-    /// A CSRF token to check against the session (`validateRequest` only).
-    pub csrf: Option<String>,
-    /// Return a fresh CSRF token for the session (`validateRequest` only).
-    pub mint_csrf: Option<bool>,
 }
 
 /// Creates, validates, rotates and ends sessions. Share one per process.
@@ -144,11 +140,11 @@ impl SessionManager {
         })
     }
 
-    /// An opaque handle of this manager for the middleware's free functions (`lib/fast.js`):
+    /// An opaque handle of this manager for the per-request free functions (`lib/request.js`):
     /// they skip the cost of a class method call on every request.
     #[napi(js_name = "__handle", ts_return_type = "ExternalObject<unknown>")]
-    pub fn handle(&self) -> crate::fast::Handle {
-        crate::fast::handle(&self.core)
+    pub fn handle(&self) -> crate::request::Handle {
+        crate::request::handle(&self.core)
     }
 
     /// Whether the store may wait on the network; if so, only the Promise forms may be used.
@@ -199,7 +195,7 @@ impl SessionManager {
                 .id_of(&token)
                 .ok()
                 .as_ref()
-                .map(crate::fast::id_hex))
+                .map(crate::compact::id_hex))
         })
     }
 
@@ -243,46 +239,6 @@ impl SessionManager {
                 },
             })
         })
-    }
-
-    /// Middleware's one call per request: read the session cookie from `cookieHeader`, validate
-    /// it (rotating on schedule), verify `context.csrf` if given, and say which `Set-Cookie` to
-    /// send. Two cookies of the session's name count as none (`reason: 'malformed'`).
-    #[napi(
-        ts_args_type = "cookieHeader: string | undefined, context?: RequestContext",
-        ts_return_type = "Promise<RequestSession>"
-    )]
-    pub fn validate_request(
-        &self,
-        env: Env,
-        cookie_header: Option<Unknown>,
-        context: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<RequestSession>>> {
-        task::spawn(&env, || {
-            let a = RequestArgs::parse(cookie_header, context)?;
-            let m = Arc::clone(&self.core);
-            Ok(Box::new(move || ops::request(&m, &a)) as Work<_>)
-        })
-    }
-
-    /// `validateRequest`, now (in-process stores only). The fast path of `expressSession()`.
-    #[napi(ts_args_type = "cookieHeader: string | undefined, context?: RequestContext")]
-    pub fn validate_request_sync(
-        &self,
-        env: Env,
-        cookie_header: Option<Unknown>,
-        context: Option<Unknown>,
-    ) -> napi::Result<RequestSession> {
-        self.in_process(&env)?;
-        // No boxing on the hot path: parse, run, deliver.
-        let (result, captured) = events::capture(|| {
-            crate::errors::guard(|| {
-                let a = RequestArgs::parse(cookie_header, context)?;
-                ops::request(&self.core, &a)
-            })
-        });
-        events::deliver(&env, captured);
-        result.map_err(|fail| fail.into_napi(&env))
     }
 
     /// Start a new session, optionally for `user` and with initial `data`. The result's

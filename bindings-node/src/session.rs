@@ -76,7 +76,7 @@ impl SessionResult {
         SessionResult {
             valid: true,
             reason: None,
-            id: Some(crate::fast::id_hex(s.id())),
+            id: Some(crate::compact::id_hex(s.id())),
             user: s.user().map(str::to_owned),
             data: Some(Data(s.data_shared().cloned())),
             new_token: s.new_token().map(tessera::Token::expose),
@@ -116,35 +116,6 @@ impl SessionResult {
     }
 }
 
-/// What middleware needs for one request, from one call: the session cookie read, the token
-/// validated, and the headers to send decided.
-#[napi(object, object_from_js = false)]
-pub struct RequestSession {
-    /// Whether the request has a live session.
-    pub valid: bool,
-    /// Why not, when a cookie was sent: `malformed` (also for two cookies of the session's
-    /// name), `unknown`, `expired_idle`, `expired_absolute`. Absent when there was no cookie.
-    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
-    pub reason: Option<String>,
-    /// The token the client holds after this request (the new one if it was rotated).
-    pub token: Option<String>,
-    /// The session's public id.
-    pub id: Option<String>,
-    /// The signed-in user, if any.
-    pub user: Option<String>,
-    /// The session's data.
-    #[napi(ts_type = "Record<string, unknown>")]
-    pub data: Option<Data>,
-    /// When it ends if unused.
-    pub expires_at: Option<f64>,
-    /// A `Set-Cookie` value to send: the rotated token, or clearing a dead or ambiguous cookie.
-    pub set_cookie: Option<String>,
-    /// The verdict on the CSRF token passed in, if one was.
-    pub csrf_valid: Option<bool>,
-    /// A fresh CSRF token for the session, if `context.mintCsrf` asked for one.
-    pub csrf_token: Option<String>,
-}
-
 /// Public information about one of a user's sessions ("your devices"). Never a token.
 #[napi(object, object_from_js = false)]
 pub struct SessionListing {
@@ -167,7 +138,7 @@ pub struct SessionListing {
 impl From<&tessera::SessionInfo> for SessionListing {
     fn from(i: &tessera::SessionInfo) -> Self {
         SessionListing {
-            id: crate::fast::id_hex(&i.id),
+            id: crate::compact::id_hex(&i.id),
             created_at: millis_to_js(i.created_at),
             last_seen: millis_to_js(i.last_seen),
             expires_at: millis_to_js(i.expires_at),

@@ -6,23 +6,21 @@ const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const express = require('express')
 const { SessionManager, ManualClock, expressSession, csrfProtection } = require('..')
-const { serve, Client } = require('./helpers.js')
+const { serve, Client, Gates } = require('./helpers.js')
 
 const MIN = 60 * 1000
 
-function makeApp (manager, sync) {
+function makeApp (manager, sync, gates = new Gates()) {
   const app = express()
   app.use(expressSession({ manager, sync }))
   app.use(express.urlencoded({ extended: false }))
   app.use(express.json())
-  // req.csrfToken() is synchronous with an in-process store; req.tessera.csrfToken() works with any.
-  app.get('/csrf', (req, res, next) => {
-    if (sync) return res.json({ csrf: req.csrfToken() })
-    req.tessera.csrfToken().then((csrf) => res.json({ csrf }), next)
-  })
+  // req.csrfToken() works the same on every store.
+  app.get('/csrf', (req, res) => res.json({ csrf: req.csrfToken() }))
   app.use(csrfProtection())
-  app.post('/login', (req, res, next) => {
-    req.tessera.login(req.body.user).then(() => res.json({ id: req.session.id }), next)
+  app.post('/login', (req, res) => {
+    req.tessera.login(req.body.user)
+    res.json({ ok: true })
   })
   app.post('/logout', (req, res, next) => {
     req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })))
@@ -43,9 +41,10 @@ function makeApp (manager, sync) {
     const { ...data } = req.session
     res.json({ id: req.session.id, data })
   })
-  app.post('/slow-set/:key', (req, res) => {
+  // Sets the key, then waits at the barrier named by the x-hold header until the test releases it.
+  app.post('/held-set/:key', (req, res) => {
     req.session[req.params.key] = req.body.value
-    setTimeout(() => res.json({ ok: true }), 50)
+    gates.reach(req.get('x-hold')).then(() => res.json({ ok: true }))
   })
   return app
 }
@@ -58,6 +57,7 @@ function makeApp (manager, sync) {
 function defineFlows (label, { sync, extra = () => ({}) }) {
   describe(label, () => {
     let clock, manager, server
+    const gates = new Gates()
 
     before(async () => {
       clock = new ManualClock()
@@ -71,7 +71,7 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
         absoluteTimeoutMs: 120 * MIN,
         rotationIntervalMs: null
       })
-      server = await serve(makeApp(manager, sync))
+      server = await serve(makeApp(manager, sync, gates))
     })
     after(() => server.close())
 
@@ -114,7 +114,8 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
       assert.notEqual(afterLogin.id, before.id)
       assert.equal(afterLogin.visits, 1, 'anonymous data is carried into the login session')
       const old = await c.get('/data', { headers: { cookie: anonymousCookie } })
-      assert.equal(old.json().id, null, 'the pre-login token no longer names a session')
+      assert.notEqual(old.json().id, before.id, 'the pre-login token no longer names a session')
+      assert.deepEqual(old.json().data, {})
     })
 
     it('the Set-Cookie carries the core attributes and only the token', async () => {
@@ -211,11 +212,12 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
       const c = new Client(server.url)
       const { csrf } = (await c.get('/csrf')).json()
       const h = { 'x-csrf-token': csrf }
-      await Promise.all([
-        c.post('/slow-set/a', { json: { value: 1 }, headers: h }),
-        c.post('/slow-set/b', { json: { value: 2 }, headers: h }),
-        c.post('/slow-set/c', { json: { value: { deep: [1, 2] } }, headers: h })
-      ])
+      // All three read the session before any of them saves.
+      const held = ['a', 'b', 'c'].map((k, i) => c.post(`/held-set/${k}`,
+        { json: { value: [1, 2, { deep: [1, 2] }][i] }, headers: { ...h, 'x-hold': `clobber-${sync}-${k}` } }))
+      for (const k of ['a', 'b', 'c']) await gates.arrived(`clobber-${sync}-${k}`)
+      for (const k of ['a', 'b', 'c']) gates.release(`clobber-${sync}-${k}`)
+      await Promise.all(held)
       const { data } = (await c.get('/data')).json()
       assert.deepEqual(data, { a: 1, b: 2, c: { deep: [1, 2] } })
     })
@@ -225,9 +227,10 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
       await login(c, 'ida')
       const { csrf } = (await c.get('/csrf')).json()
       const h = { 'x-csrf-token': csrf }
-      const slow = c.post('/slow-set/k', { json: { value: 'late' }, headers: h })
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      const slow = c.post('/held-set/k', { json: { value: 'late' }, headers: { ...h, 'x-hold': 'race' } })
+      await gates.arrived('race') // the request has read its session and set the key
       assert.equal(await manager.revokeUser('ida'), 1)
+      gates.release('race')
       const r = await slow
       assert.equal(r.status, 200)
       assert.equal((await c.get('/me')).status, 401)

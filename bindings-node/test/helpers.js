@@ -55,4 +55,34 @@ class Client {
   post (path, opts) { return this.request(path, { ...opts, method: 'POST' }) }
 }
 
-module.exports = { serve, Client }
+/**
+ * Barriers a test controls: a route calls `reach(name)` and waits for its promise; the test
+ * awaits `arrived(name)` (the request got that far) and calls `release(name)`. Nothing waits on
+ * a timer, so the order of events is the test's, under any load.
+ */
+class Gates {
+  constructor () { this.gates = new Map() }
+
+  #gate (name) {
+    let g = this.gates.get(name)
+    if (!g) {
+      g = {}
+      g.arrived = new Promise((resolve) => { g.arrive = resolve })
+      g.released = new Promise((resolve) => { g.release = resolve })
+      this.gates.set(name, g)
+    }
+    return g
+  }
+
+  /** In the app: signal arrival at `name`, resolve when the test releases it. */
+  reach (name) {
+    const g = this.#gate(name)
+    g.arrive()
+    return g.released
+  }
+
+  arrived (name) { return this.#gate(name).arrived }
+  release (name) { this.#gate(name).release() }
+}
+
+module.exports = { serve, Client, Gates }

@@ -1,0 +1,127 @@
+'use strict'
+// The core's per-request protocol (tessera::http) as the Express glue calls it: free functions
+// over opaque handles (a class method call costs several times a free function's), each
+// answering one compact string (documented in src/request.rs), taken apart here with
+// indexOf/slice. The request's state stays in Rust behind the handle `begin` returns; the
+// session's data stays JSON text until the request reads it.
+
+const native = require('./native.js')
+
+/** The steps of `step()`. */
+const STEP = Object.freeze({
+  ENSURE_ID: 0, // the session's id, reserving one for a new session (no store call)
+  CSRF_TOKEN: 1, // a fresh masked CSRF token (no store call)
+  VERIFY_CSRF: 2, // '1' if the argument is a CSRF token of the session (no store call)
+  LOGIN: 3, // sign the argument's user in now (state back)
+  LOGOUT: 4, // end the session now (state back)
+  REGENERATE: 5, // a new token now (state back)
+  RESERVED_TOKEN: 6 // the token a new session of this request will have (no store call)
+})
+
+/** What the framework reports about the user, for `finish`. */
+const AUTH = Object.freeze({ UNCHANGED: 0, USER: 1, LOGGED_IN: 2, LOGGED_OUT: 3 })
+
+/** `flags` of `finish`: bits, plus 16 × an EXPIRY kind. */
+const FLAG = Object.freeze({ REGENERATE: 1, EXPIRY_CHANGED: 2, ERROR: 4 })
+const EXPIRY = Object.freeze({ NONE: 0, POLICY: 1, BROWSER_SESSION: 2, IDLE: 3, UNTIL: 4, PERSISTENT: 5 })
+
+const NL = '\n'
+
+/** A request's session as `begin` (or a step that changes it) reports it. */
+class SessionState {
+  constructor (csrf, exists) {
+    this.csrf = csrf // '-' no token needed, '0' invalid, '1' valid
+    this.exists = exists
+    this.expiresAt = null
+    this.id = null
+    this.maxIdleMs = null // the session's own idle limit, if shorter than the policy's
+    this.user = null
+    this.dataJson = '' // '' for {}
+  }
+}
+
+/** Take apart a compact session state. */
+function decodeState (s) {
+  const r = new SessionState(s[0], s.charCodeAt(1) === 86) // 'V'
+  if (!r.exists) return r
+  let a = s.indexOf(NL, 2)
+  r.expiresAt = +s.slice(2, a)
+  let b = s.indexOf(NL, a + 1)
+  r.id = s.slice(a + 1, b)
+  a = s.indexOf(NL, b + 1)
+  if (a > b + 1) r.maxIdleMs = +s.slice(b + 1, a)
+  b = s.indexOf(NL, a + 1)
+  let p = b + 1
+  if (s.charCodeAt(a + 1) !== 45) { // not '-': a user of this many UTF-16 units
+    const n = +s.slice(a + 1, b)
+    r.user = s.slice(p, p + n)
+    p += n
+  }
+  if (p < s.length) r.dataJson = s.slice(p)
+  return r
+}
+
+/** Take apart a compact response: null for no header, else { noStore, setCookie }. */
+function decodeResponse (s) {
+  if (s === '') return null
+  return { noStore: s.charCodeAt(0) === 49, setCookie: s.length > 1 ? s.slice(1) : null }
+}
+
+/** The per-request calls bound to `manager`. */
+function bind (manager) {
+  const handle = manager.__handle()
+  return {
+    /** Begin a request now: [request handle, SessionState]. */
+    begin (cookieHeader, https, method, userAgent, csrf) {
+      const [live, s] = native.__begin(handle, cookieHeader, https, method, userAgent, csrf)
+      return [live, decodeState(s)]
+    },
+    /** The same as a Promise whose work runs off the event loop (any store). */
+    beginAsync (cookieHeader, https, method, userAgent, csrf) {
+      return native.__beginAsync(handle, cookieHeader, https, method, userAgent, csrf)
+        .then(([live, s]) => [live, decodeState(s)])
+    }
+  }
+}
+
+/** Take `step` now; a string (ids, tokens, '1'/'0') or a SessionState for LOGIN/LOGOUT/REGENERATE. */
+function step (live, which, arg) {
+  const s = native.__step(live, which, arg)
+  return which >= STEP.LOGIN && which <= STEP.REGENERATE ? decodeState(s) : s
+}
+
+/** `step` as a Promise whose work runs off the event loop (any store). */
+function stepAsync (live, which, arg) {
+  return native.__stepAsync(live, which, arg)
+    .then((s) => which >= STEP.LOGIN && which <= STEP.REGENERATE ? decodeState(s) : s)
+}
+
+/** The headers the response will carry (no store call): null or { noStore, setCookie }. */
+function prepare (live, o) {
+  return decodeResponse(native.__prepare(live, o.data, o.auth, o.user, o.flags, o.ms))
+}
+
+/** Make the store writes now and return the headers. */
+function finish (live, o) {
+  return decodeResponse(native.__finish(live, o.data, o.auth, o.user, o.flags, o.ms))
+}
+
+/** `finish` as a Promise whose work runs off the event loop (any store). */
+function finishAsync (live, o) {
+  return native.__finishAsync(live, o.data, o.auth, o.user, o.flags, o.ms).then(decodeResponse)
+}
+
+/** What the app did, for prepare/finish. */
+class Outcome {
+  constructor (data, auth, user, flags, ms) {
+    this.data = data // JSON text of the data, or null: the app cannot have changed it
+    this.auth = auth
+    this.user = user
+    this.flags = flags
+    this.ms = ms
+  }
+}
+
+module.exports = {
+  STEP, AUTH, FLAG, EXPIRY, Outcome, SessionState, bind, step, stepAsync, prepare, finish, finishAsync, decodeState, decodeResponse
+}

@@ -1,0 +1,596 @@
+//! The per-request protocol of the core (`tessera::http`) for `expressSession()` and
+//! `TesseraStore`: begin, the steps an app may take at once, prepare and finish.
+//!
+//! Every rule (which cookie to send, `no-store`, which methods need CSRF, what changed in the
+//! data, when a user change is a login) is the core's; this module converts arguments and
+//! results. The request's state (`tessera::http::Request`) stays in Rust behind an `External`
+//! that the JavaScript per-request state owns; a request crosses the boundary once on the way in
+//! ([`begin`]) and once on the way out ([`finish`], or [`prepare`] then [`finish_async`] when
+//! the headers leave before the writes can be made).
+//!
+//! These are free functions over opaque handles, not class methods: a class method pays ~200 ns
+//! for unwrapping `this`. Results are compact strings (`crate::compact`), taken apart by
+//! `lib/request.js`.
+//!
+//! # Compact session state (from `begin` and the steps that change the session)
+//!
+//! One character for the CSRF verdict of `begin` (`-` not needed, `0` invalid, `1` valid), then
+//! `A` (no session) or `V` (a session) followed by newline-terminated fields — `expiresAt` (ms),
+//! the public id, the session's own idle limit in ms (empty for the policy's), the user's length
+//! in UTF-16 code units (`-` for none) — then the user itself and, to the end, the data as JSON
+//! (empty for `{}`). Only the user can contain a newline, hence its length prefix.
+//!
+//! # Compact response (from `prepare` and `finish`)
+//!
+//! Empty when the response carries no session header; otherwise `1` (`Cache-Control: no-store`)
+//! or `0`, followed by the `Set-Cookie` value (empty for none).
+
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, External, ToNapiValue, TypeName, Unknown};
+use napi::{Env, ValueType, sys};
+use napi_derive::napi;
+use serde_json::Value;
+use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome as HttpOutcome, RequestHead};
+
+use crate::Core;
+use crate::args::{self, MAX_SHORT};
+use crate::compact::{Compact, push_decimal, push_hex, utf16_len};
+use crate::errors::{Fail, Outcome, guard};
+use crate::events;
+use crate::task::{self, Job, Work};
+
+/// The manager as the per-request functions address it.
+pub type Handle = External<Core>;
+
+/// The handle of a manager, for the free functions below.
+pub fn handle(core: &Core) -> Handle {
+    External::new(Arc::clone(core))
+}
+
+/// One request's state: the core's `Request` (taken by `finish`) and its manager.
+pub struct Live {
+    manager: Core,
+    request: Mutex<Option<http::Request>>,
+}
+
+/// The per-request handle JavaScript holds.
+pub type RequestHandle = External<Arc<Live>>;
+
+fn in_process(manager: &tessera::SessionManager) -> Outcome<()> {
+    if manager.store_is_networked() {
+        return Err(Fail::Core(tessera::Error::invalid_argument(
+            "synchronous calls need an in-process store (memory://)",
+        )));
+    }
+    Ok(())
+}
+
+impl Live {
+    /// Run `f` on the request now, on the JavaScript thread. A step still running on the thread
+    /// pool holds the lock: wait for no network round trip here, say so instead.
+    fn with<T>(&self, f: impl FnOnce(&mut http::Request) -> Outcome<T>) -> Outcome<T> {
+        let mut guard = match self.request.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::WouldBlock) => {
+                return Err(Fail::Core(tessera::Error::internal(
+                    "a step of this request is still running (await it first)",
+                )));
+            }
+            Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+        };
+        match guard.as_mut() {
+            Some(r) => f(r),
+            None => Err(finished()),
+        }
+    }
+
+    /// Run `f` on the request on a pool thread (it may wait on the store).
+    fn with_blocking<T>(&self, f: impl FnOnce(&mut http::Request) -> Outcome<T>) -> Outcome<T> {
+        let mut guard = self.request.lock().map_err(|_| poisoned())?;
+        match guard.as_mut() {
+            Some(r) => f(r),
+            None => Err(finished()),
+        }
+    }
+
+    fn take(&self) -> Outcome<http::Request> {
+        let mut guard = self.request.lock().map_err(|_| poisoned())?;
+        guard.take().ok_or_else(finished)
+    }
+}
+
+fn finished() -> Fail {
+    Fail::Core(tessera::Error::internal("this request is already finished"))
+}
+
+fn poisoned() -> Fail {
+    Fail::Core(tessera::Error::internal("a step of this request panicked"))
+}
+
+// -- begin -------------------------------------------------------------------------------------
+
+/// What the request brings, checked and owned (it may travel to the thread pool).
+struct Head {
+    cookie: Option<String>,
+    https: bool,
+    method: String,
+    user_agent: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Head {
+    fn parse(
+        cookie: Option<Unknown>,
+        https: Option<Unknown>,
+        method: Option<Unknown>,
+        user_agent: Option<Unknown>,
+        csrf: Option<Unknown>,
+    ) -> Outcome<Head> {
+        Ok(Head {
+            cookie: args::opt_string(cookie, "cookieHeader", MAX_SHORT)?,
+            https: args::opt_bool(https, "https", false)?,
+            method: args::string(method, "method", MAX_SHORT)?,
+            user_agent: args::opt_string(user_agent, "userAgent", MAX_SHORT)?,
+            csrf: args::opt_string(csrf, "csrf", MAX_SHORT)?,
+        })
+    }
+
+    fn begin(&self, manager: &Core) -> Outcome<Begun> {
+        let head = RequestHead {
+            cookie_header: self.cookie.as_deref(),
+            https: self.https,
+            method: &self.method,
+            user_agent: self.user_agent.as_deref(),
+            csrf_candidate: self.csrf.as_deref(),
+        };
+        let request = http::begin(manager, &head)?;
+        let state = describe(&request, request.csrf());
+        Ok(Begun {
+            live: Arc::new(Live {
+                manager: Arc::clone(manager),
+                request: Mutex::new(Some(request)),
+            }),
+            state,
+        })
+    }
+}
+
+/// The session state of `request` in the compact format (see the module docs).
+fn describe(request: &http::Request, csrf: CsrfCheck) -> Compact {
+    let mut out = Vec::with_capacity(160);
+    out.push(match csrf {
+        CsrfCheck::NotNeeded => b'-',
+        CsrfCheck::Invalid => b'0',
+        CsrfCheck::Valid => b'1',
+    });
+    let Some(s) = request.session() else {
+        out.push(b'A');
+        return Compact(out);
+    };
+    out.push(b'V');
+    push_decimal(&mut out, s.expires_at());
+    out.push(b'\n');
+    push_hex(&mut out, s.id().as_bytes());
+    out.push(b'\n');
+    if let Some(ms) = s.record().max_idle_ms {
+        push_decimal(&mut out, ms);
+    }
+    out.push(b'\n');
+    let user = s.user();
+    match user {
+        Some(u) => push_decimal(&mut out, utf16_len(u) as u64),
+        None => out.push(b'-'),
+    }
+    out.push(b'\n');
+    if let Some(u) = user {
+        out.extend_from_slice(u.as_bytes());
+    }
+    if let Some(d) = s.data_shared() {
+        // Serializing a JSON map into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &**d);
+    }
+    Compact(out)
+}
+
+/// `begin`'s result: `[handle, state]`.
+pub struct Begun {
+    live: Arc<Live>,
+    state: Compact,
+}
+
+impl TypeName for Begun {
+    fn type_name() -> &'static str {
+        "[ExternalObject<unknown>, string]"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Begun {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut array = std::ptr::null_mut();
+        // SAFETY: `env` is the live environment napi-rs passes to every conversion; each value
+        // set into the array was created in it just before.
+        unsafe {
+            check(sys::napi_create_array_with_length(env, 2, &mut array))?;
+            let live = External::to_napi_value(env, External::new(val.live))?;
+            check(sys::napi_set_element(env, array, 0, live))?;
+            let state = Compact::to_napi_value(env, val.state)?;
+            check(sys::napi_set_element(env, array, 1, state))?;
+        }
+        Ok(array)
+    }
+}
+
+fn check(status: sys::napi_status) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            "tessera: could not build the request's result",
+        ))
+    }
+}
+
+/// Begin a request now (in-process stores, or any store without a cookie): find and validate the session cookie in
+/// `cookieHeader` (rotating on the core's schedule) and check `csrf` if `method` needs it.
+/// Returns `[handle, state]`: the request's handle and its session state (module docs).
+#[napi(
+    js_name = "__begin",
+    ts_args_type = "manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
+    ts_return_type = "[ExternalObject<unknown>, string]"
+)]
+pub fn begin(
+    env: Env,
+    handle: &Handle,
+    cookie: Option<Unknown>,
+    https: Option<Unknown>,
+    method: Option<Unknown>,
+    user_agent: Option<Unknown>,
+    csrf: Option<Unknown>,
+) -> napi::Result<Begun> {
+    let m: &Core = handle;
+    let (result, captured) = events::capture(|| {
+        guard(|| {
+            let head = Head::parse(cookie, https, method, user_agent, csrf)?;
+            // Without a cookie there is nothing to look up: no store call, any store.
+            if head.cookie.is_some() {
+                in_process(m)?;
+            }
+            head.begin(m)
+        })
+    });
+    events::deliver(&env, captured);
+    result.map_err(|fail| fail.into_napi(&env))
+}
+
+/// `__begin` as a Promise whose work runs on the libuv pool (any store).
+#[napi(
+    js_name = "__beginAsync",
+    ts_args_type = "manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
+    ts_return_type = "Promise<[ExternalObject<unknown>, string]>"
+)]
+pub fn begin_async(
+    env: Env,
+    handle: &Handle,
+    cookie: Option<Unknown>,
+    https: Option<Unknown>,
+    method: Option<Unknown>,
+    user_agent: Option<Unknown>,
+    csrf: Option<Unknown>,
+) -> napi::Result<AsyncTask<Job<Begun>>> {
+    let m = Arc::clone(handle);
+    task::spawn(&env, || {
+        let head = Head::parse(cookie, https, method, user_agent, csrf)?;
+        Ok(Box::new(move || head.begin(&m)) as Work<_>)
+    })
+}
+
+// -- steps -------------------------------------------------------------------------------------
+
+/// The steps an app may take before the response (numbered for `__step`).
+#[derive(Clone, Copy)]
+enum Step {
+    /// The session's id, one reserved for a new session if need be (no store call).
+    EnsureId = 0,
+    /// A fresh masked CSRF token (no store call).
+    CsrfToken = 1,
+    /// Whether the argument is a CSRF token of the session (no store call).
+    VerifyCsrf = 2,
+    /// Sign the argument's user in now.
+    Login = 3,
+    /// End the session now.
+    Logout = 4,
+    /// A new token now, the old one dead at once.
+    Regenerate = 5,
+    /// The token a new session of this request will have, reserved now (no store call): the
+    /// session id express-session keeps in its cookie (`TesseraStore.genid`).
+    ReservedToken = 6,
+}
+
+impl Step {
+    fn parse(n: u32) -> Outcome<Step> {
+        Ok(match n {
+            0 => Step::EnsureId,
+            1 => Step::CsrfToken,
+            2 => Step::VerifyCsrf,
+            3 => Step::Login,
+            4 => Step::Logout,
+            5 => Step::Regenerate,
+            6 => Step::ReservedToken,
+            _ => return Err(Fail::Range(format!("no request step {n}"))),
+        })
+    }
+
+    /// Whether the step may wait on the store.
+    fn touches_store(self) -> bool {
+        matches!(self, Step::Login | Step::Logout | Step::Regenerate)
+    }
+
+    fn run(
+        self,
+        manager: &tessera::SessionManager,
+        r: &mut http::Request,
+        arg: Option<&str>,
+    ) -> Outcome<Compact> {
+        let text = |s: String| Ok(Compact(s.into_bytes()));
+        match self {
+            Step::EnsureId => text(crate::compact::id_hex(&r.ensure_id(manager)?)),
+            Step::CsrfToken => text(r.csrf_token(manager)?),
+            Step::VerifyCsrf => {
+                let ok = arg.is_some_and(|c| r.verify_csrf(c));
+                text(if ok { "1" } else { "0" }.to_owned())
+            }
+            Step::Login => {
+                let user = arg.ok_or_else(|| Fail::Type("user must be a string".to_owned()))?;
+                r.login(manager, user)?;
+                Ok(describe(r, CsrfCheck::NotNeeded))
+            }
+            Step::Logout => {
+                r.logout(manager)?;
+                Ok(describe(r, CsrfCheck::NotNeeded))
+            }
+            Step::Regenerate => {
+                r.regenerate(manager)?;
+                Ok(describe(r, CsrfCheck::NotNeeded))
+            }
+            Step::ReservedToken => text(reserved_token(manager, r)?),
+        }
+    }
+}
+
+/// Take a step of the request now: `0` its id (reserving one for a new session), `1` a CSRF
+/// token, `2` verify the CSRF token `arg` (`"1"`/`"0"`), `3` log user `arg` in, `4` log out,
+/// `5` regenerate (the last three answer the session state; in-process stores only).
+#[napi(
+    js_name = "__step",
+    ts_args_type = "request: ExternalObject<unknown>, step: number, arg?: string | null",
+    ts_return_type = "string"
+)]
+pub fn step(
+    env: Env,
+    live: &RequestHandle,
+    step: u32,
+    arg: Option<Unknown>,
+) -> napi::Result<Compact> {
+    let (result, captured) = events::capture(|| {
+        guard(|| {
+            let step = Step::parse(step)?;
+            if step.touches_store() {
+                in_process(&live.manager)?;
+            }
+            let arg = args::opt_string(arg, "arg", MAX_SHORT)?;
+            live.with(|r| step.run(&live.manager, r, arg.as_deref()))
+        })
+    });
+    events::deliver(&env, captured);
+    result.map_err(|fail| fail.into_napi(&env))
+}
+
+/// `__step` as a Promise whose work runs on the libuv pool (any store).
+#[napi(
+    js_name = "__stepAsync",
+    ts_args_type = "request: ExternalObject<unknown>, step: number, arg?: string | null",
+    ts_return_type = "Promise<string>"
+)]
+pub fn step_async(
+    env: Env,
+    live: &RequestHandle,
+    step: u32,
+    arg: Option<Unknown>,
+) -> napi::Result<AsyncTask<Job<Compact>>> {
+    let live = Arc::clone(live);
+    task::spawn(&env, || {
+        let step = Step::parse(step)?;
+        let arg = args::opt_string(arg, "arg", MAX_SHORT)?;
+        Ok(
+            Box::new(move || live.with_blocking(|r| step.run(&live.manager, r, arg.as_deref())))
+                as Work<_>,
+        )
+    })
+}
+
+/// The token reserved for the request's new session. The core has no accessor for it yet (see
+/// the README's "core requests"): `prepare` for a first write hands it out in the cookie it
+/// would set, without a store call, and the cookie's value is that token.
+fn reserved_token(manager: &tessera::SessionManager, r: &mut http::Request) -> Outcome<String> {
+    if r.session().is_some() {
+        return Err(Fail::Core(tessera::Error::invalid_argument(
+            "the request already has a session",
+        )));
+    }
+    let mut probe = tessera::Data::new();
+    probe.insert("tessera".to_owned(), Value::Bool(true));
+    let outcome = HttpOutcome {
+        data: Some(probe),
+        ..HttpOutcome::default()
+    };
+    let cookie = r.prepare(manager, &outcome)?.set_cookie.unwrap_or_default();
+    let value = cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, v)| v.to_owned());
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Fail::Core(tessera::Error::internal("no token was reserved")))
+}
+
+// -- prepare and finish ------------------------------------------------------------------------
+
+/// What the app did, as the middleware passes it: `data` the JSON text of the session's data
+/// (`null`: the app cannot have changed it), `auth` `0` unchanged / `1` the framework's user is
+/// `user` (null: nobody) / `2` `user` signed in / `3` signed out, `flags` `1` regenerate,
+/// `2` expiry changed, `4` error response; `expiry` `0` not given / `1` policy /
+/// `2` browser session / `3` idle for `ms` / `4` until `ms` / `5` persistent for `ms` (< 0: as
+/// long as the session).
+fn outcome(
+    data: Option<Unknown>,
+    auth: u32,
+    user: Option<Unknown>,
+    flags: u32,
+    ms: f64,
+) -> Outcome<HttpOutcome> {
+    let data = match args::opt_string(data, "data", usize::MAX)? {
+        None => None,
+        Some(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => {
+                return Err(Fail::Type(
+                    "data must be the JSON text of an object".to_owned(),
+                ));
+            }
+        },
+    };
+    let user = args::opt_string(user, "user", MAX_SHORT)?;
+    let named =
+        |user: Option<String>| user.ok_or_else(|| Fail::Type("user must be a string".to_owned()));
+    let auth = match auth {
+        0 => Auth::Unchanged,
+        1 => Auth::User(user),
+        2 => Auth::LoggedIn(named(user)?),
+        3 => Auth::LoggedOut,
+        n => return Err(Fail::Range(format!("no auth kind {n}"))),
+    };
+    let whole = |what: &str| {
+        args::whole(ms)
+            .ok_or_else(|| Fail::Range(format!("{what} must be a whole number of ms ≥ 0")))
+    };
+    let expiry = match flags >> 4 {
+        0 => None,
+        1 => Some(Expiry::Policy),
+        2 => Some(Expiry::BrowserSession),
+        3 => Some(Expiry::Idle(Duration::from_millis(whole(
+            "an idle expiry",
+        )?))),
+        4 => Some(Expiry::Until(whole("an expiry time")?)),
+        5 if ms < 0.0 => Some(Expiry::Persistent(None)),
+        5 => Some(Expiry::Persistent(Some(Duration::from_millis(whole(
+            "a cookie lifetime",
+        )?)))),
+        n => return Err(Fail::Range(format!("no expiry kind {n}"))),
+    };
+    Ok(HttpOutcome {
+        data,
+        auth,
+        regenerate: flags & 1 != 0,
+        expiry,
+        expiry_changed: flags & 2 != 0,
+        error: flags & 4 != 0,
+    })
+}
+
+/// A response in the compact format (see the module docs).
+fn respond(response: &http::Response) -> Compact {
+    match &response.set_cookie {
+        None if !response.no_store => Compact(Vec::new()),
+        cookie => {
+            let mut out = Vec::with_capacity(160);
+            out.push(if response.no_store { b'1' } else { b'0' });
+            if let Some(c) = cookie {
+                out.extend_from_slice(c.as_bytes());
+            }
+            Compact(out)
+        }
+    }
+}
+
+/// The headers the response will carry once `__finishAsync` with the same outcome has made the
+/// writes (tokens are minted now; no store call), for a response whose headers leave first.
+#[napi(
+    js_name = "__prepare",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_return_type = "string"
+)]
+pub fn prepare(
+    env: Env,
+    live: &RequestHandle,
+    data: Option<Unknown>,
+    auth: u32,
+    user: Option<Unknown>,
+    flags: u32,
+    ms: f64,
+) -> napi::Result<Compact> {
+    crate::errors::run(&env, || {
+        let outcome = outcome(data, auth, user, flags, ms)?;
+        live.with(|r| Ok(respond(&r.prepare(&live.manager, &outcome)?)))
+    })
+}
+
+/// Finish the request now (in-process stores): make the store writes for what the app did and
+/// return the headers its response must carry. Arguments as for `__prepare`.
+#[napi(
+    js_name = "__finish",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_return_type = "string"
+)]
+pub fn finish(
+    env: Env,
+    live: &RequestHandle,
+    data: Option<Unknown>,
+    auth: u32,
+    user: Option<Unknown>,
+    flags: u32,
+    ms: f64,
+) -> napi::Result<Compact> {
+    let (result, captured) = events::capture(|| {
+        guard(|| {
+            in_process(&live.manager)?;
+            let outcome = outcome(data, auth, user, flags, ms)?;
+            let request = live.take()?;
+            Ok(respond(&request.finish(&live.manager, outcome)?))
+        })
+    });
+    events::deliver(&env, captured);
+    result.map_err(|fail| fail.into_napi(&env))
+}
+
+/// `__finish` as a Promise whose work runs on the libuv pool (any store).
+#[napi(
+    js_name = "__finishAsync",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_return_type = "Promise<string>"
+)]
+pub fn finish_async(
+    env: Env,
+    live: &RequestHandle,
+    data: Option<Unknown>,
+    auth: u32,
+    user: Option<Unknown>,
+    flags: u32,
+    ms: f64,
+) -> napi::Result<AsyncTask<Job<Compact>>> {
+    let live = Arc::clone(live);
+    task::spawn(&env, || {
+        let outcome = outcome(data, auth, user, flags, ms)?;
+        Ok(Box::new(move || {
+            let request = live.take()?;
+            Ok(respond(&request.finish(&live.manager, outcome)?))
+        }) as Work<_>)
+    })
+}
