@@ -89,6 +89,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ];
     for (name, class, code) in classes {
         class.setattr("code", code)?;
+        // Set on the instance by `Request.finish`: the headers the error response must carry.
+        class.setattr("response", py.None())?;
         m.add(name, class)?;
     }
     Ok(())

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use tessera::http::{self, Auth, Changes, CsrfCheck, Expiry, Outcome};
 
 use crate::convert;
-use crate::errors::{IntoPyResult, InvalidArgument};
+use crate::errors::{self, IntoPyResult, InvalidArgument};
 
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
@@ -388,7 +388,8 @@ impl Request {
     /// the response must carry. `login=u` signs `u` in (also when already signed in: a new
     /// token); `logout=True` ends the session; `user_known=True` says the framework's user is
     /// `user` (a change is a login, None where there was one a logout); `error=True` for a 5xx
-    /// response (nothing saved, nobody signed in). May be called once.
+    /// response (nothing saved, nobody signed in). May be called once. If it fails, the
+    /// exception's `response` holds the headers the error response must still carry.
     #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
                         regenerate=false, expiry=None, expiry_changed=false, error=false))]
     #[allow(clippy::too_many_arguments)]
@@ -423,7 +424,16 @@ impl Request {
             request.map(|r| r.finish(manager, outcome))
         });
         match result {
-            Some(r) => Ok(Response::from(r.py_err(py)?)),
+            Some(Ok(response)) => Ok(Response::from(response)),
+            Some(Err(failed)) => {
+                // The error, carrying the headers its error response must still send (a token
+                // rotated by begin, or replaced by a step that completed).
+                let (error, response) = failed.into_parts();
+                let err = errors::to_py(py, error);
+                err.value(py)
+                    .setattr("response", Py::new(py, Response::from(response))?)?;
+                Err(err)
+            }
             None => Err(finished()),
         }
     }

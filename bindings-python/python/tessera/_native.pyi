@@ -37,6 +37,7 @@ VERSION: Final[str]
 
 class TesseraError(Exception):
     code: Optional[str]
+    response: Optional[Response]
 
 class ConfigError(TesseraError): ...
 class InvalidArgument(TesseraError): ...

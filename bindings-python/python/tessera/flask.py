@@ -1,4 +1,4 @@
-"""Flask integration: a session interface backed by Tessera.
+"""Flask integration: a session interface on Tessera's per-request protocol.
 
 ::
 
@@ -12,35 +12,45 @@
     @app.post("/login")
     def do_login():
         ...  # check the password
-        login(user_id)          # new token, the pre-login one dies at once
+        login(user_id)          # a new token when the response goes out; the old one dies
         return redirect("/")
 
     @app.post("/logout")
     def do_logout():
-        logout()                # the server-side session is destroyed, the cookie cleared
+        logout()                # the server-side session ends, the cookie is cleared
         return redirect("/")
 
-``session`` behaves like Flask's own (a dict with ``modified``); only changed keys are written
-back, so two concurrent requests that set different keys keep both. Idle and absolute timeouts,
-rotation and the cookie's attributes come from the :class:`~tessera.SessionManager`, not from
-Flask's ``SESSION_COOKIE_*`` or ``PERMANENT_SESSION_LIFETIME`` settings. With Flask-Login,
-``login_user`` and ``logout_user`` call :func:`login` and :func:`logout` through its signals.
+This module is glue only. ``open_session`` is ``manager.begin(...)``; the session object is a
+dict view of the session's data; ``save_session`` hands the data, the user change, the expiry
+and whether the response is an error to ``Request.finish`` and copies the headers it returns
+onto Flask's response. Which cookie to send, ``no-store``, which methods need a CSRF token, which
+keys changed and what a user change means are decided by Tessera's core, as in every binding.
 
-The token is read from the ``Cookie`` header only. Two cookies with the session's name (cookie
-tossing) make the request anonymous and clear the cookie.
+Values are converted with Flask's tagged JSON serializer (``TesseraSessionInterface.serializer``,
+Flask's own by default) per top-level key, so tuples, ``Markup``, ``bytes``, ``UUID`` and
+``datetime`` come back as they went in, as with Flask's cookie session. A value it cannot store
+raises ``TypeError`` naming the key when it is assigned.
+
+With Flask-Login, ``login_user``, the "remember me" cookie login and ``logout_user`` become
+Tessera logins and logouts (see the README for what is mapped and what is not).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Optional
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from flask import Flask, Request, Response, abort, current_app, request
+from flask import Flask, abort, current_app, request
+from flask import Request as FlaskRequest
 from flask import session as flask_session
-from flask.sessions import SessionInterface, SessionMixin
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface, SessionMixin, session_json_serializer
 from werkzeug.datastructures import CallbackDict
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from tessera._native import Session, SessionManager, SessionRejected
+from tessera._native import Request, Response, SessionManager, TesseraError
 
 if TYPE_CHECKING:
     from flask.sansio.app import App
@@ -48,99 +58,212 @@ if TYPE_CHECKING:
 __all__ = [
     "TesseraSession",
     "TesseraSessionInterface",
+    "check_csrf",
     "csrf_protect",
     "csrf_token",
     "login",
     "logout",
     "manager",
+    "regenerate",
+    "set_expiry",
 ]
 
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+#: The data key holding a per-session expiry set with :func:`set_expiry` (Flask keeps
+#: ``session.permanent`` in ``_permanent`` the same way).
+EXPIRY_KEY = "_tessera_expiry"
+
+_Expiry = Union[str, tuple[str, Any]]
+
+
+def _untag(serializer: TaggedJSONSerializer, value: Any) -> Any:
+    """A stored JSON value as the tagged serializer's Python value, depth first (what
+    ``TaggedJSONSerializer.loads`` does after parsing, with the public ``untag`` only)."""
+    if isinstance(value, dict):
+        return serializer.untag({k: _untag(serializer, v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_untag(serializer, v) for v in value]
+    return value
 
 
 class TesseraSession(CallbackDict[str, Any], SessionMixin):
-    """The session of one request: a dict of the session's data plus its Tessera state."""
+    """One request's session: a dict of its data (as Flask's tagged serializer reads it) in
+    front of the ``tessera.Request`` that ``save_session`` finishes."""
 
     def __init__(
-        self,
-        initial: Optional[dict[str, Any]] = None,
-        *,
-        native: Optional[Session] = None,
-        token: Optional[str] = None,
-        clear_cookie: bool = False,
+        self, native: Request, serializer: TaggedJSONSerializer, *, login_keeps_data: bool = True
     ) -> None:
         def on_update(_: CallbackDict[str, Any]) -> None:
             self.modified = True
             self.accessed = True
 
-        super().__init__(initial or {}, on_update)
+        stored = native.data
+        super().__init__({k: _untag(serializer, v) for k, v in stored.items()}, on_update)
+        #: The core's request; finished by ``save_session``.
         self.native = native
-        #: The token the client holds (or will hold once the response is sent).
-        self.token = token
-        #: A token the response must send in ``Set-Cookie`` (new session, rotation, login).
-        self.send_token: Optional[str] = native.new_token if native is not None else None
-        #: Whether the response must clear the cookie (logout, a dead or tossed cookie).
-        self.clear_cookie = clear_cookie
-        self.original: dict[str, Any] = dict(initial or {})
+        #: What ``finish`` returned, once the response is saved.
+        self.response: Optional[Response] = None
+        self.serializer = serializer
         self.modified = False
         self.accessed = False
-        self.new = native is None
+        self.new = native.id is None
+        self._login_keeps_data = login_keeps_data
+        self._had_data = bool(stored)
+        # Keys this request assigned: what survives a logout, or a login that drops the
+        # previous data (Tessera's rule: only what the request wrote survives).
+        self._assigned: set[str] = set()
+        # A user change to hand to finish: ("login", user) or ("logout", None).
+        self._auth: Optional[tuple[str, Optional[str]]] = None
+        self._regenerate = False
+        self._done = False
+        self._expiry_at_begin = (stored.get("_permanent", False), stored.get(EXPIRY_KEY))
+
+    # -- reads that may lead to an in-place change count as access (as in Flask's session) --
+
+    def __getitem__(self, key: str) -> Any:
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return super().get(key, default)
+
+    # -- writes are checked at once, so a bad value fails in the view that assigns it --------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check(key, value)
+        self._assigned.add(key)
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        if key not in self:
+            self._check(key, default)
+            self._assigned.add(key)
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        items = dict(*args, **kwargs)
+        for key, value in items.items():
+            self._check(key, value)
+        self._assigned.update(items)
+        super().update(items)
+
+    def _check(self, key: object, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        try:
+            json.dumps(self.serializer.tag(value), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"session[{key!r}]: a {type(value).__name__} cannot be stored in the session "
+                f"({e}); Flask's tagged JSON serializer handles dict, list, tuple, str, int, "
+                "float, bool, None, bytes, Markup, UUID and datetime"
+            ) from None
+
+    # -- Tessera's state ------------------------------------------------------------------------
+
+    @property
+    def user(self) -> Optional[str]:
+        """The signed-in Tessera user, as it will be once this response is sent."""
+        if self.response is not None:
+            return self.response.user
+        if self._auth is not None:
+            return self._auth[1]
+        return self.native.user
 
     @property
     def session_id(self) -> Optional[str]:
         """The public id of the server-side session, or None before anything was stored."""
-        return self.native.id if self.native is not None else None
+        if self.response is not None:
+            return self.response.session_id
+        return self.native.id
 
     @property
-    def user(self) -> Optional[str]:
-        """The signed-in user, or None."""
-        return self.native.user if self.native is not None else None
+    def token(self) -> Optional[str]:
+        """The token the client holds (never log it); None once the response is saved."""
+        return None if self.response is not None else self.native.token
 
     @property
     def expires_at(self) -> Optional[float]:
         """When the session ends if unused (seconds since the epoch)."""
-        return self.native.expires_at if self.native is not None else None
+        return None if self.response is not None else self.native.expires_at
 
     @property
     def absolute_deadline(self) -> Optional[float]:
         """When the session ends however active (seconds since the epoch)."""
-        return self.native.absolute_deadline if self.native is not None else None
+        return None if self.response is not None else self.native.absolute_deadline
 
-    def pending(self) -> tuple[dict[str, Any], list[str]]:
-        """The changes since the session was loaded: keys to set and keys to remove."""
-        sets = {k: v for k, v in self.items() if k not in self.original or self.original[k] != v}
-        removed = [k for k in self.original if k not in self]
-        return sets, removed
+    def _sign_in(self, user: str) -> None:
+        """A login, made when the response is saved (a failed response signs nobody in). The
+        session shows at once what the user will see: without the previous data when the login
+        drops it (another user, or ``login_keeps_data=False``)."""
+        self._auth = ("login", user)
+        current = self.native.user
+        if not (self._login_keeps_data and current in (None, user)):
+            self._keep_only_assigned()
 
-    def adopt(self, native: Session, token: Optional[str]) -> None:
-        """Take over a session the manager just created or re-keyed, keeping local changes."""
-        sets, removed = self.pending()
-        base = native.data
-        self.native = native
-        self.token = token
-        self.send_token = token
-        self.clear_cookie = False
-        self.original = dict(base)
-        dict.clear(self)
-        dict.update(self, base)
-        for key in removed:
-            dict.pop(self, key, None)
-        dict.update(self, sets)
-        self.modified = bool(sets or removed)
-        self.new = False
+    def _sign_out(self) -> None:
+        """A logout, made when the response is saved; only what this request assigned stays in
+        view (and is kept in a new anonymous session)."""
+        self._auth = ("logout", None)
+        self._keep_only_assigned()
+
+    def _keep_only_assigned(self) -> None:
+        for key in [k for k in self if k not in self._assigned]:
+            dict.pop(self, key)
+        self.modified = True
+
+    def _outcome(self, app: App, *, error: bool) -> dict[str, Any]:
+        """The keywords of ``finish`` for what the app did in this request."""
+        out: dict[str, Any] = {"error": error, "regenerate": self._regenerate}
+        if self._auth is not None:
+            kind, user = self._auth
+            if kind == "login":
+                out["login"] = user
+            else:
+                out["logout"] = True
+        permanent = bool(dict.get(self, "_permanent", False))
+        custom = dict.get(self, EXPIRY_KEY)
+        changed = (permanent, custom) != self._expiry_at_begin
+        if custom is not None:
+            out["expiry"] = _expiry_of(custom)
+        elif permanent:
+            out["expiry"] = ("persistent", app.permanent_session_lifetime)
+        elif changed:
+            out["expiry"] = "policy"
+        out["expiry_changed"] = changed
+        return out
+
+    def _data(self, only: Optional[set[str]] = None) -> Optional[dict[str, Any]]:
+        """The data for finish, tagged per key (only the keys in ``only`` if given); None when the
+        app cannot have changed it."""
+        if not (self.accessed or self.modified):
+            return None
+        tag = self.serializer.tag
+        return {k: tag(v) for k, v in dict.items(self) if only is None or k in only}
 
 
-def _context() -> dict[str, Any]:
-    return {"https": request.is_secure, "user_agent": request.user_agent.string or None}
+def _expiry_of(stored: Any) -> _Expiry:
+    """A stored per-session expiry as ``finish`` takes it."""
+    if stored == "browser_session":
+        return "browser_session"
+    if isinstance(stored, list) and len(stored) == 2 and stored[0] in ("idle", "until"):
+        return (stored[0], stored[1])
+    return "policy"
 
 
 class TesseraSessionInterface(SessionInterface):
     """A Flask ``SessionInterface`` on a :class:`~tessera.SessionManager`."""
 
+    #: Converts values per top-level key; Flask's own instance, so tags an app registers for
+    #: Flask's cookie session apply here too.
+    serializer: TaggedJSONSerializer = session_json_serializer
+
     def __init__(self, manager: Optional[SessionManager] = None, **options: Any) -> None:
         self.manager = manager if manager is not None else SessionManager(**options)
+        self._login_keeps_data = bool(self.manager.options.get("login_keeps_data", True))
 
     def init_app(self, app: Flask) -> TesseraSessionInterface:
         """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
@@ -149,57 +272,61 @@ class TesseraSessionInterface(SessionInterface):
         _connect_flask_login()
         return self
 
-    def open_session(self, app: App, request: Request) -> TesseraSession:
-        try:
-            token = self.manager.cookie_token(request.headers.get("Cookie", ""))
-        except SessionRejected:
-            return TesseraSession(clear_cookie=True)
-        if token is None:
-            return TesseraSession()
-        try:
-            native = self.manager.validate(
-                token, https=request.is_secure, user_agent=request.user_agent.string or None
-            )
-        except SessionRejected:
-            # A cookie that no longer names a session: anonymous, and the browser forgets it.
-            return TesseraSession(clear_cookie=True)
-        return TesseraSession(native.data, native=native, token=native.new_token or token)
+    def open_session(self, app: App, request: FlaskRequest) -> TesseraSession:
+        headers = request.headers
+        native = self.manager.begin(
+            headers.get("Cookie"),
+            method=request.method,
+            https=request.is_secure,
+            user_agent=headers.get("User-Agent"),
+            csrf=headers.get(CSRF_HEADER),
+        )
+        return TesseraSession(native, self.serializer, login_keeps_data=self._login_keeps_data)
 
-    def save_session(self, app: App, session: SessionMixin, response: Response) -> None:
-        if not isinstance(session, TesseraSession):  # pragma: no cover - foreign session object
+    def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:
+        if not isinstance(session, TesseraSession):  # pragma: no cover - a foreign session
             return
-        if session.accessed:
+        if not session._done:
+            session._done = True
+            self._finish(app, session, response)
+        # A second call (on the 500 response Flask builds when the first one raised) adds the
+        # same headers: the request is finished once.
+        if session.accessed or (session.response is not None and session.response.set_cookie):
             response.vary.add("Cookie")
-        if session.modified:
-            self._write(session)
-        if session.send_token is not None:
-            response.headers.add("Set-Cookie", self.manager.set_cookie(session.send_token))
-            response.headers["Cache-Control"] = "no-store"
-            response.vary.add("Cookie")
-        elif session.clear_cookie:
-            response.headers.add("Set-Cookie", self.manager.clear_cookie())
-            response.headers["Cache-Control"] = "no-store"
+        if session.response is not None:
+            for name, value in session.response.headers():
+                if name == "Set-Cookie":
+                    response.headers.add(name, value)
+                else:
+                    response.headers[name] = value
 
-    def _write(self, session: TesseraSession) -> None:
-        sets, removed = session.pending()
-        if session.native is None:
-            if not session:
-                return
-            native = self.manager.create(data=dict(session), **_context())
-            session.adopt(native, native.new_token)
-            session.original = dict(session)
-            return
-        if not sets and not removed:
-            return
+    def _finish(self, app: App, session: TesseraSession, response: WerkzeugResponse) -> None:
+        native = session.native
+        outcome = session._outcome(app, error=response.status_code >= 500)
+        only = None
+        user = outcome.pop("login", None)
+        if user is not None and not outcome["error"]:
+            # The login is made first, then the data is compared with what the login left: when
+            # it dropped the previous data, every key this request assigned is written (also
+            # one assigned its old value, such as Flask-Login's "_fresh"), and nothing else.
+            native.login(user)
+            if session._had_data and not native.data:
+                only = session._assigned
         try:
-            data = self.manager.patch(session.native.id, sets, removed)
-        except SessionRejected:
-            # Ended while this request ran (logout elsewhere, revocation): never resurrect it.
-            session.native = None
-            session.send_token = None
-            session.clear_cookie = True
-            return
-        session.original = data
+            data = session._data(only)
+            session.response = native.finish(data, **outcome)
+        except TesseraError as e:
+            # data_too_large, store_unavailable: Flask answers 500, and that response still
+            # carries what finish says it must (a token rotated by begin).
+            session.response = e.response
+            raise
+        except (TypeError, ValueError) as e:
+            # A value changed in place into something the serializer cannot store: the response
+            # fails as an error response (whose headers still deliver what begin decided, such
+            # as a rotated token), and the error names the key.
+            outcome["error"] = True
+            session.response = native.finish(None, **outcome)
+            raise type(e)(f"the session could not be saved: {e}") from e
 
 
 def manager() -> SessionManager:
@@ -218,76 +345,108 @@ def _session() -> TesseraSession:
 
 
 def login(user_id: object) -> None:
-    """Sign ``user_id`` in: a new token now, the previous one dead at once (no fixation)."""
-    session = _session()
-    native = manager().login(str(user_id), session.token, **_context())
-    session.adopt(native, native.new_token)
+    """Sign ``user_id`` in when the response is sent: a new token, the previous one dead at once
+    (no fixation), a new CSRF secret — also when that user is already signed in. An error
+    response (5xx) signs nobody in."""
+    _session()._sign_in(str(user_id))
 
 
 def logout() -> None:
-    """Destroy the server-side session and clear the cookie."""
+    """End the server-side session when the response is sent, and clear the cookie. What this
+    request stored (before or after the call, e.g. a flashed "signed out" message) is kept in a
+    new anonymous session; the rest is gone from view at once."""
+    _session()._sign_out()
+
+
+def regenerate() -> None:
+    """Give the session a new token when the response is sent (the old one dies at once), user
+    and data kept."""
+    _session()._regenerate = True
+
+
+def set_expiry(value: Union[int, float, timedelta, datetime, None]) -> None:
+    """Give this session its own expiry (stored in the session, as ``permanent`` is): ``n``
+    seconds or a ``timedelta`` — it ends after that long unused, and its cookie gets a
+    ``Max-Age``; a ``datetime`` — it ends then; ``0`` — a browser-session cookie; ``None`` —
+    back to the configured policy. It can shorten Tessera's timeouts, never lengthen them."""
     session = _session()
-    if session.token is not None:
-        manager().logout(session.token)
-    dict.clear(session)
-    session.original = {}
-    session.native = None
-    session.token = None
-    session.send_token = None
-    session.clear_cookie = True
-    session.modified = False
+    stored: Any
+    if value is None:
+        session.pop(EXPIRY_KEY, None)
+        return
+    if isinstance(value, datetime):
+        stored = ["until", value.timestamp()]
+    elif isinstance(value, timedelta):
+        stored = ["idle", value.total_seconds()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        stored = "browser_session" if value == 0 else ["idle", value]
+    else:
+        raise TypeError(
+            f"set_expiry takes seconds, a timedelta, a datetime or None, not {type(value).__name__}"
+        )
+    if isinstance(stored, list) and not stored[1] > 0:
+        raise ValueError("an expiry must be in the future (0 means a browser-session cookie)")
+    session[EXPIRY_KEY] = stored
 
 
 def csrf_token() -> str:
-    """A masked CSRF token for the current session (creating the session if needed)."""
-    session = _session()
-    if session.native is None:
-        native = manager().create(data=dict(session), **_context())
-        session.adopt(native, native.new_token)
-        session.original = dict(session)
-    assert session.native is not None
-    return session.native.csrf_token()
+    """A masked CSRF token for the current session, for a form's ``_csrf`` field or the
+    ``X-CSRF-Token`` header."""
+    return _session().native.csrf_token()
+
+
+def check_csrf() -> None:
+    """Answer 403 unless the request's method needs no CSRF token (Tessera's list) or it carries
+    a valid one in the ``X-CSRF-Token`` header or the ``_csrf`` form field."""
+    native = _session().native
+    if native.csrf != "invalid":
+        return
+    field = request.form.get(CSRF_FIELD)
+    if field is None or not native.verify_csrf(field):
+        abort(403, description="CSRF token missing or invalid: reload the page and try again.")
 
 
 def csrf_protect(app: Flask, exempt: Iterable[str] = ()) -> None:
-    """Reject unsafe requests (POST, PUT, PATCH, DELETE) without a valid CSRF token with 403.
-
-    The token comes from the ``_csrf`` form field or the ``X-CSRF-Token`` header; put
-    ``csrf_token()`` in every form (the demo registers it as a template global).
-    """
+    """Check every request of ``app`` with :func:`check_csrf`, except the endpoints in
+    ``exempt``; ``csrf_token()`` becomes a template global for the forms."""
     skip = frozenset(exempt)
 
     def check() -> None:
-        if request.method not in UNSAFE_METHODS or request.endpoint in skip:
-            return
-        candidate = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-        session = _session()
-        if session.native is None or not candidate or not session.native.verify_csrf(candidate):
-            abort(403, description="CSRF token missing or invalid: reload the page and try again.")
+        if request.endpoint not in skip:
+            check_csrf()
 
     app.before_request(check)
     app.jinja_env.globals.setdefault("csrf_token", csrf_token)
 
 
+# -- Flask-Login --------------------------------------------------------------------------------
+
 _connected = False
 
 
-def _uses_tessera() -> bool:
-    return isinstance(current_app.session_interface, TesseraSessionInterface)
+def _tessera_session() -> Optional[TesseraSession]:
+    current = flask_session._get_current_object()  # type: ignore[attr-defined]
+    return current if isinstance(current, TesseraSession) else None
 
 
-def _on_user_logged_in(sender: object, user: Any, **_: object) -> None:
-    if _uses_tessera():
-        login(user.get_id())
+def _on_login(sender: object, user: Any = None, **_: object) -> None:
+    # login_user and the "remember me" cookie login alike: a fresh authentication, so a Tessera
+    # login (a new token even for the user already signed in, ASVS 5.0 7.2.4).
+    session = _tessera_session()
+    if session is not None and user is not None:
+        session._sign_in(str(user.get_id()))
 
 
-def _on_user_logged_out(sender: object, user: Any = None, **_: object) -> None:
-    if _uses_tessera():
-        logout()
+def _on_logout(sender: object, user: Any = None, **_: object) -> None:
+    # Only marked here: Flask-Login has just set session["_remember"] = "clear", which its
+    # after_request reads (before save_session) to clear the remember cookie.
+    session = _tessera_session()
+    if session is not None:
+        session._sign_out()
 
 
 def _connect_flask_login() -> None:
-    """Route Flask-Login's login_user/logout_user through Tessera's login/logout."""
+    """Route Flask-Login's logins and logouts through Tessera's."""
     global _connected
     if _connected:
         return
@@ -295,6 +454,7 @@ def _connect_flask_login() -> None:
         from flask_login import signals  # type: ignore[import-untyped]
     except ImportError:
         return
-    signals.user_logged_in.connect(_on_user_logged_in)
-    signals.user_logged_out.connect(_on_user_logged_out)
+    signals.user_logged_in.connect(_on_login)
+    signals.user_loaded_from_cookie.connect(_on_login)
+    signals.user_logged_out.connect(_on_logout)
     _connected = True
