@@ -1,4 +1,4 @@
-"""An optional drop-in for Django's ``SessionMiddleware`` that gives Tessera the whole request.
+"""``tessera.django.middleware.SessionMiddleware``: Tessera's per-request protocol in Django.
 
 ::
 
@@ -8,38 +8,61 @@
         ...,
     ]
 
-On top of Django's middleware (which it subclasses, so everything else behaves the same):
+It replaces Django's ``SessionMiddleware`` (and subclasses it, so checks that look for it, like
+the admin's, still pass). For each request it calls ``SessionManager.begin`` with the whole
+request — the ``Cookie`` header as received, ``request.is_secure()``, the method, the
+``User-Agent`` and the CSRF header (``X-CSRF-Token``; :attr:`SessionMiddleware.csrf_header`) —
+and ``Request.finish`` with what the view did (the data as Django left it, the user in
+``_auth_user_id``, a login through ``django.contrib.auth.login``, the expiry, whether the
+response is a 5xx), then adds the headers the core decided: the ``Set-Cookie`` line and
+``Cache-Control: no-store``. On top of Django's own middleware, that gives:
 
-- the store learns whether the request came over HTTPS (a session created over HTTP gets a new
-  token, without grace, the first time it is used over HTTPS) and its ``User-Agent`` (shown per
-  device by ``tessera.django.list_sessions``);
-- two cookies of the session's name in one request (cookie tossing: a sibling subdomain or a
-  path-scoped cookie planted next to ours) make the request anonymous and clear the cookie,
-  instead of letting Django pick one of them;
-- a key cycle whose ``save()`` did not run (Django skips it for 5xx responses) still ends the
-  pre-login token;
-- responses that set or clear the session cookie get ``Cache-Control: no-store``, so no shared
-  cache keeps someone's token.
+- HTTPS awareness: a session created over HTTP gets a new token, without grace, the first time
+  it is used over HTTPS; and the ``User-Agent`` recorded per device (``list_sessions``);
+- two cookies of the session's name (cookie tossing) make the request anonymous and clear it;
+- a token rotated while the request was validated is sent also when the view answers 5xx
+  (Django's middleware skips the cookie then, which signs the user out when the grace ends);
+- ``request.session.csrf``: the CSRF verdict for the request's ``X-CSRF-Token`` header;
+- a store that cannot be reached answers 503 (fail closed), not a 500 traceback.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from http.cookies import SimpleCookie
+from typing import Any, Optional
 
-from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import patch_vary_headers
 
-from tessera._native import SessionRejected
+from tessera._native import InvalidArgument, StoreUnavailable
 from tessera.django.conf import get_manager
 from tessera.django.store import SessionStore
 
 __all__ = ["SessionMiddleware"]
 
+logger = logging.getLogger("tessera.django")
+
+
+def _failure(status: int, message: str) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _unavailable(error: StoreUnavailable) -> HttpResponse:
+    # The exception names the store's failure, never a token.
+    logger.error("session store unavailable: %s", error)
+    return _failure(503, "The session store cannot be reached; try again shortly.")
+
 
 class SessionMiddleware(DjangoSessionMiddleware):
-    """Django's ``SessionMiddleware`` with HTTPS, User-Agent, cookie tossing and no-store."""
+    """Django's ``SessionMiddleware`` on Tessera's ``begin``/``finish``."""
+
+    #: The ``request.META`` key of the header whose CSRF token ``begin`` checks.
+    csrf_header = "HTTP_X_CSRF_TOKEN"
 
     def __init__(self, get_response: Any) -> None:
         super().__init__(get_response)
@@ -50,41 +73,61 @@ class SessionMiddleware(DjangoSessionMiddleware):
             )
         self.TesseraStore: type[SessionStore] = self.SessionStore
 
-    def process_request(self, request: HttpRequest) -> None:
-        """Read the token from the ``Cookie`` header only; two of them mean no session."""
-        token = None
-        tossed = False
-        header = request.META.get("HTTP_COOKIE")
-        if header:
-            try:
-                token = get_manager().cookie_token(header)
-            except SessionRejected:
-                tossed = True
-        request.session = self.TesseraStore(
-            token,
-            https=request.is_secure(),
-            user_agent=request.META.get("HTTP_USER_AGENT"),
-            cookie_tossed=tossed,
-        )
-
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """Django's saving and cookie handling, then the tossed-cookie clearing and no-store."""
-        session = getattr(request, "session", None)
+    # Django's MiddlewareMixin lets process_request answer (django-stubs type it as None).
+    def process_request(self, request: HttpRequest) -> Optional[HttpResponse]:  # type: ignore[override]
+        """Begin: the request's session from its Cookie header (and nothing else)."""
+        meta = request.META
+        https = request.is_secure()
+        user_agent = meta.get("HTTP_USER_AGENT")
         try:
-            response = super().process_response(request, response)
-        finally:
-            if isinstance(session, SessionStore):
-                session.end_pending_cycle()
-        name = settings.SESSION_COOKIE_NAME
-        if isinstance(session, SessionStore) and session.cookie_tossed:
-            if name not in response.cookies:
-                response.delete_cookie(
-                    name,
-                    path=settings.SESSION_COOKIE_PATH,
-                    domain=settings.SESSION_COOKIE_DOMAIN,
-                    samesite=settings.SESSION_COOKIE_SAMESITE,
-                )
-        if name in response.cookies:
-            # Stronger than any other directive a view may have set: no cache keeps a token.
-            response.headers["Cache-Control"] = "no-store"
+            req = get_manager().begin(
+                meta.get("HTTP_COOKIE") or None,
+                method=request.method or "GET",
+                https=https,
+                user_agent=user_agent,
+                csrf=meta.get(self.csrf_header),
+            )
+        except StoreUnavailable as e:
+            return _unavailable(e)
+        request.session = self.TesseraStore(
+            req.token, request=req, https=https, user_agent=user_agent, csrf=req.csrf
+        )
+        return None
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> Optional[HttpResponse]:
+        """A store that failed while the view used the session: 503, not a traceback."""
+        if isinstance(exception, StoreUnavailable):
+            return _unavailable(exception)
+        return None
+
+    # Any response, streaming ones too (django-stubs type it as HttpResponse).
+    def process_response(  # type: ignore[override]
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        """Finish: the store writes, then the headers the core decided."""
+        session = getattr(request, "session", None)
+        if not isinstance(session, SessionStore):
+            return response
+        try:
+            headers, too_large = session.finish_request(error=response.status_code >= 500)
+        except StoreUnavailable as e:
+            return _unavailable(e)
+        except InvalidArgument as e:
+            return _failure(400, str(e))
+        if too_large:
+            # A server-side limit the view did not handle: nothing was saved.
+            response = _failure(500, "The session data is too large to store.")
+        for name, value in headers:
+            if name.lower() == "set-cookie":
+                # Through response.cookies, where Django (and its test client) looks for them.
+                jar: SimpleCookie = SimpleCookie()
+                jar.load(value)
+                for key, morsel in jar.items():
+                    response.cookies[key] = morsel
+            else:
+                response[name] = value
+        if session.accessed or headers:
+            patch_vary_headers(response, ("Cookie",))
         return response

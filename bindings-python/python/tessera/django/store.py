@@ -1,65 +1,78 @@
-"""``SessionStore``: Django's session API on Tessera's lifecycle.
+"""``SessionStore``: Django's ``SessionBase`` on Tessera's per-request protocol.
 
-How Django's session calls map onto Tessera:
+Each store holds one :class:`tessera.Request` (``SessionManager.begin`` → ``Request`` →
+``finish``). With ``tessera.django.middleware.SessionMiddleware`` the middleware begins it from
+the whole request (Cookie header, HTTPS, method, User-Agent, CSRF header) and finishes it from
+the response. With Django's own ``SessionMiddleware`` the store begins it lazily from the
+session key and ``save()`` finishes it. Every rule — which keys changed, when a user change is a
+login, which cookie to send — is the core's; this module converts Django's calls:
 
-=====================  =========================================================================
-Django                 Tessera
-=====================  =========================================================================
-``load()``             ``validate(token)``: a rejected token (malformed, unknown, expired) gives an
-                       empty, new session and no error; a rotated token is adopted and the
-                       store is marked modified so ``SessionMiddleware`` sends the new cookie
-``save()``             the first save ``create``\\ s the session (for the user in
-                       ``_auth_user_id``, if any); later saves ``patch`` only the keys this request
-                       changed or removed, so concurrent requests keep each other's keys. A
-                       session that ended meanwhile raises ``UpdateError`` (Django answers
-                       ``SessionInterrupted``): it is never re-created
-``cycle_key()``        ``login(user, token)``: a new token, the old one dead at once. Called by
-                       ``django.contrib.auth.login`` *before* it stores the user id, so when the
-                       user is not known yet the login happens in ``save()``
-``flush()``            ``logout(token)``: the server-side session is destroyed
-``clear_expired()``    ``sweep()`` (the ``clearsessions`` command)
-=====================  =========================================================================
+=========================  =====================================================================
+Django                     Tessera
+=========================  =====================================================================
+``load()``                 the begun request's data; a dead, malformed or ``None`` key gives an
+                           empty new session (a token rotated at begin becomes ``session_key``
+                           and ``modified`` is set, so Django sends it)
+``save()``                 ``finish(data as Django left it, user from _auth_user_id, expiry)``:
+                           only changed keys are written; a session that ended meanwhile raises
+                           ``UpdateError`` and is never re-created. An explicit ``save()`` of an
+                           empty new session stores it, so ``session_key`` exists afterwards
+``cycle_key()``            at once: ``Request.regenerate()`` (new token, the old one dead), or
+                           ``Request.login(user)`` when ``_auth_user_id`` names another user
+``flush()`` / ``delete()``  at once: ``Request.logout()``
+``create()``               a new, stored session under a new token (the current one is left alone)
+``login()`` (auth)         Django's ``user_logged_in`` signal makes the finish a login: a new
+                           token, CSRF secret and absolute deadline, also for the user already
+                           signed in (ASVS 5.0 7.2.4)
+``set_expiry()``           the session's own expiry, passed to every finish; it may shorten
+                           Tessera's policy, never lengthen it
+``clear_expired()``        ``sweep()`` (``manage.py clearsessions``)
+=========================  =====================================================================
 
-A change of ``_auth_user_id`` always goes through a privilege change: the Tessera session's user
-(which ``revoke_user`` and ``list_sessions`` use) is always the Django user in its data.
-
-Idle and absolute timeouts are Tessera's; the cookie is a browser-session cookie unless
-``TESSERA["cookie_max_age"]`` is set. ``set_expiry()`` cannot make a session live longer than
-Tessera allows; ``set_expiry(0)`` still gives a browser-session cookie. Data is stored as JSON by
-the core: ``SESSION_SERIALIZER`` does not apply, and values must be JSON-serializable (a
-``TypeError`` at save otherwise).
-
-Between ``cycle_key()`` and ``save()`` of a login, ``session_key`` is still the pre-login token.
-Django skips ``save()`` for 5xx responses: the login then never happened, and with Django's own
-``SessionMiddleware`` the pre-login (anonymous) session simply lives on, as it was;
-``tessera.django.middleware.SessionMiddleware`` ends it, like Django's other backends do.
-
-A store that cannot be reached (``StoreUnavailable``) fails closed: the exception propagates and
-the request fails, rather than going on anonymously and clearing the user's cookie.
+Data is stored as JSON by the core: ``SESSION_SERIALIZER`` does not apply, and values must be
+JSON-serializable (a ``TypeError`` when the session is saved otherwise).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
+import re
 from datetime import datetime, timedelta
-from typing import Any, Optional, Union
+from datetime import timezone as dt_timezone
+from typing import Any, Literal, NamedTuple, Optional, Union
 
 from asgiref.sync import sync_to_async
-from django.contrib.sessions.backends.base import SessionBase, UpdateError
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signing import JSONSerializer
 from django.utils import timezone
 
-from tessera._native import Session, SessionRejected
+from tessera._native import DataTooLarge, Request, Response, SessionRejected
 from tessera.django.conf import get_manager, get_state
+from tessera.django.users import user_key
 
-__all__ = ["SESSION_KEY", "SessionStore"]
+__all__ = ["EXPIRY_KEY", "SESSION_KEY", "Finished", "SessionStore"]
 
 logger = logging.getLogger("tessera.django")
 
-#: Where ``django.contrib.auth`` keeps the signed-in user's id (``auth.SESSION_KEY``); not
-#: imported from there because importing ``django.contrib.auth`` needs the app registry.
+#: Where ``django.contrib.auth`` keeps the signed-in user's id (``auth.SESSION_KEY``); the
+#: Tessera session's user is always this value.
 SESSION_KEY = "_auth_user_id"
+#: The keys ``django.contrib.auth.login`` writes.
+AUTH_KEYS = frozenset({SESSION_KEY, "_auth_user_backend", "_auth_user_hash"})
+#: Where ``SessionBase.set_expiry`` keeps a session's own expiry.
+EXPIRY_KEY = "_session_expiry"
+
+#: A session key that can stand in a Cookie header as it is (a token is 43 base64url chars).
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,256}")
+
+Expiry = Union[
+    Literal["policy", "browser_session"],
+    tuple[Literal["idle"], float],
+    tuple[Literal["until"], float],
+]
 
 
 def _user_of(data: dict[str, Any]) -> Optional[str]:
@@ -67,294 +80,270 @@ def _user_of(data: dict[str, Any]) -> Optional[str]:
     return None if value is None else str(value)
 
 
-_MISSING = object()
-_NO_KEYS: frozenset[str] = frozenset()
-
-#: JSON scalars: immutable, compared with ``==`` once their types match.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _diff(local: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The keys to set and to remove to turn ``base`` into ``local``, compared as JSON.
-
-    ``True`` is not ``1`` and ``1.0`` is not ``1`` (Python says they are equal; JSON does not),
-    so types are compared too, and containers by ``repr`` (C speed, strict about types; a mere
-    change of key order counts as a change, which costs one harmless write).
-    """
-    changed: dict[str, Any] = {}
-    common = 0
-    for key, value in local.items():
-        if key in base:
-            common += 1
-            old = base[key]
-            kind = type(value)
-            if kind is type(old) and (
-                value == old if kind in _SCALARS else repr(value) == repr(old)
-            ):
-                continue
-        changed[key] = value
-    removed = [k for k in base if k not in local] if len(base) > common else []
-    return changed, removed
+def _token_in(set_cookie: str) -> Optional[str]:
+    """The value a ``Set-Cookie`` line gives its cookie (``None`` for one that clears it)."""
+    value = set_cookie.split(";", 1)[0].partition("=")[2].strip().strip('"')
+    return value or None
 
 
-def _equal(value: Any, old: Any) -> bool:
-    """``value == old`` as JSON (see :func:`_diff`)."""
-    kind = type(value)
-    if kind is not type(old):
-        return False
-    return bool(value == old) if kind in _SCALARS else repr(value) == repr(old)
+class Finished(NamedTuple):
+    """What :meth:`SessionStore.finish_request` gives the middleware."""
+
+    #: The headers to add to the response (``Set-Cookie``, ``Cache-Control``).
+    headers: list[tuple[str, str]]
+    #: The session data was too large to store: nothing was written, answer 500.
+    data_too_large: bool
 
 
-def _snapshot(value: Any) -> Any:
-    """A copy of a JSON value that later in-place changes of ``value`` do not reach."""
-    return value if type(value) in _SCALARS else copy.deepcopy(value)
+def _headers(responses: list[Response]) -> list[tuple[str, str]]:
+    """The headers of the last of ``responses``, or, when an explicit ``save()`` or ``flush()``
+    finished some before, of all of them: per cookie, the last line sent is the one the client
+    must keep."""
+    if len(responses) == 1:
+        return responses[0].headers()
+    cookies: dict[str, str] = {}
+    others: dict[str, str] = {}
+    for response in responses:
+        for name, value in response.headers():
+            if name.lower() == "set-cookie":
+                cookies[value.split("=", 1)[0].strip()] = value
+            else:
+                others[name] = value
+    return [*(("Set-Cookie", line) for line in cookies.values()), *others.items()]
 
 
 class SessionStore(SessionBase):
     """A Django session whose server side is a Tessera session; ``session_key`` is its token.
 
-    ``https`` and ``user_agent`` describe the request (``tessera.django.middleware`` passes them;
-    Django's own ``SessionMiddleware`` cannot, so sessions are then treated as plain HTTP).
+    ``request`` is the :class:`tessera.Request` begun by ``tessera.django.middleware`` (which
+    also passes ``https``, ``user_agent`` and the CSRF verdict); without it the store begins one
+    from ``session_key`` when the session is first used.
     """
 
-    _session_cache: dict[str, Any]
-
-    # Per-request state, as class-level defaults so that a store costs little to make (one is
-    # made for every request, most of which only read).
+    serializer = JSONSerializer
+    # Per-request state as class-level defaults, so that making a store costs little.
     #: Whether the request came over HTTPS (an HTTP session seen over HTTPS is rotated).
     https: bool = False
     #: The request's User-Agent, recorded at creation and login (``list_sessions``).
     user_agent: Optional[str] = None
-    #: Whether the request carried two cookies of the session's name (it is anonymous).
-    cookie_tossed: bool = False
-    # The session as validated (or created): the baseline that save() diffs against.
-    _loaded: Optional[Session] = None
-    # After a login: the session as the manager returned it (new id, maybe a new user).
-    _current: Optional[Session] = None
-    # Its public id, once asked for.
-    _id: Optional[str] = None
-    # What the server holds, when it is not the loaded data (after a write, or a login that
-    # did not carry the data).
-    _base: Optional[dict[str, Any]] = None
-    # The keys assigned or deleted since the baseline (_NO_KEYS: none yet); None: unknown
-    # (after clear()), so compare everything.
-    _dirty: Optional[Union[set[str], frozenset[str]]] = _NO_KEYS
-    # A key cycle waiting for the user id (django.contrib.auth.login): the token to end.
-    _cycle_from: Optional[str] = None
-    # The session ended while this request used it: save() raises UpdateError.
-    _ended: bool = False
-    serializer = JSONSerializer
+    _request: Optional[Request] = None
+    # The CSRF verdict of the middleware's begin (None: no middleware gave one).
+    _csrf: Optional[str] = None
+    # Finished by an explicit save() before the middleware's finish: their headers still count.
+    _finished: tuple[Response, ...] = ()
+    # The user django.contrib.auth.login() signed in during this request.
+    _login: Optional[str] = None
+    _expiry_changed: bool = False
+    # delete() ended this session without flush(): its data must not be saved anywhere.
+    _deleted: bool = False
 
     def __init__(
         self,
         session_key: Optional[str] = None,
         *,
+        request: Optional[Request] = None,
         https: bool = False,
         user_agent: Optional[str] = None,
-        cookie_tossed: bool = False,
+        csrf: Optional[str] = None,
     ) -> None:
-        # SessionBase.__init__ would import SESSION_SERIALIZER on every request for nothing:
-        # Tessera stores JSON, SESSION_SERIALIZER does not apply.
+        # SessionBase.__init__ would import SESSION_SERIALIZER on every request for nothing.
         self._session_key = session_key
         self.accessed = False
         self.modified = False
+        if request is not None:
+            self._request = request
         if https:
             self.https = True
         if user_agent is not None:
             self.user_agent = user_agent
-        if cookie_tossed:
-            self.cookie_tossed = True
+        if csrf is not None:
+            self._csrf = csrf
+
+    # -- the request ---------------------------------------------------------------------------
+
+    def _req(self) -> Request:
+        """The request, begun from ``session_key`` if there is none yet."""
+        req = self._request
+        if req is None:
+            key = self.session_key
+            manager = get_manager()
+            header = f"{manager.cookie_name}={key}" if key and _KEY.fullmatch(key) else None
+            req = manager.begin(header, https=self.https, user_agent=self.user_agent)
+            self._request = req
+            token = req.token
+            if token != key:
+                # Rotated at begin (Django must send the new token), or dead.
+                self._session_key = token
+                if token is not None:
+                    self.modified = True
+        return req
+
+    def _now(self) -> datetime:
+        """``timezone.now()`` on the manager's clock (a ``ManualClock`` in tests)."""
+        now = get_manager().now()
+        if settings.USE_TZ:
+            return datetime.fromtimestamp(now, tz=dt_timezone.utc)
+        return datetime.fromtimestamp(now)
+
+    def _expiry(self, value: Any) -> Expiry:
+        """Django's ``_session_expiry`` as the core's per-session expiry."""
+        if value is None or isinstance(value, bool):
+            return "policy"
+        if isinstance(value, (int, float)):
+            if value == 0:
+                return "browser_session"
+            if value > 0:
+                return ("idle", float(value))
+            return ("until", get_manager().now() + float(value))
+        if isinstance(value, str):
+            try:
+                at = datetime.fromisoformat(value)
+            except ValueError:
+                return "policy"
+            if timezone.is_naive(at):
+                at = timezone.make_aware(at)
+            return ("until", at.timestamp())
+        return "policy"
+
+    def _outcome(self, error: bool) -> dict[str, Any]:
+        """What this request did, as ``Request.finish`` keywords."""
+        req = self._request
+        if self._deleted or (req is not None and req.ended):
+            # The session ended under this request: nothing of its data or user lives on.
+            return {"error": error}
+        data: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
+        if data is None:
+            # Never read: no data or user change. The stored expiry still decides the Max-Age
+            # of a token rotated at begin.
+            stored = req.data.get(EXPIRY_KEY) if req is not None and req.token else None
+            return {"error": error, "expiry": self._expiry(stored)}
+        outcome: dict[str, Any] = {
+            "data": data,
+            "error": error,
+            "expiry": self._expiry(data.get(EXPIRY_KEY)),
+            "expiry_changed": self._expiry_changed,
+        }
+        user = _user_of(data)
+        if self._login is not None and user == self._login:
+            outcome["login"] = user
+        else:
+            outcome["user_known"] = True
+            outcome["user"] = user
+        return outcome
+
+    def _commit(self, *, error: bool = False) -> Response:
+        """Finish the request now; the next use of the session begins a new one."""
+        req = self._req()
+        outcome = self._outcome(error)
+        try:
+            response = req.finish(**outcome)
+        finally:
+            self._request = None
+            self._login = None
+            self._expiry_changed = False
+        self._finished = (*self._finished, response)
+        if response.set_cookie is not None:
+            self._session_key = _token_in(response.set_cookie)
+        return response
+
+    def finish_request(self, *, error: bool) -> Finished:
+        """Finish the request for ``tessera.django.middleware``: the headers the response needs.
+
+        ``error``: the response is a 5xx (nothing is saved, no login; a rotated token is still
+        sent, a logout still happens). If the data is too large to store, nothing is written and
+        the result says so (the response becomes a 500), with the headers of an error response.
+        """
+        responses = list(self._finished)
+        self._finished = ()
+        if self._request is None and responses and "_session_cache" in self.__dict__:
+            self._req()  # save() finished the request; later changes are compared afresh
+        too_large = False
+        req = self._request
+        if req is not None:
+            # What an error response would carry (a token rotated at begin), in case the write
+            # fails: finish consumes the request even when it fails.
+            fallback = None if error else req.prepare(error=True)
+            try:
+                responses.append(self._commit(error=error))
+            except DataTooLarge:
+                if fallback is None:
+                    raise
+                responses.append(fallback)
+                too_large = True
+            self._finished = ()
+        return Finished(_headers(responses), too_large)
+
+    def signed_in(self, user: str) -> None:
+        """``django.contrib.auth.login`` signed ``user`` in: the finish is a login.
+
+        With ``login_keeps_data = False`` only what ``login()`` stored stays in the data, as the
+        session will hold after the login.
+        """
+        self._login = user
+        if not get_state().login_keeps_data:
+            data = self._get_session()
+            for key in [k for k in data if k not in AUTH_KEYS]:
+                del data[key]
 
     # -- what the request's session is, server-side --------------------------------------
 
     @property
     def session_id(self) -> Optional[str]:
         """The public id of the server-side session (safe to log and show), if there is one."""
-        if self._id is None:
-            server = self._current or self._loaded
-            if server is not None:
-                self._id = server.id
-        return self._id
+        if self.session_key is None:
+            return None
+        return self._req().id
 
     @property
     def tessera_user(self) -> Optional[str]:
         """The user Tessera holds this session for (None for an anonymous session)."""
-        server = self._current or self._loaded
-        return None if server is None else server.user
+        if self.session_key is None:
+            return None
+        return self._req().user
 
-    def _data(self, no_load: bool = False) -> dict[str, Any]:
-        """SessionBase._get_session without the cost of an AttributeError on first use."""
-        self.accessed = True
-        cache: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
-        if cache is None:
-            if no_load or self.session_key is None:
-                cache = {}
-            else:
-                cache = self.load()
-            self._session_cache = cache
-        return cache
+    @property
+    def csrf(self) -> str:
+        """The CSRF verdict of ``tessera.django.middleware`` for the request's CSRF header:
+        ``"not_needed"`` (a safe method), ``"valid"`` or ``"invalid"``."""
+        if self._csrf is None:
+            raise ImproperlyConfigured(
+                "request.session.csrf needs tessera.django.middleware.SessionMiddleware; "
+                "use request.session.verify_csrf(token) otherwise"
+            )
+        return self._csrf
 
-    _session = property(_data)
+    def csrf_token(self) -> str:
+        """A fresh masked CSRF token of this session, for a form or a header."""
+        return self._req().csrf_token()
 
-    def _baseline(self) -> dict[str, Any]:
-        if self._base is None:
-            self._base = {} if self._loaded is None else self._loaded.data
-        return self._base
-
-    def _changes(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """The keys to set and to remove so the server holds ``data``.
-
-        Without a materialized baseline, only the keys assigned or deleted since the load and
-        the keys holding containers (which may have been changed in place) are compared, each
-        with the one value of the loaded session it stands for: no full copy of the data.
-        """
-        dirty = self._dirty
-        loaded = self._loaded
-        if dirty is None or self._base is not None or loaded is None:
-            return _diff(data, self._baseline())
-        get = loaded.get
-        changed: dict[str, Any] = {}
-        removed: list[str] = []
-        for key in dirty:
-            if key in data:
-                value = data[key]
-                old = get(key, _MISSING)
-                if old is _MISSING or not _equal(value, old):
-                    changed[key] = value
-            elif get(key, _MISSING) is not _MISSING:
-                removed.append(key)
-        scalars = _SCALARS
-        for key, value in data.items():
-            kind = type(value)
-            if kind not in scalars and key not in dirty:
-                # A container: it may have been changed in place, without an assignment.
-                old = get(key, _MISSING)
-                if type(old) is not kind or repr(value) != repr(old):
-                    changed[key] = value
-        return changed, removed
-
-    def _touch(self, key: str) -> None:
-        dirty = self._dirty
-        if dirty is None:
-            return
-        if isinstance(dirty, set):
-            dirty.add(key)
-        else:
-            self._dirty = {key}
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data()[key] = value
-        self.modified = True
-        self._touch(key)
-
-    def __delitem__(self, key: str) -> None:
-        del self._data()[key]
-        self.modified = True
-        self._touch(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        """Remove ``key`` and return its value (or ``default``)."""
-        data = self._data()
-        if key in data:
-            self.modified = True
-            self._touch(key)
-        return data.pop(key, *default)
-
-    def update(self, dict_: Any) -> None:  # type: ignore[override]
-        """Set several keys (a mapping or pairs)."""
-        items = dict(dict_)
-        self._data().update(items)
-        self.modified = True
-        for key in items:
-            self._touch(key)
-
-    def clear(self) -> None:
-        """Empty the data (without loading it first)."""
-        super().clear()
-        self._dirty = None
-
-    async def _aload_once(self) -> None:
-        if self.__dict__.get("_session_cache") is None:
-            self._session_cache = {} if self.session_key is None else await self.aload()
-
-    async def aset(self, key: str, value: Any) -> None:
-        """Async ``session[key] = value``."""
-        await self._aload_once()
-        self[key] = value
-
-    async def apop(self, key: str, *default: Any) -> Any:
-        """Async :meth:`pop`."""
-        await self._aload_once()
-        return self.pop(key, *default)
-
-    async def aupdate(self, dict_: Any) -> None:
-        """Async :meth:`update`."""
-        await self._aload_once()
-        self.update(dict_)
-
-    async def adelete_test_cookie(self) -> None:
-        """Async ``delete_test_cookie()``."""
-        await self._aload_once()
-        del self[self.TEST_COOKIE_NAME]
-
-    def _adopt(self, s: Session, *, loaded: bool) -> None:
-        """``s`` is now the server side: loaded/created (the baseline) or a login's result."""
-        if loaded:
-            self._loaded = s
-            self._current = None
-            self._base = None
-            self._cycle_from = None
-            if self._dirty is not None:
-                self._dirty = _NO_KEYS
-        else:
-            self._current = s
-        self._id = None
-        new_token = s.new_token
-        if new_token is not None:
-            self._session_key = new_token
-            self.modified = True
-
-    def _forget(self) -> None:
-        self._loaded = None
-        self._current = None
-        self._id = None
-        self._base = None
-        self._cycle_from = None
+    def verify_csrf(self, candidate: str) -> bool:
+        """Whether ``candidate`` is a CSRF token of this session (constant time)."""
+        return self._req().verify_csrf(candidate)
 
     # -- SessionBase ----------------------------------------------------------------------
 
+    def _get_session(self, no_load: bool = False) -> dict[str, Any]:
+        # As SessionBase's, without the cost of an AttributeError on first use.
+        self.accessed = True
+        cache: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
+        if cache is None:
+            cache = {} if no_load or self.session_key is None else self.load()
+            self._session_cache = cache
+        return cache
+
+    _session = property(_get_session)
+
     def load(self) -> dict[str, Any]:
-        """Validate the cookie's token and return the session's data.
-
-        A rejected token gives an empty, new session (no error). If the manager rotated the
-        token, the new one becomes ``session_key`` and the store is marked modified so that the
-        middleware sends it.
-        """
-        token = self.session_key
-        if token is None:
+        """The session's data; a dead, malformed or ``None`` key gives an empty new session."""
+        if self.session_key is None:
             return {}
-        manager = get_manager()
-        try:
-            if self.https or self.user_agent is not None:
-                s = manager.validate(token, https=self.https, user_agent=self.user_agent)
-            else:
-                s = manager.validate(token)
-        except SessionRejected:
-            self._session_key = None
-            self._forget()
-            return {}
-        # As _adopt(s, loaded=True), minus what a store that has not loaded yet does not hold.
-        self._loaded = s
-        if self._current is not None or self._base is not None or self._id is not None:
-            self._current = self._base = self._id = None
-        new_token = s.new_token
-        if new_token is not None:
-            self._session_key = new_token
-            self.modified = True
-        return s.data
+        req = self._req()
+        return req.data if req.token is not None else {}
 
-    def exists(self, session_key: str) -> bool:
+    def exists(self, session_key: Optional[str]) -> bool:
         """Whether ``session_key`` is the token of a live session (without touching it)."""
+        if not isinstance(session_key, str) or not session_key:
+            return False
         try:
             get_manager().csrf_token(session_key)
         except SessionRejected:
@@ -362,175 +351,85 @@ class SessionStore(SessionBase):
         return True
 
     def create(self) -> None:
-        """Start a new server-side session holding the current data, with a fresh token."""
-        self._create(self._data(no_load=True))
+        """A new session under a new token, stored now with the current data (even empty).
 
-    def _create(self, data: dict[str, Any]) -> None:
-        user = _user_of(data)
-        s = get_manager().create(user, data or None, https=self.https, user_agent=self.user_agent)
-        self._adopt(s, loaded=True)
+        The session the store held before is left as it is (``cycle_key()`` ends it).
+        """
+        data = self._get_session(no_load=True)
+        req = get_manager().begin(None, https=self.https, user_agent=self.user_agent)
+        req.csrf_token()  # a new session with no data is stored only if it has a CSRF token
+        req.write(set=data)
+        self._request = req
+        self._session_key = req.token
+        self._deleted = False
         self.modified = True
 
     def save(self, must_create: bool = False) -> None:
-        """Write this request's changes.
+        """Store this request's changes (only the keys that changed).
 
-        The first save creates the server-side session; later ones apply only the keys this
-        request changed or removed (atomically), and perform a pending login. Raises
-        ``UpdateError`` if the session was logged out, revoked or expired meanwhile.
+        An empty new session is stored too, so ``session_key`` exists afterwards. Raises
+        ``UpdateError`` if the session ended while this request used it (logout elsewhere,
+        revocation, expiry) — it is not re-created — and ``CreateError`` for ``must_create``
+        with a key chosen by the caller (Tessera never adopts one).
         """
-        if self._ended:
+        if must_create:
+            if self.session_key is not None:
+                raise CreateError("Tessera mints session keys; it never adopts one")
+            self.create()
+            return
+        if self._deleted:
+            raise UpdateError("the session was deleted")
+        self._get_session()
+        req = self._req()
+        if req.token is None and not req.ended:
+            req.csrf_token()  # an explicit save() stores an empty new session too
+        response = self._commit()
+        if response.ended:
             raise UpdateError("the session ended while this request was using it")
-        data = self._data(no_load=must_create)
-        if must_create or self.session_key is None:
-            self._create(data)
-            return
-        if self._loaded is None and self._current is None:
-            # The data was replaced without loading it (clear()): find the session first.
-            self.load()
-            if self.session_key is None:
-                self._create(data)
-                return
-        desired = _user_of(data)
-        if self._cycle_from is not None or desired != self.tessera_user:
-            if not self._change_privilege(data, desired):
-                raise UpdateError("the session ended while this request was using it")
-        self._write(data)
-
-    def _write(self, data: dict[str, Any]) -> None:
-        changed, removed = self._changes(data)
-        if not changed and not removed:
-            return
-        base = self._baseline()
-        session_id = self.session_id
-        assert session_id is not None
-        manager = get_manager()
-        try:
-            if len(changed) == 1 and not removed:
-                for key, value in changed.items():
-                    manager.set(session_id, key, value)
-            else:
-                manager.patch(session_id, changed, removed)
-        except SessionRejected as e:
-            raise UpdateError("the session ended while this request was using it") from e
-        for key in removed:
-            base.pop(key, None)
-        for key, value in changed.items():
-            base[key] = _snapshot(value)
-        if self._dirty is not None:
-            self._dirty = _NO_KEYS
-
-    def _change_privilege(self, data: dict[str, Any], desired: Optional[str]) -> bool:
-        """Give the session a new token now, the old one dead at once, for user ``desired``.
-
-        Returns False if an authenticated session ended meanwhile (it is not re-created).
-        """
-        state = get_state()
-        manager = state.manager
-        old_user = self.tessera_user
-        token = self._cycle_from or self.session_key
-        assert token is not None
-        if desired is None:
-            # Signed out without flush(), or a key cycle of an anonymous session: a new anonymous
-            # session with the same data. (The manager has no rotation without grace for it.)
-            if not manager.logout(token):
-                self._ended = True  # it ended meanwhile: its data does not live on
-                return False
-            s = manager.create(None, data or None, https=self.https, user_agent=self.user_agent)
-            self._adopt(s, loaded=True)
-            return True
-        keeps = state.login_keeps_data
-        carried = keeps and (old_user is None or old_user == desired)
-        if old_user is not None and not carried and not self.exists(token):
-            # login() would start a fresh session; an authenticated one must not come back.
-            self._ended = True
-            return False
-        # A key the old session held, to tell whether login() carried its data or (the old
-        # session having ended meanwhile) started a new, empty one.
-        loaded = self._loaded
-        probe: Optional[str] = None
-        dirty = self._dirty
-        if SESSION_KEY in data and dirty is not None and SESSION_KEY not in dirty:
-            probe = SESSION_KEY  # loaded with the data, not assigned since
-        elif loaded is not None and loaded.get(SESSION_KEY, _MISSING) is not _MISSING:
-            probe = SESSION_KEY
-        elif carried:
-            probe = next(iter(self._baseline()), None)
-        if not carried and old_user is None:
-            # login_keeps_data=False: only what this request set survives the login.
-            changed, _ = self._changes(data)
-            for key in [k for k in data if k not in changed]:
-                del data[key]
-        if self.https or self.user_agent is not None:
-            s = manager.login(desired, token, https=self.https, user_agent=self.user_agent)
-        else:
-            s = manager.login(desired, token)
-        self._cycle_from = None
-        self._adopt(s, loaded=False)
-        if not carried:
-            self._base = {}  # the new session holds nothing yet: write everything
-        elif probe is not None and s.get(probe, _MISSING) is _MISSING and not s.data:
-            # The old session had ended: login() started a new, empty one.
-            if old_user is not None:
-                new_token = s.new_token
-                assert new_token is not None
-                manager.logout(new_token)
-                self._ended = True
-                return False
-            self._base = {}
-        return True
 
     def cycle_key(self) -> None:
-        """A privilege change: a new token, the old one dead at once (grace 0), data kept.
+        """A new token now, the old one dead at once; user and data kept.
 
-        With the user id already in the data (``update_session_auth_hash``) this is
-        Tessera's login now. Without it (``django.contrib.auth.login`` calls this just before it
-        stores the id) the login happens in ``save()``; until then ``session_key`` is still the
-        old token. ``tessera.django.middleware.SessionMiddleware`` also ends the old token if the
-        response is an error and the session is not saved.
+        If ``_auth_user_id`` names another user than the session's, this is a login of that
+        user (new token, CSRF secret and absolute deadline). A session with nothing stored yet
+        has no key to cycle: its first save gives a fresh one.
         """
-        data = self._data()
-        if self.session_key is None:
-            # Nothing stored yet: the first save creates it with a fresh token.
-            self.modified = True
-            return
-        if self._ended:
-            return
+        data = self._get_session()
         self.modified = True
-        desired = _user_of(data)
-        if desired is None:
-            if self._cycle_from is None:
-                self._cycle_from = self.session_key
+        req = self._req()
+        if req.token is None:
             return
-        self._change_privilege(data, desired)
-
-    def end_pending_cycle(self) -> None:
-        """End the old token of a key cycle that ``save()`` did not complete (error response)."""
-        token = self._cycle_from
-        if token is not None:
-            self._cycle_from = None
-            get_manager().logout(token)
+        desired = _user_of(data)
+        if desired is not None and desired != req.user:
+            req.login(desired)
+        else:
+            req.regenerate()
+        self._session_key = req.token
 
     def delete(self, session_key: Optional[str] = None) -> None:
-        """Log out: destroy the server-side session of ``session_key`` (default: this one)."""
-        manager = get_manager()
+        """Destroy the server-side session of ``session_key`` (default: this one) now."""
         if session_key is not None and session_key != self.session_key:
-            manager.logout(session_key)
+            get_manager().logout(session_key)
             return
         if self.session_key is None:
             return
-        for token in (self._cycle_from, self.session_key):
-            if token is not None:
-                manager.logout(token)
-        self._forget()
-        # A later save() must not write to (or re-create) what was just destroyed.
-        self._ended = True
+        self._req().logout()
+        self._deleted = True
 
     def flush(self) -> None:
-        """Log out: destroy the server-side session, empty the data and drop the key."""
+        """Log out: destroy the server-side session now, empty the data, drop the key."""
         self.clear()
-        self.delete()
+        if self.session_key is not None or self._request is not None:
+            req = self._req()
+            req.logout()
+            # Finished now (its response clears the cookie): what the app stores after a flush
+            # belongs to a brand-new session, begun afresh (Django's flush() empties the data,
+            # so every key set afterwards is new, even one equal to a value of the old session).
+            self._finished = (*self._finished, req.finish())
+            self._request = None
         self._session_key = None
-        self._ended = False
+        self._login = None
+        self._deleted = False
 
     @classmethod
     def clear_expired(cls) -> None:
@@ -538,42 +437,75 @@ class SessionStore(SessionBase):
         removed = get_manager().sweep()
         logger.debug("swept %d expired sessions", removed)
 
-    # -- the cookie's lifetime --------------------------------------------------------------
+    # -- expiry ---------------------------------------------------------------------------
 
-    def get_expire_at_browser_close(self) -> bool:
-        """True (a browser-session cookie) unless ``TESSERA["cookie_max_age"]`` is set."""
-        if self.get("_session_expiry") == 0:
-            return True
-        return get_state().cookie_max_age is None
+    def set_expiry(self, value: Union[int, datetime, timedelta, None]) -> None:
+        """Django's ``set_expiry``: seconds of inactivity, ``0`` (browser close), a
+        ``datetime``/``timedelta`` (at that time), ``None`` (the configured policy).
+
+        Tessera's idle and absolute timeouts stay the maximum: an expiry may shorten them, never
+        lengthen them. A ``timedelta`` counts from the manager's clock.
+        """
+        if isinstance(value, timedelta):
+            value = self._now() + value
+        super().set_expiry(value)
+        self._expiry_changed = True
 
     def get_session_cookie_age(self) -> int:
-        """The cookie's ``Max-Age``: ``cookie_max_age``, or Tessera's idle timeout."""
+        """Seconds the cookie lives without a per-session expiry: ``cookie_max_age``, else the
+        idle timeout (Tessera's counterpart of ``SESSION_COOKIE_AGE``)."""
         state = get_state()
         if state.cookie_max_age is not None:
             return state.cookie_max_age
         return int(state.manager.idle_timeout)
 
+    def _life_left(self, modification: datetime) -> int:
+        """Seconds from ``modification`` to the session's absolute deadline."""
+        req = self._request
+        deadline = req.absolute_deadline if req is not None and req.token is not None else None
+        if deadline is None:
+            return int(get_manager().absolute_timeout)
+        return max(0, int(deadline - modification.timestamp()))
+
     def get_expiry_age(self, **kwargs: Any) -> int:
-        """As :meth:`get_session_cookie_age`: Tessera's timeouts, not ``SESSION_COOKIE_AGE``."""
-        return self.get_session_cookie_age()
+        """Seconds until the session expires, as Django computes it, never beyond what Tessera
+        allows: the idle timeout for an inactivity expiry, the absolute deadline for any."""
+        modification: datetime = kwargs.get("modification") or self._now()
+        expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
+        age: int = super().get_expiry_age(modification=modification, expiry=expiry)
+        if isinstance(expiry, (int, float)) and expiry and not isinstance(expiry, bool):
+            age = min(age, int(get_manager().idle_timeout))
+        return min(age, self._life_left(modification))
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
-        """``modification`` (default now) plus :meth:`get_expiry_age`."""
-        modification = kwargs.get("modification") or timezone.now()
-        expiry: datetime = modification + timedelta(seconds=self.get_expiry_age())
-        return expiry
+        """When the session expires, as Django computes it, capped as :meth:`get_expiry_age`."""
+        modification: datetime = kwargs.get("modification") or self._now()
+        expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
+        age = self.get_expiry_age(modification=modification, expiry=expiry)
+        latest = modification + timedelta(seconds=age)
+        if isinstance(expiry, (datetime, str)):
+            at: datetime = super().get_expiry_date(modification=modification, expiry=expiry)
+            return min(at, latest)
+        return latest
 
-    async def aget_expire_at_browser_close(self) -> bool:
-        """Async :meth:`get_expire_at_browser_close`."""
-        return await sync_to_async(self.get_expire_at_browser_close)()
+    def get_expire_at_browser_close(self) -> bool:
+        """True for a browser-session cookie: ``set_expiry(0)``, or no per-session expiry and
+        no ``TESSERA["cookie_max_age"]`` (``SESSION_EXPIRE_AT_BROWSER_CLOSE`` does not apply)."""
+        expiry = self.get(EXPIRY_KEY)
+        if expiry is None:
+            return get_state().cookie_max_age is None
+        return bool(expiry == 0)
 
-    async def aget_expiry_age(self, **kwargs: Any) -> int:
-        """Async :meth:`get_expiry_age`."""
-        return self.get_expiry_age(**kwargs)
+    # -- async ----------------------------------------------------------------------------
 
-    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
-        """Async :meth:`get_expiry_date`."""
-        return self.get_expiry_date(**kwargs)
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        # As SessionBase's (which its async methods use), typed, without the AttributeError.
+        self.accessed = True
+        cache: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
+        if cache is None:
+            cache = {} if no_load or self.session_key is None else await self.aload()
+            self._session_cache = cache
+        return cache
 
     async def acycle_key(self) -> None:
         """Async :meth:`cycle_key` (``django.contrib.auth.alogin``)."""
@@ -582,3 +514,32 @@ class SessionStore(SessionBase):
     async def aflush(self) -> None:
         """Async :meth:`flush` (``django.contrib.auth.alogout``)."""
         await sync_to_async(self.flush)()
+
+    async def aset_expiry(self, value: Union[int, datetime, timedelta, None]) -> None:
+        """Async :meth:`set_expiry`."""
+        await self._aget_session()
+        self.set_expiry(value)
+
+    async def aget_expiry_age(self, **kwargs: Any) -> int:
+        """Async :meth:`get_expiry_age`."""
+        await self._aget_session()
+        return self.get_expiry_age(**kwargs)
+
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        """Async :meth:`get_expiry_date`."""
+        await self._aget_session()
+        return self.get_expiry_date(**kwargs)
+
+    async def aget_expire_at_browser_close(self) -> bool:
+        """Async :meth:`get_expire_at_browser_close`."""
+        await self._aget_session()
+        return self.get_expire_at_browser_close()
+
+
+def _on_user_logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if isinstance(session, SessionStore) and user is not None:
+        session.signed_in(user_key(user))
+
+
+user_logged_in.connect(_on_user_logged_in, dispatch_uid="tessera.django.store.login")
