@@ -101,8 +101,19 @@ pub fn set_cookie_with_max_age(
     token: &Token,
     max_age: Option<Duration>,
 ) -> String {
-    let mut out = String::with_capacity(config.cookie_name.len() + 100);
-    out.push_str(&config.cookie_name);
+    set_named_cookie(config, &config.cookie_name, token, max_age)
+}
+
+/// A `Set-Cookie` value for cookie `name` holding `token`, with the session cookie's attributes
+/// (the visitor CSRF cookie uses it).
+pub(crate) fn set_named_cookie(
+    config: &Config,
+    name: &str,
+    token: &Token,
+    max_age: Option<Duration>,
+) -> String {
+    let mut out = String::with_capacity(name.len() + 100);
+    out.push_str(name);
     out.push('=');
     out.push_str(&token.expose());
     if let Some(max_age) = max_age {

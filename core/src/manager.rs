@@ -15,6 +15,7 @@ use crate::csrf::CsrfSecret;
 use crate::data::{Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::events::{Event, EventKind, Listener, Listeners};
+use crate::http::visitor_csrf::VisitorCsrf;
 use crate::id::{IdDeriver, SessionId};
 use crate::record::{Load, LoginChange, Record, Rekey};
 use crate::session::{Context, Session, SessionInfo, Validation};
@@ -68,6 +69,7 @@ struct Inner {
     rotation_ms: Option<u64>,
     grace_ms: u64,
     listeners: Listeners,
+    visitor_csrf: VisitorCsrf,
 }
 
 /// Builds a [`SessionManager`]; see [`SessionManager::builder`].
@@ -148,6 +150,7 @@ impl Builder {
         }
         let inner = Arc::new(Inner {
             ids: IdDeriver::new(config.pepper.as_ref().map(|p| p.as_bytes())),
+            visitor_csrf: VisitorCsrf::new(&config)?,
             idle_ms: millis(config.idle_timeout),
             absolute_ms: millis(config.absolute_timeout),
             rotation_ms: config.rotation_interval.map(millis),
@@ -317,6 +320,11 @@ impl SessionManager {
         Err(Error::internal(
             "the session kept changing while being rotated",
         ))
+    }
+
+    /// The key and cookie name of CSRF tokens for visitors without a session.
+    pub(crate) fn visitor_csrf(&self) -> &VisitorCsrf {
+        &self.inner.visitor_csrf
     }
 
     /// A new token and its id, not yet stored anywhere.

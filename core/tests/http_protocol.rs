@@ -183,10 +183,19 @@ fn an_error_response_still_delivers_a_rotation_but_writes_nothing() {
 #[test]
 fn csrf_is_checked_for_unsafe_methods_only() {
     let (m, _) = manager();
-    let mut first = http::begin(&m, &head("GET", None)).unwrap();
-    let token = first.csrf_token(&m).unwrap();
-    let out = first.finish(&m, Outcome::default()).unwrap();
-    let cookie = pair(&out);
+    let signed_in = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&signed_in);
+    let mut page = http::begin(&m, &head("GET", Some(&cookie))).unwrap();
+    let token = page.csrf_token(&m).unwrap();
     let with = |method: &str, candidate: Option<&str>| {
         let h = RequestHead {
             csrf_candidate: candidate,
@@ -198,6 +207,80 @@ fn csrf_is_checked_for_unsafe_methods_only() {
     assert_eq!(with("POST", None), CsrfCheck::Invalid);
     assert_eq!(with("DELETE", Some("x")), CsrfCheck::Invalid);
     assert_eq!(with("POST", Some(&token)), CsrfCheck::Valid);
+}
+
+/// The visitor cookie's `name=value`.
+fn visitor_pair(r: &Response) -> String {
+    let line = r.csrf_cookie.as_deref().expect("a visitor CSRF cookie");
+    line.split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_visitor_gets_a_working_csrf_token_and_the_store_gets_nothing() {
+    let (m, _) = manager();
+    let mut page = http::begin(&m, &head("GET", None)).unwrap();
+    let token = page.csrf_token(&m).unwrap();
+    let out = page.finish(&m, Outcome::default()).unwrap();
+    assert!(out.set_cookie.is_none() && out.no_store);
+    let line = out.csrf_cookie.clone().unwrap();
+    assert!(line.starts_with("__Host-session-csrf=") && line.contains("; Secure; HttpOnly"));
+    assert_eq!(m.store_len().unwrap(), 0);
+
+    let visitor = visitor_pair(&out);
+    let post = |cookie: Option<&str>, candidate: &str| {
+        let h = RequestHead {
+            csrf_candidate: Some(candidate),
+            ..head("POST", cookie)
+        };
+        http::begin(&m, &h).unwrap().csrf()
+    };
+    assert_eq!(post(Some(&visitor), &token), CsrfCheck::Valid);
+    assert_eq!(post(None, &token), CsrfCheck::Invalid);
+    let other = {
+        let mut r = http::begin(&m, &head("GET", None)).unwrap();
+        r.csrf_token(&m).unwrap();
+        visitor_pair(&r.finish(&m, Outcome::default()).unwrap())
+    };
+    assert_eq!(post(Some(&other), &token), CsrfCheck::Invalid);
+    assert_eq!(m.store_len().unwrap(), 0);
+}
+
+#[test]
+fn a_visitor_token_works_for_an_anonymous_session_and_never_after_login() {
+    let (m, _) = manager();
+    let mut page = http::begin(&m, &head("GET", None)).unwrap();
+    let token = page.csrf_token(&m).unwrap();
+    // The same page also stores something: an anonymous session.
+    let out = page
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"cart": [1]})),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookies = format!("{}; {}", pair(&out), visitor_pair(&out));
+    let post = |cookies: &str| {
+        let h = RequestHead {
+            csrf_candidate: Some(&token),
+            ..head("POST", Some(cookies))
+        };
+        http::begin(&m, &h).unwrap()
+    };
+    let form = post(&cookies);
+    assert_eq!(form.csrf(), CsrfCheck::Valid);
+    let login = form
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let signed_in = format!("{}; {}", pair(&login), visitor_pair(&out));
+    assert_eq!(post(&signed_in).csrf(), CsrfCheck::Invalid);
 }
 
 #[test]

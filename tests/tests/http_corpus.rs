@@ -304,7 +304,12 @@ impl Client {
         let finished = request.finish(m, handled.outcome);
         let response = match (early, finished) {
             (None, Ok(headers)) => respond(handled.status, &headers, handled.body),
-            (None, Err(e)) => error_response(&e),
+            (None, Err(e)) => {
+                // The error response still carries the headers finish decided (a rotated token).
+                let (error, headers) = e.into_parts();
+                let body = Some(json!({"error": error.code()}));
+                respond(error_status(&error), &headers, body)
+            }
             (Some(sent), finished) => {
                 match &finished {
                     Ok(done) if done.set_cookie != sent.set_cookie => notes.push(format!(
@@ -315,7 +320,7 @@ impl Client {
                     Ok(_) => {}
                     Err(e) => notes.push(format!(
                         "finish failed after the headers were sent: {} ({e})",
-                        e.code()
+                        e.error().code()
                     )),
                 }
                 respond(handled.status, &sent, handled.body)

@@ -75,6 +75,7 @@ mod changes;
 mod method;
 mod outcome;
 mod request;
+pub(crate) mod visitor_csrf;
 
 pub use changes::Changes;
 pub use method::needs_csrf;

@@ -71,8 +71,11 @@ pub struct Response {
     /// The `Set-Cookie` value for the session cookie, if one must be sent (a new token, or the
     /// clearing of a dead, tossed or logged-out one).
     pub set_cookie: Option<String>,
-    /// Whether the response must carry `Cache-Control: no-store` (it sets or clears the session
-    /// cookie, so no shared cache may keep it).
+    /// The `Set-Cookie` value of a visitor CSRF cookie made by this request (see
+    /// [`Request::csrf_token`](super::Request::csrf_token)), if any.
+    pub csrf_cookie: Option<String>,
+    /// Whether the response must carry `Cache-Control: no-store` (it sets or clears a cookie,
+    /// so no shared cache may keep it).
     pub no_store: bool,
     /// The session the client holds after this response, if any.
     pub session_id: Option<SessionId>,
@@ -86,8 +89,11 @@ pub struct Response {
 impl Response {
     /// The headers to add, as `(name, value)` pairs, in order.
     pub fn headers(&self) -> Vec<(&'static str, &str)> {
-        let mut out = Vec::with_capacity(2);
+        let mut out = Vec::with_capacity(3);
         if let Some(cookie) = &self.set_cookie {
+            out.push(("Set-Cookie", cookie.as_str()));
+        }
+        if let Some(cookie) = &self.csrf_cookie {
             out.push(("Set-Cookie", cookie.as_str()));
         }
         if self.no_store {
@@ -104,6 +110,10 @@ impl std::fmt::Debug for Response {
             .field(
                 "set_cookie",
                 &self.set_cookie.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "csrf_cookie",
+                &self.csrf_cookie.as_ref().map(|_| "<redacted>"),
             )
             .field("no_store", &self.no_store)
             .field("session_id", &self.session_id)

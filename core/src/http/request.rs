@@ -50,14 +50,12 @@ pub enum CsrfCheck {
     Invalid,
 }
 
-/// A session minted for this request but not stored yet: stored only if the app writes data,
-/// asks for a CSRF token, or signs someone in.
+/// A session minted for this request but not stored yet: stored only if the app writes data or
+/// signs someone in.
 struct Reserved {
     token: Token,
     id: SessionId,
     csrf: CsrfSecret,
-    /// Store it at finish even without data (a CSRF token was handed out for it).
-    keep: bool,
 }
 
 /// `finish` could not carry out everything the app did: the error, and the headers the (error)
@@ -123,6 +121,10 @@ pub struct Request {
     had_cookie: bool,
     /// Why the request has no session, if it carried a cookie.
     reason: Option<Reason>,
+    /// The secret of the visitor CSRF cookie the request carries (or that this request made).
+    visitor: Option<CsrfSecret>,
+    /// A visitor CSRF cookie made by this request, to send.
+    visitor_new: Option<Token>,
     /// The response must clear the cookie unless it sends a new token.
     clear: bool,
     /// The session ended under this request; nothing may re-create it.
@@ -150,6 +152,8 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
         reserved: None,
         had_cookie: false,
         reason: None,
+        visitor: None,
+        visitor_new: None,
         clear: false,
         ended: false,
         csrf: CsrfCheck::NotNeeded,
@@ -175,6 +179,13 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
                 }
                 Validation::Rejected(reason) => request.dead_cookie(reason),
             }
+        }
+    }
+    if let Some(header) = head.cookie_header {
+        let visitor = manager.visitor_csrf();
+        let found = cookie::find_session_cookie(header, visitor.cookie_name());
+        if let Some(token) = found.value().and_then(|v| Token::parse(v).ok()) {
+            request.visitor = Some(visitor.secret(&token));
         }
     }
     if needs_csrf(head.method) {
@@ -257,18 +268,22 @@ impl Request {
         self.csrf
     }
 
-    /// Whether `candidate` is a CSRF token of this request's session (constant time); for a
-    /// token found after `begin`, such as a form field.
+    /// Whether `candidate` is a CSRF token of this request (constant time); for a token found
+    /// after `begin`, such as a form field. A signed-in session accepts only its own tokens; an
+    /// anonymous one also its visitor cookie's; no session, only the visitor cookie's (see
+    /// [`visitor_csrf`](super::visitor_csrf)).
     pub fn verify_csrf(&self, candidate: &str) -> bool {
-        match (&self.session, &self.reserved) {
-            (Some(s), _) => s.verify_csrf(candidate),
-            (None, Some(r)) => r.csrf.verify(candidate),
-            (None, None) => false,
+        let visitor = || self.visitor.as_ref().is_some_and(|v| v.verify(candidate));
+        match &self.session {
+            Some(s) if s.user().is_some() => s.verify_csrf(candidate),
+            Some(s) => s.verify_csrf(candidate) || visitor(),
+            None => visitor(),
         }
     }
 
-    /// A fresh masked CSRF token for a form or header. A visitor without a session gets one
-    /// reserved, stored when the response is finished (the token would be worthless otherwise).
+    /// A fresh masked CSRF token for a form or header: the session's, or for a visitor without
+    /// one, a token bound to a visitor cookie (made now if the request has none; the response
+    /// sets it). Nothing is stored for a visitor.
     ///
     /// # Errors
     /// `internal` if the OS cannot supply randomness.
@@ -276,9 +291,15 @@ impl Request {
         if let Some(s) = &self.session {
             return s.csrf_token();
         }
-        let reserved = self.reserve(manager)?;
-        reserved.keep = true;
-        reserved.csrf.mint()
+        if self.visitor.is_none() {
+            let cookie = Token::generate()?;
+            self.visitor = Some(manager.visitor_csrf().secret(&cookie));
+            self.visitor_new = Some(cookie);
+        }
+        match &self.visitor {
+            Some(secret) => secret.mint(),
+            None => unreachable!("a visitor secret was made just above"),
+        }
     }
 
     /// The token the client holds for the live session (after this response, the new one).
@@ -294,7 +315,6 @@ impl Request {
                 token,
                 id,
                 csrf: CsrfSecret::generate()?,
-                keep: false,
             });
         }
         Ok(self
@@ -367,11 +387,8 @@ impl Request {
             self.logged_out_data = Some(s.data_shared().cloned().unwrap_or_default());
         }
         self.send = None;
-        // A reservation stays (prepare may have handed its token out for what is written after
-        // the logout), but a CSRF token given for the old visitor no longer keeps it.
-        if let Some(r) = &mut self.reserved {
-            r.keep = false;
-        }
+        // A reservation stays: prepare may have handed its token out for what is written after
+        // the logout.
         self.clear |= had_session;
         Ok(ended)
     }
@@ -384,8 +401,8 @@ impl Request {
     /// `store_unavailable`; `internal`.
     pub fn regenerate(&mut self, manager: &SessionManager) -> Result<bool> {
         let Some(old) = self.token.as_ref().map(Token::expose) else {
-            if let Some(r) = self.reserved.take() {
-                self.reserve(manager)?.keep = r.keep;
+            if self.reserved.take().is_some() {
+                self.reserve(manager)?;
             }
             return Ok(false);
         };
@@ -432,13 +449,11 @@ impl Request {
             }
         } else {
             let data = changes.applied_to(&EMPTY);
-            let keep = self.reserved.as_ref().is_some_and(|r| r.keep);
-            if data.is_empty() && !keep {
+            if data.is_empty() {
                 return Ok(());
             }
             let (token, id, csrf) = self.take_minted(manager)?;
-            let data = (!data.is_empty()).then_some(data);
-            let session = manager.create_minted(data, &self.ctx(), (token, id), csrf)?;
+            let session = manager.create_minted(Some(data), &self.ctx(), (token, id), csrf)?;
             self.adopt(session);
             Ok(())
         }
@@ -644,9 +659,13 @@ impl Request {
             None if clear => Some(cookie::clear_cookie(config)),
             None => None,
         };
+        let csrf_cookie = self.visitor_new.as_ref().map(|token| {
+            cookie::set_named_cookie(config, manager.visitor_csrf().cookie_name(), token, None)
+        });
         Response {
-            no_store: set_cookie.is_some(),
+            no_store: set_cookie.is_some() || csrf_cookie.is_some(),
             set_cookie,
+            csrf_cookie,
             session_id: self.session.as_ref().map(|s| *s.id()),
             user: self.user().map(str::to_owned),
             ended: self.ended,
@@ -707,12 +726,11 @@ impl Plan {
 
     /// Whether finishing stores a new session (and so sends a new token).
     fn creates(&self, request: &Request) -> bool {
-        let keep = request.reserved.as_ref().is_some_and(|r| r.keep);
         match self.step {
             Step::Logout => self.wrote,
             // Regenerating without a session is a plain write.
             Step::Write | Step::Regenerate => {
-                request.session.is_none() && !request.ended && (self.wrote || keep)
+                request.session.is_none() && !request.ended && self.wrote
             }
             Step::Login(_) => true,
             Step::Nothing => false,
