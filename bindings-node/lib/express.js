@@ -370,7 +370,7 @@ function statusOf (res, args) {
   return typeof args[0] === 'number' ? args[0] : res.statusCode
 }
 
-/** Finish failed before the headers left: the writes were not made, so the response is a 500. */
+/** Finish failed before the headers left: the writes were not all made, so the response is a 500. */
 function failed (res, args, err) {
   reportFailure(err)
   if (typeof args[0] === 'number' && args[0] < 500) args[0] = 500
@@ -389,7 +389,9 @@ function beforeHead (state, res, args) {
     } catch (err) {
       return failed(res, args, err)
     }
-    return applyHeaders(res, r)
+    applyHeaders(res, r)
+    if (r !== null && r.error !== null) failed(res, args, r.error)
+    return
   }
   // The headers leave now: the tokens are minted here and finish stores them off the loop.
   let r
@@ -399,7 +401,9 @@ function beforeHead (state, res, args) {
     return failed(res, args, err)
   }
   applyHeaders(res, r)
-  state.pending = calls.finishAsync(state.live, outcome).then(undefined, reportFailure)
+  state.pending = calls.finishAsync(state.live, outcome).then((r) => {
+    if (r !== null && r.error !== null) reportFailure(r.error)
+  }, reportFailure)
 }
 
 /**
@@ -410,10 +414,14 @@ function beforeEnd (state, res, end, args) {
   if (state.mode.sync) return false
   if (!state.done && !res.headersSent) {
     state.done = true
-    calls.finishAsync(state.live, state.outcome(res.statusCode >= 500)).then(
-      (r) => { if (!res.headersSent) applyHeaders(res, r) },
-      (err) => { reportFailure(err); if (!res.headersSent && res.statusCode < 500) res.statusCode = 500 }
-    ).then(() => end.apply(res, args))
+    const fail = (err) => {
+      reportFailure(err)
+      if (!res.headersSent && res.statusCode < 500) res.statusCode = 500
+    }
+    calls.finishAsync(state.live, state.outcome(res.statusCode >= 500)).then((r) => {
+      if (!res.headersSent) applyHeaders(res, r)
+      if (r !== null && r.error !== null) fail(r.error)
+    }, fail).then(() => end.apply(res, args))
     return true
   }
   if (state.pending !== null) {

@@ -6,6 +6,7 @@
 // session's data stays JSON text until the request reads it.
 
 const native = require('./native.js')
+const { makeError } = require('./errors.js')
 
 /** The steps of `step()`. */
 const STEP = Object.freeze({
@@ -61,10 +62,22 @@ function decodeState (s) {
   return r
 }
 
-/** Take apart a compact response: null for no header, else { noStore, setCookie }. */
+/**
+ * Take apart a compact response: null for no header and no failure, else { noStore, setCookie,
+ * error } — `error` (a TesseraError) when finish could not carry out everything; the headers
+ * are then the ones the error response must still carry.
+ */
 function decodeResponse (s) {
   if (s === '') return null
-  return { noStore: s.charCodeAt(0) === 49, setCookie: s.length > 1 ? s.slice(1) : null }
+  let error = null
+  if (s.charCodeAt(0) === 33) { // '!'
+    const a = s.indexOf(NL)
+    const b = s.indexOf(NL, a + 1)
+    error = makeError(s.slice(1, a), s.slice(a + 1, b))
+    s = s.slice(b + 1)
+    if (s === '') return { noStore: false, setCookie: null, error }
+  }
+  return { noStore: s.charCodeAt(0) === 49, setCookie: s.length > 1 ? s.slice(1) : null, error }
 }
 
 /** The per-request calls bound to `manager`. */

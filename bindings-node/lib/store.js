@@ -1,22 +1,40 @@
 'use strict'
-// TesseraStore: an express-session Store backed by the Tessera core, for apps that keep
-// express-session. The session id express-session puts in its (signed) cookie is a Tessera
-// token, minted by the core: pass `genid: store.genid` so express-session never invents one.
+// TesseraStore: an express-session Store over the core's per-request protocol, for apps that
+// keep express-session. express-session owns the cookie and its (signed) value; the value is a
+// Tessera token, minted by the core: pass `genid: store.genid` so express-session never invents
+// one.
 //
 //   const store = new TesseraStore({ cookieName: 'sid', cookieSecure: false })
 //   app.use(session({ store, genid: store.genid, secret: '…', resave: false, saveUninitialized: false }))
 //
+// The mapping, one request at a time:
+//   genid(req)          → begin (no cookie: no store call) and the token reserved for its new
+//                         session; nothing is stored until the first set()
+//   get(sid)            → begin with the token; the request's state is kept for its set()/touch()
+//                         (express-session hands the session over through createSession(req, …))
+//   set / touch         → finish: the data as express-session left it (the core writes only the
+//                         keys that changed since get(), so concurrent requests keep each other's
+//                         keys), Passport's user for a new session (a login), and the cookie's
+//                         `expires` as the session's end — an expired cookie's session is over
+//   destroy(sid)        → logout (the token dies at once; regenerate() calls it)
 // What the core adds over MemoryStore: ids in the store are hashes of the tokens, idle and
-// absolute timeouts enforced by the store, logout that really ends the session, and writes
-// that never resurrect a session ended meanwhile.
+// absolute timeouts enforced by the store, logout that really ends the session, and writes that
+// never resurrect a session ended meanwhile. Any store works (memory://, redis://): the calls
+// that wait on a networked store run off the event loop.
 
 const session = require('express-session')
 const { SessionManager } = require('./native.js')
 const { makeError } = require('./errors.js')
+const calls = require('./request.js')
 
-const ENDED = new Set(['malformed', 'unknown', 'expired_idle', 'expired_absolute'])
+const { STEP, AUTH, EXPIRY, Outcome } = calls
+const kLive = Symbol('tessera.request') // on the object get() returns: its request's handle
 
 class TesseraStore extends session.Store {
+  #calls
+  #cookieName
+  #lives = new WeakMap() // req → { live, fresh }: the request's state, until set()/touch()
+
   /**
    * `options`: SessionManager options, or `{ manager }` to share one. express-session owns the
    * cookie, so it cannot be handed a rotated token: periodic rotation is off
@@ -34,60 +52,127 @@ class TesseraStore extends session.Store {
     }
     this.manager = manager ?? new SessionManager({ rotationIntervalMs: null, ...managerOptions })
     this.sync = !this.manager.isNetworked
-    /** express-session's `genid` option: a fresh session, minted by the core. */
+    this.#calls = calls.bind(this.manager)
+    this.#cookieName = this.manager.cookieName
+    /** express-session's `genid`: a token reserved by the core; stored on the first set(). */
     this.genid = (req) => {
-      if (!this.sync) {
-        throw new TypeError('TesseraStore.genid needs an in-process store (memory://)')
-      }
-      const ctx = req ? { https: req.secure === true, userAgent: req.headers && req.headers['user-agent'] } : undefined
-      return this.manager.createSync(null, null, ctx).newToken
+      const headers = (req && req.headers) || {}
+      // Without a cookie, begin makes no store call: synchronous on any store.
+      const [live] = this.#calls.begin(undefined, Boolean(req && req.secure), (req && req.method) || 'GET',
+        typeof headers['user-agent'] === 'string' ? headers['user-agent'] : undefined, undefined)
+      const token = calls.step(live, STEP.RESERVED_TOKEN)
+      if (req) this.#lives.set(req, { live, fresh: true })
+      return token
     }
   }
 
-  #call (op, args, cb, map = (v) => v) {
-    let result
-    try {
-      result = this.sync ? this.manager[op + 'Sync'](...args) : this.manager[op](...args)
-    } catch (err) {
-      return done(cb, err)
+  /** Begin a request for `sid` (now, or off the loop on a networked store). */
+  #begin (sid, done) {
+    const header = `${this.#cookieName}=${sid}`
+    if (this.sync) {
+      let begun
+      try {
+        begun = this.#calls.begin(header, false, 'GET', undefined, undefined)
+      } catch (err) {
+        return finishWith(done, err)
+      }
+      return finishWith(done, null, begun)
     }
-    if (result instanceof Promise) {
-      result.then((v) => done(cb, null, map(v)), (err) => done(cb, err))
-    } else {
-      done(cb, null, map(result))
-    }
+    this.#calls.beginAsync(header, false, 'GET', undefined, undefined).then((b) => done(null, b), done)
   }
 
   /** The session data for `sid`, or null if it has ended (or never existed). */
   get (sid, cb) {
-    // Data without express-session's `cookie` was never saved by express-session: no session.
-    this.#call('validate', [sid], cb, (r) => (r.valid && r.data && r.data.cookie ? r.data : null))
+    if (typeof sid !== 'string') return finishWith(cb, null, null)
+    this.#begin(sid, (err, begun) => {
+      if (err) return cb(err)
+      const [live, state] = begun
+      if (!state.exists) return cb(null, null)
+      const sess = state.dataJson === '' ? {} : JSON.parse(state.dataJson)
+      if (sess.cookie === null || typeof sess.cookie !== 'object') sess.cookie = {}
+      Object.defineProperty(sess, kLive, { value: live })
+      cb(null, sess)
+    })
   }
 
-  /** Save the whole session object (express-session's cookie settings included). */
+  /** express-session makes `req.session` from what get() returned: keep its request's state. */
+  createSession (req, sess) {
+    const live = sess[kLive]
+    if (live !== undefined) this.#lives.set(req, { live, fresh: false })
+    return super.createSession(req, sess)
+  }
+
+  /** Save the session: the keys that changed, its user if new, its cookie's expiry. */
   set (sid, sess, cb) {
-    const id = this.#id(sid, cb)
-    if (id === null) return
+    this.#finish(sid, sess, cb)
+  }
+
+  /** Keep the session alive and store its refreshed cookie (and so its new expiry). */
+  touch (sid, sess, cb) {
+    this.#finish(sid, sess, cb)
+  }
+
+  #finish (sid, sess, cb) {
+    if (typeof sid !== 'string' || sess === null || typeof sess !== 'object') {
+      return finishWith(cb, makeError('invalid_argument', 'TesseraStore: set(sid, session) needs a session id and a session'))
+    }
     let data
     try {
-      data = JSON.parse(JSON.stringify(sess))
+      data = JSON.stringify(sess)
     } catch (err) {
-      return done(cb, err)
+      return finishWith(cb, err)
     }
-    this.#call('replaceData', [id, data], swallowEnded(cb))
+    const req = sess.req
+    const kept = req && this.#lives.get(req)
+    if (kept !== undefined) this.#lives.delete(req) // one finish per request state
+    const run = (live, fresh) => {
+      // A new session's user is a login (it takes the reserved token, the one express-session
+      // holds); an existing session keeps its token, so its user changes only through
+      // regenerate(), express-session's own privilege change.
+      const user = fresh ? passportUser(sess) : undefined
+      const [kind, ms] = this.#expiry(sess)
+      const outcome = new Outcome(data, user === undefined ? AUTH.UNCHANGED : AUTH.USER, user ?? null, kind * 16, ms)
+      const settle = (r) => {
+        if (r !== null && r.error !== null) return cb && cb(r.error)
+        if (cb) cb(null)
+      }
+      if (this.sync) {
+        let r
+        try {
+          r = calls.finish(live, outcome)
+        } catch (err) {
+          return finishWith(cb, err)
+        }
+        return process.nextTick(settle, r)
+      }
+      calls.finishAsync(live, outcome).then(settle, (err) => cb && cb(err))
+    }
+    if (kept !== undefined) return run(kept.live, kept.fresh)
+    // A second save in the same request, or a save without get(): begin again. A session that
+    // has ended is not re-created.
+    this.#begin(sid, (err, begun) => {
+      if (err) return cb && cb(err)
+      if (!begun[1].exists) return cb && cb(null)
+      run(begun[0], false)
+    })
+  }
+
+  /** The session's end, from express-session's cookie: [EXPIRY kind, ms]. */
+  #expiry (sess) {
+    const expires = sess.cookie && sess.cookie.expires
+    const at = expires ? new Date(expires).valueOf() : NaN
+    if (Number.isNaN(at)) return [EXPIRY.POLICY, 0]
+    // express-session measures with Date.now(); the session ends by the manager's clock.
+    return [EXPIRY.UNTIL, Math.max(0, Math.ceil(this.manager.now() + (at - Date.now())))]
   }
 
   /** End the session: its token is dead from now on. */
   destroy (sid, cb) {
+    if (typeof sid !== 'string') return finishWith(cb, null)
     this.#call('logout', [sid], cb, () => undefined)
   }
 
-  /** Keep the session alive (validation moves its idle deadline). */
-  touch (sid, sess, cb) {
-    this.#call('validate', [sid], swallowEnded(cb), () => undefined)
-  }
-
-  /** How many sessions the store holds. */
+  /** How many sessions the store holds (a token minted by genid and never saved is not one). */
   length (cb) {
     this.#call('storeLen', [], cb)
   }
@@ -102,30 +187,36 @@ class TesseraStore extends session.Store {
    * their cookie value). List a user's sessions, by public id, with `manager.listUser(user)`.
    */
   all (cb) {
-    done(cb, makeError('invalid_argument', 'TesseraStore.all() is not offered: it would list ' +
+    finishWith(cb, makeError('invalid_argument', 'TesseraStore.all() is not offered: it would list ' +
       'every token; use store.manager.listUser(user) for public ids per user'))
   }
 
-  #id (sid, cb) {
-    const id = typeof sid === 'string' ? this.manager.idOf(sid) : null
-    if (id === null) {
-      done(cb, makeError('invalid_argument', 'this session id was not minted by Tessera: give ' +
-        'express-session `genid: store.genid`'))
+  #call (op, args, cb, map = (v) => v) {
+    let result
+    try {
+      result = this.sync ? this.manager[op + 'Sync'](...args) : this.manager[op](...args)
+    } catch (err) {
+      return finishWith(cb, err)
     }
-    return id
+    if (result instanceof Promise) {
+      result.then((v) => finishWith(cb, null, map(v)), (err) => finishWith(cb, err))
+    } else {
+      finishWith(cb, null, map(result))
+    }
   }
 }
 
-function done (cb, err, value) {
+/** Passport's user in express-session's data: undefined when Passport is not in use. */
+function passportUser (sess) {
+  const p = sess.passport
+  if (p === undefined) return undefined
+  const u = p && p.user
+  if (u === undefined || u === null) return null
+  return typeof u === 'string' ? u : typeof u === 'object' ? JSON.stringify(u) : String(u)
+}
+
+function finishWith (cb, err, value) {
   if (typeof cb === 'function') process.nextTick(cb, err || null, value)
-}
-
-/** A write to a session that ended meanwhile is not an error for express-session: it is gone. */
-function swallowEnded (cb) {
-  return (err, value) => {
-    if (err && ENDED.has(err.code)) return cb && cb(null)
-    if (cb) cb(err, value)
-  }
 }
 
 module.exports = { TesseraStore }

@@ -23,7 +23,10 @@
 //! # Compact response (from `prepare` and `finish`)
 //!
 //! Empty when the response carries no session header; otherwise `1` (`Cache-Control: no-store`)
-//! or `0`, followed by the `Set-Cookie` value (empty for none).
+//! or `0`, followed by the `Set-Cookie` value (empty for none). A `finish` that could not carry
+//! out everything (`data_too_large`, `store_unavailable`) still has headers the error response
+//! must carry (a token rotated by begin, a cleared cookie): it answers `!`, the error's code, a
+//! newline, its message (never a token), a newline, then the response as above.
 
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
@@ -505,6 +508,24 @@ fn outcome(
     })
 }
 
+/// A finish in the compact format: the response, or the failure with its response.
+fn finished_with(result: Result<http::Response, http::FinishError>) -> Compact {
+    match result {
+        Ok(response) => respond(&response),
+        Err(failure) => {
+            let (error, response) = failure.into_parts();
+            let mut out = Vec::with_capacity(200);
+            out.push(b'!');
+            out.extend_from_slice(error.code().as_bytes());
+            out.push(b'\n');
+            out.extend(error.message().bytes().map(|b| if b == b'\n' { b' ' } else { b }));
+            out.push(b'\n');
+            out.extend_from_slice(&respond(&response).0);
+            Compact(out)
+        }
+    }
+}
+
 /// A response in the compact format (see the module docs).
 fn respond(response: &http::Response) -> Compact {
     match &response.set_cookie {
@@ -563,7 +584,7 @@ pub fn finish(
             in_process(&live.manager)?;
             let outcome = outcome(data, auth, user, flags, ms)?;
             let request = live.take()?;
-            Ok(respond(&request.finish(&live.manager, outcome)?))
+            Ok(finished_with(request.finish(&live.manager, outcome)))
         })
     });
     events::deliver(&env, captured);
@@ -590,7 +611,7 @@ pub fn finish_async(
         let outcome = outcome(data, auth, user, flags, ms)?;
         Ok(Box::new(move || {
             let request = live.take()?;
-            Ok(respond(&request.finish(&live.manager, outcome)?))
+            Ok(finished_with(request.finish(&live.manager, outcome)))
         }) as Work<_>)
     })
 }
