@@ -477,3 +477,34 @@ def test_a_streamed_response_saves_what_the_view_did_before_it(
         "data": {"k": "written before streaming"},
     }
     assert len(m.list_user("gina")) == 1
+
+
+def test_an_unreachable_store_fails_closed_with_503(clock: ManualClock) -> None:
+    from .redis_server import RedisServer
+
+    server = RedisServer()
+    try:
+        m = SessionManager(
+            clock=clock,
+            sweep_interval=None,
+            cookie_name=COOKIE,
+            cookie_secure=False,
+            store=server.url("flask-down"),
+        )
+        app = make_app(m)
+        seen: list[Optional[str]] = []
+
+        @app.before_request
+        def app_hook() -> None:
+            seen.append(request.path)
+
+        client = app.test_client()
+        client.post("/login/hank")
+        assert client.get("/private").status_code == 200
+        server.kill()
+        response = client.get("/private")
+        assert response.status_code == 503
+        assert session_set_cookie(response) is None, "the cookie is left alone"
+        assert seen == ["/login/hank", "/private"], "no hook of the app's ran on the 503"
+    finally:
+        server.stop()

@@ -46,11 +46,18 @@ from flask import Flask, abort, current_app, request
 from flask import Request as FlaskRequest
 from flask import session as flask_session
 from flask.json.tag import TaggedJSONSerializer
-from flask.sessions import SessionInterface, SessionMixin, session_json_serializer
+from flask.sessions import NullSession, SessionInterface, SessionMixin, session_json_serializer
 from werkzeug.datastructures import CallbackDict
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from tessera._native import Request, Response, SessionManager, TesseraError
+from tessera._native import (
+    Request,
+    Response,
+    SessionManager,
+    StoreUnavailable,
+    TesseraError,
+)
 
 if TYPE_CHECKING:
     from flask.sansio.app import App
@@ -58,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TesseraSession",
     "TesseraSessionInterface",
+    "UnavailableSession",
     "check_csrf",
     "csrf_protect",
     "csrf_token",
@@ -245,6 +253,26 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         return {k: tag(v) for k, v in dict.items(self) if only is None or k in only}
 
 
+class UnavailableSession(NullSession):
+    """The session of a request that arrived while the store could not be reached: empty and
+    anonymous (fail closed); the request is answered 503 before its view runs."""
+
+    def __init__(self, error: StoreUnavailable) -> None:
+        super().__init__()
+        self.error = error
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _refuse
+
+
+def _answer_unavailable() -> None:
+    current = flask_session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, UnavailableSession):
+        raise ServiceUnavailable("The session store is unavailable.") from current.error
+
+
 def _expiry_of(stored: Any) -> _Expiry:
     """A stored per-session expiry as ``finish`` takes it."""
     if stored == "browser_session":
@@ -269,18 +297,26 @@ class TesseraSessionInterface(SessionInterface):
         """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
         app.session_interface = self
         app.extensions["tessera"] = self
+        # First, before any hook of the app's that could act on an anonymous-looking request.
+        app.before_request_funcs.setdefault(None, []).insert(0, _answer_unavailable)
         _connect_flask_login()
         return self
 
-    def open_session(self, app: App, request: FlaskRequest) -> TesseraSession:
+    def open_session(
+        self, app: App, request: FlaskRequest
+    ) -> Union[TesseraSession, UnavailableSession]:
         headers = request.headers
-        native = self.manager.begin(
-            headers.get("Cookie"),
-            method=request.method,
-            https=request.is_secure,
-            user_agent=headers.get("User-Agent"),
-            csrf=headers.get(CSRF_HEADER),
-        )
+        try:
+            native = self.manager.begin(
+                headers.get("Cookie"),
+                method=request.method,
+                https=request.is_secure,
+                user_agent=headers.get("User-Agent"),
+                csrf=headers.get(CSRF_HEADER),
+            )
+        except StoreUnavailable as e:
+            # Fail closed: no session, and a 503 the app can style with errorhandler(503).
+            return UnavailableSession(e)
         return TesseraSession(native, self.serializer, login_keeps_data=self._login_keeps_data)
 
     def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:
