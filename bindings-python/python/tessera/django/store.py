@@ -481,12 +481,11 @@ class SessionStore(SessionBase):
         """When the session expires, as Django computes it, capped as :meth:`get_expiry_age`."""
         modification: datetime = kwargs.get("modification") or self._now()
         expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
-        age = self.get_expiry_age(modification=modification, expiry=expiry)
-        latest = modification + timedelta(seconds=age)
         if isinstance(expiry, (datetime, str)):
             at: datetime = super().get_expiry_date(modification=modification, expiry=expiry)
-            return min(at, latest)
-        return latest
+            return min(at, modification + timedelta(seconds=self._life_left(modification)))
+        age = self.get_expiry_age(modification=modification, expiry=expiry)
+        return modification + timedelta(seconds=age)
 
     def get_expire_at_browser_close(self) -> bool:
         """True for a browser-session cookie: ``set_expiry(0)``, or no per-session expiry and
