@@ -278,13 +278,14 @@ impl Request {
     }
 
     /// The session's id, reserving one for a new session (nothing is stored for it unless the
-    /// app writes data, asks for a CSRF token or signs someone in).
+    /// app writes data or signs someone in).
     fn ensure_id(&self, py: Python<'_>) -> PyResult<String> {
         let manager = &*self.manager;
         self.read(py, |r| Ok(r.ensure_id(manager).py_err(py)?.to_string()))
     }
 
-    /// A fresh masked CSRF token; a visitor without a session gets one, stored at finish.
+    /// A fresh masked CSRF token: the session's, or for a visitor without one, a token bound to
+    /// a visitor cookie the response sets (nothing is stored).
     fn csrf_token(&self, py: Python<'_>) -> PyResult<String> {
         let manager = &*self.manager;
         self.read(py, |r| r.csrf_token(manager).py_err(py))
@@ -481,6 +482,13 @@ impl Response {
     #[getter]
     fn set_cookie(&self) -> Option<&str> {
         self.inner.set_cookie.as_deref()
+    }
+
+    /// The `Set-Cookie` value of a visitor CSRF cookie this request made (a CSRF token for a
+    /// visitor without a session is bound to it; nothing is stored), or None.
+    #[getter]
+    fn csrf_cookie(&self) -> Option<&str> {
+        self.inner.csrf_cookie.as_deref()
     }
 
     /// Whether the response must carry `Cache-Control: no-store`.

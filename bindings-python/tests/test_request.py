@@ -165,15 +165,22 @@ def test_ensure_id_reserves_an_id_that_the_first_write_keeps(m: SessionManager) 
 def test_csrf_verdict_and_form_tokens(m: SessionManager) -> None:
     visitor = m.begin(None)
     token = visitor.csrf_token()
-    pair = cookie_of(visitor.finish({}))
-    assert pair is not None, "a CSRF token handed out keeps its session"
-    assert m.begin(pair, method="POST", csrf=token).csrf == "valid"
+    response = visitor.finish({})
+    assert response.set_cookie is None and m.store_len() == 0, "a visitor's token stores nothing"
+    assert response.csrf_cookie is not None and response.no_store
+    assert ("Set-Cookie", response.csrf_cookie) in response.headers()
+    bound = response.csrf_cookie.split(";")[0]
+    assert m.begin(bound, method="POST", csrf=token).csrf == "valid"
+    assert m.begin(None, method="POST", csrf=token).csrf == "invalid", "bound to its cookie"
+    pair = signed_in(m)
+    mine = m.begin(pair).csrf_token()
+    assert m.begin(pair, method="POST", csrf=mine).csrf == "valid"
     assert m.begin(pair, method="POST", csrf="forged").csrf == "invalid"
     assert m.begin(pair, method="POST").csrf == "invalid"
     assert m.begin(pair, method="PURGE").csrf == "invalid", "unknown methods need a token"
     assert m.begin(pair, method="HEAD").csrf == "not_needed"
     late = m.begin(pair, method="POST")
-    assert late.verify_csrf(token) and not late.verify_csrf("forged")
+    assert late.verify_csrf(mine) and not late.verify_csrf("forged")
     assert not late.verify_csrf(42)
 
 
