@@ -887,8 +887,9 @@ void tessera_request_free(struct tessera_request *request);
 
 /**
  * Set `*user_out` to the signed-in user of the request's session, or NULL (anonymous). The
- * string belongs to the request: valid until the next call that changes it (a step, finish,
- * free); never free it.
+ * string belongs to the request: valid until the next call that may change who is signed in
+ * (`tessera_request_login`, `_logout`, `_regenerate`, `_set_expiry`), its finish or free;
+ * never free it.
  *
  * # Safety
  * `request` must be NULL or a live handle; `user_out` NULL or writable.
@@ -1066,10 +1067,16 @@ enum tessera_status tessera_request_set_expiry(struct tessera_request *request,
  *
  * The request is consumed in every case — also when finish fails, even on a refused argument
  * (like rustls-ffi's builders): do not use or free it afterwards (a free is a harmless no-op).
- * Only a NULL or already finished `request` is left alone. On failure no header is produced:
- * answer with an error and no session cookie. Errors: `DATA_TOO_LARGE` (nothing was written);
- * `INVALID_ARGUMENT` for text that is not a JSON object, a bad user, or numbers that are not
- * enum values (nothing was written); `STORE_UNAVAILABLE`.
+ * Only a NULL or already finished `request` is left alone.
+ *
+ * Errors: `INVALID_ARGUMENT` for a NULL `manager` or `response_out`, text that is not a JSON
+ * object, a bad user, or numbers that are not enum values — nothing was done and
+ * `*response_out` is set to NULL. When the app's changes cannot all be carried out
+ * (`DATA_TOO_LARGE`: nothing of the data was written; `STORE_UNAVAILABLE`; `INVALID_ARGUMENT`
+ * for a user id the store refuses; `INTERNAL`), `*response_out` is **still set**: answer with
+ * an error status (500, 503 for `STORE_UNAVAILABLE`) and that response's headers — a token
+ * rotated at begin must reach the client, or it is signed out when the grace ends. So: send
+ * the headers of any non-NULL `*response_out`, then free it.
  *
  * # Safety
  * `request` must be NULL or a live handle, used by no other call; `manager` NULL or the live
@@ -1098,6 +1105,33 @@ enum tessera_status tessera_request_finish(struct tessera_request *request,
  */
 enum tessera_status tessera_response_set_cookie(const struct tessera_response *response,
                                                 const char **set_cookie_out);
+
+/**
+ * Set `*count_out` to the number of headers the response must carry; read each with
+ * `tessera_response_header`. Adding them all, as they are, is the whole job of a server's
+ * glue: today at most the session cookie's `Set-Cookie`, a visitor CSRF cookie's
+ * `Set-Cookie`, and `Cache-Control: no-store`.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `count_out` NULL or writable.
+ */
+enum tessera_status tessera_response_header_count(const struct tessera_response *response,
+                                                  size_t *count_out);
+
+/**
+ * Set `*name_out` and `*value_out` to header `index` (from 0, below
+ * `tessera_response_header_count`) of the response, e.g. `"Set-Cookie"` and
+ * `"__Host-session=...; Path=/; Secure; HttpOnly; SameSite=Lax"`. The strings belong to the
+ * response (valid until `tessera_response_free`, which zeroes the values); never free them,
+ * never log a `Set-Cookie` value. `INVALID_ARGUMENT` for an index out of range.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `name_out` and `value_out` NULL or writable.
+ */
+enum tessera_status tessera_response_header(const struct tessera_response *response,
+                                            size_t index,
+                                            const char **name_out,
+                                            const char **value_out);
 
 /**
  * Set `*no_store_out` to whether the response must carry `Cache-Control: no-store` (it sets or

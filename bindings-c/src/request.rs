@@ -174,12 +174,22 @@ unsafe fn arg_request_mut<'a>(
 }
 
 impl tessera_request {
-    /// Run a step that may change the session, and forget the cached user.
+    /// Run a step that may change who is signed in (or end the session), and forget the cached
+    /// user.
     fn step<T>(
         &mut self,
         run: impl FnOnce(&mut Request) -> tessera_core::Result<T>,
     ) -> Result<T, Failure> {
         self.user = OnceCell::new();
+        Ok(run(&mut self.inner)?)
+    }
+
+    /// Run a step that leaves the user as it is (a CSRF token, an id): the string
+    /// `tessera_request_user` gave stays valid.
+    fn step_keeping_user<T>(
+        &mut self,
+        run: impl FnOnce(&mut Request) -> tessera_core::Result<T>,
+    ) -> Result<T, Failure> {
         Ok(run(&mut self.inner)?)
     }
 }
@@ -266,8 +276,9 @@ pub unsafe extern "C" fn tessera_request_free(request: *mut tessera_request) {
 }
 
 /// Set `*user_out` to the signed-in user of the request's session, or NULL (anonymous). The
-/// string belongs to the request: valid until the next call that changes it (a step, finish,
-/// free); never free it.
+/// string belongs to the request: valid until the next call that may change who is signed in
+/// (`tessera_request_login`, `_logout`, `_regenerate`, `_set_expiry`), its finish or free;
+/// never free it.
 ///
 /// # Safety
 /// `request` must be NULL or a live handle; `user_out` NULL or writable.
@@ -371,7 +382,7 @@ pub unsafe extern "C" fn tessera_request_ensure_id(
                 OutBuf::new(id_out, id_out_len, TESSERA_ID_BUFFER_LEN, "id_out")?,
             )
         };
-        let id = r.step(|inner| inner.ensure_id(&m.core))?;
+        let id = r.step_keeping_user(|inner| inner.ensure_id(&m.core))?;
         write_id(buf, &id)?;
         Ok(tessera_status::Ok)
     })
@@ -566,7 +577,7 @@ pub unsafe extern "C" fn tessera_request_csrf_token(
                 Out::new(csrf_out, "csrf_out")?,
             )
         };
-        let csrf = Zeroizing::new(r.step(|inner| inner.csrf_token(&m.core))?);
+        let csrf = Zeroizing::new(r.step_keeping_user(|inner| inner.csrf_token(&m.core))?);
         out.write(alloc_string(&csrf)?);
         Ok(tessera_status::Ok)
     })
@@ -616,10 +627,16 @@ pub unsafe extern "C" fn tessera_request_set_expiry(
 ///
 /// The request is consumed in every case — also when finish fails, even on a refused argument
 /// (like rustls-ffi's builders): do not use or free it afterwards (a free is a harmless no-op).
-/// Only a NULL or already finished `request` is left alone. On failure no header is produced:
-/// answer with an error and no session cookie. Errors: `DATA_TOO_LARGE` (nothing was written);
-/// `INVALID_ARGUMENT` for text that is not a JSON object, a bad user, or numbers that are not
-/// enum values (nothing was written); `STORE_UNAVAILABLE`.
+/// Only a NULL or already finished `request` is left alone.
+///
+/// Errors: `INVALID_ARGUMENT` for a NULL `manager` or `response_out`, text that is not a JSON
+/// object, a bad user, or numbers that are not enum values — nothing was done and
+/// `*response_out` is set to NULL. When the app's changes cannot all be carried out
+/// (`DATA_TOO_LARGE`: nothing of the data was written; `STORE_UNAVAILABLE`; `INVALID_ARGUMENT`
+/// for a user id the store refuses; `INTERNAL`), `*response_out` is **still set**: answer with
+/// an error status (500, 503 for `STORE_UNAVAILABLE`) and that response's headers — a token
+/// rotated at begin must reach the client, or it is signed out when the grace ends. So: send
+/// the headers of any non-NULL `*response_out`, then free it.
 ///
 /// # Safety
 /// `request` must be NULL or a live handle, used by no other call; `manager` NULL or the live
@@ -648,28 +665,45 @@ pub unsafe extern "C" fn tessera_request_finish(
         // SAFETY: the registry held this address, so it came from `Box::into_raw` in
         // `tessera_request_begin`; removing it succeeded, so this call alone releases it.
         let request = unsafe { Box::from_raw(request) };
+        // SAFETY: `response_out` is NULL or writable (this function's contract).
+        let out = unsafe { Out::new(response_out, "response_out")? };
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (m, data, user, out) = unsafe {
-            (
-                arg_ref(manager, "manager")?,
-                opt_str(data_json, "data_json")?,
-                opt_str(user, "user")?,
-                Out::new(response_out, "response_out")?,
-            )
+        let checked = unsafe {
+            (|| {
+                let (m, data, user) = (
+                    arg_ref(manager, "manager")?,
+                    opt_str(data_json, "data_json")?,
+                    opt_str(user, "user")?,
+                );
+                let outcome = Outcome {
+                    data: data.map(tessera_core::data::parse_object).transpose()?,
+                    auth: auth_from(auth, user)?,
+                    regenerate,
+                    expiry: expiry_from(expiry, expiry_ms)?,
+                    expiry_changed,
+                    error,
+                };
+                Ok::<_, Failure>((m, outcome))
+            })()
         };
-        let outcome = Outcome {
-            data: data.map(tessera_core::data::parse_object).transpose()?,
-            auth: auth_from(auth, user)?,
-            regenerate,
-            expiry: expiry_from(expiry, expiry_ms)?,
-            expiry_changed,
-            error,
+        let (m, outcome) = match checked {
+            Ok(checked) => checked,
+            Err(refused) => {
+                out.write(std::ptr::null_mut());
+                return Err(refused);
+            }
         };
-        let response = request.inner.finish(&m.core, outcome)?;
+        let (response, failure) = match request.inner.finish(&m.core, outcome) {
+            Ok(response) => (response, None),
+            Err(e) => {
+                let (error, response) = e.into_parts();
+                (response, Some(Failure::from(error)))
+            }
+        };
         let handle = Box::into_raw(Box::new(tessera_response::from_core(response)));
         RESPONSES.insert(handle);
         out.write(handle);
-        Ok(tessera_status::Ok)
+        failure.map_or(Ok(tessera_status::Ok), Err)
     })
 }
 

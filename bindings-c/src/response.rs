@@ -21,8 +21,11 @@ use crate::strings::{TESSERA_ID_BUFFER_LEN, write_id};
 /// Thread safety: a response handle may be moved to another thread; its accessors only read it,
 /// so several threads may call them at once, but none may run during `tessera_response_free`.
 pub struct tessera_response {
-    /// NUL-terminated; zeroed on drop.
-    set_cookie: Option<CString>,
+    /// Every header to add, in order (`Set-Cookie` lines, then `Cache-Control`), NUL-terminated;
+    /// the values are zeroed on drop.
+    headers: Vec<(CString, CString)>,
+    /// Index into `headers` of the session cookie's `Set-Cookie` line.
+    set_cookie: Option<usize>,
     no_store: bool,
     session_id: Option<SessionId>,
     /// `Err` for a user id holding a NUL byte (only another language could have stored it).
@@ -32,9 +35,21 @@ pub struct tessera_response {
 
 impl tessera_response {
     pub(crate) fn from_core(response: Response) -> Self {
+        // Header names and values built by the core hold no NUL byte; one that did could not
+        // reach C and is left out rather than cut short.
+        let headers: Vec<(CString, CString)> = response
+            .headers()
+            .into_iter()
+            .filter_map(|(name, value)| Some((CString::new(name).ok()?, CString::new(value).ok()?)))
+            .collect();
+        let set_cookie = response.set_cookie.as_deref().and_then(|line| {
+            headers
+                .iter()
+                .position(|(_, value)| value.as_bytes() == line.as_bytes())
+        });
         tessera_response {
-            // A Set-Cookie line built by the core holds no NUL byte.
-            set_cookie: response.set_cookie.and_then(|line| CString::new(line).ok()),
+            headers,
+            set_cookie,
             no_store: response.no_store,
             session_id: response.session_id,
             user: response.user.map(|u| CString::new(u).map_err(drop)),
@@ -45,8 +60,8 @@ impl tessera_response {
 
 impl Drop for tessera_response {
     fn drop(&mut self) {
-        if let Some(line) = self.set_cookie.take() {
-            line.into_bytes_with_nul().zeroize();
+        for (_, value) in self.headers.drain(..) {
+            value.into_bytes_with_nul().zeroize();
         }
     }
 }
@@ -86,11 +101,64 @@ pub unsafe extern "C" fn tessera_response_set_cookie(
                 Out::new(set_cookie_out, "set_cookie_out")?,
             )
         };
-        out.write(
-            r.set_cookie
-                .as_ref()
-                .map_or(std::ptr::null(), |c| c.as_ptr()),
-        );
+        let line = r.set_cookie.and_then(|i| r.headers.get(i));
+        out.write(line.map_or(std::ptr::null(), |(_, value)| value.as_ptr()));
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*count_out` to the number of headers the response must carry; read each with
+/// `tessera_response_header`. Adding them all, as they are, is the whole job of a server's
+/// glue: today at most the session cookie's `Set-Cookie`, a visitor CSRF cookie's
+/// `Set-Cookie`, and `Cache-Control: no-store`.
+///
+/// # Safety
+/// `response` must be NULL or a live handle; `count_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_response_header_count(
+    response: *const tessera_response,
+    count_out: *mut usize,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (r, out) = unsafe { (arg_response(response)?, Out::new(count_out, "count_out")?) };
+        out.write(r.headers.len());
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*name_out` and `*value_out` to header `index` (from 0, below
+/// `tessera_response_header_count`) of the response, e.g. `"Set-Cookie"` and
+/// `"__Host-session=...; Path=/; Secure; HttpOnly; SameSite=Lax"`. The strings belong to the
+/// response (valid until `tessera_response_free`, which zeroes the values); never free them,
+/// never log a `Set-Cookie` value. `INVALID_ARGUMENT` for an index out of range.
+///
+/// # Safety
+/// `response` must be NULL or a live handle; `name_out` and `value_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_response_header(
+    response: *const tessera_response,
+    index: usize,
+    name_out: *mut *const c_char,
+    value_out: *mut *const c_char,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (r, name, value) = unsafe {
+            (
+                arg_response(response)?,
+                Out::new(name_out, "name_out")?,
+                Out::new(value_out, "value_out")?,
+            )
+        };
+        let (n, v) = r.headers.get(index).ok_or_else(|| {
+            Failure::invalid_argument(format!(
+                "index {index} is out of range: the response has {} header(s)",
+                r.headers.len()
+            ))
+        })?;
+        name.write(n.as_ptr());
+        value.write(v.as_ptr());
         Ok(tessera_status::Ok)
     })
 }

@@ -522,8 +522,10 @@ static void test_request_hostile(tessera_manager *m) {
         tessera_request *fresh_ = NULL;                                                          \
         CHECK_OK(tessera_request_begin(m, NULL, false, "POST", NULL, NULL, &fresh_));             \
         r = fresh_;                                                                              \
+        resp = (tessera_response *)0x1;                                                          \
         CHECK_INVALID(call);                                                                     \
         CHECK(strstr(tessera_last_error(), why) != NULL);                                        \
+        CHECK(resp == NULL); /* a refusal sets the out-parameter to NULL */                     \
         CHECK_INVALID(tessera_request_ended(fresh_, &flag));                                     \
         CHECK(strstr(tessera_last_error(), "request is not a live handle") != NULL);             \
     } while (0)
@@ -532,7 +534,9 @@ static void test_request_hostile(tessera_manager *m) {
     CHECK_OK(tessera_manager_store_len(m, &before));
     CHECK_NULL_ARG(FINISH(NULL, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "request");
     REFUSED(FINISH(r, NULL, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "manager must not be");
-    REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, NULL), "response_out must not");
+    CHECK_OK(tessera_request_begin(m, NULL, false, "POST", NULL, NULL, &r));
+    CHECK_NULL_ARG(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, NULL, 0, NULL), "response_out");
+    CHECK_INVALID(tessera_request_ended(r, &flag)); /* consumed all the same */
     REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_IN, NULL, 0, &resp), "user must not be NULL");
     REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_UNCHANGED, "u", 0, &resp), "user must be NULL");
     REFUSED(FINISH(r, m, NULL, TESSERA_AUTH_LOGGED_OUT, "u", 0, &resp), "user must be NULL");
@@ -542,7 +546,6 @@ static void test_request_hostile(tessera_manager *m) {
     REFUSED(FINISH(r, m, "not json", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "not valid JSON");
     REFUSED(FINISH(r, m, "[1, 2]", TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "a JSON object");
     REFUSED(FINISH(r, m, NOT_UTF8, TESSERA_AUTH_UNCHANGED, NULL, 0, &resp), "not valid UTF-8");
-    CHECK(resp == (tessera_response *)0x1);
     CHECK_OK(tessera_manager_store_len(m, &stored));
     CHECK(stored == before); /* none of the refused finishes wrote anything */
     /* the first request, untouched by all that: a forged cookie, anonymous */
@@ -571,6 +574,21 @@ static void test_request_hostile(tessera_manager *m) {
     CHECK_NULL_ARG(tessera_response_session_id(resp, NULL, sizeof id, &flag), "id_out");
     CHECK_NULL_ARG(tessera_response_session_id(resp, id, sizeof id, NULL), "present_out");
     CHECK_INVALID(tessera_response_session_id(resp, id, 1, &flag));
+    size_t count = 0;
+    CHECK_NULL_ARG(tessera_response_header_count(NULL, &count), "response");
+    CHECK_NULL_ARG(tessera_response_header_count(resp, NULL), "count_out");
+    CHECK_NULL_ARG(tessera_response_header(NULL, 0, &cstr, &cstr), "response");
+    CHECK_NULL_ARG(tessera_response_header(resp, 0, NULL, &cstr), "name_out");
+    CHECK_NULL_ARG(tessera_response_header(resp, 0, &cstr, NULL), "value_out");
+    CHECK_OK(tessera_response_header_count(resp, &count));
+    CHECK(count == 2); /* the clearing Set-Cookie and Cache-Control */
+    const char *name = NULL, *value = NULL;
+    CHECK_INVALID(tessera_response_header(resp, count, &name, &value));
+    CHECK_INVALID(tessera_response_header(resp, SIZE_MAX, &name, &value));
+    CHECK(name == NULL && value == NULL);
+    CHECK_OK(tessera_response_header(resp, 1, &name, &value));
+    CHECK_STR(name, TESSERA_CACHE_CONTROL_NAME);
+    CHECK_STR(value, TESSERA_CACHE_CONTROL_VALUE);
     CHECK_NULL_ARG(tessera_response_ended(NULL, &flag), "response");
     CHECK_NULL_ARG(tessera_response_ended(resp, NULL), "ended_out");
     /* the forged cookie is cleared, with no-store */

@@ -145,6 +145,17 @@ static inline tessera_status verbose_response_set_cookie(const tessera_response 
     return st;
 }
 
+static inline tessera_status verbose_response_header(const tessera_response *response,
+                                                     size_t index, const char **name_out,
+                                                     const char **value_out) {
+    tessera_status st = verbose_status("tessera_response_header",
+                                       tessera_response_header(response, index, name_out,
+                                                               value_out));
+    if (st == TESSERA_STATUS_OK && strcmp(*name_out, "Set-Cookie") == 0)
+        verbose_record_cookie(*value_out);
+    return st;
+}
+
 /* A *_free that refuses its pointer (not a live handle) sets the last error: show it. */
 #define VERBOSE_FREE(f, type)                                                                  \
     static inline void verbose_##f(type handle) {                                              \
@@ -182,6 +193,7 @@ VERBOSE_FREE(tessera_response_free, tessera_response *)
 #define tessera_request_free(...) verbose_tessera_request_free(__VA_ARGS__)
 #define tessera_response_free(...) verbose_tessera_response_free(__VA_ARGS__)
 #define tessera_response_set_cookie(...) verbose_response_set_cookie(__VA_ARGS__)
+#define tessera_response_header(...) verbose_response_header(__VA_ARGS__)
 
 /* Every other call that returns a tessera_status. */
 #define tessera_clock_new(...) VERBOSE_CALL(tessera_clock_new, __VA_ARGS__)
@@ -235,6 +247,7 @@ VERBOSE_FREE(tessera_response_free, tessera_response *)
 #define tessera_request_csrf_token(...) VERBOSE_CALL(tessera_request_csrf_token, __VA_ARGS__)
 #define tessera_request_set_expiry(...) VERBOSE_CALL(tessera_request_set_expiry, __VA_ARGS__)
 #define tessera_request_finish(...) VERBOSE_CALL(tessera_request_finish, __VA_ARGS__)
+#define tessera_response_header_count(...) VERBOSE_CALL(tessera_response_header_count, __VA_ARGS__)
 #define tessera_response_no_store(...) VERBOSE_CALL(tessera_response_no_store, __VA_ARGS__)
 #define tessera_response_user(...) VERBOSE_CALL(tessera_response_user, __VA_ARGS__)
 #define tessera_response_session_id(...) VERBOSE_CALL(tessera_response_session_id, __VA_ARGS__)
