@@ -61,5 +61,5 @@ c-example: c-deps $(C_OUT)/native-static-libs
 	@mkdir -p $(C_OUT)/bin
 	gcc -std=c11 -Wall -Wextra -O2 -g -pthread -I$(C_DIR)/include $(C_DIR)/examples/server.c \
 		-o $(C_OUT)/bin/server-example $(CARGO_TARGET_DIR)/debug/libtessera.a \
-		$$(cat $(C_OUT)/native-static-libs) $$(pkg-config --cflags --libs libmicrohttpd)
+		$$(cat $(C_OUT)/native-static-libs) $$(pkg-config --cflags --libs libmicrohttpd jansson)
 	$(C_OUT)/bin/server-example $(PORT)

@@ -1,39 +1,73 @@
 /*
  * server.c: a small HTTP service in C on libmicrohttpd, with Tessera sessions.
  *
+ * Every request goes through the same three steps, and nothing else touches the session:
+ *
+ *   tessera_request_begin   the Cookie header, HTTPS or not, the method, the User-Agent and the
+ *                           X-CSRF-Token header in; the request's session (or none, and why) out
+ *   the app                 reads the session (user, data as JSON), may sign in or out, cycle
+ *                           the key, mint a CSRF token; decides its status and body
+ *   tessera_request_finish  the data as the app left it, the user change, the expiry and
+ *                           whether the response is an error in; the Set-Cookie and
+ *                           Cache-Control headers out, added to the response as they are
+ *
+ * Which cookie to send or clear, when no-store is needed, which methods need a CSRF token,
+ * which data changed and when a user change is a sign-in are Tessera's decisions, the same as
+ * in Flask, Django and Express. The app only says what it did.
+ *
+ * The app (see README.md):
+ *
  *   GET  /                    a page: the sign-in form, or who you are and the sign-out forms
  *   POST /login               form fields user, password: sign in (303 to /), or 401
  *   GET  /me                  protected: 200 "user=...\ncsrf=...\n", or 401
  *   POST /logout              form field csrf: end this session
  *   POST /logout-everywhere   form field csrf: end every session of this user
  *
- * The session token travels only in the session cookie, read from the Cookie header and written
- * with Set-Cookie values built by Tessera; every response carries Cache-Control: no-store. POSTs
- * that change a signed-in session need its CSRF token.
+ * and, with --test, the reference app of the HTTP conformance corpus (tests/http/README.md:
+ * JSON bodies, /read, /set, ..., and /login and /logout when the body is JSON — a sign-in
+ * without a password, which is why it exists only in test mode), on a manual clock, with test
+ * controls under /__ (advance the clock, count the store, hold a request between the app and
+ * finish, start afresh with other options). Without --test those paths do not exist.
  *
- * It listens on plain HTTP on 127.0.0.1, so the cookie is configured without the __Host- prefix
- * and without Secure (a browser would never send a Secure cookie over http://). Behind TLS, keep
- * Tessera's defaults (__Host-session, Secure) and pass https = true. See README.md.
+ * It listens on plain HTTP on 127.0.0.1, so by default the cookie is configured without the
+ * __Host- prefix and without Secure (a browser would never send a Secure cookie over http://).
+ * Behind TLS, keep Tessera's defaults (__Host-session, Secure). See README.md.
  *
- * Usage: server [PORT]   (0 or absent: a free port). Prints "listening on http://127.0.0.1:PORT"
- * and runs until SIGINT or SIGTERM, then shuts down cleanly.
+ * Usage: server [--store URL] [--options JSON] [--trust-proxy] [--test] [PORT]
+ *   PORT             0 or absent: a free port. Prints "listening on http://127.0.0.1:PORT".
+ *   --store URL      the session store ("memory://" by default, or "redis://host:port/db...")
+ *   --options JSON   the manager's options (default {"cookie_name": "session",
+ *                    "cookie_secure": false}); --store overrides their "store"
+ *   --trust-proxy    the request arrived over HTTPS when X-Forwarded-Proto says "https" (only
+ *                    behind a proxy that sets it)
+ *   --test           test mode: a manual clock at 1700000000000 ms, no background sweeper, the
+ *                    reference app and the /__ controls. Never expose it.
+ * It runs until SIGINT or SIGTERM, then shuts down cleanly.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "tessera.h"
 
 /* The session options: plain HTTP on loopback, so no __Host- prefix and no Secure flag. */
-static const char *OPTIONS = "{\"cookie_name\": \"session\", \"cookie_secure\": false}";
+static const char *DEFAULT_OPTIONS = "{\"cookie_name\": \"session\", \"cookie_secure\": false}";
+/* Where the manual clock of test mode starts (the corpora's start). */
+#define TEST_START_MS 1700000000000ULL
+/* The largest request body read; a larger one is refused with 413. */
+#define BODY_MAX (1024 * 1024)
 
 /* A tiny built-in user table. A real service stores password hashes (argon2, scrypt), never
  * passwords. */
@@ -41,41 +75,71 @@ static const struct {
     const char *user, *password;
 } USERS[] = {{"alice", "wonderland"}, {"bob", "builder"}};
 
-#define FIELD_MAX 256
+static struct {
+    int test_mode, trust_proxy;
+    const char *store, *options;
+} settings;
 
-/* One request: its form fields, filled by the POST processor. */
-struct request {
-    struct MHD_PostProcessor *post;
-    char user[FIELD_MAX], password[FIELD_MAX], csrf[FIELD_MAX];
-    int too_long;
-};
-
+/* The manager (and in test mode its clock) is replaced only by POST /__reset, which waits for
+ * every request in flight: requests hold the read side from begin to finish. */
+static pthread_rwlock_t state_lock = PTHREAD_RWLOCK_INITIALIZER;
 static tessera_manager *manager;
-
-/* ---- small helpers -------------------------------------------------------------------- */
-
-/* Constant-time string comparison, so a wrong password's timing does not tell how close it was. */
-static int same_secret(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return diff == 0;
-}
-
-static const char *check_password(const char *user, const char *password) {
-    const char *found = NULL;
-    for (size_t i = 0; i < sizeof USERS / sizeof USERS[0]; i++)
-        if (same_secret(user, USERS[i].user) & same_secret(password, USERS[i].password))
-            found = USERS[i].user;
-    return found;
-}
+static tessera_clock *test_clock;
 
 static void wipe(void *p, size_t n) {
     volatile unsigned char *v = p;
     while (n--) *v++ = 0;
 }
 
-/* ---- the Cookie header, and nothing else ---------------------------------------------- */
+/* ---- the manager ---------------------------------------------------------------------- */
+
+/* An audit log on stderr: ids and users, never tokens. */
+static void on_event(void *user_data, const tessera_event *event) {
+    const char *id = tessera_event_id(event), *user = tessera_event_user(event),
+               *reason = tessera_event_reason(event);
+    (void)user_data;
+    fprintf(stderr, "event %s id=%.12s user=%s%s%s\n", tessera_event_kind(event),
+            id ? id : "-", user ? user : "-", reason ? " reason=" : "", reason ? reason : "");
+}
+
+/* Build a manager from `options` (JSON object text) with --store applied and, in test mode, a
+ * fresh manual clock and no sweeper. Returns NULL (and says why on stderr) on failure. */
+static tessera_manager *make_manager(const char *options, tessera_clock **clock_out,
+                                     char *why, size_t why_len) {
+    json_error_t error;
+    json_t *opts = json_loads(options, 0, &error);
+    if (!json_is_object(opts)) {
+        snprintf(why, why_len, "options must be a JSON object");
+        json_decref(opts);
+        return NULL;
+    }
+    if (settings.store != NULL && json_object_get(opts, "store") == NULL)
+        json_object_set_new(opts, "store", json_string(settings.store));
+    tessera_clock *clock = NULL;
+    if (settings.test_mode) {
+        json_object_set_new(opts, "sweep_interval_ms", json_null());
+        if (tessera_clock_new(TEST_START_MS, &clock) != TESSERA_STATUS_OK) {
+            snprintf(why, why_len, "%s", tessera_last_error());
+            json_decref(opts);
+            return NULL;
+        }
+    }
+    char *text = json_dumps(opts, JSON_COMPACT);
+    json_decref(opts);
+    tessera_manager *m = NULL;
+    if (text == NULL || tessera_manager_new(text, clock, &m) != TESSERA_STATUS_OK) {
+        snprintf(why, why_len, "%s", text ? tessera_last_error() : "out of memory");
+        free(text);
+        tessera_clock_free(clock);
+        return NULL;
+    }
+    free(text);
+    tessera_manager_add_listener(m, on_event, NULL);
+    *clock_out = clock;
+    return m;
+}
+
+/* ---- what the request brings ---------------------------------------------------------- */
 
 struct cookies {
     char text[8192];
@@ -98,111 +162,162 @@ static enum MHD_Result collect_cookie(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-struct auth {
-    tessera_session *session; /* NULL: anonymous */
-    char token[TESSERA_TOKEN_BUFFER_LEN];
-    int had_cookie; /* a session cookie was sent (so a rejected one should be cleared) */
+static const char *header(struct MHD_Connection *conn, const char *name) {
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* One connection's request: its body, read in pieces. */
+struct upload {
+    char *body;
+    size_t len, cap;
+    int too_big;
 };
 
-/* Find and validate the session cookie. Any failure means anonymous: Tessera fails closed. */
-static void authenticate(struct MHD_Connection *conn, struct auth *auth) {
-    struct cookies cookies = {{0}, 0};
-    memset(auth, 0, sizeof *auth);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_cookie, &cookies);
-    if (cookies.overflow) {
-        auth->had_cookie = 1;
+static void append_body(struct upload *up, const char *data, size_t size) {
+    if (up->too_big || size == 0) return;
+    if (up->len + size > BODY_MAX) {
+        up->too_big = 1;
         return;
     }
-    tessera_cookie found = TESSERA_COOKIE_ABSENT;
-    if (tessera_manager_cookie_token(manager, cookies.text, auth->token, sizeof auth->token,
-                                     &found) != TESSERA_STATUS_OK ||
-        found == TESSERA_COOKIE_ABSENT)
-        return;
-    auth->had_cookie = 1;
-    if (found == TESSERA_COOKIE_AMBIGUOUS) return; /* cookie tossing: no session at all */
-    const char *agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
-    tessera_reason reason = TESSERA_REASON_NONE;
-    tessera_status st =
-        tessera_manager_validate(manager, auth->token, false, agent, &auth->session, &reason);
-    if (st == TESSERA_STATUS_OK) {
-        /* After a rotation the token the browser must keep is the new one. */
-        bool rotated = false;
-        if (tessera_session_has_new_token(auth->session, &rotated) == TESSERA_STATUS_OK && rotated)
-            tessera_session_new_token(auth->session, auth->token, sizeof auth->token);
-    } else if (st != TESSERA_STATUS_REJECTED) {
-        fprintf(stderr, "validate failed: %s\n", tessera_last_error()); /* never has a token */
+    if (up->len + size + 1 > up->cap) {
+        size_t cap = up->cap ? up->cap : 1024;
+        while (cap < up->len + size + 1) cap *= 2;
+        char *grown = realloc(up->body, cap);
+        if (grown == NULL) {
+            up->too_big = 1;
+            return;
+        }
+        up->body = grown;
+        up->cap = cap;
+    }
+    memcpy(up->body + up->len, data, size);
+    up->len += size;
+    up->body[up->len] = '\0';
+}
+
+/* The value of form field `name` in an application/x-www-form-urlencoded body, decoded into
+ * `out` ("" if absent or longer than `out`). */
+static void form_field(const char *body, const char *name, char *out, size_t out_len) {
+    size_t name_len = strlen(name);
+    out[0] = '\0';
+    for (const char *p = body; p != NULL && *p;) {
+        const char *end = strchr(p, '&');
+        size_t pair = end ? (size_t)(end - p) : strlen(p);
+        if (pair > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            size_t o = 0;
+            for (const char *v = p + name_len + 1; v < p + pair; v++) {
+                char c = *v;
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%' && v + 2 < p + pair + 1 && v[1] && v[2]) {
+                    char hex[3] = {v[1], v[2], 0};
+                    c = (char)strtol(hex, NULL, 16);
+                    v += 2;
+                }
+                if (o + 1 >= out_len) {
+                    out[0] = '\0';
+                    return;
+                }
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return;
+        }
+        p = end ? end + 1 : NULL;
     }
 }
 
-static void release(struct auth *auth) {
-    tessera_session_free(auth->session);
-    wipe(auth->token, sizeof auth->token);
+/* ---- what the app decides ------------------------------------------------------------- */
+
+/* What the app did with a request: its answer, and what finish must be told. */
+struct reply {
+    unsigned status;
+    char *body; /* malloc'd */
+    const char *content_type;
+    const char *location;
+    int personal; /* the page shows a CSRF token: never cached, whatever finish says */
+    int stream;   /* the body goes out in several chunks */
+    /* for finish */
+    json_t *data; /* the session data as the app left it; NULL: the app did not touch it */
+    int auth;
+    char user[256];
+    int expiry;
+    uint64_t expiry_ms;
+    int expiry_changed;
+};
+
+static void reply_text(struct reply *r, unsigned status, const char *type, const char *text) {
+    r->status = status;
+    r->content_type = type;
+    free(r->body);
+    r->body = strdup(text);
 }
 
-/* ---- responses ------------------------------------------------------------------------ */
-
-/* Queue a response. `cookie` is a Set-Cookie value from Tessera (or NULL); it is freed here. */
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *type,
-                               const char *body, char *cookie, const char *location) {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL) {
-        tessera_string_free(cookie);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", type);
-    /* Pages behind a session are personal, and this one may set or clear the cookie. */
-    MHD_add_response_header(resp, TESSERA_CACHE_CONTROL_NAME, TESSERA_CACHE_CONTROL_VALUE);
-    if (cookie != NULL) MHD_add_response_header(resp, "Set-Cookie", cookie);
-    if (location != NULL) MHD_add_response_header(resp, "Location", location);
-    tessera_string_free(cookie); /* zeroes it: it held the token */
-    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+/* Answer with `json` (stolen). */
+static void reply_json(struct reply *r, unsigned status, json_t *json) {
+    r->status = status;
+    r->content_type = "application/json";
+    free(r->body);
+    r->body = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
 }
 
-/* The Set-Cookie value a response must carry for this request: the new token after a rotation,
- * a clearing cookie when a cookie was sent but gave no session, or none. */
-static char *cookie_for(const struct auth *auth) {
-    char *cookie = NULL;
-    bool rotated = false;
-    if (auth->session != NULL) {
-        if (tessera_session_has_new_token(auth->session, &rotated) == TESSERA_STATUS_OK && rotated)
-            tessera_manager_set_cookie_for_session(manager, auth->session, &cookie);
-    } else if (auth->had_cookie) {
-        tessera_manager_clear_cookie(manager, &cookie);
-    }
-    return cookie;
+/* The answer to a Tessera error the app cannot handle itself (tests/http/README.md). */
+static void reply_error(struct reply *r, tessera_status st) {
+    unsigned status = st == TESSERA_STATUS_STORE_UNAVAILABLE  ? 503
+                      : st == TESSERA_STATUS_INVALID_ARGUMENT ? 400
+                                                              : 500;
+    const char *code = tessera_status_str((int)st);
+    fprintf(stderr, "tessera: %s\n", tessera_last_error()); /* never holds a token */
+    reply_json(r, status, json_pack("{s:s}", "error", code ? code : "internal"));
 }
 
-static char *clear_cookie(void) {
-    char *cookie = NULL;
-    tessera_manager_clear_cookie(manager, &cookie);
-    return cookie;
+/* The session data as the app sees it. */
+static json_t *load_data(const tessera_request *req) {
+    char *text = NULL;
+    json_t *data = NULL;
+    if (tessera_request_data_json(req, &text) == TESSERA_STATUS_OK)
+        data = json_loads(text, 0, NULL);
+    tessera_string_free(text);
+    return json_is_object(data) ? data : (json_decref(data), json_object());
 }
 
-static enum MHD_Result unauthorized(struct MHD_Connection *conn, const struct auth *auth) {
-    return respond(conn, MHD_HTTP_UNAUTHORIZED, "text/plain", "not signed in\n", cookie_for(auth),
-                   NULL);
-}
-
-/* The signed-in session's CSRF token must come with every state-changing POST. */
-static int csrf_ok(const struct auth *auth, const struct request *req) {
-    bool valid = false;
-    return tessera_session_verify_csrf(auth->session, req->csrf, &valid) == TESSERA_STATUS_OK &&
-           valid;
-}
-
-/* ---- routes --------------------------------------------------------------------------- */
-
-static enum MHD_Result page(struct MHD_Connection *conn) {
-    struct auth auth;
-    authenticate(conn, &auth);
-    char body[2048];
+static const char *request_user(const tessera_request *req) {
     const char *user = NULL;
+    return tessera_request_user(req, &user) == TESSERA_STATUS_OK ? user : NULL;
+}
+
+/* ---- the example's own pages (password sign-in) --------------------------------------- */
+
+/* Constant-time string comparison, so a wrong password's timing does not tell how close it was. */
+static int same_secret(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static const char *check_password(const char *user, const char *password) {
+    const char *found = NULL;
+    for (size_t i = 0; i < sizeof USERS / sizeof USERS[0]; i++)
+        if (same_secret(user, USERS[i].user) & same_secret(password, USERS[i].password))
+            found = USERS[i].user;
+    return found;
+}
+
+/* The form's CSRF field must be a token of this session (SameSite=Lax covers the sign-in). */
+static int form_csrf_ok(const tessera_request *req, const char *body) {
+    char csrf[256];
+    bool valid = false;
+    form_field(body, "csrf", csrf, sizeof csrf);
+    return csrf[0] && tessera_request_verify_csrf(req, csrf, &valid) == TESSERA_STATUS_OK && valid;
+}
+
+static void page(tessera_request *req, struct reply *r) {
+    const char *user = request_user(req);
     char *csrf = NULL;
-    if (auth.session != NULL && tessera_session_user(auth.session, &user) == TESSERA_STATUS_OK &&
-        user != NULL && tessera_session_csrf_token(auth.session, &csrf) == TESSERA_STATUS_OK) {
+    char body[2048];
+    if (user != NULL && tessera_request_csrf_token(req, manager, &csrf) == TESSERA_STATUS_OK) {
         snprintf(body, sizeof body,
                  "<!doctype html><title>Tessera example</title>"
                  "<p>Signed in as <b>%s</b>. <a href=\"/me\">/me</a></p>"
@@ -212,6 +327,7 @@ static enum MHD_Result page(struct MHD_Connection *conn) {
                  "<input type=hidden name=csrf value=\"%s\"><button>Sign out everywhere</button>"
                  "</form>",
                  user, csrf, csrf); /* user names come from the built-in table: no escaping */
+        r->personal = 1;
     } else {
         snprintf(body, sizeof body,
                  "<!doctype html><title>Tessera example</title>"
@@ -220,162 +336,499 @@ static enum MHD_Result page(struct MHD_Connection *conn) {
                  "<button>Sign in</button></form>");
     }
     tessera_string_free(csrf);
-    enum MHD_Result ret = respond(conn, MHD_HTTP_OK, "text/html", body, cookie_for(&auth), NULL);
-    release(&auth);
-    return ret;
+    reply_text(r, MHD_HTTP_OK, "text/html", body);
+    wipe(body, sizeof body);
 }
 
-static enum MHD_Result me(struct MHD_Connection *conn) {
-    struct auth auth;
-    authenticate(conn, &auth);
-    const char *user = NULL;
+static void me(tessera_request *req, struct reply *r) {
+    const char *user = request_user(req);
     char *csrf = NULL;
-    enum MHD_Result ret;
-    if (auth.session == NULL || tessera_session_user(auth.session, &user) != TESSERA_STATUS_OK ||
-        user == NULL) {
-        ret = unauthorized(conn, &auth);
-    } else if (tessera_session_csrf_token(auth.session, &csrf) != TESSERA_STATUS_OK) {
-        ret = respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "error\n", NULL, NULL);
+    tessera_status st;
+    if (user == NULL) {
+        reply_text(r, MHD_HTTP_UNAUTHORIZED, "text/plain", "not signed in\n");
+    } else if ((st = tessera_request_csrf_token(req, manager, &csrf)) != TESSERA_STATUS_OK) {
+        reply_error(r, st);
     } else {
         char body[512];
         snprintf(body, sizeof body, "user=%s\ncsrf=%s\n", user, csrf);
-        ret = respond(conn, MHD_HTTP_OK, "text/plain", body, cookie_for(&auth), NULL);
+        reply_text(r, MHD_HTTP_OK, "text/plain", body);
+        r->personal = 1;
         wipe(body, sizeof body);
     }
     tessera_string_free(csrf);
-    release(&auth);
-    return ret;
 }
 
-static enum MHD_Result login(struct MHD_Connection *conn, struct request *req) {
-    const char *user = req->too_long ? NULL : check_password(req->user, req->password);
-    wipe(req->password, sizeof req->password);
-    if (user == NULL)
-        return respond(conn, MHD_HTTP_UNAUTHORIZED, "text/plain", "wrong user or password\n",
-                       NULL, NULL);
-    /* Sign-in is a privilege change: the visitor's session (if any) gets a new token and the
-     * old one dies at once, so a token planted before sign-in is worthless after it. */
-    struct auth auth;
-    authenticate(conn, &auth);
-    const char *agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
-    tessera_session *session = NULL;
-    char *cookie = NULL;
-    enum MHD_Result ret;
-    if (tessera_manager_login(manager, auth.session ? auth.token : NULL, user, false, agent,
-                              &session) != TESSERA_STATUS_OK ||
-        tessera_manager_set_cookie_for_session(manager, session, &cookie) != TESSERA_STATUS_OK) {
-        fprintf(stderr, "login failed: %s\n", tessera_last_error());
-        ret = respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "error\n", NULL, NULL);
-    } else {
-        ret = respond(conn, MHD_HTTP_SEE_OTHER, "text/plain", "signed in\n", cookie, "/");
+static void password_login(tessera_request *req, const char *body, struct reply *r) {
+    char name[256], password[256];
+    form_field(body, "user", name, sizeof name);
+    form_field(body, "password", password, sizeof password);
+    const char *user = check_password(name, password);
+    wipe(password, sizeof password);
+    if (user == NULL) {
+        reply_text(r, MHD_HTTP_UNAUTHORIZED, "text/plain", "wrong user or password\n");
+        return;
     }
-    tessera_session_free(session);
-    release(&auth);
-    return ret;
+    /* A sign-in: the visitor's token (if any) dies at once, so a planted one is worthless. */
+    tessera_status st = tessera_request_login(req, manager, user);
+    if (st != TESSERA_STATUS_OK) return reply_error(r, st);
+    reply_text(r, MHD_HTTP_SEE_OTHER, "text/plain", "signed in\n");
+    r->location = "/";
 }
 
-static enum MHD_Result logout(struct MHD_Connection *conn, struct request *req, int everywhere) {
-    struct auth auth;
-    authenticate(conn, &auth);
-    enum MHD_Result ret;
-    const char *user = NULL;
-    if (auth.session == NULL) {
-        ret = unauthorized(conn, &auth);
-    } else if (!csrf_ok(&auth, req)) {
-        ret = respond(conn, MHD_HTTP_FORBIDDEN, "text/plain", "missing or wrong CSRF token\n",
-                      cookie_for(&auth), NULL);
-    } else if (!everywhere) {
-        bool ended = false;
-        if (tessera_manager_logout(manager, auth.token, &ended) != TESSERA_STATUS_OK)
-            fprintf(stderr, "logout failed: %s\n", tessera_last_error());
-        ret = respond(conn, MHD_HTTP_OK, "text/plain", "signed out\n", clear_cookie(), NULL);
-    } else if (tessera_session_user(auth.session, &user) != TESSERA_STATUS_OK || user == NULL) {
-        ret = unauthorized(conn, &auth);
-    } else {
+static void form_logout(tessera_request *req, const char *body, struct reply *r,
+                        int everywhere) {
+    const char *user = request_user(req);
+    if (user == NULL) return reply_text(r, MHD_HTTP_UNAUTHORIZED, "text/plain", "not signed in\n");
+    if (!form_csrf_ok(req, body))
+        return reply_text(r, MHD_HTTP_FORBIDDEN, "text/plain", "missing or wrong CSRF token\n");
+    char text[64] = "signed out\n";
+    if (everywhere) {
         size_t count = 0;
-        char body[64];
-        if (tessera_manager_revoke_user(manager, user, &count) != TESSERA_STATUS_OK)
-            fprintf(stderr, "revoke_user failed: %s\n", tessera_last_error());
-        snprintf(body, sizeof body, "signed out of %zu session(s)\n", count);
-        ret = respond(conn, MHD_HTTP_OK, "text/plain", body, clear_cookie(), NULL);
+        tessera_status st = tessera_manager_revoke_user(manager, user, &count);
+        if (st != TESSERA_STATUS_OK) return reply_error(r, st);
+        snprintf(text, sizeof text, "signed out of %zu session(s)\n", count);
     }
-    release(&auth);
+    r->auth = TESSERA_AUTH_LOGGED_OUT; /* finish ends the session and clears the cookie */
+    reply_text(r, MHD_HTTP_OK, "text/plain", text);
+}
+
+/* ---- the reference app of tests/http (test mode) -------------------------------------- */
+
+/* Keys the app keeps for itself in the session, left out of what /read shows: the flashes, and
+ * the expiry /expiry chose (finish is told it on every request, the way Flask keeps _permanent
+ * and Django _session_expiry). */
+#define FLASHES "_flashes"
+#define EXPIRY "_expiry"
+
+/* The expiry an /expiry body asks for (Django's set_expiry, Flask's permanent). */
+static void expiry_of(const json_t *body, int *kind, uint64_t *ms) {
+    const json_t *seconds = json_object_get(body, "seconds"),
+                 *permanent = json_object_get(body, "permanent");
+    *ms = 0;
+    if (json_is_null(seconds) || json_is_false(permanent)) {
+        *kind = TESSERA_EXPIRY_POLICY;
+    } else if (json_is_true(permanent)) {
+        *kind = TESSERA_EXPIRY_PERSISTENT;
+    } else if (json_is_integer(seconds) && json_integer_value(seconds) == 0) {
+        *kind = TESSERA_EXPIRY_BROWSER_SESSION;
+    } else if (json_is_integer(seconds) && json_integer_value(seconds) > 0) {
+        *kind = TESSERA_EXPIRY_IDLE;
+        *ms = (uint64_t)json_integer_value(seconds) * 1000;
+    } else {
+        *kind = TESSERA_EXPIRY_POLICY;
+    }
+}
+
+/* data[key].append(item) in place; [item] if absent. Steals `item`. */
+static void append(json_t *data, const char *key, json_t *item) {
+    json_t *list = json_object_get(data, key);
+    if (json_is_array(list))
+        json_array_append_new(list, item);
+    else
+        json_object_set_new(data, key, json_pack("[o]", item));
+}
+
+static const char *text_of(const json_t *body, const char *key) {
+    const char *s = json_string_value(json_object_get(body, key));
+    return s ? s : "";
+}
+
+/* Runs the route; returns 0 if `path` is not one of the reference app's. */
+static int reference_app(tessera_request *req, const char *method, const char *path,
+                         const json_t *body, struct reply *r) {
+    static const char *const ROUTES[] = {"/read",   "/set",       "/delete", "/append",
+                                         "/flash",  "/flashes",   "/login",  "/logout",
+                                         "/regenerate", "/expiry", "/csrf",  "/protected",
+                                         "/error",  "/early",     "/stream"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
+        known |= strcmp(path, ROUTES[i]) == 0;
+    if (!known) return 0;
+    json_t *value = json_object_get(body, "value");
+    json_t *data = load_data(req);
+    json_t *answer = NULL;
+    int expiry_chosen = 0;
+    tessera_status st = TESSERA_STATUS_OK;
+    r->status = MHD_HTTP_OK;
+
+    if (strcmp(path, "/set") == 0) {
+        json_object_set(data, text_of(body, "key"), value ? value : json_null());
+    } else if (strcmp(path, "/delete") == 0) {
+        json_object_del(data, text_of(body, "key"));
+    } else if (strcmp(path, "/append") == 0) {
+        append(data, text_of(body, "key"), json_incref(value ? value : json_null()));
+    } else if (strcmp(path, "/flash") == 0) {
+        append(data, FLASHES, json_pack("[ss]", text_of(body, "category"), text_of(body, "message")));
+    } else if (strcmp(path, "/flashes") == 0) {
+        json_t *shown = json_incref(json_object_get(data, FLASHES));
+        json_object_del(data, FLASHES);
+        answer = json_pack("{s:o}", "flashes", shown ? shown : json_array());
+    } else if (strcmp(path, "/login") == 0) {
+        if ((st = tessera_request_login(req, manager, text_of(body, "user"))) == TESSERA_STATUS_OK) {
+            json_decref(data);
+            data = load_data(req);
+        }
+    } else if (strcmp(path, "/logout") == 0) {
+        if ((st = tessera_request_logout(req, manager, NULL)) == TESSERA_STATUS_OK) {
+            json_object_clear(data);
+            if (json_object_get(body, "key") != NULL)
+                json_object_set(data, text_of(body, "key"), value ? value : json_null());
+        }
+    } else if (strcmp(path, "/regenerate") == 0) {
+        st = tessera_request_regenerate(req, manager, NULL);
+    } else if (strcmp(path, "/expiry") == 0) {
+        expiry_of(body, &r->expiry, &r->expiry_ms);
+        if (r->expiry == TESSERA_EXPIRY_POLICY)
+            json_object_del(data, EXPIRY);
+        else
+            json_object_set(data, EXPIRY, (json_t *)body);
+        expiry_chosen = 1;
+    } else if (strcmp(path, "/csrf") == 0) {
+        char *csrf = NULL;
+        if ((st = tessera_request_csrf_token(req, manager, &csrf)) == TESSERA_STATUS_OK)
+            answer = json_pack("{s:s}", "csrf", csrf);
+        tessera_string_free(csrf);
+    } else if (strcmp(path, "/protected") == 0) {
+        tessera_csrf verdict = TESSERA_CSRF_INVALID;
+        tessera_request_csrf(req, &verdict);
+        int refused = verdict == TESSERA_CSRF_INVALID;
+        r->status = refused ? MHD_HTTP_FORBIDDEN : MHD_HTTP_OK;
+        answer = json_pack("{s:b}", "ok", !refused);
+    } else if (strcmp(path, "/error") == 0 || strcmp(path, "/early") == 0 ||
+               strcmp(path, "/stream") == 0) {
+        /* The user change goes to finish, which performs it unless the response is an error. */
+        const char *login = json_string_value(json_object_get(body, "login"));
+        if (login != NULL) {
+            r->auth = TESSERA_AUTH_LOGGED_IN;
+            snprintf(r->user, sizeof r->user, "%s", login);
+        } else if (json_object_get(body, "logout") != NULL) {
+            r->auth = TESSERA_AUTH_LOGGED_OUT;
+        } else if (json_object_get(body, "key") != NULL) {
+            json_object_set(data, text_of(body, "key"), value ? value : json_null());
+        }
+        int error = strcmp(path, "/error") == 0;
+        r->status = error ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_OK;
+        r->stream = strcmp(path, "/stream") == 0;
+        answer = json_pack("{s:b}", "ok", !error);
+    } /* else /read */
+
+    if (st != TESSERA_STATUS_OK) {
+        json_decref(data);
+        json_decref(answer);
+        reply_error(r, st); /* finished as an error response if it is one */
+        return 1;
+    }
+    if (!expiry_chosen && json_object_get(data, EXPIRY) != NULL)
+        expiry_of(json_object_get(data, EXPIRY), &r->expiry, &r->expiry_ms);
+    r->expiry_changed = expiry_chosen;
+    if (answer == NULL) {
+        json_t *visible = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(data, key, v) {
+            if (key[0] != '_') json_object_set(visible, key, v);
+        }
+        const char *user = request_user(req);
+        answer = json_pack("{s:s?,s:o}", "user", user, "data", visible);
+    }
+    unsigned status = r->status;
+    reply_json(r, status, answer);
+    if (strcmp(method, "HEAD") == 0) {
+        free(r->body);
+        r->body = strdup("");
+    }
+    r->data = data;
+    return 1;
+}
+
+/* ---- test controls (test mode only) --------------------------------------------------- */
+
+/* Requests held between the app and finish (X-Tessera-Test-Hold: NAME), so that a test can run
+ * other requests meanwhile and then let it finish: a gate the test opens, never a timer. */
+#define HELD_MAX 16
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct {
+        char name[64];
+        int waiting, released;
+    } slot[HELD_MAX];
+} held = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, 0, 0}}};
+
+/* Wait on the condition, for at most 30 s: a failure guard, never what orders events. */
+static int wait_changed(void) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    return pthread_cond_timedwait(&held.changed, &held.lock, &until) != ETIMEDOUT;
+}
+
+/* Called by a held request: announce it has reached the gate, then wait until released. */
+static void hold_here(const char *name) {
+    pthread_mutex_lock(&held.lock);
+    int s = -1;
+    for (int i = 0; i < HELD_MAX && s < 0; i++)
+        if (!held.slot[i].waiting) s = i;
+    if (s >= 0) {
+        snprintf(held.slot[s].name, sizeof held.slot[s].name, "%s", name);
+        held.slot[s].waiting = 1;
+        held.slot[s].released = 0;
+        pthread_cond_broadcast(&held.changed);
+        while (!held.slot[s].released && wait_changed()) {
+        }
+        held.slot[s].waiting = 0;
+        pthread_cond_broadcast(&held.changed);
+    }
+    pthread_mutex_unlock(&held.lock);
+}
+
+static int find_held(const char *name) {
+    for (int i = 0; i < HELD_MAX; i++)
+        if (held.slot[i].waiting && !held.slot[i].released && strcmp(held.slot[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* The /__ paths: 1 if handled (in *r), 0 if `path` is not one. */
+static int test_control(const char *path, const char *raw_body, struct reply *r) {
+    if (strncmp(path, "/__", 3) != 0) return 0;
+    if (!settings.test_mode) {
+        reply_text(r, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+        return 1;
+    }
+    json_t *body = json_loads(raw_body ? raw_body : "{}", 0, NULL);
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (strcmp(path, "/__advance") == 0) {
+        json_int_t ms = json_integer_value(json_object_get(body, "ms"));
+        pthread_rwlock_rdlock(&state_lock);
+        tessera_status st = tessera_clock_advance(test_clock, (uint64_t)(ms > 0 ? ms : 0));
+        pthread_rwlock_unlock(&state_lock);
+        reply_json(r, st == TESSERA_STATUS_OK ? 200 : 500, json_pack("{s:b}", "ok", st == 0));
+    } else if (strcmp(path, "/__store_len") == 0) {
+        size_t len = 0;
+        pthread_rwlock_rdlock(&state_lock);
+        tessera_status st = tessera_manager_store_len(manager, &len);
+        pthread_rwlock_unlock(&state_lock);
+        if (st == TESSERA_STATUS_OK)
+            reply_json(r, 200, json_pack("{s:I}", "len", (json_int_t)len));
+        else
+            reply_error(r, st);
+    } else if (strcmp(path, "/__reset") == 0) {
+        /* Start afresh: a new manager from these options (JSON object), a new clock. */
+        char why[512] = "";
+        tessera_clock *clock = NULL;
+        tessera_manager *fresh = make_manager(raw_body ? raw_body : "{}", &clock, why, sizeof why);
+        if (fresh == NULL) {
+            reply_json(r, 400, json_pack("{s:s}", "error", why));
+        } else {
+            pthread_rwlock_wrlock(&state_lock);
+            tessera_manager *old = manager;
+            tessera_clock *old_clock = test_clock;
+            manager = fresh;
+            test_clock = clock;
+            pthread_rwlock_unlock(&state_lock);
+            tessera_manager_free(old);
+            tessera_clock_free(old_clock);
+            reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+        }
+    } else if (strcmp(path, "/__held") == 0 && name != NULL) {
+        /* Wait until the request held as `name` has reached its gate. */
+        pthread_mutex_lock(&held.lock);
+        int ok = 1;
+        while (find_held(name) < 0 && (ok = wait_changed())) {
+        }
+        pthread_mutex_unlock(&held.lock);
+        reply_json(r, ok ? 200 : 504, json_pack("{s:b}", "ok", ok));
+    } else if (strcmp(path, "/__release") == 0 && name != NULL) {
+        pthread_mutex_lock(&held.lock);
+        int s = find_held(name);
+        if (s >= 0) held.slot[s].released = 1;
+        pthread_cond_broadcast(&held.changed);
+        pthread_mutex_unlock(&held.lock);
+        reply_json(r, s >= 0 ? 200 : 404, json_pack("{s:b}", "ok", s >= 0));
+    } else {
+        reply_text(r, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+    }
+    json_decref(body);
+    return 1;
+}
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+/* /stream: the body in chunks of at most 8 bytes, so it goes out chunked, in several writes. */
+struct chunks {
+    char *body;
+    size_t len;
+};
+
+static ssize_t next_chunk(void *cls, uint64_t pos, char *buf, size_t max) {
+    struct chunks *c = cls;
+    if (pos >= c->len) return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = c->len - (size_t)pos;
+    if (n > 8) n = 8;
+    if (n > max) n = max;
+    memcpy(buf, c->body + pos, n);
+    return (ssize_t)n;
+}
+
+static void free_chunks(void *cls) {
+    struct chunks *c = cls;
+    free(c->body);
+    free(c);
+}
+
+/* Queue the app's reply with the headers finish gave (`resp` may be NULL: none). */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r,
+                                  const tessera_response *resp) {
+    const char *body = r->body ? r->body : "";
+    struct MHD_Response *out = NULL;
+    struct chunks *c = NULL;
+    if (r->stream && (c = calloc(1, sizeof *c)) != NULL && (c->body = strdup(body)) != NULL) {
+        c->len = strlen(body);
+        out = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, next_chunk, c, free_chunks);
+    } else {
+        if (c != NULL) free(c);
+        out = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    }
+    if (out == NULL) return MHD_NO;
+    if (r->content_type) MHD_add_response_header(out, "Content-Type", r->content_type);
+    if (r->location) MHD_add_response_header(out, "Location", r->location);
+    /* The session's headers, exactly as Tessera decided them. */
+    size_t count = 0;
+    bool no_store = false;
+    if (resp != NULL && tessera_response_header_count(resp, &count) == TESSERA_STATUS_OK)
+        for (size_t i = 0; i < count; i++) {
+            const char *name = NULL, *value = NULL;
+            if (tessera_response_header(resp, i, &name, &value) != TESSERA_STATUS_OK) continue;
+            MHD_add_response_header(out, name, value);
+            no_store |= strcasecmp(name, TESSERA_CACHE_CONTROL_NAME) == 0;
+        }
+    if (r->personal && !no_store)
+        MHD_add_response_header(out, TESSERA_CACHE_CONTROL_NAME, TESSERA_CACHE_CONTROL_VALUE);
+    enum MHD_Result ret = MHD_queue_response(conn, r->status, out);
+    MHD_destroy_response(out);
+    return ret;
+}
+
+/* ---- one request: begin -> the app -> finish ------------------------------------------ */
+
+static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const char *method,
+                             struct upload *up) {
+    struct reply r = {.status = 200, .auth = TESSERA_AUTH_UNCHANGED};
+    enum MHD_Result ret;
+    if (test_control(url, up->body, &r)) {
+        ret = send_reply(conn, &r, NULL);
+        free(r.body);
+        return ret;
+    }
+    if (up->too_big) {
+        reply_text(&r, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain", "request body too large\n");
+        ret = send_reply(conn, &r, NULL);
+        free(r.body);
+        return ret;
+    }
+
+    struct cookies cookies = {{0}, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_cookie, &cookies);
+    const char *proto = header(conn, "X-Forwarded-Proto");
+    bool https = settings.trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
+
+    pthread_rwlock_rdlock(&state_lock);
+    tessera_request *req = NULL;
+    /* An overlong Cookie header is passed as one that holds a malformed session cookie would
+     * be: Tessera makes the request anonymous. */
+    tessera_status st = tessera_request_begin(
+        manager, cookies.overflow ? "" : cookies.text, https, method, header(conn, "User-Agent"),
+        header(conn, "X-CSRF-Token"), &req);
+    if (st != TESSERA_STATUS_OK) { /* fail closed: not even anonymous */
+        reply_error(&r, st);
+        pthread_rwlock_unlock(&state_lock);
+        ret = send_reply(conn, &r, NULL);
+        free(r.body);
+        return ret;
+    }
+
+    /* The app. */
+    const char *type = header(conn, "Content-Type");
+    int json_body = type != NULL && strncasecmp(type, "application/json", 16) == 0;
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+    json_t *body = json_body && up->body ? json_loads(up->body, 0, NULL) : NULL;
+    if (settings.test_mode && (json_body || !post) && reference_app(req, method, url, body, &r)) {
+        /* done */
+    } else if (get && strcmp(url, "/") == 0) {
+        page(req, &r);
+    } else if (get && strcmp(url, "/me") == 0) {
+        me(req, &r);
+    } else if (post && strcmp(url, "/login") == 0) {
+        password_login(req, up->body ? up->body : "", &r);
+    } else if (post && strcmp(url, "/logout") == 0) {
+        form_logout(req, up->body ? up->body : "", &r, 0);
+    } else if (post && strcmp(url, "/logout-everywhere") == 0) {
+        form_logout(req, up->body ? up->body : "", &r, 1);
+    } else if (!get && !post) {
+        reply_text(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
+    } else {
+        reply_text(&r, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+    }
+    json_decref(body);
+
+    const char *hold = settings.test_mode ? header(conn, "X-Tessera-Test-Hold") : NULL;
+    if (hold != NULL) hold_here(hold);
+
+    char *data = r.data ? json_dumps(r.data, JSON_COMPACT) : NULL;
+    tessera_response *resp = NULL;
+    st = tessera_request_finish(req, manager, data, r.auth, r.user[0] ? r.user : NULL, false,
+                                r.expiry, r.expiry_ms, r.expiry_changed, r.status >= 500, &resp);
+    pthread_rwlock_unlock(&state_lock);
+    if (data != NULL) wipe(data, strlen(data));
+    free(data);
+    json_decref(r.data);
+    if (st != TESSERA_STATUS_OK) {
+        /* The app's changes were not (all) made: an error response, still with the headers
+         * Tessera gave, if any (a token rotated at begin must reach the client). */
+        r.stream = 0;
+        r.location = NULL;
+        reply_error(&r, st);
+    }
+    ret = send_reply(conn, &r, resp);
+    tessera_response_free(resp);
+    free(r.body);
     return ret;
 }
 
 /* ---- libmicrohttpd plumbing ----------------------------------------------------------- */
 
-static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *filename, const char *content_type,
-                                const char *transfer_encoding, const char *data, uint64_t off,
-                                size_t size) {
-    struct request *req = cls;
-    char *field = NULL;
-    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
-    if (strcmp(key, "user") == 0)
-        field = req->user;
-    else if (strcmp(key, "password") == 0)
-        field = req->password;
-    else if (strcmp(key, "csrf") == 0)
-        field = req->csrf;
-    else
-        return MHD_YES;
-    if (off + size >= FIELD_MAX) {
-        req->too_long = 1;
-        return MHD_YES;
-    }
-    memcpy(field + off, data, size);
-    field[off + size] = '\0';
-    return MHD_YES;
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls) {
     (void)cls, (void)version;
-    int post = strcmp(method, "POST") == 0;
     if (*con_cls == NULL) { /* first call: headers only */
-        struct request *req = calloc(1, sizeof *req);
-        if (req == NULL) return MHD_NO;
-        if (post) req->post = MHD_create_post_processor(conn, 1024, on_field, req);
-        *con_cls = req;
+        struct upload *up = calloc(1, sizeof *up);
+        if (up == NULL) return MHD_NO;
+        *con_cls = up;
         return MHD_YES;
     }
-    struct request *req = *con_cls;
+    struct upload *up = *con_cls;
     if (*upload_data_size != 0) { /* a piece of the body */
-        if (req->post != NULL) MHD_post_process(req->post, upload_data, *upload_data_size);
+        append_body(up, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n",
-                       NULL, NULL);
-    if (!post && strcmp(url, "/") == 0) return page(conn);
-    if (!post && strcmp(url, "/me") == 0) return me(conn);
-    if (post && strcmp(url, "/login") == 0) return login(conn, req);
-    if (post && strcmp(url, "/logout") == 0) return logout(conn, req, 0);
-    if (post && strcmp(url, "/logout-everywhere") == 0) return logout(conn, req, 1);
-    return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL, NULL);
+    return serve(conn, url, method, up);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    struct request *req = *con_cls;
+    struct upload *up = *con_cls;
     (void)cls, (void)conn, (void)toe;
-    if (req == NULL) return;
-    if (req->post != NULL) MHD_destroy_post_processor(req->post);
-    wipe(req, sizeof *req);
-    free(req);
+    if (up == NULL) return;
+    if (up->body != NULL) {
+        wipe(up->body, up->cap); /* may hold a password */
+        free(up->body);
+    }
+    free(up);
     *con_cls = NULL;
-}
-
-/* An audit log on stderr: ids and users, never tokens. */
-static void on_event(void *user_data, const tessera_event *event) {
-    const char *id = tessera_event_id(event), *user = tessera_event_user(event),
-               *reason = tessera_event_reason(event);
-    (void)user_data;
-    fprintf(stderr, "event %s id=%.12s user=%s%s%s\n", tessera_event_kind(event),
-            id ? id : "-", user ? user : "-", reason ? " reason=" : "", reason ? reason : "");
 }
 
 static volatile sig_atomic_t stop;
@@ -385,22 +838,43 @@ static void on_signal(int sig) {
     stop = 1;
 }
 
+static int usage(const char *argv0) {
+    fprintf(stderr,
+            "usage: %s [--store URL] [--options JSON] [--trust-proxy] [--test] [PORT]\n", argv0);
+    return 2;
+}
+
 int main(int argc, char **argv) {
-    unsigned port = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 0;
-    if (port > 65535) {
-        fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
-        return 2;
+    unsigned port = 0;
+    settings.options = DEFAULT_OPTIONS;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--test") == 0) {
+            settings.test_mode = 1;
+        } else if (strcmp(argv[i], "--trust-proxy") == 0) {
+            settings.trust_proxy = 1;
+        } else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+            settings.store = argv[++i];
+        } else if (strcmp(argv[i], "--options") == 0 && i + 1 < argc) {
+            settings.options = argv[++i];
+        } else if (argv[i][0] != '-' && strtoul(argv[i], NULL, 10) <= 65535) {
+            port = (unsigned)strtoul(argv[i], NULL, 10);
+        } else {
+            return usage(argv[0]);
+        }
     }
     if (strcmp(tessera_version(), TESSERA_VERSION) != 0) {
         fprintf(stderr, "built against tessera %s but running %s\n", TESSERA_VERSION,
                 tessera_version());
         return 1;
     }
-    if (tessera_manager_new(OPTIONS, NULL, &manager) != TESSERA_STATUS_OK) {
-        fprintf(stderr, "tessera: %s\n", tessera_last_error());
+    char why[512] = "";
+    manager = make_manager(settings.options, &test_clock, why, sizeof why);
+    if (manager == NULL) {
+        fprintf(stderr, "tessera: %s\n", why);
         return 1;
     }
-    tessera_manager_add_listener(manager, on_event, NULL);
+    if (settings.test_mode)
+        fprintf(stderr, "TEST MODE: manual clock, password-less /login, /__ controls\n");
 
     /* Block the signals while starting, then wait for one with sigsuspend (no lost wake-up). */
     struct sigaction sa;
@@ -420,14 +894,17 @@ int main(int argc, char **argv) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* A thread per connection: Tessera's calls block on a networked store (one round trip), and
+     * a blocked call must not stall other connections. */
     struct MHD_Daemon *daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, 4u,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_END);
     if (daemon == NULL) {
         fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", port);
         tessera_manager_free(manager);
+        tessera_clock_free(test_clock);
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -438,6 +915,7 @@ int main(int argc, char **argv) {
 
     MHD_stop_daemon(daemon);
     tessera_manager_free(manager);
+    tessera_clock_free(test_clock);
     fprintf(stderr, "stopped\n");
     return 0;
 }

@@ -4,9 +4,11 @@
 # Every C program is compiled with -Wall -Wextra -Werror twice: against libtessera.so (plain),
 # and with -fsanitize=address,undefined against libtessera.a. Each then runs three ways: plainly,
 # under valgrind (the plain build), and with ASan + UBSan + LeakSanitizer (the sanitized build).
-# The example service is driven over HTTP the same three ways. The conformance corpus runs on the
-# memory store and again on Redis (a private redis-server this script starts on a free loopback
-# port and kills at the end; each scenario on a key prefix of its own), and test_redis checks
+# The example service is driven over HTTP the same three ways, and so is the HTTP corpus
+# (tests/http, run by tests/http_corpus.py against the example in test mode, on the memory store
+# and on Redis). The conformance corpus runs on the memory store and again on Redis (a private
+# redis-server this script starts on a free loopback port and kills at the end; each scenario on
+# a key prefix of its own), and test_redis checks
 # that the Redis store fails closed (it starts and stops a redis-server of its own). Around them:
 # the header compiles as C99 and C++, the conformance runner refuses scenarios it does not
 # understand, the leak checkers catch a deliberate leak of each kind of handle, and
@@ -140,7 +142,7 @@ build test_redis "$here/test_redis.c"
 # shellcheck disable=SC2086
 build conformance "$here/conformance.c" $jansson
 # shellcheck disable=SC2086
-build server "$root/bindings-c/examples/server.c" $mhd
+build server "$root/bindings-c/examples/server.c" $mhd $jansson
 build canary_leak "$here/canary_leak.c"
 built_all
 
@@ -252,6 +254,16 @@ for mode in plain valgrind asan; do
   fi
   run "example over HTTP ($mode)" "$out/logs/example-$mode.log" \
     bash "$here/test_example.sh" "$out/bin/server$suffix" "${wrap[@]}"
+  # The HTTP corpus (tests/http) against the example server in test mode, over real HTTP.
+  run "http corpus ($mode)" "$out/logs/http-corpus-$mode.log" \
+    python3 "$here/http_corpus.py" --label "$mode" --log "$out/logs/http-server-$mode.log" \
+    "$root/tests/http" -- "${wrap[@]}" "$out/bin/server$suffix"
+  if [ "$with_redis" = 1 ]; then
+    run "http corpus on Redis ($mode)" "$out/logs/http-corpus-redis-$mode.log" \
+      python3 "$here/http_corpus.py" --store "$redis_url" --label "$mode" \
+      --log "$out/logs/http-server-redis-$mode.log" "$root/tests/http" -- "${wrap[@]}" \
+      "$out/bin/server$suffix"
+  fi
   echo "bindings-c: $mode took $((SECONDS - mode_start))s"
 done
 
