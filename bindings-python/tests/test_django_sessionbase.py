@@ -540,6 +540,16 @@ def test_the_https_upgrade_is_delivered_by_a_5xx(
     assert client.get("/whoami/", secure=True).json()["data"] == {"k": "v"}
 
 
+@pytest.mark.parametrize("create", [False, True])
+def test_a_key_made_in_a_view_reaches_the_client(middleware: str, create: bool) -> None:
+    client = Client()
+    response = client.get("/save-now/", {"create": "1"} if create else {})
+    key = response.json()["key"]
+    assert alive(key)
+    assert response.cookies[COOKIE].value == key
+    assert client.get("/save-now/").json()["key"] == key  # the next request has it
+
+
 def test_an_unreachable_store_answers_503(tessera_middleware: None) -> None:
     unreachable = {"store": "redis://127.0.0.1:1/0?connect_timeout_ms=100", "sweep_interval": None}
     with override_settings(TESSERA=unreachable):

@@ -49,14 +49,6 @@ SKIP: dict[str, str] = {
     ),
 }
 
-#: Scenarios that wait for work in core, not in the Django glue (run, expected to fail).
-PENDING_IN_CORE: dict[str, str] = {
-    "csrf_for_a_visitor_without_a_session": (
-        "core: a visitor's CSRF token still reserves a stored session; the stateless visitor "
-        "token (core/src/http/visitor_csrf.rs) is in progress"
-    ),
-}
-
 START = 1_700_000_000  # the corpus's manual clock, in seconds
 
 SCENARIO_KEYS = {"name", "description", "config", "config_error", "steps"}
@@ -491,8 +483,6 @@ def test_http_corpus(
     assert scenario["name"] == name
     if name in SKIP:
         pytest.skip(SKIP[name])
-    if name in PENDING_IN_CORE:
-        request.applymarker(pytest.mark.xfail(reason=PENDING_IN_CORE[name], strict=False))
     url = None
     if store == "redis":
         server: RedisServer = request.getfixturevalue("redis")
@@ -509,6 +499,4 @@ def test_http_corpus(
 
 def test_the_corpus_is_there() -> None:
     assert len(SCENARIOS) >= 40
-    names = {os.path.basename(p)[: -len(".json")] for p in SCENARIOS}
-    assert set(SKIP) <= names
-    assert set(PENDING_IN_CORE) <= names
+    assert set(SKIP) <= {os.path.basename(p)[: -len(".json")] for p in SCENARIOS}

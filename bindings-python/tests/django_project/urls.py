@@ -16,4 +16,5 @@ urlpatterns = [
     path("sessions/", views.sessions_view),
     path("boom/", views.boom_view),
     path("login-then-fail/", views.login_then_fail_view),
+    path("save-now/", views.save_now_view),
 ]

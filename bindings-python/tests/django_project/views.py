@@ -109,3 +109,12 @@ def login_then_fail_view(request: HttpRequest) -> HttpResponse:
     assert user is not None
     login(request, user)
     return HttpResponse("failed after login", status=500)
+
+
+def save_now_view(request: HttpRequest) -> HttpResponse:
+    """The Django idiom for a key now: save() an empty session (or create() a new one)."""
+    if request.GET.get("create"):
+        request.session.create()
+    elif not request.session.session_key:
+        request.session.save()
+    return JsonResponse({"key": request.session.session_key})

@@ -95,16 +95,19 @@ class Finished(NamedTuple):
     data_too_large: bool
 
 
-def _headers(responses: list[Response]) -> list[tuple[str, str]]:
-    """The headers of the last of ``responses``, or, when an explicit ``save()`` or ``flush()``
-    finished some before, of all of them: per cookie, the last line sent is the one the client
-    must keep."""
-    if len(responses) == 1:
-        return responses[0].headers()
+Headers = list[tuple[str, str]]
+
+
+def _merged(sent: list[Headers]) -> Headers:
+    """The headers of the last finish, or, when an explicit ``save()``, ``flush()`` or
+    ``create()`` sent some before, of all of them: per cookie, the last line is the one the
+    client must keep."""
+    if len(sent) == 1:
+        return sent[0]
     cookies: dict[str, str] = {}
     others: dict[str, str] = {}
-    for response in responses:
-        for name, value in response.headers():
+    for headers in sent:
+        for name, value in headers:
             if name.lower() == "set-cookie":
                 cookies[value.split("=", 1)[0].strip()] = value
             else:
@@ -129,8 +132,9 @@ class SessionStore(SessionBase):
     _request: Optional[Request] = None
     # The CSRF verdict of the middleware's begin (None: no middleware gave one).
     _csrf: Optional[str] = None
-    # Finished by an explicit save() before the middleware's finish: their headers still count.
-    _finished: tuple[Response, ...] = ()
+    # The headers of what finished before the middleware's finish (an explicit save(), flush()
+    # or create()): they still count.
+    _sent: tuple[Headers, ...] = ()
     # The user django.contrib.auth.login() signed in during this request.
     _login: Optional[str] = None
     _expiry_changed: bool = False
@@ -241,9 +245,12 @@ class SessionStore(SessionBase):
             self._request = None
             self._login = None
             self._expiry_changed = False
-        self._finished = (*self._finished, response)
+        self._sent = (*self._sent, response.headers())
         if response.set_cookie is not None:
-            self._session_key = _token_in(response.set_cookie)
+            key = _token_in(response.set_cookie)
+            if key != self.session_key:
+                self.modified = True  # Django's middleware sends the cookie of modified sessions
+            self._session_key = key
         return response
 
     def finish_request(self, *, error: bool) -> Finished:
@@ -253,25 +260,22 @@ class SessionStore(SessionBase):
         sent, a logout still happens). If the data is too large to store, nothing is written and
         the result says so (the response becomes a 500), with the headers of an error response.
         """
-        responses = list(self._finished)
-        self._finished = ()
-        if self._request is None and responses and "_session_cache" in self.__dict__:
+        sent = list(self._sent)
+        self._sent = ()
+        if self._request is None and sent and "_session_cache" in self.__dict__:
             self._req()  # save() finished the request; later changes are compared afresh
         too_large = False
-        req = self._request
-        if req is not None:
-            # What an error response would carry (a token rotated at begin), in case the write
-            # fails: finish consumes the request even when it fails.
-            fallback = None if error else req.prepare(error=True)
+        if self._request is not None:
             try:
-                responses.append(self._commit(error=error))
-            except DataTooLarge:
-                if fallback is None:
-                    raise
-                responses.append(fallback)
+                sent.append(self._commit(error=error).headers())
+            except DataTooLarge as e:
+                # Nothing was written; the error response still carries what it must (a token
+                # rotated at begin).
+                if e.response is not None:
+                    sent.append(e.response.headers())
                 too_large = True
-            self._finished = ()
-        return Finished(_headers(responses), too_large)
+            self._sent = ()
+        return Finished(_merged(sent), too_large)
 
     def signed_in(self, user: str) -> None:
         """``django.contrib.auth.login`` signed ``user`` in: the finish is a login.
@@ -355,14 +359,26 @@ class SessionStore(SessionBase):
 
         The session the store held before is left as it is (``cycle_key()`` ends it).
         """
-        data = self._get_session(no_load=True)
-        req = get_manager().begin(None, https=self.https, user_agent=self.user_agent)
-        req.csrf_token()  # a new session with no data is stored only if it has a CSRF token
-        req.write(set=data)
-        self._request = req
-        self._session_key = req.token
-        self._deleted = False
+        self._create_now(self._get_session(no_load=True))
         self.modified = True
+
+    def _create_now(self, data: dict[str, Any]) -> None:
+        # The request protocol stores nothing for an empty new session, but Django promises
+        # that create() and an explicit save() store one, so it is made through the lifecycle
+        # API, and the response sends its token.
+        manager = get_manager()
+        session = manager.create(None, data or None, https=self.https, user_agent=self.user_agent)
+        token = session.new_token
+        assert token is not None
+        self._sent = (
+            *self._sent,
+            [("Set-Cookie", manager.set_cookie(token)), ("Cache-Control", "no-store")],
+        )
+        self._request = manager.begin(
+            f"{manager.cookie_name}={token}", https=self.https, user_agent=self.user_agent
+        )
+        self._session_key = token
+        self._deleted = False
 
     def save(self, must_create: bool = False) -> None:
         """Store this request's changes (only the keys that changed).
@@ -379,10 +395,12 @@ class SessionStore(SessionBase):
             return
         if self._deleted:
             raise UpdateError("the session was deleted")
-        self._get_session()
+        data = self._get_session()
         req = self._req()
-        if req.token is None and not req.ended:
-            req.csrf_token()  # an explicit save() stores an empty new session too
+        if req.token is None and not req.ended and not data:
+            self._create_now(data)  # an explicit save() stores an empty new session too
+            self.modified = True
+            return
         response = self._commit()
         if response.ended:
             raise UpdateError("the session ended while this request was using it")
@@ -425,7 +443,7 @@ class SessionStore(SessionBase):
             # Finished now (its response clears the cookie): what the app stores after a flush
             # belongs to a brand-new session, begun afresh (Django's flush() empties the data,
             # so every key set afterwards is new, even one equal to a value of the old session).
-            self._finished = (*self._finished, req.finish())
+            self._sent = (*self._sent, req.finish().headers())
             self._request = None
         self._session_key = None
         self._login = None
