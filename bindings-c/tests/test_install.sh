@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make install PREFIX=...` into a scratch prefix, then build the README's example against the
+# `make install PREFIX=...` into a scratch prefix, then build the README's examples against the
 # installed copy through pkg-config — dynamically and statically — and run both.
 # Uses the debug library (C_PROFILE=debug): the suite builds release only for the bench.
 set -uo pipefail
@@ -58,6 +58,21 @@ check "the example links statically with libtessera.a and static_libs" test $? =
 check "the static build runs without libtessera.so" test $? = 0
 check "the static build does not load libtessera.so" bash -c "! ldd '$work/static' | grep -q libtessera"
 check "both builds print the same" cmp -s "$work/dynamic.out" "$work/static.out"
+
+# The second C block is the request handler; it must build and print what the README says.
+awk '/^```c$/ { n++; if (n == 2) { inside = 1; next } } /^```$/ && inside { exit } inside' \
+  "$root/bindings-c/README.md" >"$work/handler.c"
+check "README.md has a request handler example" grep -q "tessera_request_begin" "$work/handler.c"
+# shellcheck disable=SC2046
+gcc -std=c11 -Wall -Wextra -Werror "$work/handler.c" -o "$work/handler" \
+  $(pkg-config --cflags --libs tessera)
+check "the handler example builds" test $? = 0
+LD_LIBRARY_PATH=$prefix/lib "$work/handler" >"$work/handler.out" 2>&1
+check "the handler example runs" test $? = 0
+check "the handler example prints what the README says" diff -u - "$work/handler.out" <<'EOF'
+visit 1: 200, Set-Cookie, Cache-Control
+visit 2: 200
+EOF
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
