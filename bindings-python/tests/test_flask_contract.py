@@ -508,3 +508,17 @@ def test_an_unreachable_store_fails_closed_with_503(clock: ManualClock) -> None:
         assert seen == ["/login/hank", "/private"], "no hook of the app's ran on the 503"
     finally:
         server.stop()
+
+
+def test_a_user_id_tessera_refuses_fails_the_response_not_the_session(
+    m: SessionManager, clock: ManualClock
+) -> None:
+    app = make_app(m, TESTING=False)
+    client = app.test_client()
+    client.post("/login/ivan")
+    before = cookie(client)
+    clock.advance(16 * 60)  # the next request rotates the token
+    response = client.post("/login/" + "x" * 5000)
+    assert response.status_code == 500
+    assert cookie(client) not in (None, before), "the rotated token still reaches the client"
+    assert client.get("/whoami").get_json()["tessera_user"] == "ivan"

@@ -115,7 +115,6 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         self.serializer = serializer
         self.modified = False
         self.accessed = False
-        self.new = native.id is None
         self._login_keeps_data = login_keeps_data
         self._had_data = bool(stored)
         # Keys this request assigned: what survives a logout, or a login that drops the
@@ -171,6 +170,11 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
             ) from None
 
     # -- Tessera's state ------------------------------------------------------------------------
+
+    @property
+    def new(self) -> bool:  # type: ignore[override]
+        """Whether the request has no session yet (Flask's ``session.new``)."""
+        return self.session_id is None
 
     @property
     def user(self) -> Optional[str]:
@@ -327,42 +331,48 @@ class TesseraSessionInterface(SessionInterface):
             self._finish(app, session, response)
         # A second call (on the 500 response Flask builds when the first one raised) adds the
         # same headers: the request is finished once.
-        if session.accessed or (session.response is not None and session.response.set_cookie):
+        headers = session.response.headers() if session.response is not None else []
+        if session.accessed or headers:
             response.vary.add("Cookie")
-        if session.response is not None:
-            for name, value in session.response.headers():
-                if name == "Set-Cookie":
-                    response.headers.add(name, value)
-                else:
-                    response.headers[name] = value
+        for name, value in headers:
+            if name == "Set-Cookie":
+                response.headers.add(name, value)
+            else:
+                response.headers[name] = value
 
     def _finish(self, app: App, session: TesseraSession, response: WerkzeugResponse) -> None:
         native = session.native
         outcome = session._outcome(app, error=response.status_code >= 500)
-        only = None
         user = outcome.pop("login", None)
-        if user is not None and not outcome["error"]:
-            # The login is made first, then the data is compared with what the login left: when
-            # it dropped the previous data, every key this request assigned is written (also
-            # one assigned its old value, such as Flask-Login's "_fresh"), and nothing else.
-            native.login(user)
-            if session._had_data and not native.data:
-                only = session._assigned
         try:
-            data = session._data(only)
-            session.response = native.finish(data, **outcome)
+            only = None
+            if user is not None and not outcome["error"]:
+                # The login is made first, then the data is compared with what it left: when it
+                # dropped the previous data, the keys this request assigned are written (also one
+                # assigned its old value, such as Flask-Login's "_fresh"), and nothing else.
+                native.login(user)
+                if session._had_data and not native.data:
+                    only = session._assigned
+            session.response = native.finish(session._data(only), **outcome)
         except TesseraError as e:
-            # data_too_large, store_unavailable: Flask answers 500, and that response still
-            # carries what finish says it must (a token rotated by begin).
-            session.response = e.response
+            # data_too_large, store_unavailable, a refused user id: Flask answers 500, and that
+            # response still carries what the request owes the client (a token rotated by begin,
+            # or the one a completed login made).
+            session.response = e.response or self._failed(native, outcome)
             raise
         except (TypeError, ValueError) as e:
-            # A value changed in place into something the serializer cannot store: the response
-            # fails as an error response (whose headers still deliver what begin decided, such
-            # as a rotated token), and the error names the key.
-            outcome["error"] = True
-            session.response = native.finish(None, **outcome)
+            # A value changed in place into something the serializer cannot store: nothing is
+            # saved, and the error names the key.
+            session.response = self._failed(native, outcome)
             raise type(e)(f"the session could not be saved: {e}") from e
+
+    @staticmethod
+    def _failed(native: Request, outcome: dict[str, Any]) -> Optional[Response]:
+        """The headers of an error response for a request finish has not consumed."""
+        try:
+            return native.finish(None, **{**outcome, "error": True})
+        except TesseraError as e:
+            return e.response
 
 
 def manager() -> SessionManager:
