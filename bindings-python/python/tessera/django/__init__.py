@@ -7,9 +7,11 @@
     TESSERA = {"idle_timeout": 30 * 60, "absolute_timeout": 12 * 3600}
     MIDDLEWARE = [..., "tessera.django.middleware.SessionMiddleware", ...]  # or Django's own
 
-Django's ``SessionMiddleware``, ``django.contrib.auth.login`` (a new token at sign-in, the
-pre-login one dead at once), ``logout`` (the server-side session is destroyed) and
-``update_session_auth_hash`` work unchanged. ``TESSERA`` holds
+``request.session`` is Django's ``SessionBase`` on Tessera's per-request protocol
+(:mod:`tessera.django.store`); ``tessera.django.middleware.SessionMiddleware`` gives the core
+the whole request (HTTPS, User-Agent, CSRF header, 5xx responses). ``django.contrib.auth.login``
+is a Tessera login (a new token even for the user already signed in), ``logout`` destroys the
+server-side session, ``update_session_auth_hash`` cycles the key. ``TESSERA`` holds
 :class:`~tessera.SessionManager` keyword arguments; the cookie's attributes stay Django's
 ``SESSION_COOKIE_*`` settings. Idle and absolute timeouts are Tessera's.
 
