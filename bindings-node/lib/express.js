@@ -10,8 +10,9 @@
 //   response out  → finish (one native call, in the writeHead hook: the data as the app left
 //                   it, Passport's `session.passport.user` or `userId(session)` as the user, the
 //                   expiry set through `req.session.cookie`, whether the status is 5xx)
-//   regenerate()  → logout now, then a new empty session (express-session's contract; Passport
-//                   calls it at login and logout, and copies back what it keeps)
+//   regenerate()  → a new empty req.session (express-session's contract) and a new token at
+//                   finish; what the app copies back is kept, a user in it is a login (Passport
+//                   calls regenerate at login and logout and copies back what it keeps)
 //   destroy()     → logout now; `req.session` is gone
 //   req.tessera.login(user) → a login at finish (always a new token, also for the same user)
 //
@@ -63,6 +64,7 @@ class State {
     this.expiryMs = s.maxIdleMs ?? 0
     this.expiryChanged = false
     this.login = null // a user req.tessera.login() signed in, for finish
+    this.regenerated = false // req.session.regenerate() ran: req.session is a new session
     this.session = newSession(this, s.exists ? s.dataJson : '')
     this.sessionID = undefined // req.sessionID if the app assigned one
     this.destroyed = false
@@ -109,10 +111,15 @@ class State {
     const session = this.session
     if (session !== undefined) {
       const t = session[kTarget]
-      if (t[kPending] === null && t[kFlags] !== 0) {
+      // Unread, or read with only primitive values and untouched: the app cannot have changed it.
+      if (t[kPending] === null && (t[kFlags] !== 0 || this.regenerated)) {
         data = JSON.stringify(t)
         const u = this.mode.userOf(session)
-        if (u !== undefined) {
+        if (this.regenerated) {
+          // After regenerate() the session is new: a user in it has just signed in.
+          auth = typeof u === 'string' ? AUTH.LOGGED_IN : AUTH.USER
+          user = typeof u === 'string' ? u : null
+        } else if (u !== undefined) {
           auth = AUTH.USER
           user = u
         }
@@ -125,6 +132,7 @@ class State {
     let flags = this.expiry * 16
     if (error) flags |= FLAG.ERROR
     if (this.expiryChanged) flags |= FLAG.EXPIRY_CHANGED
+    if (this.regenerated) flags |= FLAG.REGENERATE
     return new Outcome(data, auth, user, flags, this.expiryMs)
   }
 
@@ -212,18 +220,21 @@ class Session {
   }
 
   /**
-   * End this session now (its token dies at once) and start a new, empty one, whose id is known
-   * in the callback. Passport calls this at login and logout and copies back what it keeps.
+   * A new, empty `req.session` (express-session's contract) and a new token when the response
+   * goes out (the old one dies then, at once): what the app copies back is kept, the rest is
+   * removed, and the user is the one the new session names — a user there is a login (a new
+   * CSRF secret and deadline, also for the same user), none a logout. Passport calls this at
+   * login and logout. An error response (5xx) cycles nothing and signs nobody in. A visitor's
+   * new session has its id at once (reserved); a session that already exists keeps its id until
+   * the response goes out.
    */
   regenerate (cb) {
     const state = this[kState]
-    state.run(STEP.LOGOUT, undefined, (err, s) => {
-      if (!err) {
-        state.adopt(s)
-        state.session = newSession(state, null)
-      }
-      if (cb) cb(err || undefined)
-    })
+    if (!state.done) {
+      state.regenerated = true
+      state.session = newSession(state, null)
+    }
+    if (cb) process.nextTick(cb, state.done ? new Error('tessera: the response has already been sent') : undefined)
   }
 
   /** End this session now; `req.session` is gone and the cookie is cleared. */
@@ -358,11 +369,14 @@ function passportUser (session) {
 /** Add the core's headers to the response. */
 function applyHeaders (res, r) {
   if (r === null) return
-  if (r.setCookie !== null) {
-    const prev = res.getHeader('set-cookie')
-    res.setHeader('Set-Cookie', prev === undefined ? r.setCookie : [].concat(prev, r.setCookie))
-  }
+  if (r.setCookie !== null) appendCookie(res, r.setCookie)
+  if (r.csrfCookie !== null) appendCookie(res, r.csrfCookie)
   if (r.noStore) res.setHeader('Cache-Control', 'no-store')
+}
+
+function appendCookie (res, cookie) {
+  const prev = res.getHeader('set-cookie')
+  res.setHeader('Set-Cookie', prev === undefined ? cookie : [].concat(prev, cookie))
 }
 
 /** The status a writeHead call will send. */
@@ -687,10 +701,15 @@ class RequestApi {
 
   /** End this session now (its token dies at once); the request goes on with a new, empty one. */
   logout () {
-    const session = this.#state.session
+    const state = this.#state
     return new Promise((resolve, reject) => {
-      if (!session) return resolve()
-      session.regenerate((err) => err ? reject(err) : resolve())
+      state.run(STEP.LOGOUT, undefined, (err, s) => {
+        if (err) return reject(err)
+        state.adopt(s)
+        state.login = null
+        state.session = newSession(state, null)
+        resolve()
+      })
     })
   }
 

@@ -64,7 +64,7 @@ function decodeState (s) {
 
 /**
  * Take apart a compact response: null for no header and no failure, else { noStore, setCookie,
- * error } — `error` (a TesseraError) when finish could not carry out everything; the headers
+ * csrfCookie, error } (csrfCookie: the cookie of a visitor's CSRF token) — `error` (a TesseraError) when finish could not carry out everything; the headers
  * are then the ones the error response must still carry.
  */
 function decodeResponse (s) {
@@ -75,9 +75,11 @@ function decodeResponse (s) {
     const b = s.indexOf(NL, a + 1)
     error = makeError(s.slice(1, a), s.slice(a + 1, b))
     s = s.slice(b + 1)
-    if (s === '') return { noStore: false, setCookie: null, error }
+    if (s === '') return { noStore: false, setCookie: null, csrfCookie: null, error }
   }
-  return { noStore: s.charCodeAt(0) === 49, setCookie: s.length > 1 ? s.slice(1) : null, error }
+  const nl = s.indexOf(NL)
+  const cookie = nl < 0 ? s.slice(1) : s.slice(1, nl)
+  return { noStore: s.charCodeAt(0) === 49, setCookie: cookie === '' ? null : cookie, csrfCookie: nl < 0 ? null : s.slice(nl + 1), error }
 }
 
 /** The per-request calls bound to `manager`. */

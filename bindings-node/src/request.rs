@@ -23,7 +23,8 @@
 //! # Compact response (from `prepare` and `finish`)
 //!
 //! Empty when the response carries no session header; otherwise `1` (`Cache-Control: no-store`)
-//! or `0`, followed by the `Set-Cookie` value (empty for none). A `finish` that could not carry
+//! or `0`, followed by the session cookie's `Set-Cookie` value (empty for none) and, if the
+//! response sets the cookie of a visitor's CSRF token, a newline and that `Set-Cookie` value. A `finish` that could not carry
 //! out everything (`data_too_large`, `store_unavailable`) still has headers the error response
 //! must carry (a token rotated by begin, a cleared cookie): it answers `!`, the error's code, a
 //! newline, its message (never a token), a newline, then the response as above.
@@ -528,17 +529,20 @@ fn finished_with(result: Result<http::Response, http::FinishError>) -> Compact {
 
 /// A response in the compact format (see the module docs).
 fn respond(response: &http::Response) -> Compact {
-    match &response.set_cookie {
-        None if !response.no_store => Compact(Vec::new()),
-        cookie => {
-            let mut out = Vec::with_capacity(160);
-            out.push(if response.no_store { b'1' } else { b'0' });
-            if let Some(c) = cookie {
-                out.extend_from_slice(c.as_bytes());
-            }
-            Compact(out)
-        }
+    let (cookie, csrf) = (&response.set_cookie, &response.csrf_cookie);
+    if cookie.is_none() && csrf.is_none() && !response.no_store {
+        return Compact(Vec::new());
     }
+    let mut out = Vec::with_capacity(160);
+    out.push(if response.no_store { b'1' } else { b'0' });
+    if let Some(c) = cookie {
+        out.extend_from_slice(c.as_bytes());
+    }
+    if let Some(c) = csrf {
+        out.push(b'\n');
+        out.extend_from_slice(c.as_bytes());
+    }
+    Compact(out)
 }
 
 /// The headers the response will carry once `__finishAsync` with the same outcome has made the
