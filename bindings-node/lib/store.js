@@ -27,7 +27,7 @@ const { SessionManager } = require('./native.js')
 const { makeError } = require('./errors.js')
 const calls = require('./request.js')
 
-const { STEP, AUTH, EXPIRY, Outcome } = calls
+const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kLive = Symbol('tessera.request') // on the object get() returns: its request's handle
 
 class TesseraStore extends session.Store {
@@ -131,7 +131,10 @@ class TesseraStore extends session.Store {
       // regenerate(), express-session's own privilege change.
       const user = fresh ? passportUser(sess) : undefined
       const [kind, ms] = this.#expiry(sess)
-      const outcome = new Outcome(data, user === undefined ? AUTH.UNCHANGED : AUTH.USER, user ?? null, kind * 16, ms)
+      // express-session saves whatever the status: an error response (5xx) writes nothing.
+      const res = req && req.res
+      const error = res && res.statusCode >= 500 ? FLAG.ERROR : 0
+      const outcome = new Outcome(data, user === undefined ? AUTH.UNCHANGED : AUTH.USER, user ?? null, kind * 16 | error, ms)
       const settle = (r) => {
         if (r !== null && r.error !== null) return cb && cb(r.error)
         if (cb) cb(null)

@@ -36,7 +36,7 @@ function authenticator () {
 function sessionLayer (kind, manager, cookie) {
   if (kind === 'expressSession') return expressSession({ manager })
   const store = new TesseraStore({ manager })
-  return session({
+  const sessions = session({
     store,
     genid: store.genid,
     secret: 'corpus secret, not for production',
@@ -53,6 +53,17 @@ function sessionLayer (kind, manager, cookie) {
       maxAge: cookie.maxAgeMs ?? undefined
     }
   })
+  // express-session sets no Cache-Control: a response that sets the session cookie must not be
+  // kept by a shared cache, so the app adds `no-store` itself (README: "express-session").
+  return (req, res, next) => {
+    const writeHead = res.writeHead
+    res.writeHead = function (...args) {
+      const sc = [].concat(res.getHeader('set-cookie') ?? [])
+      if (sc.some((c) => String(c).startsWith(cookie.name + '='))) res.setHeader('Cache-Control', 'no-store')
+      return writeHead.apply(this, args)
+    }
+    sessions(req, res, next)
+  }
 }
 
 /**

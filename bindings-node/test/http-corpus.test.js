@@ -26,18 +26,39 @@ const EXPRESS_SESSION_SKIPS = {
 const reasons = {
   noCsrf: 'express-session has no CSRF tokens (csrfProtection() belongs to expressSession())',
   noRotation: 'express-session owns the cookie and cannot deliver a token the store rotated: TesseraStore runs with rotation off',
-  noClear: 'express-session never clears its cookie (destroy and logout only stop sending it)',
-  expires: 'express-session sends Expires, never Max-Age, and resends the cookie only when the data changed',
-  earlyHeaders: 'express-session sets its cookie when the headers go out, before the store call that saves a new session'
+  noClear: 'express-session never clears its cookie: a dead, tossed or replaced cookie is simply not sent again',
+  regenerateSaves: 'express-session saves the new, empty session regenerate() makes and sends its cookie, so a logout sets a new cookie instead of clearing it',
+  cookiePath: 'express-session handles only requests under its cookie\'s path (req.session is undefined elsewhere)',
+  expires: 'express-session sends Expires, never Max-Age, and sends its cookie again only when the data changed',
+  earlyCookie: 'express-session sets its cookie when the headers go out, before the store is called: a refused write or an error response still sends it, with the app\'s status'
 }
 for (const [reason, names] of Object.entries({
   noCsrf: ['csrf_for_a_visitor_without_a_session', 'csrf_missing_or_wrong_token_is_refused', 'csrf_needed_for_every_unsafe_method',
     'csrf_not_needed_for_safe_methods', 'csrf_token_dies_at_login', 'csrf_token_of_a_visitor_dies_at_login',
-    'csrf_token_of_another_session_is_refused', 'csrf_token_of_the_session_is_accepted', 'csrf_token_survives_a_rotation'],
+    'csrf_token_of_another_session_is_refused', 'csrf_token_of_the_session_is_accepted', 'csrf_token_survives_a_rotation',
+    'relogin_as_the_same_user_renews_the_csrf_secret'],
   noRotation: ['rotation_after_fifteen_minutes_sends_a_new_cookie', 'rotation_and_write_in_the_same_request',
     'rotated_away_token_works_inside_the_grace_only', 'write_with_the_rotated_away_token_inside_the_grace_is_kept',
     'https_upgrade_replaces_the_token_at_once', 'error_response_delivers_a_rotation', 'error_response_delivers_the_https_upgrade',
-    'rotated_cookie_keeps_the_per_session_expiry', 'session_created_over_https_is_not_rotated_on_https']
+    'rotated_cookie_keeps_the_per_session_expiry', 'session_created_over_https_is_not_rotated_on_https',
+    'request_in_flight_across_a_rotation_keeps_its_write_and_the_cookie', 'data_too_large_still_delivers_a_rotation'],
+  noClear: ['absolute_expiry_despite_activity', 'idle_expiry_after_thirty_minutes', 'login_as_another_user_drops_the_first_users_data',
+    'login_beyond_max_sessions_per_user_evicts_the_oldest', 'login_replaces_the_token_and_kills_the_pre_login_one',
+    'malformed_cookie_is_anonymous_cleared_and_stores_nothing', 'two_session_cookies_are_anonymous_and_cleared',
+    'unknown_token_is_never_adopted', 'write_finishing_after_the_session_expired_does_not_resurrect',
+    'write_to_an_expired_session_starts_fresh', 'regenerate_replaces_the_token_and_keeps_user_and_data',
+    'relogin_as_the_same_user_replaces_the_token', 'relogin_restarts_the_absolute_deadline',
+    'write_after_logout_in_the_same_request_goes_to_a_new_session', 'early_headers_still_log_in'],
+  regenerateSaves: ['clearing_the_cookie_repeats_its_attributes', 'early_headers_still_log_out', 'error_response_after_logout_still_logs_out',
+    'logout_clears_the_cookie_and_ends_the_session', 'streamed_response_still_logs_out', 'write_after_logout_starts_a_fresh_session',
+    'write_racing_a_logout_does_not_resurrect', 'write_with_a_logged_out_cookie_does_not_resurrect'],
+  cookiePath: ['config_clearing_uses_the_configured_path_and_domain', 'config_path_domain_and_http_only'],
+  expires: ['config_cookie_max_age', 'expiry_cannot_lengthen_past_the_absolute_timeout', 'expiry_cannot_lengthen_past_the_idle_timeout',
+    'expiry_null_restores_the_configured_policy', 'expiry_seconds_ends_the_session_after_that_many_seconds',
+    'expiry_seconds_just_before_is_valid', 'expiry_zero_is_a_browser_session_cookie', 'permanent_cookie_lives_no_longer_than_the_session',
+    'permanent_false_is_a_browser_session_cookie_again'],
+  earlyCookie: ['data_too_large_from_a_visitor_creates_no_session', 'data_too_large_is_an_error_and_keeps_the_previous_data',
+    'error_response_after_login_does_not_log_in', 'error_response_for_a_visitor_creates_no_session']
 })) {
   for (const name of names) EXPRESS_SESSION_SKIPS[name] = reasons[reason]
 }
