@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from tessera._native import InvalidArgument, StoreUnavailable
+from tessera._native import DataTooLarge, InvalidArgument, StoreUnavailable
 from tessera.django.conf import get_manager
 from tessera.django.store import SessionStore
 
@@ -110,15 +110,17 @@ class SessionMiddleware(DjangoSessionMiddleware):
         session = getattr(request, "session", None)
         if not isinstance(session, SessionStore):
             return response
-        try:
-            headers, too_large = session.finish_request(error=response.status_code >= 500)
-        except StoreUnavailable as e:
-            return _unavailable(e)
-        except InvalidArgument as e:
-            return _failure(400, str(e))
-        if too_large:
+        headers, failure = session.finish_request(error=response.status_code >= 500)
+        if isinstance(failure, StoreUnavailable):
+            response = _unavailable(failure)
+        elif isinstance(failure, DataTooLarge):
             # A server-side limit the view did not handle: nothing was saved.
             response = _failure(500, "The session data is too large to store.")
+        elif isinstance(failure, InvalidArgument):
+            response = _failure(400, str(failure))
+        elif failure is not None:
+            logger.error("the session could not be saved: %s", failure)
+            response = _failure(500, "The session could not be saved.")
         for name, value in headers:
             if name.lower() == "set-cookie":
                 # Through response.cookies, where Django (and its test client) looks for them.

@@ -49,7 +49,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signing import JSONSerializer
 from django.utils import timezone
 
-from tessera._native import DataTooLarge, Request, Response, SessionRejected
+from tessera._native import Request, Response, SessionRejected, TesseraError
 from tessera.django.conf import get_manager, get_state
 from tessera.django.users import user_key
 
@@ -91,8 +91,9 @@ class Finished(NamedTuple):
 
     #: The headers to add to the response (``Set-Cookie``, ``Cache-Control``).
     headers: list[tuple[str, str]]
-    #: The session data was too large to store: nothing was written, answer 500.
-    data_too_large: bool
+    #: Why finishing failed (``DataTooLarge``, ``StoreUnavailable`` …), if it did: the response
+    #: must then be an error, with ``headers`` (those its error response must carry).
+    failure: Optional[TesseraError]
 
 
 Headers = list[tuple[str, str]]
@@ -257,25 +258,24 @@ class SessionStore(SessionBase):
         """Finish the request for ``tessera.django.middleware``: the headers the response needs.
 
         ``error``: the response is a 5xx (nothing is saved, no login; a rotated token is still
-        sent, a logout still happens). If the data is too large to store, nothing is written and
-        the result says so (the response becomes a 500), with the headers of an error response.
+        sent, a logout still happens). If finishing fails (data too large, store unreachable),
+        the result says why, with the headers the error response must carry.
         """
         sent = list(self._sent)
         self._sent = ()
         if self._request is None and sent and "_session_cache" in self.__dict__:
             self._req()  # save() finished the request; later changes are compared afresh
-        too_large = False
+        failure: Optional[TesseraError] = None
         if self._request is not None:
             try:
                 sent.append(self._commit(error=error).headers())
-            except DataTooLarge as e:
-                # Nothing was written; the error response still carries what it must (a token
-                # rotated at begin).
+            except TesseraError as e:
+                # The error response still carries what it must (a token rotated at begin).
                 if e.response is not None:
                     sent.append(e.response.headers())
-                too_large = True
+                failure = e
             self._sent = ()
-        return Finished(_merged(sent), too_large)
+        return Finished(_merged(sent), failure)
 
     def signed_in(self, user: str) -> None:
         """``django.contrib.auth.login`` signed ``user`` in: the finish is a login.
