@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import pytest
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 from tessera import ManualClock, SessionRejected
 from tessera.django import SessionStore
 
@@ -548,6 +548,28 @@ def test_a_key_made_in_a_view_reaches_the_client(middleware: str, create: bool) 
     assert alive(key)
     assert response.cookies[COOKIE].value == key
     assert client.get("/save-now/").json()["key"] == key  # the next request has it
+
+
+def test_async_views_sign_in_and_out(
+    middleware: str, users: dict[str, Any], dj_clock: ManualClock
+) -> None:
+    async def go() -> None:
+        client = AsyncClient()
+        anonymous = (await client.get("/save-now/")).cookies[COOKIE].value
+        response = await client.post(
+            "/async-login/", {"username": "alice", "password": PASSWORD}
+        )
+        assert response.status_code == 200
+        token = response.cookies[COOKIE].value
+        assert token != anonymous and not alive(anonymous)
+        session = current_manager().validate(token)
+        assert session.user == str(users["alice"].pk)
+        assert session.data["via"] == "async"
+        response = await client.post("/async-logout/")
+        assert response.cookies[COOKIE].value == ""
+        assert not alive(token)
+
+    run(go())
 
 
 def test_an_unreachable_store_answers_503(tessera_middleware: None) -> None:

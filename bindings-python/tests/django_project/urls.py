@@ -17,4 +17,6 @@ urlpatterns = [
     path("boom/", views.boom_view),
     path("login-then-fail/", views.login_then_fail_view),
     path("save-now/", views.save_now_view),
+    path("async-login/", views.async_login_view),
+    path("async-logout/", views.async_logout_view),
 ]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import (
+    aauthenticate,
+    alogin,
+    alogout,
+    authenticate,
+    login,
+    logout,
+    update_session_auth_hash,
+)
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -118,3 +126,25 @@ def save_now_view(request: HttpRequest) -> HttpResponse:
     elif not request.session.session_key:
         request.session.save()
     return JsonResponse({"key": request.session.session_key})
+
+
+@csrf_exempt
+async def async_login_view(request: HttpRequest) -> HttpResponse:
+    """An async view: aauthenticate + alogin, then an async write."""
+    user = await aauthenticate(
+        request,
+        username=request.POST.get("username", ""),
+        password=request.POST.get("password", ""),
+    )
+    if user is None:
+        return HttpResponse("bad credentials", status=403)
+    await alogin(request, user)
+    await request.session.aset("via", "async")
+    return JsonResponse({"user": user.get_username(), "key": request.session.session_key})
+
+
+@csrf_exempt
+async def async_logout_view(request: HttpRequest) -> HttpResponse:
+    """An async view: alogout."""
+    await alogout(request)
+    return HttpResponse("signed out")
