@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 from django.test import AsyncClient, Client, override_settings
-from tessera import ManualClock, SessionRejected
+from tessera import InvalidArgument, ManualClock, SessionRejected
 from tessera.django import SessionStore
 
 from tests.conftest_django import *  # noqa: F403
@@ -570,6 +570,19 @@ def test_async_views_sign_in_and_out(
         assert not alive(token)
 
     run(go())
+
+
+def test_a_refused_key_is_a_clear_error_not_a_traceback(
+    tessera_middleware: None, dj_clock: ManualClock
+) -> None:
+    response = Client().get("/bad-key/")
+    assert response.status_code == 400
+    assert COOKIE not in response.cookies
+    assert current_manager().store_len() == 0
+    s = SessionStore()
+    s[""] = 1
+    with pytest.raises(InvalidArgument):
+        s.save()
 
 
 def test_an_unreachable_store_answers_503(tessera_middleware: None) -> None:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("boom/", views.boom_view),
     path("login-then-fail/", views.login_then_fail_view),
     path("save-now/", views.save_now_view),
+    path("bad-key/", views.bad_key_view),
     path("async-login/", views.async_login_view),
     path("async-logout/", views.async_logout_view),
 ]

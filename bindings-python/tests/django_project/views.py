@@ -148,3 +148,9 @@ async def async_logout_view(request: HttpRequest) -> HttpResponse:
     """An async view: alogout."""
     await alogout(request)
     return HttpResponse("signed out")
+
+
+def bad_key_view(request: HttpRequest) -> HttpResponse:
+    """Stores a value under an empty key, which Tessera refuses."""
+    request.session[""] = 1
+    return HttpResponse("stored?")

@@ -117,7 +117,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             # A server-side limit the view did not handle: nothing was saved.
             response = _failure(500, "The session data is too large to store.")
         elif isinstance(failure, InvalidArgument):
-            response = _failure(400, str(failure))
+            logger.warning("the session was not saved: %s", failure)
+            response = _failure(400, "The session could not be saved: an invalid value.")
         elif failure is not None:
             logger.error("the session could not be saved: %s", failure)
             response = _failure(500, "The session could not be saved.")
