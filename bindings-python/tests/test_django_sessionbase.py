@@ -8,7 +8,7 @@ through Django's test client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -19,8 +19,30 @@ from tessera.django import SessionStore
 
 from tests.conftest_django import *  # noqa: F403
 from tests.conftest_django import COOKIE, PASSWORD, TEST_OPTIONS, current_manager
+from tests.redis_server import RedisServer
 
 T = TypeVar("T")
+
+_prefixes = iter(range(1 << 30))
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def dj_clock(request: pytest.FixtureRequest, django_env: None) -> Iterator[ManualClock]:
+    """This module's tests run on the memory store and on Redis."""
+    clock = ManualClock()
+    options: dict[str, Any] = {"clock": clock, **TEST_OPTIONS}
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        options["store"] = server.url(prefix=f"djsb{next(_prefixes)}:")
+    with override_settings(TESSERA=options):
+        yield clock
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
