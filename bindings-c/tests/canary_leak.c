@@ -4,7 +4,7 @@
  * checks of the suite are live — including for the handles Tessera records in its registry of
  * live handles (which must not make a leaked handle look reachable).
  *
- * Usage: canary_leak [session|manager|clock|string]   (default: session)
+ * Usage: canary_leak [session|manager|clock|string|request|response]   (default: session)
  */
 #include "tessera.h"
 
@@ -33,6 +33,19 @@ int main(int argc, char **argv) {
         char *header = NULL;
         if (tessera_manager_clear_cookie(m, &header) != TESSERA_STATUS_OK) return 2;
         header = NULL;
+    } else if (strcmp(kind, "request") == 0) {
+        tessera_request *r = NULL;
+        if (tessera_request_begin(m, NULL, true, "GET", NULL, NULL, &r) != TESSERA_STATUS_OK)
+            return 2;
+        r = NULL;
+    } else if (strcmp(kind, "response") == 0) {
+        tessera_request *r = NULL;
+        tessera_response *resp = NULL;
+        if (tessera_request_begin(m, NULL, true, "POST", NULL, NULL, &r) != TESSERA_STATUS_OK ||
+            tessera_request_finish(r, m, NULL, TESSERA_AUTH_LOGGED_IN, "canary", false,
+                                   TESSERA_EXPIRY_NONE, 0, false, false, &resp) != TESSERA_STATUS_OK)
+            return 2;
+        resp = NULL;
     } else {
         fprintf(stderr, "unknown kind %s\n", kind);
         return 2;

@@ -15,8 +15,11 @@ the cookie jar kept here, the Set-Cookie lines read as a browser does, the two i
 response, and a strict reading of the scenario (an unknown key fails it). Only the standard
 library is used.
 
-Usage: http_corpus.py [--store URL] [--label LABEL] [--log FILE] CORPUS_DIR -- SERVER [ARGS...]
+Usage: http_corpus.py [--store URL] [--label LABEL] [--log FILE] [--min-scenarios N] CORPUS_DIR
+                      -- SERVER [ARGS...]
   --store URL   run on this store (a Redis URL: each scenario gets &prefix=c-http-LABEL-NAME)
+  --min-scenarios N   fail if the directory holds fewer scenarios (default 45, as the Rust
+                runner: the corpus must not shrink unnoticed)
   SERVER ...    the server command, e.g. ``valgrind -q ... target/c/bin/server`` (the runner adds
                 ``--test --trust-proxy 0``)
 Prints one line per failure, then ``N passed, N failed`` (scenarios, plus the server's clean
@@ -553,6 +556,7 @@ def main(argv: list[str]) -> int:
         return 2
     ours, command = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     store = label = log = None
+    minimum = 45
     rest = []
     it = iter(ours)
     for a in it:
@@ -562,6 +566,8 @@ def main(argv: list[str]) -> int:
             label = next(it)
         elif a == "--log":
             log = next(it)
+        elif a == "--min-scenarios":
+            minimum = int(next(it))
         else:
             rest.append(a)
     if len(rest) != 1 or not command:
@@ -572,6 +578,9 @@ def main(argv: list[str]) -> int:
     files = sorted(corpus.glob("*.json"))
     server = Server(command, Path(log or os.devnull))
     passed = failed = skipped = 0
+    if len(files) < minimum:
+        print(f"FAIL {corpus} holds {len(files)} scenarios; the corpus has at least {minimum}")
+        failed += 1
     start = time.monotonic()
     try:
         for path in files:

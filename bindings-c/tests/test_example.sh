@@ -4,7 +4,8 @@
 # tossing, fixation, and a clean shutdown (which is where valgrind and LeakSanitizer report).
 #
 # Usage: test_example.sh SERVER [WRAPPER...]   e.g. test_example.sh ./server valgrind -q ...
-# Prints "N passed, N failed" last; exits non-zero on any failure.
+# With TESSERA_EXAMPLE_STORE=URL the server runs with --store URL (run.sh: a Redis key prefix of
+# its own). Prints "N passed, N failed" last; exits non-zero on any failure.
 set -uo pipefail
 
 server=$1
@@ -31,11 +32,13 @@ check() { # check DESCRIPTION COMMAND...
   fi
 }
 
-"$@" "$server" 0 >"$work/out" 2>"$work/err" &
+store_args=()
+[ -n "${TESSERA_EXAMPLE_STORE:-}" ] && store_args=(--store "$TESSERA_EXAMPLE_STORE")
+"$@" "$server" "${store_args[@]}" 0 >"$work/out" 2>"$work/err" &
 pid=$!
 base=
 for _ in $(seq 1 600); do # up to 60 s: valgrind starts slowly
-  base=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/out")
+  base=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\)$|\1|p' "$work/out" 2>/dev/null)
   [ -n "$base" ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
@@ -64,6 +67,18 @@ has() { grep -q -- "$1" "$work/$2"; }
 request GET /me
 check "GET /me without a cookie is 401" [ "$status" = 401 ]
 check "no Set-Cookie without a cookie" [ -z "$(set_cookie)" ]
+
+# Outside test mode the corpus's reference app and the test controls do not exist: above all,
+# no password-less sign-in.
+request POST /login -H 'Content-Type: application/json' -d '{"user": "alice"}'
+check "a JSON sign-in without a password is 401" [ "$status" = 401 ]
+check "a JSON sign-in without a password sets no cookie" [ -z "$(set_cookie)" ]
+request POST /__advance -H 'Content-Type: application/json' -d '{"ms": 1}'
+check "the clock control is refused outside test mode" [ "$status" = 404 ]
+request POST /__reset -H 'Content-Type: application/json' -d '{}'
+check "the reset control is refused outside test mode" [ "$status" = 404 ]
+request GET /read
+check "the reference app's /read does not exist outside test mode" [ "$status" = 404 ]
 
 # Wrong password.
 request POST /login -d 'user=alice&password=nope'
