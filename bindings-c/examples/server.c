@@ -555,7 +555,8 @@ static struct {
     } slot[HELD_MAX];
 } held = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, 0, 0}}};
 
-/* Wait on the condition, for at most 30 s: a failure guard, never what orders events. */
+/* Wait on the condition for at most 30 s (for /__held: a failure guard, never what orders
+ * events; its caller answers 504 when it runs out). */
 static int wait_changed(void) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -574,8 +575,9 @@ static void hold_here(const char *name) {
         held.slot[s].waiting = 1;
         held.slot[s].released = 0;
         pthread_cond_broadcast(&held.changed);
-        while (!held.slot[s].released && wait_changed()) {
-        }
+        /* No time limit: only the test (or the shutdown) opens the gate, so no timer can let
+         * the request finish before the steps the test runs meanwhile. */
+        while (!held.slot[s].released) pthread_cond_wait(&held.changed, &held.lock);
         held.slot[s].waiting = 0;
         pthread_cond_broadcast(&held.changed);
     }
@@ -913,6 +915,11 @@ int main(int argc, char **argv) {
 
     while (!stop) sigsuspend(&old);
 
+    /* Open every gate, so that no held request keeps the shutdown waiting. */
+    pthread_mutex_lock(&held.lock);
+    for (int i = 0; i < HELD_MAX; i++) held.slot[i].released = 1;
+    pthread_cond_broadcast(&held.changed);
+    pthread_mutex_unlock(&held.lock);
     MHD_stop_daemon(daemon);
     tessera_manager_free(manager);
     tessera_clock_free(test_clock);
