@@ -37,7 +37,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
+
+# A JSON object as parsed; a scenario's steps and expectations are read from these.
+Obj = dict[str, Any]
+# A held request's outcome, filled by its thread: a Response, or the exception it met.
+Result = list[Any]
 
 START_MS = 1_700_000_000_000
 DEFAULT_COOKIE = "__Host-session"
@@ -48,9 +53,20 @@ USER_AGENT = "tessera-http-corpus"
 SKIP: dict[str, str] = {}
 
 ROUTES = {
-    "/read": "GET", "/set": "POST", "/delete": "POST", "/append": "POST", "/flash": "POST",
-    "/flashes": "GET", "/login": "POST", "/logout": "POST", "/regenerate": "POST",
-    "/expiry": "POST", "/csrf": "GET", "/protected": None, "/error": "POST", "/early": "POST",
+    "/read": "GET",
+    "/set": "POST",
+    "/delete": "POST",
+    "/append": "POST",
+    "/flash": "POST",
+    "/flashes": "GET",
+    "/login": "POST",
+    "/logout": "POST",
+    "/regenerate": "POST",
+    "/expiry": "POST",
+    "/csrf": "GET",
+    "/protected": None,
+    "/error": "POST",
+    "/early": "POST",
     "/stream": "POST",
 }
 STEP_KEYS = {
@@ -59,7 +75,15 @@ STEP_KEYS = {
 }
 REQUEST_KEYS = {"method", "path", "body", "https", "headers", "cookie", "csrf"}
 EXPECT_KEYS = {"status", "cookie", "attributes", "no_store", "body"}
-ATTRIBUTE_KEYS = {"Secure", "HttpOnly", "SameSite", "Path", "Domain", "Max-Age", "Expires"}
+ATTRIBUTE_KEYS = {
+    "Secure",
+    "HttpOnly",
+    "SameSite",
+    "Path",
+    "Domain",
+    "Max-Age",
+    "Expires",
+}
 COOKIE_EFFECTS = {"none", "new", "same", "cleared", "set"}
 
 
@@ -79,7 +103,7 @@ class SetCookie:
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
         self.value = value
-        self.attributes: list[tuple[str, Optional[str]]] = []
+        self.attributes: list[tuple[str, str | None]] = []
         for part in parts[1:]:
             part = part.strip()
             if not part:
@@ -87,7 +111,7 @@ class SetCookie:
             k, eq, v = part.partition("=")
             self.attributes.append((k.strip(), v.strip() if eq else None))
 
-    def attr(self, name: str) -> Optional[tuple[Optional[str]]]:
+    def attr(self, name: str) -> tuple[str | None] | None:
         """``None`` if absent, else a 1-tuple with its value (``None`` for a flag)."""
         for k, v in reversed(self.attributes):
             if k.lower() == name.lower():
@@ -108,12 +132,22 @@ class SetCookie:
         return False
 
     def describe(self) -> str:
-        return "[" + "; ".join(k if v is None else f"{k}={v}" for k, v in self.attributes) + "]"
+        return (
+            "["
+            + "; ".join(k if v is None else f"{k}={v}" for k, v in self.attributes)
+            + "]"
+        )
 
 
 class Response:
-    def __init__(self, status: int, set_cookies: list[str], cache_control: Optional[str],
-                 body: Any, is_json: bool) -> None:
+    def __init__(
+        self,
+        status: int,
+        set_cookies: list[str],
+        cache_control: str | None,
+        body: Any,
+        is_json: bool,
+    ) -> None:
         self.status = status
         self.set_cookies = set_cookies
         self.cache_control = cache_control
@@ -127,7 +161,7 @@ class Response:
     def cookies_named(self, name: str) -> list[SetCookie]:
         return [c for c in map(SetCookie, self.set_cookies) if c.name == name]
 
-    def session_cookie(self, name: str) -> Optional[SetCookie]:
+    def session_cookie(self, name: str) -> SetCookie | None:
         found = self.cookies_named(name)
         return found[-1] if found else None
 
@@ -135,10 +169,14 @@ class Response:
         out = []
         lines = len(self.cookies_named(name))
         if lines > 1:
-            out.append(f"the response has {lines} Set-Cookie lines for {name} (at most one)")
+            out.append(
+                f"the response has {lines} Set-Cookie lines for {name} (at most one)"
+            )
         if lines and not self.no_store():
-            out.append(f"the response sets or clears {name} without Cache-Control: no-store "
-                       f"(got {self.cache_control!r})")
+            out.append(
+                f"the response sets or clears {name} without Cache-Control: no-store "
+                f"(got {self.cache_control!r})"
+            )
         return out
 
 
@@ -160,13 +198,15 @@ def show(v: Any) -> str:
 # ---- expectations ------------------------------------------------------------------------------
 
 
-def mismatches(expect: dict, r: Response, name: str, sent: list[str]) -> list[str]:
+def mismatches(expect: Obj, r: Response, name: str, sent: list[str]) -> list[str]:
     out = []
     if "status" in expect:
         want = expect["status"]
         ok = r.status // 100 == want if want <= 5 else r.status == want
         if not ok:
-            out.append(f"status: expected {f'{want}xx' if want <= 5 else want}, got {r.status}")
+            out.append(
+                f"status: expected {f'{want}xx' if want <= 5 else want}, got {r.status}"
+            )
     session = r.session_cookie(name)
     if "cookie" in expect:
         want = expect["cookie"]
@@ -176,8 +216,11 @@ def mismatches(expect: dict, r: Response, name: str, sent: list[str]) -> list[st
             got, ok = "the cookie cleared", want == "cleared"
         else:
             got = "the same value set again" if session.value in sent else "a new value"
-            ok = (want == "set" or (want == "new" and session.value not in sent)
-                  or (want == "same" and sent == [session.value]))
+            ok = (
+                want == "set"
+                or (want == "new" and session.value not in sent)
+                or (want == "same" and sent == [session.value])
+            )
         if not ok:
             out.append(f"cookie: expected {want}, got {got}")
     if "attributes" in expect:
@@ -186,17 +229,22 @@ def mismatches(expect: dict, r: Response, name: str, sent: list[str]) -> list[st
         else:
             out.extend(attribute_mismatches(expect["attributes"], session))
     if "no_store" in expect and expect["no_store"] != r.no_store():
-        out.append(f"no_store: expected {expect['no_store']}, got {r.no_store()} "
-                   f"(Cache-Control: {r.cache_control!r})")
+        out.append(
+            f"no_store: expected {expect['no_store']}, got {r.no_store()} "
+            f"(Cache-Control: {r.cache_control!r})"
+        )
     if "body" in expect:
         want = expect["body"]
         if not r.is_json:
             out.append(f"body: expected {show(want)}, got a body that is not JSON")
         elif isinstance(want, dict):
-            got = r.body if isinstance(r.body, dict) else {}
-            wrong = [f"{k!r}: expected {show(v)}, "
-                     + (f"got {show(got[k])}" if k in got else "missing")
-                     for k, v in want.items() if k not in got or not same_json(v, got[k])]
+            body: Obj = r.body if isinstance(r.body, dict) else {}
+            wrong = [
+                f"{k!r}: expected {show(v)}, "
+                + (f"got {show(body[k])}" if k in body else "missing")
+                for k, v in want.items()
+                if k not in body or not same_json(v, body[k])
+            ]
             if wrong:
                 out.append(f"body: {'; '.join(wrong)} (whole body: {show(r.body)})")
         elif not same_json(want, r.body):
@@ -204,18 +252,25 @@ def mismatches(expect: dict, r: Response, name: str, sent: list[str]) -> list[st
     return out
 
 
-def attribute_mismatches(want: dict, c: SetCookie) -> list[str]:
+def attribute_mismatches(want: Obj, c: SetCookie) -> list[str]:
     out = []
 
-    def check(name: str, w: Optional[str], g: Optional[str], same: bool) -> None:
+    def check(name: str, w: str | None, g: str | None, same: bool) -> None:
         if not same:
-            out.append(f"attribute {name}: expected {w or 'absent'}, got {g or 'absent'} "
-                       f"(Set-Cookie attributes: {c.describe()})")
+            out.append(
+                f"attribute {name}: expected {w or 'absent'}, got {g or 'absent'} "
+                f"(Set-Cookie attributes: {c.describe()})"
+            )
 
     for name in ("Secure", "HttpOnly", "Expires"):
         if name in want:
-            w, g = bool(want[name]), c.attr(name) is not None
-            check(name, "present" if w else None, "present" if g else None, w == g)
+            present, found = bool(want[name]), c.attr(name) is not None
+            check(
+                name,
+                "present" if present else None,
+                "present" if found else None,
+                present == found,
+            )
     for name, case_blind in (("SameSite", True), ("Path", False), ("Domain", False)):
         if name in want:
             w = want[name]
@@ -238,7 +293,11 @@ def attribute_mismatches(want: dict, c: SetCookie) -> list[str]:
                 same = (n == w) if isinstance(w, int) else w["min"] <= n <= w["max"]
             except ValueError:
                 same = False
-        desc = None if w is None else (str(w) if isinstance(w, int) else f"{w['min']}..={w['max']}")
+        desc = (
+            None
+            if w is None
+            else (str(w) if isinstance(w, int) else f"{w['min']}..={w['max']}")
+        )
         check("Max-Age", desc, g, same)
     return out
 
@@ -246,7 +305,7 @@ def attribute_mismatches(want: dict, c: SetCookie) -> list[str]:
 # ---- reading a scenario strictly ---------------------------------------------------------------
 
 
-def problems(s: dict, stem: str) -> list[str]:
+def problems(s: Obj, stem: str) -> list[str]:
     """What is wrong with a scenario (an unknown key, a name used before it is saved, ...)."""
     out = []
     extra = set(s) - {"name", "description", "config", "steps"}
@@ -254,7 +313,9 @@ def problems(s: dict, stem: str) -> list[str]:
         out.append(f"unknown keys {sorted(extra)}")
     if s.get("name") != stem:
         out.append(f"name {s.get('name')!r} differs from the file name {stem!r}")
-    if not isinstance(s.get("config", {}), dict) or not isinstance(s.get("steps"), list):
+    if not isinstance(s.get("config", {}), dict) or not isinstance(
+        s.get("steps"), list
+    ):
         return out + ["config is an object and steps a list"]
     cookies: set[str] = set()
     csrf: set[str] = set()
@@ -269,7 +330,9 @@ def problems(s: dict, stem: str) -> list[str]:
             if len(step) != 1 or not isinstance(step[key], int) or step[key] < 0:
                 out.append(f"{where}: a {key} step is a lone whole number")
             continue
-        kind = "request" if "request" in step else "release" if "release" in step else None
+        kind = (
+            "request" if "request" in step else "release" if "release" in step else None
+        )
         if kind is None:
             out.append(f"{where}: a step has request, release, advance_ms or store_len")
             continue
@@ -277,7 +340,10 @@ def problems(s: dict, stem: str) -> list[str]:
         if extra:
             out.append(f"{where}: unknown keys {sorted(extra)}")
         if kind == "request":
-            out.extend(f"{where}: {p}" for p in request_problems(step["request"], cookies, csrf))
+            out.extend(
+                f"{where}: {p}"
+                for p in request_problems(step["request"], cookies, csrf)
+            )
             if "hold" in step:
                 if {"expect", "save_cookie", "save_csrf"} & set(step):
                     out.append(f"{where}: a held request has no expect or save_*")
@@ -306,7 +372,7 @@ def problems(s: dict, stem: str) -> list[str]:
     return out
 
 
-def request_problems(r: dict, cookies: set[str], csrf: set[str]) -> list[str]:
+def request_problems(r: Obj, cookies: set[str], csrf: set[str]) -> list[str]:
     out = []
     extra = set(r) - REQUEST_KEYS
     if extra:
@@ -324,7 +390,11 @@ def request_problems(r: dict, cookies: set[str], csrf: set[str]) -> list[str]:
         if len(cookie) != 1 or not ({"raw", "template"} & set(cookie)):
             out.append(f"cookie {cookie!r}")
         names = re.findall(r"\{([^}]*)\}", cookie.get("template", ""))
-    out.extend(f"cookie {n!r} is not saved by an earlier step" for n in names if n not in cookies)
+    out.extend(
+        f"cookie {n!r} is not saved by an earlier step"
+        for n in names
+        if n not in cookies
+    )
     c = r.get("csrf")
     if isinstance(c, str) and c not in csrf:
         out.append(f"csrf {c!r} is not saved by an earlier step")
@@ -338,9 +408,13 @@ def request_problems(r: dict, cookies: set[str], csrf: set[str]) -> list[str]:
 
 class Server:
     def __init__(self, command: list[str], log: Path) -> None:
-        self.log = open(log, "wb")
-        self.proc = subprocess.Popen(command + ["--test", "--trust-proxy", "0"],
-                                     stdout=subprocess.PIPE, stderr=self.log)
+        # Open for the server's whole life (closed in stop()), so not a `with` block.
+        self.log = open(log, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            command + ["--test", "--trust-proxy", "0"],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode(errors="replace")
         found = re.match(r"listening on http://127\.0\.0\.1:(\d+)$", line.strip())
@@ -349,8 +423,13 @@ class Server:
             raise RuntimeError(f"the server did not start (said {line!r}); see {log}")
         self.port = int(found.group(1))
 
-    def call(self, method: str, path: str, body: Optional[bytes] = None,
-             headers: Optional[dict[str, str]] = None) -> Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -360,14 +439,23 @@ class Server:
                 parsed, is_json = json.loads(raw), True
             except ValueError:
                 parsed, is_json = None, False
-            return Response(resp.status, resp.msg.get_all("Set-Cookie") or [],
-                            resp.getheader("Cache-Control"), parsed, is_json)
+            return Response(
+                resp.status,
+                resp.msg.get_all("Set-Cookie") or [],
+                resp.getheader("Cache-Control"),
+                parsed,
+                is_json,
+            )
         finally:
             conn.close()
 
     def control(self, path: str, body: Any) -> Response:
-        r = self.call("POST", path, json.dumps(body).encode(),
-                      {"Content-Type": "application/json"})
+        r = self.call(
+            "POST",
+            path,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
         if r.status != 200:
             raise ScenarioError(f"{path} answered {r.status}: {show(r.body)}")
         return r
@@ -395,14 +483,16 @@ class Client:
         self.jar: dict[str, str] = {}
         self.saved: dict[str, str] = {}
         self.csrf: dict[str, str] = {}
-        self.held: dict[str, tuple[dict, threading.Thread, list]] = {}
+        self.held: dict[str, tuple[Obj, threading.Thread, Result]] = {}
 
-    def cookie_header(self, arg: Any) -> Optional[str]:
+    def cookie_header(self, arg: Any) -> str | None:
         others = [f"{k}={v}" for k, v in sorted(self.jar.items()) if k != self.name]
 
         def saved(n: str) -> str:
             if n not in self.saved:
-                raise ScenarioError(f"cookie {n!r} holds no cookie (its client had none)")
+                raise ScenarioError(
+                    f"cookie {n!r} holds no cookie (its client had none)"
+                )
             return self.saved[n]
 
         if arg is ...:
@@ -414,11 +504,13 @@ class Client:
         elif "raw" in arg:
             pairs = [arg["raw"]]
         else:
-            pairs = [re.sub(r"\{([^}]*)\}", lambda m: saved(m.group(1)), arg["template"])]
+            pairs = [
+                re.sub(r"\{([^}]*)\}", lambda m: saved(m.group(1)), arg["template"])
+            ]
         header = "; ".join(pairs)
         return header or None
 
-    def session_values(self, header: Optional[str]) -> list[str]:
+    def session_values(self, header: str | None) -> list[str]:
         values = []
         for pair in (header or "").split(";"):
             k, eq, v = pair.strip().partition("=")
@@ -427,7 +519,7 @@ class Client:
                 values.append(v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v)
         return values
 
-    def send(self, r: dict, hold: Optional[str]) -> tuple[dict, Any]:
+    def send(self, r: Obj, hold: str | None) -> tuple[Obj, Any]:
         """Start a request; returns what was sent and a way to get its response."""
         header = self.cookie_header(r.get("cookie", ...))
         sent = {"jar": "cookie" not in r, "values": self.session_values(header)}
@@ -447,12 +539,12 @@ class Client:
         if hold is not None:
             headers["X-Tessera-Test-Hold"] = hold
         body = json.dumps(r["body"]).encode() if "body" in r else None
-        result: list = []
+        result: Result = []
 
         def run() -> None:
             try:
                 result.append(self.server.call(r["method"], r["path"], body, headers))
-            except Exception as e:  # reported by the step that waits for it
+            except Exception as e:  # noqa: BLE001 - reported by the step that waits for it
                 result.append(e)
 
         if hold is None:
@@ -464,7 +556,7 @@ class Client:
         self.held[hold] = (sent, thread, result)
         return sent, None
 
-    def conclude(self, sent: dict, result: list, step: dict) -> list[str]:
+    def conclude(self, sent: Obj, result: Result, step: Obj) -> list[str]:
         if not result or isinstance(result[0], Exception):
             return [f"the request failed: {result[0] if result else 'no response'}"]
         resp: Response = result[0]
@@ -492,21 +584,29 @@ class Client:
                 self.csrf[step["save_csrf"]] = token
             else:
                 self.csrf.pop(step["save_csrf"], None)
-                notes.append(f"save_csrf: the response body has no csrf string ({show(resp.body)})")
+                notes.append(
+                    f"save_csrf: the response body has no csrf string ({show(resp.body)})"
+                )
         return notes
 
-    def step(self, step: dict) -> list[str]:
+    def step(self, step: Obj) -> list[str]:
         if "advance_ms" in step:
             self.server.control("/__advance", {"ms": step["advance_ms"]})
             return []
         if "store_len" in step:
-            got = self.server.call("POST", "/__store_len", b"{}",
-                                   {"Content-Type": "application/json"})
+            got = self.server.call(
+                "POST", "/__store_len", b"{}", {"Content-Type": "application/json"}
+            )
             if got.status != 200:
-                return [f"store_len: expected {step['store_len']}, got the error {show(got.body)}"]
+                return [
+                    f"store_len: expected {step['store_len']}, got the error {show(got.body)}"
+                ]
             n = got.body["len"]
-            return [] if n == step["store_len"] else [
-                f"store_len: expected {step['store_len']}, got {n}"]
+            return (
+                []
+                if n == step["store_len"]
+                else [f"store_len: expected {step['store_len']}, got {n}"]
+            )
         if "release" in step:
             name = step["release"]
             if name not in self.held:
@@ -519,7 +619,7 @@ class Client:
         return [] if result is None else self.conclude(sent, result, step)
 
 
-def run_scenario(server: Server, s: dict, store: Optional[str], label: str) -> list[str]:
+def run_scenario(server: Server, s: Obj, store: str | None, label: str) -> list[str]:
     options = dict(s.get("config", {}))
     if store is not None:
         sep = "&" if "?" in store else "?"
@@ -537,7 +637,9 @@ def run_scenario(server: Server, s: dict, store: Optional[str], label: str) -> l
             try:
                 failures += [f"steps[{i}] ({what}): {m}" for m in client.step(step)]
             except ScenarioError as e:
-                failures.append(f"steps[{i}] ({what}): {e} (rest of the scenario skipped)")
+                failures.append(
+                    f"steps[{i}] ({what}): {e} (rest of the scenario skipped)"
+                )
                 break
     finally:
         # Never leave a request at the gate: the next reset would wait for it.
@@ -554,7 +656,7 @@ def main(argv: list[str]) -> int:
     if "--" not in argv:
         print(__doc__, file=sys.stderr)
         return 2
-    ours, command = argv[: argv.index("--")], argv[argv.index("--") + 1:]
+    ours, command = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     store = label = log = None
     minimum = 45
     rest = []
@@ -579,7 +681,9 @@ def main(argv: list[str]) -> int:
     server = Server(command, Path(log or os.devnull))
     passed = failed = skipped = 0
     if len(files) < minimum:
-        print(f"FAIL {corpus} holds {len(files)} scenarios; the corpus has at least {minimum}")
+        print(
+            f"FAIL {corpus} holds {len(files)} scenarios; the corpus has at least {minimum}"
+        )
         failed += 1
     start = time.monotonic()
     try:
@@ -616,8 +720,10 @@ def main(argv: list[str]) -> int:
     else:
         failed += 1
         print(f"FAIL the server did not shut down cleanly (exit {code}); see {log}")
-    print(f"http corpus ({label}): {len(files)} scenarios, {skipped} skipped, "
-          f"in {time.monotonic() - start:.1f}s")
+    print(
+        f"http corpus ({label}): {len(files)} scenarios, {skipped} skipped, "
+        f"in {time.monotonic() - start:.1f}s"
+    )
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
