@@ -38,6 +38,7 @@ Tessera logins and logouts (see the README for what is mapped and what is not).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -78,11 +79,15 @@ __all__ = [
 
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+_CSRF_ENVIRON = "HTTP_" + CSRF_HEADER.upper().replace("-", "_")
 #: The data key holding a per-session expiry set with :func:`set_expiry` (Flask keeps
 #: ``session.permanent`` in ``_permanent`` the same way).
 EXPIRY_KEY = "_tessera_expiry"
 
 _Expiry = Union[str, tuple[str, Any]]
+#: Types the tagged serializer passes through as they are (exact types: ``Markup`` is a ``str``
+#: subclass and is tagged); checked first because nearly every session value is one of them.
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _untag(serializer: TaggedJSONSerializer, value: Any) -> Any:
@@ -107,7 +112,11 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
             self.accessed = True
 
         stored = native.data
-        super().__init__({k: _untag(serializer, v) for k, v in stored.items()}, on_update)
+        untagged = {
+            k: _untag(serializer, v) if isinstance(v, (dict, list)) else v
+            for k, v in stored.items()
+        }
+        super().__init__(untagged, on_update)
         #: The core's request; finished by ``save_session``.
         self.native = native
         #: What ``finish`` returned, once the response is saved.
@@ -160,6 +169,9 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
     def _check(self, key: object, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        kind = type(value)
+        if kind in _PLAIN or (kind is float and math.isfinite(value)):
+            return
         try:
             json.dumps(self.serializer.tag(value), allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -254,7 +266,11 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         if not (self.accessed or self.modified):
             return None
         tag = self.serializer.tag
-        return {k: tag(v) for k, v in dict.items(self) if only is None or k in only}
+        return {
+            k: v if type(v) in _PLAIN or type(v) is float else tag(v)
+            for k, v in dict.items(self)
+            if only is None or k in only
+        }
 
 
 class UnavailableSession(NullSession):
@@ -309,14 +325,16 @@ class TesseraSessionInterface(SessionInterface):
     def open_session(
         self, app: App, request: FlaskRequest
     ) -> Union[TesseraSession, UnavailableSession]:
-        headers = request.headers
+        # From the WSGI environ directly: the server has joined repeated headers there already,
+        # and it is several times cheaper than request.headers on every request.
+        environ = request.environ
         try:
             native = self.manager.begin(
-                headers.get("Cookie"),
+                environ.get("HTTP_COOKIE"),
                 method=request.method,
                 https=request.is_secure,
-                user_agent=headers.get("User-Agent"),
-                csrf=headers.get(CSRF_HEADER),
+                user_agent=environ.get("HTTP_USER_AGENT"),
+                csrf=environ.get(_CSRF_ENVIRON),
             )
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
