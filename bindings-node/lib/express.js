@@ -19,9 +19,10 @@
 // With an in-process store (memory://) every call is synchronous. With a networked store the
 // calls that wait on the store run off the event loop: begin before next(); at the writeHead
 // hook, `prepare` gives the headers at once (the tokens are minted there) and finish runs off
-// the loop while `end()` is held until it completed — so a response that sends its headers
-// early (res.writeHead, res.write, res.sendFile) still has its writes made. A response that
-// reaches end() with its headers unsent simply waits for finish, then sends them.
+// the loop while the body's writes and `end()` wait until it completed — so a response that
+// sends its headers early (res.writeHead, res.write, res.sendFile) still has its writes made
+// before the client has the whole response. A response that reaches end() with its headers
+// unsent simply waits for finish, then sends them.
 //
 // The session's data arrives as JSON text and is parsed only if the request reads
 // `req.session` (a Proxy loads it on first use); a request that never did, or only read
@@ -69,7 +70,7 @@ class State {
     this.sessionID = undefined // req.sessionID if the app assigned one
     this.destroyed = false
     this.done = false // finish (or prepare) has run
-    this.pending = null // async mode: the finish the end() hook waits for
+    this.queue = null // async mode: the finish that body writes and end() wait for, then they
     this.cookie = null // req.session.cookie, made on first use
     this.api = null // req.tessera, made on first use
   }
@@ -82,9 +83,14 @@ class State {
     this.dataJson = s.exists ? s.dataJson : ''
   }
 
-  /** The session's id: a new session's is reserved on first use (no store call). */
+  /**
+   * The session's id: a new session's — or, after regenerate(), the one the key cycle will
+   * give — is reserved on first use (no store call) and kept by finish.
+   */
   sessionId () {
-    if (this.id === null && !this.done && !this.destroyed) this.id = calls.step(this.live, STEP.ENSURE_ID)
+    if (this.id === null && !this.done && !this.destroyed) {
+      this.id = calls.step(this.live, this.regenerated ? STEP.NEXT_ID : STEP.ENSURE_ID)
+    }
     return this.id
   }
 
@@ -224,14 +230,14 @@ class Session {
    * goes out (the old one dies then, at once): what the app copies back is kept, the rest is
    * removed, and the user is the one the new session names — a user there is a login (a new
    * CSRF secret and deadline, also for the same user), none a logout. Passport calls this at
-   * login and logout. An error response (5xx) cycles nothing and signs nobody in. A visitor's
-   * new session has its id at once (reserved); a session that already exists keeps its id until
-   * the response goes out.
+   * login and logout. An error response (5xx) cycles nothing and signs nobody in. The new id is
+   * known at once (reserved; finish gives the session that id).
    */
   regenerate (cb) {
     const state = this[kState]
     if (!state.done) {
       state.regenerated = true
+      state.id = null // the new session's, reserved when asked for
       state.session = newSession(state, null)
     }
     if (cb) process.nextTick(cb, state.done ? new Error('tessera: the response has already been sent') : undefined)
@@ -415,9 +421,31 @@ function beforeHead (state, res, args) {
     return failed(res, args, err)
   }
   applyHeaders(res, r)
-  state.pending = calls.finishAsync(state.live, outcome).then((r) => {
+  const finished = calls.finishAsync(state.live, outcome).then((r) => {
     if (r !== null && r.error !== null) reportFailure(r.error)
   }, reportFailure)
+  state.queue = finished
+  finished.then(() => { if (state.queue === finished) state.queue = null })
+}
+
+/** Run `f` once the writes queued before it are done (the body waits for finish). */
+function enqueue (state, f) {
+  const next = state.queue.then(f)
+  state.queue = next
+  next.then(() => { if (state.queue === next) state.queue = null }, reportFailure)
+}
+
+/**
+ * The write hook (networked stores): a body chunk waits for finish, so that no client sees the
+ * whole response (a Content-Length body is complete at its last byte) before the writes are
+ * made. Returns true if it took over the call.
+ */
+function beforeWrite (state, res, write, args) {
+  if (state.mode.sync) return false
+  if (!state.done && !res.headersSent) beforeHead(state, res, [res.statusCode])
+  if (state.queue === null) return false
+  enqueue(state, () => { write.apply(res, args) })
+  return true
 }
 
 /**
@@ -438,10 +466,8 @@ function beforeEnd (state, res, end, args) {
     }, fail).then(() => end.apply(res, args))
     return true
   }
-  if (state.pending !== null) {
-    const pending = state.pending
-    state.pending = null
-    pending.then(() => end.apply(res, args))
+  if (state.queue !== null) {
+    enqueue(state, () => { end.apply(res, args) })
     return true
   }
   return false
@@ -543,7 +569,7 @@ function expressSession (options = {}) {
 // properties doubled the bytes allocated per request (33 → 72 KB) and cost ~20 µs. So the
 // middleware adds none. A WeakMap keyed by the request holds its State (which refers to
 // neither req nor res, so that a young-generation collection keeps little alive); `session`, `sessionID`, `csrfToken` and `tessera`
-// are accessors, and `writeHead`/`end` hooks, installed once on Express's shared request and
+// are accessors, and `writeHead`/`write`/`end` hooks, installed once on Express's shared request and
 // response prototypes (the objects right above http.IncomingMessage.prototype and
 // http.ServerResponse.prototype). They read the WeakMap: for a request Tessera did not handle
 // they act as plain properties (a setter stores an own property; the hooks pass through).
@@ -578,7 +604,7 @@ const REQUEST_PROPS = {
       const s = states.get(this)
       if (s === undefined) return undefined
       if (s.sessionID !== undefined) return s.sessionID
-      return s.destroyed ? undefined : s.id
+      return s.destroyed ? undefined : s.sessionId()
     },
     set (value) {
       const s = states.get(this)
@@ -603,6 +629,7 @@ const REQUEST_PROPS = {
 /** The writeHead/end hooks, around the methods `target` has now. */
 function responseProps (target) {
   const originalWriteHead = target.writeHead
+  const originalWrite = target.write
   const originalEnd = target.end
   return {
     writeHead: {
@@ -612,6 +639,15 @@ function responseProps (target) {
         const s = states.get(this.req)
         if (s !== undefined) beforeHead(s, this, args)
         return originalWriteHead.apply(this, args)
+      }
+    },
+    write: {
+      configurable: true,
+      writable: true,
+      value: function write (...args) {
+        const s = states.get(this.req)
+        if (s !== undefined && beforeWrite(s, this, originalWrite, args)) return true
+        return originalWrite.apply(this, args)
       }
     },
     end: {

@@ -16,7 +16,8 @@ const STEP = Object.freeze({
   LOGIN: 3, // sign the argument's user in now (state back)
   LOGOUT: 4, // end the session now (state back)
   REGENERATE: 5, // a new token now (state back)
-  RESERVED_TOKEN: 6 // the token a new session of this request will have (no store call)
+  RESERVED_TOKEN: 6, // the token a new session of this request will have (no store call)
+  NEXT_ID: 7 // the id the session will have after regenerate() (no store call)
 })
 
 /** What the framework reports about the user, for `finish`. */

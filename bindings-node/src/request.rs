@@ -315,6 +315,9 @@ enum Step {
     /// The token a new session of this request will have, reserved now (no store call): the
     /// session id express-session keeps in its cookie (`TesseraStore.genid`).
     ReservedToken = 6,
+    /// The id the session will have after a key cycle (`req.session.regenerate()`), reserved
+    /// now (no store call); without a session, the id of the new one.
+    NextId = 7,
 }
 
 impl Step {
@@ -327,6 +330,7 @@ impl Step {
             4 => Step::Logout,
             5 => Step::Regenerate,
             6 => Step::ReservedToken,
+            7 => Step::NextId,
             _ => return Err(Fail::Range(format!("no request step {n}"))),
         })
     }
@@ -363,7 +367,24 @@ impl Step {
                 r.regenerate(manager)?;
                 Ok(describe(r, CsrfCheck::NotNeeded))
             }
-            Step::ReservedToken => text(reserved_token(manager, r)?),
+            Step::ReservedToken => {
+                if r.session().is_some() {
+                    return Err(Fail::Core(tessera::Error::invalid_argument(
+                        "the request already has a session",
+                    )));
+                }
+                text(reserved_token(manager, r)?)
+            }
+            Step::NextId => {
+                if r.session().is_none() {
+                    return text(crate::compact::id_hex(&r.ensure_id(manager)?));
+                }
+                let token = reserved_token(manager, r)?;
+                let id = manager.id_of(&token).map_err(|_| {
+                    Fail::Core(tessera::Error::internal("a reserved token is malformed"))
+                })?;
+                text(crate::compact::id_hex(&id))
+            }
         }
     }
 }
@@ -419,20 +440,24 @@ pub fn step_async(
     })
 }
 
-/// The token reserved for the request's new session. The core has no accessor for it yet (see
-/// the README's "core requests"): `prepare` for a first write hands it out in the cookie it
-/// would set, without a store call, and the cookie's value is that token.
+/// The token reserved for the request's next new token: a new session's, or the one a key cycle
+/// or a login will give the session. The core has no accessor for it yet (see the README's
+/// "core requests"): `prepare` for a first write (or for a key cycle) hands it out in the
+/// cookie it would set, without a store call, and the cookie's value is that token; `finish`
+/// then uses the same reservation.
 fn reserved_token(manager: &tessera::SessionManager, r: &mut http::Request) -> Outcome<String> {
-    if r.session().is_some() {
-        return Err(Fail::Core(tessera::Error::invalid_argument(
-            "the request already has a session",
-        )));
-    }
-    let mut probe = tessera::Data::new();
-    probe.insert("tessera".to_owned(), Value::Bool(true));
-    let outcome = HttpOutcome {
-        data: Some(probe),
-        ..HttpOutcome::default()
+    let outcome = if r.session().is_some() {
+        HttpOutcome {
+            regenerate: true,
+            ..HttpOutcome::default()
+        }
+    } else {
+        let mut probe = tessera::Data::new();
+        probe.insert("tessera".to_owned(), Value::Bool(true));
+        HttpOutcome {
+            data: Some(probe),
+            ..HttpOutcome::default()
+        }
     };
     let cookie = r.prepare(manager, &outcome)?.set_cookie.unwrap_or_default();
     let value = cookie
@@ -519,7 +544,12 @@ fn finished_with(result: Result<http::Response, http::FinishError>) -> Compact {
             out.push(b'!');
             out.extend_from_slice(error.code().as_bytes());
             out.push(b'\n');
-            out.extend(error.message().bytes().map(|b| if b == b'\n' { b' ' } else { b }));
+            out.extend(
+                error
+                    .message()
+                    .bytes()
+                    .map(|b| if b == b'\n' { b' ' } else { b }),
+            );
             out.push(b'\n');
             out.extend_from_slice(&respond(&response).0);
             Compact(out)

@@ -120,7 +120,7 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
 
     it('the Set-Cookie carries the core attributes and only the token', async () => {
       const c = new Client(server.url)
-      const r = await c.get('/csrf')
+      const r = await login(c, 'attributes')
       const sc = r.setCookies.find((s) => s.startsWith('sid='))
       assert.match(sc, /^sid=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/)
     })
@@ -210,6 +210,7 @@ function defineFlows (label, { sync, extra = () => ({}) }) {
 
     it('concurrent requests writing different keys do not clobber each other', async () => {
       const c = new Client(server.url)
+      await login(c, 'concurrent')
       const { csrf } = (await c.get('/csrf')).json()
       const h = { 'x-csrf-token': csrf }
       // All three read the session before any of them saves.
