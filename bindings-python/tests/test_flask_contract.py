@@ -522,3 +522,18 @@ def test_a_user_id_tessera_refuses_fails_the_response_not_the_session(
     assert response.status_code == 500
     assert cookie(client) not in (None, before), "the rotated token still reaches the client"
     assert client.get("/whoami").get_json()["tessera_user"] == "ivan"
+
+
+def test_strong_session_protection_ends_the_tessera_session(m: SessionManager) -> None:
+    app = make_app(m, SESSION_PROTECTION="strong")
+    client = app.test_client()
+    client.post("/login/judy", headers={"User-Agent": "laptop"})
+    token = cookie(client)
+    assert client.get("/private", headers={"User-Agent": "laptop"}).status_code == 200
+    response = client.get("/private", headers={"User-Agent": "somewhere else"})
+    assert response.status_code == 401
+    line = session_set_cookie(response)
+    assert line is not None and "Max-Age=0" in line, "the session cookie is cleared"
+    assert m.list_user("judy") == [], "the server-side session ended"
+    client.set_cookie(COOKIE, token or "")
+    assert client.get("/private", headers={"User-Agent": "laptop"}).status_code == 401

@@ -509,6 +509,14 @@ def _on_logout(sender: object, user: Any = None, **_: object) -> None:
         session._sign_out()
 
 
+def _on_session_protected(sender: object, **_: object) -> None:
+    # Flask-Login's "strong" protection found the session used from another client and dropped
+    # its user: the server-side session ends too (with "basic" the user stays, marked not fresh).
+    session = _tessera_session()
+    if session is not None and "_user_id" not in session and session.user is not None:
+        session._sign_out()
+
+
 def _connect_flask_login() -> None:
     """Route Flask-Login's logins and logouts through Tessera's."""
     global _connected
@@ -521,4 +529,5 @@ def _connect_flask_login() -> None:
     signals.user_logged_in.connect(_on_login)
     signals.user_loaded_from_cookie.connect(_on_login)
     signals.user_logged_out.connect(_on_logout)
+    signals.session_protected.connect(_on_session_protected)
     _connected = True
