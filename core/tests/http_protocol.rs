@@ -356,7 +356,7 @@ fn a_persistent_cookie_never_outlives_the_session() {
 }
 
 #[test]
-fn after_an_eager_logout_only_what_the_request_wrote_survives() {
+fn after_an_eager_logout_the_frameworks_data_starts_a_new_anonymous_session() {
     let (m, _) = manager();
     let created = http::begin(&m, &head("POST", None))
         .unwrap()
@@ -372,12 +372,14 @@ fn after_an_eager_logout_only_what_the_request_wrote_survives() {
     let cookie = pair(&created);
     let mut r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
     assert!(r.logout(&m).unwrap());
-    // The framework's dict still holds the old keys, plus a flash written after the logout.
+    // The framework emptied its session at logout (Django's flush), then flashed a message;
+    // it still reports the user it began with, which is stale and no sign-in.
     let out = r
         .finish(
             &m,
             Outcome {
-                data: data(json!({"cart": [1], "theme": "dark", "flash": "bye"})),
+                data: data(json!({"flash": "bye"})),
+                auth: Auth::User(Some("alice".into())),
                 ..Outcome::default()
             },
         )
@@ -389,6 +391,50 @@ fn after_an_eager_logout_only_what_the_request_wrote_survives() {
     assert_eq!(Value::Object(next.data().clone()), json!({"flash": "bye"}));
     let replay = http::begin(&m, &head("GET", Some(&cookie))).unwrap();
     assert!(replay.session().is_none());
+}
+
+#[test]
+fn a_session_revoked_under_the_request_is_not_signed_in_again_by_stale_data() {
+    let (m, _) = manager();
+    let created = http::begin(&m, &head("POST", None))
+        .unwrap()
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    let cookie = pair(&created);
+    let mut r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
+    assert_eq!(m.revoke_user("alice").unwrap(), 1);
+    assert!(!r.regenerate(&m).unwrap());
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                data: data(json!({"_auth_user_id": "alice"})),
+                auth: Auth::User(Some("alice".into())),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert!(out.ended && out.token.is_none() && out.user.is_none());
+    assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(m.store_len().unwrap(), 0);
+}
+
+#[test]
+fn create_stores_an_empty_session_and_the_response_names_its_token() {
+    let (m, _) = manager();
+    let mut r = http::begin(&m, &head("GET", None)).unwrap();
+    r.create(&m).unwrap();
+    assert_eq!(m.store_len().unwrap(), 1);
+    let out = r.finish(&m, Outcome::default()).unwrap();
+    let token = out.token.clone().unwrap().expose();
+    assert_eq!(pair(&out), format!("__Host-session={token}"));
+    assert_eq!(out.session_id, Some(m.id_of(&token).unwrap()));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::clock::UnixMillis;
 use crate::data::Data;
 use crate::id::SessionId;
+use crate::token::Token;
 
 /// What the app did to who is signed in, as its framework reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub struct Response {
     /// Whether the response must carry `Cache-Control: no-store` (it sets or clears a cookie,
     /// so no shared cache may keep it).
     pub no_store: bool,
+    /// The token the client holds after this response, if it holds a live session's (Django's
+    /// `session_key`). Never log it.
+    pub token: Option<Token>,
     /// The session the client holds after this response, if any.
     pub session_id: Option<SessionId>,
     /// Its user.

@@ -109,9 +109,10 @@ pub struct Request {
     user_agent: Option<String>,
     /// The live session, as loaded or as last changed by this request.
     session: Option<Session>,
-    /// The data of a session this request logged out: what the app's data is compared with
-    /// afterwards, so only what the request itself wrote survives the logout.
-    logged_out_data: Option<Arc<Data>>,
+    /// The user the session had when the request began: a framework that still reports this
+    /// user after the session ended under the request (or was logged out by it) is reporting
+    /// stale data, not a sign-in.
+    begun_user: Option<Arc<str>>,
     /// The token the client holds for `session` (the new one once the response delivers it).
     token: Option<Token>,
     /// A token the response must send.
@@ -146,7 +147,7 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
         ctx_https: head.https,
         user_agent: head.user_agent.map(str::to_owned),
         session: None,
-        logged_out_data: None,
+        begun_user: None,
         token: None,
         send: None,
         reserved: None,
@@ -175,6 +176,7 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
                         }
                         None => request.token = Token::parse(value).ok(),
                     }
+                    request.begun_user = session.record.user.clone();
                     request.session = Some(session);
                 }
                 Validation::Rejected(reason) => request.dead_cookie(reason),
@@ -341,7 +343,6 @@ impl Request {
             self.send = Some(token);
         }
         self.session = Some(session);
-        self.logged_out_data = None;
         self.clear = false;
         self.ended = false;
     }
@@ -383,9 +384,7 @@ impl Request {
             Some(token) => manager.logout(&token.expose())?,
             None => false,
         };
-        if let Some(s) = self.session.take() {
-            self.logged_out_data = Some(s.data_shared().cloned().unwrap_or_default());
-        }
+        self.session = None;
         self.send = None;
         // A reservation stays: prepare may have handed its token out for what is written after
         // the logout.
@@ -457,6 +456,22 @@ impl Request {
             self.adopt(session);
             Ok(())
         }
+    }
+
+    /// Store a new, empty session now unless the request has one (Django's `create()`: a session
+    /// key that exists before anything is in it). Does nothing if the request's session ended
+    /// under it: a new session would receive the ended one's data at `finish`.
+    ///
+    /// # Errors
+    /// `store_unavailable`; `internal`.
+    pub fn create(&mut self, manager: &SessionManager) -> Result<()> {
+        if self.session.is_some() || self.ended {
+            return Ok(());
+        }
+        let (token, id, csrf) = self.take_minted(manager)?;
+        let session = manager.create_minted(None, &self.ctx(), (token, id), csrf)?;
+        self.adopt(session);
+        Ok(())
     }
 
     /// Give the live session its own expiry now (see [`Expiry`]); it can shorten the configured
@@ -604,14 +619,12 @@ impl Request {
     }
 
     /// The app's data against the session's (none for an error response: nothing is saved).
-    /// After a logout, against the data of the session that ended.
+    /// After an eager logout there is no session: the framework's data (which its logout
+    /// emptied, as Django's `flush()` and express-session's `regenerate()` do) is what a new
+    /// anonymous session would hold.
     fn changes(&self, outcome: &Outcome) -> Changes {
-        let before = match (&self.session, &self.logged_out_data) {
-            (None, Some(ended)) => ended.as_ref(),
-            _ => self.data(),
-        };
         match &outcome.data {
-            Some(data) if !outcome.error => Changes::between(before, data),
+            Some(data) if !outcome.error => Changes::between(self.data(), data),
             _ => Changes::default(),
         }
     }
@@ -623,7 +636,12 @@ impl Request {
             Auth::Unchanged => None,
             Auth::LoggedIn(user) => Some(Step::Login(user.clone())),
             Auth::LoggedOut => Some(Step::Logout),
-            Auth::User(Some(user)) if current != Some(user.as_str()) => {
+            // A user the request began with is no sign-in: if the session ended under the
+            // request (revoked, logged out), the framework's copy of its data is stale.
+            Auth::User(Some(user))
+                if current != Some(user.as_str())
+                    && self.begun_user.as_deref() != Some(user.as_str()) =>
+            {
                 Some(Step::Login(user.clone()))
             }
             Auth::User(None) if current.is_some() => Some(Step::Logout),
@@ -662,10 +680,16 @@ impl Request {
         let csrf_cookie = self.visitor_new.as_ref().map(|token| {
             cookie::set_named_cookie(config, manager.visitor_csrf().cookie_name(), token, None)
         });
+        let held = match token {
+            Some(t) => Some(t.clone()),
+            None if clear => None,
+            None => self.session.as_ref().and(self.token.clone()),
+        };
         Response {
             no_store: set_cookie.is_some() || csrf_cookie.is_some(),
             set_cookie,
             csrf_cookie,
+            token: held,
             session_id: self.session.as_ref().map(|s| *s.id()),
             user: self.user().map(str::to_owned),
             ended: self.ended,
