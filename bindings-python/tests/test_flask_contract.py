@@ -342,6 +342,22 @@ def test_login_again_as_the_same_user_gives_a_new_token(client: FlaskClient) -> 
     assert client.get("/private").get_data(as_text=True) == "hello carol"
 
 
+def test_confirm_login_is_a_re_authentication(app: Flask, client: FlaskClient) -> None:
+    @app.post("/reauth")
+    def reauth() -> str:
+        flask_login.confirm_login()  # after the app checked the password again
+        return "fresh"
+
+    client.post("/login/kim")
+    before = cookie(client)
+    client.post("/reauth")
+    after = cookie(client)
+    assert after is not None and after != before, "a new token at re-authentication"
+    assert client.get("/whoami").get_json()["tessera_user"] == "kim"
+    client.set_cookie(COOKIE, before or "")
+    assert client.get("/private").status_code == 401
+
+
 def test_remember_cookie_login_is_a_tessera_login(client: FlaskClient, m: SessionManager) -> None:
     client.post("/login/dave?remember=1")
     assert cookie(client, REMEMBER) is not None

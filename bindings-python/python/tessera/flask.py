@@ -509,6 +509,15 @@ def _on_logout(sender: object, user: Any = None, **_: object) -> None:
         session._sign_out()
 
 
+def _on_login_confirmed(sender: object, **_: object) -> None:
+    # confirm_login(): the user re-authenticated (a stale session made fresh again), which is a
+    # login for Tessera too: a new token (ASVS 5.0 7.2.4).
+    session = _tessera_session()
+    user = dict.get(session, "_user_id") if session is not None else None
+    if session is not None and user is not None:
+        session._sign_in(str(user))
+
+
 def _on_session_protected(sender: object, **_: object) -> None:
     # Flask-Login's "strong" protection found the session used from another client and dropped
     # its user: the server-side session ends too (with "basic" the user stays, marked not fresh).
@@ -530,4 +539,5 @@ def _connect_flask_login() -> None:
     signals.user_loaded_from_cookie.connect(_on_login)
     signals.user_logged_out.connect(_on_logout)
     signals.session_protected.connect(_on_session_protected)
+    signals.user_login_confirmed.connect(_on_login_confirmed)
     _connected = True
