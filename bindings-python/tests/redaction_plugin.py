@@ -136,7 +136,7 @@ def recording_manager_class(native: Any) -> type:
     original = native.SessionManager
     session_type = native.Session
 
-    def call(name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(name: str, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         recorder.add_all(args)
         recorder.add_all(kwargs.values())
         try:
