@@ -4,7 +4,7 @@
 // TesseraStore.
 import type { RequestHandler, Request } from 'express'
 import type { Store, SessionData } from 'express-session'
-import type { SessionManager, SessionManagerOptions, SessionResult } from './native'
+import type { SessionManager, SessionManagerOptions } from './native'
 
 // The native exports the package re-exports (index.js); the `__`-prefixed functions of
 // native.d.ts are internal to the middleware and not part of the package's API.
@@ -59,15 +59,43 @@ export declare class SessionEndedError extends TesseraError {
 }
 
 /**
+ * `req.session.cookie` under expressSession(): express-session's cookie settings mapped onto the
+ * session's own expiry, which may shorten the configured policy and never lengthen it. The
+ * cookie's name and attributes are the manager's (`cookie*` options).
+ */
+export interface TesseraSessionCookie {
+  /**
+   * ms > 0: the session ends after that long unused (the cookie gets a Max-Age as long as the
+   * session can live); `null`: the configured policy; `false`: a browser-session cookie; ≤ 0:
+   * the session ends now. Reads back the idle limit, or the time left before `expires`.
+   */
+  maxAge: number | null | false
+  /** A Date: the session ends then at the latest; `false`: a browser-session cookie; `null`: the policy. */
+  expires: Date | null | false
+  /** The idle limit set with `maxAge`, or null. */
+  readonly originalMaxAge: number | null
+  toJSON (): { maxAge: number | null, expires: Date | null | false, originalMaxAge: number | null }
+}
+
+/**
  * `req.session` under expressSession(): the data as own properties (JSON-compatible values)
  * plus express-session's methods.
  */
 export interface TesseraSession {
-  /** The public id (64 hex digits), or null while no session has been created. */
+  /** The public id (64 hex digits); a new session's is reserved on first use and kept. */
   readonly id: string | null
+  /** The session's expiry, express-session style. */
+  readonly cookie: TesseraSessionCookie
+  /**
+   * A new, empty session now and a new token when the response goes out (the old token dies
+   * then); copy back what you keep. A user in the new session is a login; none a logout.
+   */
   regenerate (callback?: (err?: Error) => void): void
+  /** End the session now; `req.session` is gone and the cookie is cleared. */
   destroy (callback?: (err?: Error) => void): void
+  /** Changes are saved when the response goes out; calls back at once. */
   save (callback?: (err?: Error) => void): void
+  /** Drop this request's unsaved changes. */
   reload (callback?: (err?: Error) => void): void
   touch (): this
   resetMaxAge (): this
@@ -76,27 +104,33 @@ export interface TesseraSession {
 
 /** `req.tessera`: Tessera's own operations for this request. */
 export interface TesseraRequestApi {
-  /** The core's user of this session, or null. */
+  /** The core's user of this session as the request began, or null. */
   readonly user: string | null
   /** When the session ends if unused (ms since the epoch), or null. */
   readonly expiresAt: number | null
   readonly manager: SessionManager
-  /** Log `user` in: new token at once, the old one dead, new CSRF secret. */
-  login (user: string): Promise<SessionResult>
-  /** End this session; the request goes on anonymously. */
+  /**
+   * Sign `user` in when the response goes out: a new token (the old one dead at once), a new
+   * CSRF secret, a fresh deadline — also for the user already signed in.
+   */
+  login (user: string): void
+  /** End this session now; the request goes on with a new, empty one. */
   logout (): Promise<void>
-  /** A CSRF token for this session (creating it if needed), whatever the store. */
-  csrfToken (): Promise<string>
+  /** A CSRF token for this session's forms (as `req.csrfToken()`), on any store. */
+  csrfToken (): string
 }
 
 export interface ExpressSessionOptions extends SessionManagerOptions {
   /** Share a manager instead of giving options. */
   manager?: SessionManager
-  /** The user a session belongs to (default: Passport's `session.passport.user`); undefined leaves the core's user alone. */
+  /**
+   * The user a session belongs to (default: Passport's `session.passport.user`): another user
+   * than the session's is a login, none a logout; undefined says nothing.
+   */
   userId?: (session: TesseraSession) => string | null | undefined
   /** Request header carrying the CSRF token (default `x-csrf-token`). */
   csrfHeader?: string
-  /** Force synchronous (in-process stores only) or Promise calls. */
+  /** Force synchronous (in-process stores only) or off-the-event-loop calls. */
   sync?: boolean
 }
 
@@ -112,18 +146,23 @@ export interface CsrfProtectionOptions {
   onReject?: RequestHandler
 }
 
-/** Rejects unsafe methods without a valid CSRF token of their session (403). */
+/** Answers 403 where the core's CSRF verdict refuses the request and no valid token is in `header` or `field`. */
 export declare function csrfProtection (options?: CsrfProtectionOptions): RequestHandler
 
 export interface TesseraStoreOptions extends SessionManagerOptions {
   manager?: SessionManager
 }
 
-/** An express-session Store backed by Tessera; pass `genid: store.genid` to express-session. */
+/**
+ * An express-session Store over Tessera's per-request protocol, on any store (memory, Redis);
+ * pass `genid: store.genid` to express-session.
+ */
 export declare class TesseraStore extends Store {
   constructor (options?: TesseraStoreOptions)
   readonly manager: SessionManager
-  /** express-session's `genid`: a session minted by the core (in-process stores). */
+  /** Whether the manager's store is in-process (calls run now) or networked (off the event loop). */
+  readonly sync: boolean
+  /** express-session's `genid`: a token reserved by the core, stored only by the first set(). */
   readonly genid: (req?: Request) => string
   get (sid: string, callback: (err: any, session?: SessionData | null) => void): void
   set (sid: string, session: SessionData, callback?: (err?: any) => void): void
@@ -139,7 +178,7 @@ declare global {
     interface Request {
       /** expressSession(): Tessera's operations for this request. */
       tessera?: TesseraRequestApi
-      /** expressSession(): a fresh CSRF token for this request's session. */
+      /** expressSession(): a fresh CSRF token for this request's forms, on any store. */
       csrfToken?: () => string
     }
   }

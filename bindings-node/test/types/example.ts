@@ -3,7 +3,7 @@ import express from 'express'
 import session from 'express-session'
 import {
   SessionManager, ManualClock, expressSession, csrfProtection, TesseraStore, TesseraError,
-  SessionEndedError, Reason, type SessionResult, type SessionEvent, type TesseraSession
+  SessionEndedError, Reason, type SessionEvent, type TesseraSession
 } from 'tessera'
 
 const clock = new ManualClock()
@@ -18,11 +18,16 @@ app.get('/', (req, res) => {
   const s = req.session as unknown as TesseraSession
   const visits = typeof s.visits === 'number' ? s.visits : 0
   s.visits = visits + 1
+  s.cookie.maxAge = 10 * 60 * 1000
   res.json({ id: s.id, csrf: req.csrfToken?.(), user: req.tessera?.user ?? null })
 })
-app.post('/login', async (req, res) => {
-  const r: SessionResult = await req.tessera!.login(String(req.body.user))
-  res.json({ id: r.id })
+app.post('/login', (req, res) => {
+  req.tessera!.login(String(req.body.user))
+  res.json({ csrf: req.tessera!.csrfToken() })
+})
+app.post('/logout', async (req, res) => {
+  await req.tessera!.logout()
+  res.json({ ok: true })
 })
 
 async function admin (): Promise<number> {
