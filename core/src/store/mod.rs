@@ -1,9 +1,10 @@
 //! Where session records live.
 //!
 //! A [`Store`] offers a handful of *atomic* primitives; the [`SessionManager`](crate::SessionManager)
-//! composes them into the lifecycle. Each primitive is atomic on its own (a lock, or on Redis a
-//! script), which is what lets the lifecycle promise that no interleaving of requests — or of
-//! processes sharing a store — resurrects an ended session or keeps a revoked one alive.
+//! composes them into the lifecycle. Each primitive is atomic on its own (a lock, on SQLite a
+//! transaction, on Redis a script), which is what lets the lifecycle promise that no
+//! interleaving of requests — or of processes sharing a store — resurrects an ended session or
+//! keeps a revoked one alive.
 //!
 //! Every store enforces the idle timeout itself, because only the store can refuse to touch an
 //! idle-expired record atomically (the memory store with a compare-and-swap on `last_seen`,
@@ -31,13 +32,34 @@ pub mod conformance;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
 
-/// Open the store a URL names: `memory://` (optionally `memory://?shards=N`), or
-/// `redis://…` / `rediss://…` (see [`RedisOptions`]).
+/// How far a store that pays for writes lets the stored `last_seen` lag behind the last use:
+/// 1/64 of the effective idle timeout, at most 60 s (28 s under the default 30 min idle).
+///
+/// Such a store writes `last_seen` on a lookup only once it has moved by more than this, so
+/// validate is a read in the common case, and judges liveness on the stored value: a session
+/// may expire up to this much *early*, never late.
+///
+/// ```
+/// assert_eq!(tessera::store::touch_slack_ms(30 * 60_000), 28_125);
+/// assert_eq!(tessera::store::touch_slack_ms(12 * 3_600_000), 60_000);
+/// assert_eq!(tessera::store::touch_slack_ms(50), 0);
+/// ```
+pub fn touch_slack_ms(idle_ms: u64) -> u64 {
+    (idle_ms / 64).min(60_000)
+}
+
+/// Open the store a URL names: `memory://` (optionally `memory://?shards=N`),
+/// `sqlite:///absolute/path.db` (see [`SqliteOptions`]), or `redis://…` / `rediss://…` (see
+/// [`RedisOptions`]).
 ///
 /// ```
 /// let store = tessera::store::open("memory://?shards=8").unwrap();
@@ -75,6 +97,12 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
                 shards.map_or_else(MemoryStore::new, MemoryStore::with_shards),
             ))
         }
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Box::new(SqliteStore::open(url)?)),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => Err(Error::invalid_config(
+            "store: this build of Tessera has no SQLite support (feature \"sqlite\")",
+        )),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Box::new(RedisStore::open(url)?)),
         #[cfg(not(feature = "redis"))]
@@ -82,7 +110,7 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
             "store: this build of Tessera has no Redis support (feature \"redis\")",
         )),
         _ => Err(Error::invalid_config(format!(
-            "store: unsupported URL scheme {:?}; use memory:// or redis://",
+            "store: unsupported URL scheme {:?}; use memory://, sqlite:// or redis://",
             scheme
         ))),
     }

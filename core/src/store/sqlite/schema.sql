@@ -1,0 +1,34 @@
+-- Tessera's SQLite schema, version 1 (docs/sqlite-schema.md). Ids are the public session ids as
+-- 64 lowercase hex digits (never tokens); times are Unix milliseconds; data is JSON text.
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+  id          TEXT PRIMARY KEY,      -- current session id
+  user        TEXT,                  -- signed-in user; NULL = anonymous
+  user_agent  TEXT,                  -- device label recorded at creation/login
+  created_at  INTEGER NOT NULL,      -- creation, or last login
+  last_seen   INTEGER NOT NULL,      -- last validation (written lazily, see docs)
+  deadline    INTEGER NOT NULL,      -- absolute deadline
+  rotated_at  INTEGER NOT NULL,      -- last token change
+  secure      INTEGER NOT NULL,      -- 1 if the token only ever travelled over HTTPS
+  csrf        TEXT NOT NULL,         -- CSRF secret, 64 hex digits
+  data        TEXT,                  -- session data, a JSON object; NULL = empty
+  predecessor TEXT,                  -- id of the alias that points here, while it may live
+  max_idle_ms INTEGER,               -- the session's own idle timeout; NULL = the configured one
+  due         INTEGER NOT NULL       -- earliest time it could expire: min(deadline, last_seen + idle)
+) WITHOUT ROWID;
+
+CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
+CREATE INDEX sessions_by_due ON sessions (due);
+
+CREATE TABLE aliases (
+  id     TEXT PRIMARY KEY,           -- a rotated-away id
+  target TEXT NOT NULL,              -- the id it was rotated to
+  until  INTEGER NOT NULL            -- it resolves while until > now
+) WITHOUT ROWID;
+
+CREATE INDEX aliases_by_until ON aliases (until);
