@@ -5,14 +5,16 @@
 //! `Response.headers()` onto its response. Every rule (cookies, `no-store`, CSRF methods, data
 //! diffing, privilege changes) is the core's; this module only converts types.
 //!
-//! The core's request lives behind a mutex so the frozen Python object can change it. Calls
-//! that may touch the store run with the GIL released and take the lock there; the lock is
-//! never held while waiting for the GIL, so a second thread (which an app should not use, but
-//! may) waits instead of deadlocking.
+//! The core's request lives behind a mutex so the frozen Python object can change it. The lock is
+//! only ever held for a moment: a call that may touch the store takes the request out (the slot
+//! reads "busy"), runs with the GIL released, and puts it back. So nothing waits for the GIL
+//! while holding the lock, and a call made meanwhile — from another thread, or from an event
+//! listener the store call runs — gets a clear error instead of a deadlock.
 
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
@@ -31,14 +33,43 @@ fn seconds(ms: u64) -> f64 {
 #[pyclass(frozen, module = "tessera._native")]
 pub struct Request {
     manager: Arc<tessera::SessionManager>,
-    /// `None` once finished.
-    state: Mutex<Option<http::Request>>,
+    state: Mutex<Slot>,
 }
 
-type Guard<'a> = MutexGuard<'a, Option<http::Request>>;
+/// Where the core's request is.
+enum Slot {
+    Ready(Box<http::Request>),
+    /// Out for a store call.
+    Busy,
+    Finished,
+}
+
+type Guard<'a> = MutexGuard<'a, Slot>;
 
 fn finished() -> PyErr {
     InvalidArgument::new_err("this Request is finished: finish() may be called only once")
+}
+
+fn busy() -> PyErr {
+    PyRuntimeError::new_err(
+        "this Request is in use by another call (a Request belongs to one request and one \
+         thread; an event listener cannot use the request whose store call it observes)",
+    )
+}
+
+/// Why a store call could not run.
+enum Unavailable {
+    Busy,
+    Finished,
+}
+
+impl From<Unavailable> for PyErr {
+    fn from(u: Unavailable) -> PyErr {
+        match u {
+            Unavailable::Busy => busy(),
+            Unavailable::Finished => finished(),
+        }
+    }
 }
 
 impl Request {
@@ -50,11 +81,11 @@ impl Request {
         let request = py.detach(|| http::begin(manager, head)).py_err(py)?;
         Ok(Request {
             manager: Arc::clone(manager),
-            state: Mutex::new(Some(request)),
+            state: Mutex::new(Slot::Ready(Box::new(request))),
         })
     }
 
-    /// The lock, taken without waiting while holding the GIL.
+    /// The lock, taken without waiting while holding the GIL (it is held only for moments).
     fn lock(&self, py: Python<'_>) -> Guard<'_> {
         match self.state.try_lock() {
             Some(guard) => guard,
@@ -62,21 +93,38 @@ impl Request {
         }
     }
 
-    /// Run `f` on the request (not finished) with the GIL held; for calls that never touch the
-    /// store.
+    /// Run `f` on the request with the GIL held; for calls that never touch the store.
     fn read<R>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut http::Request) -> PyResult<R>,
     ) -> PyResult<R> {
         let mut guard = self.lock(py);
-        match guard.as_mut() {
-            Some(request) => f(request),
-            None => Err(finished()),
+        match &mut *guard {
+            Slot::Ready(request) => f(request),
+            Slot::Busy => Err(busy()),
+            Slot::Finished => Err(finished()),
         }
     }
 
-    /// Run `f` on the request with the GIL released; for calls that may touch the store.
+    /// Take the request out of its slot, leaving `then` (busy, or finished).
+    fn take(state: &Mutex<Slot>, then: Slot) -> Result<Box<http::Request>, Unavailable> {
+        let mut guard = state.lock();
+        match std::mem::replace(&mut *guard, then) {
+            Slot::Ready(request) => Ok(request),
+            other => {
+                let why = match other {
+                    Slot::Busy => Unavailable::Busy,
+                    _ => Unavailable::Finished,
+                };
+                *guard = other;
+                Err(why)
+            }
+        }
+    }
+
+    /// Run `f` on the request with the GIL released and the lock free; for calls that may touch
+    /// the store.
     fn store<R: Send>(
         &self,
         py: Python<'_>,
@@ -85,13 +133,12 @@ impl Request {
         let manager = &*self.manager;
         let state = &self.state;
         let result = py.detach(|| {
-            let mut guard = state.lock();
-            guard.as_mut().map(|request| f(request, manager))
+            let mut request = Self::take(state, Slot::Busy)?;
+            let result = f(&mut request, manager);
+            *state.lock() = Slot::Ready(request);
+            Ok::<_, Unavailable>(result)
         });
-        match result {
-            Some(r) => r.py_err(py),
-            None => Err(finished()),
-        }
+        result?.py_err(py)
     }
 }
 
@@ -420,13 +467,11 @@ impl Request {
         )?;
         let manager = &*self.manager;
         let state = &self.state;
-        let result = py.detach(|| {
-            let request = state.lock().take();
-            request.map(|r| r.finish(manager, outcome))
-        });
-        match result {
-            Some(Ok(response)) => Ok(Response::from(response)),
-            Some(Err(failed)) => {
+        let result =
+            py.detach(|| Self::take(state, Slot::Finished).map(|r| r.finish(manager, outcome)));
+        match result? {
+            Ok(response) => Ok(Response::from(response)),
+            Err(failed) => {
                 // The error, carrying the headers its error response must still send (a token
                 // rotated by begin, or replaced by a step that completed).
                 let (error, response) = failed.into_parts();
@@ -435,15 +480,15 @@ impl Request {
                     .setattr("response", Py::new(py, Response::from(response))?)?;
                 Err(err)
             }
-            None => Err(finished()),
         }
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let guard = self.lock(py);
-        match guard.as_ref() {
-            None => "<Request finished>".to_owned(),
-            Some(r) => format!(
+        match &*guard {
+            Slot::Finished => "<Request finished>".to_owned(),
+            Slot::Busy => "<Request busy>".to_owned(),
+            Slot::Ready(r) => format!(
                 "<Request id={} user={}>",
                 r.id().map_or_else(
                     || "None".to_owned(),

@@ -274,3 +274,24 @@ def test_tokens_never_show_in_reprs(m: SessionManager) -> None:
     assert response.set_cookie is not None
     assert response.set_cookie.split(";")[0].split("=", 1)[1] not in repr(response)
     assert "redacted" in repr(response)
+
+
+def test_a_listener_using_the_request_it_observes_gets_an_error_not_a_deadlock(
+    m: SessionManager,
+) -> None:
+    pair = signed_in(m)
+    request = m.begin(pair, method="POST")
+    seen: list[str] = []
+
+    def listener(event: Any) -> None:
+        if event.kind == "login":
+            try:
+                seen.append(str(request.user))
+            except RuntimeError as e:
+                seen.append(f"refused: {'in use' in str(e)}")
+
+    m.add_listener(listener)
+    request.login("alice")
+    assert seen == ["refused: True"]
+    assert request.user == "alice", "the request is usable again after the call"
+    assert repr(request).startswith("<Request id=")
