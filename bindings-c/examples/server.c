@@ -141,24 +141,29 @@ static tessera_manager *make_manager(const char *options, tessera_clock **clock_
 
 /* ---- what the request brings ---------------------------------------------------------- */
 
+/* Every Cookie header, joined with "; " (HTTP/2 proxies may split it into several), whatever
+ * its length: Tessera, not a buffer size here, decides what a long or odd header means. */
 struct cookies {
-    char text[8192];
-    int overflow;
+    char *text; /* malloc'd; NULL: no Cookie header */
+    size_t len;
+    int out_of_memory;
 };
 
-/* Join every Cookie header with "; " (HTTP/2 proxies may split it into several). */
 static enum MHD_Result collect_cookie(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value) {
     struct cookies *c = cls;
     (void)kind;
     if (key == NULL || value == NULL || strcasecmp(key, "Cookie") != 0) return MHD_YES;
-    size_t used = strlen(c->text), need = strlen(value) + (used ? 2 : 0);
-    if (used + need >= sizeof c->text) {
-        c->overflow = 1;
+    size_t add = strlen(value), sep = c->text != NULL ? 2 : 0;
+    char *grown = realloc(c->text, c->len + sep + add + 1);
+    if (grown == NULL) {
+        c->out_of_memory = 1;
         return MHD_NO;
     }
-    if (used) strcat(c->text, "; ");
-    strcat(c->text, value);
+    if (sep) memcpy(grown + c->len, "; ", 2);
+    memcpy(grown + c->len + sep, value, add + 1);
+    c->text = grown;
+    c->len += sep + add;
     return MHD_YES;
 }
 
@@ -730,18 +735,20 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
         return ret;
     }
 
-    struct cookies cookies = {{0}, 0};
+    struct cookies cookies = {NULL, 0, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_cookie, &cookies);
     const char *proto = header(conn, "X-Forwarded-Proto");
     bool https = settings.trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
 
     pthread_rwlock_rdlock(&state_lock);
     tessera_request *req = NULL;
-    /* An overlong Cookie header is passed as one that holds a malformed session cookie would
-     * be: Tessera makes the request anonymous. */
-    tessera_status st = tessera_request_begin(
-        manager, cookies.overflow ? "" : cookies.text, https, method, header(conn, "User-Agent"),
-        header(conn, "X-CSRF-Token"), &req);
+    tessera_status st = cookies.out_of_memory
+                            ? TESSERA_STATUS_INTERNAL
+                            : tessera_request_begin(manager, cookies.text, https, method,
+                                                    header(conn, "User-Agent"),
+                                                    header(conn, "X-CSRF-Token"), &req);
+    if (cookies.text != NULL) wipe(cookies.text, cookies.len); /* it held the token */
+    free(cookies.text);
     if (st != TESSERA_STATUS_OK) { /* fail closed: not even anonymous */
         reply_error(&r, st);
         pthread_rwlock_unlock(&state_lock);
