@@ -16,7 +16,8 @@
  *     of the same kind, which a late second free would then release.
  *  3. Every fallible call returns a tessera_status and writes its results through out-parameters,
  *     only on TESSERA_STATUS_OK. A call that returns TESSERA_STATUS_REJECTED writes only its
- *     reason_out. Status numbers are never renumbered; new ones are only appended.
+ *     reason_out; a tessera_request_finish that fails still sets *response_out (to NULL, or to
+ *     the headers the error response must carry). Status numbers are never renumbered; new ones are only appended.
  *  4. TESSERA_STATUS_REJECTED is the normal answer to a bad token. tessera_reason_str() gives the
  *     reason as the stable string every Tessera language uses: "malformed", "unknown",
  *     "expired_idle", "expired_absolute". tessera_status_str() gives the error codes:
@@ -1051,8 +1052,7 @@ enum tessera_status tessera_request_set_expiry(struct tessera_request *request,
 
 /**
  * Finish the request with what the app did, make the store writes, and set `*response_out` to
- * the headers the response must carry (`tessera_response_set_cookie`,
- * `tessera_response_no_store`).
+ * the headers the response must carry (add every one of `tessera_response_header`, as it is).
  *
  * - `data_json`: the session data as the app left it, JSON object text; NULL if the app never
  *   read or changed the session (nothing is compared). Only the top-level keys whose JSON

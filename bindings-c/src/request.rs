@@ -611,8 +611,7 @@ pub unsafe extern "C" fn tessera_request_set_expiry(
 }
 
 /// Finish the request with what the app did, make the store writes, and set `*response_out` to
-/// the headers the response must carry (`tessera_response_set_cookie`,
-/// `tessera_response_no_store`).
+/// the headers the response must carry (add every one of `tessera_response_header`, as it is).
 ///
 /// - `data_json`: the session data as the app left it, JSON object text; NULL if the app never
 ///   read or changed the session (nothing is compared). Only the top-level keys whose JSON
