@@ -1,0 +1,599 @@
+//! The SQLite store as several processes use it: two stores on one file (each with its own
+//! connections, as two worker processes have), the lazy `last_seen` write rule, the error cases
+//! (corrupt, read-only, locked, newer schema), and the file as an operator sees it.
+//!
+//! The store-conformance cases run in the module's own tests (`store::sqlite::tests`).
+
+#![cfg(feature = "sqlite")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tessera::csrf::CsrfSecret;
+use tessera::record::{ExpiryChange, Load, Rekey};
+use tessera::store::{SqliteStore, touch_slack_ms};
+use tessera::{
+    Config, Context, ErrorKind, ManualClock, Reason, Record, SessionId, SessionManager, Store,
+    Validation,
+};
+
+const T0: u64 = 1_700_000_000_000;
+/// An idle timeout whose touch slack is a round 1 s.
+const IDLE: u64 = 64_000;
+
+/// A fresh database path under the temp dir; the file, its WAL files and any helper directory
+/// are removed on drop.
+struct TempDb {
+    path: PathBuf,
+    dir: Option<PathBuf>,
+}
+
+impl TempDb {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tessera-it-{}-{}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        TempDb { path, dir: None }
+    }
+
+    /// A path inside a fresh directory of its own.
+    fn in_dir() -> Self {
+        let outer = TempDb::new();
+        let dir = outer.path.with_extension("dir");
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDb {
+            path: dir.join("sessions.db"),
+            dir: Some(dir),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    fn url_with(&self, query: &str) -> String {
+        format!("sqlite://{}?{query}", self.path.display())
+    }
+
+    fn raw(&self) -> Connection {
+        Connection::open(&self.path).expect("open the file directly")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            make_writable(dir);
+        }
+        make_writable(&self.path);
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", self.path.display()));
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn record(user: Option<&str>, now: u64) -> Record {
+    // Ids are 32 random bytes; a fresh CSRF secret is exactly that.
+    let id = SessionId::from_bytes(*CsrfSecret::generate().expect("randomness").as_bytes());
+    Record::new(
+        id,
+        user.map(Arc::from),
+        now,
+        600_000,
+        true,
+        CsrfSecret::generate().expect("randomness"),
+    )
+}
+
+fn new_id() -> SessionId {
+    record(None, T0).id
+}
+
+fn live(store: &dyn Store, id: &SessionId, now: u64) -> Record {
+    match store.load(id, now, IDLE).expect("store") {
+        Load::Live { record, .. } => record,
+        other => panic!("expected a live session, got {other:?}"),
+    }
+}
+
+fn stored_last_seen(db: &TempDb, id: &SessionId) -> (u64, u64) {
+    db.raw()
+        .query_row(
+            "SELECT last_seen, due FROM sessions WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .expect("row")
+}
+
+fn manager(url: &str, clock: &ManualClock) -> SessionManager {
+    SessionManager::builder(Config::default())
+        .store(SqliteStore::open(url).expect("open"))
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .expect("build")
+}
+
+fn token_of(session: &tessera::Session) -> String {
+    session
+        .new_token()
+        .expect("a new token")
+        .expose()
+        .to_string()
+}
+
+#[test]
+fn two_stores_on_one_file_are_one_store() {
+    let db = TempDb::new();
+    let clock = ManualClock::new(T0);
+    // Two managers, each with its own store and connections: two worker processes.
+    let a = manager(&db.url(), &clock);
+    let b = manager(&db.url(), &clock);
+
+    let alice = a.login(None, "alice", &Context::HTTPS).unwrap();
+    let old = token_of(&alice);
+    let in_b = b
+        .validate(&old, &Context::HTTPS)
+        .unwrap()
+        .session()
+        .unwrap();
+    assert_eq!(in_b.user(), Some("alice"));
+    assert_eq!(in_b.id(), alice.id());
+
+    // A rotation in one is seen by the other: the new token works there, and the old one
+    // resolves to the same session for the grace window only.
+    clock.advance_millis(1_000);
+    let rotated = a.rotate(&old, &Context::HTTPS).unwrap().session().unwrap();
+    let new = token_of(&rotated);
+    let via_new = b
+        .validate(&new, &Context::HTTPS)
+        .unwrap()
+        .session()
+        .unwrap();
+    assert_eq!(via_new.id(), rotated.id());
+    let via_old = b
+        .validate(&old, &Context::HTTPS)
+        .unwrap()
+        .session()
+        .unwrap();
+    assert_eq!(via_old.id(), rotated.id());
+    clock.advance(Config::default().rotation_grace);
+    assert_eq!(
+        b.validate(&old, &Context::HTTPS).unwrap().reason(),
+        Some(Reason::Unknown)
+    );
+
+    // Data written by one is read by the other.
+    b.set(rotated.id(), "cart", serde_json::json!([1, 2]))
+        .unwrap();
+    let seen = a
+        .validate(&new, &Context::HTTPS)
+        .unwrap()
+        .session()
+        .unwrap();
+    assert_eq!(seen.get("cart"), Some(&serde_json::json!([1, 2])));
+
+    // revoke_user from one ends the sessions the other made.
+    let second = b.login(None, "alice", &Context::HTTPS).unwrap();
+    assert_eq!(a.list_user("alice").unwrap().len(), 2);
+    assert_eq!(b.revoke_user("alice").unwrap(), 2);
+    for token in [new, token_of(&second)] {
+        assert_eq!(
+            a.validate(&token, &Context::HTTPS).unwrap().reason(),
+            Some(Reason::Unknown)
+        );
+    }
+    assert!(a.list_user("alice").unwrap().is_empty());
+    assert_eq!(a.store_len().unwrap(), 0);
+
+    // A logout in one is final in the other.
+    let s = a.create(None, None, &Context::HTTPS).unwrap();
+    let t = token_of(&s);
+    assert!(b.logout(&t).unwrap());
+    assert_eq!(
+        a.validate(&t, &Context::HTTPS).unwrap().reason(),
+        Some(Reason::Unknown)
+    );
+}
+
+#[test]
+fn revoke_user_racing_rotations_from_another_store_leaves_nothing_alive() {
+    let db = TempDb::new();
+    let rotator = SqliteStore::open(&db.url()).unwrap();
+    let revoker = SqliteStore::open(&db.url()).unwrap();
+    for round in 0..20u64 {
+        let now = T0 + round * 10;
+        let r = record(Some("mallory"), now);
+        rotator.insert(r.clone(), IDLE).unwrap();
+        let last = std::thread::scope(|scope| {
+            let spin = scope.spawn(|| {
+                let mut id = r.id;
+                for _ in 0..20 {
+                    let change = Rekey {
+                        new_id: new_id(),
+                        alias_until: Some(now + 30_000),
+                        secure: true,
+                        login: None,
+                    };
+                    match rotator.rekey(&id, &change, now, IDLE).unwrap() {
+                        Some(moved) => id = moved.id,
+                        None => break,
+                    }
+                }
+                id
+            });
+            revoker.remove_user("mallory", None, now, IDLE).unwrap();
+            spin.join().expect("rotator thread")
+        });
+        // Whatever interleaving happened, a second revocation leaves nothing of the user.
+        revoker.remove_user("mallory", None, now, IDLE).unwrap();
+        assert!(matches!(
+            rotator.load(&last, now, IDLE).unwrap(),
+            Load::Missing
+        ));
+        assert!(rotator.list_user("mallory").unwrap().is_empty());
+    }
+    assert_eq!(rotator.len().unwrap(), 0);
+}
+
+#[test]
+fn last_seen_is_written_only_when_it_moved_by_more_than_the_slack() {
+    assert_eq!(touch_slack_ms(IDLE), 1_000);
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.url()).unwrap();
+    let r = record(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    assert_eq!(stored_last_seen(&db, &r.id), (T0, T0 + IDLE));
+
+    // Within the slack: a pure read, though the record reports the touch.
+    assert_eq!(live(&store, &r.id, T0 + 1_000).last_seen, T0 + 1_000);
+    assert_eq!(stored_last_seen(&db, &r.id), (T0, T0 + IDLE));
+    // Past it: written, and the due time follows.
+    assert_eq!(live(&store, &r.id, T0 + 1_001).last_seen, T0 + 1_001);
+    assert_eq!(
+        stored_last_seen(&db, &r.id),
+        (T0 + 1_001, T0 + 1_001 + IDLE)
+    );
+    // The slack follows the session's own idle timeout too (6 400 ms → 100 ms).
+    let own = ExpiryChange {
+        max_idle_ms: Some(6_400),
+        deadline: r.deadline,
+    };
+    store.set_expiry(&r.id, &own, T0 + 1_001, IDLE).unwrap();
+    live(&store, &r.id, T0 + 1_101);
+    assert_eq!(stored_last_seen(&db, &r.id).0, T0 + 1_001);
+    live(&store, &r.id, T0 + 1_102);
+    assert_eq!(
+        stored_last_seen(&db, &r.id),
+        (T0 + 1_102, T0 + 1_102 + 6_400)
+    );
+}
+
+#[test]
+fn idle_expiry_is_early_by_at_most_the_slack_never_late() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.url()).unwrap();
+    let r = record(None, T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    // Last used at T0 + 1 000, which was not written (within the slack of T0).
+    live(&store, &r.id, T0 + 1_000);
+    // So it expires IDLE after the stored T0: 1 000 ms (= the slack) before IDLE after its
+    // last use, and not a moment before that.
+    live(&store, &r.id, T0 + IDLE - 1);
+    let s2 = record(None, T0);
+    store.insert(s2.clone(), IDLE).unwrap();
+    live(&store, &s2.id, T0 + 1_000);
+    assert!(matches!(
+        store.load(&s2.id, T0 + IDLE, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredIdle, _)
+    ));
+    // The sweep agrees with the lookup, to the millisecond.
+    assert!(store.sweep(T0 + IDLE - 1, IDLE).unwrap().is_empty());
+    let swept = store.sweep(T0 + IDLE, IDLE).unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0].id, s2.id);
+    // Never late: whatever was skipped, a session is dead IDLE after its last use.
+    let s3 = record(None, T0);
+    store.insert(s3.clone(), IDLE).unwrap();
+    let mut t = T0;
+    for step in [400, 300, 200, 99] {
+        t += step;
+        live(&store, &s3.id, t);
+    }
+    assert!(matches!(
+        store.load(&s3.id, t + IDLE, IDLE).unwrap(),
+        Load::Expired(Reason::ExpiredIdle, _)
+    ));
+}
+
+#[test]
+fn sweep_reads_only_what_came_due() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.url()).unwrap();
+    let mut short = Vec::new();
+    for i in 0..300 {
+        let r = record(if i % 3 == 0 { Some("u") } else { None }, T0);
+        store.insert(r.clone(), IDLE).unwrap();
+        if i % 30 == 0 {
+            short.push(r.id);
+            let change = ExpiryChange {
+                max_idle_ms: Some(1_000),
+                deadline: r.deadline,
+            };
+            store.set_expiry(&r.id, &change, T0, IDLE).unwrap();
+        }
+    }
+    assert_eq!(store.due_at(T0 + 1_000).unwrap(), short.len());
+    let mut swept: Vec<SessionId> = store
+        .sweep(T0 + 1_000, IDLE)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    swept.sort();
+    short.sort();
+    assert_eq!(swept, short);
+    assert_eq!(store.len().unwrap(), 290);
+    assert_eq!(store.due_at(T0 + 1_000).unwrap(), 0);
+}
+
+#[test]
+fn the_file_reads_plainly_in_the_sqlite3_shell() {
+    let db = TempDb::new();
+    let clock = ManualClock::new(T0);
+    let m = manager(&db.url(), &clock);
+    let s = m.login(None, "alice", &Context::HTTPS).unwrap();
+    m.set(s.id(), "theme", serde_json::json!("dark")).unwrap();
+    let raw = db.raw();
+    let (id, user, data, types): (String, String, String, String) = raw
+        .query_row(
+            "SELECT id, user, data, typeof(created_at) || typeof(last_seen) || typeof(deadline) \
+             FROM sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(id, s.id().to_string(), "ids are lowercase hex");
+    assert_eq!(user, "alice");
+    assert_eq!(data, r#"{"theme":"dark"}"#);
+    assert_eq!(types, "integerintegerinteger");
+    let version: String = raw
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, tessera::store::sqlite::SCHEMA_VERSION.to_string());
+    let token = token_of(&s);
+    let dump: String = raw
+        .query_row(
+            "SELECT group_concat(coalesce(data, '') || csrf || id) FROM sessions",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!dump.contains(&token), "no token is ever stored");
+    drop(raw);
+    if let Ok(out) = std::process::Command::new("sqlite3")
+        .arg(&db.path)
+        .arg("SELECT user FROM sessions")
+        .output()
+    {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alice");
+    }
+}
+
+#[test]
+fn the_file_is_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TempDb::new();
+    SqliteStore::open(&db.url()).unwrap();
+    let mode = std::fs::metadata(&db.path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn urls_without_an_absolute_path_are_invalid_config() {
+    for url in [
+        "sqlite://",
+        "sqlite:///",
+        "sqlite://relative.db",
+        "sqlite://?x=1",
+    ] {
+        let err = tessera::store::open(url).err().expect("refused");
+        assert_eq!(err.code(), "invalid_config", "{url}");
+    }
+    let db = TempDb::new();
+    let store = tessera::store::open(&db.url()).unwrap();
+    assert!(!store.is_networked());
+    assert_eq!(store.len().unwrap(), 0);
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_invalid_config() {
+    let db = TempDb::new();
+    drop(SqliteStore::open(&db.url()).unwrap());
+    db.raw()
+        .execute(
+            "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+    let err = tessera::store::open(&db.url()).err().unwrap();
+    assert_eq!(err.code(), "invalid_config");
+}
+
+#[test]
+fn a_database_that_is_not_tesseras_is_refused() {
+    let db = TempDb::new();
+    db.raw()
+        .execute_batch("CREATE TABLE django_session (session_key TEXT)")
+        .unwrap();
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("not Tessera's"), "{err}");
+}
+
+#[test]
+fn a_corrupt_file_is_store_unavailable() {
+    let db = TempDb::new();
+    std::fs::write(
+        &db.path,
+        b"this is not an SQLite database, just garbage bytes ".repeat(100),
+    )
+    .unwrap();
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{err}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    let err = tessera::store::open(&db.url()).err().unwrap();
+    assert_eq!(err.code(), "store_unavailable");
+}
+
+#[test]
+fn rows_malformed_by_hand_never_make_a_valid_session() {
+    let db = TempDb::new();
+    let clock = ManualClock::new(T0);
+    let m = manager(&db.url(), &clock);
+    let s = m.create(None, None, &Context::HTTPS).unwrap();
+    db.raw()
+        .execute("UPDATE sessions SET csrf = 'not hex', data = '[1'", [])
+        .unwrap();
+    let err = m.validate(&token_of(&s), &Context::HTTPS).unwrap_err();
+    assert_eq!(err.code(), "internal");
+}
+
+/// Make `path` unwritable even for root (who ignores mode bits): chmod 0444 / 0555, then
+/// `chattr +i` when the mode alone does not stop this process. `false` if neither works here.
+fn make_read_only(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { 0o555 } else { 0o444 };
+    if std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).is_err() {
+        return false;
+    }
+    if !writable(path) {
+        return true;
+    }
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    immutable && !writable(path)
+}
+
+fn writable(path: &Path) -> bool {
+    if path.is_dir() {
+        let probe = path.join(".probe");
+        let ok = std::fs::write(&probe, b"x").is_ok();
+        let _ = std::fs::remove_file(probe);
+        ok
+    } else {
+        std::fs::OpenOptions::new().append(true).open(path).is_ok()
+    }
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let mode = if path.is_dir() { 0o755 } else { 0o600 };
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    }
+}
+
+#[test]
+fn a_read_only_file_is_store_unavailable() {
+    let db = TempDb::new();
+    let clock = ManualClock::new(T0);
+    let token = {
+        let m = manager(&db.url(), &clock);
+        token_of(&m.create(None, None, &Context::HTTPS).unwrap())
+    };
+    if !make_read_only(&db.path) {
+        eprintln!("skipped: cannot make a file read-only for this process here");
+        return;
+    }
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{err}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    // The session in it is not valid anywhere meanwhile: no manager can be built on the file.
+    let err = tessera::store::open(&db.url()).err().unwrap();
+    assert_eq!(err.code(), "store_unavailable");
+    make_writable(&db.path);
+    let m = manager(&db.url(), &clock);
+    assert!(matches!(
+        m.validate(&token, &Context::HTTPS).unwrap(),
+        Validation::Valid(_)
+    ));
+}
+
+#[test]
+fn a_read_only_directory_is_store_unavailable() {
+    let db = TempDb::in_dir();
+    let dir = db.dir.clone().expect("a directory");
+    if !make_read_only(&dir) {
+        eprintln!("skipped: cannot make a directory read-only for this process here");
+        return;
+    }
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{err}");
+    let missing = format!("sqlite://{}/no/such/dir/s.db", dir.display());
+    assert_eq!(
+        SqliteStore::open(&missing).unwrap_err().kind(),
+        ErrorKind::StoreUnavailable
+    );
+}
+
+#[test]
+fn a_database_locked_past_the_busy_timeout_is_store_unavailable() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.url_with("busy_timeout_ms=50")).unwrap();
+    let r = record(Some("alice"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+
+    // Another process holds the write lock and does not let go.
+    let holder = db.raw();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let started = Instant::now();
+    let err = store.insert(record(None, T0), IDLE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A validate that must write last_seen fails closed too, rather than waiting or guessing.
+    let err = store.load(&r.id, T0 + 2_000, IDLE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable);
+    for result in [
+        store.remove(&r.id, T0, IDLE).map(|_| ()),
+        store.remove_user("alice", None, T0, IDLE).map(|_| ()),
+        store.sweep(T0, IDLE).map(|_| ()),
+    ] {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::StoreUnavailable);
+    }
+    // WAL: readers are never blocked by the writer, so a validate inside the slack still works
+    // from the last committed state.
+    assert_eq!(live(&store, &r.id, T0 + 500).id, r.id);
+
+    holder.execute_batch("ROLLBACK").unwrap();
+    live(&store, &r.id, T0 + 2_000);
+    assert_eq!(stored_last_seen(&db, &r.id).0, T0 + 2_000);
+}
