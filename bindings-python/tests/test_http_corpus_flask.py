@@ -1,6 +1,7 @@
 """The HTTP conformance corpus (tests/http/*.json) through Flask's real request cycle: the
 reference app of tests/http_apps/flask_app.py, driven with Flask's test client, on the memory
-store and on Redis. The runner keeps the cookie jar itself (tests/http/README.md, "Cookies")."""
+store, on Redis (a private redis-server; under CI=true a missing one fails) and on SQLite. The
+runner keeps the cookie jar itself (tests/http/README.md, "Cookies")."""
 
 from __future__ import annotations
 
@@ -433,3 +434,8 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.mark.parametrize("path", scenario_files(), ids=scenario_id)
 def test_flask_redis(redis_server: RedisServer, path: str) -> None:
     run_scenario(path, redis_server.url(f"flaskhttp{os.getpid()}-{next(_prefixes)}"))
+
+
+@pytest.mark.parametrize("path", scenario_files(), ids=scenario_id)
+def test_flask_sqlite(tmp_path: Any, path: str) -> None:
+    run_scenario(path, f"sqlite:///{tmp_path}/sessions.db")
