@@ -115,11 +115,12 @@ class State {
     let auth = AUTH.UNCHANGED
     let user = null
     const session = this.session
-    if (session !== undefined) {
+    if (session !== null && typeof session === 'object') {
       const t = session[kTarget]
-      // Unread, or read with only primitive values and untouched: the app cannot have changed it.
-      if (t[kPending] === null && (t[kFlags] !== 0 || this.regenerated)) {
-        data = JSON.stringify(t)
+      // A session unread, or read with only primitive values and untouched, cannot have
+      // changed; another object the app assigned to req.session is the data as it left it.
+      if (t === undefined || (t[kPending] === null && (t[kFlags] !== 0 || this.regenerated))) {
+        data = JSON.stringify(t ?? session)
         const u = this.mode.userOf(session)
         if (this.regenerated) {
           // After regenerate() the session is new: a user in it has just signed in.
@@ -372,6 +373,19 @@ function passportUser (session) {
 // ---------------------------------------------------------------------------------------------
 // The response: finish
 
+/**
+ * What the app did, as [outcome, null]; or, when its data cannot be saved (not JSON: a cycle,
+ * a BigInt), [an error outcome, the TypeError]: nothing is written, but the headers the
+ * session needs (a rotated token, a cleared cookie) still go out.
+ */
+function outcomeOf (state, error) {
+  try {
+    return [state.outcome(error), null]
+  } catch (err) {
+    return [new Outcome(null, AUTH.UNCHANGED, null, FLAG.ERROR, 0), err]
+  }
+}
+
 /** Add the core's headers to the response. */
 function applyHeaders (res, r) {
   if (r === null) return
@@ -401,7 +415,8 @@ function failed (res, args, err) {
 function beforeHead (state, res, args) {
   if (state.done) return
   state.done = true
-  const outcome = state.outcome(statusOf(res, args) >= 500)
+  const [outcome, refused] = outcomeOf(state, statusOf(res, args) >= 500)
+  if (refused !== null) failed(res, args, refused)
   if (state.mode.sync) {
     let r
     try {
@@ -460,7 +475,9 @@ function beforeEnd (state, res, end, args) {
       reportFailure(err)
       if (!res.headersSent && res.statusCode < 500) res.statusCode = 500
     }
-    calls.finishAsync(state.live, state.outcome(res.statusCode >= 500)).then((r) => {
+    const [outcome, refused] = outcomeOf(state, res.statusCode >= 500)
+    if (refused !== null) fail(refused)
+    calls.finishAsync(state.live, outcome).then((r) => {
       if (!res.headersSent) applyHeaders(res, r)
       if (r !== null && r.error !== null) fail(r.error)
     }, fail).then(() => end.apply(res, args))

@@ -249,3 +249,40 @@ onEachStore('express-session with TesseraStore', (storeOf) => {
     assert.equal((await c.get('/read')).json().k, null)
   })
 })
+
+describe('data the app cannot save', () => {
+  let srv, manager
+  before(async () => {
+    manager = new SessionManager({ ...plain, clock: new ManualClock() })
+    const app = express()
+    app.use(expressSession({ manager }))
+    app.post('/set', (req, res) => { req.session.k = 'v'; res.json({ ok: true }) })
+    app.post('/cycle', (req, res) => {
+      const a = {}
+      a.self = a
+      req.session.bad = a
+      res.json({ ok: true })
+    })
+    app.post('/replace', (req, res) => { req.session = { replaced: true }; res.json({ ok: true }) })
+    app.get('/read', (req, res) => res.json({ ...req.session }))
+    srv = await serve(app)
+  })
+  after(() => srv && srv.close())
+
+  it('a value that is not JSON answers 500 and keeps the stored data; the process goes on', async () => {
+    const c = new Client(srv.url)
+    await c.post('/set')
+    const warned = new Promise((resolve) => process.once('warning', resolve))
+    const r = await c.post('/cycle')
+    assert.equal(r.status, 500)
+    assert.match((await warned).message, /could not save the session/)
+    assert.deepEqual((await c.get('/read')).json(), { k: 'v' })
+  })
+
+  it('an object assigned to req.session is saved as the session\'s data', async () => {
+    const c = new Client(srv.url)
+    await c.post('/set')
+    await c.post('/replace')
+    assert.deepEqual((await c.get('/read')).json(), { replaced: true })
+  })
+})
