@@ -70,7 +70,7 @@ class State {
     this.sessionID = undefined // req.sessionID if the app assigned one
     this.destroyed = false
     this.done = false // finish (or prepare) has run
-    this.queue = null // async mode: the finish that body writes and end() wait for, then they
+    this.queue = null // async mode: finish, then the body writes and end() queued behind it
     this.cookie = null // req.session.cookie, made on first use
     this.api = null // req.tessera, made on first use
   }
@@ -443,11 +443,14 @@ function beforeHead (state, res, args) {
   finished.then(() => { if (state.queue === finished) state.queue = null })
 }
 
-/** Run `f` once the writes queued before it are done (the body waits for finish). */
-function enqueue (state, f) {
-  const next = state.queue.then(f)
+/**
+ * Run `f` once the writes queued before it are done (the body waits for finish). A write that
+ * throws breaks the response: it is destroyed with that error, as a throwing write would.
+ */
+function enqueue (state, res, f) {
+  const next = state.queue.then(f).then(undefined, (err) => { res.destroy(err) })
   state.queue = next
-  next.then(() => { if (state.queue === next) state.queue = null }, reportFailure)
+  next.then(() => { if (state.queue === next) state.queue = null })
 }
 
 /**
@@ -459,7 +462,7 @@ function beforeWrite (state, res, write, args) {
   if (state.mode.sync) return false
   if (!state.done && !res.headersSent) beforeHead(state, res, [res.statusCode])
   if (state.queue === null) return false
-  enqueue(state, () => { write.apply(res, args) })
+  enqueue(state, res, () => { write.apply(res, args) })
   return true
 }
 
@@ -484,7 +487,7 @@ function beforeEnd (state, res, end, args) {
     return true
   }
   if (state.queue !== null) {
-    enqueue(state, () => { end.apply(res, args) })
+    enqueue(state, res, () => { end.apply(res, args) })
     return true
   }
   return false
