@@ -1,11 +1,13 @@
 'use strict'
 // The HTTP conformance corpus (tests/http/*.json, every file found) through Express over real
 // HTTP on 127.0.0.1: the reference app (corpus-app.js) with expressSession() and with
-// express-session + TesseraStore, each on the memory store and on a private redis-server. The
-// runner keeps the cookie jar itself and checks each response as tests/http/README.md says.
+// express-session + TesseraStore, each on the memory store, on SQLite and on a private
+// redis-server. The runner keeps the cookie jar itself and checks each response as
+// tests/http/README.md says.
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { SessionManager, ManualClock } = require('..')
 const { serve, Gates } = require('./helpers.js')
@@ -344,6 +346,15 @@ function corpus (label, kind, storeOf) {
 
 corpus('expressSession(), memory store', 'expressSession', () => null)
 corpus('express-session + TesseraStore, memory store', 'express-session', () => null)
+
+describe('on SQLite', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-corpus-sqlite-'))
+  after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  let n = 0
+  const url = (name) => `sqlite://${path.join(dir, `${++n}-${name.slice(0, 40)}.db`)}`
+  corpus('expressSession(), SQLite', 'expressSession', url)
+  corpus('express-session + TesseraStore, SQLite', 'express-session', url)
+})
 
 describe('on Redis', () => {
   const skip = redisSkipReason()
