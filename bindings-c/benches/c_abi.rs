@@ -25,8 +25,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tessera::manager::tessera_manager;
+use tessera::request::{
+    tessera_auth, tessera_expiry, tessera_request, tessera_request_begin,
+    tessera_request_data_json, tessera_request_finish, tessera_request_user,
+};
+use tessera::response::tessera_response;
 use tessera::session::tessera_session;
 use tessera::status::{tessera_reason, tessera_status};
+use tessera_core::http::{self, Outcome, RequestHead};
 use tessera_core::{Context, Validation};
 
 const DEFAULT_SESSIONS: usize = 100_000;
@@ -138,10 +144,11 @@ fn parent() {
 }
 
 /// The scenarios, headline first.
-const SCENARIOS: [&str; 3] = [
+const SCENARIOS: [&str; 4] = [
     "valid_active_sessions",
     "valid_across_the_store",
     "unknown_token",
+    "request_of_an_active_session",
 ];
 
 /// One process: fill a store, measure each scenario once, print the summaries as JSON.
@@ -248,15 +255,96 @@ fn child() {
         }
     };
 
+    // A whole request of a C server that reads the session (tessera::http): begin with the
+    // Cookie header, the data as JSON text, finish, the response's headers, every free.
+    let hot = &sample[..HOT];
+    let cookies: Vec<CString> = hot
+        .iter()
+        .map(|t| CString::new(format!("theme=dark; __Host-session={}", t.1)).unwrap())
+        .collect();
+    let cookies: Vec<Token> = cookies.iter().map(pair).collect();
+    let user_agent = USER_AGENT.to_str().unwrap();
+    let rust_request = |cookie: &Token| {
+        let head = RequestHead {
+            cookie_header: Some(black_box(cookie.1)),
+            https: true,
+            method: "GET",
+            user_agent: Some(user_agent),
+            csrf_candidate: None,
+        };
+        let Ok(request) = http::begin(core, &head) else {
+            return false;
+        };
+        let data = serde_json::to_string(request.data()).unwrap();
+        black_box(&data);
+        let signed_in = request.user().is_some();
+        let response = request.finish(core, Outcome::default());
+        black_box(&response);
+        signed_in && response.is_ok_and(|r| r.headers().is_empty())
+    };
+    let c_request = |cookie: &Token| {
+        let mut request: *mut tessera_request = ptr::null_mut();
+        let mut response: *mut tessera_response = ptr::null_mut();
+        let mut data: *mut c_char = ptr::null_mut();
+        let mut user: *const c_char = ptr::null();
+        let mut headers = usize::MAX;
+        // SAFETY: a live manager, C strings and valid out-pointers; the request is consumed by
+        // finish, the string and the response are freed once.
+        unsafe {
+            let st = tessera_request_begin(
+                manager,
+                black_box(cookie.0),
+                true,
+                c"GET".as_ptr(),
+                USER_AGENT.as_ptr(),
+                ptr::null(),
+                &mut request,
+            );
+            if st != tessera_status::Ok {
+                return false;
+            }
+            tessera_request_data_json(request, &mut data);
+            black_box(data);
+            tessera::strings::tessera_string_free(data);
+            tessera_request_user(request, &mut user);
+            let signed_in = !user.is_null();
+            let st = tessera_request_finish(
+                request,
+                manager,
+                ptr::null(),
+                tessera_auth::Unchanged as i32,
+                ptr::null(),
+                false,
+                tessera_expiry::None as i32,
+                0,
+                false,
+                false,
+                &mut response,
+            );
+            tessera::response::tessera_response_header_count(response, &mut headers);
+            tessera::response::tessera_response_free(response);
+            signed_in && st == tessera_status::Ok && headers == 0
+        }
+    };
+
     // The headline: a working set of active sessions small enough to stay cached, so that the
     // figure is the ABI's cost rather than the memory latency both sides pay alike. Then a set
-    // spread over the whole store, and tokens that were never issued.
-    let hot = &sample[..HOT];
-    let scenarios: [(&[Token], bool); 3] = [(hot, true), (&sample, true), (&unknown, false)];
+    // spread over the whole store, and tokens that were never issued; last, whole requests.
+    let scenarios: [(&[Token], bool); 4] = [
+        (hot, true),
+        (&sample, true),
+        (&unknown, false),
+        (&cookies, true),
+    ];
     let mut summaries = serde_json::Map::new();
-    for (name, (tokens, valid)) in SCENARIOS.iter().zip(scenarios) {
+    for (i, (name, (tokens, valid))) in SCENARIOS.iter().zip(scenarios).enumerate() {
         eprintln!("c-abi bench:   {name}: {batches} pairs of batches of {PER_BATCH}");
-        let mut summary = summarize(&measure(tokens, &rust_once, &c_once, valid, batches));
+        let side = if i == 3 {
+            measure(tokens, &rust_request, &c_request, valid, batches)
+        } else {
+            measure(tokens, &rust_once, &c_once, valid, batches)
+        };
+        let mut summary = summarize(&side);
         summary["distinct_tokens"] = json!(tokens.len());
         summaries.insert((*name).to_owned(), summary);
     }
@@ -381,7 +469,12 @@ fn markdown(r: &serde_json::Value) -> String {
          within a process but moves with its address layout, so it is the median over {} \
          processes (each listed). Target: the C ABI adds ≤ {} ns.\n\n\
          | validate of | tokens | Rust ns/op | C ABI ns/op | C ABI adds, ns | each process |\n\
-         |---|---|---|---|---|---|\n{}{}{}\n\
+         |---|---|---|---|---|---|\n{}{}{}{}\n\
+         The last row is a whole request of a C server that reads its session through the \
+         request protocol (`tessera_request_begin` with the `Cookie` header, \
+         `tessera_request_data_json`, `tessera_request_user`, `tessera_request_finish`, the \
+         response's headers, every free) against the same steps on `tessera::http` in Rust; \
+         it is not part of the target, which is about validate.\n\n\
          Target met (first row, median): **{}**. Machine: {} CPUs shared with other builds; \
          `c-abi.json` has every figure.\n\n\
          Where the nanoseconds go: checking the two C strings (`strlen`, an ASCII fast path \
@@ -408,6 +501,10 @@ fn markdown(r: &serde_json::Value) -> String {
         row(
             "an unknown token (well-formed, never issued)",
             "unknown_token"
+        ),
+        row(
+            "a whole request (begin → read → finish), an active session",
+            "request_of_an_active_session"
         ),
         if r["meets_target"].as_bool() == Some(true) {
             "yes"
