@@ -347,6 +347,14 @@ impl Request {
         self.read(py, |r| Ok(r.verify_csrf(&candidate)))
     }
 
+    /// Whether signing `user` in now would carry the session's data over (core's rule: only
+    /// with `login_keeps_data`, from an anonymous session or one of the same user).
+    fn login_keeps_data(&self, py: Python<'_>, user: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let user = convert::text(user, "user")?;
+        let manager = &*self.manager;
+        self.read(py, |r| Ok(r.login_keeps_data(manager, &user)))
+    }
+
     /// Sign `user` in now: a new token (the old one dies at once), a new CSRF secret.
     fn login(&self, py: Python<'_>, user: &Bound<'_, PyAny>) -> PyResult<()> {
         let user = convert::text(user, "user")?;

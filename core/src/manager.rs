@@ -322,6 +322,13 @@ impl SessionManager {
         ))
     }
 
+    /// Whether signing `user` in on a session of `current` carries its data over: only with
+    /// `login_keeps_data`, and only from an anonymous session or one of the same user (carrying
+    /// Bob's cart into Alice's session on a shared browser would leak it).
+    pub fn login_keeps_data(&self, current: Option<&str>, user: &str) -> bool {
+        self.inner.config.login_keeps_data && current.is_none_or(|u| u == user)
+    }
+
     /// The key and cookie name of CSRF tokens for visitors without a session.
     pub(crate) fn visitor_csrf(&self) -> &VisitorCsrf {
         &self.inner.visitor_csrf
@@ -382,13 +389,13 @@ impl SessionManager {
                 let Ok((record, _)) = inner.load_live(token, now)? else {
                     break;
                 };
-                let same_user = record.user.as_deref().is_none_or(|u| *u == *user);
+                let keep_data = self.login_keeps_data(record.user.as_deref(), &user);
                 let login = LoginChange {
                     user: user.clone(),
                     expected_user: record.user.clone(),
                     csrf: CsrfSecret::generate()?,
                     deadline: now.saturating_add(inner.absolute_ms),
-                    keep_data: inner.config.login_keeps_data && same_user,
+                    keep_data,
                     user_agent: ctx.user_agent.map(clip_user_agent),
                 };
                 let change = Rekey {

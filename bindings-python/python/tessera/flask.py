@@ -104,9 +104,7 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
     """One request's session: a dict of its data (as Flask's tagged serializer reads it) in
     front of the ``tessera.Request`` that ``save_session`` finishes."""
 
-    def __init__(
-        self, native: Request, serializer: TaggedJSONSerializer, *, login_keeps_data: bool = True
-    ) -> None:
+    def __init__(self, native: Request, serializer: TaggedJSONSerializer) -> None:
         def on_update(_: CallbackDict[str, Any]) -> None:
             self.modified = True
             self.accessed = True
@@ -124,7 +122,6 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         self.serializer = serializer
         self.modified = False
         self.accessed = False
-        self._login_keeps_data = login_keeps_data
         self._had_data = bool(stored)
         # Keys this request assigned: what survives a logout, or a login that drops the
         # previous data (Tessera's rule: only what the request wrote survives).
@@ -224,8 +221,7 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         session shows at once what the user will see: without the previous data when the login
         drops it (another user, or ``login_keeps_data=False``)."""
         self._auth = ("login", user)
-        current = self.native.user
-        if not (self._login_keeps_data and current in (None, user)):
+        if not self.native.login_keeps_data(user):
             self._keep_only_assigned()
 
     def _sign_out(self) -> None:
@@ -311,7 +307,6 @@ class TesseraSessionInterface(SessionInterface):
 
     def __init__(self, manager: Optional[SessionManager] = None, **options: Any) -> None:
         self.manager = manager if manager is not None else SessionManager(**options)
-        self._login_keeps_data = bool(self.manager.options.get("login_keeps_data", True))
 
     def init_app(self, app: Flask) -> TesseraSessionInterface:
         """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
@@ -339,7 +334,7 @@ class TesseraSessionInterface(SessionInterface):
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
             return UnavailableSession(e)
-        return TesseraSession(native, self.serializer, login_keeps_data=self._login_keeps_data)
+        return TesseraSession(native, self.serializer)
 
     def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:
         if not isinstance(session, TesseraSession):  # pragma: no cover - a foreign session

@@ -373,6 +373,13 @@ impl Request {
         Ok(())
     }
 
+    /// Whether signing `user` in now would carry the session's data over (see
+    /// [`SessionManager::login_keeps_data`]): a framework that shows the session's data right
+    /// after its login call asks this instead of copying the rule.
+    pub fn login_keeps_data(&self, manager: &SessionManager, user: &str) -> bool {
+        manager.login_keeps_data(self.user(), user)
+    }
+
     /// End the session now (its token and alias die). Returns whether a live session ended.
     /// The response clears the cookie unless something is stored again before it ends.
     ///
