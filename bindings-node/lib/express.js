@@ -40,6 +40,7 @@ const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kState = Symbol('tessera.state') // on a session's target: the request's State
 const kPending = Symbol('tessera.pending') // on a session's target: data JSON not yet loaded, or null
 const kFlags = Symbol('tessera.flags') // on a session's target: CHANGED | NESTED
+const kHidden = Symbol('tessera.hidden') // on a session's target: stored keys req.session cannot show
 const CHANGED = 1 // a data key was set, deleted or defined through req.session
 const NESTED = 2 // some value is an object or array, which can change without a trap
 const kTarget = Symbol('tessera.target') // read through the Proxy: its target
@@ -120,7 +121,10 @@ class State {
       // A session unread, or read with only primitive values and untouched, cannot have
       // changed; another object the app assigned to req.session is the data as it left it.
       if (t === undefined || (t[kPending] === null && (t[kFlags] !== 0 || this.regenerated))) {
-        data = JSON.stringify(t ?? session)
+        data = JSON.stringify(t === undefined ? session : withHidden(t))
+        // Serialized exactly as loaded (a Passport app reads its nested `passport` on every
+        // request): nothing changed, so the core need not parse and compare it.
+        if (!this.regenerated && (data === this.dataJson || (data === '{}' && this.dataJson === ''))) data = null
         const u = this.mode.userOf(session)
         if (this.regenerated) {
           // After regenerate() the session is new: a user in it has just signed in.
@@ -295,12 +299,27 @@ function load (t) {
   const data = JSON.parse(json)
   let nested = false
   for (const key of Object.keys(data)) {
-    if (PROTO.has(key) || key === '__proto__') continue
     const value = data[key]
+    if (PROTO.has(key) || key === '__proto__') {
+      // Named like a method or `id`/`cookie` (another language wrote it): kept as it is.
+      if (t[kHidden] === undefined) t[kHidden] = Object.create(null)
+      own(t[kHidden], key, value)
+      continue
+    }
     if (value !== null && typeof value === 'object') nested = true
     t[key] = value
   }
   if (nested) t[kFlags] |= NESTED
+}
+
+/** The target's data with the stored keys req.session cannot show, for the core to compare. */
+function withHidden (t) {
+  const hidden = t[kHidden]
+  if (hidden === undefined) return t
+  const out = Object.create(null)
+  for (const key of Object.keys(hidden)) own(out, key, hidden[key])
+  for (const key of Object.keys(t)) own(out, key, t[key])
+  return out
 }
 
 /** A data key is about to change through the Proxy. */
@@ -347,10 +366,10 @@ const HANDLER = {
   },
   ownKeys (t) {
     load(t)
-    return Reflect.ownKeys(t).filter((k) => k !== kState && k !== kPending && k !== kFlags)
+    return Reflect.ownKeys(t).filter((k) => k !== kState && k !== kPending && k !== kFlags && k !== kHidden)
   },
   getOwnPropertyDescriptor (t, key) {
-    if (key === kState || key === kPending || key === kFlags) return undefined
+    if (key === kState || key === kPending || key === kFlags || key === kHidden) return undefined
     if (typeof key !== 'symbol') load(t)
     return Reflect.getOwnPropertyDescriptor(t, key)
   }

@@ -83,7 +83,8 @@ class TesseraStore extends session.Store {
 
   /** The session data for `sid`, or null if it has ended (or never existed). */
   get (sid, cb) {
-    if (typeof sid !== 'string') return finishWith(cb, null, null)
+    // Only a cookie value can be a token: nothing that would add another cookie to the header.
+    if (typeof sid !== 'string' || /[\s;,=]/.test(sid)) return finishWith(cb, null, null)
     this.#begin(sid, (err, begun) => {
       if (err) return cb(err)
       const [live, state] = begun
@@ -125,6 +126,7 @@ class TesseraStore extends session.Store {
     const req = sess.req
     const kept = req && this.#lives.get(req)
     if (kept !== undefined) this.#lives.delete(req) // one finish per request state
+    else if (/[\s;,=]/.test(sid)) return finishWith(cb, null) // not a token: nothing to save
     const run = (live, fresh) => {
       // A new session's user is a login (it takes the reserved token, the one express-session
       // holds); an existing session keeps its token, so its user changes only through

@@ -252,6 +252,18 @@ describe('req.session loads its data on first use', () => {
     }
     assert.deepEqual(seen, { polluted: undefined, id: s.id, ok: 1, save: 'function' })
   })
+
+  it('stored keys named like its methods (another language wrote them) survive a write', async () => {
+    const m = plain()
+    const s = m.createSync(null, { id: 'theirs', save: [1], cookie: { a: 1 }, k: 1 })
+    const srv = await appWith(m, (req, res) => { req.session.k = 2; res.send('ok') })
+    try {
+      await new Client(srv.url).post('/', { headers: { cookie: `sid=${s.newToken}` } })
+    } finally {
+      await srv.close()
+    }
+    assert.deepEqual(m.validateSync(s.newToken).data, { id: 'theirs', save: [1], cookie: { a: 1 }, k: 2 })
+  })
 })
 
 describe('the middleware adds no properties to req and res', () => {
