@@ -6,8 +6,8 @@
 //! the memory store's are across threads. The layout is documented in `docs/sqlite-schema.md`
 //! and readable with the `sqlite3` shell; no token is ever stored.
 //!
-//! - **Validate is a read.** `load` is one `SELECT` (the id, or an in-grace alias and its
-//!   target). `last_seen` is written only when it moved by more than
+//! - **Validate is a read.** `load` is one `SELECT` by id (and, only for a rotated-away id, a
+//!   second one of the alias joined to its target). `last_seen` is written only when it moved by more than
 //!   [`touch_slack_ms`](crate::store::touch_slack_ms) of the effective idle timeout; liveness is
 //!   always judged on the *stored* `last_seen`, so a session may expire up to that slack early,
 //!   never late. The record returned still reports `last_seen = now`.
@@ -41,20 +41,18 @@ pub use options::{DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_POOL_SIZE, SqliteOptions};
 pub use schema::SCHEMA_VERSION;
 
 use pool::{Lease, Pool};
-use schema::{columns, int};
+use schema::{columns, int, key};
 
 /// Rows a sweep examines per transaction, so it never holds the write lock for long.
 const SWEEP_BATCH: usize = 500;
 
-/// The session `?1` names at `?2`: itself (`via` = 0) or, through an alias still inside its grace
-/// window, the record that is primary under the alias's target (`via` = 1). One statement, so one
-/// consistent snapshot.
-const LOOKUP: &str = concat!(
-    "SELECT 0, ",
-    columns!(""),
-    " FROM sessions WHERE id = ?1 UNION ALL SELECT 1, ",
+/// The record that is primary under the alias `?1` if the alias is still inside its grace window
+/// at `?2`. (A `UNION ALL` with [`PRIMARY`] would answer both in one statement, but SQLite runs
+/// it three to four times slower than the two.)
+const THROUGH_ALIAS: &str = concat!(
+    "SELECT ",
     columns!("s."),
-    " FROM aliases a JOIN sessions s ON s.id = a.target WHERE a.id = ?1 AND a.until > ?2 LIMIT 1"
+    " FROM aliases a JOIN sessions s ON s.id = a.target WHERE a.id = ?1 AND a.until > ?2"
 );
 
 const PRIMARY: &str = concat!("SELECT ", columns!(""), " FROM sessions WHERE id = ?1");
@@ -247,30 +245,30 @@ impl SqliteStore {
 
 /// The record `id` names at `now` (itself, or through an in-grace alias), and whether through an
 /// alias.
+///
+/// Outside a transaction these are two snapshots, and the answer is still the one of the second:
+/// an id that is not primary in the first never becomes primary again (ids are never reused), and
+/// the alias and its target are read by one statement.
 fn lookup(conn: &Connection, id: &SessionId, now: UnixMillis) -> Result<Option<(bool, Record)>> {
+    let row = key(id);
+    if let Some(record) = read(conn, PRIMARY, params![row])? {
+        return Ok(Some((false, record)));
+    }
+    Ok(read(conn, THROUGH_ALIAS, params![row, int(now)])?.map(|r| (true, r)))
+}
+
+/// The one record `sql` selects, if any.
+fn read(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Option<Record>> {
     let raw = conn
-        .prepare_cached(LOOKUP)
-        .and_then(|mut s| {
-            s.query_row(params![id.to_string(), int(now)], |r| {
-                Ok((r.get::<_, i64>(0)? == 1, schema::raw(r, 1)?))
-            })
-            .optional()
-        })
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(args, |r| schema::raw(r, 0)).optional())
         .map_err(sql_error)?;
-    raw.map(|(via, raw)| Ok((via, schema::decode(raw)?)))
-        .transpose()
+    raw.map(schema::decode).transpose()
 }
 
 /// The record primary under `id`, alias or not.
 fn primary(conn: &Connection, id: &SessionId) -> Result<Option<Record>> {
-    let raw = conn
-        .prepare_cached(PRIMARY)
-        .and_then(|mut s| {
-            s.query_row([id.to_string()], |r| schema::raw(r, 0))
-                .optional()
-        })
-        .map_err(sql_error)?;
-    raw.map(schema::decode).transpose()
+    read(conn, PRIMARY, params![key(id)])
 }
 
 /// Whether `id` is taken, as a session or an alias.
@@ -279,14 +277,14 @@ fn taken(conn: &Connection, id: &SessionId) -> Result<bool> {
         "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1) \
          OR EXISTS (SELECT 1 FROM aliases WHERE id = ?1)",
     )
-    .and_then(|mut s| s.query_row([id.to_string()], |r| r.get::<_, bool>(0)))
+    .and_then(|mut s| s.query_row([key(id)], |r| r.get::<_, bool>(0)))
     .map_err(sql_error)
 }
 
 /// Delete session `record` and the alias that points at it.
 fn delete(conn: &Connection, record: &Record) -> Result<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
-        .and_then(|mut s| s.execute([record.id.to_string()]))
+        .and_then(|mut s| s.execute([key(&record.id)]))
         .map_err(sql_error)?;
     if let Some(pred) = record.predecessor {
         delete_alias(conn, &pred)?;
@@ -296,7 +294,7 @@ fn delete(conn: &Connection, record: &Record) -> Result<()> {
 
 fn delete_alias(conn: &Connection, id: &SessionId) -> Result<()> {
     conn.prepare_cached("DELETE FROM aliases WHERE id = ?1")
-        .and_then(|mut s| s.execute([id.to_string()]))
+        .and_then(|mut s| s.execute([key(id)]))
         .map_err(sql_error)?;
     Ok(())
 }
@@ -378,7 +376,7 @@ impl Store for SqliteStore {
                     .deadline
                     .min(now.saturating_add(record.idle_ms(idle_ms)));
                 tx.prepare_cached("UPDATE sessions SET last_seen = ?2, due = ?3 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![record.id.to_string(), int(now), int(due)]))
+                    .and_then(|mut s| s.execute(params![key(&record.id), int(now), int(due)]))
                     .map_err(sql_error)?;
             }
             tx.commit().map_err(sql_error)?;
@@ -435,13 +433,7 @@ impl Store for SqliteStore {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO aliases (id, target, until) VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id.to_string(),
-                        change.new_id.to_string(),
-                        int(until)
-                    ])
-                })
+                .and_then(|mut s| s.execute(params![key(id), key(&change.new_id), int(until)]))
                 .map_err(sql_error)?;
             }
             Ok(Some(record))
@@ -468,7 +460,7 @@ impl Store for SqliteStore {
             let next = data::apply(record.data.as_ref(), op, max_bytes)?;
             let text = next.as_deref().map(schema::json).transpose()?;
             tx.prepare_cached("UPDATE sessions SET data = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![record.id.to_string(), text]))
+                .and_then(|mut s| s.execute(params![key(&record.id), text]))
                 .map_err(sql_error)?;
             Ok(next)
         })
@@ -497,7 +489,7 @@ impl Store for SqliteStore {
             )
             .and_then(|mut s| {
                 s.execute(params![
-                    record.id.to_string(),
+                    key(&record.id),
                     record.max_idle_ms.map(int),
                     int(record.deadline),
                     int(record.expires_at(idle_ms)),
@@ -535,7 +527,7 @@ impl Store for SqliteStore {
         // One write transaction: no rotation or login of this user can interleave.
         self.write(|tx| {
             let keep = match keep {
-                Some(k) => lookup(tx, k, now)?.map(|(_, r)| r.id.to_string()),
+                Some(k) => lookup(tx, k, now)?.map(|(_, r)| key(&r.id)),
                 None => None,
             };
             let gone: Vec<Gone> = tx
@@ -642,7 +634,7 @@ impl Store for SqliteStore {
                             tx.prepare_cached("UPDATE sessions SET due = ?2 WHERE id = ?1")
                                 .and_then(|mut s| {
                                     s.execute(params![
-                                        record.id.to_string(),
+                                        key(&record.id),
                                         int(record.expires_at(idle_ms))
                                     ])
                                 })

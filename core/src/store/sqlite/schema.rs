@@ -213,7 +213,7 @@ pub(super) fn insert(conn: &Connection, record: &Record, due: UnixMillis) -> Res
     ))
     .and_then(|mut s| {
         s.execute(params![
-            record.id.to_string(),
+            key(&record.id),
             record.user.as_deref(),
             record.user_agent.as_deref(),
             int(record.created_at),
@@ -223,7 +223,7 @@ pub(super) fn insert(conn: &Connection, record: &Record, due: UnixMillis) -> Res
             i64::from(record.secure),
             hex(record.csrf.as_bytes()),
             data,
-            record.predecessor.map(|p| p.to_string()),
+            record.predecessor.as_ref().map(key),
             record.max_idle_ms.map(int),
             int(due),
         ])
@@ -238,12 +238,19 @@ pub(super) fn json(data: &Data) -> Result<String> {
         .map_err(|e| Error::internal(format!("sqlite: session data did not serialize: {e}")))
 }
 
-/// Lowercase hex, as ids and the CSRF secret are stored.
+/// Lowercase hex, as ids and the CSRF secret are stored. By table rather than `fmt`: ids are
+/// encoded on every lookup.
 pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     out
+}
+
+/// A session id as its row key.
+pub(super) fn key(id: &SessionId) -> String {
+    hex(id.as_bytes())
 }
