@@ -7,10 +7,10 @@
 //! and readable with the `sqlite3` shell; no token is ever stored.
 //!
 //! - **Validate is a read.** `load` is one `SELECT` by id (and, only for a rotated-away id, a
-//!   second one of the alias joined to its target). `last_seen` is written only when it moved by more than
-//!   [`touch_slack_ms`](crate::store::touch_slack_ms) of the effective idle timeout; liveness is
-//!   always judged on the *stored* `last_seen`, so a session may expire up to that slack early,
-//!   never late. The record returned still reports `last_seen = now`.
+//!   second one of the alias joined to its target). `last_seen` is written only when it moved
+//!   by more than [`touch_slack_ms`](crate::store::touch_slack_ms) of the effective idle
+//!   timeout; liveness is always judged on the *stored* `last_seen`, so a session may expire up
+//!   to that slack early, never late. The record returned still reports `last_seen = now`.
 //! - **Sweeping costs what came due**: every row carries `due`, the earliest time it could expire
 //!   (the absolute deadline, or the stored `last_seen` plus its effective idle timeout), indexed;
 //!   a sweep reads only rows with `due ≤ now`.
@@ -66,7 +66,9 @@ const PRIMARY: &str = concat!("SELECT ", columns!(""), " FROM sessions WHERE id 
 /// let manager = SessionManager::builder(Config::default()).store(store).build()?;
 /// assert_eq!(manager.store_len()?, 0);
 /// # drop(manager);
-/// # for ext in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{ext}", path.display())); }
+/// # for ext in ["", "-wal", "-shm"] {
+/// #     let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+/// # }
 /// # Ok::<(), tessera::Error>(())
 /// ```
 pub struct SqliteStore {

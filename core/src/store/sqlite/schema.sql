@@ -19,7 +19,7 @@ CREATE TABLE sessions (
   data        TEXT,                  -- session data, a JSON object; NULL = empty
   predecessor TEXT,                  -- id of the alias that points here, while it may live
   max_idle_ms INTEGER,               -- the session's own idle timeout; NULL = the configured one
-  due         INTEGER NOT NULL       -- earliest time it could expire: min(deadline, last_seen + idle)
+  due         INTEGER NOT NULL       -- earliest it could expire: min(deadline, last_seen + idle)
 ) WITHOUT ROWID;
 
 CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
