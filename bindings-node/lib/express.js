@@ -584,6 +584,18 @@ function expressSession (options = {}) {
     if (states.has(req)) return next()
     const headers = req.headers
     const candidate = headers[header]
+    if (headers.cookie === undefined) {
+      // Nothing to look up: begin makes no store call, so no hop off the event loop.
+      let begun
+      try {
+        begun = bound.begin(undefined, isHttps(req), req.method, headers['user-agent'],
+          typeof candidate === 'string' ? candidate : undefined)
+      } catch (err) {
+        return next(err)
+      }
+      attach(req, res, new State(mode, begun[0], begun[1]))
+      return next()
+    }
     let pending
     try {
       pending = bound.beginAsync(headers.cookie, isHttps(req), req.method, headers['user-agent'],
