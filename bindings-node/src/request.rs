@@ -24,10 +24,11 @@
 //!
 //! Empty when the response carries no session header; otherwise `1` (`Cache-Control: no-store`)
 //! or `0`, followed by the session cookie's `Set-Cookie` value (empty for none) and, if the
-//! response sets the cookie of a visitor's CSRF token, a newline and that `Set-Cookie` value. A `finish` that could not carry
-//! out everything (`data_too_large`, `store_unavailable`) still has headers the error response
-//! must carry (a token rotated by begin, a cleared cookie): it answers `!`, the error's code, a
-//! newline, its message (never a token), a newline, then the response as above.
+//! response sets the cookie of a visitor's CSRF token, a newline and that `Set-Cookie` value.
+//! A `finish` that could not carry out everything (`data_too_large`, `store_unavailable`) still
+//! has headers the error response must carry (a token rotated by begin, a cleared cookie): it
+//! answers `!`, the error's code, a newline, its message (never a token), a newline, then the
+//! response as above.
 
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
