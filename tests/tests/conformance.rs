@@ -17,6 +17,7 @@ use tessera::{
 };
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::{self, EventExpect, Expect, Scenario, Step};
+use tessera_tests::sqlite_files::SqliteFiles;
 
 /// The corpus must not shrink below this many scenarios unnoticed.
 const MIN_SCENARIOS: usize = 30;
@@ -24,6 +25,13 @@ const MIN_SCENARIOS: usize = 30;
 #[test]
 fn conformance_corpus() {
     run_corpus("memory", &|_| None);
+}
+
+/// The same corpus on the embedded SQLite store: a database file per scenario.
+#[test]
+fn conformance_corpus_on_sqlite() {
+    let files = SqliteFiles::new("conf");
+    run_corpus("sqlite", &|name| Some(files.url(name)));
 }
 
 /// The same corpus on Redis: each scenario on a key prefix of its own, on a private server.

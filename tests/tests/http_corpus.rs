@@ -27,6 +27,7 @@ use tessera_tests::http_scenario::{
 };
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::START_MS;
+use tessera_tests::sqlite_files::SqliteFiles;
 
 /// The corpus must not shrink below this many scenarios unnoticed.
 const MIN_SCENARIOS: usize = 45;
@@ -38,6 +39,13 @@ fn corpus_dir() -> PathBuf {
 #[test]
 fn http_corpus() {
     run_corpus("memory", &|_| None);
+}
+
+/// The same corpus on the embedded SQLite store: a database file per scenario.
+#[test]
+fn http_corpus_on_sqlite() {
+    let files = SqliteFiles::new("http");
+    run_corpus("sqlite", &|name| Some(files.url(name)));
 }
 
 /// The same corpus on Redis: each scenario on a key prefix of its own, on a private server.
