@@ -70,6 +70,8 @@ struct Inner {
     grace_ms: u64,
     listeners: Listeners,
     visitor_csrf: VisitorCsrf,
+    /// The process that built the manager.
+    pid: u32,
 }
 
 /// Builds a [`SessionManager`]; see [`SessionManager::builder`].
@@ -151,6 +153,7 @@ impl Builder {
         let inner = Arc::new(Inner {
             ids: IdDeriver::new(config.pepper.as_ref().map(|p| p.as_bytes())),
             visitor_csrf: VisitorCsrf::new(&config)?,
+            pid: std::process::id(),
             idle_ms: millis(config.idle_timeout),
             absolute_ms: millis(config.absolute_timeout),
             rotation_ms: config.rotation_interval.map(millis),
@@ -679,6 +682,26 @@ impl SessionManager {
     /// Whether the store may wait on the network (see [`Store::is_networked`]).
     pub fn store_is_networked(&self) -> bool {
         self.inner.store.is_networked()
+    }
+
+    /// Whether other processes see this manager's sessions (see [`Store::is_shared`]): false
+    /// for the memory store, which an app with several worker processes must not use.
+    pub fn store_is_shared(&self) -> bool {
+        self.inner.store.is_shared()
+    }
+
+    /// Whether this manager is being used in a process other than the one that made it (a
+    /// `fork()` after creation: gunicorn `--preload`, a Node cluster primary that built it).
+    /// With a store that is not shared, each worker then holds its own copy of the sessions
+    /// made before the fork and none of the others': bindings warn, naming `sqlite://` or
+    /// `redis://` as the fix.
+    ///
+    /// ```
+    /// let manager = tessera::SessionManager::new(tessera::Config::default()).unwrap();
+    /// assert!(!manager.forked());
+    /// ```
+    pub fn forked(&self) -> bool {
+        self.inner.pid != std::process::id()
     }
 
     /// The `Set-Cookie` value that hands `token` to the browser.

@@ -434,6 +434,10 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
         let user = record.user.clone();
         let id = record.id;

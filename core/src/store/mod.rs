@@ -239,6 +239,13 @@ pub trait Store: Send + Sync + 'static {
     fn is_networked(&self) -> bool {
         false
     }
+
+    /// Whether other processes (workers of one app, other hosts) see the same sessions. A
+    /// store that is not shared (the memory store) cannot serve an app with several worker
+    /// processes: each would know only the sessions it made.
+    fn is_shared(&self) -> bool {
+        true
+    }
 }
 
 /// Stores behind a `Box` or an `Arc` are stores too (for `store::open` and shared test stores).
@@ -247,6 +254,9 @@ macro_rules! forward_store {
         impl<S: Store + ?Sized> Store for $wrapper<S> {
             fn is_networked(&self) -> bool {
                 (**self).is_networked()
+            }
+            fn is_shared(&self) -> bool {
+                (**self).is_shared()
             }
             fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
                 (**self).insert(record, idle_ms)

@@ -69,9 +69,18 @@ static SWEEP: Lazy<Script> = script!("lua/sweep.lua");
 /// # Ok::<(), tessera::Error>(())
 /// ```
 pub struct RedisStore {
-    pool: r2d2::Pool<Connector>,
+    /// The pool of the process that uses the store: a child of `fork()` gets a pool of its own
+    /// (see [`RedisStore::pool`]).
+    pool: parking_lot::RwLock<Arc<ProcessPool>>,
+    client: redis::Client,
     prefix: Arc<str>,
     options: RedisOptions,
+}
+
+/// A connection pool and the process that made it.
+struct ProcessPool {
+    pid: u32,
+    pool: r2d2::Pool<Connector>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -121,6 +130,25 @@ impl r2d2::ManageConnection for Connector {
     }
 }
 
+impl ProcessPool {
+    fn new(pid: u32, client: &redis::Client, options: &RedisOptions) -> ProcessPool {
+        let connector = Connector {
+            client: client.clone(),
+            connect_timeout: options.connect_timeout,
+            command_timeout: options.command_timeout,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.connect_timeout)
+            // A PING per checkout would double the round trips of every validate.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(connector);
+        ProcessPool { pid, pool }
+    }
+}
+
 impl RedisStore {
     /// Connect lazily to the Redis a `redis://` or `rediss://` URL names; see [`RedisOptions`]
     /// for the query parameters Tessera reads (`prefix`, timeouts, `pool_size`).
@@ -136,24 +164,31 @@ impl RedisStore {
         }
         let client = redis::Client::open(options.redis_url.as_str())
             .map_err(|e| Error::invalid_config(format!("store: {}", url::describe(&e))))?;
-        let connector = Connector {
-            client,
-            connect_timeout: options.connect_timeout,
-            command_timeout: options.command_timeout,
-        };
-        let pool = r2d2::Pool::builder()
-            .max_size(options.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(options.connect_timeout)
-            // A PING per checkout would double the round trips of every validate.
-            .test_on_check_out(false)
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(connector);
+        let pool = ProcessPool::new(std::process::id(), &client, &options);
         Ok(RedisStore {
-            pool,
+            pool: parking_lot::RwLock::new(Arc::new(pool)),
+            client,
             prefix: Arc::from(options.prefix.as_str()),
             options,
         })
+    }
+
+    /// The connection pool of process `pid` (the caller's). A pool made before a `fork()` holds
+    /// sockets the parent goes on using: a child that used them would read replies meant for
+    /// the parent (and the parent the child's). So the first call in a new process makes a
+    /// pool of its own and abandons the inherited one without closing anything (closing could
+    /// still write on the parent's sockets: a TLS close_notify).
+    fn pool(&self, pid: u32) -> Arc<ProcessPool> {
+        let current = Arc::clone(&self.pool.read());
+        if current.pid == pid {
+            return current;
+        }
+        let mut slot = self.pool.write();
+        if slot.pid != pid {
+            let fresh = Arc::new(ProcessPool::new(pid, &self.client, &self.options));
+            std::mem::forget(std::mem::replace(&mut *slot, fresh));
+        }
+        Arc::clone(&slot)
     }
 
     /// The options in force.
@@ -162,7 +197,8 @@ impl RedisStore {
     }
 
     fn run<T>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
-        let mut conn = self.pool.get().map_err(|e| {
+        let pool = self.pool(std::process::id());
+        let mut conn = pool.pool.get().map_err(|e| {
             Error::store_unavailable(format!(
                 "redis: no connection within {} ms ({e})",
                 self.options.connect_timeout.as_millis()
@@ -495,5 +531,17 @@ mod tests {
         assert_eq!(err.code(), "store_unavailable");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(!format!("{store:?}").contains("redis://"));
+    }
+
+    #[test]
+    fn a_child_of_fork_never_uses_the_parents_pool() {
+        // Nothing listens on port 1; the pools are lazy, so nothing connects either.
+        let store = RedisStore::open("redis://127.0.0.1:1/0?prefix=t").unwrap();
+        let parent = store.pool(100);
+        assert!(Arc::ptr_eq(&parent, &store.pool(100)));
+        let child = store.pool(101);
+        assert_eq!(child.pid, 101);
+        assert!(!Arc::ptr_eq(&parent, &child));
+        assert!(Arc::ptr_eq(&child, &store.pool(101)));
     }
 }
