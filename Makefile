@@ -9,9 +9,10 @@ ROOT := $(CURDIR)
 
 TEST_TARGETS :=
 BENCH_TARGETS :=
+DIST_TARGETS :=
 DEMO_TARGET := walkthrough
 
-.PHONY: demo walkthrough test lint test-rust rngtest bench bench-core system-deps
+.PHONY: demo walkthrough test lint test-rust rngtest bench bench-core system-deps dist
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -40,6 +41,11 @@ test-rust: system-deps
 ## rngtest: FIPS 140-2 tests (rng-tools5) on 20 Mbit of token bytes
 rngtest: system-deps
 	CARGO=$(CARGO) $(ROOT)/scripts/rngtest-tokens
+
+## dist: release packages into dist/ — the Python wheel, the npm tarball (with its prebuilt
+## addon) and the C tarball — each from mk/<binding>.mk
+dist: $(DIST_TARGETS)
+	@ls -l $(ROOT)/dist
 
 ## bench: benches and reports under benches/results/
 bench: bench-core $(BENCH_TARGETS)
