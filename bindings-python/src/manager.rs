@@ -163,6 +163,20 @@ impl SessionManager {
         self.inner.config().absolute_timeout.as_secs_f64()
     }
 
+    /// Whether other processes see this manager's sessions: false for `memory://`, which an
+    /// app with several worker processes must not use.
+    #[getter]
+    fn store_is_shared(&self) -> bool {
+        self.inner.store_is_shared()
+    }
+
+    /// Whether this manager is used in a process other than the one that built it (a `fork()`
+    /// after creation, as gunicorn `--preload` does).
+    #[getter]
+    fn forked(&self) -> bool {
+        self.inner.forked()
+    }
+
     /// Now, by this manager's clock (seconds since the epoch).
     fn now(&self) -> f64 {
         self.inner.now() as f64 / 1000.0

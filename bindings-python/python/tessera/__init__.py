@@ -35,6 +35,7 @@ from tessera._native import (
     StoreUnavailable,
     TesseraError,
 )
+from tessera.deployment import DeploymentWarning
 
 __version__ = VERSION
 
@@ -42,6 +43,7 @@ __all__ = [
     "REASONS",
     "ConfigError",
     "DataTooLarge",
+    "DeploymentWarning",
     "Event",
     "InternalError",
     "InvalidArgument",

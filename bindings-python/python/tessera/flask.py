@@ -59,6 +59,7 @@ from tessera._native import (
     StoreUnavailable,
     TesseraError,
 )
+from tessera.deployment import check_request
 
 if TYPE_CHECKING:
     from flask.sansio.app import App
@@ -334,6 +335,9 @@ class TesseraSessionInterface(SessionInterface):
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
             return UnavailableSession(e)
+        if not self.manager.store_is_shared:
+            # The memory store under several processes loses sessions: say so (once).
+            check_request(self.manager, environ, native.reason)
         return TesseraSession(native, self.serializer)
 
     def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:

@@ -7,6 +7,8 @@ id                      fires when
 ``tessera.W002``        ``SESSION_COOKIE_HTTPONLY`` is False: scripts (XSS) can read the token
 ``tessera.W003``        ``SESSION_COOKIE_SAMESITE`` is None/False: the cookie rides on
                         cross-site subrequests (CSRF)
+``tessera.W004``        (``check --deploy``) the Tessera engine on the memory store, which
+                        each worker process keeps for itself
 ``tessera.E001``        ``SESSION_ENGINE`` is ``"tessera.django"`` and ``TESSERA`` (with the
                         ``SESSION_COOKIE_*`` settings) is not a valid manager configuration
 ======================  ==================================================================
@@ -22,9 +24,16 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from tessera.deployment import FIX
 from tessera.django.conf import ENGINE, build_state, manager_options
 
-__all__ = ["TAG", "check_cookie_settings", "check_tessera_options", "register"]
+__all__ = [
+    "TAG",
+    "check_cookie_settings",
+    "check_shared_store",
+    "check_tessera_options",
+    "register",
+]
 
 #: ``manage.py check --tag tessera`` runs only these checks.
 TAG = "tessera"
@@ -87,7 +96,32 @@ def check_tessera_options(
     return []
 
 
+def check_shared_store(
+    app_configs: Optional[Sequence[AppConfig]] = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A deployment (``check --deploy``) on the memory store: sessions are lost between workers.
+
+    Read from the store URL, not from a manager: a check must not open a database or connect."""
+    if settings.SESSION_ENGINE != ENGINE:
+        return []
+    try:
+        store = manager_options().get("store") or "memory://"
+    except ImproperlyConfigured:
+        return []  # tessera.E001 reports it
+    if not isinstance(store, str) or not store.startswith("memory:"):
+        return []
+    return [
+        checks.Warning(
+            "TESSERA uses the memory store: each worker process (gunicorn -w N) keeps its own "
+            "sessions, so a visitor signed in by one worker is anonymous on the others.",
+            hint=f"In TESSERA, {FIX}.",
+            id="tessera.W004",
+        )
+    ]
+
+
 def register() -> None:
     """Register the checks (idempotent)."""
     checks.register(check_cookie_settings, checks.Tags.security, TAG)
     checks.register(check_tessera_options, TAG)
+    checks.register(check_shared_store, checks.Tags.security, TAG, deploy=True)

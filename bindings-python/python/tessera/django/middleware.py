@@ -38,6 +38,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
 from tessera._native import DataTooLarge, InvalidArgument, StoreUnavailable
+from tessera.deployment import check_request
 from tessera.django.conf import get_manager
 from tessera.django.store import SessionStore
 
@@ -79,8 +80,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         meta = request.META
         https = request.is_secure()
         user_agent = meta.get("HTTP_USER_AGENT")
+        manager = get_manager()
         try:
-            req = get_manager().begin(
+            req = manager.begin(
                 meta.get("HTTP_COOKIE") or None,
                 method=request.method or "GET",
                 https=https,
@@ -89,6 +91,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
             )
         except StoreUnavailable as e:
             return _unavailable(e)
+        if not manager.store_is_shared:
+            # The memory store under several processes loses sessions: say so (once).
+            check_request(manager, meta, req.reason)
         request.session = self.TesseraStore(
             req.token, request=req, https=https, user_agent=user_agent, csrf=req.csrf
         )

@@ -50,6 +50,7 @@ from django.core.signing import JSONSerializer
 from django.utils import timezone
 
 from tessera._native import Request, Response, SessionRejected, TesseraError
+from tessera.deployment import check_request
 from tessera.django.conf import get_manager, get_state
 from tessera.django.users import user_key
 
@@ -174,6 +175,9 @@ class SessionStore(SessionBase):
             manager = get_manager()
             header = f"{manager.cookie_name}={key}" if key and _KEY.fullmatch(key) else None
             req = manager.begin(header, https=self.https, user_agent=self.user_agent)
+            if not manager.store_is_shared:
+                # Django's own middleware: no WSGI environ here, so only a fork is seen.
+                check_request(manager, None, req.reason)
             self._request = req
             token = req.token
             if token != key:
