@@ -159,14 +159,14 @@ export declare class SessionManager {
 }
 
 /**
- * Begin a request now (in-process stores, or any store without a cookie): find and validate the session cookie in
- * `cookieHeader` (rotating on the core's schedule) and check `csrf` if `method` needs it.
- * Returns `[handle, state]`: the request's handle and its session state (module docs).
+ * Begin a request now (in-process stores, or any store without a cookie) into the handle
+ * `request`: find and validate the session cookie in `cookieHeader` (rotating on the core's
+ * schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
  */
-export declare function __begin(manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): [ExternalObject<unknown>, string]
+export declare function __begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
 
 /** `__begin` as a Promise whose work runs on the libuv pool (any store). */
-export declare function __beginAsync(manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): Promise<[ExternalObject<unknown>, string]>
+export declare function __beginAsync(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): Promise<string>
 
 /**
  * `"release"` or `"debug"`: how this addon was compiled. The benchmark refuses a debug build
@@ -182,6 +182,9 @@ export declare function __finish(request: ExternalObject<unknown>, data: string 
 
 /** `__finish` as a Promise whose work runs on the libuv pool (any store). */
 export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): Promise<string>
+
+/** A new request handle for `manager` (empty until [`begin`]); see the module docs. */
+export declare function __newRequest(manager: ExternalObject<unknown>): ExternalObject<unknown>
 
 /**
  * The headers the response will carry once `__finishAsync` with the same outcome has made the

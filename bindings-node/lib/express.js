@@ -54,7 +54,7 @@ class State {
     // No reference to req or res: the State is a WeakMap value keyed by req, and a young
     // generation collection keeps such values alive whenever the key is (cheap only if small).
     this.mode = mode
-    this.live = live // the core's Request, behind a handle
+    this.live = live // the core's Request, behind a handle; null once finish has it
     this.csrf = s.csrf // the core's CSRF verdict at begin: '-' not needed, '0' invalid, '1' valid
     this.id = null
     this.user = null
@@ -436,13 +436,17 @@ function beforeHead (state, res, args) {
   state.done = true
   const [outcome, refused] = outcomeOf(state, statusOf(res, args) >= 500)
   if (refused !== null) failed(res, args, refused)
+  // From here on the handle is finish's: nothing else of this request may reach it.
+  const live = state.live
+  state.live = null
   if (state.mode.sync) {
     let r
     try {
-      r = calls.finish(state.live, outcome)
+      r = calls.finish(live, outcome)
     } catch (err) {
       return failed(res, args, err)
     }
+    state.mode.bound.recycle(live)
     applyHeaders(res, r)
     if (r !== null && r.error !== null) failed(res, args, r.error)
     return
@@ -450,12 +454,13 @@ function beforeHead (state, res, args) {
   // The headers leave now: the tokens are minted here and finish stores them off the loop.
   let r
   try {
-    r = calls.prepare(state.live, outcome)
+    r = calls.prepare(live, outcome)
   } catch (err) {
     return failed(res, args, err)
   }
   applyHeaders(res, r)
-  const finished = calls.finishAsync(state.live, outcome).then((r) => {
+  const finished = calls.finishAsync(live, outcome).then((r) => {
+    state.mode.bound.recycle(live)
     if (r !== null && r.error !== null) reportFailure(r.error)
   }, reportFailure)
   state.queue = finished
@@ -499,7 +504,10 @@ function beforeEnd (state, res, end, args) {
     }
     const [outcome, refused] = outcomeOf(state, res.statusCode >= 500)
     if (refused !== null) fail(refused)
-    calls.finishAsync(state.live, outcome).then((r) => {
+    const live = state.live
+    state.live = null
+    calls.finishAsync(live, outcome).then((r) => {
+      state.mode.bound.recycle(live)
       if (!res.headersSent) applyHeaders(res, r)
       if (r !== null && r.error !== null) fail(r.error)
     }, fail).then(() => end.apply(res, args))
@@ -554,13 +562,14 @@ function expressSession (options = {}) {
   const mode = {
     sync: sync ?? !manager.isNetworked,
     userOf: userId ?? passportUser,
-    manager
+    manager,
+    bound: calls.bind(manager)
   }
   if (mode.sync && manager.isNetworked) {
     throw new TypeError('expressSession({ sync: true }) needs an in-process store (memory://)')
   }
   const header = String(csrfHeader).toLowerCase()
-  const bound = calls.bind(manager)
+  const bound = mode.bound
 
   if (mode.sync) {
     return function tesseraSession (req, res, next) {
@@ -761,6 +770,10 @@ function attach (req, res, state) {
 function csrfToken () {
   const state = states.get(this)
   if (!state) throw new Error('req.csrfToken() needs the expressSession() middleware first')
+  return csrfTokenOf(state)
+}
+
+function csrfTokenOf (state) {
   if (state.done) throw new Error('req.csrfToken(): the response has already been sent')
   return calls.step(state.live, STEP.CSRF_TOKEN)
 }
@@ -802,7 +815,7 @@ class RequestApi {
 
   /** A CSRF token for this session (as `req.csrfToken()`). */
   csrfToken () {
-    return calls.step(this.#state.live, STEP.CSRF_TOKEN)
+    return csrfTokenOf(this.#state)
   }
 }
 
@@ -830,6 +843,7 @@ function csrfProtection (options = {}) {
     const state = states.get(req)
     if (!state) return next(new Error('csrfProtection() needs the expressSession() middleware first'))
     if (state.csrf !== '0') return next() // not needed, or valid
+    if (state.done) return next(new Error('csrfProtection(): the response has already been sent'))
     const candidates = [req.headers[name], req.body && req.body[field]]
     let ok = false
     try {

@@ -83,19 +83,33 @@ function decodeResponse (s) {
   return { noStore: s.charCodeAt(0) === 49, setCookie: cookie === '' ? null : cookie, csrfCookie: nl < 0 ? null : s.slice(nl + 1), error }
 }
 
+// Request handles kept for reuse per manager: making one (an External with its finalizer)
+// costs more than the rest of a request's crossing. A bounded few; the rest are collected.
+const POOL_SIZE = 256
+
 /** The per-request calls bound to `manager`. */
 function bind (manager) {
   const handle = manager.__handle()
+  const pool = []
+  const take = () => pool.length > 0 ? pool.pop() : native.__newRequest(handle)
   return {
     /** Begin a request now: [request handle, SessionState]. */
     begin (cookieHeader, https, method, userAgent, csrf) {
-      const [live, s] = native.__begin(handle, cookieHeader, https, method, userAgent, csrf)
-      return [live, decodeState(s)]
+      const live = take()
+      return [live, decodeState(native.__begin(live, cookieHeader, https, method, userAgent, csrf))]
     },
     /** The same as a Promise whose work runs off the event loop (any store). */
     beginAsync (cookieHeader, https, method, userAgent, csrf) {
-      return native.__beginAsync(handle, cookieHeader, https, method, userAgent, csrf)
-        .then(([live, s]) => [live, decodeState(s)])
+      const live = take()
+      return native.__beginAsync(live, cookieHeader, https, method, userAgent, csrf)
+        .then((s) => [live, decodeState(s)])
+    },
+    /**
+     * Give back the handle of a request that finished (finish has returned or resolved), for
+     * the next begin. Only the caller that ran finish may, and must use it no more.
+     */
+    recycle (live) {
+      if (pool.length < POOL_SIZE) pool.push(live)
     }
   }
 }

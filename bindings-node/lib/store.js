@@ -148,9 +148,13 @@ class TesseraStore extends session.Store {
         } catch (err) {
           return finishWith(cb, err)
         }
+        this.#calls.recycle(live)
         return process.nextTick(settle, r)
       }
-      calls.finishAsync(live, outcome).then(settle, (err) => cb && cb(err))
+      calls.finishAsync(live, outcome).then((r) => {
+        this.#calls.recycle(live)
+        settle(r)
+      }, (err) => cb && cb(err))
     }
     if (kept !== undefined) return run(kept.live, kept.fresh)
     // A second save in the same request, or a save without get(): begin again. A session that

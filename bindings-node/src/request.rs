@@ -8,6 +8,12 @@
 //! ([`begin`]) and once on the way out ([`finish`], or [`prepare`] then [`finish_async`] when
 //! the headers leave before the writes can be made).
 //!
+//! Making an `External` costs more than the rest of a request's crossing (a weak handle and a
+//! finalizer in V8: ~2 µs here, against ~0.3 µs for a call that uses one), so handles are made
+//! by [`new_request`] and reused: `lib/request.js` keeps the ones whose request finished and
+//! hands them to the next [`begin`]. A handle that is never given back is collected with its
+//! request.
+//!
 //! These are free functions over opaque handles, not class methods: a class method pays ~200 ns
 //! for unwrapping `this`. Results are compact strings (`crate::compact`), taken apart by
 //! `lib/request.js`.
@@ -33,8 +39,8 @@
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{AsyncTask, External, ToNapiValue, TypeName, Unknown};
-use napi::{Env, ValueType, sys};
+use napi::Env;
+use napi::bindgen_prelude::{AsyncTask, External, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome as HttpOutcome, RequestHead};
@@ -100,6 +106,20 @@ impl Live {
         }
     }
 
+    /// Make `request` this handle's request (a finished one's handle is reused).
+    fn fill(&self, request: http::Request) -> Outcome<()> {
+        match self.request.try_lock() {
+            Ok(mut slot) => {
+                *slot = Some(request);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(Fail::Core(tessera::Error::internal(
+                "this request handle is still in use",
+            ))),
+            Err(TryLockError::Poisoned(_)) => Err(poisoned()),
+        }
+    }
+
     fn take(&self) -> Outcome<http::Request> {
         let mut guard = self.request.lock().map_err(|_| poisoned())?;
         guard.take().ok_or_else(finished)
@@ -142,7 +162,8 @@ impl Head {
         })
     }
 
-    fn begin(&self, manager: &Core) -> Outcome<Begun> {
+    /// Begin the request into `live` and describe its session.
+    fn begin(&self, live: &Live) -> Outcome<Compact> {
         let head = RequestHead {
             cookie_header: self.cookie.as_deref(),
             https: self.https,
@@ -150,15 +171,10 @@ impl Head {
             user_agent: self.user_agent.as_deref(),
             csrf_candidate: self.csrf.as_deref(),
         };
-        let request = http::begin(manager, &head)?;
+        let request = http::begin(&live.manager, &head)?;
         let state = describe(&request, request.csrf());
-        Ok(Begun {
-            live: Arc::new(Live {
-                manager: Arc::clone(manager),
-                request: Mutex::new(Some(request)),
-            }),
-            state,
-        })
+        live.fill(request)?;
+        Ok(state)
     }
 }
 
@@ -199,75 +215,44 @@ fn describe(request: &http::Request, csrf: CsrfCheck) -> Compact {
     Compact(out)
 }
 
-/// `begin`'s result: `[handle, state]`.
-pub struct Begun {
-    live: Arc<Live>,
-    state: Compact,
+/// A new request handle for `manager` (empty until [`begin`]); see the module docs.
+#[napi(
+    js_name = "__newRequest",
+    ts_args_type = "manager: ExternalObject<unknown>",
+    ts_return_type = "ExternalObject<unknown>"
+)]
+pub fn new_request(handle: &Handle) -> RequestHandle {
+    External::new(Arc::new(Live {
+        manager: Arc::clone(handle),
+        request: Mutex::new(None),
+    }))
 }
 
-impl TypeName for Begun {
-    fn type_name() -> &'static str {
-        "[ExternalObject<unknown>, string]"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Begun {
-    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut array = std::ptr::null_mut();
-        // SAFETY: `env` is the live environment napi-rs passes to every conversion; each value
-        // set into the array was created in it just before.
-        unsafe {
-            check(sys::napi_create_array_with_length(env, 2, &mut array))?;
-            let live = External::to_napi_value(env, External::new(val.live))?;
-            check(sys::napi_set_element(env, array, 0, live))?;
-            let state = Compact::to_napi_value(env, val.state)?;
-            check(sys::napi_set_element(env, array, 1, state))?;
-        }
-        Ok(array)
-    }
-}
-
-fn check(status: sys::napi_status) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::new(
-            napi::Status::GenericFailure,
-            "tessera: could not build the request's result",
-        ))
-    }
-}
-
-/// Begin a request now (in-process stores, or any store without a cookie): find and validate the session cookie in
-/// `cookieHeader` (rotating on the core's schedule) and check `csrf` if `method` needs it.
-/// Returns `[handle, state]`: the request's handle and its session state (module docs).
+/// Begin a request now (in-process stores, or any store without a cookie) into the handle
+/// `request`: find and validate the session cookie in `cookieHeader` (rotating on the core's
+/// schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
 #[napi(
     js_name = "__begin",
-    ts_args_type = "manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
-    ts_return_type = "[ExternalObject<unknown>, string]"
+    ts_args_type = "request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
+    ts_return_type = "string"
 )]
 pub fn begin(
     env: Env,
-    handle: &Handle,
+    live: &RequestHandle,
     cookie: Option<Unknown>,
     https: Option<Unknown>,
     method: Option<Unknown>,
     user_agent: Option<Unknown>,
     csrf: Option<Unknown>,
-) -> napi::Result<Begun> {
-    let m: &Core = handle;
+) -> napi::Result<Compact> {
     let (result, captured) = events::capture(|| {
         guard(|| {
             let head = Head::parse(cookie, https, method, user_agent, csrf)?;
             // Without a cookie there is nothing to look up: no store call, any store.
             if head.cookie.is_some() {
-                in_process(m)?;
+                in_process(&live.manager)?;
             }
-            head.begin(m)
+            head.begin(live)
         })
     });
     events::deliver(&env, captured);
@@ -277,22 +262,22 @@ pub fn begin(
 /// `__begin` as a Promise whose work runs on the libuv pool (any store).
 #[napi(
     js_name = "__beginAsync",
-    ts_args_type = "manager: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
-    ts_return_type = "Promise<[ExternalObject<unknown>, string]>"
+    ts_args_type = "request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
+    ts_return_type = "Promise<string>"
 )]
 pub fn begin_async(
     env: Env,
-    handle: &Handle,
+    live: &RequestHandle,
     cookie: Option<Unknown>,
     https: Option<Unknown>,
     method: Option<Unknown>,
     user_agent: Option<Unknown>,
     csrf: Option<Unknown>,
-) -> napi::Result<AsyncTask<Job<Begun>>> {
-    let m = Arc::clone(handle);
+) -> napi::Result<AsyncTask<Job<Compact>>> {
+    let live = Arc::clone(live);
     task::spawn(&env, || {
         let head = Head::parse(cookie, https, method, user_agent, csrf)?;
-        Ok(Box::new(move || head.begin(&m)) as Work<_>)
+        Ok(Box::new(move || head.begin(&live)) as Work<_>)
     })
 }
 

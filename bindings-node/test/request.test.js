@@ -118,6 +118,22 @@ describe('the compact per-request results', () => {
     assert.equal(calls.bind(m).begin(`sid=${token}`, false, 'GET')[1].maxIdleMs, 300000)
   })
 
+  it('a finished request\'s handle is reused by the next begin, holding only the new request', () => {
+    const m = plain()
+    const f = calls.bind(m)
+    const a = m.createSync('ann', { who: 'ann' })
+    const b = m.createSync('bob', { who: 'bob' })
+    const [first] = f.begin(`sid=${a.newToken}`, false, 'GET')
+    assert.equal(calls.finish(first, read), null)
+    f.recycle(first)
+    const [second, state] = f.begin(`sid=${b.newToken}`, false, 'GET')
+    assert.equal(second, first, 'the same handle')
+    assert.equal(state.user, 'bob')
+    assert.equal(calls.step(second, STEP.ENSURE_ID), b.id)
+    const [third] = f.begin(`sid=${a.newToken}`, false, 'GET')
+    assert.notEqual(third, first, 'a handle in use is never handed out twice')
+  })
+
   it('the Promise forms agree with the synchronous ones', async () => {
     const m = plain({ clock: new ManualClock() })
     const s = m.createSync('bo', { a: 1 })
