@@ -571,3 +571,29 @@ fn a_failed_finish_still_hands_out_the_rotated_token() {
     let next = http::begin(&m, &head("GET", Some(&rotated))).unwrap();
     assert_eq!(next.data().get("a"), Some(&json!("small")));
 }
+
+#[test]
+fn the_next_token_is_the_one_a_login_or_key_cycle_hands_out() {
+    let (m, _) = manager();
+    let mut r = http::begin(&m, &head("POST", None)).unwrap();
+    let (token, id) = r.next_token(&m).map(|(t, id)| (t.expose(), id)).unwrap();
+    assert_eq!(m.store_len().unwrap(), 0);
+    let out = r
+        .finish(
+            &m,
+            Outcome {
+                auth: Auth::LoggedIn("alice".into()),
+                ..Outcome::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(pair(&out), format!("__Host-session={token}"));
+    assert_eq!(out.session_id, Some(id));
+
+    let mut r = http::begin(&m, &head("POST", Some(&pair(&out)))).unwrap();
+    let (next, next_id) = r.next_token(&m).map(|(t, id)| (t.expose(), id)).unwrap();
+    assert!(r.regenerate(&m).unwrap());
+    assert_eq!(r.id(), Some(next_id));
+    let out = r.finish(&m, Outcome::default()).unwrap();
+    assert_eq!(pair(&out), format!("__Host-session={next}"));
+}

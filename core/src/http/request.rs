@@ -253,6 +253,18 @@ impl Request {
         Ok(self.reserve(manager)?.id)
     }
 
+    /// The token (and its id) the next new token of this request will be — a new session, a
+    /// login, a key cycle — reserved now without touching the store. For frameworks that name
+    /// a session before it exists (express-session's `genid`, `req.sessionID` inside a
+    /// `regenerate` callback). Never log the token.
+    ///
+    /// # Errors
+    /// `internal` if the OS cannot supply randomness.
+    pub fn next_token(&mut self, manager: &SessionManager) -> Result<(&Token, SessionId)> {
+        let reserved = self.reserve(manager)?;
+        Ok((&reserved.token, reserved.id))
+    }
+
     /// Why the request has no session although it carried a session cookie (`malformed` for two
     /// of them), or `None`.
     pub fn reason(&self) -> Option<Reason> {
