@@ -61,7 +61,10 @@ def deployment_warnings(record: list[warnings.WarningMessage]) -> list[str]:
 def in_child(work: Callable[[], Any]) -> Any:
     """Run ``work`` in a forked child; its JSON result (or its error) comes back by a pipe."""
     read, write = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ deprecates fork() in a process with threads (another test's sweeper).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         status = 0
         try:

@@ -188,6 +188,12 @@ def run_scenario(server: Gunicorn) -> None:
     pids = {a.body["pid"] for a in answers}
     assert pids <= workers
     assert len(pids) >= 2, f"only {pids} answered 200 requests"
+    # And until every worker has answered it (bounded): each one serves the same session.
+    everyone = replay_until_every_worker(server, first, workers)
+    assert {a.body["pid"] for a in everyone} == workers
+    assert {(a.status, a.body["user"], a.body["marker"]) for a in everyone} == {
+        (200, "alice", marker)
+    }
 
     # A regeneration: a new token; the old one is dead on every worker at once.
     token = server.request("GET", "/csrf", first).body["csrf"]

@@ -60,8 +60,7 @@ def _warn_once(kind: str, message: str) -> None:
 def multiprocess_server(environ: Mapping[str, Any]) -> bool:
     """Whether the WSGI server says several processes serve the app.
 
-    ``wsgi.multiprocess`` is the WSGI signal (gunicorn sets it when ``workers > 1``, as do uWSGI
-    and mod_wsgi). wsgiref — under Django's ``runserver`` — and the frameworks' test clients set
+    ``wsgi.multiprocess`` is the WSGI signal (gunicorn sets it when ``workers > 1``). wsgiref — under Django's ``runserver`` — and the frameworks' test clients set
     it True whatever runs: it is trusted only from a server that names itself in
     ``SERVER_SOFTWARE`` and is not wsgiref (``WSGIServer/…``)."""
     if not environ.get("wsgi.multiprocess"):
