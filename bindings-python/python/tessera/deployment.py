@@ -60,9 +60,10 @@ def _warn_once(kind: str, message: str) -> None:
 def multiprocess_server(environ: Mapping[str, Any]) -> bool:
     """Whether the WSGI server says several processes serve the app.
 
-    ``wsgi.multiprocess`` is the WSGI signal (gunicorn sets it when ``workers > 1``). wsgiref — under Django's ``runserver`` — and the frameworks' test clients set
-    it True whatever runs: it is trusted only from a server that names itself in
-    ``SERVER_SOFTWARE`` and is not wsgiref (``WSGIServer/…``)."""
+    ``wsgi.multiprocess`` is the WSGI signal (gunicorn sets it when ``workers > 1``). wsgiref
+    (under Django's ``runserver``) and Django's test client set it True whatever runs: it is
+    trusted only from a server that names itself in ``SERVER_SOFTWARE`` and is not wsgiref
+    (``WSGIServer/…``)."""
     if not environ.get("wsgi.multiprocess"):
         return False
     software = environ.get("SERVER_SOFTWARE")
