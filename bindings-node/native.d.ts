@@ -45,6 +45,16 @@ export declare class SessionManager {
   __handle(): ExternalObject<unknown>
   /** Whether the store may wait on the network; if so, only the Promise forms may be used. */
   get isNetworked(): boolean
+  /**
+   * Whether other processes see this manager's sessions: false for the memory store, which
+   * an app served by several processes (`cluster`, pm2 cluster mode) must not use.
+   */
+  get storeIsShared(): boolean
+  /**
+   * Whether this manager is used in a process other than the one that built it (a `fork()`
+   * without `exec`; Node's own `cluster` starts fresh processes, so only native code forks).
+   */
+  get forked(): boolean
   /** Now, by the manager's clock (ms since the epoch). */
   now(): number
   /** The name of the session cookie. */

@@ -39,13 +39,17 @@ class SessionState {
     this.maxIdleMs = null // the session's own idle limit, if shorter than the policy's
     this.user = null
     this.dataJson = '' // '' for {}
+    this.reason = null // without a session: why its cookie gave none ('unknown', 'malformed', …)
   }
 }
 
 /** Take apart a compact session state. */
 function decodeState (s) {
   const r = new SessionState(s[0], s.charCodeAt(1) === 86) // 'V'
-  if (!r.exists) return r
+  if (!r.exists) {
+    if (s.length > 2) r.reason = s.slice(2)
+    return r
+  }
   let a = s.indexOf(NL, 2)
   r.expiresAt = +s.slice(2, a)
   let b = s.indexOf(NL, a + 1)

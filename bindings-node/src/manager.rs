@@ -153,6 +153,20 @@ impl SessionManager {
         self.core.store_is_networked()
     }
 
+    /// Whether other processes see this manager's sessions: false for the memory store, which
+    /// an app served by several processes (`cluster`, pm2 cluster mode) must not use.
+    #[napi(getter)]
+    pub fn store_is_shared(&self) -> bool {
+        self.core.store_is_shared()
+    }
+
+    /// Whether this manager is used in a process other than the one that built it (a `fork()`
+    /// without `exec`; Node's own `cluster` starts fresh processes, so only native code forks).
+    #[napi(getter)]
+    pub fn forked(&self) -> bool {
+        self.core.forked()
+    }
+
     /// Now, by the manager's clock (ms since the epoch).
     #[napi]
     pub fn now(&self) -> f64 {

@@ -21,7 +21,8 @@
 //! # Compact session state (from `begin` and the steps that change the session)
 //!
 //! One character for the CSRF verdict of `begin` (`-` not needed, `0` invalid, `1` valid), then
-//! `A` (no session) or `V` (a session) followed by newline-terminated fields — `expiresAt` (ms),
+//! `A` (no session: then, to the end, why its cookie gave none — a reason code such as `unknown`
+//! — or nothing) or `V` (a session) followed by newline-terminated fields — `expiresAt` (ms),
 //! the public id, the session's own idle limit in ms (empty for the policy's), the user's length
 //! in UTF-16 code units (`-` for none) — then the user itself and, to the end, the data as JSON
 //! (empty for `{}`). Only the user can contain a newline, hence its length prefix.
@@ -188,6 +189,11 @@ fn describe(request: &http::Request, csrf: CsrfCheck) -> Compact {
     });
     let Some(s) = request.session() else {
         out.push(b'A');
+        // Why the cookie gave no session: `unknown` under several workers on a memory store
+        // means another worker's session, which the glue warns about.
+        if let Some(reason) = request.reason() {
+            out.extend_from_slice(reason.code().as_bytes());
+        }
         return Compact(out);
     };
     out.push(b'V');
@@ -359,18 +365,10 @@ impl Step {
                         "the request already has a session",
                     )));
                 }
-                text(reserved_token(manager, r)?)
+                text(r.next_token(manager)?.0.expose())
             }
-            Step::NextId => {
-                if r.session().is_none() {
-                    return text(crate::compact::id_hex(&r.ensure_id(manager)?));
-                }
-                let token = reserved_token(manager, r)?;
-                let id = manager.id_of(&token).map_err(|_| {
-                    Fail::Core(tessera::Error::internal("a reserved token is malformed"))
-                })?;
-                text(crate::compact::id_hex(&id))
-            }
+            // Without a session the next new token is the new session's: the same id.
+            Step::NextId => text(crate::compact::id_hex(&r.next_token(manager)?.1)),
         }
     }
 }
@@ -424,36 +422,6 @@ pub fn step_async(
                 as Work<_>,
         )
     })
-}
-
-/// The token reserved for the request's next new token: a new session's, or the one a key cycle
-/// or a login will give the session. The core has no accessor for it yet (see the README's
-/// "core requests"): `prepare` for a first write (or for a key cycle) hands it out in the
-/// cookie it would set, without a store call, and the cookie's value is that token; `finish`
-/// then uses the same reservation.
-fn reserved_token(manager: &tessera::SessionManager, r: &mut http::Request) -> Outcome<String> {
-    let outcome = if r.session().is_some() {
-        HttpOutcome {
-            regenerate: true,
-            ..HttpOutcome::default()
-        }
-    } else {
-        let mut probe = tessera::Data::new();
-        probe.insert("tessera".to_owned(), Value::Bool(true));
-        HttpOutcome {
-            data: Some(probe),
-            ..HttpOutcome::default()
-        }
-    };
-    let cookie = r.prepare(manager, &outcome)?.set_cookie.unwrap_or_default();
-    let value = cookie
-        .split(';')
-        .next()
-        .and_then(|pair| pair.split_once('='))
-        .map(|(_, v)| v.to_owned());
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| Fail::Core(tessera::Error::internal("no token was reserved")))
 }
 
 // -- prepare and finish ------------------------------------------------------------------------
