@@ -35,6 +35,7 @@ const http = require('node:http')
 const util = require('node:util')
 const { SessionManager } = require('./native.js')
 const calls = require('./request.js')
+const deployment = require('./deployment.js')
 
 const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kState = Symbol('tessera.state') // on a session's target: the request's State
@@ -563,7 +564,11 @@ function expressSession (options = {}) {
     sync: sync ?? !manager.isNetworked,
     userOf: userId ?? passportUser,
     manager,
-    bound: calls.bind(manager)
+    bound: calls.bind(manager),
+    // A memory store under several processes: warned about once, and an unknown token then
+    // says it was probably another worker's (lib/deployment.js). Rechecked if the pid changes.
+    pid: process.pid,
+    several: deployment.checkManager(manager)
   }
   if (mode.sync && manager.isNetworked) {
     throw new TypeError('expressSession({ sync: true }) needs an in-process store (memory://)')
@@ -584,6 +589,7 @@ function expressSession (options = {}) {
       } catch (err) {
         return next(err) // store_unavailable or internal: fail closed
       }
+      if (mode.several || begun[1].reason !== null) deploymentCheck(mode, begun[1])
       attach(req, res, new State(mode, begun[0], begun[1]))
       next()
     }
@@ -613,10 +619,24 @@ function expressSession (options = {}) {
       return next(err)
     }
     pending.then((begun) => {
+      if (mode.several || begun[1].reason !== null) deploymentCheck(mode, begun[1])
       attach(req, res, new State(mode, begun[0], begun[1]))
       next()
     }, next) // store_unavailable or internal: fail closed
   }
+}
+
+/**
+ * After a begin whose cookie gave no session (or in a setup already known to be multi-process):
+ * recheck the manager in a process other than the one that set the middleware up, and say so
+ * when a well-formed token is unknown to a memory store that other processes cannot see.
+ */
+function deploymentCheck (mode, s) {
+  if (mode.pid !== process.pid) {
+    mode.pid = process.pid
+    mode.several = deployment.checkManager(mode.manager)
+  }
+  if (mode.several && s.reason === 'unknown') deployment.unknownSession()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ const session = require('express-session')
 const { SessionManager } = require('./native.js')
 const { makeError } = require('./errors.js')
 const calls = require('./request.js')
+const deployment = require('./deployment.js')
 
 const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kLive = Symbol('tessera.request') // on the object get() returns: its request's handle
@@ -33,6 +34,7 @@ const kLive = Symbol('tessera.request') // on the object get() returns: its requ
 class TesseraStore extends session.Store {
   #calls
   #cookieName
+  #several
   #lives = new WeakMap() // req → { live, fresh }: the request's state, until set()/touch()
 
   /**
@@ -52,6 +54,8 @@ class TesseraStore extends session.Store {
     }
     this.manager = manager ?? new SessionManager({ rotationIntervalMs: null, ...managerOptions })
     this.sync = !this.manager.isNetworked
+    // A memory store under several processes: warned about once (lib/deployment.js).
+    this.#several = deployment.checkManager(this.manager)
     this.#calls = calls.bind(this.manager)
     this.#cookieName = this.manager.cookieName
     /** express-session's `genid`: a token reserved by the core; stored on the first set(). */
@@ -88,7 +92,10 @@ class TesseraStore extends session.Store {
     this.#begin(sid, (err, begun) => {
       if (err) return cb(err)
       const [live, state] = begun
-      if (!state.exists) return cb(null, null)
+      if (!state.exists) {
+        if (this.#several && state.reason === 'unknown') deployment.unknownSession()
+        return cb(null, null)
+      }
       const sess = state.dataJson === '' ? {} : JSON.parse(state.dataJson)
       if (sess.cookie === null || typeof sess.cookie !== 'object') sess.cookie = {}
       Object.defineProperty(sess, kLive, { value: live })
