@@ -40,10 +40,13 @@ impl tessera_manager {
 /// `login_keeps_data`, `pepper`, `cookie_name`, `cookie_secure`, `cookie_http_only`,
 /// `cookie_same_site` (`"strict"`, `"lax"`, `"none"`), `cookie_path`, `cookie_domain`,
 /// `cookie_max_age_ms`, `sweep_interval_ms` (`null`: no background sweeper) and `store`
-/// (`"memory://"`, or a Redis URL shared by every process and language:
+/// (`"memory://"`, one process's own; `"sqlite:///abs/path/sessions.db"`, one file shared by the
+/// processes of a host, docs/sqlite-schema.md; or a Redis URL shared by every process and
+/// language:
 /// `"redis://[user:password@]host:port/db?prefix=P&connect_timeout_ms=N&command_timeout_ms=N"`,
-/// `rediss://` for TLS; the layout is in docs/redis-schema.md). Example:
-/// `{"idle_timeout_ms": 600000, "store": "memory://"}`.
+/// `rediss://` for TLS; the layout is in docs/redis-schema.md). Several processes sharing one
+/// store must also share one `pepper`. Example:
+/// `{"idle_timeout_ms": 600000, "store": "sqlite:///var/lib/app/sessions.db"}`.
 ///
 /// On Redis every call that touches the store blocks the calling thread for one round trip, and
 /// for at most the configured timeouts when Redis does not answer; it then fails with
@@ -591,6 +594,64 @@ pub unsafe extern "C" fn tessera_manager_store_len(
             )
         };
         out.write(m.core.store_len()?);
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*shared_out` to whether the manager's store is shared by every process that opens it
+/// (`sqlite://`, `redis://`): true, or the per-process `memory://` store: false.
+///
+/// A server that runs several worker processes (a pre-fork server, a supervisor starting N
+/// copies) must use a shared store: on `memory://` each process knows only the sessions it made,
+/// so a request that reaches another worker is signed out. Check this at startup and warn,
+/// naming the fix (`"store": "sqlite:///path/sessions.db"` or a `redis://` URL).
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `shared_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_store_is_shared(
+    manager: *const tessera_manager,
+    shared_out: *mut bool,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                Out::new(shared_out, "shared_out")?,
+            )
+        };
+        out.write(m.core.store_is_shared());
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// Set `*forked_out` to whether the manager is being used in a process other than the one that
+/// made it: the program called `fork()` after `tessera_manager_new` (a pre-fork server that
+/// builds the manager before starting its workers).
+///
+/// On a store that is not shared (`tessera_manager_store_is_shared`) each child then holds its
+/// own copy of the sessions made before the fork and none of the others': warn once, naming
+/// `sqlite://` or `redis://` as the fix. The SQLite and Redis stores are safe across a fork:
+/// a child opens its own connections. Cheap (a process-id comparison): call it on the first
+/// request of each process.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `forked_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_forked(
+    manager: *const tessera_manager,
+    forked_out: *mut bool,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                Out::new(forked_out, "forked_out")?,
+            )
+        };
+        out.write(m.core.forked());
         Ok(tessera_status::Ok)
     })
 }

@@ -1,9 +1,14 @@
 /*
  * test_api.c: the whole lifecycle through the C ABI on a manual clock: create, validate (HTTP and
  * HTTPS), rotation and its grace, login, logout, revocation, listing, data, CSRF, sweeping,
- * cookies, events, configuration errors and the last-error message.
+ * cookies, events, configuration errors, the last-error message, and whether the store is shared
+ * and the manager used after a fork().
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -173,6 +178,64 @@ static void test_defaults(void) {
     CHECK(secure);
     tessera_session_free(s);
     tessera_manager_free(m);
+}
+
+/* A memory store is not shared, a SQLite one is; a manager knows when it is used in a child of the
+ * process that made it (what a pre-fork server needs to warn about memory://). */
+static void test_store_sharing(void) {
+    tessera_manager *m = NULL;
+    CHECK_OK(tessera_manager_new("{\"sweep_interval_ms\": null}", NULL, &m));
+    bool shared = true, forked = true;
+    CHECK_OK(tessera_manager_store_is_shared(m, &shared));
+    CHECK(!shared);
+    CHECK_OK(tessera_manager_forked(m, &forked));
+    CHECK(!forked);
+
+    /* The child answers through a pipe: its exit status would be valgrind's, not its own. */
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        bool in_child = false;
+        char answer = tessera_manager_forked(m, &in_child) != TESSERA_STATUS_OK ? 'e'
+                      : in_child                                             ? 'y'
+                                                                             : 'n';
+        ssize_t written = write(fds[1], &answer, 1);
+        _exit(written == 1 ? 0 : 1);
+    }
+    close(fds[1]);
+    char answer = '?';
+    CHECK(read(fds[0], &answer, 1) == 1);
+    close(fds[0]);
+    CHECK(answer == 'y');
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    /* The parent is still the process that made it. */
+    CHECK_OK(tessera_manager_forked(m, &forked));
+    CHECK(!forked);
+    tessera_manager_free(m);
+
+    char dir[] = "/tmp/tessera-test-api-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char options[256];
+    snprintf(options, sizeof options, "{\"store\": \"sqlite://%s/sessions.db\"}", dir);
+    m = NULL;
+    CHECK_OK(tessera_manager_new(options, NULL, &m));
+    shared = false;
+    CHECK_OK(tessera_manager_store_is_shared(m, &shared));
+    CHECK(shared);
+    tessera_session *s = NULL;
+    CHECK_OK(tessera_manager_create(m, "alice", NULL, true, NULL, &s));
+    tessera_session_free(s);
+    tessera_manager_free(m);
+    char path[300];
+    const char *files[] = {"sessions.db", "sessions.db-wal", "sessions.db-shm"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    CHECK(rmdir(dir) == 0);
 }
 
 static void test_config_errors(void) {
@@ -797,6 +860,7 @@ int main(void) {
     test_clock();
     test_defaults();
     test_config_errors();
+    test_store_sharing();
     test_clock_handle_may_go_first();
     test_lifecycle();
     test_reentrant_listener();
