@@ -46,7 +46,16 @@ static_libs=$(cat "$out/native-static-libs")
 
 CFLAGS=(-std=c11 -Wall -Wextra -Werror -O1 -g -pthread -I"$include" -I"$here")
 SANITIZE=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-VALGRIND=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+# Valgrind's own defaults for what a leak is (definite and possible), as a user runs it: no
+# suppression file, no narrowed leak kinds (issue 11: a "possibly lost" block once failed a
+# correct program).
+VALGRIND=(valgrind -q --leak-check=full --error-exitcode=1)
+# Runs on Redis only: the core's Redis store hands r2d2 its default pool of maintenance threads
+# (scheduled_thread_pool, three per manager), which are told to stop when the manager is freed
+# but never joined; a thread still running at exit leaves glibc's thread-local block (its DTV)
+# "possibly lost" (glibc keeps only a pointer into that block). That is the core's to change
+# (join them, or share one pool); until then these runs count definite and indirect leaks only.
+VALGRIND_REDIS=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
   --errors-for-leak-kinds=definite,indirect --error-exitcode=1)
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -144,6 +153,7 @@ build conformance "$here/conformance.c" $jansson
 # shellcheck disable=SC2086
 build server "$root/bindings-c/examples/server.c" $mhd $jansson
 build canary_leak "$here/canary_leak.c"
+build clean_exit "$here/clean_exit.c"
 built_all
 
 echo "bindings-c: compiled in $((SECONDS - compile_start))s"
@@ -232,6 +242,8 @@ for mode in plain valgrind asan; do
   valgrind) wrap=("${VALGRIND[@]}") suffix= iterations=60 slack=2500 ;;
   asan) wrap=() suffix=-asan iterations=600 slack=1000 ;;
   esac
+  wrap_redis=("${wrap[@]}")
+  [ "$mode" = valgrind ] && wrap_redis=("${VALGRIND_REDIS[@]}")
   for t in test_api test_hostile; do
     run "$t ($mode)" "$out/logs/$t-$mode.log" "${wrap[@]}" "$out/bin/$t$suffix"
   done
@@ -241,6 +253,17 @@ for mode in plain valgrind asan; do
     "${wrap[@]}" "$out/bin/test_double_free$suffix"
   run "conformance ($mode)" "$out/logs/conformance-$mode.log" \
     "${wrap[@]}" "$out/bin/conformance$suffix" "$conformance_dir"
+  # A correct program that frees everything exits clean: on valgrind, with its default leak
+  # kinds (possibly lost included), on each store.
+  run "clean_exit, memory ($mode)" "$out/logs/clean_exit-$mode.log" \
+    "${wrap[@]}" "$out/bin/clean_exit$suffix" memory://
+  rm -f "$redis_dir/clean-$mode.db"*
+  run "clean_exit, SQLite ($mode)" "$out/logs/clean_exit-sqlite-$mode.log" \
+    "${wrap[@]}" "$out/bin/clean_exit$suffix" "sqlite://$redis_dir/clean-$mode.db"
+  if [ "$with_redis" = 1 ]; then
+    run "clean_exit, Redis ($mode)" "$out/logs/clean_exit-redis-$mode.log" \
+      "${wrap_redis[@]}" "$out/bin/clean_exit$suffix" "$redis_url&prefix=c-clean-$mode"
+  fi
   if [ "$with_redis" = 1 ]; then
     # Under valgrind the corpus on Redis would add a quarter of a minute for little: the Redis
     # store's paths through the ABI run under valgrind in test_redis.
@@ -250,14 +273,14 @@ for mode in plain valgrind asan; do
         "$conformance_dir"
     fi
     run "test_redis, fail-closed ($mode)" "$out/logs/test_redis-$mode.log" \
-      env TESSERA_TEST_SLACK_MS=$slack "${wrap[@]}" "$out/bin/test_redis$suffix"
+      env TESSERA_TEST_SLACK_MS=$slack "${wrap_redis[@]}" "$out/bin/test_redis$suffix"
   fi
   run "example over HTTP ($mode)" "$out/logs/example-$mode.log" \
     bash "$here/test_example.sh" "$out/bin/server$suffix" "${wrap[@]}"
   if [ "$with_redis" = 1 ]; then
     run "example on Redis ($mode)" "$out/logs/example-redis-$mode.log" \
       env TESSERA_EXAMPLE_STORE="$redis_url&prefix=c-example-$mode" \
-      bash "$here/test_example.sh" "$out/bin/server$suffix" "${wrap[@]}"
+      bash "$here/test_example.sh" "$out/bin/server$suffix" "${wrap_redis[@]}"
   fi
   # The HTTP corpus (tests/http) against the example server in test mode, over real HTTP.
   run "http corpus ($mode)" "$out/logs/http-corpus-$mode.log" \
@@ -266,7 +289,7 @@ for mode in plain valgrind asan; do
   if [ "$with_redis" = 1 ]; then
     run "http corpus on Redis ($mode)" "$out/logs/http-corpus-redis-$mode.log" \
       python3 "$here/http_corpus.py" --store "$redis_url" --label "$mode" \
-      --log "$out/logs/http-server-redis-$mode.log" "$root/tests/http" -- "${wrap[@]}" \
+      --log "$out/logs/http-server-redis-$mode.log" "$root/tests/http" -- "${wrap_redis[@]}" \
       "$out/bin/server$suffix"
   fi
   echo "bindings-c: $mode took $((SECONDS - mode_start))s"
