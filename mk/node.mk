@@ -55,7 +55,7 @@ DIST_TARGETS += dist-node
 .PHONY: node-tarball dist-node
 
 $(NODE_TARBALL_STAMP): $(NODE_DIST_SOURCES)
-	flock /tmp/tessera-build.lock $(CARGO) build --release -p tessera-node
+	$(CARGO) build --release -p tessera-node
 	mkdir -p $(NODE_DIST_DIR)
 	node $(NODE_DIR)/scripts/stage-dist.js $(CARGO_TARGET_DIR)/release/libtessera_node.so $(NODE_DIST_DIR)
 	touch $@
