@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod corpus;
 pub mod http_scenario;
 pub mod redis_server;
 pub mod scenario;

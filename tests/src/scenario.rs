@@ -11,11 +11,12 @@
 //! ([`tessera::options`], `Builder::options`), the one mapping every binding uses, so this
 //! runner cannot map a key differently from the Python, Node and C ones.
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::corpus::{self, nullable};
 use serde_json::{Map, Value};
 
 /// A JSON object (session data).
@@ -520,61 +521,24 @@ impl Scenario {
 }
 
 /// One file of the corpus, parsed and checked.
-#[derive(Debug)]
-pub struct Loaded {
-    /// Where it was read from.
-    pub path: PathBuf,
-    /// The file name without `.json`.
-    pub stem: String,
-    /// The scenario, or why it cannot be run.
-    pub scenario: Result<Scenario, String>,
-}
+pub type Loaded = corpus::Loaded<Scenario>;
 
-/// Read every `*.json` of `dir`, sorted by file name.
+/// Read every `*.json` of `dir`, sorted by file name (see [`corpus::load`]).
 ///
 /// # Errors
-/// If the directory cannot be listed. Files that cannot be read or parsed, or that fail
-/// [`Scenario::problems`], are returned with an `Err` scenario.
+/// If the directory cannot be listed.
 pub fn load_corpus(dir: &Path) -> io::Result<Vec<Loaded>> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    paths.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    paths.sort();
-    Ok(paths
-        .into_iter()
-        .map(|path| {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let scenario = fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|text| Scenario::parse(&text))
-                .and_then(|s| {
-                    let problems = s.problems(&stem);
-                    if problems.is_empty() {
-                        Ok(s)
-                    } else {
-                        Err(problems.join("; "))
-                    }
-                });
-            Loaded {
-                path,
-                stem,
-                scenario,
-            }
-        })
-        .collect())
+    corpus::load(dir)
 }
 
-/// A field that may be absent (outer `None`) or `null` (`Some(None)`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
+impl corpus::Scenario for Scenario {
+    fn parse(text: &str) -> Result<Self, String> {
+        Scenario::parse(text)
+    }
+
+    fn problems(&self, file_stem: &str) -> Vec<String> {
+        Scenario::problems(self, file_stem)
+    }
 }
 
 /// A field that may be absent (`None`) but, when given, must not be `null`.

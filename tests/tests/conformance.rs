@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,6 +14,7 @@ use tessera::{
     Config, Context, Error, Event, ManualClock, Session, SessionId, SessionInfo, SessionManager,
     Validation,
 };
+use tessera_tests::corpus;
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::{self, EventExpect, Expect, Scenario, Step};
 use tessera_tests::sqlite_files::SqliteFiles;
@@ -43,43 +43,31 @@ fn conformance_corpus_on_redis() {
     run_corpus("redis", &|name| Some(server.url(&format!("conf-{name}"))));
 }
 
+fn corpus_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
+}
+
 fn run_corpus(label: &str, store: &dyn Fn(&str) -> Option<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
-    let corpus = scenario::load_corpus(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-    let mut failures = Vec::new();
-    let (mut scenarios, mut steps) = (0, 0);
-    for loaded in &corpus {
-        match &loaded.scenario {
-            Ok(s) => {
-                scenarios += 1;
-                steps += s.steps.len();
-                failures.extend(run(s, store(&s.name)));
-            }
-            Err(why) => failures.push(format!("{}: cannot be run: {why}", loaded.stem)),
-        }
-    }
-    if corpus.len() < MIN_SCENARIOS {
-        failures.push(format!(
-            "only {} scenario files in {}; the corpus must have at least {MIN_SCENARIOS}",
-            corpus.len(),
-            dir.display()
-        ));
-    }
-    let summary = format!(
-        "conformance ({label}): {scenarios} of {} scenarios and {steps} steps ran, {} failure(s)",
-        corpus.len(),
-        failures.len()
+    corpus::run_all(
+        &corpus_dir(),
+        "conformance",
+        label,
+        |s: &Scenario| s.steps.len(),
+        |s| run(s, store(&s.name)),
     );
-    // Straight to stderr rather than through the captured `eprintln!`, so every run shows it.
-    let _ = writeln!(std::io::stderr(), "{summary}");
-    if !failures.is_empty() {
-        let mut report = summary;
-        for f in &failures {
-            let _ = write!(report, "\n  - {f}");
-        }
-        panic!("{report}");
-    }
+}
+
+/// The corpus must not shrink below [`MIN_SCENARIOS`] unnoticed.
+#[test]
+fn corpus_has_enough_scenarios() {
+    let dir = corpus_dir();
+    let corpus = scenario::load_corpus(&dir).expect("the corpus directory lists");
+    assert!(
+        corpus.len() >= MIN_SCENARIOS,
+        "only {} scenario files in {}; the corpus must have at least {MIN_SCENARIOS}",
+        corpus.len(),
+        dir.display()
+    );
 }
 
 /// Run one scenario (on the store at `store_url`, else in memory); returns its failures.

@@ -14,14 +14,13 @@
 //! that go through a real framework do.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome, RequestHead};
 use tessera::{Config, Data, Error, ManualClock, SessionManager};
+use tessera_tests::corpus;
 use tessera_tests::http_scenario::{
     self as spec, CookieArg, CsrfArg, Expect, HttpRequest, Response, Scenario, SetCookie, Step,
 };
@@ -87,35 +86,13 @@ fn corpus_has_enough_scenarios_named_after_their_files() {
 }
 
 fn run_corpus(label: &str, store: &dyn Fn(&str) -> Option<String>) {
-    let dir = corpus_dir();
-    let corpus =
-        spec::load_corpus(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-    let mut failures = Vec::new();
-    let (mut scenarios, mut steps) = (0, 0);
-    for loaded in &corpus {
-        match &loaded.scenario {
-            Ok(s) => {
-                scenarios += 1;
-                steps += s.steps.len();
-                failures.extend(run(s, store(&s.name)));
-            }
-            Err(why) => failures.push(format!("{}: cannot be run: {why}", loaded.stem)),
-        }
-    }
-    let summary = format!(
-        "http corpus ({label}): {scenarios} of {} scenarios and {steps} steps ran, {} failure(s)",
-        corpus.len(),
-        failures.len()
+    corpus::run_all(
+        &corpus_dir(),
+        "http corpus",
+        label,
+        |s: &Scenario| s.steps.len(),
+        |s| run(s, store(&s.name)),
     );
-    // Straight to stderr rather than through the captured `eprintln!`, so every run shows it.
-    let _ = writeln!(std::io::stderr(), "{summary}");
-    if !failures.is_empty() {
-        let mut report = summary;
-        for f in &failures {
-            let _ = write!(report, "\n  - {f}");
-        }
-        panic!("{report}");
-    }
 }
 
 /// Run one scenario (on the store at `store_url`, else in memory); returns its failures.
