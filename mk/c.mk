@@ -83,24 +83,33 @@ c-build: c-deps $(C_OUT)/native-static-libs
 bench-c:
 	$(CARGO) bench -p tessera-c --bench c_abi -- --out $(ROOT)/benches/results
 
-## c-release: the packaged library (profile c-dist), once per make run; cargo shows its progress
+## c-release: the packaged library (profile c-dist), once per make run; cargo shows its progress.
+## It also asks rustc for the system libraries its static archive needs (cargo replays the
+## note when the build is fresh), so that make install builds nothing else.
 c-release:
 	@echo "bindings-c: building libtessera $(C_VERSION) (release, LTO; 1-3 min from cold)"
-	$(CARGO) rustc -p tessera-c --lib --crate-type cdylib,staticlib $(C_RELEASE_FLAGS)
+	@mkdir -p $(C_OUT)
+	$(CARGO) rustc -p tessera-c --lib --crate-type cdylib,staticlib $(C_RELEASE_FLAGS) \
+		-- --print native-static-libs 2>&1 | tee $(C_OUT)/c-release.log
+	@sed -n 's/^note: native-static-libs: //p' $(C_OUT)/c-release.log | head -1 \
+		>$(C_OUT)/c-release-static-libs
+	@test -s $(C_OUT)/c-release-static-libs || { \
+		echo "bindings-c: rustc printed no native-static-libs" >&2; exit 1; }
 
 # C_PROFILE=debug installs the debug library with its debug info (for debugging Tessera itself).
-install: $(if $(filter debug,$(C_PROFILE)),c-install-debug,c-release) $(C_OUT)/native-static-libs
+install: $(if $(filter debug,$(C_PROFILE)),c-install-debug,c-release)
 	$(if $(filter debug,$(C_PROFILE)),TESSERA_KEEP_DEBUG=1) bash $(C_DIR)/install.sh install \
-		"$(PREFIX)" "$(c_install_dir)" "$(C_VERSION)" "$(C_OUT)/native-static-libs"
+		"$(PREFIX)" "$(c_install_dir)" "$(C_VERSION)" \
+		"$(C_OUT)/$(if $(filter debug,$(C_PROFILE)),native-static-libs,c-release-static-libs)"
 
 .PHONY: c-install-debug
-c-install-debug:
+c-install-debug: $(C_OUT)/native-static-libs
 	$(CARGO) build -p tessera-c
 
-dist-c: c-release $(C_OUT)/native-static-libs
+dist-c: c-release
 	rm -rf $(C_OUT)/dist-stage && mkdir -p $(C_OUT)/dist-stage $(ROOT)/dist
 	bash $(C_DIR)/install.sh stage "$(C_OUT)/dist-stage/$(C_DIST_NAME)" "$(C_RELEASE_DIR)" \
-		"$(C_VERSION)" "$(C_OUT)/native-static-libs"
+		"$(C_VERSION)" "$(C_OUT)/c-release-static-libs"
 	tar -C $(C_OUT)/dist-stage --sort=name --owner=0 --group=0 --numeric-owner \
 		-I 'gzip -9 -n' -cf $(C_DIST_TARBALL).tmp $(C_DIST_NAME)
 	mv $(C_DIST_TARBALL).tmp $(C_DIST_TARBALL)

@@ -11,8 +11,10 @@
 # a key prefix of its own), and test_redis checks
 # that the Redis store fails closed (it starts and stops a redis-server of its own). Around them:
 # the header compiles as C99 and C++, the conformance runner refuses scenarios it does not
-# understand, the leak checkers catch a deliberate leak of each kind of handle, and
-# `make install` + pkg-config build the README's example.
+# understand, the leak checkers catch a deliberate leak of each kind of handle, a correct
+# program exits clean under valgrind's default leak kinds (tests/clean_exit.c), and the release
+# tarball, unpacked where no Rust toolchain is reachable, and `make install` build the README's
+# examples through pkg-config (tests/test_install.sh).
 #
 # Usage: run.sh [--build-only | --plain-built]
 #   --build-only   compile the plain programs into C_OUT/bin, as `make c-build` does; run nothing
@@ -20,7 +22,8 @@
 #                  the sanitized copies, then run everything
 #
 # Environment: ROOT (the repository), C_OUT (scratch directory), C_LIB (where cargo put
-# libtessera.*; debug), C_OUT/native-static-libs (from mk/c.mk). Under CI=true a missing
+# libtessera.*; debug), C_OUT/native-static-libs (from mk/c.mk), C_DIST_TARBALL and C_VERSION
+# (the tarball of `make dist-c` and its version, for test_install.sh). Under CI=true a missing
 # redis-server fails the suite; otherwise the Redis runs are skipped, loudly.
 set -uo pipefail
 
@@ -374,7 +377,7 @@ else
   record "verbose mode" 0
 fi
 
-run "make install + pkg-config" "$out/logs/install.log" bash "$here/test_install.sh"
+run "tarball and make install" "$out/logs/install.log" bash "$here/test_install.sh"
 
 echo "bindings-c: $runs_passed passed, $runs_failed failed, in $SECONDS s"
 for f in "${failures[@]}"; do echo "  FAILED: $f" >&2; done
