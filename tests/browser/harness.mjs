@@ -166,9 +166,9 @@ export function request(origin, method, path, { cookie, form } = {}) {
 }
 
 /** The session cookie in a browser context's jar, or undefined. */
-export async function jarCookie(context, origin) {
+export async function jarCookie(context, origin, name = COOKIE) {
   const cookies = await context.cookies(origin);
-  return cookies.find((c) => c.name === COOKIE);
+  return cookies.find((c) => c.name === name);
 }
 
 /** A fresh temporary directory (for the screenshot). */

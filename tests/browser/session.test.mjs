@@ -105,8 +105,11 @@ describe('the demo in headless Chromium', { skip: missing ? 'no Chromium' : fals
     for (const step of ['before sign-in', 'after sign-in']) {
       if (step === 'after sign-in') await signIn(page, 'alice', 'alice-demo');
       else await page.goto('/login');
-      const cookie = await jarCookie(context, demo.origin);
-      assert.ok(cookie, `${step}: the jar holds ${COOKIE}`);
+      // Before sign-in the form's CSRF token is bound to a visitor cookie (no server state);
+      // it gets the session cookie's protections all the same.
+      const name = step === 'before sign-in' ? `${COOKIE}-csrf` : COOKIE;
+      const cookie = await jarCookie(context, demo.origin, name);
+      assert.ok(cookie, `${step}: the jar holds ${name}`);
       assert.ok(cookie.value.length >= 32, `${step}: a real token`);
       assert.equal(cookie.httpOnly, true, `${step}: HttpOnly`);
       assert.equal(cookie.sameSite, 'Lax', `${step}: SameSite=Lax`);
@@ -116,26 +119,28 @@ describe('the demo in headless Chromium', { skip: missing ? 'no Chromium' : fals
       // cookie.secure is false only because the demo is plain HTTP on loopback.
 
       const seen = await page.evaluate(() => document.cookie);
-      assert.ok(!seen.includes(COOKIE) && !seen.includes(cookie.value), `${step}: document.cookie = ${JSON.stringify(seen)}`);
+      assert.ok(!seen.includes(name) && !seen.includes(cookie.value), `${step}: document.cookie = ${JSON.stringify(seen)}`);
       // The token is in no URL and nowhere in the page either.
       assert.ok(!page.url().includes(cookie.value), `${step}: token in the URL`);
       assert.ok(!(await page.content()).includes(cookie.value), `${step}: token in the page`);
 
       // A script cannot overwrite (fixate) an HttpOnly cookie either.
-      await page.evaluate((name) => { document.cookie = `${name}=forged-by-script; path=/`; }, COOKIE);
-      assert.equal(await cookieValue(context), cookie.value, `${step}: script overwrote the cookie`);
+      await page.evaluate((n) => { document.cookie = `${n}=forged-by-script; path=/`; }, name);
+      assert.equal((await jarCookie(context, demo.origin, name)).value, cookie.value, `${step}: script overwrote the cookie`);
     }
   });
 
   it('changes the cookie at sign-in and refuses the pre-sign-in cookie afterwards', async () => {
     const { context, page } = await fresh();
     await page.goto('/login');
-    const before = await cookieValue(context);
-    assert.ok(before, 'the sign-in form (its CSRF token) starts an anonymous session');
+    assert.equal(await cookieValue(context), undefined, 'the sign-in form costs no server-side session');
+    // A fixation attempt: a well-formed session cookie planted before sign-in.
+    const before = 'A'.repeat(43);
+    await context.addCookies([{ name: COOKIE, value: before, url: demo.origin, httpOnly: true, sameSite: 'Lax' }]);
     await signIn(page, 'alice', 'alice-demo');
     const after = await cookieValue(context);
     assert.ok(after, 'signed in with a cookie');
-    assert.notEqual(after, before, 'sign-in must issue a new session identifier');
+    assert.notEqual(after, before, 'sign-in must issue a new session identifier, never adopt the planted one');
     await assertLive(after, 'alice');
     // The session id the page shows (in "Sign out this device") is no cookie either.
     const action = await page.locator('#sessions form').first().getAttribute('action');
