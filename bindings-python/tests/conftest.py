@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +35,11 @@ def free_port() -> int:
 def unused_port() -> Iterator[int]:
     yield free_port()
 
+
+
+@pytest.fixture
+def sqlite_url() -> Iterator[str]:
+    """A fresh SQLite store in a private directory that is removed afterwards (pytest's
+    tmp_path keeps the last runs' files around; a scenario's sessions should not outlive it)."""
+    with tempfile.TemporaryDirectory(prefix="tessera-sqlite-") as d:
+        yield f"sqlite:///{os.path.join(d, 'sessions.db')}"

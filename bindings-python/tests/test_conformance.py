@@ -1,4 +1,5 @@
-"""The language-neutral conformance corpus (tests/conformance/*.json), run through the Python API.
+"""The language-neutral conformance corpus (tests/conformance/*.json), run through the Python API,
+on the memory store and on SQLite (Redis: test_redis.py).
 
 Each scenario is one test. Unknown ops, arguments or expectation fields fail the run, so a typo
 in the corpus cannot pass silently. The format is documented in tests/conformance/README.md.
@@ -314,6 +315,14 @@ def run_scenario(path: str, store: str = "memory://") -> None:
 )
 def test_scenario(path: str) -> None:
     run_scenario(path)
+
+
+@pytest.mark.parametrize(
+    "path", scenario_files(), ids=lambda p: os.path.basename(p)[: -len(".json")]
+)
+def test_scenario_on_sqlite(sqlite_url: str, path: str) -> None:
+    """The same corpus on the embedded shared store, a fresh database file per scenario."""
+    run_scenario(path, store=sqlite_url)
 
 
 def test_the_runner_catches_a_wrong_expectation(tmp_path: Any) -> None:

@@ -1,9 +1,10 @@
 """The HTTP conformance corpus (tests/http/*.json) through Django's real request cycle.
 
 The reference app is tests/django_project/corpus.py behind ``tessera.django.middleware``, driven
-by Django's test client, on the memory store and on Redis, with a manual clock. The runner keeps
-the cookie jar itself (tests/http/README.md, "Cookies"). A scenario that cannot pass for a
-Django-inherent reason is in ``SKIP`` with that reason.
+by Django's test client, on the memory store, on Redis and on SQLite (a fresh database file per
+scenario), with a manual clock. The runner keeps the cookie jar itself (tests/http/README.md,
+"Cookies"). A scenario that cannot pass for a Django-inherent reason is in ``SKIP`` with that
+reason.
 """
 
 from __future__ import annotations
@@ -468,7 +469,7 @@ def redis() -> Iterator[RedisServer]:
 _prefixes = iter(range(1 << 30))
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("store", ["memory", "redis", "sqlite"])
 @pytest.mark.parametrize(
     "path", SCENARIOS, ids=[os.path.basename(p)[: -len(".json")] for p in SCENARIOS]
 )
@@ -487,6 +488,8 @@ def test_http_corpus(
     if store == "redis":
         server: RedisServer = request.getfixturevalue("redis")
         url = server.url(prefix=f"dj{next(_prefixes)}:")
+    elif store == "sqlite":
+        url = request.getfixturevalue("sqlite_url")
     clock = ManualClock(START)
     with override_settings(**django_settings(scenario.get("config", {}), clock, url)):
         if "config_error" in scenario:
