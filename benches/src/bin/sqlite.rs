@@ -34,8 +34,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use tessera::record::Load;
 use tessera::store::SqliteStore;
-use tessera::{Config, Context, Data, MemoryStore, SessionId, SessionManager, Validation};
+use tessera::{Config, Context, Data, MemoryStore, SessionId, SessionManager, Store, Validation};
 use tessera_benches::utc_now_rfc3339;
 
 /// Calls per timed batch.
@@ -503,12 +504,25 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     let mut warm = Tally::default();
     warm.pass(tokens, &mut |token| validate_live(&manager, token));
 
-    let mut tallies: [Tally; 4] = Default::default();
+    // The store's own share of a validate: `Store::load` on a second store over the same file
+    // (a connection lease, the SELECT by id, decoding the row), with the ids the tokens name.
+    let store = SqliteStore::open(&url)?;
+    let ids: Vec<SessionId> = tokens
+        .iter()
+        .map(|t| {
+            manager
+                .id_of(t)
+                .map_err(|r| format!("a sampled token: {r}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let idle_ms = u64::try_from(IDLE.as_millis())?;
+
+    let mut tallies: [Tally; 5] = Default::default();
     let mut created: Vec<SessionId> = Vec::new();
     let started = Instant::now();
     for round in 0..args.rounds {
-        for j in 0..4 {
-            let which = (j + round) % 4;
+        for j in 0..5 {
+            let which = (j + round) % 5;
             let tally = &mut tallies[which];
             match which {
                 0 => tally.round(args.round, &mut |c| {
@@ -521,8 +535,15 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
                 2 => tally.round(args.round, &mut |c| {
                     validate_live(&memory, &memory_tokens[((c * STRIDE) % n) as usize]);
                 }),
-                _ => tally.round(args.round, &mut |_| {
+                3 => tally.round(args.round, &mut |_| {
                     memory.create(None, None, &CTX).expect("create failed");
+                }),
+                _ => tally.round(args.round, &mut |c| {
+                    let id = &ids[((c * STRIDE) % n) as usize];
+                    match store.load(id, manager.now(), idle_ms).expect("load failed") {
+                        Load::Live { .. } => {}
+                        _ => panic!("a live session did not load"),
+                    }
                 }),
             }
         }
@@ -535,7 +556,7 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
             );
         }
     }
-    let [t_validate, t_create, t_mem_validate, t_mem_create] = tallies;
+    let [t_validate, t_create, t_mem_validate, t_mem_create, t_load] = tallies;
     let figures = vec![
         warm.figure(
             "validate_first_touch",
@@ -549,6 +570,10 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         t_create.figure("create", "SessionManager::create (anonymous, empty)"),
         t_mem_validate.figure("memory_validate", "the same validate on memory://"),
         t_mem_create.figure("memory_create", "the same create on memory://"),
+        t_load.figure(
+            "store_load",
+            "SqliteStore::load of a live session's id (lease, SELECT, row decoding)",
+        ),
     ];
     let load_after_timed = load_average();
 
