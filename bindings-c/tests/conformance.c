@@ -4,7 +4,9 @@
  * memory store, a manual clock at 1 700 000 000 000 ms and no background sweeper — or, with
  * --store URL, on that store (a Redis URL): each scenario then gets a key prefix of its own,
  * `<prefix>-<scenario name>` (--prefix, default c-conf-<pid>), so no scenario sees another's keys
- * and runs against the same server never collide.
+ * and runs against the same server never collide — or, with --sqlite-dir DIR (absolute), on SQLite:
+ * each scenario on a fresh database file of its own, DIR/<scenario name>.db, deleted (with its
+ * -wal and -shm files) once the scenario's manager is freed.
  *
  * C strings end at the first NUL byte, so a `raw` string containing "\u0000" reaches the ABI cut
  * there; the corpus uses such strings only for tokens that are malformed either way.
@@ -13,7 +15,7 @@
  * makes the scenario fail instead of silently checking nothing. Each failure names the scenario,
  * the step and the mismatch; the last line is "N passed, N failed" over the scenarios.
  *
- * Usage: conformance [--store URL [--prefix P]] [DIR [MIN_SCENARIOS]]
+ * Usage: conformance [--store URL [--prefix P] | --sqlite-dir DIR] [DIR [MIN_SCENARIOS]]
  *        (default: the memory store, tests/conformance, 30)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -753,6 +755,24 @@ static void check_expect(struct runner *r, json_t *expect, struct outcome *o) {
 /* --store and --prefix: NULL for the memory store. */
 static const char *store_url;
 static char store_prefix[64];
+/* --sqlite-dir: where each scenario's database file goes; NULL when not on SQLite. */
+static const char *sqlite_dir;
+
+/* The database file of a scenario on SQLite, with `suffix` ("", "-wal", "-shm"). */
+static void sqlite_path(char *out, size_t size, const char *name, const char *suffix) {
+    snprintf(out, size, "%s/%s.db%s", sqlite_dir, name, suffix);
+}
+
+/* Delete a scenario's database files: before it runs (a fresh store, even after a crashed run)
+ * and after its manager is freed (nothing of it outlives the scenario). */
+static void sqlite_remove(const char *name) {
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char path[4096];
+        sqlite_path(path, sizeof path, name, suffixes[i]);
+        unlink(path);
+    }
+}
 
 /* Build the manager for a scenario; returns the status. */
 static tessera_status build(struct runner *r, json_t *config) {
@@ -762,6 +782,12 @@ static tessera_status build(struct runner *r, json_t *config) {
         char url[2048];
         snprintf(url, sizeof url, "%s%sprefix=%s-%s", store_url,
                  strchr(store_url, '?') != NULL ? "&" : "?", store_prefix, r->sc->name);
+        json_object_set_new(options, "store", json_string(url));
+    } else if (sqlite_dir != NULL) {
+        char path[4096], url[4200];
+        sqlite_remove(r->sc->name);
+        sqlite_path(path, sizeof path, r->sc->name, "");
+        snprintf(url, sizeof url, "sqlite://%s", path);
         json_object_set_new(options, "store", json_string(url));
     }
     char *text = json_dumps(options, JSON_COMPACT);
@@ -812,6 +838,7 @@ static void run_scenario(struct scenario *sc, json_t *root) {
     sc->step = -1;
 done:
     tessera_manager_free(r.m);
+    if (sqlite_dir != NULL) sqlite_remove(sc->name);
     tessera_clock_free(r.clock);
     json_decref(r.tokens);
     json_decref(r.csrf);
@@ -830,13 +857,18 @@ int main(int argc, char **argv) {
             store_url = argv[arg + 1];
         } else if (strcmp(argv[arg], "--prefix") == 0) {
             snprintf(store_prefix, sizeof store_prefix, "%s", argv[arg + 1]);
+        } else if (strcmp(argv[arg], "--sqlite-dir") == 0) {
+            sqlite_dir = argv[arg + 1];
         } else {
             break;
         }
         arg += 2;
     }
-    if (arg < argc && strncmp(argv[arg], "--", 2) == 0) {
-        fprintf(stderr, "usage: conformance [--store URL [--prefix P]] [DIR [MIN_SCENARIOS]]\n");
+    /* One store only; the SQLite directory absolute, so the URL is sqlite:///abs/path.db. */
+    if ((arg < argc && strncmp(argv[arg], "--", 2) == 0) ||
+        (sqlite_dir != NULL && (store_url != NULL || sqlite_dir[0] != '/'))) {
+        fprintf(stderr, "usage: conformance [--store URL [--prefix P] | --sqlite-dir /ABS/DIR] "
+                        "[DIR [MIN_SCENARIOS]]\n");
         printf("0 passed, 1 failed\n");
         return 1;
     }
@@ -889,7 +921,9 @@ int main(int argc, char **argv) {
         failed++;
     }
     fprintf(stderr, "conformance (C): %zu scenario files, %d steps run, on %s\n", n, steps,
-            store_url != NULL ? "the --store URL" : "the memory store");
+            store_url != NULL    ? "the --store URL"
+            : sqlite_dir != NULL ? "SQLite (a database file per scenario)"
+                                 : "the memory store");
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -5,7 +5,8 @@ It drives the example server (bindings-c/examples/server.c) over real HTTP on 12
 server runs in test mode (a manual clock, the reference app, the /__ controls) with
 --trust-proxy (``"https": true`` is sent as ``X-Forwarded-Proto: https``). One server process
 serves the whole corpus; each scenario starts with ``POST /__reset`` and its own options (its
-``config``, and on Redis a key prefix of its own), so every scenario has a fresh store and a clock
+``config``, on Redis a key prefix of its own, on SQLite a database file of its own), so every
+scenario has a fresh store and a clock
 at 1 700 000 000 000 ms. Held requests stop at the server's gate between the app and finish
 (``X-Tessera-Test-Hold``); the runner waits until the server says one is there (``/__held``)
 before it goes on, and opens it with ``/__release``: nothing here is ordered by a timer.
@@ -15,9 +16,12 @@ the cookie jar kept here, the Set-Cookie lines read as a browser does, the two i
 response, and a strict reading of the scenario (an unknown key fails it). Only the standard
 library is used.
 
-Usage: http_corpus.py [--store URL] [--label LABEL] [--log FILE] [--min-scenarios N] CORPUS_DIR
-                      -- SERVER [ARGS...]
+Usage: http_corpus.py [--store URL | --sqlite] [--label LABEL] [--log FILE] [--min-scenarios N]
+                      CORPUS_DIR -- SERVER [ARGS...]
   --store URL   run on this store (a Redis URL: each scenario gets &prefix=c-http-LABEL-NAME)
+  --sqlite      run on SQLite, in a private temporary directory removed at the end: the server
+                starts with ``--store sqlite:///DIR/server.db`` and each scenario gets a fresh
+                database file, sqlite:///DIR/NAME.db
   --min-scenarios N   fail if the directory holds fewer scenarios (default 45, as the Rust
                 runner: the corpus must not shrink unnoticed)
   SERVER ...    the server command, e.g. ``valgrind -q ... target/c/bin/server`` (the runner adds
@@ -32,8 +36,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -619,11 +625,19 @@ class Client:
         return [] if result is None else self.conclude(sent, result, step)
 
 
-def run_scenario(server: Server, s: Obj, store: str | None, label: str) -> list[str]:
+def run_scenario(
+    server: Server, s: Obj, store: str | None, label: str, sqlite: Path | None = None
+) -> list[str]:
     options = dict(s.get("config", {}))
     if store is not None:
         sep = "&" if "?" in store else "?"
         options["store"] = f"{store}{sep}prefix=c-http-{label}-{s['name']}"
+    elif sqlite is not None:
+        # A file never used before: the server still holds the previous scenario's until reset.
+        db = sqlite / f"{s['name']}.db"
+        if db.exists():
+            raise ScenarioError(f"{db} exists already: two scenarios named {s['name']}?")
+        options["store"] = f"sqlite://{db}"
     server.control("/__reset", options)
     client = Client(server, options.get("cookie_name", DEFAULT_COOKIE))
     failures = []
@@ -658,12 +672,15 @@ def main(argv: list[str]) -> int:
         return 2
     ours, command = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     store = label = log = None
+    sqlite = False
     minimum = 45
     rest = []
     it = iter(ours)
     for a in it:
         if a == "--store":
             store = next(it)
+        elif a == "--sqlite":
+            sqlite = True
         elif a == "--label":
             label = next(it)
         elif a == "--log":
@@ -672,12 +689,33 @@ def main(argv: list[str]) -> int:
             minimum = int(next(it))
         else:
             rest.append(a)
-    if len(rest) != 1 or not command:
+    if len(rest) != 1 or not command or (sqlite and store is not None):
         print(__doc__, file=sys.stderr)
         return 2
-    label = label or ("redis" if store else "memory")
+    label = label or ("redis" if store else "sqlite" if sqlite else "memory")
     corpus = Path(rest[0])
     files = sorted(corpus.glob("*.json"))
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="tessera-http-sqlite-")) if sqlite else None
+    try:
+        if sqlite_dir is not None:
+            # The server itself starts on SQLite (its --store option), before any reset.
+            command = command + ["--store", f"sqlite://{sqlite_dir / 'server.db'}"]
+        return run_corpus(command, corpus, files, store, label, log, minimum, sqlite_dir)
+    finally:
+        if sqlite_dir is not None:
+            shutil.rmtree(sqlite_dir, ignore_errors=True)
+
+
+def run_corpus(
+    command: list[str],
+    corpus: Path,
+    files: list[Path],
+    store: str | None,
+    label: str,
+    log: str | None,
+    minimum: int,
+    sqlite: Path | None,
+) -> int:
     server = Server(command, Path(log or os.devnull))
     passed = failed = skipped = 0
     if len(files) < minimum:
@@ -704,7 +742,7 @@ def main(argv: list[str]) -> int:
                 skipped += 1
                 continue
             try:
-                failures = run_scenario(server, s, store, label)
+                failures = run_scenario(server, s, store, label, sqlite)
             except (ScenarioError, OSError, http.client.HTTPException) as e:
                 failures = [f"the run broke off: {e}"]
             if failures:

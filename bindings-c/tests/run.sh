@@ -5,10 +5,11 @@
 # and with -fsanitize=address,undefined against libtessera.a. Each then runs three ways: plainly,
 # under valgrind (the plain build), and with ASan + UBSan + LeakSanitizer (the sanitized build).
 # The example service is driven over HTTP the same three ways, and so is the HTTP corpus
-# (tests/http, run by tests/http_corpus.py against the example in test mode, on the memory store
-# and on Redis). The conformance corpus runs on the memory store and again on Redis (a private
-# redis-server this script starts on a free loopback port and kills at the end; each scenario on
-# a key prefix of its own), and test_redis checks
+# (tests/http, run by tests/http_corpus.py against the example in test mode, on the memory store,
+# on SQLite and on Redis). The conformance corpus runs on the memory store and again on SQLite (a
+# fresh database file per scenario in a private directory removed at the end) and on Redis (a
+# private redis-server this script starts on a free loopback port and kills at the end; each
+# scenario on a key prefix of its own), and test_redis checks
 # that the Redis store fails closed (it starts and stops a redis-server of its own). Around them:
 # the header compiles as C99 and C++, the conformance runner refuses scenarios it does not
 # understand, the leak checkers catch a deliberate leak of each kind of handle, a correct
@@ -173,9 +174,12 @@ fi
 redis_pid=
 redis_port=
 redis_dir=$(mktemp -d)
+# The conformance corpus on SQLite: each scenario's database file in here (the runner deletes
+# it after the scenario; the directory goes at exit).
+sqlite_dir=$(mktemp -d)
 stop_redis() {
   [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-  rm -rf "$redis_dir"
+  rm -rf "$redis_dir" "$sqlite_dir"
 }
 trap stop_redis EXIT
 start_redis() {
@@ -256,6 +260,12 @@ for mode in plain valgrind asan; do
     "${wrap[@]}" "$out/bin/test_double_free$suffix"
   run "conformance ($mode)" "$out/logs/conformance-$mode.log" \
     "${wrap[@]}" "$out/bin/conformance$suffix" "$conformance_dir"
+  # As on Redis, not under valgrind (a quarter of a minute for little: clean_exit and the HTTP
+  # corpus below take the SQLite store's paths through the ABI under valgrind).
+  if [ "$mode" != valgrind ]; then
+    run "conformance on SQLite ($mode)" "$out/logs/conformance-sqlite-$mode.log" \
+      "${wrap[@]}" "$out/bin/conformance$suffix" --sqlite-dir "$sqlite_dir" "$conformance_dir"
+  fi
   # A correct program that frees everything exits clean: on valgrind, with its default leak
   # kinds (possibly lost included), on each store.
   run "clean_exit, memory ($mode)" "$out/logs/clean_exit-$mode.log" \
@@ -289,6 +299,12 @@ for mode in plain valgrind asan; do
   run "http corpus ($mode)" "$out/logs/http-corpus-$mode.log" \
     python3 "$here/http_corpus.py" --label "$mode" --log "$out/logs/http-server-$mode.log" \
     "$root/tests/http" -- "${wrap[@]}" "$out/bin/server$suffix"
+  # On SQLite: the server starts with --store sqlite://..., each scenario on a fresh file, all in
+  # a private directory the runner removes.
+  run "http corpus on SQLite ($mode)" "$out/logs/http-corpus-sqlite-$mode.log" \
+    python3 "$here/http_corpus.py" --sqlite --label "sqlite-$mode" \
+    --log "$out/logs/http-server-sqlite-$mode.log" "$root/tests/http" -- "${wrap[@]}" \
+    "$out/bin/server$suffix"
   if [ "$with_redis" = 1 ]; then
     run "http corpus on Redis ($mode)" "$out/logs/http-corpus-redis-$mode.log" \
       python3 "$here/http_corpus.py" --store "$redis_url" --label "$mode" \
