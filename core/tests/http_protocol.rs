@@ -45,6 +45,14 @@ fn head<'a>(method: &'a str, cookie: Option<&'a str>) -> RequestHead<'a> {
     }
 }
 
+/// A request without a cookie, finished with `outcome`: how most tests make their session.
+fn fresh(m: &SessionManager, outcome: Outcome) -> Response {
+    http::begin(m, &head("POST", None))
+        .unwrap()
+        .finish(m, outcome)
+        .unwrap()
+}
+
 #[test]
 fn a_cookieless_read_stores_nothing_and_sends_nothing() {
     let (m, _) = manager();
@@ -108,16 +116,13 @@ fn a_new_session_has_its_id_before_anything_is_stored() {
 #[test]
 fn a_write_racing_a_logout_does_not_resurrect_the_session() {
     let (m, _) = manager();
-    let created = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                auth: Auth::LoggedIn("alice".into()),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let created = fresh(
+        &m,
+        Outcome {
+            auth: Auth::LoggedIn("alice".into()),
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&created);
     // Request A has loaded the session when request B logs it out.
     let a = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
@@ -149,16 +154,13 @@ fn a_write_racing_a_logout_does_not_resurrect_the_session() {
 #[test]
 fn an_error_response_still_delivers_a_rotation_but_writes_nothing() {
     let (m, clock) = manager();
-    let created = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"n": 1})),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let created = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"n": 1})),
+            ..Outcome::default()
+        },
+    );
     clock.advance(Duration::from_secs(15 * 60));
     let cookie = pair(&created);
     let r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
@@ -183,16 +185,13 @@ fn an_error_response_still_delivers_a_rotation_but_writes_nothing() {
 #[test]
 fn csrf_is_checked_for_unsafe_methods_only() {
     let (m, _) = manager();
-    let signed_in = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                auth: Auth::LoggedIn("alice".into()),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let signed_in = fresh(
+        &m,
+        Outcome {
+            auth: Auth::LoggedIn("alice".into()),
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&signed_in);
     let mut page = http::begin(&m, &head("GET", Some(&cookie))).unwrap();
     let token = page.csrf_token(&m).unwrap();
@@ -286,18 +285,15 @@ fn a_visitor_token_works_for_an_anonymous_session_and_never_after_login() {
 #[test]
 fn a_per_session_expiry_shortens_and_never_lengthens() {
     let (m, clock) = manager();
-    let out = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"a": 1})),
-                expiry: Some(Expiry::Idle(Duration::from_secs(300))),
-                expiry_changed: true,
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let out = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"a": 1})),
+            expiry: Some(Expiry::Idle(Duration::from_secs(300))),
+            expiry_changed: true,
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&out);
     clock.advance(Duration::from_secs(299));
     assert!(
@@ -315,18 +311,15 @@ fn a_per_session_expiry_shortens_and_never_lengthens() {
     );
 
     // Thirty days asked for: the configured 30-minute idle timeout still applies.
-    let out = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"a": 1})),
-                expiry: Some(Expiry::Idle(Duration::from_secs(30 * 86_400))),
-                expiry_changed: true,
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let out = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"a": 1})),
+            expiry: Some(Expiry::Idle(Duration::from_secs(30 * 86_400))),
+            expiry_changed: true,
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&out);
     clock.advance(Duration::from_secs(31 * 60));
     assert!(
@@ -340,35 +333,29 @@ fn a_per_session_expiry_shortens_and_never_lengthens() {
 #[test]
 fn a_persistent_cookie_never_outlives_the_session() {
     let (m, _) = manager();
-    let out = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"a": 1})),
-                expiry: Some(Expiry::Persistent(Some(Duration::from_secs(31 * 86_400)))),
-                expiry_changed: true,
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let out = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"a": 1})),
+            expiry: Some(Expiry::Persistent(Some(Duration::from_secs(31 * 86_400)))),
+            expiry_changed: true,
+            ..Outcome::default()
+        },
+    );
     assert!(out.set_cookie.unwrap().contains("Max-Age=43200;"));
 }
 
 #[test]
 fn after_an_eager_logout_the_frameworks_data_starts_a_new_anonymous_session() {
     let (m, _) = manager();
-    let created = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"cart": [1], "theme": "dark"})),
-                auth: Auth::LoggedIn("alice".into()),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let created = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"cart": [1], "theme": "dark"})),
+            auth: Auth::LoggedIn("alice".into()),
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&created);
     let mut r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
     assert!(r.logout(&m).unwrap());
@@ -396,16 +383,13 @@ fn after_an_eager_logout_the_frameworks_data_starts_a_new_anonymous_session() {
 #[test]
 fn a_session_revoked_under_the_request_is_not_signed_in_again_by_stale_data() {
     let (m, _) = manager();
-    let created = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                auth: Auth::LoggedIn("alice".into()),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let created = fresh(
+        &m,
+        Outcome {
+            auth: Auth::LoggedIn("alice".into()),
+            ..Outcome::default()
+        },
+    );
     let cookie = pair(&created);
     let mut r = http::begin(&m, &head("POST", Some(&cookie))).unwrap();
     assert_eq!(m.revoke_user("alice").unwrap(), 1);
@@ -543,16 +527,13 @@ fn a_failed_finish_still_hands_out_the_rotated_token() {
         .sweep_interval(None)
         .build()
         .unwrap();
-    let created = http::begin(&m, &head("POST", None))
-        .unwrap()
-        .finish(
-            &m,
-            Outcome {
-                data: data(json!({"a": "small"})),
-                ..Outcome::default()
-            },
-        )
-        .unwrap();
+    let created = fresh(
+        &m,
+        Outcome {
+            data: data(json!({"a": "small"})),
+            ..Outcome::default()
+        },
+    );
     clock.advance(Duration::from_secs(15 * 60));
     let r = http::begin(&m, &head("POST", Some(&pair(&created)))).unwrap();
     let failed = r
