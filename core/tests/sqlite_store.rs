@@ -597,3 +597,32 @@ fn a_database_locked_past_the_busy_timeout_is_store_unavailable() {
     live(&store, &r.id, T0 + 2_000);
     assert_eq!(stored_last_seen(&db, &r.id).0, T0 + 2_000);
 }
+
+/// Workers of a new deployment open the same new file at the same moment (gunicorn, a Node
+/// cluster): every one of them must get a working store. SQLite refuses the switch to WAL at
+/// once, without its busy handler, while another connection holds the file; found by the
+/// Node cluster test, which lost a worker at start now and then.
+#[test]
+fn stores_opened_on_one_new_file_at_the_same_moment_all_work() {
+    const OPENERS: usize = 6;
+    for _ in 0..50 {
+        let db = TempDb::new();
+        let url = db.url();
+        let barrier = Arc::new(std::sync::Barrier::new(OPENERS));
+        let threads: Vec<_> = (0..OPENERS)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let store = SqliteStore::open(&url)?;
+                    store.insert(record(None, 1_000), 60_000)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .expect("no panic")
+                .expect("every opener gets a working store");
+        }
+    }
+}

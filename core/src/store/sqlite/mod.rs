@@ -27,6 +27,7 @@ mod pool;
 mod schema;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
@@ -124,9 +125,7 @@ fn connect(options: &SqliteOptions) -> Result<Connection> {
             options.path.display()
         )));
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(sql_error)?;
+    let mode = wal_mode(&conn, options.busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::store_unavailable(format!(
             "sqlite: {} cannot use WAL mode (journal_mode is {mode}); put it on a local filesystem",
@@ -140,6 +139,31 @@ fn connect(options: &SqliteOptions) -> Result<Connection> {
         .map_err(sql_error)?;
     schema::ensure(&mut conn)?;
     Ok(conn)
+}
+
+/// Switch the file to WAL (a no-op once it is), waiting up to `budget` for other processes.
+///
+/// Changing the journal mode needs the file to itself, and SQLite answers `SQLITE_BUSY` at once
+/// — without the busy handler — while another connection holds it: several workers opening a
+/// new file together (gunicorn, a Node cluster) would otherwise fail at start. So the switch is
+/// retried until the busy timeout has passed, as any other lock wait is.
+fn wal_mode(conn: &Connection, budget: Duration) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(e) if is_busy(&e) && started.elapsed() < budget => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other.map_err(sql_error),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Create the database file owner-only if it does not exist yet: it holds CSRF secrets and
