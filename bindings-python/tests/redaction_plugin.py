@@ -14,7 +14,8 @@ environment names its output directory, ``TESSERA_REDACTION_DIR``. Then, for the
   passed in, or inside a returned string — is recorded. (Past 20,000 such records in one test
   the rest are counted instead of logged: see ``Budget``.);
 - tokens the demo process hands out over HTTP (``test_demo`` runs it as a subprocess) are
-  recorded from the ``Set-Cookie`` headers ``http.client`` receives.
+  recorded from the ``Set-Cookie`` headers ``http.client`` receives, and tokens the request
+  protocol hands out to Flask's and Django's test clients from the cookies those receive.
 
 At the end the recorded tokens are written to ``$TESSERA_REDACTION_DIR/tokens/python/<pid>.txt``
 (outside the scanned logs), for ``scripts/redaction-scan`` to look for in everything captured.
@@ -189,6 +190,47 @@ def record_set_cookies(response: http.client.HTTPResponse) -> None:
         recorder.add(value.split(";", 1)[0].partition("=")[2])
 
 
+def record_cookie_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        recorder.add(line.split(";", 1)[0].partition("=")[2])
+
+
+def hook_test_clients() -> None:
+    """Record the cookies the frameworks' test clients receive: tokens the request protocol
+    hands out (``Request.finish``) travel in ``Set-Cookie`` lines the stand-in never sees."""
+    from werkzeug.test import Client as WerkzeugClient
+
+    open_ = WerkzeugClient.open
+
+    def recording_open(self: Any, *args: Any, **kwargs: Any) -> Any:
+        response = open_(self, *args, **kwargs)
+        record_cookie_lines(response.headers.getlist("Set-Cookie"))
+        return response
+
+    WerkzeugClient.open = recording_open  # type: ignore[method-assign]
+
+    from django.test.client import AsyncClient, Client
+
+    def recording(request: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            response = request(self, *args, **kwargs)
+            recorder.add_all(morsel.value for morsel in response.cookies.values())
+            return response
+
+        return wrapper
+
+    def recording_async(request: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            response = await request(self, *args, **kwargs)
+            recorder.add_all(morsel.value for morsel in response.cookies.values())
+            return response
+
+        return wrapper
+
+    Client.request = recording(Client.request)  # type: ignore[method-assign]
+    AsyncClient.request = recording_async(AsyncClient.request)  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Replace the manager class everywhere it is looked up, and hook http.client."""
     import tessera
@@ -205,6 +247,7 @@ def install() -> None:
         record_set_cookies(self)
 
     http.client.HTTPResponse.begin = recording_begin  # type: ignore[method-assign]
+    hook_test_clients()
 
 
 def pytest_configure(config: pytest.Config) -> None:
