@@ -67,7 +67,11 @@ redaction_run = start=$$(date +%s); rc=0; out="$(or $(3),$(REDACTION_LOGS))/$(1)
 	if [ "$$rc" != 0 ]; then echo "    the end of $$out:"; tail -15 "$$out" | sed 's/^/    | /'; \
 	echo "$(1)" >>"$(REDACTION_DIR)/failed"; fi
 
-test-redaction: python-build node-build system-deps $(if $(REDACTION_WITH_C),c-build)
+# The Node suite's packaging test installs the release tarball test-node uses (built once per
+# change of its sources). The Python wheel test is left out: it builds a venv inside the scanned
+# temp dir, whose RECORD files are full of token-shaped hashes, and installs nothing the rest of
+# the run does not exercise.
+test-redaction: python-build node-build node-tarball system-deps $(if $(REDACTION_WITH_C),c-build)
 	@rm -rf "$(REDACTION_DIR)"
 	@mkdir -p "$(REDACTION_LOGS)" "$(REDACTION_TOKENS)/python" "$(REDACTION_TOKENS)/node" \
 		"$(REDACTION_TOKENS)/c" "$(REDACTION_C)/shim"
@@ -75,11 +79,13 @@ test-redaction: python-build node-build system-deps $(if $(REDACTION_WITH_C),c-b
 	@date +%s >"$(REDACTION_DIR)/started"
 	@$(call redaction_run,python-pytest,cd $(ROOT)/bindings-python && \
 		$(PY_ENV) TESSERA_REDACTION_DIR="$(REDACTION_DIR)" python -m pytest -p no:cacheprovider \
+		--ignore=tests/test_wheel_install.py \
 		-p tests.redaction_plugin -rA --tb=long --log-level=DEBUG \
 		--log-format="%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d %(message)s" \
 		--log-file="$(REDACTION_LOGS)/python-log-file.txt" --log-file-level=DEBUG \
 		--basetemp="$(REDACTION_LOGS)/python-tmp")
 	@$(call redaction_run,node-npm-test,cd $(NODE_DIR) && TESSERA_REDACTION_DIR="$(REDACTION_DIR)" \
+		TESSERA_NODE_TARBALL=$$(ls $(NODE_DIST_DIR)/tessera-[0-9]*.tgz) \
 		NODE_OPTIONS="--require=$(NODE_DIR)/redaction-preload.js --trace-warnings --trace-uncaught" \
 		npm test)
 ifneq ($(REDACTION_WITH_C),)
