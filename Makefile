@@ -12,7 +12,7 @@ BENCH_TARGETS :=
 DIST_TARGETS :=
 DEMO_TARGET := walkthrough
 
-.PHONY: demo walkthrough test lint test-rust rngtest bench bench-core system-deps dist
+.PHONY: demo walkthrough test lint test-rust rngtest bench bench-core bench-packages system-deps dist
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -48,7 +48,11 @@ dist: $(DIST_TARGETS)
 	@ls -l $(ROOT)/dist
 
 ## bench: benches and reports under benches/results/
-bench: bench-core $(BENCH_TARGETS)
+bench: bench-core $(BENCH_TARGETS) bench-packages
+
+## bench-packages: sizes of the dist/ packages and their cold install times, without Rust
+bench-packages: dist
+	$(ROOT)/scripts/bench-packages $(ROOT)/dist $(ROOT)/benches/results
 
 bench-core:
 	bash benches/run-core.sh
