@@ -183,7 +183,9 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
             }
         }
     }
-    if let Some(header) = head.cookie_header {
+    // A signed-in session accepts only its own CSRF tokens: its requests (the hot path) neither
+    // look for the visitor cookie nor hash it.
+    if let (Some(header), None) = (head.cookie_header, request.user()) {
         let visitor = manager.visitor_csrf();
         let found = cookie::find_session_cookie(header, visitor.cookie_name());
         if let Some(token) = found.value().and_then(|v| Token::parse(v).ok()) {
