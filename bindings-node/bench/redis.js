@@ -49,7 +49,7 @@ async function redisBench ({ rounds = Number(process.env.BENCH_REDIS_ROUNDS || 5
   try {
     await client.connect()
     const manager = new SessionManager({
-      store: server.url('bench', { pool_size: '16' }),
+      store: server.url('bench'),
       cookieName: 'sid',
       cookieSecure: false,
       sweepIntervalMs: null,

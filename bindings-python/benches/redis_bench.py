@@ -378,8 +378,8 @@ def python_figures(server: RedisServer) -> dict[str, Any]:
     base = server.url
     admin = redis.Redis.from_url(base)
     admin.flushall()
-    tessera_url = f"{base}?prefix=bench&pool_size=16"
-    setup_django(base, f"{base}?prefix=benchdj&pool_size=16")
+    tessera_url = f"{base}?prefix=bench"
+    setup_django(base, f"{base}?prefix=benchdj")
     from django.contrib.sessions.backends.cache import SessionStore as CacheStore
     from tessera.django import SessionStore as TesseraStore
 

@@ -150,12 +150,27 @@ fn redis_down_fails_closed_within_the_timeout_and_recovers() {
         m.login(None, "dan", &Context::HTTPS).unwrap_err().code(),
         "store_unavailable"
     );
+    // The refused reconnect opened the circuit breaker: calls now fail without trying to connect.
+    let fast = m.validate(&token, &Context::HTTPS).unwrap_err();
+    assert!(
+        fast.to_string().contains("reconnecting in the background"),
+        "{fast}"
+    );
     own.restart();
-    // The data died with the server (no persistence), but service resumes without a restart.
-    assert!(matches!(
-        m.validate(&token, &Context::HTTPS).unwrap(),
-        Validation::Rejected(_)
-    ));
+    // The data died with the server (no persistence), but service resumes without a restart,
+    // as soon as the breaker's background probe has reconnected.
+    let back = Instant::now();
+    let answer = loop {
+        match m.validate(&token, &Context::HTTPS) {
+            Err(e)
+                if e.code() == "store_unavailable" && back.elapsed() < Duration::from_secs(10) =>
+            {
+                std::thread::yield_now()
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert!(matches!(answer, Validation::Rejected(_)));
     let again = m.login(None, "dan", &Context::HTTPS).unwrap();
     let t = again.new_token().unwrap().expose();
     assert!(matches!(
@@ -222,4 +237,282 @@ fn key_ttls_follow_the_sessions_own_expiry() {
 fn store_reports_being_networked() {
     let store = RedisStore::open("redis://127.0.0.1:1/0").unwrap();
     assert!(store.is_networked());
+}
+
+/// Like `client_commands`, but also the commands scripts ran inside Redis (`lua`).
+fn all_commands(server: &RedisServer, prefix: &str, f: impl FnOnce()) -> Vec<String> {
+    let mut monitor = server.connection();
+    monitor
+        .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
+        .expect("monitor");
+    let _ok: redis::Value = monitor.recv_response().expect("monitor ok");
+    f();
+    let mut marker = server.connection();
+    let _: String = redis::cmd("ECHO")
+        .arg("tessera-test-end")
+        .query(&mut marker)
+        .expect("echo");
+    let mut seen = Vec::new();
+    loop {
+        let line: String =
+            redis::from_redis_value(monitor.recv_response().expect("monitor line")).expect("text");
+        if line.contains("tessera-test-end") {
+            return seen;
+        }
+        if line.contains(prefix) {
+            seen.push(line);
+        }
+    }
+}
+
+#[test]
+fn a_validate_writes_only_once_seen_lags_by_the_touch_slack() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = format!("lazy-{}", fresh_prefix());
+    let m = manager(&server.url(&prefix), &clock);
+    let s = m.create(None, None, &Context::HTTPS).unwrap();
+    let token = s.new_token().unwrap().expose();
+    let validate = || {
+        let mut verdict = None;
+        let sent = all_commands(server, &prefix, || {
+            verdict = Some(m.validate(&token, &Context::HTTPS).unwrap())
+        });
+        assert!(matches!(verdict, Some(Validation::Valid(_))));
+        sent.iter()
+            .any(|c| c.contains("\"HSET\"") || c.contains("\"PEXPIRE\""))
+    };
+    // 30 min idle: the slack is 28.125 s (store::touch_slack_ms).
+    clock.advance(Duration::from_secs(28));
+    assert!(!validate(), "a validate within the slack is a read");
+    clock.advance(Duration::from_secs(1));
+    assert!(validate(), "past the slack, seen and the TTL are written");
+    assert!(!validate(), "and then it is a read again");
+}
+
+#[test]
+fn an_index_never_keeps_sessions_redis_expired_past_one_sweep() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = fresh_prefix();
+    let m = manager(&server.url(&prefix), &clock);
+    let mut conn = server.connection();
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            m.login(None, "erin", &Context::HTTPS)
+                .unwrap()
+                .id()
+                .to_string()
+        })
+        .collect();
+    let kept = m.login(None, "erin", &Context::HTTPS).unwrap();
+    let kept_token = kept.new_token().unwrap().expose();
+    // Redis drops the hashes through their TTLs (done here at once, as it would ~1 s after they
+    // are due) while the kept session stays in use.
+    for id in &ids {
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{prefix}:s:{id}"))
+            .query(&mut conn)
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(29 * 60));
+    // (The validate may rotate the kept session to a new id: the policy's rotation interval.)
+    let Validation::Valid(kept) = m.validate(&kept_token, &Context::HTTPS).unwrap() else {
+        panic!("the kept session is in use")
+    };
+    clock.advance(Duration::from_secs(2 * 60));
+    m.sweep().unwrap();
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{prefix}:u:erin"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(members, vec![kept.id().to_string()]);
+}
+
+#[test]
+fn the_user_index_matches_the_live_sessions_after_every_sweep() {
+    // A model check: random logins, logouts, rotations, time passing, Redis expiring keys
+    // through their TTLs (emulated: the test deletes what Redis would have) and sweeps; after
+    // each sweep every user's index holds exactly that user's sessions still in Redis.
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = fresh_prefix();
+    let m = manager(&server.url(&prefix), &clock);
+    let mut conn = server.connection();
+    let users = ["u0", "u1", "u2"];
+    let mut tokens: Vec<String> = Vec::new();
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for step in 0..400 {
+        match next(6) {
+            0 | 1 => {
+                let user = users[next(3) as usize];
+                let s = m.login(None, user, &Context::HTTPS).unwrap();
+                tokens.push(s.new_token().unwrap().expose());
+            }
+            2 if !tokens.is_empty() => {
+                let t = tokens.swap_remove(next(tokens.len() as u64) as usize);
+                m.logout(&t).unwrap();
+            }
+            3 if !tokens.is_empty() => {
+                let i = next(tokens.len() as u64) as usize;
+                if let Validation::Valid(s) = m.rotate(&tokens[i], &Context::HTTPS).unwrap() {
+                    tokens[i] = s.new_token().unwrap().expose();
+                }
+            }
+            4 => clock.advance(Duration::from_secs(next(20 * 60))),
+            _ => {
+                // What Redis's TTLs would have removed by now (the store sets TTL = due + 1 s).
+                let now = m.now();
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}:s:*"))
+                    .query(&mut conn)
+                    .unwrap();
+                for key in keys {
+                    let (seen, deadline): (u64, u64) = redis::cmd("HMGET")
+                        .arg(&key)
+                        .arg("seen")
+                        .arg("deadline")
+                        .query(&mut conn)
+                        .unwrap();
+                    if seen.saturating_add(30 * 60_000).min(deadline) + 1_000 <= now {
+                        let _: () = redis::cmd("DEL").arg(&key).query(&mut conn).unwrap();
+                    }
+                }
+                m.sweep().unwrap();
+                for user in users {
+                    let mut index: Vec<String> = redis::cmd("SMEMBERS")
+                        .arg(format!("{prefix}:u:{user}"))
+                        .query(&mut conn)
+                        .unwrap();
+                    index.sort();
+                    let mut live: Vec<String> = Vec::new();
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}:s:*"))
+                        .query(&mut conn)
+                        .unwrap();
+                    for key in keys {
+                        let owner: Option<String> = redis::cmd("HGET")
+                            .arg(&key)
+                            .arg("user")
+                            .query(&mut conn)
+                            .unwrap();
+                        if owner.as_deref() == Some(user) {
+                            live.push(key.rsplit(':').next().unwrap().to_owned());
+                        }
+                    }
+                    live.sort();
+                    assert_eq!(index, live, "step {step}, user {user}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn scripts_refuse_a_session_of_another_schema_version_without_changing_it() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = fresh_prefix();
+    let m = manager(&server.url(&prefix), &clock);
+    let s = m.create(None, None, &Context::HTTPS).unwrap();
+    let token = s.new_token().unwrap().expose();
+    let key = format!("{prefix}:s:{}", s.id());
+    let mut conn = server.connection();
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("v")
+        .arg("2")
+        .query(&mut conn)
+        .unwrap();
+    let before: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+    let err = m.set(s.id(), "k", serde_json::json!("v")).unwrap_err();
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+    clock.advance(Duration::from_secs(60));
+    let err = m.validate(&token, &Context::HTTPS).unwrap_err();
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(m.logout(&token).is_err());
+    let after: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(before, after, "nothing written");
+}
+
+#[test]
+fn a_data_write_racing_a_rotation_follows_the_alias() {
+    // The race, replayed step by step with the store's own scripts: a writer reads the
+    // session (version, target id), a rotation moves it to a new id, then the write lands on
+    // the old id. The memory store follows the alias; so must Redis.
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = fresh_prefix();
+    let m = manager(&server.url(&prefix), &clock);
+    let s = m.create(None, None, &Context::HTTPS).unwrap();
+    let old_id = s.id().to_string();
+    let token = s.new_token().unwrap().expose();
+    let mut conn = server.connection();
+    let version: Option<String> = redis::cmd("HGET")
+        .arg(format!("{prefix}:s:{old_id}"))
+        .arg("ver")
+        .query(&mut conn)
+        .unwrap();
+    let Validation::Valid(rotated) = m.rotate(&token, &Context::HTTPS).unwrap() else {
+        panic!("rotated")
+    };
+    let script = redis::Script::new(&format!(
+        "local SCHEMA = '1'\n{}{}",
+        include_str!("../../core/src/store/redis/lua/common.lua"),
+        include_str!("../../core/src/store/redis/lua/write_data.lua")
+    ));
+    let written: i64 = script
+        .arg(&prefix)
+        .arg(&old_id)
+        .arg(version.unwrap_or_else(|| "0".into()))
+        .arg(r#"{"cart":1}"#)
+        .arg(m.now())
+        .arg(30 * 60_000)
+        .invoke(&mut conn)
+        .unwrap();
+    assert_eq!(written, 1, "written through the alias");
+    let data: String = redis::cmd("HGET")
+        .arg(format!("{prefix}:s:{}", rotated.id()))
+        .arg("data")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(data, r#"{"cart":1}"#);
+}
+
+#[test]
+fn an_evicting_redis_is_refused_unless_allowed() {
+    let Some(own) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = own.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query(&mut conn)
+        .unwrap();
+    let clock = ManualClock::default();
+    let refused = manager(&own.url("evict"), &clock);
+    let err = refused.create(None, None, &Context::HTTPS).unwrap_err();
+    assert_eq!(err.code(), "store_unavailable");
+    assert!(
+        err.to_string().contains("maxmemory-policy is allkeys-lru"),
+        "{err}"
+    );
+    let allowed = manager(&format!("{}&allow_eviction=true", own.url("evict")), &clock);
+    allowed.create(None, None, &Context::HTTPS).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("volatile-lru")
+        .query(&mut conn)
+        .unwrap();
+    let fine = manager(&own.url("evict2"), &clock);
+    fine.create(None, None, &Context::HTTPS).unwrap();
 }

@@ -11,7 +11,7 @@
 //! - `get`: `GET` of a 256-byte string through the `redis` crate's sync `Connection`, one
 //!   connection per thread: the floor a validate cannot beat (one round trip, no script);
 //! - `validate`: `SessionManager::validate` of a live session (a signed-in user's with a little
-//!   data), the 16 threads sharing one manager on `?prefix=bench&pool_size=16`;
+//!   data), the 16 threads sharing one manager on `?prefix=bench`;
 //! - `create`: `SessionManager::create` of an anonymous session.
 //!
 //! Competing figures take their rounds in turn (`--rounds` rounds of `--round-ms` each, the order
@@ -428,7 +428,7 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     pipe.query::<()>(&mut admin)?;
 
     // Tessera: one manager on a pool of 16 connections, and its live sessions.
-    let store_url = format!("{}?prefix={}&pool_size=16", args.url, args.prefix);
+    let store_url = format!("{}?prefix={}", args.url, args.prefix);
     let manager = SessionManager::builder(Config::default())
         .store(RedisStore::open(&store_url)?)
         .sweep_interval(None)
@@ -533,7 +533,7 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         ));
         figures.push(t_validate.figure(
             "validate",
-            "SessionManager::validate of a live session (one shared manager, pool_size=16)",
+            "SessionManager::validate of a live session (one shared manager, one multiplexed connection)",
             c,
         ));
         figures.push(t_create.figure(

@@ -11,18 +11,20 @@
 //! nobody touches again. Sweeping walks a sorted set of ids by the time they could first expire,
 //! so it costs what came due.
 //!
-//! Connections come from a small pool with bounded connect and command timeouts; any failure is
-//! `store_unavailable` (the request is not authenticated), and a broken connection is replaced on
-//! the next call, so service resumes by itself when Redis is back. Redis Cluster is not
+//! Each process keeps one multiplexed connection with bounded connect and command timeouts; any
+//! failure is `store_unavailable` (the request is not authenticated), a broken connection is
+//! replaced on the next call, and while Redis refuses connections a circuit breaker fails calls
+//! at once and a background probe restores service when Redis is back (`link.rs`). Redis Cluster is not
 //! supported (scripts derive key names from ids).
 
 mod codec;
+mod link;
 mod url;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use once_cell::sync::Lazy;
+use redis::aio::MultiplexedConnection;
 use redis::{Script, Value};
 
 use crate::clock::UnixMillis;
@@ -31,6 +33,7 @@ use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
 use crate::store::Store;
+use link::Link;
 
 pub use url::RedisOptions;
 
@@ -44,7 +47,14 @@ const WRITE_ATTEMPTS: usize = 16;
 
 macro_rules! script {
     ($file:literal) => {
-        Lazy::new(|| Script::new(concat!(include_str!("lua/common.lua"), include_str!($file))))
+        Lazy::new(|| {
+            Script::new(&format!(
+                "local SCHEMA = '{}'\n{}{}",
+                codec::SCHEMA_VERSION,
+                include_str!("lua/common.lua"),
+                include_str!($file)
+            ))
+        })
     };
 }
 
@@ -60,7 +70,8 @@ static REMOVE_BATCH: Lazy<Script> = script!("lua/remove_batch.lua");
 static LIST_USER: Lazy<Script> = script!("lua/list_user.lua");
 static SWEEP: Lazy<Script> = script!("lua/sweep.lua");
 
-/// Session storage on Redis. Cheap to share; every call borrows a pooled connection.
+/// Session storage on Redis. Cheap to share: every call in flight in a process shares one
+/// multiplexed connection (see `link.rs`).
 ///
 /// ```no_run
 /// use tessera::{Config, SessionManager, store::RedisStore};
@@ -69,18 +80,12 @@ static SWEEP: Lazy<Script> = script!("lua/sweep.lua");
 /// # Ok::<(), tessera::Error>(())
 /// ```
 pub struct RedisStore {
-    /// The pool of the process that uses the store: a child of `fork()` gets a pool of its own
-    /// (see [`RedisStore::pool`]).
-    pool: parking_lot::RwLock<Arc<ProcessPool>>,
+    /// The link of the process that uses the store, made at its first call: a child of `fork()`
+    /// gets a link of its own (see [`RedisStore::link`]).
+    link: parking_lot::RwLock<Option<Arc<Link>>>,
     client: redis::Client,
     prefix: Arc<str>,
     options: RedisOptions,
-}
-
-/// A connection pool and the process that made it.
-struct ProcessPool {
-    pid: u32,
-    pool: r2d2::Pool<Connector>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -93,69 +98,14 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-struct Connector {
-    client: redis::Client,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-}
-
-/// A pooled connection that remembers a failure, so the pool replaces it.
-struct Conn {
-    inner: redis::Connection,
-    broken: bool,
-}
-
-impl r2d2::ManageConnection for Connector {
-    type Connection = Conn;
-    type Error = redis::RedisError;
-
-    fn connect(&self) -> std::result::Result<Conn, redis::RedisError> {
-        let inner = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        inner.set_read_timeout(Some(self.command_timeout))?;
-        inner.set_write_timeout(Some(self.command_timeout))?;
-        Ok(Conn {
-            inner,
-            broken: false,
-        })
-    }
-
-    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), redis::RedisError> {
-        redis::cmd("PING").query::<()>(&mut conn.inner)
-    }
-
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken || !redis::ConnectionLike::is_open(&conn.inner)
-    }
-}
-
-impl ProcessPool {
-    fn new(pid: u32, client: &redis::Client, options: &RedisOptions) -> ProcessPool {
-        let connector = Connector {
-            client: client.clone(),
-            connect_timeout: options.connect_timeout,
-            command_timeout: options.command_timeout,
-        };
-        let pool = r2d2::Pool::builder()
-            .max_size(options.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(options.connect_timeout)
-            // A PING per checkout would double the round trips of every validate.
-            .test_on_check_out(false)
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(connector);
-        ProcessPool { pid, pool }
-    }
-}
-
 impl RedisStore {
     /// Connect lazily to the Redis a `redis://` or `rediss://` URL names; see [`RedisOptions`]
-    /// for the query parameters Tessera reads (`prefix`, timeouts, `pool_size`).
+    /// for the query parameters Tessera reads (`prefix`, timeouts, `allow_eviction`).
     ///
     /// # Errors
     /// `invalid_config` for a URL that cannot be used. Reaching Redis is not attempted here, so
-    /// an app can start while Redis is down and fail closed until it is back.
+    /// an app can start while Redis is down and fail closed until it is back, and a server that
+    /// opens its store before forking workers starts no thread and opens no socket.
     pub fn open(url: &str) -> Result<Self> {
         let options = RedisOptions::parse(url)?;
         if options.tls {
@@ -164,31 +114,33 @@ impl RedisStore {
         }
         let client = redis::Client::open(options.redis_url.as_str())
             .map_err(|e| Error::invalid_config(format!("store: {}", url::describe(&e))))?;
-        let pool = ProcessPool::new(std::process::id(), &client, &options);
         Ok(RedisStore {
-            pool: parking_lot::RwLock::new(Arc::new(pool)),
+            link: parking_lot::RwLock::new(None),
             client,
             prefix: Arc::from(options.prefix.as_str()),
             options,
         })
     }
 
-    /// The connection pool of process `pid` (the caller's). A pool made before a `fork()` holds
-    /// sockets the parent goes on using: a child that used them would read replies meant for
-    /// the parent (and the parent the child's). So the first call in a new process makes a
-    /// pool of its own and abandons the inherited one without closing anything (closing could
-    /// still write on the parent's sockets: a TLS close_notify).
-    fn pool(&self, pid: u32) -> Arc<ProcessPool> {
-        let current = Arc::clone(&self.pool.read());
-        if current.pid == pid {
-            return current;
+    /// The link of process `pid` (the caller's). A link made before a `fork()` holds a socket
+    /// the parent goes on using, and a runtime whose thread the child does not have: a child
+    /// that used it would read replies meant for the parent, or wait forever. So the first call
+    /// in a new process makes a link of its own and abandons the inherited one without closing
+    /// or joining anything (closing could still write on the parent's socket: a TLS
+    /// close_notify; joining would wait for a thread that is not there).
+    fn link(&self, pid: u32) -> Result<Arc<Link>> {
+        if let Some(link) = self.link.read().as_ref().filter(|l| l.pid() == pid) {
+            return Ok(Arc::clone(link));
         }
-        let mut slot = self.pool.write();
-        if slot.pid != pid {
-            let fresh = Arc::new(ProcessPool::new(pid, &self.client, &self.options));
-            std::mem::forget(std::mem::replace(&mut *slot, fresh));
+        let mut slot = self.link.write();
+        if let Some(link) = slot.as_ref().filter(|l| l.pid() == pid) {
+            return Ok(Arc::clone(link));
         }
-        Arc::clone(&slot)
+        let fresh = Arc::new(Link::new(pid, &self.client, &self.options)?);
+        if let Some(inherited) = slot.replace(Arc::clone(&fresh)) {
+            std::mem::forget(inherited);
+        }
+        Ok(fresh)
     }
 
     /// The options in force.
@@ -196,36 +148,22 @@ impl RedisStore {
         &self.options
     }
 
-    fn run<T>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
-        let pool = self.pool(std::process::id());
-        let mut conn = pool.pool.get().map_err(|e| {
-            Error::store_unavailable(format!(
-                "redis: no connection within {} ms ({e})",
-                self.options.connect_timeout.as_millis()
-            ))
-        })?;
-        match f(&mut conn.inner) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                // Any failure may leave the protocol mid-reply: never reuse this connection.
-                conn.broken = true;
-                Err(Error::store_unavailable(format!(
-                    "redis: {}",
-                    url::describe(&e)
-                )))
-            }
-        }
+    fn run<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut + Send,
+        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send,
+        T: Send,
+    {
+        self.link(std::process::id())?.call(f)
     }
 
     fn invoke(&self, script: &Script, args: &[&dyn ToArg]) -> Result<Value> {
-        self.run(|conn| {
-            let mut call = script.prepare_invoke();
-            call.arg(&*self.prefix);
-            for a in args {
-                a.push(&mut call);
-            }
-            call.invoke(conn)
-        })
+        let mut call = script.prepare_invoke();
+        call.arg(&*self.prefix);
+        for a in args {
+            a.push(&mut call);
+        }
+        self.run(|mut conn| async move { call.invoke_async(&mut conn).await })
     }
 
     /// Ping Redis: `store_unavailable` if it cannot be reached within the timeouts.
@@ -233,7 +171,7 @@ impl RedisStore {
     /// # Errors
     /// `store_unavailable`.
     pub fn ping(&self) -> Result<()> {
-        self.run(|conn| redis::cmd("PING").query::<()>(conn))
+        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
     }
 }
 
@@ -510,7 +448,12 @@ impl Store for RedisStore {
 
     fn len(&self) -> Result<usize> {
         let key = format!("{}:due", self.prefix);
-        self.run(|conn| redis::cmd("ZCARD").arg(&key).query::<usize>(conn))
+        self.run(|mut conn| async move {
+            redis::cmd("ZCARD")
+                .arg(&key)
+                .query_async::<usize>(&mut conn)
+                .await
+        })
     }
 
     fn is_networked(&self) -> bool {
@@ -521,6 +464,7 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn opening_does_not_connect_and_calls_fail_closed_fast() {
@@ -534,14 +478,14 @@ mod tests {
     }
 
     #[test]
-    fn a_child_of_fork_never_uses_the_parents_pool() {
-        // Nothing listens on port 1; the pools are lazy, so nothing connects either.
+    fn a_child_of_fork_never_uses_the_parents_link() {
+        // Nothing listens on port 1; links are lazy, so nothing connects either.
         let store = RedisStore::open("redis://127.0.0.1:1/0?prefix=t").unwrap();
-        let parent = store.pool(100);
-        assert!(Arc::ptr_eq(&parent, &store.pool(100)));
-        let child = store.pool(101);
-        assert_eq!(child.pid, 101);
+        let parent = store.link(100).unwrap();
+        assert!(Arc::ptr_eq(&parent, &store.link(100).unwrap()));
+        let child = store.link(101).unwrap();
+        assert_eq!(child.pid(), 101);
         assert!(!Arc::ptr_eq(&parent, &child));
-        assert!(Arc::ptr_eq(&child, &store.pool(101)));
+        assert!(Arc::ptr_eq(&child, &store.link(101).unwrap()));
     }
 }

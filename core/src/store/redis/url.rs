@@ -7,8 +7,13 @@ use crate::error::{Error, Result};
 /// How Tessera talks to Redis, from the store URL.
 ///
 /// `redis://[user:password@]host:port/db` (`rediss://` for TLS) with optional query parameters:
-/// `prefix` (key prefix, default `tessera`), `connect_timeout_ms` (default 2000),
-/// `command_timeout_ms` (default 2000) and `pool_size` (default 16).
+/// `prefix` (key prefix, default `tessera`; name one per app: two apps on one Redis with the same
+/// prefix share their sessions, so the store warns once when none is given),
+/// `connect_timeout_ms` (default 2000), `command_timeout_ms` (default 2000) and
+/// `allow_eviction` (`true` to run on a Redis whose `maxmemory-policy` may evict any key; refused
+/// otherwise, since an evicted per-user index lets `revoke_user` miss live sessions).
+///
+/// Each process keeps one multiplexed connection: calls in flight share it, pipelined.
 ///
 /// ```
 /// use tessera::store::RedisOptions;
@@ -24,12 +29,14 @@ pub struct RedisOptions {
     pub(crate) redis_url: String,
     /// Key prefix: every key starts with `<prefix>:`.
     pub prefix: String,
-    /// Bound on establishing a connection (and on waiting for a pooled one).
+    /// Whether the URL named the prefix (without one, the store warns once at first use).
+    pub prefix_given: bool,
+    /// Bound on establishing a connection.
     pub connect_timeout: Duration,
     /// Bound on each command's reply.
     pub command_timeout: Duration,
-    /// Most connections kept open at once.
-    pub pool_size: u32,
+    /// Run even where Redis may evict any key (`maxmemory-policy` `allkeys-*`).
+    pub allow_eviction: bool,
     /// Whether the connection uses TLS (`rediss://`).
     pub tls: bool,
 }
@@ -40,7 +47,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
-            .field("pool_size", &self.pool_size)
+            .field("allow_eviction", &self.allow_eviction)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
@@ -62,9 +69,10 @@ impl RedisOptions {
         let mut options = RedisOptions {
             redis_url: base.to_owned(),
             prefix: "tessera".to_owned(),
+            prefix_given: false,
             connect_timeout: Duration::from_millis(2000),
             command_timeout: Duration::from_millis(2000),
-            pool_size: 16,
+            allow_eviction: false,
             tls,
         };
         let mut passed = Vec::new();
@@ -90,18 +98,26 @@ impl RedisOptions {
                         ));
                     }
                     options.prefix = value.to_owned();
+                    options.prefix_given = true;
                 }
                 "connect_timeout_ms" => options.connect_timeout = millis()?,
                 "command_timeout_ms" => options.command_timeout = millis()?,
-                "pool_size" => {
-                    options.pool_size = match value.parse::<u32>() {
-                        Ok(n) if (1..=1024).contains(&n) => n,
+                "allow_eviction" => {
+                    options.allow_eviction = match value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
                         _ => {
                             return Err(Error::invalid_config(
-                                "store: pool_size must be between 1 and 1024",
+                                "store: allow_eviction must be true or false",
                             ));
                         }
                     }
+                }
+                "pool_size" => {
+                    return Err(Error::invalid_config(
+                        "store: pool_size is gone: each process keeps one multiplexed connection \
+                         that every call shares (remove the parameter)",
+                    ));
                 }
                 // Parameters of the redis crate itself (e.g. protocol) pass through.
                 _ => passed.push(pair),
@@ -131,13 +147,13 @@ mod tests {
     fn defaults_and_passthrough() {
         let o = RedisOptions::parse("redis://127.0.0.1:6379/0").unwrap();
         assert_eq!(
-            (o.prefix.as_str(), o.pool_size, o.tls),
-            ("tessera", 16, false)
+            (o.prefix.as_str(), o.prefix_given, o.allow_eviction, o.tls),
+            ("tessera", false, false, false)
         );
-        let o = RedisOptions::parse("rediss://h:1/0?protocol=resp3&pool_size=2").unwrap();
-        assert!(o.tls);
+        let o = RedisOptions::parse("rediss://h:1/0?protocol=resp3&prefix=a&allow_eviction=true")
+            .unwrap();
+        assert!(o.tls && o.prefix_given && o.allow_eviction);
         assert_eq!(o.redis_url, "rediss://h:1/0?protocol=resp3");
-        assert_eq!(o.pool_size, 2);
     }
 
     #[test]
@@ -148,7 +164,8 @@ mod tests {
             "redis://h/0?prefix=a b",
             "redis://h/0?connect_timeout_ms=0",
             "redis://h/0?command_timeout_ms=x",
-            "redis://h/0?pool_size=0",
+            "redis://h/0?pool_size=4",
+            "redis://h/0?allow_eviction=maybe",
         ] {
             assert_eq!(
                 RedisOptions::parse(url).unwrap_err().code(),

@@ -1,12 +1,31 @@
 -- Shared helpers, prepended to every Tessera script (Redis runs each script as one unit).
 -- Key layout (docs/redis-schema.md): P:s:<id> session hash, P:a:<id> alias string
--- "<target>:<until>", P:u:<user> set of session ids, P:due / P:adue sorted sets of ids by the
--- time they could first expire. Ids are 64 lowercase hex digits; times are Unix milliseconds.
+-- "<target>:<until>", P:u:<user> set of session ids, P:due sorted set of "<id><user>" members
+-- (the user, if any, right after the id) and P:adue of alias ids, by the time they could first
+-- expire. Ids are 64 lowercase hex digits; times are Unix milliseconds. SCHEMA is prepended by
+-- the store (codec::SCHEMA_VERSION).
 local function fields(key)
   local raw = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+  -- Refuse before any write: a script must never change a hash whose layout it does not know.
+  if #raw > 0 and h.v ~= SCHEMA then
+    error({err = 'tessera: session schema version ' .. tostring(h.v) ..
+      ' is not supported (this Tessera writes ' .. SCHEMA .. ')'})
+  end
   return h, raw
+end
+
+-- The P:due member of session `id` owned by `user` (nil: anonymous). The user rides along so
+-- that a sweep that finds the hash gone (expired through its TTL) can still clear the user's
+-- index entry.
+local function due_member(id, user)
+  return id .. (user or '')
+end
+
+-- Session id and user ('' = none) of a P:due member.
+local function split_member(m)
+  return string.sub(m, 1, 64), string.sub(m, 65)
 end
 
 -- The idle timeout in force for session `h` (Record::idle_ms): the configured `idle`, or the
@@ -44,7 +63,7 @@ end
 -- Remove session `id` (hash `h`) with its index entries and its predecessor alias.
 local function drop(p, id, h)
   redis.call('DEL', p .. ':s:' .. id)
-  redis.call('ZREM', p .. ':due', id)
+  redis.call('ZREM', p .. ':due', due_member(id, h.user))
   if h.user then redis.call('SREM', p .. ':u:' .. h.user, id) end
   if h.pred then
     redis.call('DEL', p .. ':a:' .. h.pred)
@@ -54,4 +73,10 @@ end
 
 local function ttl(h, now, idle, slack)
   return math.max(1, math.min(idle_of(h, idle), tonumber(h.deadline) - now) + slack)
+end
+
+-- How far `seen` may lag the last use before a lookup writes it (store::touch_slack_ms): 1/64
+-- of the effective idle timeout, at most 60 s. Validate is then a read in the common case.
+local function touch_slack(idle)
+  return math.min(math.floor(idle / 64), 60000)
 end

@@ -8,6 +8,6 @@ for i = 6, #ARGV, 2 do
   h[ARGV[i]] = ARGV[i + 1]
 end
 redis.call('PEXPIRE', key, ttl(h, now, idle, slack))
-redis.call('ZADD', p .. ':due', due_at(h, idle), id)
+redis.call('ZADD', p .. ':due', due_at(h, idle), due_member(id, h.user))
 if h.user then redis.call('SADD', p .. ':u:' .. h.user, id) end
 return 1

@@ -4,10 +4,13 @@
 local p, now, idle, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', p .. ':due', '-inf', now, 'LIMIT', 0, batch)
-for _, id in ipairs(due) do
+for _, member in ipairs(due) do
+  local id, owner = split_member(member)
   local key = p .. ':s:' .. id
   if redis.call('EXISTS', key) == 0 then
-    redis.call('ZREM', p .. ':due', id)
+    -- Gone through its TTL: its user's index entry goes too, or that set would only grow.
+    redis.call('ZREM', p .. ':due', member)
+    if owner ~= '' then redis.call('SREM', p .. ':u:' .. owner, id) end
   else
     local h = fields(key)
     local why = verdict(h, now, idle)
@@ -17,7 +20,7 @@ for _, id in ipairs(due) do
       table.insert(out, h.user or '')
       table.insert(out, why)
     else
-      redis.call('ZADD', p .. ':due', due_at(h, idle), id)
+      redis.call('ZADD', p .. ':due', due_at(h, idle), member)
     end
   end
 end

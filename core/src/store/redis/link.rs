@@ -1,0 +1,309 @@
+//! A process's connection to Redis: one multiplexed connection that every call in flight shares
+//! (their commands are pipelined on one socket), driven by a small runtime the store owns.
+//!
+//! Callers block on their own call only: the blocking store API waits for its reply while the
+//! runtime's one thread reads and writes the socket for everyone. A connection that breaks is
+//! replaced by the next call; when Redis refuses the new one, a circuit breaker opens, so that
+//! every call fails at once (`store_unavailable`) instead of each paying a connect attempt,
+//! while a probe on the runtime reconnects in the background and closes it again.
+//!
+//! A link belongs to the process that made it: its runtime thread does not exist in a child of
+//! `fork()`, and its socket is the parent's. `RedisStore` makes a new link in a child.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use tokio::runtime::Runtime;
+
+use super::url::{RedisOptions, describe};
+use crate::error::{Error, Result};
+
+/// How often the probe tries to reconnect while the breaker is open: calls succeed again
+/// within this much (plus a connect) of Redis coming back.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The connection of one process, and what it takes to replace it.
+pub(super) struct Link {
+    pid: u32,
+    /// `None` only while dropping.
+    runtime: Option<Runtime>,
+    shared: Arc<Shared>,
+    /// Held by the one caller that connects; the others wait for its connection.
+    connecting: Mutex<()>,
+}
+
+/// What the probe on the runtime shares with callers.
+struct Shared {
+    client: redis::Client,
+    config: AsyncConnectionConfig,
+    allow_eviction: bool,
+    current: Mutex<Option<Current>>,
+    generation: AtomicU64,
+    breaker: Breaker,
+}
+
+#[derive(Clone)]
+struct Current {
+    generation: u64,
+    conn: MultiplexedConnection,
+}
+
+/// Open while Redis cannot be reached: calls fail at once with the reason the last attempt gave.
+#[derive(Default)]
+struct Breaker {
+    open: AtomicBool,
+    probing: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl Link {
+    /// A link for process `pid`. Nothing connects until the first call.
+    pub(super) fn new(pid: u32, client: &redis::Client, options: &RedisOptions) -> Result<Link> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tessera-redis")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal(format!("redis: cannot start its I/O thread: {e}")))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.command_timeout));
+        Ok(Link {
+            pid,
+            runtime: Some(runtime),
+            shared: Arc::new(Shared {
+                client: client.clone(),
+                config,
+                allow_eviction: options.allow_eviction,
+                current: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                breaker: Breaker::default(),
+            }),
+            connecting: Mutex::new(()),
+        })
+    }
+
+    /// The process this link belongs to.
+    pub(super) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Run `f` on the shared connection and wait for its result. Any failure is
+    /// `store_unavailable`; a failure that leaves the connection unusable also drops it.
+    pub(super) fn call<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut + Send,
+        Fut: Future<Output = redis::RedisResult<T>> + Send,
+        T: Send,
+    {
+        let current = self.connection()?;
+        match self.block_on(f(current.conn)) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if breaks_connection(&e) {
+                    self.shared.forget(current.generation);
+                }
+                Err(Error::store_unavailable(format!("redis: {}", describe(&e))))
+            }
+        }
+    }
+
+    /// The connection in use, or a new one. Fails at once while the breaker is open.
+    fn connection(&self) -> Result<Current> {
+        if let Some(reason) = self.shared.breaker.refusal() {
+            return Err(Error::store_unavailable(reason));
+        }
+        if let Some(current) = self.shared.current.lock().clone() {
+            return Ok(current);
+        }
+        let _turn = self.connecting.lock();
+        // Whoever held the turn before may have connected, or found Redis down.
+        if let Some(reason) = self.shared.breaker.refusal() {
+            return Err(Error::store_unavailable(reason));
+        }
+        if let Some(current) = self.shared.current.lock().clone() {
+            return Ok(current);
+        }
+        let shared = Arc::clone(&self.shared);
+        match self.block_on(async move { shared.connect().await }) {
+            Ok(conn) => Ok(self.shared.install(conn)),
+            Err(reason) => {
+                self.trip(reason.clone());
+                Err(Error::store_unavailable(reason))
+            }
+        }
+    }
+
+    /// Open the breaker and start the probe that will close it.
+    fn trip(&self, reason: String) {
+        let breaker = &self.shared.breaker;
+        *breaker.reason.lock() = reason;
+        breaker.open.store(true, Ordering::Release);
+        if breaker.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        self.runtime().spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                match shared.connect().await {
+                    Ok(conn) => {
+                        shared.install(conn);
+                        // Probing ends before the breaker closes: a failure right after the
+                        // close then starts a probe of its own.
+                        shared.breaker.probing.store(false, Ordering::Release);
+                        shared.breaker.open.store(false, Ordering::Release);
+                        return;
+                    }
+                    Err(reason) => *shared.breaker.reason.lock() = reason,
+                }
+            }
+        });
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the link")
+    }
+
+    /// Wait for `fut` on the calling thread, with the link's runtime driving the socket.
+    fn block_on<F: Future + Send>(&self, fut: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        let runtime = self.runtime();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Called from inside another runtime (an async app using the blocking API), where
+            // blocking this thread on a runtime is refused: wait from a plain thread instead.
+            std::thread::scope(|s| {
+                s.spawn(|| runtime.block_on(fut))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        } else {
+            runtime.block_on(fut)
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Joining threads is refused inside a runtime; they end on their own.
+                runtime.shutdown_background();
+            } else {
+                // Joins the I/O thread, so a program that frees its manager leaves no thread.
+                drop(runtime);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// A new connection, checked before use.
+    async fn connect(&self) -> std::result::Result<MultiplexedConnection, String> {
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
+            .map_err(|e| format!("redis: cannot connect: {}", describe(&e)))?;
+        if !self.allow_eviction {
+            let info: String = redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("redis: {}", describe(&e)))?;
+            if let Some(policy) = eviction_policy(&info).filter(|p| p.starts_with("allkeys-")) {
+                return Err(format!(
+                    "redis: maxmemory-policy is {policy}: Redis may evict any key, a user's index \
+                     among them, and revoke_user would then miss live sessions; use a volatile-* \
+                     or noeviction policy, or add allow_eviction=true to the store URL"
+                ));
+            }
+        }
+        Ok(conn)
+    }
+
+    fn install(&self, conn: MultiplexedConnection) -> Current {
+        let current = Current {
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            conn,
+        };
+        *self.current.lock() = Some(current.clone());
+        current
+    }
+
+    /// Drop connection `generation` if it is still the one in use (another caller may have
+    /// replaced it already).
+    fn forget(&self, generation: u64) {
+        let mut slot = self.current.lock();
+        if slot.as_ref().is_some_and(|c| c.generation == generation) {
+            *slot = None;
+        }
+    }
+}
+
+impl Breaker {
+    /// Why calls fail at once, while the breaker is open.
+    fn refusal(&self) -> Option<String> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(format!(
+            "{} (reconnecting in the background)",
+            self.reason.lock()
+        ))
+    }
+}
+
+/// Whether `e` leaves the connection unusable (a timeout does not: the late reply is skipped).
+fn breaks_connection(e: &redis::RedisError) -> bool {
+    !e.is_timeout() && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
+}
+
+/// `maxmemory_policy` from the reply of `INFO memory`.
+fn eviction_policy(info: &str) -> Option<&str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix("maxmemory_policy:"))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_is_read_from_info_memory() {
+        let info = "# Memory\r\nused_memory:1\r\nmaxmemory_policy:allkeys-lru\r\nx:y\r\n";
+        assert_eq!(eviction_policy(info), Some("allkeys-lru"));
+        assert_eq!(eviction_policy("# Memory\r\n"), None);
+    }
+
+    #[test]
+    fn a_refused_connection_opens_the_breaker_and_later_calls_fail_at_once() {
+        // Nothing listens on port 1 of loopback: refused at once.
+        let options = RedisOptions::parse("redis://127.0.0.1:1/0?prefix=t").unwrap();
+        let client = redis::Client::open(options.redis_url.as_str()).unwrap();
+        let link = Link::new(1, &client, &options).unwrap();
+        let first = link
+            .call(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .unwrap_err();
+        assert_eq!(first.code(), "store_unavailable");
+        assert!(link.shared.breaker.open.load(Ordering::Acquire));
+        let again = link
+            .call(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .unwrap_err();
+        assert!(
+            again.to_string().contains("reconnecting in the background"),
+            "{again}"
+        );
+    }
+}
