@@ -98,12 +98,12 @@ impl Link {
     /// `store_unavailable`; a failure that leaves the connection unusable also drops it.
     pub(super) fn call<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut + Send,
-        Fut: Future<Output = redis::RedisResult<T>> + Send,
-        T: Send,
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
     {
         let current = self.connection()?;
-        match self.block_on(f(current.conn)) {
+        match self.block_on(f(current.conn))? {
             Ok(v) => Ok(v),
             Err(e) => {
                 if breaks_connection(&e) {
@@ -131,7 +131,7 @@ impl Link {
             return Ok(current);
         }
         let shared = Arc::clone(&self.shared);
-        match self.block_on(async move { shared.connect().await }) {
+        match self.block_on(async move { shared.connect().await })? {
             Ok(conn) => Ok(self.shared.install(conn)),
             Err(reason) => {
                 self.trip(reason.clone());
@@ -173,23 +173,22 @@ impl Link {
             .expect("the runtime lives as long as the link")
     }
 
-    /// Wait for `fut` on the calling thread, with the link's runtime driving the socket.
-    fn block_on<F: Future + Send>(&self, fut: F) -> F::Output
+    /// Run `fut` on the link's runtime and wait for its output on the calling thread. Waiting on
+    /// a plain channel works from any thread, inside another runtime too (an async app, or a
+    /// binding's own runtime, using the blocking API), where entering this runtime would panic.
+    fn block_on<F>(&self, fut: F) -> Result<F::Output>
     where
-        F::Output: Send,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        let runtime = self.runtime();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Called from inside another runtime (an async app using the blocking API), where
-            // blocking this thread on a runtime is refused: wait from a plain thread instead.
-            std::thread::scope(|s| {
-                s.spawn(|| runtime.block_on(fut))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            runtime.block_on(fut)
-        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        // The task always sends, unless it panicked (a bug in the client) or the runtime shut
+        // down (only dropping the link does that, after every caller has returned).
+        rx.recv()
+            .map_err(|_| Error::internal("redis: the I/O thread dropped a call"))
     }
 }
 
@@ -305,5 +304,21 @@ mod tests {
             again.to_string().contains("reconnecting in the background"),
             "{again}"
         );
+    }
+
+    #[test]
+    fn the_blocking_api_answers_inside_another_runtime() {
+        // An async app (or a binding's own runtime) calling the blocking API must get an
+        // answer, not tokio's "cannot start a runtime from within a runtime" panic.
+        let options = RedisOptions::parse("redis://127.0.0.1:1/0?prefix=t").unwrap();
+        let client = redis::Client::open(options.redis_url.as_str()).unwrap();
+        let link = Link::new(1, &client, &options).unwrap();
+        let app = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = app.block_on(async {
+            link.call(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+        });
+        assert_eq!(err.unwrap_err().code(), "store_unavailable");
     }
 }

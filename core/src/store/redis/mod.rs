@@ -150,14 +150,14 @@ impl RedisStore {
 
     fn run<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut + Send,
-        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send,
-        T: Send,
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
     {
         self.link(std::process::id())?.call(f)
     }
 
-    fn invoke(&self, script: &Script, args: &[&dyn ToArg]) -> Result<Value> {
+    fn invoke(&self, script: &'static Script, args: &[&dyn ToArg]) -> Result<Value> {
         let mut call = script.prepare_invoke();
         call.arg(&*self.prefix);
         for a in args {
