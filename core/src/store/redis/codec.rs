@@ -119,6 +119,15 @@ pub(super) fn data(value: Option<&Value>) -> Result<Option<Arc<Data>>> {
     }
 }
 
+/// A RESP3 map reply as the flat field/value array RESP2 gives (a URL may ask for
+/// `protocol=resp3`); other replies unchanged.
+pub(super) fn flatten(value: Value) -> Value {
+    match value {
+        Value::Map(pairs) => Value::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+        other => other,
+    }
+}
+
 pub(super) fn array<'v>(value: &'v Value, what: &str) -> Result<&'v [Value]> {
     match value {
         Value::Array(items) => Ok(items),

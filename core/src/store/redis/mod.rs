@@ -32,7 +32,7 @@ use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
-use crate::store::Store;
+use crate::store::{Store, touch_slack_ms};
 use link::Link;
 
 pub use url::RedisOptions;
@@ -223,6 +223,31 @@ impl Store for RedisStore {
     }
 
     fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        // The common case, a live session whose `seen` need not move, is one HGETALL: no script
+        // runs (a script costs Redis several times a plain read). The script below handles the
+        // rest: an alias, a missing session, a `seen` to write.
+        let key = format!("{}:s:{}", self.prefix, hex(id));
+        let hash = self.run(move |mut conn| async move {
+            redis::cmd("HGETALL")
+                .arg(key)
+                .query_async::<Value>(&mut conn)
+                .await
+        })?;
+        let hash = codec::flatten(hash);
+        if !matches!(&hash, Value::Array(fields) if fields.is_empty()) {
+            let mut record = codec::decode(Some(&hash), "load")?;
+            record.id = *id;
+            if let Err(reason) = record.check_live(now, idle_ms) {
+                return Ok(Load::Expired(reason, record));
+            }
+            if now.saturating_sub(record.last_seen) <= touch_slack_ms(record.idle_ms(idle_ms)) {
+                record.last_seen = record.last_seen.max(now);
+                return Ok(Load::Live {
+                    record,
+                    via_alias: false,
+                });
+            }
+        }
         let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS])?;
         let parts = codec::array(&reply, "load")?;
         let status = codec::int(parts.first(), "load")?;
