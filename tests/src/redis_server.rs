@@ -17,6 +17,8 @@ pub struct RedisServer {
     pub port: u16,
     password: Option<String>,
     dir: std::path::PathBuf,
+    /// `appendonly yes` with an fsync per write: a restart loses nothing acknowledged.
+    persistent: bool,
 }
 
 fn free_port() -> u16 {
@@ -42,6 +44,16 @@ impl RedisServer {
 
     /// Start one that requires `password` (AUTH).
     pub fn start_with(password: Option<&str>) -> Option<Self> {
+        Self::start_configured(password, false)
+    }
+
+    /// Start one that persists every write before answering (`appendonly yes`,
+    /// `appendfsync always`), so that [`RedisServer::restart`] keeps the data.
+    pub fn start_persistent() -> Option<Self> {
+        Self::start_configured(None, true)
+    }
+
+    fn start_configured(password: Option<&str>, persistent: bool) -> Option<Self> {
         reap_orphans();
         if !have_redis() {
             assert!(
@@ -62,6 +74,7 @@ impl RedisServer {
             port: free_port(),
             password: password.map(str::to_owned),
             dir,
+            persistent,
         };
         server.spawn();
         Some(server)
@@ -77,7 +90,9 @@ impl RedisServer {
             "--save",
             "",
             "--appendonly",
-            "no",
+            if self.persistent { "yes" } else { "no" },
+            "--appendfsync",
+            "always",
         ])
         .arg("--dir")
         .arg(&self.dir)
@@ -117,7 +132,24 @@ impl RedisServer {
         }
     }
 
-    /// Start it again on the same port (empty: nothing was persisted).
+    /// The server's pid (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Send the server a signal by name (`STOP`, `CONT`), as `kill -<name>` does.
+    pub fn signal(&self, name: &str) {
+        if let Some(pid) = self.pid() {
+            let ok = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill -{name} {pid}");
+        }
+    }
+
+    /// Start it again on the same port (empty unless it is persistent).
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
