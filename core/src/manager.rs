@@ -690,6 +690,17 @@ impl SessionManager {
         self.inner.store.is_shared()
     }
 
+    /// What about the store's configuration an operator should hear of (see
+    /// [`Store::warnings`]): bindings issue each once per process, as warnings.
+    ///
+    /// ```
+    /// let manager = tessera::SessionManager::new(tessera::Config::default()).unwrap();
+    /// assert!(manager.store_warnings().is_empty());
+    /// ```
+    pub fn store_warnings(&self) -> Vec<String> {
+        self.inner.store.warnings()
+    }
+
     /// Whether this manager is being used in a process other than the one that made it (a
     /// `fork()` after creation: gunicorn `--preload`, a Node cluster primary that built it).
     /// With a store that is not shared, each worker then holds its own copy of the sessions

@@ -246,6 +246,13 @@ pub trait Store: Send + Sync + 'static {
     fn is_shared(&self) -> bool {
         true
     }
+
+    /// What about this store's configuration an operator should hear of, once, when the app
+    /// starts (each a sentence that names the fix); nothing is wrong enough to refuse.
+    /// Bindings issue them as their language's warnings.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Stores behind a `Box` or an `Arc` are stores too (for `store::open` and shared test stores).
@@ -257,6 +264,9 @@ macro_rules! forward_store {
             }
             fn is_shared(&self) -> bool {
                 (**self).is_shared()
+            }
+            fn warnings(&self) -> Vec<String> {
+                (**self).warnings()
             }
             fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
                 (**self).insert(record, idle_ms)

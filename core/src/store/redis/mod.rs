@@ -484,6 +484,18 @@ impl Store for RedisStore {
     fn is_networked(&self) -> bool {
         true
     }
+
+    fn warnings(&self) -> Vec<String> {
+        if self.options.prefix_given {
+            return Vec::new();
+        }
+        vec![format!(
+            "the Redis store URL names no prefix, so sessions are kept under the default \
+             `{}:`, which every app on this Redis that names none shares: each would accept \
+             the others' session cookies. Give each app its own: add ?prefix=<app> to the URL",
+            self.prefix
+        )]
+    }
 }
 
 #[cfg(test)]
@@ -500,6 +512,16 @@ mod tests {
         assert_eq!(err.code(), "store_unavailable");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(!format!("{store:?}").contains("redis://"));
+    }
+
+    #[test]
+    fn a_url_without_a_prefix_earns_a_warning() {
+        let bare = RedisStore::open("redis://127.0.0.1:1/0").unwrap();
+        let warnings = bare.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("?prefix=<app>"), "{warnings:?}");
+        let named = RedisStore::open("redis://127.0.0.1:1/0?prefix=shop").unwrap();
+        assert!(named.warnings().is_empty());
     }
 
     #[test]
