@@ -6,13 +6,15 @@
 //! [`tessera::Config`]. The Rust runner (`tests/conformance.rs`) executes it against the memory
 //! store and again against Redis.
 //!
-//! [`redis_server`] starts a private `redis-server` for a test binary; [`sqlite_files`] gives a
+//! [`redis_server`] starts a private `redis-server` for a test binary, [`redis_cluster`] a
+//! private three-master Redis Cluster; [`sqlite_files`] gives a
 //! test its own SQLite database files.
 
 #![forbid(unsafe_code)]
 
 pub mod corpus;
 pub mod http_scenario;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod scenario;
 pub mod sqlite_files;

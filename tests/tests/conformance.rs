@@ -15,6 +15,7 @@ use tessera::{
     Validation,
 };
 use tessera_tests::corpus;
+use tessera_tests::redis_cluster::RedisCluster;
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::{self, EventExpect, Expect, Scenario, Step};
 use tessera_tests::sqlite_files::SqliteFiles;
@@ -41,6 +42,17 @@ fn conformance_corpus_on_redis() {
         return;
     };
     run_corpus("redis", &|name| Some(server.url(&format!("conf-{name}"))));
+}
+
+/// The same corpus on a three-master Redis Cluster (every key of a prefix in one hash slot).
+#[test]
+fn conformance_corpus_on_redis_cluster() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    run_corpus("redis-cluster", &|name| {
+        Some(cluster.url(&format!("conf-{name}")))
+    });
 }
 
 fn corpus_dir() -> std::path::PathBuf {

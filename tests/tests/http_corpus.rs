@@ -24,6 +24,7 @@ use tessera_tests::corpus;
 use tessera_tests::http_scenario::{
     self as spec, CookieArg, CsrfArg, Expect, HttpRequest, Response, Scenario, SetCookie, Step,
 };
+use tessera_tests::redis_cluster::RedisCluster;
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::scenario::START_MS;
 use tessera_tests::sqlite_files::SqliteFiles;
@@ -54,6 +55,17 @@ fn http_corpus_on_redis() {
         return;
     };
     run_corpus("redis", &|name| Some(server.url(&format!("http-{name}"))));
+}
+
+/// The same corpus on a three-master Redis Cluster.
+#[test]
+fn http_corpus_on_redis_cluster() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    run_corpus("redis-cluster", &|name| {
+        Some(cluster.url(&format!("http-{name}")))
+    });
 }
 
 /// The corpus has at least [`MIN_SCENARIOS`] files and each one's `name` is its file name.

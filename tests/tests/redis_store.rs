@@ -213,7 +213,7 @@ fn key_ttls_follow_the_sessions_own_expiry() {
     let m = manager(&server.url(&prefix), &clock);
     let s = m.create(Some("ttl"), None, &Context::HTTPS).unwrap();
     let token = s.new_token().unwrap().expose();
-    let key = format!("{prefix}:s:{}", s.id());
+    let key = format!("{{{prefix}}}:s:{}", s.id());
     let mut conn = server.connection();
     let mut pttl = || -> i64 { redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap() };
     // TTL = remaining life + 1 s of slack; Redis drops the key itself once nobody touches it.
@@ -314,7 +314,7 @@ fn an_index_never_keeps_sessions_redis_expired_past_one_sweep() {
     // are due) while the kept session stays in use.
     for id in &ids {
         let _: () = redis::cmd("DEL")
-            .arg(format!("{prefix}:s:{id}"))
+            .arg(format!("{{{prefix}}}:s:{id}"))
             .query(&mut conn)
             .unwrap();
     }
@@ -326,7 +326,7 @@ fn an_index_never_keeps_sessions_redis_expired_past_one_sweep() {
     clock.advance(Duration::from_secs(2 * 60));
     m.sweep().unwrap();
     let members: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(format!("{prefix}:u:erin"))
+        .arg(format!("{{{prefix}}}:u:erin"))
         .query(&mut conn)
         .unwrap();
     assert_eq!(members, vec![kept.id().to_string()]);
@@ -373,7 +373,7 @@ fn the_user_index_matches_the_live_sessions_after_every_sweep() {
                 // What Redis's TTLs would have removed by now (the store sets TTL = due + 1 s).
                 let now = m.now();
                 let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}:s:*"))
+                    .arg(format!("{{{prefix}}}:s:*"))
                     .query(&mut conn)
                     .unwrap();
                 for key in keys {
@@ -390,13 +390,13 @@ fn the_user_index_matches_the_live_sessions_after_every_sweep() {
                 m.sweep().unwrap();
                 for user in users {
                     let mut index: Vec<String> = redis::cmd("SMEMBERS")
-                        .arg(format!("{prefix}:u:{user}"))
+                        .arg(format!("{{{prefix}}}:u:{user}"))
                         .query(&mut conn)
                         .unwrap();
                     index.sort();
                     let mut live: Vec<String> = Vec::new();
                     let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}:s:*"))
+                        .arg(format!("{{{prefix}}}:s:*"))
                         .query(&mut conn)
                         .unwrap();
                     for key in keys {
@@ -425,7 +425,7 @@ fn scripts_refuse_a_session_of_another_schema_version_without_changing_it() {
     let m = manager(&server.url(&prefix), &clock);
     let s = m.create(None, None, &Context::HTTPS).unwrap();
     let token = s.new_token().unwrap().expose();
-    let key = format!("{prefix}:s:{}", s.id());
+    let key = format!("{{{prefix}}}:s:{}", s.id());
     let mut conn = server.connection();
     let _: () = redis::cmd("HSET")
         .arg(&key)
@@ -458,7 +458,7 @@ fn a_data_write_racing_a_rotation_follows_the_alias() {
     let token = s.new_token().unwrap().expose();
     let mut conn = server.connection();
     let version: Option<String> = redis::cmd("HGET")
-        .arg(format!("{prefix}:s:{old_id}"))
+        .arg(format!("{{{prefix}}}:s:{old_id}"))
         .arg("ver")
         .query(&mut conn)
         .unwrap();
@@ -471,7 +471,7 @@ fn a_data_write_racing_a_rotation_follows_the_alias() {
         include_str!("../../core/src/store/redis/lua/write_data.lua")
     ));
     let written: i64 = script
-        .arg(&prefix)
+        .arg(format!("{{{prefix}}}"))
         .arg(&old_id)
         .arg(version.unwrap_or_else(|| "0".into()))
         .arg(r#"{"cart":1}"#)
@@ -481,7 +481,7 @@ fn a_data_write_racing_a_rotation_follows_the_alias() {
         .unwrap();
     assert_eq!(written, 1, "written through the alias");
     let data: String = redis::cmd("HGET")
-        .arg(format!("{prefix}:s:{}", rotated.id()))
+        .arg(format!("{{{prefix}}}:s:{}", rotated.id()))
         .arg("data")
         .query(&mut conn)
         .unwrap();

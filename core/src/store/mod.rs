@@ -58,8 +58,8 @@ pub fn touch_slack_ms(idle_ms: u64) -> u64 {
 }
 
 /// Open the store a URL names: `memory://` (optionally `memory://?shards=N`),
-/// `sqlite:///absolute/path.db` (see [`SqliteOptions`]), or `redis://…` / `rediss://…` (see
-/// [`RedisOptions`]).
+/// `sqlite:///absolute/path.db` (see [`SqliteOptions`]), or `redis://…` / `rediss://…` /
+/// `redis+cluster://h1:p1,h2:p2` (see [`RedisOptions`]).
 ///
 /// ```
 /// let store = tessera::store::open("memory://?shards=8").unwrap();
@@ -104,9 +104,11 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
             "store: this build of Tessera has no SQLite support (feature \"sqlite\")",
         )),
         #[cfg(feature = "redis")]
-        "redis" | "rediss" => Ok(Box::new(RedisStore::open(url)?)),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
+            Ok(Box::new(RedisStore::open(url)?))
+        }
         #[cfg(not(feature = "redis"))]
-        "redis" | "rediss" => Err(Error::invalid_config(
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Err(Error::invalid_config(
             "store: this build of Tessera has no Redis support (feature \"redis\")",
         )),
         _ => Err(Error::invalid_config(format!(

@@ -16,8 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 use tokio::runtime::Runtime;
 
 use super::url::{RedisOptions, describe};
@@ -39,8 +41,7 @@ pub(super) struct Link {
 
 /// What the probe on the runtime shares with callers.
 struct Shared {
-    client: redis::Client,
-    config: AsyncConnectionConfig,
+    target: Target,
     allow_eviction: bool,
     current: Mutex<Option<Current>>,
     generation: AtomicU64,
@@ -50,7 +51,50 @@ struct Shared {
 #[derive(Clone)]
 struct Current {
     generation: u64,
-    conn: MultiplexedConnection,
+    conn: Conn,
+}
+
+/// Where a link connects: one Redis, or a cluster (whose client follows slots as they move).
+/// Made when the store opens (checking the URL), cloned into each process's link.
+#[derive(Clone)]
+pub(super) enum Target {
+    Single(redis::Client, AsyncConnectionConfig),
+    Cluster(ClusterClient),
+}
+
+/// A connection to either: both multiplex every call in flight.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// Open while Redis cannot be reached: calls fail at once with the reason the last attempt gave.
@@ -63,7 +107,7 @@ struct Breaker {
 
 impl Link {
     /// A link for process `pid`. Nothing connects until the first call.
-    pub(super) fn new(pid: u32, client: &redis::Client, options: &RedisOptions) -> Result<Link> {
+    pub(super) fn new(pid: u32, target: Target, options: &RedisOptions) -> Result<Link> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tessera-redis")
@@ -71,15 +115,11 @@ impl Link {
             .enable_time()
             .build()
             .map_err(|e| Error::internal(format!("redis: cannot start its I/O thread: {e}")))?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.command_timeout));
         Ok(Link {
             pid,
             runtime: Some(runtime),
             shared: Arc::new(Shared {
-                client: client.clone(),
-                config,
+                target,
                 allow_eviction: options.allow_eviction,
                 current: Mutex::new(None),
                 generation: AtomicU64::new(0),
@@ -98,7 +138,7 @@ impl Link {
     /// `store_unavailable`; a failure that leaves the connection unusable also drops it.
     pub(super) fn call<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
@@ -206,21 +246,62 @@ impl Drop for Link {
     }
 }
 
+impl Target {
+    /// The target a store URL names. Connects to nothing.
+    pub(super) fn new(options: &RedisOptions) -> Result<Target> {
+        let invalid =
+            |e: redis::RedisError| Error::invalid_config(format!("store: {}", describe(&e)));
+        if options.cluster {
+            // Redirections (MOVED, ASK) are followed at once; a refusal while a slot moves
+            // (TRYAGAIN) is retried briefly, then the call fails as unavailable rather than
+            // holding its caller for the whole move.
+            let client = ClusterClient::builder(options.cluster_nodes.iter().map(String::as_str))
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.command_timeout)
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()
+                .map_err(invalid)?;
+            Ok(Target::Cluster(client))
+        } else {
+            let client = redis::Client::open(options.redis_url.as_str()).map_err(invalid)?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(options.connect_timeout))
+                .set_response_timeout(Some(options.command_timeout));
+            Ok(Target::Single(client, config))
+        }
+    }
+}
+
 impl Shared {
     /// A new connection, checked before use.
-    async fn connect(&self) -> std::result::Result<MultiplexedConnection, String> {
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-            .map_err(|e| format!("redis: cannot connect: {}", describe(&e)))?;
+    async fn connect(&self) -> std::result::Result<Conn, String> {
+        let cannot = |e: redis::RedisError| format!("redis: cannot connect: {}", describe(&e));
+        let mut conn = match &self.target {
+            Target::Single(client, config) => Conn::Single(
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+                    .map_err(cannot)?,
+            ),
+            Target::Cluster(client) => {
+                Conn::Cluster(client.get_async_connection().await.map_err(cannot)?)
+            }
+        };
         if !self.allow_eviction {
-            let info: String = redis::cmd("INFO")
+            // A cluster answers for each node (a map of replies): every node must be safe.
+            let info: Value = redis::cmd("INFO")
                 .arg("memory")
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| format!("redis: {}", describe(&e)))?;
-            if let Some(policy) = eviction_policy(&info).filter(|p| p.starts_with("allkeys-")) {
+            let policies = texts(&info);
+            if let Some(policy) = policies
+                .iter()
+                .filter_map(|t| eviction_policy(t))
+                .find(|p| p.starts_with("allkeys-"))
+            {
                 return Err(format!(
                     "redis: maxmemory-policy is {policy}: Redis may evict any key, a user's index \
                      among them, and revoke_user would then miss live sessions; use a volatile-* \
@@ -231,7 +312,7 @@ impl Shared {
         Ok(conn)
     }
 
-    fn install(&self, conn: MultiplexedConnection) -> Current {
+    fn install(&self, conn: Conn) -> Current {
         let current = Current {
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
             conn,
@@ -268,6 +349,17 @@ fn breaks_connection(e: &redis::RedisError) -> bool {
     !e.is_timeout() && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
 }
 
+/// Every text in a reply (one node's `INFO`, or a cluster's map of them).
+fn texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => vec![s.clone()],
+        Value::Array(items) | Value::Set(items) => items.iter().flat_map(texts).collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| texts(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `maxmemory_policy` from the reply of `INFO memory`.
 fn eviction_policy(info: &str) -> Option<&str> {
     info.lines()
@@ -290,8 +382,7 @@ mod tests {
     fn a_refused_connection_opens_the_breaker_and_later_calls_fail_at_once() {
         // Nothing listens on port 1 of loopback: refused at once.
         let options = RedisOptions::parse("redis://127.0.0.1:1/0?prefix=t").unwrap();
-        let client = redis::Client::open(options.redis_url.as_str()).unwrap();
-        let link = Link::new(1, &client, &options).unwrap();
+        let link = Link::new(1, Target::new(&options).unwrap(), &options).unwrap();
         let first = link
             .call(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
             .unwrap_err();
@@ -311,8 +402,7 @@ mod tests {
         // An async app (or a binding's own runtime) calling the blocking API must get an
         // answer, not tokio's "cannot start a runtime from within a runtime" panic.
         let options = RedisOptions::parse("redis://127.0.0.1:1/0?prefix=t").unwrap();
-        let client = redis::Client::open(options.redis_url.as_str()).unwrap();
-        let link = Link::new(1, &client, &options).unwrap();
+        let link = Link::new(1, Target::new(&options).unwrap(), &options).unwrap();
         let app = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

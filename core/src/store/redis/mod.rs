@@ -24,7 +24,6 @@ mod url;
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
-use redis::aio::MultiplexedConnection;
 use redis::{Script, Value};
 
 use crate::clock::UnixMillis;
@@ -33,7 +32,7 @@ use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
 use crate::store::{Store, touch_slack_ms};
-use link::Link;
+use link::{Conn, Link, Target};
 
 pub use url::RedisOptions;
 
@@ -83,8 +82,10 @@ pub struct RedisStore {
     /// The link of the process that uses the store, made at its first call: a child of `fork()`
     /// gets a link of its own (see [`RedisStore::link`]).
     link: parking_lot::RwLock<Option<Arc<Link>>>,
-    client: redis::Client,
-    prefix: Arc<str>,
+    target: Target,
+    /// `{prefix}`: the start of every key, a hash tag, so that all of them share one cluster
+    /// slot and every script runs on one node.
+    tag: Arc<str>,
     options: RedisOptions,
 }
 
@@ -92,7 +93,7 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: show only what is safe.
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.options.prefix)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -112,12 +113,10 @@ impl RedisStore {
             // rustls needs one process-wide crypto provider; another library may have set it.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = redis::Client::open(options.redis_url.as_str())
-            .map_err(|e| Error::invalid_config(format!("store: {}", url::describe(&e))))?;
         Ok(RedisStore {
             link: parking_lot::RwLock::new(None),
-            client,
-            prefix: Arc::from(options.prefix.as_str()),
+            target: Target::new(&options)?,
+            tag: Arc::from(format!("{{{}}}", options.prefix)),
             options,
         })
     }
@@ -136,7 +135,7 @@ impl RedisStore {
         if let Some(link) = slot.as_ref().filter(|l| l.pid() == pid) {
             return Ok(Arc::clone(link));
         }
-        let fresh = Arc::new(Link::new(pid, &self.client, &self.options)?);
+        let fresh = Arc::new(Link::new(pid, self.target.clone(), &self.options)?);
         if let Some(inherited) = slot.replace(Arc::clone(&fresh)) {
             std::mem::forget(inherited);
         }
@@ -150,7 +149,7 @@ impl RedisStore {
 
     fn run<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
@@ -159,7 +158,15 @@ impl RedisStore {
 
     fn invoke(&self, script: &'static Script, args: &[&dyn ToArg]) -> Result<Value> {
         let mut call = script.prepare_invoke();
-        call.arg(&*self.prefix);
+        // The declared keys route the script to the node that holds the tag's slot (the script
+        // derives its other keys, all in that slot, from the tag). The second never exists:
+        // while a cluster moves the slot, Redis refuses a script whose declared keys are partly
+        // missing (TRYAGAIN), so no script runs half-way on a half-moved slot, where a write to
+        // a key that has moved would fail after earlier writes took effect (scripts have no
+        // rollback). Plain reads still answer during the move.
+        call.key(format!("{}:due", self.tag));
+        call.key(format!("{}:never", self.tag));
+        call.arg(&*self.tag);
         for a in args {
             a.push(&mut call);
         }
@@ -226,7 +233,7 @@ impl Store for RedisStore {
         // The common case, a live session whose `seen` need not move, is one HGETALL: no script
         // runs (a script costs Redis several times a plain read). The script below handles the
         // rest: an alias, a missing session, a `seen` to write.
-        let key = format!("{}:s:{}", self.prefix, hex(id));
+        let key = format!("{}:s:{}", self.tag, hex(id));
         let hash = self.run(move |mut conn| async move {
             redis::cmd("HGETALL")
                 .arg(key)
@@ -472,7 +479,7 @@ impl Store for RedisStore {
     }
 
     fn len(&self) -> Result<usize> {
-        let key = format!("{}:due", self.prefix);
+        let key = format!("{}:due", self.tag);
         self.run(|mut conn| async move {
             redis::cmd("ZCARD")
                 .arg(&key)
@@ -493,7 +500,7 @@ impl Store for RedisStore {
             "the Redis store URL names no prefix, so sessions are kept under the default \
              `{}:`, which every app on this Redis that names none shares: each would accept \
              the others' session cookies. Give each app its own: add ?prefix=<app> to the URL",
-            self.prefix
+            self.tag
         )]
     }
 }

@@ -15,6 +15,18 @@ use crate::error::{Error, Result};
 ///
 /// Each process keeps one multiplexed connection: calls in flight share it, pipelined.
 ///
+/// Redis Cluster: `redis+cluster://[user:password@]host1:port1,host2:port2[,...]` (or
+/// `rediss+cluster://` for TLS) names some of the cluster's nodes; the client learns the rest.
+/// Every key of one prefix lives in one hash slot (`{prefix}`), so every script runs on one
+/// node (see `docs/redis-schema.md`).
+///
+/// ```
+/// use tessera::store::RedisOptions;
+/// let o = RedisOptions::parse("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000?prefix=shop").unwrap();
+/// assert!(o.cluster);
+/// assert_eq!(o.prefix, "shop");
+/// ```
+///
 /// ```
 /// use tessera::store::RedisOptions;
 /// let o = RedisOptions::parse("redis://:secret@127.0.0.1:6380/2?prefix=app&command_timeout_ms=250").unwrap();
@@ -25,8 +37,13 @@ use crate::error::{Error, Result};
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisOptions {
-    /// The URL handed to the redis crate (Tessera's parameters removed).
+    /// The URL handed to the redis crate (Tessera's parameters removed); for a cluster, the
+    /// first node's.
     pub(crate) redis_url: String,
+    /// A cluster's seed nodes as `redis://` URLs (empty for a single Redis).
+    pub(crate) cluster_nodes: Vec<String>,
+    /// Whether the URL names a Redis Cluster (`redis+cluster://`).
+    pub cluster: bool,
     /// Key prefix: every key starts with `<prefix>:`.
     pub prefix: String,
     /// Whether the URL named the prefix (without one, the store warns once at first use).
@@ -49,6 +66,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("command_timeout", &self.command_timeout)
             .field("allow_eviction", &self.allow_eviction)
             .field("tls", &self.tls)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -59,15 +77,24 @@ impl RedisOptions {
     /// # Errors
     /// `invalid_config` naming the parameter that is wrong.
     pub fn parse(url: &str) -> Result<Self> {
-        let tls = url.starts_with("rediss://");
-        if !tls && !url.starts_with("redis://") {
-            return Err(Error::invalid_config(
-                "store: a Redis URL starts with redis:// or rediss://",
-            ));
-        }
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (tls, cluster) = match scheme {
+            "redis" => (false, false),
+            "rediss" => (true, false),
+            "redis+cluster" => (false, true),
+            "rediss+cluster" => (true, true),
+            _ => {
+                return Err(Error::invalid_config(
+                    "store: a Redis URL starts with redis://, rediss://, redis+cluster:// or \
+                     rediss+cluster://",
+                ));
+            }
+        };
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut options = RedisOptions {
             redis_url: base.to_owned(),
+            cluster_nodes: Vec::new(),
+            cluster,
             prefix: "tessera".to_owned(),
             prefix_given: false,
             connect_timeout: Duration::from_millis(2000),
@@ -75,6 +102,10 @@ impl RedisOptions {
             allow_eviction: false,
             tls,
         };
+        if cluster {
+            options.cluster_nodes = cluster_nodes(tls, rest.split('?').next().unwrap_or(""))?;
+            options.redis_url = options.cluster_nodes[0].clone();
+        }
         let mut passed = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -124,10 +155,47 @@ impl RedisOptions {
             }
         }
         if !passed.is_empty() {
-            options.redis_url = format!("{base}?{}", passed.join("&"));
+            let extra = passed.join("&");
+            if cluster {
+                for node in &mut options.cluster_nodes {
+                    *node = format!("{node}?{extra}");
+                }
+                options.redis_url = options.cluster_nodes[0].clone();
+            } else {
+                options.redis_url = format!("{base}?{extra}");
+            }
         }
         Ok(options)
     }
+}
+
+/// The seed nodes of `[user:password@]h1:p1,h2:p2[/db]` as single-node URLs.
+fn cluster_nodes(tls: bool, authority: &str) -> Result<Vec<String>> {
+    let (auth, hosts) = match authority.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let hosts = match hosts.split_once('/') {
+        Some((hosts, "" | "0")) => hosts,
+        Some(_) => {
+            return Err(Error::invalid_config(
+                "store: a Redis Cluster has only database 0",
+            ));
+        }
+        None => hosts,
+    };
+    let scheme = if tls { "rediss" } else { "redis" };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{scheme}://{auth}{h}"))
+        .collect();
+    if nodes.is_empty() || hosts.split(',').any(|h| !h.contains(':')) {
+        return Err(Error::invalid_config(
+            "store: redis+cluster:// names its nodes as host:port, separated by commas",
+        ));
+    }
+    Ok(nodes)
 }
 
 /// A redis error as text without the URL (which may hold a password).
@@ -157,6 +225,23 @@ mod tests {
     }
 
     #[test]
+    fn cluster_urls_name_their_nodes() {
+        let o = RedisOptions::parse("redis+cluster://u:p@a:7000,b:7001/0?prefix=x&protocol=resp3")
+            .unwrap();
+        assert_eq!(
+            o.cluster_nodes,
+            vec![
+                "redis://u:p@a:7000?protocol=resp3",
+                "redis://u:p@b:7001?protocol=resp3"
+            ]
+        );
+        assert!(o.cluster && !o.tls);
+        assert!(!format!("{o:?}").contains("u:p"));
+        let tls = RedisOptions::parse("rediss+cluster://a:1").unwrap();
+        assert_eq!(tls.cluster_nodes, vec!["rediss://a:1"]);
+    }
+
+    #[test]
     fn bad_parameters_are_invalid_config() {
         for url in [
             "http://x",
@@ -166,6 +251,9 @@ mod tests {
             "redis://h/0?command_timeout_ms=x",
             "redis://h/0?pool_size=4",
             "redis://h/0?allow_eviction=maybe",
+            "redis+cluster://",
+            "redis+cluster://h1",
+            "redis+cluster://h1:1/3",
         ] {
             assert_eq!(
                 RedisOptions::parse(url).unwrap_err().code(),
