@@ -135,6 +135,18 @@ static tessera_manager *make_manager(const char *options, tessera_clock **clock_
     }
     free(text);
     tessera_manager_add_listener(m, on_event, NULL);
+    /* What the operator should hear about the store's configuration, once, at start. */
+    char *warnings = NULL;
+    if (tessera_manager_store_warnings(m, &warnings) == TESSERA_STATUS_OK) {
+        json_t *list = json_loads(warnings, 0, NULL);
+        size_t i;
+        json_t *item;
+        json_array_foreach(list, i, item) {
+            fprintf(stderr, "tessera: warning: %s\n", json_string_value(item));
+        }
+        json_decref(list);
+        tessera_string_free(warnings);
+    }
     *clock_out = clock;
     return m;
 }

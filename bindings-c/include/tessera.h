@@ -867,6 +867,18 @@ enum tessera_status tessera_manager_store_is_shared(const struct tessera_manager
 enum tessera_status tessera_manager_forked(const struct tessera_manager *manager, bool *forked_out);
 
 /**
+ * Set `*json_out` to what about the store's configuration an operator should hear of, as a
+ * JSON array of sentences (`[]` when nothing), each naming its fix: for example a Redis URL
+ * that names no `prefix`, which every app on that Redis without one then shares. Log each
+ * once when the service starts. Release it with `tessera_string_free`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `json_out` NULL or writable.
+ */
+enum tessera_status tessera_manager_store_warnings(const struct tessera_manager *manager,
+                                                   char **json_out);
+
+/**
  * Write the public id that `token` stands for (64 hex digits and a NUL) into `id_out`, which
  * holds `id_out_len` bytes — at least `TESSERA_ID_BUFFER_LEN`. Does not check that the session
  * is live. `REJECTED` with reason `malformed` (in `*reason_out`, may be NULL) for a malformed

@@ -656,6 +656,31 @@ pub unsafe extern "C" fn tessera_manager_forked(
     })
 }
 
+/// Set `*json_out` to what about the store's configuration an operator should hear of, as a
+/// JSON array of sentences (`[]` when nothing), each naming its fix: for example a Redis URL
+/// that names no `prefix`, which every app on that Redis without one then shares. Log each
+/// once when the service starts. Release it with `tessera_string_free`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `json_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_store_warnings(
+    manager: *const tessera_manager,
+    json_out: *mut *mut c_char,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                Out::new(json_out, "json_out")?,
+            )
+        };
+        out.write(alloc_string(&to_json(&m.core.store_warnings())?)?);
+        Ok(tessera_status::Ok)
+    })
+}
+
 /// Write the public id that `token` stands for (64 hex digits and a NUL) into `id_out`, which
 /// holds `id_out_len` bytes — at least `TESSERA_ID_BUFFER_LEN`. Does not check that the session
 /// is live. `REJECTED` with reason `malformed` (in `*reason_out`, may be NULL) for a malformed

@@ -224,6 +224,56 @@ else
 fi
 redis_url="redis://127.0.0.1:$redis_port/0?connect_timeout_ms=500&command_timeout_ms=1000"
 
+# A private three-master Redis Cluster for the corpora on redis+cluster:// (plain runs): ports
+# nothing listens on, their cluster bus ports (+10000) too; killed on exit with the rest.
+cluster_pids=()
+cluster_url=
+stop_cluster() {
+  for pid in "${cluster_pids[@]}"; do kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  cluster_pids=()
+}
+trap 'stop_cluster; stop_redis' EXIT
+start_cluster() {
+  local ports=() port nodes=()
+  while [ ${#ports[@]} -lt 3 ]; do
+    port=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null && continue
+    mkdir -p "$redis_dir/cluster-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --save '' \
+      --appendonly no --dir "$redis_dir/cluster-$port" >>"$out/logs/redis-cluster.log" 2>&1 &
+    cluster_pids+=($!)
+    ports+=("$port")
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 250); do # up to 5 s
+      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      sleep 0.02
+    done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+    >>"$out/logs/redis-cluster.log" 2>&1 || return 1
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 500); do # up to 10 s
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q cluster_state:ok && break
+      sleep 0.02
+    done
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q cluster_state:ok || return 1
+  done
+  cluster_url="redis+cluster://$(IFS=,; echo "${nodes[*]}")?connect_timeout_ms=500&command_timeout_ms=2000"
+}
+with_cluster=0
+if [ "$with_redis" = 1 ]; then
+  if start_cluster; then
+    with_cluster=1
+    echo "bindings-c: a private Redis Cluster: ${cluster_url%%\?*}"
+  else
+    echo "bindings-c: could not start a Redis Cluster; see $out/logs/redis-cluster.log" >&2
+    record "start a private Redis Cluster" 0
+  fi
+fi
+
 # The header stands on its own in C99 (pedantic) and in C++.
 echo '#include "tessera.h"' >"$out/header.c"
 gcc -std=c99 -pedantic -Wall -Wextra -Werror -I"$include" -c "$out/header.c" -o /dev/null &&
@@ -313,6 +363,14 @@ for mode in plain valgrind asan; do
       python3 "$here/http_corpus.py" --store "$redis_url" --label "$mode" \
       --log "$out/logs/http-server-redis-$mode.log" "$root/tests/http" -- "${wrap_redis[@]}" \
       "$out/bin/server$suffix"
+  fi
+  # On the cluster: the plain run (the cluster paths are the Redis paths behind another URL).
+  if [ "$with_cluster" = 1 ] && [ "$mode" = plain ]; then
+    run "conformance on Redis Cluster ($mode)" "$out/logs/conformance-cluster-$mode.log" \
+      "$out/bin/conformance" --store "$cluster_url" --prefix "c-cluster" "$conformance_dir"
+    run "http corpus on Redis Cluster ($mode)" "$out/logs/http-corpus-cluster-$mode.log" \
+      python3 "$here/http_corpus.py" --store "$cluster_url" --label "cluster-$mode" \
+      --log "$out/logs/http-server-cluster-$mode.log" "$root/tests/http" -- "$out/bin/server"
   fi
   echo "bindings-c: $mode took $((SECONDS - mode_start))s"
 done

@@ -190,6 +190,10 @@ static void test_store_sharing(void) {
     CHECK(!shared);
     CHECK_OK(tessera_manager_forked(m, &forked));
     CHECK(!forked);
+    char *warnings = NULL;
+    CHECK_OK(tessera_manager_store_warnings(m, &warnings));
+    CHECK_STR(warnings, "[]");
+    tessera_string_free(warnings);
 
     /* The child answers through a pipe: its exit status would be valgrind's, not its own. */
     int fds[2];

@@ -90,6 +90,8 @@ static void test_null_everywhere(tessera_manager *m, tessera_session *s, const c
     CHECK_NULL_ARG(tessera_manager_store_is_shared(m, NULL), "shared_out");
     CHECK_NULL_ARG(tessera_manager_forked(NULL, &flag), "manager");
     CHECK_NULL_ARG(tessera_manager_forked(m, NULL), "forked_out");
+    CHECK_NULL_ARG(tessera_manager_store_warnings(NULL, &str), "manager");
+    CHECK_NULL_ARG(tessera_manager_store_warnings(m, NULL), "json_out");
     CHECK_NULL_ARG(tessera_manager_id_of(NULL, tok, buf, sizeof buf, &reason), "manager");
     CHECK_NULL_ARG(tessera_manager_id_of(m, NULL, buf, sizeof buf, &reason), "token");
     CHECK_NULL_ARG(tessera_manager_id_of(m, tok, NULL, sizeof buf, &reason), "id_out");

@@ -222,6 +222,8 @@ VERBOSE_FREE(tessera_response_free, tessera_response *)
 #define tessera_manager_store_is_shared(...) \
     VERBOSE_CALL(tessera_manager_store_is_shared, __VA_ARGS__)
 #define tessera_manager_forked(...) VERBOSE_CALL(tessera_manager_forked, __VA_ARGS__)
+#define tessera_manager_store_warnings(...) \
+    VERBOSE_CALL(tessera_manager_store_warnings, __VA_ARGS__)
 #define tessera_manager_id_of(...) VERBOSE_CALL(tessera_manager_id_of, __VA_ARGS__)
 #define tessera_session_id(...) VERBOSE_CALL(tessera_session_id, __VA_ARGS__)
 #define tessera_session_user(...) VERBOSE_CALL(tessera_session_user, __VA_ARGS__)
