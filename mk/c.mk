@@ -28,7 +28,9 @@ C_DEBIAN_PACKAGES := gcc g++ libc6-dev binutils pkg-config libjansson-dev libmic
 # every function of std and of every dependency: rustls, ring, url, ICU from the Redis client,
 # SQLite) and a 2.8 MB .so.gz; LTO keeps only what the exports reach, and only in a crate built
 # without its rlib type (hence `cargo rustc --crate-type cdylib,staticlib`, one build for both);
-# at opt-level 3 that is 3.3 + 2.5 MB, over the 5 MB the tarball may weigh, at "s" 2.8 + 1.8.
+# at opt-level 3 that is 3.3 + 2.5 MB, over the 5 MB the tarball weighed at most then, at "s"
+# 2.8 + 1.8. The Redis store's async client (tokio, the cluster client; issue 12) added 0.7 MB
+# (4.6 → 5.3 MB in all): the limit is 6 MiB since.
 # A profile of its own (and so its own directory, target/c-dist): the other release builds of
 # the workspace (benches, wheel, addon) keep opt-level 3 and their faster builds.
 C_RELEASE_PROFILE := c-dist
@@ -45,7 +47,7 @@ C_VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/ s/^version *= *"\([
 	$(ROOT)/Cargo.toml)
 C_DIST_NAME := tessera-c-$(C_VERSION)-linux-$(shell uname -m)
 C_DIST_TARBALL := $(ROOT)/dist/$(C_DIST_NAME).tar.gz
-C_DIST_MAX_BYTES := 5242880
+C_DIST_MAX_BYTES := 6291456
 c_install_dir = $(if $(filter debug,$(C_PROFILE)),$(CARGO_TARGET_DIR)/debug,$(C_RELEASE_DIR))
 
 TEST_TARGETS += test-c

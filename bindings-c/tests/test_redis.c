@@ -153,7 +153,7 @@ static void check_recovers(tessera_manager *m, const char *label, int want_token
     while ((st = tessera_manager_validate(m, token, true, "c-test", &s, &reason)) ==
                TESSERA_STATUS_STORE_UNAVAILABLE &&
            now_ms() - start < 5000)
-        usleep(1000);
+        redis_sleep_ms(1);
     long took = now_ms() - start;
     if (want_token_ok) {
         CHECK_OK(st);

@@ -221,14 +221,77 @@ impl Link {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        // A slot and a condition variable rather than a std channel: a std channel's receiver
+        // records the calling thread's std handle in a thread-local, which the main thread of
+        // a C program never frees (valgrind: "possibly lost").
+        let reply = Arc::new(Reply::default());
+        let sender = Arc::clone(&reply);
         self.runtime().spawn(async move {
-            let _ = tx.send(fut.await);
+            // Dropped without a value if the task panics (a bug in the client) or the runtime
+            // shuts down (only dropping the link does that, after every caller has returned).
+            let guard = SendOnDrop::new(sender);
+            let out = fut.await;
+            guard.send(out);
         });
-        // The task always sends, unless it panicked (a bug in the client) or the runtime shut
-        // down (only dropping the link does that, after every caller has returned).
-        rx.recv()
-            .map_err(|_| Error::internal("redis: the I/O thread dropped a call"))
+        reply
+            .wait()
+            .ok_or_else(|| Error::internal("redis: the I/O thread dropped a call"))
+    }
+}
+
+/// One call's answer, handed from the runtime to the waiting caller.
+struct Reply<T> {
+    slot: Mutex<Option<Option<T>>>,
+    ready: parking_lot::Condvar,
+}
+
+impl<T> Default for Reply<T> {
+    fn default() -> Self {
+        Reply {
+            slot: Mutex::new(None),
+            ready: parking_lot::Condvar::new(),
+        }
+    }
+}
+
+impl<T> Reply<T> {
+    /// The answer; `None` if the task ended without one.
+    fn wait(&self) -> Option<T> {
+        let mut slot = self.slot.lock();
+        while slot.is_none() {
+            self.ready.wait(&mut slot);
+        }
+        slot.take().flatten()
+    }
+}
+
+/// Sends `None` if dropped before `send`: the caller must never wait forever.
+struct SendOnDrop<T> {
+    reply: Arc<Reply<T>>,
+    sent: bool,
+}
+
+impl<T> SendOnDrop<T> {
+    fn new(reply: Arc<Reply<T>>) -> Self {
+        SendOnDrop { reply, sent: false }
+    }
+
+    fn send(mut self, value: T) {
+        self.put(Some(value));
+    }
+
+    fn put(&mut self, value: Option<T>) {
+        *self.reply.slot.lock() = Some(value);
+        self.reply.ready.notify_one();
+        self.sent = true;
+    }
+}
+
+impl<T> Drop for SendOnDrop<T> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.put(None);
+        }
     }
 }
 
@@ -410,5 +473,13 @@ mod tests {
             link.call(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
         });
         assert_eq!(err.unwrap_err().code(), "store_unavailable");
+    }
+
+    #[test]
+    fn a_call_whose_task_dies_is_an_error_not_a_wait_forever() {
+        let options = RedisOptions::parse("redis://127.0.0.1:1/0?prefix=t").unwrap();
+        let link = Link::new(1, Target::new(&options).unwrap(), &options).unwrap();
+        let answer: Result<()> = link.block_on(async { panic!("a bug in the client") });
+        assert_eq!(answer.unwrap_err().code(), "internal");
     }
 }
