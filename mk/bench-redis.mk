@@ -1,4 +1,5 @@
-# Redis benchmarks (issue 6): Tessera on one private redis-server, from Rust and from Python, in
+# Redis benchmarks (issues 6, 12): Tessera on one private redis-server (and, from Rust, on a
+# private three-master Redis Cluster), from Rust and from Python, in
 # one run — validate and create against a bare GET from the same language, and against Django's
 # Redis cache session backend. connect-redis (Node) is the Node bench's (mk/node.mk).
 #

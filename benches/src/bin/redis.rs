@@ -6,13 +6,15 @@
 //! `make bench-redis` starts a private `redis-server` and runs this (then the Python side);
 //! `bindings-python/benches/redis_bench.py` merges both into `benches/results/redis.{json,md}`.
 //!
-//! Figures, each at concurrency 1 (one thread) and 16 (16 threads):
+//! Figures, each at concurrency 1 (one thread), 16 and 64 (threads):
 //!
 //! - `get`: `GET` of a 256-byte string through the `redis` crate's sync `Connection`, one
 //!   connection per thread: the floor a validate cannot beat (one round trip, no script);
 //! - `validate`: `SessionManager::validate` of a live session (a signed-in user's with a little
 //!   data), the 16 threads sharing one manager on `?prefix=bench`;
-//! - `create`: `SessionManager::create` of an anonymous session.
+//! - `create`: `SessionManager::create` of an anonymous session;
+//! - `validate_cluster` (with `--cluster-url redis+cluster://...`): the same validate on a Redis
+//!   Cluster (every key of the prefix in one slot, so on one master).
 //!
 //! Competing figures take their rounds in turn (`--rounds` rounds of `--round-ms` each, the order
 //! rotated every round), so a machine that gets busy slows them alike. Within a round every
@@ -47,12 +49,14 @@ const MONITOR_OPS: u32 = 200;
 /// Size of the value the bare `GET` reads (about what a validate's reply carries).
 const GET_VALUE_BYTES: usize = 256;
 /// The concurrencies measured.
-const CONCURRENCY: [usize; 2] = [1, 16];
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
 /// Requests are HTTPS, and sessions are created over HTTPS: validate never upgrade-rotates.
 const CTX: Context<'static> = Context::HTTPS;
 
 struct Args {
     url: String,
+    /// A `redis+cluster://` URL (no query) for `validate_cluster`, if any.
+    cluster_url: Option<String>,
     out: String,
     round: Duration,
     rounds: usize,
@@ -63,6 +67,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         url: String::new(),
+        cluster_url: None,
         out: String::new(),
         round: Duration::from_millis(100),
         rounds: 30,
@@ -81,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--url" => args.url = value.clone(),
+            "--cluster-url" => args.cluster_url = Some(value.clone()),
             "--out" => args.out = value.clone(),
             "--round-ms" => args.round = Duration::from_millis(number()?),
             "--rounds" => args.rounds = usize::try_from(number()?).map_err(|e| e.to_string())?,
@@ -93,7 +99,8 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.url.is_empty() || args.out.is_empty() || args.url.contains('?') {
         return Err("usage: redis --url redis://HOST:PORT/DB --out OUT.json \
-                    [--round-ms MS] [--rounds N] [--sessions N] [--prefix P]"
+                    [--cluster-url redis+cluster://H:P,H:P] [--round-ms MS] [--rounds N] \
+                    [--sessions N] [--prefix P]"
             .to_owned());
     }
     Ok(args)
@@ -450,6 +457,29 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         created.elapsed().as_secs_f64()
     );
 
+    // The same sessions' kind on the cluster, if one is given.
+    let cluster = match &args.cluster_url {
+        Some(url) => {
+            let m = SessionManager::builder(Config::default())
+                .store(RedisStore::open(&format!("{url}?prefix={}", args.prefix))?)
+                .sweep_interval(None)
+                .build()?;
+            let tokens: Vec<String> = (0..args.sessions)
+                .map(|i| {
+                    let user = format!("user{i}");
+                    let session = m.create(Some(&user), Some(session_data(i)), &CTX)?;
+                    Ok(session
+                        .new_token()
+                        .expect("a new session has a token")
+                        .expose())
+                })
+                .collect::<tessera::Result<_>>()?;
+            Some((m, tokens))
+        }
+        None => None,
+    };
+    let kinds = if cluster.is_some() { 4 } else { 3 };
+
     let n = tokens.len() as u64;
     let pick = |cursor: &(usize, u64), i: u64| ((cursor.1 + i * 7919) % n) as usize;
     let get = |state: &mut (redis::Connection, u64), i: u64| {
@@ -469,6 +499,16 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     };
     let create = |_: &mut (), _: u64| {
         manager.create(None, None, &CTX).expect("create failed");
+    };
+    let validate_cluster = |cursor: &mut (usize, u64), i: u64| {
+        let (m, tokens) = cluster.as_ref().expect("only timed with a cluster");
+        match m
+            .validate(&tokens[pick(cursor, i)], &CTX)
+            .expect("validate on the cluster failed")
+        {
+            Validation::Valid(s) => debug_assert!(s.new_token().is_none()),
+            Validation::Rejected(r) => panic!("a live session was rejected: {r}"),
+        }
     };
 
     // Per-thread state, kept across rounds: a connection (GET) or a cursor into the tokens.
@@ -498,19 +538,25 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         }
     });
 
-    let mut tallies: Vec<[Tally; 3]> = CONCURRENCY.iter().map(|_| Default::default()).collect();
+    if cluster.is_some() {
+        for t in 0..warm {
+            validate_cluster(&mut (t, t as u64 * 101), 0);
+        }
+    }
+    let mut tallies: Vec<[Tally; 4]> = CONCURRENCY.iter().map(|_| Default::default()).collect();
     let sched_path = redis_sched_path(&mut admin)?;
     let sched = sched_path.as_deref();
     let started = Instant::now();
     for round in 0..args.rounds {
-        for j in 0..3 * CONCURRENCY.len() {
-            let at = (j + round) % (3 * CONCURRENCY.len());
-            let (k, which) = (at / 3, at % 3);
+        for j in 0..kinds * CONCURRENCY.len() {
+            let at = (j + round) % (kinds * CONCURRENCY.len());
+            let (k, which) = (at / kinds, at % kinds);
             let tally = &mut tallies[k][which];
             match which {
                 0 => run_round(&mut get_states[k], args.round, &get, sched, tally),
                 1 => run_round(&mut cursors[k], args.round, &validate, sched, tally),
-                _ => run_round(&mut units[k], args.round, &create, sched, tally),
+                2 => run_round(&mut units[k], args.round, &create, sched, tally),
+                _ => run_round(&mut cursors[k], args.round, &validate_cluster, None, tally),
             }
         }
         if (round + 1) % 5 == 0 || round + 1 == args.rounds {
@@ -524,7 +570,7 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     }
 
     let mut figures = Vec::new();
-    for (k, [t_get, t_validate, t_create]) in tallies.into_iter().enumerate() {
+    for (k, [t_get, t_validate, t_create, t_cluster]) in tallies.into_iter().enumerate() {
         let c = CONCURRENCY[k];
         figures.push(t_get.figure(
             "get",
@@ -541,6 +587,13 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
             "SessionManager::create of an anonymous session",
             c,
         ));
+        if cluster.is_some() {
+            figures.push(t_cluster.figure(
+                "validate_cluster",
+                "SessionManager::validate on a three-master Redis Cluster (the prefix's slot on one master)",
+                c,
+            ));
+        }
     }
 
     // Round trips and Redis's own time, one thread, after the timed rounds.
