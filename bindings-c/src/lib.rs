@@ -8,7 +8,8 @@
 //! boundary and pointer checks every export goes through), [`strings`] (buffers and returned
 //! strings), [`manager`] (the lifecycle), [`data`] (data writes), [`session`] (the session
 //! handle), [`cookies`], [`events`], [`clock`], and the per-request protocol for C servers:
-//! [`request`] (begin, the app's steps, finish) and [`response`] (the headers to send).
+//! [`request`] (begin, the app's steps, finish) and [`response`] (the headers to send);
+//! `signals` keeps `SIGPIPE` from killing a C program when Redis drops a connection.
 //!
 //! All the `unsafe` code of Tessera lives in this crate (the core forbids it); every block states
 //! why it is sound in a `// SAFETY:` comment, which clippy enforces.
@@ -35,6 +36,7 @@ pub mod manager;
 pub mod request;
 pub mod response;
 pub mod session;
+mod signals;
 pub mod status;
 pub mod strings;
 

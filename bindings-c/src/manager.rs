@@ -89,6 +89,7 @@ pub unsafe extern "C" fn tessera_manager_new(
                 }
             },
         };
+        crate::signals::shield_io_threads();
         let mut builder = SessionManager::builder(Config::default()).options(&options)?;
         if let Some(clock) = clock {
             builder = builder.clock(clock.clock.clone());

@@ -1,7 +1,13 @@
-//! The fault run on Redis (issue 12, item 7), from Rust: 16 client threads share one
+//! The fault run on Redis (issue 12, item 7): 16 client threads in Rust share one
 //! `SessionManager` on a private, persistent `redis-server` (`appendonly yes`, an fsync per
-//! write) while the run kills and restarts it, pauses it with SIGSTOP for 2 s, and kills every
-//! client connection with `CLIENT KILL`.
+//! write), and so do 16 threads or loops of each other language's client (`tests/chaos/`:
+//! Python, Node's Promise API, C), while the run kills and restarts it, pauses it with SIGSTOP
+//! for 2 s, and kills every client connection with `CLIENT KILL`.
+//!
+//! The other languages' clients are named by the environment (`make test-chaos` sets it):
+//! `TESSERA_CHAOS_PYTHON` (an interpreter that imports `tessera`), `TESSERA_CHAOS_NODE` (the
+//! `bindings-node` directory, built), `TESSERA_CHAOS_C` (the built `tests/chaos/client.c`). A
+//! client that is not named is skipped, loudly; under `CI=true` that fails the run.
 //!
 //! Every answer must be right or `store_unavailable`: a token that was signed out never
 //! validates, a live token never validates as another user. Sessions written before the faults
@@ -13,6 +19,9 @@
 //! driven by the clients' progress (so many answers between faults), the pause lasts 2 s, and
 //! the whole run is refused past two minutes.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -156,6 +165,123 @@ impl Fixture {
     }
 }
 
+/// A client in another language, running (see `tests/chaos/`).
+struct Foreign {
+    language: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Foreign {
+    /// Start the clients the environment names; each has said `ready` when this returns.
+    fn start_all(url: &str, dir: &std::path::Path) -> Vec<Foreign> {
+        let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chaos");
+        let json = dir.join("tokens.json");
+        let txt = dir.join("tokens.txt");
+        let mut wanted: Vec<(&'static str, &'static str, Option<Command>)> = Vec::new();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        wanted.push((
+            "Python",
+            "TESSERA_CHAOS_PYTHON",
+            var("TESSERA_CHAOS_PYTHON").map(|py| {
+                let mut c = Command::new(py);
+                c.arg(tests.join("client.py")).arg(url).arg(&json);
+                c
+            }),
+        ));
+        wanted.push((
+            "Node",
+            "TESSERA_CHAOS_NODE",
+            var("TESSERA_CHAOS_NODE").map(|binding| {
+                let mut c = Command::new("node");
+                c.arg(tests.join("client.js"))
+                    .arg(binding)
+                    .arg(url)
+                    .arg(&json);
+                c
+            }),
+        ));
+        wanted.push((
+            "C",
+            "TESSERA_CHAOS_C",
+            var("TESSERA_CHAOS_C").map(|bin| {
+                let mut c = Command::new(bin);
+                c.arg(url).arg(&txt);
+                c
+            }),
+        ));
+        let mut started = Vec::new();
+        for (language, variable, command) in wanted {
+            let Some(mut command) = command else {
+                if std::env::var("CI").as_deref() == Ok("true") {
+                    eprintln!("chaos: FAILED: {variable} is not set (make test-chaos sets it)");
+                    std::process::exit(1);
+                }
+                eprintln!("chaos: {language} client SKIPPED: {variable} is not set");
+                continue;
+            };
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start the {language} client: {e}"));
+            let stdin = child.stdin.take();
+            let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+            let mut line = String::new();
+            stdout
+                .read_line(&mut line)
+                .expect("the client's first line");
+            assert_eq!(line.trim(), "ready", "the {language} client did not start");
+            started.push(Foreign {
+                language,
+                child,
+                stdin,
+                stdout,
+            });
+        }
+        started
+    }
+
+    /// Stop the client (its stdin closes) and read its tallies.
+    fn finish(mut self) -> serde_json::Value {
+        drop(self.stdin.take());
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the client's tallies");
+        let status = self.child.wait().expect("the client exits");
+        assert!(
+            status.success(),
+            "the {} client failed: {status}",
+            self.language
+        );
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the {} client's tallies: {e}: {line}", self.language))
+    }
+}
+
+/// Write the tokens for the other languages' clients: JSON, and lines for C. Owner-only.
+fn hand_over(dir: &std::path::Path, live: &[(String, String)], ended: &[String]) {
+    let json = serde_json::json!({ "live": live, "ended": ended });
+    let mut txt = String::new();
+    for (token, user) in live {
+        txt.push_str(&format!("live {token} {user}\n"));
+    }
+    for token in ended {
+        txt.push_str(&format!("ended {token}\n"));
+    }
+    for (name, text) in [("tokens.json", json.to_string()), ("tokens.txt", txt)] {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(name))
+            .expect("write the tokens for the clients");
+        f.write_all(text.as_bytes()).expect("write the tokens");
+    }
+}
+
 struct Row {
     fault: &'static str,
     unavailable: u64,
@@ -193,6 +319,10 @@ fn main() {
         assert!(manager.logout(&token).expect("sign out"));
         ended.push(token);
     }
+    let dir = std::env::temp_dir().join(format!("tessera-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the clients' tokens");
+    hand_over(&dir, &live, &ended);
+    let foreign = Foreign::start_all(&url, &dir);
     let fixture = Arc::new(Fixture {
         manager,
         live,
@@ -255,6 +385,8 @@ fn main() {
     for c in clients {
         c.join().expect("client thread");
     }
+    let tallies: Vec<serde_json::Value> = foreign.into_iter().map(Foreign::finish).collect();
+    let _ = std::fs::remove_dir_all(&dir);
 
     // Nothing acknowledged before the faults was lost; nothing signed out came back.
     let mut lost = 0;
@@ -306,8 +438,28 @@ fn main() {
         "  sessions written before the faults and lost: {lost} of {}",
         fixture.live.len()
     );
-    let failed = u64::from(wrong > 0) + u64::from(lost > 0);
-    println!("{} passed, {failed} failed", 2 - failed);
+    println!("  other languages' clients (16 each, through the same faults):");
+    let mut foreign_wrong = 0;
+    for t in &tallies {
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        foreign_wrong += n("wrong");
+        println!(
+            "  {:<8} {} answers: {} right, {} store_unavailable (slowest {:.1} ms), {} wrong {}",
+            t["language"].as_str().unwrap_or("?"),
+            n("answers"),
+            n("right"),
+            n("unavailable"),
+            t["slowest_failure_ms"].as_f64().unwrap_or(f64::NAN),
+            n("wrong"),
+            t["wrong_examples"]
+        );
+        if n("answers") == 0 {
+            foreign_wrong += 1;
+            println!("  (a client that answered nothing counts as wrong)");
+        }
+    }
+    let failed = u64::from(wrong > 0) + u64::from(lost > 0) + u64::from(foreign_wrong > 0);
+    println!("{} passed, {failed} failed", 3 - failed);
     if failed > 0 {
         std::process::exit(1);
     }

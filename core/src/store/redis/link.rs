@@ -29,6 +29,23 @@ use crate::error::{Error, Result};
 /// within this much (plus a connect) of Redis coming back.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Run by every I/O thread the Redis store starts, first (see [`set_io_thread_start`]).
+static IO_THREAD_START: once_cell::sync::OnceCell<fn()> = once_cell::sync::OnceCell::new();
+
+/// Have every I/O thread the Redis store starts from now on run `hook` first; the first call
+/// wins. For hosts whose threads need a setting that only native code can make: a C program
+/// does not ignore `SIGPIPE` as Rust, Python and Node programs do, and a write to a connection
+/// Redis has closed would then kill the process, so the C binding blocks `SIGPIPE` in these
+/// threads (the write fails with `EPIPE` instead, and the call with `store_unavailable`).
+///
+/// ```
+/// fn note() {}
+/// tessera::store::redis::set_io_thread_start(note);
+/// ```
+pub fn set_io_thread_start(hook: fn()) {
+    let _ = IO_THREAD_START.set(hook);
+}
+
 /// The connection of one process, and what it takes to replace it.
 pub(super) struct Link {
     pid: u32,
@@ -111,6 +128,11 @@ impl Link {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tessera-redis")
+            .on_thread_start(|| {
+                if let Some(hook) = IO_THREAD_START.get() {
+                    hook();
+                }
+            })
             .enable_io()
             .enable_time()
             .build()

@@ -34,6 +34,7 @@ use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
 use crate::store::{Store, touch_slack_ms};
 use link::{Conn, Link, Target};
 
+pub use link::set_io_thread_start;
 pub use url::RedisOptions;
 
 /// How long past its due time a key lives in Redis: a margin so Redis never drops a session
