@@ -255,10 +255,16 @@ impl SessionManager {
     pub fn validate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let (record, via_alias) = match inner.load_live(token, now)? {
+        let (mut record, via_alias) = match inner.load_live(token, now)? {
             Ok(found) => found,
             Err(reason) => return Ok(Validation::Rejected(reason)),
         };
+        if !ctx.https && record.secure {
+            // The token just travelled in clear: the next HTTPS request must rotate it with no
+            // grace, as if the session had been made over HTTP.
+            inner.store.mark_insecure(&record.id, now, inner.idle_ms)?;
+            record.secure = false;
+        }
         let upgrade = ctx.https && !record.secure;
         let due = inner
             .rotation_ms

@@ -254,6 +254,15 @@ impl<F: Fn(&str) -> tessera::Result<()> + Send + Sync + 'static> Store for Hooke
         (self.hook)("update_data")?;
         self.inner.update_data(id, op, max_bytes, now, idle_ms)
     }
+    fn mark_insecure(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> tessera::Result<bool> {
+        (self.hook)("mark_insecure")?;
+        self.inner.mark_insecure(id, now, idle_ms)
+    }
     fn set_expiry(
         &self,
         id: &SessionId,

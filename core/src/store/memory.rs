@@ -534,7 +534,8 @@ impl Store for MemoryStore {
             entry.id = change.new_id;
             entry.rotated_at = now;
             *entry.last_seen.get_mut() = now;
-            entry.secure |= change.secure;
+            // The flag follows the transport the token last travelled on.
+            entry.secure = change.secure;
             entry.predecessor = change.alias_until.map(|_| *id);
             if let Some(login) = &change.login {
                 entry.user = Some(login.user.clone());
@@ -604,6 +605,29 @@ impl Store for MemoryStore {
         };
         let mut shard = self.shard(&target).write();
         apply(&mut shard, &target).unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
+    }
+
+    fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+        let apply = |shard: &mut Shard, target: &SessionId| -> Option<bool> {
+            let entry = shard.find_mut(target)?;
+            if entry.check_live(now, idle_ms).is_err() {
+                return Some(false);
+            }
+            entry.secure = false;
+            Some(true)
+        };
+        let target = {
+            let mut shard = self.shard(id).write();
+            if let Some(marked) = apply(&mut shard, id) {
+                return Ok(marked);
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return Ok(false),
+            }
+        };
+        let mut shard = self.shard(&target).write();
+        Ok(apply(&mut shard, &target).unwrap_or(false))
     }
 
     fn set_expiry(

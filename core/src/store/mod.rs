@@ -165,6 +165,15 @@ pub trait Store: Send + Sync + 'static {
         idle_ms: u64,
     ) -> Result<Option<Arc<Data>>>;
 
+    /// Record that the live session `id` names (directly or through an in-grace alias) was just
+    /// used over plain HTTP: its token may have been seen in clear, so its `secure` flag becomes
+    /// false and the next HTTPS request rotates it with no grace. Never touches, re-creates or
+    /// revives anything else. Returns whether a live session was marked.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool>;
+
     /// Set the per-session expiry of the live session `id` (following an in-grace alias): its own
     /// idle timeout and its absolute deadline. Never touches, re-creates or revives an
     /// ended/expired record. Returns the record as changed, or None if gone.
@@ -294,6 +303,9 @@ macro_rules! forward_store {
                 idle_ms: u64,
             ) -> Result<Option<Arc<Data>>> {
                 (**self).update_data(id, op, max_bytes, now, idle_ms)
+            }
+            fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+                (**self).mark_insecure(id, now, idle_ms)
             }
             fn set_expiry(
                 &self,

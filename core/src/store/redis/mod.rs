@@ -64,6 +64,7 @@ static REKEY: Lazy<Script> = script!("lua/rekey.lua");
 static READ_DATA: Lazy<Script> = script!("lua/read_data.lua");
 static WRITE_DATA: Lazy<Script> = script!("lua/write_data.lua");
 static SET_EXPIRY: Lazy<Script> = script!("lua/set_expiry.lua");
+static MARK_INSECURE: Lazy<Script> = script!("lua/mark_insecure.lua");
 static REMOVE: Lazy<Script> = script!("lua/remove.lua");
 static REMOVE_USER: Lazy<Script> = script!("lua/remove_user.lua");
 static REMOVE_BATCH: Lazy<Script> = script!("lua/remove_batch.lua");
@@ -364,6 +365,13 @@ impl Store for RedisStore {
         Err(Error::store_unavailable(
             "redis: the session kept changing while its data was written",
         ))
+    }
+
+    fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+        match self.invoke(&MARK_INSECURE, &[&hex(id), &now, &idle_ms])? {
+            Value::Int(n) => Ok(n == 1),
+            other => Err(codec::unexpected("mark_insecure", &other)),
+        }
     }
 
     fn set_expiry(

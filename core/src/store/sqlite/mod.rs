@@ -449,7 +449,8 @@ impl Store for SqliteStore {
             record.id = change.new_id;
             record.rotated_at = now;
             record.last_seen = now;
-            record.secure |= change.secure;
+            // The flag follows the transport the token last travelled on.
+            record.secure = change.secure;
             record.predecessor = change.alias_until.map(|_| *id);
             if let Some(login) = &change.login {
                 record.user = Some(login.user.clone());
@@ -498,6 +499,21 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute(params![key(&record.id), text]))
                 .map_err(sql_error)?;
             Ok(next)
+        })
+    }
+
+    fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+        self.write(|tx| {
+            let Some((_, record)) = lookup(tx, id, now)? else {
+                return Ok(false);
+            };
+            if record.check_live(now, idle_ms).is_err() {
+                return Ok(false);
+            }
+            tx.prepare_cached("UPDATE sessions SET secure = 0 WHERE id = ?1")
+                .and_then(|mut s| s.execute([key(&record.id)]))
+                .map_err(sql_error)?;
+            Ok(true)
         })
     }
 
@@ -777,6 +793,9 @@ mod tests {
             idle_ms: u64,
         ) -> Result<Option<Arc<Data>>> {
             self.store.update_data(id, op, max_bytes, now, idle_ms)
+        }
+        fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+            self.store.mark_insecure(id, now, idle_ms)
         }
         fn set_expiry(
             &self,

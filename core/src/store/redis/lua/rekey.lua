@@ -13,7 +13,8 @@ if login and (h.user or '') ~= ARGV[11] then return {} end
 if redis.call('EXISTS', newkey) == 1 then return redis.error_reply('session id collision') end
 redis.call('RENAME', oldkey, newkey)
 redis.call('HSET', newkey, 'rotated', ARGV[4], 'seen', ARGV[4])
-if ARGV[8] == '1' then redis.call('HSET', newkey, 'secure', '1') end
+-- The flag follows the transport the token last travelled on.
+redis.call('HSET', newkey, 'secure', ARGV[8])
 -- The alias the old id had (its predecessor) ends: only the immediately preceding token lives.
 if h.pred then
   redis.call('DEL', p .. ':a:' .. h.pred)
