@@ -105,12 +105,18 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
     """One request's session: a dict of its data (as Flask's tagged serializer reads it) in
     front of the ``tessera.Request`` that ``save_session`` finishes."""
 
-    def __init__(self, native: Request, serializer: TaggedJSONSerializer) -> None:
+    def __init__(
+        self,
+        native: Request,
+        serializer: TaggedJSONSerializer,
+        stored: Optional[dict[str, Any]] = None,
+    ) -> None:
         def on_update(_: CallbackDict[str, Any]) -> None:
             self.modified = True
             self.accessed = True
 
-        stored = native.data
+        if stored is None:  # not given by SessionManager.open: asked for
+            stored = native.data
         untagged = {
             k: _untag(serializer, v) if isinstance(v, (dict, list)) else v
             for k, v in stored.items()
@@ -131,6 +137,8 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         self._auth: Optional[tuple[str, Optional[str]]] = None
         self._regenerate = False
         self._done = False
+        # What the response must carry once finished (``Response.headers()``).
+        self._headers: list[tuple[str, str]] = []
         self._expiry_at_begin = (stored.get("_permanent", False), stored.get(EXPIRY_KEY))
 
     # -- reads that may lead to an in-place change count as access (as in Flask's session) --
@@ -308,6 +316,8 @@ class TesseraSessionInterface(SessionInterface):
 
     def __init__(self, manager: Optional[SessionManager] = None, **options: Any) -> None:
         self.manager = manager if manager is not None else SessionManager(**options)
+        # Fixed when the manager is built: asked once, not on every request.
+        self._store_is_shared = self.manager.store_is_shared
 
     def init_app(self, app: Flask) -> TesseraSessionInterface:
         """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
@@ -323,9 +333,10 @@ class TesseraSessionInterface(SessionInterface):
     ) -> Union[TesseraSession, UnavailableSession]:
         # From the WSGI environ directly: the server has joined repeated headers there already,
         # and it is several times cheaper than request.headers on every request.
+        # One call into the binding: the request and what is read from it right after begin.
         environ = request.environ
         try:
-            native = self.manager.begin(
+            native, stored, _, _, reason, _, forked = self.manager.open(
                 environ.get("HTTP_COOKIE"),
                 method=request.method,
                 https=request.is_secure,
@@ -335,10 +346,10 @@ class TesseraSessionInterface(SessionInterface):
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
             return UnavailableSession(e)
-        if not self.manager.store_is_shared:
+        if not self._store_is_shared:
             # The memory store under several processes loses sessions: say so (once).
-            check_request(self.manager, environ, native.reason)
-        return TesseraSession(native, self.serializer)
+            check_request(self.manager, environ, reason, forked=forked)
+        return TesseraSession(native, self.serializer, stored)
 
     def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:
         if not isinstance(session, TesseraSession):  # pragma: no cover - a foreign session
@@ -348,7 +359,7 @@ class TesseraSessionInterface(SessionInterface):
             self._finish(app, session, response)
         # A second call (on the 500 response Flask builds when the first one raised) adds the
         # same headers: the request is finished once.
-        headers = session.response.headers() if session.response is not None else []
+        headers = session._headers
         if session.accessed or headers:
             response.vary.add("Cookie")
         for name, value in headers:
@@ -370,17 +381,19 @@ class TesseraSessionInterface(SessionInterface):
                 native.login(user)
                 if session._had_data and not native.data:
                     only = session._assigned
-            session.response = native.finish(session._data(only), **outcome)
+            session.response, session._headers, _ = native.close(session._data(only), **outcome)
         except TesseraError as e:
             # data_too_large, store_unavailable, a refused user id: Flask answers 500, and that
             # response still carries what the request owes the client (a token rotated by begin,
             # or the one a completed login made).
             session.response = e.response or self._failed(native, outcome)
+            session._headers = session.response.headers() if session.response is not None else []
             raise
         except (TypeError, ValueError) as e:
             # A value changed in place into something the serializer cannot store: nothing is
             # saved, and the error names the key.
             session.response = self._failed(native, outcome)
+            session._headers = session.response.headers() if session.response is not None else []
             raise type(e)(f"the session could not be saved: {e}") from e
 
     @staticmethod
