@@ -361,7 +361,11 @@ class TesseraSessionInterface(SessionInterface):
         # same headers: the request is finished once.
         headers = session._headers
         if session.accessed or headers:
-            response.vary.add("Cookie")
+            if "Vary" in response.headers:
+                response.vary.add("Cookie")
+            else:
+                # What vary.add gives here, without parsing an absent header into a set first.
+                response.headers["Vary"] = "Cookie"
         for name, value in headers:
             if name == "Set-Cookie":
                 response.headers.add(name, value)

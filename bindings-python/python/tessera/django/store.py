@@ -536,7 +536,7 @@ class SessionStore(SessionBase):
         state = get_state()
         if state.cookie_max_age is not None:
             return state.cookie_max_age
-        return int(state.manager.idle_timeout)
+        return int(state.idle_timeout)
 
     def _life_left(self, modification: datetime) -> int:
         """Seconds from ``modification`` to the session's absolute deadline."""
@@ -545,7 +545,7 @@ class SessionStore(SessionBase):
             req.absolute_deadline if req is not None and self._token_of(req) is not None else None
         )
         if deadline is None:
-            return int(get_manager().absolute_timeout)
+            return int(get_state().absolute_timeout)
         return max(0, int(deadline - modification.timestamp()))
 
     def get_expiry_age(self, **kwargs: Any) -> int:
@@ -555,7 +555,7 @@ class SessionStore(SessionBase):
         expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
         age: int = super().get_expiry_age(modification=modification, expiry=expiry)
         if isinstance(expiry, (int, float)) and expiry and not isinstance(expiry, bool):
-            age = min(age, int(get_manager().idle_timeout))
+            age = min(age, int(get_state().idle_timeout))
         return min(age, self._life_left(modification))
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
