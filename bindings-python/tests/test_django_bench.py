@@ -33,7 +33,14 @@ def test_bench_runner_writes_json_and_markdown(tmp_path: Path) -> None:
     for figures in report["django"].values():
         assert set(figures) == {"create", "load", "modify_save", "cycle_key", "login"}
         assert all(f["us"] > 0 for f in figures.values())
-    assert set(report["flask"]) == {"cookie", "tessera", "floor", "unused", "none"}
+    assert set(report["flask"]) == {
+        "cookie",
+        "tessera",
+        "floor",
+        "floor_vary",
+        "unused",
+        "none",
+    }
     assert set(report["django_client"]) == {
         "tessera",
         "tessera_mw",

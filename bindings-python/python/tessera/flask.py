@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -101,9 +101,26 @@ def _untag(serializer: TaggedJSONSerializer, value: Any) -> Any:
     return value
 
 
+def _on_update(session: CallbackDict[str, Any]) -> None:
+    session.modified = True  # type: ignore[attr-defined]
+    session.accessed = True  # type: ignore[attr-defined]
+
+
 class TesseraSession(CallbackDict[str, Any], SessionMixin):
     """One request's session: a dict of its data (as Flask's tagged serializer reads it) in
     front of the ``tessera.Request`` that ``save_session`` finishes."""
+
+    # Per-request state as class-level defaults, so that making a session costs little.
+    #: What ``finish`` returned, once the response is saved.
+    response: Optional[Response] = None
+    modified = False
+    accessed = False
+    # A user change to hand to finish: ("login", user) or ("logout", None).
+    _auth: Optional[tuple[str, Optional[str]]] = None
+    _regenerate = False
+    _done = False
+    # What the response must carry once finished (``Response.headers()``).
+    _headers: Sequence[tuple[str, str]] = ()
 
     def __init__(
         self,
@@ -111,52 +128,52 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         serializer: TaggedJSONSerializer,
         stored: Optional[dict[str, Any]] = None,
     ) -> None:
-        def on_update(_: CallbackDict[str, Any]) -> None:
-            self.modified = True
-            self.accessed = True
-
         if stored is None:  # not given by SessionManager.open: asked for
             stored = native.data
-        untagged = {
-            k: _untag(serializer, v) if isinstance(v, (dict, list)) else v
-            for k, v in stored.items()
-        }
-        super().__init__(untagged, on_update)
+        # CallbackDict.__init__, inlined (this runs on every request), with the stored data as
+        # Flask's tagged serializer reads it (only containers can hold tags). The callback is a
+        # module-level function, not a closure over self: no reference cycle per request for the
+        # garbage collector to find.
+        dict.__init__(self, stored)
+        for k, v in stored.items():
+            if isinstance(v, (dict, list)):
+                dict.__setitem__(self, k, _untag(serializer, v))
+        self.on_update = _on_update
         #: The core's request; finished by ``save_session``.
         self.native = native
-        #: What ``finish`` returned, once the response is saved.
-        self.response: Optional[Response] = None
         self.serializer = serializer
-        self.modified = False
-        self.accessed = False
-        self._had_data = bool(stored)
+        # The data as begun (a dict of its own, never changed).
+        self._stored = stored
         # Keys this request assigned: what survives a logout, or a login that drops the
         # previous data (Tessera's rule: only what the request wrote survives).
         self._assigned: set[str] = set()
-        # A user change to hand to finish: ("login", user) or ("logout", None).
-        self._auth: Optional[tuple[str, Optional[str]]] = None
-        self._regenerate = False
-        self._done = False
-        # What the response must carry once finished (``Response.headers()``).
-        self._headers: list[tuple[str, str]] = []
-        self._expiry_at_begin = (stored.get("_permanent", False), stored.get(EXPIRY_KEY))
+
+    @property
+    def _had_data(self) -> bool:
+        return bool(self._stored)
+
+    @property
+    def _expiry_at_begin(self) -> tuple[Any, Any]:
+        return (self._stored.get("_permanent", False), self._stored.get(EXPIRY_KEY))
 
     # -- reads that may lead to an in-place change count as access (as in Flask's session) --
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return super().__getitem__(key)
+        return dict.__getitem__(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
         self.accessed = True
-        return super().get(key, default)
+        return dict.get(self, key, default)
 
     # -- writes are checked at once, so a bad value fails in the view that assigns it --------
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._check(key, value)
         self._assigned.add(key)
-        super().__setitem__(key, value)
+        # CallbackDict's __setitem__, inlined: the most frequent write of a view.
+        dict.__setitem__(self, key, value)
+        self.modified = self.accessed = True
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         self.accessed = True
@@ -346,8 +363,9 @@ class TesseraSessionInterface(SessionInterface):
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
             return UnavailableSession(e)
-        if not self._store_is_shared:
-            # The memory store under several processes loses sessions: say so (once).
+        if not self._store_is_shared and (forked or environ.get("wsgi.multiprocess")):
+            # The memory store under several processes loses sessions: say so (once). Only a
+            # fork or a multiprocess server can make check_request warn.
             check_request(self.manager, environ, reason, forked=forked)
         return TesseraSession(native, self.serializer, stored)
 
@@ -361,11 +379,12 @@ class TesseraSessionInterface(SessionInterface):
         # same headers: the request is finished once.
         headers = session._headers
         if session.accessed or headers:
-            if "Vary" in response.headers:
+            if response.headers.getlist("Vary"):
                 response.vary.add("Cookie")
             else:
-                # What vary.add gives here, without parsing an absent header into a set first.
-                response.headers["Vary"] = "Cookie"
+                # What vary.add gives here, without werkzeug's costly lookup of an absent header
+                # (it raises and catches a KeyError, twice).
+                response.headers.add("Vary", "Cookie")
         for name, value in headers:
             if name == "Set-Cookie":
                 response.headers.add(name, value)

@@ -92,8 +92,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
             )
         except StoreUnavailable as e:
             return _unavailable(e)
-        if not state.store_is_shared:
-            # The memory store under several processes loses sessions: say so (once).
+        if not state.store_is_shared and (forked or meta.get("wsgi.multiprocess")):
+            # The memory store under several processes loses sessions: say so (once). Only a
+            # fork or a multiprocess server can make check_request warn.
             check_request(state.manager, meta, reason, forked=forked)
         request.session = self.TesseraStore(
             token,

@@ -184,8 +184,9 @@ class SessionStore(SessionBase):
             req, data, token, user, reason, _, forked = state.manager.open(
                 header, https=self.https, user_agent=self.user_agent
             )
-            if not state.store_is_shared:
-                # Django's own middleware: no WSGI environ here, so only a fork is seen.
+            if forked and not state.store_is_shared:
+                # Django's own middleware: no WSGI environ here, so only a fork is seen (and
+                # without a fork check_request has nothing to say).
                 check_request(state.manager, None, reason, forked=forked)
             self._request = req
             self._begun = (req, data, token, user)
@@ -478,9 +479,15 @@ class SessionStore(SessionBase):
         self._begun = None  # the request changes
         if desired is not None and desired != current:
             req.login(desired)
-        else:
-            req.regenerate()
-        self._session_key = req.token
+            self._session_key = req.token
+            return
+        cycled = req.regenerate()
+        token = req.token
+        if cycled:
+            # A live session under a new token, user kept, nothing ended: what save() reads of
+            # the request is known without asking.
+            self._begun = (req, None, token, current)
+        self._session_key = token
 
     def delete(self, session_key: Optional[str] = None) -> None:
         """Destroy the server-side session of ``session_key`` (default: this one) now."""
