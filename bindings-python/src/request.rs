@@ -518,8 +518,10 @@ impl Request {
     }
 
     /// `finish`, and in the same call what a framework's glue reads from its response:
-    /// `(response, response.headers(), response.ended)`. One crossing of the language boundary
-    /// per request on the way out. Fails as `finish` does.
+    /// `(response, response.headers(), response.ended, session_cookie, token)` — whether the
+    /// response sets or clears the session cookie, and the token the client holds after it (what
+    /// that cookie carries; None when it is cleared). One crossing of the language boundary per
+    /// request on the way out. Fails as `finish` does.
     #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
                         regenerate=false, expiry=None, expiry_changed=false, error=false))]
     #[allow(clippy::too_many_arguments)]
@@ -550,7 +552,16 @@ impl Request {
         )?;
         let headers = PyList::new(py, response.inner.headers())?;
         let ended = response.inner.ended;
-        (Bound::new(py, response)?, headers, ended).into_pyobject(py)
+        let session_cookie = response.inner.set_cookie.is_some();
+        let token = response.inner.token.as_ref().map(tessera::Token::expose);
+        (
+            Bound::new(py, response)?,
+            headers,
+            ended,
+            session_cookie,
+            token,
+        )
+            .into_pyobject(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

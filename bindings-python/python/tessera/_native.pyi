@@ -152,7 +152,7 @@ class Request:
         expiry: Optional[_Expiry] = None,
         expiry_changed: bool = False,
         error: bool = False,
-    ) -> tuple[Response, list[tuple[str, str]], bool]: ...
+    ) -> tuple[Response, list[tuple[str, str]], bool, bool, Optional[str]]: ...
 
 @final
 class Response:

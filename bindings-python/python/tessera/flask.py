@@ -404,7 +404,7 @@ class TesseraSessionInterface(SessionInterface):
                 native.login(user)
                 if session._had_data and not native.data:
                     only = session._assigned
-            session.response, session._headers, _ = native.close(session._data(only), **outcome)
+            session.response, session._headers, *_ = native.close(session._data(only), **outcome)
         except TesseraError as e:
             # data_too_large, store_unavailable, a refused user id: Flask answers 500, and that
             # response still carries what the request owes the client (a token rotated by begin,

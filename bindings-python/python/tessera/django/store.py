@@ -81,12 +81,6 @@ def _user_of(data: dict[str, Any]) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def _token_in(set_cookie: str) -> Optional[str]:
-    """The value a ``Set-Cookie`` line gives its cookie (``None`` for one that clears it)."""
-    value = set_cookie.split(";", 1)[0].partition("=")[2].strip().strip('"')
-    return value or None
-
-
 class Finished(NamedTuple):
     """What :meth:`SessionStore.finish_request` gives the middleware."""
 
@@ -219,14 +213,6 @@ class SessionStore(SessionBase):
             return begun[1]
         return req.data
 
-    def _session_cookie(self, headers: Headers) -> Optional[str]:
-        """The session cookie's ``Set-Cookie`` line among ``headers`` (``Response.set_cookie``)."""
-        prefix = get_state().cookie_name + "="
-        for name, value in headers:
-            if name == "Set-Cookie" and value.startswith(prefix):
-                return value
-        return None
-
     def _now(self) -> datetime:
         """``timezone.now()`` on the manager's clock (a ``ManualClock`` in tests)."""
         now = get_manager().now()
@@ -290,19 +276,17 @@ class SessionStore(SessionBase):
         req = self._req()
         outcome = self._outcome(error)
         try:
-            _, headers, ended = req.close(**outcome)
+            _, headers, ended, session_cookie, token = req.close(**outcome)
         finally:
             self._request = None
             self._begun = None
             self._login = None
             self._expiry_changed = False
         self._sent = (*self._sent, headers)
-        set_cookie = self._session_cookie(headers)
-        if set_cookie is not None:
-            key = _token_in(set_cookie)
-            if key != self.session_key:
+        if session_cookie:  # set (a new token) or cleared (None): the session key follows it
+            if token != self.session_key:
                 self.modified = True  # Django's middleware sends the cookie of modified sessions
-            self._session_key = key
+            self._session_key = token
         return headers, ended
 
     def finish_request(self, *, error: bool) -> Finished:
