@@ -794,7 +794,7 @@ def bounds(report: dict[str, Any]) -> list[str]:
         f"less create {raw['create']:.2f} µs and open {raw['open']:.2f} µs); the other "
         f"{dj['tessera']['cycle_key'] - cycle:.2f} µs are Python: SessionBase's protocol "
         "(cycle_key, then save, each reading the session) and the store's glue around the two "
-        "calls (the outcome, the Set-Cookie line read back for session_key). "
+        "calls (the outcome handed to close, session_key kept in step). "
         f"(SessionBase on a dict takes {dj['floor']['cycle_key']:.2f} µs: Django's cycle_key "
         "makes a new random key in Python, which Tessera does in Rust.)",
         "",
