@@ -134,6 +134,7 @@ async function http () {
     const non2xx = a.samples.reduce((n, x) => n + x.non2xx, 0)
     return {
       name: a.name,
+      kind: a.kind,
       requestsPerSec: median(a.samples.map((x) => x.rps)),
       p99Ms: median(a.samples.map((x) => x.p99)),
       requests: a.samples.reduce((n, x) => n + x.requests, 0),
@@ -186,11 +187,12 @@ function perOpInterleaved (fs, n, rounds = 9) {
 }
 
 /**
- * Whole Express requests in process (bench/inprocess.js), without and with expressSession(),
- * each app in a child process of its own, taking turns: the median of 5 rounds (ns).
+ * Whole Express requests in process (bench/inprocess.js), without session middleware, with a
+ * middleware that only calls next() and with expressSession(), each app in a child process of
+ * its own, taking turns: the median of 5 rounds (ns).
  */
 function inProcessExpress () {
-  const samples = { none: [], tessera: [] }
+  const samples = { none: [], noop: [], tessera: [] }
   for (let round = 0; round < 5; round++) {
     for (const kind of Object.keys(samples)) {
       const out = execFileSync(process.execPath, [path.join(__dirname, 'inprocess.js'), kind], { encoding: 'utf8' })
@@ -199,6 +201,7 @@ function inProcessExpress () {
   }
   return {
     express_request_ns: median(samples.none),
+    express_request_noop_middleware_ns: median(samples.noop),
     express_request_with_tessera_ns: median(samples.tessera)
   }
 }
@@ -237,8 +240,14 @@ async function operations () {
   const result = {
     // A trivial free function, measured alongside: how slow the machine is right now.
     ...perOpInterleaved({
-      // The middleware's two native calls for a request that reads its session: begin + finish.
-      tessera_request_sync_ns: () => calls.finish(bound.begin(header, false, 'GET')[0], read),
+      // The middleware's two native calls for a request that reads its session: begin + finish,
+      // the handle given back for the next begin as the middleware does (making a new one
+      // costs ~1 µs more, which no request of expressSession() pays once the pool is warm).
+      tessera_request_sync_ns: () => {
+        const live = bound.begin(header, false, 'GET')[0]
+        calls.finish(live, read)
+        bound.recycle(live)
+      },
       napi_trivial_call_ns: () => native.version()
     }, 100000, 15),
     ...inProcessExpress(),
@@ -255,6 +264,7 @@ async function operations () {
 async function main () {
   const profile = require('../lib/native.js').__buildProfile()
   checkProfile(profile, 'the benchmark')
+  const loadStart = require('node:os').loadavg()[0].toFixed(2)
   const { runs, ratios } = await http()
   const ops = await operations()
   const redis = await redisBench()
@@ -273,6 +283,8 @@ async function main () {
   try { previous = JSON.parse(fs.readFileSync(file, 'utf8')) } catch {}
   const report = {
     date: new Date().toISOString(),
+    // 1-minute load averages: the figures of a run on a busy machine are not comparable.
+    load: { start: loadStart, end: require('node:os').loadavg()[0].toFixed(2) },
     node: process.version,
     machine: `${require('node:os').cpus().length} cores`,
     addon: profile,
@@ -291,7 +303,7 @@ async function main () {
   const md = [
     '# Node binding benchmarks',
     '',
-    `${report.date}, Node ${process.version}, ${report.machine}; release build. Shared machine: compare only within one run.`,
+    `${report.date}, Node ${process.version}, ${report.machine}; release build; load average ${report.load.start} at the start, ${report.load.end} at the end. Shared machine: compare only within one run.`,
     '',
     '## Express over HTTP',
     '',
@@ -321,23 +333,61 @@ async function main () {
     '|---|---:|',
     ...Object.entries(ops).map(([k, v]) => `| ${k} | ${Math.round(v)} |`),
     '',
-    '`tessera_request_sync_ns` is what expressSession() pays per request for the session itself: one ' +
-      'free-function call that reads the cookie, validates and returns the compact result, taken apart in ' +
-      'JavaScript (best of 15 rounds, taking turns with `napi_trivial_call_ns`, a native function that does ' +
+    '`tessera_request_sync_ns` is what expressSession() pays per request for the session itself: its two ' +
+      'native calls, begin (reads the cookie, validates, returns the compact result, taken apart in JavaScript) and ' +
+      'finish, on a request handle reused as the middleware reuses it (best of 15 rounds, taking turns with `napi_trivial_call_ns`, a native function that does ' +
       'nothing: ~30 ns on a quiet machine, so it says how loaded this one was). `express_request_ns` / ' +
       '`express_request_with_tessera_ns` are whole Express requests run without the network (real ' +
-      'IncomingMessage/ServerResponse on a stub socket; bench/inprocess.js, each app in a process of its own), ' +
-      'without and with expressSession(), the route reading one session value: their difference is the ' +
-      'middleware\'s whole cost in Express. `tessera_request_sync_ns` is begin + finish of a request that only reads; `tessera_validate_sync_ns` ' +
+      'IncomingMessage/ServerResponse on a stub socket, yielding to the event loop every 10 requests as a server ' +
+      'does; bench/inprocess.js, each app in a process of its own), without session middleware, with one that only ' +
+      'calls next() (`express_request_noop_middleware_ns`) and with expressSession(), the route reading one session ' +
+      'value: the difference between the first and the last is the middleware\'s whole cost in Express. `tessera_request_sync_ns` is begin + finish of a request that only reads; `tessera_validate_sync_ns` ' +
       'is the public class method, which builds a full result object.',
     '',
     `Target: a validate through the binding ≤ 1500 ns (tessera_request_sync_ns): ${met.validate ? 'met' : 'not met'}.`,
     '',
+    ...boundsMarkdown(runs, ops),
     ...redisMarkdown(report.redis),
     ...(report.redis.kept_from ? [`(Redis figures kept from the run of ${report.redis.kept_from}: redis-server was not installed for this one.)`, ''] : [])
   ].join('\n')
   fs.writeFileSync(path.join(OUT, 'node.md'), md)
   process.stdout.write(md)
+}
+
+/**
+ * What bounds expressSession()'s share of the ceiling: the budget the 90 % target leaves per
+ * request, against what Express charges for any middleware and what Tessera's own parts cost.
+ */
+function boundsMarkdown (runs, ops) {
+  const cpu = (kind) => runs.find((r) => r.kind === kind).cpuUsPerRequest
+  const us = (ns) => (ns / 1000).toFixed(1)
+  const ceiling = cpu('none')
+  const budget = ceiling * (1 / 0.9 - 1)
+  const added = cpu('tessera') - ceiling
+  const none = ops.express_request_ns
+  const middleware = ops.express_request_noop_middleware_ns - none
+  const whole = ops.express_request_with_tessera_ns - none
+  const native = ops.tessera_request_sync_ns
+  return [
+    '## What bounds the share of the ceiling',
+    '',
+    `At 90 % of the ceiling expressSession() may add ${budget.toFixed(1)} µs of server CPU per request ` +
+      `(1/0.9 − 1 of the ceiling's ${ceiling.toFixed(1)} µs); over HTTP it added ${added.toFixed(1)} µs. In process ` +
+      '(no network, medians of 5 rounds, each app in a process of its own):',
+    '',
+    '| part of a request | µs | share of the ceiling in process |',
+    '|---|---:|---:|',
+    `| a whole Express request, no session middleware | ${us(none)} | 100 % |`,
+    `| Express's own cost of one more middleware (one that only calls next()) | ${us(middleware)} | ${(100 * middleware / none).toFixed(1)} % |`,
+    `| expressSession() in all (with the line above) | ${us(whole)} | ${(100 * whole / none).toFixed(1)} % |`,
+    `| of which the native begin + finish (tessera_request_sync_ns) | ${us(native)} | ${(100 * native / none).toFixed(1)} % |`,
+    `| of which the JavaScript glue and its garbage (the rest) | ${us(whole - middleware - native)} | ${(100 * (whole - middleware - native) / none).toFixed(1)} % |`,
+    '',
+    'In process expressSession() runs at ' +
+      `${(100 * none / ops.express_request_with_tessera_ns).toFixed(1)} % of the ceiling. The in-process figures are ` +
+      'differences of a few µs between requests of tens of µs, timed on a shared machine: read them with the load average (deterministic instruction counts: run bench/inprocess.js under `valgrind --tool=callgrind` with `node --predictable` at two values of BENCH_INPROCESS_N and take the slope).',
+    ''
+  ]
 }
 
 main().catch((err) => {

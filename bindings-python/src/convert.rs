@@ -10,13 +10,13 @@ const MAX_DEPTH: usize = 128;
 
 /// A Python value as JSON, with a `TypeError` naming the offending value's type and path.
 pub fn to_json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
-    to_json_at(value, &mut String::from("value"), 0)
+    to_json_at(value, &Path::Root("value"), 0)
 }
 
 /// A Python mapping as a JSON object.
 pub fn to_object(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
     match value.cast::<PyDict>() {
-        Ok(dict) => match to_json_at(dict.as_any(), &mut what.to_owned(), 0)? {
+        Ok(dict) => match to_json_at(dict.as_any(), &Path::Root(what), 0)? {
             Value::Object(map) => Ok(map),
             _ => unreachable_object(),
         },
@@ -31,7 +31,26 @@ fn unreachable_object() -> PyResult<Map<String, Value>> {
     Err(PyTypeError::new_err("session data must be a JSON object"))
 }
 
-fn to_json_at(value: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<Value> {
+/// Where a value sits in what is converted (`data["cart"][0]`), rendered only for an error
+/// message: formatting it for every value cost more than converting the value.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(what) => f.write_str(what),
+            Path::Key(parent, key) => write!(f, "{parent}[{key:?}]"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+fn to_json_at(value: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
             "{path} is nested more than {MAX_DEPTH} levels deep"
@@ -77,22 +96,16 @@ fn to_json_at(value: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyRe
                     type_name(&k)
                 )));
             };
-            let key = key.to_cow()?.into_owned();
-            let len = path.len();
-            path.push_str(&format!("[{key:?}]"));
-            let converted = to_json_at(&v, path, depth + 1)?;
-            path.truncate(len);
-            map.insert(key, converted);
+            let key = key.to_cow()?;
+            let converted = to_json_at(&v, &Path::Key(path, &key), depth + 1)?;
+            map.insert(key.into_owned(), converted);
         }
         return Ok(Value::Object(map));
     }
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
         let mut out = Vec::new();
         for (i, item) in value.try_iter()?.enumerate() {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            out.push(to_json_at(&item?, path, depth + 1)?);
-            path.truncate(len);
+            out.push(to_json_at(&item?, &Path::Index(path, i), depth + 1)?);
         }
         return Ok(Value::Array(out));
     }

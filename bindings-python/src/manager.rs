@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
 use tessera::{Config, Context, DataOp, Pepper, Reason, SessionId, Validation};
 
@@ -56,6 +56,42 @@ pub struct SessionManager {
 
 fn context(https: bool, user_agent: Option<&str>) -> Context<'_> {
     Context { https, user_agent }
+}
+
+/// The text parts of a request head, decoded from Python values.
+struct Head {
+    cookie_header: Option<String>,
+    user_agent: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Head {
+    fn new(
+        cookie_header: Option<&Bound<'_, PyAny>>,
+        user_agent: Option<&Bound<'_, PyAny>>,
+        csrf: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        // Undecodable text cannot name a session or a token: treated as absent / malformed.
+        let optional = |v: Option<&Bound<'_, PyAny>>, what: &str| match v {
+            Some(v) if !v.is_none() => convert::token(v, what),
+            _ => Ok(None),
+        };
+        Ok(Head {
+            cookie_header: optional(cookie_header, "cookie_header")?,
+            user_agent: optional(user_agent, "user_agent")?,
+            csrf: optional(csrf, "csrf")?,
+        })
+    }
+
+    fn of<'a>(&'a self, method: &'a str, https: bool) -> tessera::http::RequestHead<'a> {
+        tessera::http::RequestHead {
+            cookie_header: self.cookie_header.as_deref(),
+            https,
+            method,
+            user_agent: self.user_agent.as_deref(),
+            csrf_candidate: self.csrf.as_deref(),
+        }
+    }
 }
 
 impl SessionManager {
@@ -240,22 +276,26 @@ impl SessionManager {
         user_agent: Option<&Bound<'_, PyAny>>,
         csrf: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Request> {
-        // Undecodable text cannot name a session or a token: treated as absent / malformed.
-        let optional = |v: Option<&Bound<'_, PyAny>>, what: &str| match v {
-            Some(v) if !v.is_none() => convert::token(v, what),
-            _ => Ok(None),
-        };
-        let cookie_header = optional(cookie_header, "cookie_header")?;
-        let user_agent = optional(user_agent, "user_agent")?;
-        let csrf = optional(csrf, "csrf")?;
-        let head = tessera::http::RequestHead {
-            cookie_header: cookie_header.as_deref(),
-            https,
-            method,
-            user_agent: user_agent.as_deref(),
-            csrf_candidate: csrf.as_deref(),
-        };
-        Request::begin(py, &self.inner, &head)
+        let head = Head::new(cookie_header, user_agent, csrf)?;
+        Request::begin(py, &self.inner, &head.of(method, https))
+    }
+
+    /// `begin`, and in the same call what a framework's glue reads from the begun request:
+    /// `(request, data, token, user, reason, csrf, forked)` — `request.data`, `.token`, `.user`,
+    /// `.reason`, `.csrf` as they are right after `begin`, and `self.forked`. One crossing of the language
+    /// boundary per request on the way in, instead of one per attribute.
+    #[pyo3(signature = (cookie_header, *, method="GET", https=false, user_agent=None, csrf=None))]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        cookie_header: Option<&Bound<'_, PyAny>>,
+        method: &str,
+        https: bool,
+        user_agent: Option<&Bound<'_, PyAny>>,
+        csrf: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let head = Head::new(cookie_header, user_agent, csrf)?;
+        Request::open(py, &self.inner, &head.of(method, https))
     }
 
     /// Give the session a new token now (the old one stays valid for `rotation_grace`).

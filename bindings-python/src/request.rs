@@ -85,6 +85,30 @@ impl Request {
         })
     }
 
+    /// `begin`, then what the glue reads right after it, as one tuple: `(request, data, token,
+    /// user, reason, csrf, forked)` (see `SessionManager.open`).
+    pub(crate) fn open<'py>(
+        py: Python<'py>,
+        manager: &Arc<tessera::SessionManager>,
+        head: &http::RequestHead<'_>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let request = py.detach(|| http::begin(manager, head)).py_err(py)?;
+        let data = convert::dict_from(py, request.data())?;
+        let token = request.token().map(tessera::Token::expose);
+        let user = request.user().map(str::to_owned);
+        let reason = request.reason().map(|reason| reason.code());
+        let csrf = csrf_code(request.csrf());
+        let forked = manager.forked();
+        let request = Bound::new(
+            py,
+            Request {
+                manager: Arc::clone(manager),
+                state: Mutex::new(Slot::Ready(Box::new(request))),
+            },
+        )?;
+        (request, data, token, user, reason, csrf, forked).into_pyobject(py)
+    }
+
     /// The lock, taken without waiting while holding the GIL (it is held only for moments).
     fn lock(&self, py: Python<'_>) -> Guard<'_> {
         match self.state.try_lock() {
@@ -182,6 +206,14 @@ fn expiry(value: &Bound<'_, PyAny>) -> PyResult<Expiry> {
         "persistent" if amount.is_none() => Ok(Expiry::Persistent(None)),
         "persistent" => Ok(Expiry::Persistent(Some(duration(&amount)?))),
         _ => Err(PyValueError::new_err(SHAPE)),
+    }
+}
+
+fn csrf_code(check: CsrfCheck) -> &'static str {
+    match check {
+        CsrfCheck::NotNeeded => "not_needed",
+        CsrfCheck::Valid => "valid",
+        CsrfCheck::Invalid => "invalid",
     }
 }
 
@@ -295,13 +327,7 @@ impl Request {
     /// The CSRF verdict of `begin`: "not_needed", "valid" or "invalid".
     #[getter]
     fn csrf(&self, py: Python<'_>) -> PyResult<&'static str> {
-        self.read(py, |r| {
-            Ok(match r.csrf() {
-                CsrfCheck::NotNeeded => "not_needed",
-                CsrfCheck::Valid => "valid",
-                CsrfCheck::Invalid => "invalid",
-            })
-        })
+        self.read(py, |r| Ok(csrf_code(r.csrf())))
     }
 
     /// Whether the session ended under this request (its writes were dropped).
@@ -489,6 +515,53 @@ impl Request {
                 Err(err)
             }
         }
+    }
+
+    /// `finish`, and in the same call what a framework's glue reads from its response:
+    /// `(response, response.headers(), response.ended, session_cookie, token)` — whether the
+    /// response sets or clears the session cookie, and the token the client holds after it (what
+    /// that cookie carries; None when it is cleared). One crossing of the language boundary per
+    /// request on the way out. Fails as `finish` does.
+    #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
+                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn close<'py>(
+        &self,
+        py: Python<'py>,
+        data: Option<&Bound<'_, PyAny>>,
+        login: Option<&Bound<'_, PyAny>>,
+        logout: bool,
+        user_known: bool,
+        user: Option<&Bound<'_, PyAny>>,
+        regenerate: bool,
+        expiry: Option<&Bound<'_, PyAny>>,
+        expiry_changed: bool,
+        error: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let response = self.finish(
+            py,
+            data,
+            login,
+            logout,
+            user_known,
+            user,
+            regenerate,
+            expiry,
+            expiry_changed,
+            error,
+        )?;
+        let headers = PyList::new(py, response.inner.headers())?;
+        let ended = response.inner.ended;
+        let session_cookie = response.inner.set_cookie.is_some();
+        let token = response.inner.token.as_ref().map(tessera::Token::expose);
+        (
+            Bound::new(py, response)?,
+            headers,
+            ended,
+            session_cookie,
+            token,
+        )
+            .into_pyobject(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -29,14 +29,31 @@ def test_bench_runner_writes_json_and_markdown(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "python.json").read_text(encoding="utf-8"))
-    assert set(report["django"]) == {"tessera", "cache", "db", "signed_cookies"}
+    assert set(report["django"]) == {"tessera", "cache", "db", "signed_cookies", "floor"}
     for figures in report["django"].values():
         assert set(figures) == {"create", "load", "modify_save", "cycle_key", "login"}
         assert all(f["us"] > 0 for f in figures.values())
-    assert set(report["flask"]) == {"cookie", "tessera", "unused", "none"}
-    assert set(report["django_client"]) == {"tessera", "cache", "db", "signed_cookies", "none"}
+    assert set(report["flask"]) == {
+        "cookie",
+        "tessera",
+        "floor",
+        "floor_vary",
+        "unused",
+        "none",
+    }
+    assert set(report["django_client"]) == {
+        "tessera",
+        "tessera_mw",
+        "cache",
+        "db",
+        "signed_cookies",
+        "floor",
+        "none",
+    }
     assert report["raw"]["validate_and_read"]["us"] > 0
-    assert len(report["targets"]) == 5
+    assert all(report["raw"][k]["us"] > 0 for k in ("open", "open_close", "create_cycle"))
+    assert len(report["targets"]) == 8
     markdown = (tmp_path / "python.md").read_text(encoding="utf-8")
     assert "## Targets" in markdown
+    assert "## What bounds each target" in markdown
     assert "tessera.django" in markdown

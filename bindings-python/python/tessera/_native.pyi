@@ -140,6 +140,19 @@ class Request:
         expiry_changed: bool = False,
         error: bool = False,
     ) -> Response: ...
+    def close(
+        self,
+        data: Optional[Mapping[str, _JSON]] = None,
+        *,
+        login: Optional[str] = None,
+        logout: bool = False,
+        user_known: bool = False,
+        user: Optional[str] = None,
+        regenerate: bool = False,
+        expiry: Optional[_Expiry] = None,
+        expiry_changed: bool = False,
+        error: bool = False,
+    ) -> tuple[Response, list[tuple[str, str]], bool, bool, Optional[str]]: ...
 
 @final
 class Response:
@@ -235,6 +248,23 @@ class SessionManager:
         user_agent: Union[str, bytes, None] = None,
         csrf: Union[str, bytes, None] = None,
     ) -> Request: ...
+    def open(
+        self,
+        cookie_header: Union[str, bytes, None],
+        *,
+        method: str = "GET",
+        https: bool = False,
+        user_agent: Union[str, bytes, None] = None,
+        csrf: Union[str, bytes, None] = None,
+    ) -> tuple[
+        Request,
+        dict[str, _JSON],
+        Optional[str],
+        Optional[str],
+        Optional[str],
+        Literal["not_needed", "valid", "invalid"],
+        bool,
+    ]: ...
     def create(
         self,
         user: Optional[str] = None,

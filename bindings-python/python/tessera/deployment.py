@@ -74,13 +74,18 @@ def check_request(
     manager: SessionManager,
     environ: Optional[Mapping[str, Any]],
     reason: Optional[str],
+    *,
+    forked: Optional[bool] = None,
 ) -> None:
     """Warn (once per process and kind) when this request shows a store that several processes
     do not share. Callers skip it when ``manager.store_is_shared``; ``reason`` is why the
-    request's cookie gave no session (``Request.reason``)."""
-    if manager.store_is_shared:
-        return
-    forked = manager.forked
+    request's cookie gave no session (``Request.reason``). ``forked``: ``manager.forked`` when the
+    caller has it already (from ``SessionManager.open``, which also means the caller checked
+    ``store_is_shared``): no call into the binding then."""
+    if forked is None:
+        if manager.store_is_shared:
+            return
+        forked = manager.forked
     several = environ is not None and multiprocess_server(environ)
     if forked:
         _warn_once(

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -101,54 +101,79 @@ def _untag(serializer: TaggedJSONSerializer, value: Any) -> Any:
     return value
 
 
+def _on_update(session: CallbackDict[str, Any]) -> None:
+    session.modified = True  # type: ignore[attr-defined]
+    session.accessed = True  # type: ignore[attr-defined]
+
+
 class TesseraSession(CallbackDict[str, Any], SessionMixin):
     """One request's session: a dict of its data (as Flask's tagged serializer reads it) in
     front of the ``tessera.Request`` that ``save_session`` finishes."""
 
-    def __init__(self, native: Request, serializer: TaggedJSONSerializer) -> None:
-        def on_update(_: CallbackDict[str, Any]) -> None:
-            self.modified = True
-            self.accessed = True
+    # Per-request state as class-level defaults, so that making a session costs little.
+    #: What ``finish`` returned, once the response is saved.
+    response: Optional[Response] = None
+    modified = False
+    accessed = False
+    # A user change to hand to finish: ("login", user) or ("logout", None).
+    _auth: Optional[tuple[str, Optional[str]]] = None
+    _regenerate = False
+    _done = False
+    # What the response must carry once finished (``Response.headers()``).
+    _headers: Sequence[tuple[str, str]] = ()
 
-        stored = native.data
-        untagged = {
-            k: _untag(serializer, v) if isinstance(v, (dict, list)) else v
-            for k, v in stored.items()
-        }
-        super().__init__(untagged, on_update)
+    def __init__(
+        self,
+        native: Request,
+        serializer: TaggedJSONSerializer,
+        stored: Optional[dict[str, Any]] = None,
+    ) -> None:
+        if stored is None:  # not given by SessionManager.open: asked for
+            stored = native.data
+        # CallbackDict.__init__, inlined (this runs on every request), with the stored data as
+        # Flask's tagged serializer reads it (only containers can hold tags). The callback is a
+        # module-level function, not a closure over self: no reference cycle per request for the
+        # garbage collector to find.
+        dict.__init__(self, stored)
+        for k, v in stored.items():
+            if isinstance(v, (dict, list)):
+                dict.__setitem__(self, k, _untag(serializer, v))
+        self.on_update = _on_update
         #: The core's request; finished by ``save_session``.
         self.native = native
-        #: What ``finish`` returned, once the response is saved.
-        self.response: Optional[Response] = None
         self.serializer = serializer
-        self.modified = False
-        self.accessed = False
-        self._had_data = bool(stored)
+        # The data as begun (a dict of its own, never changed).
+        self._stored = stored
         # Keys this request assigned: what survives a logout, or a login that drops the
         # previous data (Tessera's rule: only what the request wrote survives).
         self._assigned: set[str] = set()
-        # A user change to hand to finish: ("login", user) or ("logout", None).
-        self._auth: Optional[tuple[str, Optional[str]]] = None
-        self._regenerate = False
-        self._done = False
-        self._expiry_at_begin = (stored.get("_permanent", False), stored.get(EXPIRY_KEY))
+
+    @property
+    def _had_data(self) -> bool:
+        return bool(self._stored)
+
+    @property
+    def _expiry_at_begin(self) -> tuple[Any, Any]:
+        return (self._stored.get("_permanent", False), self._stored.get(EXPIRY_KEY))
 
     # -- reads that may lead to an in-place change count as access (as in Flask's session) --
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return super().__getitem__(key)
+        return dict.__getitem__(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
         self.accessed = True
-        return super().get(key, default)
+        return dict.get(self, key, default)
 
     # -- writes are checked at once, so a bad value fails in the view that assigns it --------
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._check(key, value)
         self._assigned.add(key)
-        super().__setitem__(key, value)
+        # CallbackDict's __setitem__, inlined: the most frequent write of a view.
+        dict.__setitem__(self, key, value)
+        self.modified = self.accessed = True
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         self.accessed = True
@@ -308,6 +333,8 @@ class TesseraSessionInterface(SessionInterface):
 
     def __init__(self, manager: Optional[SessionManager] = None, **options: Any) -> None:
         self.manager = manager if manager is not None else SessionManager(**options)
+        # Fixed when the manager is built: asked once, not on every request.
+        self._store_is_shared = self.manager.store_is_shared
 
     def init_app(self, app: Flask) -> TesseraSessionInterface:
         """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
@@ -323,9 +350,10 @@ class TesseraSessionInterface(SessionInterface):
     ) -> Union[TesseraSession, UnavailableSession]:
         # From the WSGI environ directly: the server has joined repeated headers there already,
         # and it is several times cheaper than request.headers on every request.
+        # One call into the binding: the request and what is read from it right after begin.
         environ = request.environ
         try:
-            native = self.manager.begin(
+            native, stored, _, _, reason, _, forked = self.manager.open(
                 environ.get("HTTP_COOKIE"),
                 method=request.method,
                 https=request.is_secure,
@@ -335,10 +363,11 @@ class TesseraSessionInterface(SessionInterface):
         except StoreUnavailable as e:
             # Fail closed: no session, and a 503 the app can style with errorhandler(503).
             return UnavailableSession(e)
-        if not self.manager.store_is_shared:
-            # The memory store under several processes loses sessions: say so (once).
-            check_request(self.manager, environ, native.reason)
-        return TesseraSession(native, self.serializer)
+        if not self._store_is_shared and (forked or environ.get("wsgi.multiprocess")):
+            # The memory store under several processes loses sessions: say so (once). Only a
+            # fork or a multiprocess server can make check_request warn.
+            check_request(self.manager, environ, reason, forked=forked)
+        return TesseraSession(native, self.serializer, stored)
 
     def save_session(self, app: App, session: SessionMixin, response: WerkzeugResponse) -> None:
         if not isinstance(session, TesseraSession):  # pragma: no cover - a foreign session
@@ -348,9 +377,14 @@ class TesseraSessionInterface(SessionInterface):
             self._finish(app, session, response)
         # A second call (on the 500 response Flask builds when the first one raised) adds the
         # same headers: the request is finished once.
-        headers = session.response.headers() if session.response is not None else []
+        headers = session._headers
         if session.accessed or headers:
-            response.vary.add("Cookie")
+            if response.headers.getlist("Vary"):
+                response.vary.add("Cookie")
+            else:
+                # What vary.add gives here, without werkzeug's costly lookup of an absent header
+                # (it raises and catches a KeyError, twice).
+                response.headers.add("Vary", "Cookie")
         for name, value in headers:
             if name == "Set-Cookie":
                 response.headers.add(name, value)
@@ -370,17 +404,19 @@ class TesseraSessionInterface(SessionInterface):
                 native.login(user)
                 if session._had_data and not native.data:
                     only = session._assigned
-            session.response = native.finish(session._data(only), **outcome)
+            session.response, session._headers, *_ = native.close(session._data(only), **outcome)
         except TesseraError as e:
             # data_too_large, store_unavailable, a refused user id: Flask answers 500, and that
             # response still carries what the request owes the client (a token rotated by begin,
             # or the one a completed login made).
             session.response = e.response or self._failed(native, outcome)
+            session._headers = session.response.headers() if session.response is not None else []
             raise
         except (TypeError, ValueError) as e:
             # A value changed in place into something the serializer cannot store: nothing is
             # saved, and the error names the key.
             session.response = self._failed(native, outcome)
+            session._headers = session.response.headers() if session.response is not None else []
             raise type(e)(f"the session could not be saved: {e}") from e
 
     @staticmethod

@@ -69,6 +69,11 @@ class State:
     cookie_max_age: Optional[int]
     #: Whether login carries an anonymous session's data into the signed-in one.
     login_keeps_data: bool
+    #: The manager's, asked once (they are fixed when it is built), not on every request.
+    cookie_name: str = ""
+    store_is_shared: bool = False
+    idle_timeout: float = 0.0
+    absolute_timeout: float = 0.0
 
 
 _lock = threading.Lock()
@@ -162,6 +167,10 @@ def build_state(options: Optional[Mapping[str, Any]] = None) -> State:
         manager=manager,
         cookie_max_age=_seconds(kwargs.get("cookie_max_age")),
         login_keeps_data=bool(kwargs.get("login_keeps_data", True)),
+        cookie_name=manager.cookie_name,
+        store_is_shared=manager.store_is_shared,
+        idle_timeout=manager.idle_timeout,
+        absolute_timeout=manager.absolute_timeout,
     )
 
 

@@ -39,7 +39,7 @@ from django.utils.cache import patch_vary_headers
 
 from tessera._native import DataTooLarge, InvalidArgument, StoreUnavailable
 from tessera.deployment import check_request
-from tessera.django.conf import get_manager
+from tessera.django.conf import get_state
 from tessera.django.store import SessionStore
 
 __all__ = ["SessionMiddleware"]
@@ -80,9 +80,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
         meta = request.META
         https = request.is_secure()
         user_agent = meta.get("HTTP_USER_AGENT")
-        manager = get_manager()
+        state = get_state()
         try:
-            req = manager.begin(
+            # One call into the binding: the request and what is read from it right after begin.
+            req, data, token, user, reason, csrf, forked = state.manager.open(
                 meta.get("HTTP_COOKIE") or None,
                 method=request.method or "GET",
                 https=https,
@@ -91,11 +92,17 @@ class SessionMiddleware(DjangoSessionMiddleware):
             )
         except StoreUnavailable as e:
             return _unavailable(e)
-        if not manager.store_is_shared:
-            # The memory store under several processes loses sessions: say so (once).
-            check_request(manager, meta, req.reason)
+        if not state.store_is_shared and (forked or meta.get("wsgi.multiprocess")):
+            # The memory store under several processes loses sessions: say so (once). Only a
+            # fork or a multiprocess server can make check_request warn.
+            check_request(state.manager, meta, reason, forked=forked)
         request.session = self.TesseraStore(
-            req.token, request=req, https=https, user_agent=user_agent, csrf=req.csrf
+            token,
+            request=req,
+            https=https,
+            user_agent=user_agent,
+            csrf=csrf,
+            begun=(data, user),
         )
         return None
 

@@ -49,7 +49,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signing import JSONSerializer
 from django.utils import timezone
 
-from tessera._native import Request, Response, SessionRejected, TesseraError
+from tessera._native import Request, SessionRejected, TesseraError
 from tessera.deployment import check_request
 from tessera.django.conf import get_manager, get_state
 from tessera.django.users import user_key
@@ -79,12 +79,6 @@ Expiry = Union[
 def _user_of(data: dict[str, Any]) -> Optional[str]:
     value = data.get(SESSION_KEY)
     return None if value is None else str(value)
-
-
-def _token_in(set_cookie: str) -> Optional[str]:
-    """The value a ``Set-Cookie`` line gives its cookie (``None`` for one that clears it)."""
-    value = set_cookie.split(";", 1)[0].partition("=")[2].strip().strip('"')
-    return value or None
 
 
 class Finished(NamedTuple):
@@ -142,6 +136,10 @@ class SessionStore(SessionBase):
     _expiry_changed: bool = False
     # delete() ended this session without flush(): its data must not be saved anywhere.
     _deleted: bool = False
+    # What SessionManager.open returned with the request, as long as nothing changed the request
+    # since: (request, its data — None once load() took it —, its token, its user). The reads of
+    # an unchanged request come from here, without a call into the binding.
+    _begun: Optional[tuple[Request, Optional[dict[str, Any]], Optional[str], Optional[str]]] = None
 
     def __init__(
         self,
@@ -151,6 +149,7 @@ class SessionStore(SessionBase):
         https: bool = False,
         user_agent: Optional[str] = None,
         csrf: Optional[str] = None,
+        begun: Optional[tuple[dict[str, Any], Optional[str]]] = None,
     ) -> None:
         # SessionBase.__init__ would import SESSION_SERIALIZER on every request for nothing.
         self._session_key = session_key
@@ -158,6 +157,8 @@ class SessionStore(SessionBase):
         self.modified = False
         if request is not None:
             self._request = request
+            if begun is not None:  # (data, user) from SessionManager.open; session_key its token
+                self._begun = (request, begun[0], session_key, begun[1])
         if https:
             self.https = True
         if user_agent is not None:
@@ -172,20 +173,45 @@ class SessionStore(SessionBase):
         req = self._request
         if req is None:
             key = self.session_key
-            manager = get_manager()
-            header = f"{manager.cookie_name}={key}" if key and _KEY.fullmatch(key) else None
-            req = manager.begin(header, https=self.https, user_agent=self.user_agent)
-            if not manager.store_is_shared:
-                # Django's own middleware: no WSGI environ here, so only a fork is seen.
-                check_request(manager, None, req.reason)
+            state = get_state()
+            header = f"{state.cookie_name}={key}" if key and _KEY.fullmatch(key) else None
+            req, data, token, user, reason, _, forked = state.manager.open(
+                header, https=self.https, user_agent=self.user_agent
+            )
+            if forked and not state.store_is_shared:
+                # Django's own middleware: no WSGI environ here, so only a fork is seen (and
+                # without a fork check_request has nothing to say).
+                check_request(state.manager, None, reason, forked=forked)
             self._request = req
-            token = req.token
+            self._begun = (req, data, token, user)
             if token != key:
                 # Rotated at begin (Django must send the new token), or dead.
                 self._session_key = token
                 if token is not None:
                     self.modified = True
         return req
+
+    # The request's state: from what open() returned while the request is unchanged since.
+
+    def _token_of(self, req: Request) -> Optional[str]:
+        begun = self._begun
+        return begun[2] if begun is not None and begun[0] is req else req.token
+
+    def _user_now(self, req: Request) -> Optional[str]:
+        begun = self._begun
+        return begun[3] if begun is not None and begun[0] is req else req.user
+
+    def _ended(self, req: Request) -> bool:
+        begun = self._begun
+        # Only a store call made after begin (regenerate, write, set_expiry) ends the session
+        # under a request.
+        return False if begun is not None and begun[0] is req else req.ended
+
+    def _stored_data(self, req: Request) -> dict[str, Any]:
+        begun = self._begun
+        if begun is not None and begun[0] is req and begun[1] is not None:
+            return begun[1]
+        return req.data
 
     def _now(self) -> datetime:
         """``timezone.now()`` on the manager's clock (a ``ManualClock`` in tests)."""
@@ -217,14 +243,18 @@ class SessionStore(SessionBase):
     def _outcome(self, error: bool) -> dict[str, Any]:
         """What this request did, as ``Request.finish`` keywords."""
         req = self._request
-        if self._deleted or (req is not None and req.ended):
+        if self._deleted or (req is not None and self._ended(req)):
             # The session ended under this request: nothing of its data or user lives on.
             return {"error": error}
         data: Optional[dict[str, Any]] = self.__dict__.get("_session_cache")
         if data is None:
             # Never read: no data or user change. The stored expiry still decides the Max-Age
             # of a token rotated at begin.
-            stored = req.data.get(EXPIRY_KEY) if req is not None and req.token else None
+            stored = (
+                self._stored_data(req).get(EXPIRY_KEY)
+                if req is not None and self._token_of(req)
+                else None
+            )
             return {"error": error, "expiry": self._expiry(stored)}
         outcome: dict[str, Any] = {
             "data": data,
@@ -240,23 +270,24 @@ class SessionStore(SessionBase):
             outcome["user"] = user
         return outcome
 
-    def _commit(self, *, error: bool = False) -> Response:
-        """Finish the request now; the next use of the session begins a new one."""
+    def _commit(self, *, error: bool = False) -> tuple[Headers, bool]:
+        """Finish the request now; the next use of the session begins a new one. Returns the
+        response's headers and whether the session ended under the request."""
         req = self._req()
         outcome = self._outcome(error)
         try:
-            response = req.finish(**outcome)
+            _, headers, ended, session_cookie, token = req.close(**outcome)
         finally:
             self._request = None
+            self._begun = None
             self._login = None
             self._expiry_changed = False
-        self._sent = (*self._sent, response.headers())
-        if response.set_cookie is not None:
-            key = _token_in(response.set_cookie)
-            if key != self.session_key:
+        self._sent = (*self._sent, headers)
+        if session_cookie:  # set (a new token) or cleared (None): the session key follows it
+            if token != self.session_key:
                 self.modified = True  # Django's middleware sends the cookie of modified sessions
-            self._session_key = key
-        return response
+            self._session_key = token
+        return headers, ended
 
     def finish_request(self, *, error: bool) -> Finished:
         """Finish the request for ``tessera.django.middleware``: the headers the response needs.
@@ -272,7 +303,7 @@ class SessionStore(SessionBase):
         failure: Optional[TesseraError] = None
         if self._request is not None:
             try:
-                sent.append(self._commit(error=error).headers())
+                sent.append(self._commit(error=error)[0])
             except TesseraError as e:
                 # The error response still carries what it must (a token rotated at begin).
                 if e.response is not None:
@@ -307,7 +338,7 @@ class SessionStore(SessionBase):
         """The user Tessera holds this session for (None for an anonymous session)."""
         if self.session_key is None:
             return None
-        return self._req().user
+        return self._user_now(self._req())
 
     @property
     def csrf(self) -> str:
@@ -346,7 +377,11 @@ class SessionStore(SessionBase):
         if self.session_key is None:
             return {}
         req = self._req()
-        return req.data if req.token is not None else {}
+        begun = self._begun
+        if begun is not None and begun[0] is req and begun[1] is not None:
+            self._begun = (req, None, begun[2], begun[3])  # the data is the session cache's now
+            return begun[1] if begun[2] is not None else {}
+        return req.data if self._token_of(req) is not None else {}
 
     def exists(self, session_key: Optional[str]) -> bool:
         """Whether ``session_key`` is the token of a live session (without touching it)."""
@@ -378,9 +413,11 @@ class SessionStore(SessionBase):
             *self._sent,
             [("Set-Cookie", manager.set_cookie(token)), ("Cache-Control", "no-store")],
         )
-        self._request = manager.begin(
+        req, data, _, user, _, _, _ = manager.open(
             f"{manager.cookie_name}={token}", https=self.https, user_agent=self.user_agent
         )
+        self._request = req
+        self._begun = (req, data, token, user)
         self._session_key = token
         self._deleted = False
 
@@ -401,12 +438,12 @@ class SessionStore(SessionBase):
             raise UpdateError("the session was deleted")
         data = self._get_session()
         req = self._req()
-        if req.token is None and not req.ended and not data:
+        if self._token_of(req) is None and not self._ended(req) and not data:
             self._create_now(data)  # an explicit save() stores an empty new session too
             self.modified = True
             return
-        response = self._commit()
-        if response.ended:
+        _, ended = self._commit()
+        if ended:
             raise UpdateError("the session ended while this request was using it")
 
     def cycle_key(self) -> None:
@@ -419,14 +456,22 @@ class SessionStore(SessionBase):
         data = self._get_session()
         self.modified = True
         req = self._req()
-        if req.token is None:
+        if self._token_of(req) is None:
             return
         desired = _user_of(data)
-        if desired is not None and desired != req.user:
+        current = self._user_now(req)
+        self._begun = None  # the request changes
+        if desired is not None and desired != current:
             req.login(desired)
-        else:
-            req.regenerate()
-        self._session_key = req.token
+            self._session_key = req.token
+            return
+        cycled = req.regenerate()
+        token = req.token
+        if cycled:
+            # A live session under a new token, user kept, nothing ended: what save() reads of
+            # the request is known without asking.
+            self._begun = (req, None, token, current)
+        self._session_key = token
 
     def delete(self, session_key: Optional[str] = None) -> None:
         """Destroy the server-side session of ``session_key`` (default: this one) now."""
@@ -435,7 +480,9 @@ class SessionStore(SessionBase):
             return
         if self.session_key is None:
             return
-        self._req().logout()
+        req = self._req()
+        self._begun = None  # the request changes
+        req.logout()
         self._deleted = True
 
     def flush(self) -> None:
@@ -443,6 +490,7 @@ class SessionStore(SessionBase):
         self.clear()
         if self.session_key is not None or self._request is not None:
             req = self._req()
+            self._begun = None  # the request changes
             req.logout()
             # Finished now (its response clears the cookie): what the app stores after a flush
             # belongs to a brand-new session, begun afresh (Django's flush() empties the data,
@@ -479,14 +527,16 @@ class SessionStore(SessionBase):
         state = get_state()
         if state.cookie_max_age is not None:
             return state.cookie_max_age
-        return int(state.manager.idle_timeout)
+        return int(state.idle_timeout)
 
     def _life_left(self, modification: datetime) -> int:
         """Seconds from ``modification`` to the session's absolute deadline."""
         req = self._request
-        deadline = req.absolute_deadline if req is not None and req.token is not None else None
+        deadline = (
+            req.absolute_deadline if req is not None and self._token_of(req) is not None else None
+        )
         if deadline is None:
-            return int(get_manager().absolute_timeout)
+            return int(get_state().absolute_timeout)
         return max(0, int(deadline - modification.timestamp()))
 
     def get_expiry_age(self, **kwargs: Any) -> int:
@@ -496,7 +546,7 @@ class SessionStore(SessionBase):
         expiry = kwargs["expiry"] if "expiry" in kwargs else self.get(EXPIRY_KEY)
         age: int = super().get_expiry_age(modification=modification, expiry=expiry)
         if isinstance(expiry, (int, float)) and expiry and not isinstance(expiry, bool):
-            age = min(age, int(get_manager().idle_timeout))
+            age = min(age, int(get_state().idle_timeout))
         return min(age, self._life_left(modification))
 
     def get_expiry_date(self, **kwargs: Any) -> datetime:
