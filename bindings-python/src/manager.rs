@@ -128,7 +128,14 @@ impl SessionManager {
         if let Some(options) = options {
             for (key, value) in options.iter() {
                 let name = convert::text(&key, "option name")?;
-                kept.set_item(&name, &value)?;
+                // `options` is for showing the configuration: never the secrets in it.
+                match name.as_str() {
+                    "pepper" if !value.is_none() => kept.set_item(&name, REDACTED)?,
+                    "store" if value.is_instance_of::<PyString>() => {
+                        kept.set_item(&name, without_password(&convert::text(&value, "store")?))?
+                    }
+                    _ => kept.set_item(&name, &value)?,
+                }
                 if SECONDS_OPTIONS.contains(&name.as_str()) {
                     let ms = if value.is_none() {
                         Value::Null
@@ -169,13 +176,23 @@ impl SessionManager {
             builder = builder.clock(clock.inner.clone());
         }
         let inner = builder.build().py_err(py)?;
+        // What the operator should hear about the store's configuration, once per process, as
+        // a tessera.DeploymentWarning pointing at the code that built the manager.
+        let warnings = inner.store_warnings();
+        if !warnings.is_empty() {
+            let deployment = py.import("tessera.deployment")?;
+            for warning in warnings {
+                deployment.call_method1("store_warning", (warning,))?;
+            }
+        }
         Ok(SessionManager {
             inner: Arc::new(inner),
             options: kept.unbind(),
         })
     }
 
-    /// The keyword arguments this manager was built with (defaults not included).
+    /// The keyword arguments this manager was built with (defaults not included), with the
+    /// pepper and a store URL's password replaced by `"<redacted>"`.
     #[getter]
     fn options<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.options.bind(py).copy()
@@ -561,5 +578,48 @@ impl SessionManager {
     fn apply(&self, py: Python<'_>, id: &SessionId, op: DataOp) -> PyResult<Map<String, Value>> {
         let inner = &self.inner;
         py.detach(|| inner.update_data(id, op)).py_err(py)
+    }
+}
+
+/// What `options` shows in place of a secret.
+const REDACTED: &str = "<redacted>";
+
+/// A store URL with the password of its `user:password@` part, if any, redacted.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let password = if userinfo.contains(':') {
+                format!(":{REDACTED}")
+            } else {
+                String::new()
+            };
+            format!("{scheme}://{user}{password}@{hosts}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn store_passwords_are_redacted() {
+        for (url, shown) in [
+            ("redis://:s3cret@h:6379/0?prefix=a", "redis://:<redacted>@h:6379/0?prefix=a"),
+            ("rediss://app:s3cret@h:6380", "rediss://app:<redacted>@h:6380"),
+            ("redis+cluster://u:p@a:1,b:2?prefix=x", "redis+cluster://u:<redacted>@a:1,b:2?prefix=x"),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+            ("sqlite:///var/lib/s.db", "sqlite:///var/lib/s.db"),
+            ("memory://", "memory://"),
+        ] {
+            assert_eq!(without_password(url), shown);
+        }
     }
 }

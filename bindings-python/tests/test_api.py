@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -128,6 +129,29 @@ def test_configuration_errors_name_the_option() -> None:
     m = SessionManager(idle_timeout=timedelta(minutes=10), rotation_interval=None)
     assert m.idle_timeout == 600.0
     assert m.options == {"idle_timeout": timedelta(minutes=10), "rotation_interval": None}
+
+
+def test_options_hide_the_pepper_and_a_store_password() -> None:
+    m = SessionManager(
+        pepper="p" * 32, store="redis://:s3cret@127.0.0.1:1/0?prefix=t", sweep_interval=None
+    )
+    assert m.options["pepper"] == "<redacted>"
+    assert m.options["store"] == "redis://:<redacted>@127.0.0.1:1/0?prefix=t"
+    assert "s3cret" not in repr(m.options) and "p" * 32 not in repr(m.options)
+
+
+def test_a_redis_url_without_a_prefix_warns_once_where_the_manager_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing connects when a manager is built (port 1 refuses anyway).
+    monkeypatch.setattr(tessera.deployment, "_issued", {})
+    with pytest.warns(tessera.DeploymentWarning, match=r"add \?prefix=<app>") as caught:
+        SessionManager(store="redis://127.0.0.1:1/0", sweep_interval=None)
+    assert caught[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SessionManager(store="redis://127.0.0.1:1/0", sweep_interval=None)  # once per process
+        SessionManager(store="redis://127.0.0.1:1/0?prefix=shop", sweep_interval=None)
 
 
 def test_a_token_never_appears_in_reprs_or_errors(manager: SessionManager) -> None:

@@ -397,7 +397,10 @@ def test_an_error_after_login_still_kills_the_pre_login_token(
 
 
 def test_an_unreachable_store_fails_closed(django_env: None) -> None:
-    unreachable = {"store": "redis://127.0.0.1:1/0?connect_timeout_ms=100", "sweep_interval": None}
+    unreachable = {
+        "store": "redis://127.0.0.1:1/0?prefix=unreachable&connect_timeout_ms=100",
+        "sweep_interval": None,
+    }
     token = "A" * 43
     with override_settings(TESSERA=unreachable):
         # The request is not treated as authenticated: it fails, it does not go on anonymously

@@ -608,7 +608,10 @@ def test_a_refused_key_is_a_clear_error_not_a_traceback(
 
 
 def test_an_unreachable_store_answers_503(tessera_middleware: None) -> None:
-    unreachable = {"store": "redis://127.0.0.1:1/0?connect_timeout_ms=100", "sweep_interval": None}
+    unreachable = {
+        "store": "redis://127.0.0.1:1/0?prefix=unreachable&connect_timeout_ms=100",
+        "sweep_interval": None,
+    }
     with override_settings(TESSERA=unreachable):
         client = Client()
         client.cookies[COOKIE] = "A" * 43

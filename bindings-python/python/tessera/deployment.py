@@ -28,18 +28,19 @@ from typing import Any, Optional
 
 from tessera._native import SessionManager
 
-__all__ = ["FIX", "DeploymentWarning", "check_request", "multiprocess_server"]
+__all__ = ["FIX", "DeploymentWarning", "check_request", "multiprocess_server", "store_warning"]
 
 #: The one-line change every warning names.
 FIX = (
     'give the manager a store every worker shares: store="sqlite:///path/to/sessions.db" '
-    '(one host) or store="redis://host:6379/0" (several hosts), and the same pepper in every '
-    "process"
+    '(one host) or store="redis://host:6379/0?prefix=myapp" (several hosts), and the same '
+    "pepper in every process"
 )
 
 
 class DeploymentWarning(UserWarning):
-    """A setup that loses sessions between processes (the memory store under several workers)."""
+    """A setup that loses sessions between processes (the memory store under several workers),
+    or a store configured in a way an operator should know of (a Redis URL without a prefix)."""
 
 
 #: Per kind of warning, the pid of the process that issued it: a forked child inherits this
@@ -55,6 +56,12 @@ def _warn_once(kind: str, message: str) -> None:
     # The pid makes each process's message distinct, so Python's per-location "default" filter
     # (whose registry a forked worker inherits) never swallows a worker's first warning.
     warnings.warn(f"tessera (pid {pid}): {message}", DeploymentWarning, stacklevel=3)
+
+
+def store_warning(message: str) -> None:
+    """Issue what core says about the store's configuration (a Redis URL without ``prefix``),
+    once per process and message; the native ``SessionManager()`` calls this when it is built."""
+    _warn_once(f"store: {message}", message)
 
 
 def multiprocess_server(environ: Mapping[str, Any]) -> bool:
