@@ -29,7 +29,7 @@ from tessera.django import get_manager
 from tests.conftest import REPO
 from tests.conftest_django import *  # noqa: F403
 from tests.django_project import corpus
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisCluster, RedisServer
 
 CORPUS = os.path.join(REPO, "tests", "http")
 SCENARIOS = sorted(glob.glob(os.path.join(CORPUS, "*.json")))
@@ -466,10 +466,17 @@ def redis() -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisCluster]:
+    cluster = RedisCluster()
+    yield cluster
+    cluster.stop()
+
+
 _prefixes = iter(range(1 << 30))
 
 
-@pytest.mark.parametrize("store", ["memory", "redis", "sqlite"])
+@pytest.mark.parametrize("store", ["memory", "redis", "redis-cluster", "sqlite"])
 @pytest.mark.parametrize(
     "path", SCENARIOS, ids=[os.path.basename(p)[: -len(".json")] for p in SCENARIOS]
 )
@@ -488,6 +495,9 @@ def test_http_corpus(
     if store == "redis":
         server: RedisServer = request.getfixturevalue("redis")
         url = server.url(prefix=f"dj{next(_prefixes)}:")
+    elif store == "redis-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        url = cluster.url(prefix=f"djcl{next(_prefixes)}:")
     elif store == "sqlite":
         url = request.getfixturevalue("sqlite_url")
     clock = ManualClock(START)

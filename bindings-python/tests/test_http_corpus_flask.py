@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 
 from .conftest import REPO
 from .http_apps.flask_app import create_app
-from .redis_server import RedisServer
+from .redis_server import RedisCluster, RedisServer
 
 CORPUS = os.path.join(REPO, "tests", "http")
 START_SECONDS = 1_700_000_000
@@ -434,6 +434,18 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.mark.parametrize("path", scenario_files(), ids=scenario_id)
 def test_flask_redis(redis_server: RedisServer, path: str) -> None:
     run_scenario(path, redis_server.url(f"flaskhttp{os.getpid()}-{next(_prefixes)}"))
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisCluster]:
+    cluster = RedisCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.mark.parametrize("path", scenario_files(), ids=scenario_id)
+def test_flask_redis_cluster(redis_cluster: RedisCluster, path: str) -> None:
+    run_scenario(path, redis_cluster.url(f"flaskcl{os.getpid()}-{next(_prefixes)}"))
 
 
 @pytest.mark.parametrize("path", scenario_files(), ids=scenario_id)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tessera import ManualClock, SessionManager, SessionRejected, StoreUnavailable
 
-from .redis_server import RedisServer
+from .redis_server import RedisCluster, RedisServer
 from .test_conformance import run_scenario, scenario_files
 
 _prefixes = itertools.count()
@@ -37,6 +37,20 @@ def redis_server() -> Iterator[RedisServer]:
 )
 def test_scenario_on_redis(redis_server: RedisServer, path: str) -> None:
     run_scenario(path, store=redis_server.url(prefix()))
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisCluster]:
+    cluster = RedisCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.mark.parametrize(
+    "path", scenario_files(), ids=lambda p: os.path.basename(p)[: -len(".json")]
+)
+def test_scenario_on_redis_cluster(redis_cluster: RedisCluster, path: str) -> None:
+    run_scenario(path, store=redis_cluster.url(prefix()))
 
 
 def test_flask_flows_on_redis(redis_server: RedisServer) -> None:
