@@ -8,6 +8,7 @@ const errors = require('./lib/errors.js')
 
 native.__setErrorFactory(errors.makeError)
 errors.checkCodes(native)
+native.__setWarningSink(require('./lib/deployment.js').storeWarning)
 
 const { expressSession, csrfProtection } = require('./lib/express.js')
 

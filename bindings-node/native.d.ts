@@ -39,6 +39,12 @@ export declare class SessionManager {
    */
   constructor(options?: SessionManagerOptions)
   /**
+   * What about the store's configuration an operator should hear of (a Redis URL without a
+   * `prefix`, which other apps on that Redis may share), as sentences naming the fix. Each is
+   * also issued once per process as a `TesseraDeploymentWarning` when a manager is built.
+   */
+  get storeWarnings(): Array<string>
+  /**
    * An opaque handle of this manager for the per-request free functions (`lib/request.js`):
    * they skip the cost of a class method call on every request.
    */
@@ -207,6 +213,12 @@ export declare function __prepare(request: ExternalObject<unknown>, data: string
  * (`lib/errors.js`). Called once by `index.js`.
  */
 export declare function __setErrorFactory(factory: (arg0: string, arg1: string) => unknown): void
+
+/**
+ * Register `sink(message)`, called once for each store warning of every manager built from
+ * now on. Called once by `index.js`.
+ */
+export declare function __setWarningSink(sink: (arg0: string) => void): void
 
 /**
  * Take a step of the request now: `0` its id (reserving one for a new session), `1` a CSRF

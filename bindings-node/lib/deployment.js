@@ -1,5 +1,6 @@
 'use strict'
-// Warnings about deployments that lose sessions: the memory store under several processes.
+// Warnings about deployments that lose sessions: the memory store under several processes, and
+// what the core says about a store's configuration (a Redis URL without a prefix).
 //
 // `memory://` keeps sessions in the process that made them. Under Node's `cluster` (or pm2 in
 // cluster mode, which uses it) each worker then knows only its own sessions: a visitor signed
@@ -23,21 +24,32 @@ const cluster = require('node:cluster')
 
 /** The one-line change every warning names. */
 const FIX = "give the manager a store every worker shares: store: 'sqlite:///path/sessions.db' " +
-  "(one host) or store: 'redis://host:6379/0' (several hosts), and the same pepper in every process"
+  "(one host) or store: 'redis://host:6379/0?prefix=myapp' (several hosts), and the same pepper in " +
+  'every process'
 
 const TYPE = 'TesseraDeploymentWarning'
 const CODE = Object.freeze({
   FORKED: 'TESSERA_MEMORY_STORE_FORKED',
   MULTIPROCESS: 'TESSERA_MEMORY_STORE_MULTIPROCESS',
-  UNKNOWN_SESSION: 'TESSERA_MEMORY_STORE_UNKNOWN_SESSION'
+  UNKNOWN_SESSION: 'TESSERA_MEMORY_STORE_UNKNOWN_SESSION',
+  STORE: 'TESSERA_STORE_CONFIGURATION'
 })
 
-const issued = new Set() // codes already emitted by this process
+const issued = new Set() // kinds already emitted by this process
 
-function warnOnce (code, message) {
-  if (issued.has(code)) return
-  issued.add(code)
+function warnOnce (code, message, kind = code) {
+  if (issued.has(kind)) return
+  issued.add(kind)
   process.emitWarning(`tessera (pid ${process.pid}): ${message}`, { type: TYPE, code })
+}
+
+/**
+ * What the core says about a store's configuration (a Redis URL without a prefix), once per
+ * process and message. The native SessionManager calls this as it is built (index.js registers
+ * it).
+ */
+function storeWarning (message) {
+  warnOnce(CODE.STORE, message, `${CODE.STORE}: ${message}`)
 }
 
 /** Whether this process is one of several that serve the app (a `cluster` worker). */
@@ -75,4 +87,4 @@ function unknownSession () {
     `visitor looks signed out here and a form they post fails the CSRF check. To fix it, ${FIX}.`)
 }
 
-module.exports = { FIX, TYPE, CODE, checkManager, unknownSession, severalProcesses }
+module.exports = { FIX, TYPE, CODE, checkManager, unknownSession, severalProcesses, storeWarning }

@@ -17,6 +17,7 @@
 //! | [`task`] | running an operation now or on the libuv pool (Promise) |
 //! | [`manager`] | the `SessionManager` class |
 //! | [`request`] | the core's per-request protocol for the Express glue: free functions over an `External` |
+//! | [`warnings`] | the store's configuration warnings → `process.emitWarning` (via `lib/deployment.js`) |
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -33,6 +34,7 @@ pub mod options;
 pub mod request;
 pub mod session;
 pub mod task;
+pub mod warnings;
 
 /// The core manager, shared with tasks on the thread pool and with per-request handles.
 pub type Core = std::sync::Arc<tessera::SessionManager>;

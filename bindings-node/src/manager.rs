@@ -138,6 +138,18 @@ impl SessionManager {
                 listeners: Vec::new(),
             })
         })
+        .and_then(|manager| {
+            crate::warnings::issue(&env, manager.core.store_warnings())?;
+            Ok(manager)
+        })
+    }
+
+    /// What about the store's configuration an operator should hear of (a Redis URL without a
+    /// `prefix`, which other apps on that Redis may share), as sentences naming the fix. Each is
+    /// also issued once per process as a `TesseraDeploymentWarning` when a manager is built.
+    #[napi(getter)]
+    pub fn store_warnings(&self) -> Vec<String> {
+        self.core.store_warnings()
     }
 
     /// An opaque handle of this manager for the per-request free functions (`lib/request.js`):

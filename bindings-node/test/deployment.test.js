@@ -126,3 +126,26 @@ describe('in a single process', () => {
     for (const w of seen) namesTheFix(w.message)
   })
 })
+
+describe('store configuration warnings', () => {
+  it('a Redis URL without a prefix warns once per process, naming the fix', () => {
+    // Nothing connects when a manager is built (and nothing listens on port 1).
+    const seen = warningsOf(
+      "new tessera.SessionManager({ store: 'redis://127.0.0.1:1/0', sweepIntervalMs: null });\n" +
+      "new tessera.SessionManager({ store: 'redis://127.0.0.1:1/0', sweepIntervalMs: null });\n" +
+      "new tessera.SessionManager({ store: 'redis://127.0.0.1:1/0?prefix=shop', sweepIntervalMs: null });\n")
+    assert.equal(seen.length, 1, JSON.stringify(seen))
+    assert.equal(seen[0].code, 'TESSERA_STORE_CONFIGURATION')
+    assert.equal(seen[0].name, 'TesseraDeploymentWarning')
+    assert.match(seen[0].message, /add \?prefix=<app> to the URL/)
+  })
+
+  it('storeWarnings lists them; a named prefix has none', () => {
+    const { SessionManager } = require('..')
+    const bare = new SessionManager({ store: 'redis://127.0.0.1:1/0', sweepIntervalMs: null })
+    assert.equal(bare.storeWarnings.length, 1)
+    const named = new SessionManager({ store: 'redis://127.0.0.1:1/0?prefix=x', sweepIntervalMs: null })
+    assert.deepEqual(named.storeWarnings, [])
+    assert.deepEqual(new SessionManager().storeWarnings, [])
+  })
+})

@@ -612,9 +612,18 @@ mod tests {
     #[test]
     fn store_passwords_are_redacted() {
         for (url, shown) in [
-            ("redis://:s3cret@h:6379/0?prefix=a", "redis://:<redacted>@h:6379/0?prefix=a"),
-            ("rediss://app:s3cret@h:6380", "rediss://app:<redacted>@h:6380"),
-            ("redis+cluster://u:p@a:1,b:2?prefix=x", "redis+cluster://u:<redacted>@a:1,b:2?prefix=x"),
+            (
+                "redis://:s3cret@h:6379/0?prefix=a",
+                "redis://:<redacted>@h:6379/0?prefix=a",
+            ),
+            (
+                "rediss://app:s3cret@h:6380",
+                "rediss://app:<redacted>@h:6380",
+            ),
+            (
+                "redis+cluster://u:p@a:1,b:2?prefix=x",
+                "redis+cluster://u:<redacted>@a:1,b:2?prefix=x",
+            ),
             ("redis://h:6379/0", "redis://h:6379/0"),
             ("sqlite:///var/lib/s.db", "sqlite:///var/lib/s.db"),
             ("memory://", "memory://"),
