@@ -12,7 +12,7 @@ const path = require('node:path')
 const { SessionManager, ManualClock } = require('..')
 const { serve, Gates } = require('./helpers.js')
 const { referenceApp } = require('./corpus-app.js')
-const { redisSkipReason, startRedis } = require('./redis-server.js')
+const { clusterSkipReason, redisSkipReason, startRedis, startRedisCluster } = require('./redis-server.js')
 
 const CORPUS = path.join(__dirname, '..', '..', 'tests', 'http')
 const START_MS = 1700000000000
@@ -371,4 +371,21 @@ describe('on Redis', () => {
   }
   corpus('expressSession(), Redis', 'expressSession', url)
   corpus('express-session + TesseraStore, Redis', 'express-session', url)
+})
+
+describe('on a Redis Cluster', () => {
+  const skip = clusterSkipReason()
+  let cluster
+  if (!skip) {
+    before(async () => { cluster = await startRedisCluster() })
+    after(() => cluster && cluster.stop())
+  }
+  let n = 0
+  const url = (name) => cluster.url(`cl-${++n}-${name.slice(0, 40)}`)
+  if (skip) {
+    it('the corpus on a Redis Cluster', { skip }, () => {})
+    return
+  }
+  corpus('expressSession(), Redis Cluster', 'expressSession', url)
+  corpus('express-session + TesseraStore, Redis Cluster', 'express-session', url)
 })

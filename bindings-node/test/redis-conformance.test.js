@@ -5,7 +5,7 @@
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { MIN_SCENARIOS, load, problems, runScenario } = require('./conformance-runner.js')
-const { redisSkipReason, startRedis } = require('./redis-server.js')
+const { clusterSkipReason, redisSkipReason, startRedis, startRedisCluster } = require('./redis-server.js')
 
 const skip = redisSkipReason()
 const corpus = load()
@@ -41,4 +41,18 @@ describe('conformance corpus on Redis (Promise calls)', { skip: skip ?? false },
     const s = await m.create()
     assert.equal((await m.validate(s.newToken)).valid, true)
   })
+})
+
+describe('conformance corpus on a Redis Cluster (Promise calls)', { skip: clusterSkipReason() ?? false }, () => {
+  let cluster
+  before(async () => { cluster = await startRedisCluster() })
+  after(() => cluster && cluster.stop())
+
+  for (const { file, scenario } of corpus) {
+    const name = file.replace(/\.json$/, '')
+    it(name, async () => {
+      const failures = await runScenario(scenario, false, { store: cluster.url(`cl-${name}`) })
+      assert.deepEqual(failures, [])
+    })
+  }
 })

@@ -1,6 +1,6 @@
 'use strict'
 // A private redis-server for one test file (or one benchmark): a free loopback port, no
-// persistence, killed when the process ends. Without redis-server the Redis tests are skipped,
+// persistence, killed when the process ends; and a private three-master Redis Cluster. Without redis-server the Redis tests are skipped,
 // except under CI=true, where they fail (`make test` installs redis-server). Defines no tests.
 const { spawn, spawnSync } = require('node:child_process')
 const net = require('node:net')
@@ -76,7 +76,7 @@ class RedisServer {
   async start () {
     this.child = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', this.dir
+      '--dir', this.dir, ...(this.extraArgs ?? [])
     ], { stdio: 'ignore' })
     let exited = false
     this.child.on('error', () => { exited = true })
@@ -161,4 +161,74 @@ async function startRedis () {
   throw last
 }
 
-module.exports = { haveRedis, redisSkipReason, startRedis, command }
+/**
+ * Why the Redis Cluster tests cannot run here, or null; under CI=true a missing redis-server or
+ * redis-cli throws instead.
+ */
+function clusterSkipReason () {
+  const cli = spawnSync('redis-cli', ['--version'], { stdio: 'ignore' })
+  if (haveRedis() && !cli.error && cli.status === 0) return null
+  if (process.env.CI === 'true') {
+    throw new Error('redis-server and redis-cli are required under CI=true (make test installs them)')
+  }
+  return 'redis-server or redis-cli is not installed (make test installs them)'
+}
+
+/** A free port whose cluster bus port (+10000) is free too. */
+async function freeClusterPort (taken) {
+  for (;;) {
+    const port = await freePort()
+    if (port >= 55000 || taken.includes(port)) continue
+    const bus = await new Promise((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port + 10000, '127.0.0.1', () => srv.close(() => resolve(true)))
+    })
+    if (bus) return port
+  }
+}
+
+/**
+ * A private three-master Redis Cluster (`redis-server --cluster-enabled yes`, joined by
+ * `redis-cli --cluster create`); `url(prefix)` names it as `redis+cluster://`, `stop()` ends it.
+ */
+async function startRedisCluster () {
+  const nodes = []
+  const ports = []
+  for (let i = 0; i < 3; i++) {
+    const port = await freeClusterPort(ports)
+    const node = new RedisServer(port)
+    node.extraArgs = ['--cluster-enabled', 'yes']
+    nodes.push(node)
+    ports.push(port)
+  }
+  const stop = async () => { for (const n of nodes) await n.stop() }
+  try {
+    for (const n of nodes) await n.start()
+    const made = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 20000 })
+    if (made.status !== 0) throw new Error(`redis-cli --cluster create failed: ${made.stdout}${made.stderr}`)
+    const deadline = Date.now() + 20000
+    for (const port of ports) {
+      for (;;) {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' })
+        if (info.stdout.includes('cluster_state:ok')) break
+        if (Date.now() > deadline) throw new Error('the Redis Cluster did not become ok')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    ports,
+    url (prefix) {
+      const q = new URLSearchParams({ prefix, connect_timeout_ms: '1000', command_timeout_ms: '2000' })
+      return `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}?${q}`
+    },
+    stop
+  }
+}
+
+module.exports = { haveRedis, redisSkipReason, clusterSkipReason, startRedis, startRedisCluster, command }
