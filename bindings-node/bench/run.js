@@ -385,7 +385,7 @@ function boundsMarkdown (runs, ops) {
     '',
     'In process expressSession() runs at ' +
       `${(100 * none / ops.express_request_with_tessera_ns).toFixed(1)} % of the ceiling. The in-process figures are ` +
-      'differences of a few µs between requests of tens of µs, timed on a shared machine: read them with the load average (deterministic instruction counts: run bench/inprocess.js under `valgrind --tool=callgrind` with `node --predictable` at two values of BENCH_INPROCESS_N and take the slope).',
+      'differences of a few µs between requests of tens of µs, timed on a shared machine: read them with the load average (instructions per request, which load does not change: `node bench/instructions.js inprocess` or `… http`, a few minutes under callgrind).',
     ''
   ]
 }
