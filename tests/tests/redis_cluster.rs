@@ -25,6 +25,15 @@ fn store() -> Option<RedisStore> {
     cluster().map(|c| RedisStore::open(&c.url(&fresh_prefix())).expect("open"))
 }
 
+/// A manager on the cluster under `prefix`, with no background sweeper.
+fn manager(cluster: &RedisCluster, prefix: &str) -> SessionManager {
+    SessionManager::builder(Config::default())
+        .store(RedisStore::open(&cluster.url(prefix)).expect("open"))
+        .sweep_interval(None)
+        .build()
+        .expect("build")
+}
+
 mod conformance {
     tessera::store_conformance_tests!(optional super::store());
 }
@@ -33,11 +42,7 @@ mod conformance {
 fn every_key_of_a_prefix_is_in_one_slot() {
     let Some(cluster) = cluster() else { return };
     let prefix = fresh_prefix();
-    let m = SessionManager::builder(Config::default())
-        .store(RedisStore::open(&cluster.url(&prefix)).unwrap())
-        .sweep_interval(None)
-        .build()
-        .unwrap();
+    let m = manager(cluster, &prefix);
     let s = m.login(None, "ann", &Context::HTTPS).unwrap();
     let token = s.new_token().unwrap().expose();
     let Validation::Valid(rotated) = m.rotate(&token, &Context::HTTPS).unwrap() else {
@@ -79,13 +84,7 @@ struct Seen {
 fn moving_the_slot_under_load_answers_every_request_rightly_or_unavailable() {
     let Some(cluster) = cluster() else { return };
     let prefix = fresh_prefix();
-    let manager = Arc::new(
-        SessionManager::builder(Config::default())
-            .store(RedisStore::open(&cluster.url(&prefix)).unwrap())
-            .sweep_interval(None)
-            .build()
-            .unwrap(),
-    );
+    let manager = Arc::new(manager(cluster, &prefix));
     let ctx = Context::HTTPS;
     let live: Arc<Vec<(String, String)>> = Arc::new(
         (0..64)
@@ -237,11 +236,7 @@ fn a_script_never_runs_half_way_on_a_half_moved_slot() {
     // store's scripts are refused whole instead (store_unavailable), and nothing changes.
     let Some(cluster) = cluster() else { return };
     let prefix = fresh_prefix();
-    let m = SessionManager::builder(Config::default())
-        .store(RedisStore::open(&cluster.url(&prefix)).unwrap())
-        .sweep_interval(None)
-        .build()
-        .unwrap();
+    let m = manager(cluster, &prefix);
     let s = m.login(None, "bea", &Context::HTTPS).unwrap();
     let first = s.new_token().unwrap().expose();
     let Validation::Valid(rotated) = m.rotate(&first, &Context::HTTPS).unwrap() else {

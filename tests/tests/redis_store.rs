@@ -42,6 +42,15 @@ fn manager(url: &str, clock: &ManualClock) -> SessionManager {
 /// (commands that scripts run inside Redis are marked `lua`: they cost no round trip). Other
 /// tests use the server at the same time, under other prefixes.
 fn client_commands(server: &RedisServer, prefix: &str, f: impl FnOnce()) -> Vec<String> {
+    monitored(server, prefix, false, f)
+}
+
+/// Like `client_commands`, but also the commands scripts ran inside Redis (`lua`).
+fn all_commands(server: &RedisServer, prefix: &str, f: impl FnOnce()) -> Vec<String> {
+    monitored(server, prefix, true, f)
+}
+
+fn monitored(server: &RedisServer, prefix: &str, scripts: bool, f: impl FnOnce()) -> Vec<String> {
     let mut monitor = server.connection();
     monitor
         .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
@@ -60,7 +69,7 @@ fn client_commands(server: &RedisServer, prefix: &str, f: impl FnOnce()) -> Vec<
         if line.contains("tessera-test-end") {
             return seen;
         }
-        if !line.contains(" lua]") && line.contains(prefix) {
+        if (scripts || !line.contains(" lua]")) && line.contains(prefix) {
             seen.push(line);
         }
     }
@@ -240,32 +249,6 @@ fn key_ttls_follow_the_sessions_own_expiry() {
 fn store_reports_being_networked() {
     let store = RedisStore::open("redis://127.0.0.1:1/0").unwrap();
     assert!(store.is_networked());
-}
-
-/// Like `client_commands`, but also the commands scripts ran inside Redis (`lua`).
-fn all_commands(server: &RedisServer, prefix: &str, f: impl FnOnce()) -> Vec<String> {
-    let mut monitor = server.connection();
-    monitor
-        .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
-        .expect("monitor");
-    let _ok: redis::Value = monitor.recv_response().expect("monitor ok");
-    f();
-    let mut marker = server.connection();
-    let _: String = redis::cmd("ECHO")
-        .arg("tessera-test-end")
-        .query(&mut marker)
-        .expect("echo");
-    let mut seen = Vec::new();
-    loop {
-        let line: String =
-            redis::from_redis_value(monitor.recv_response().expect("monitor line")).expect("text");
-        if line.contains("tessera-test-end") {
-            return seen;
-        }
-        if line.contains(prefix) {
-            seen.push(line);
-        }
-    }
 }
 
 #[test]

@@ -279,6 +279,29 @@ impl MemoryStore {
     }
 
     #[inline]
+    /// Run `apply` on the record `id` names, under its shard's write lock: `id`'s own record,
+    /// or else the primary record its in-grace alias points to. `apply` returns `None` when the
+    /// shard holds no record under the id it is given; so does this, when neither does.
+    fn on_primary<T>(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        apply: impl Fn(&mut Shard, &SessionId) -> Option<T>,
+    ) -> Option<T> {
+        let target = {
+            let mut shard = self.shard(id).write();
+            if let Some(done) = apply(&mut shard, id) {
+                return Some(done);
+            }
+            match shard.alias(id) {
+                Some(a) if a.until > now => a.target,
+                _ => return None,
+            }
+        };
+        let mut shard = self.shard(&target).write();
+        apply(&mut shard, &target)
+    }
+
     fn shard(&self, id: &SessionId) -> &RwLock<Shard> {
         &self.shards[self.shard_index(id)].0
     }
@@ -593,18 +616,8 @@ impl Store for MemoryStore {
                     .inspect(|next| entry.data = next.clone()),
             )
         };
-        let target = {
-            let mut shard = self.shard(id).write();
-            if let Some(result) = apply(&mut shard, id) {
-                return result;
-            }
-            match shard.alias(id) {
-                Some(a) if a.until > now => a.target,
-                _ => return Err(Error::rejected(Reason::Unknown)),
-            }
-        };
-        let mut shard = self.shard(&target).write();
-        apply(&mut shard, &target).unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
+        self.on_primary(id, now, apply)
+            .unwrap_or_else(|| Err(Error::rejected(Reason::Unknown)))
     }
 
     fn mark_insecure(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<bool> {
@@ -616,18 +629,7 @@ impl Store for MemoryStore {
             entry.secure = false;
             Some(true)
         };
-        let target = {
-            let mut shard = self.shard(id).write();
-            if let Some(marked) = apply(&mut shard, id) {
-                return Ok(marked);
-            }
-            match shard.alias(id) {
-                Some(a) if a.until > now => a.target,
-                _ => return Ok(false),
-            }
-        };
-        let mut shard = self.shard(&target).write();
-        Ok(apply(&mut shard, &target).unwrap_or(false))
+        Ok(self.on_primary(id, now, apply).unwrap_or(false))
     }
 
     fn set_expiry(
@@ -655,18 +657,7 @@ impl Store for MemoryStore {
             }
             Some(Some(record))
         };
-        let target = {
-            let mut shard = self.shard(id).write();
-            if let Some(result) = apply(&mut shard, id) {
-                return Ok(result);
-            }
-            match shard.alias(id) {
-                Some(a) if a.until > now => a.target,
-                _ => return Ok(None),
-            }
-        };
-        let mut shard = self.shard(&target).write();
-        Ok(apply(&mut shard, &target).flatten())
+        Ok(self.on_primary(id, now, apply).flatten())
     }
 
     fn remove(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Option<Removed>> {
