@@ -14,7 +14,7 @@
 //! | [`events`] | lifecycle events → JavaScript listeners |
 //! | [`compact`] | results as one compact string (the per-request path) |
 //! | [`lifecycle`] | the lifecycle operations of `SessionManager`, once each |
-//! | [`task`] | running an operation now or on the libuv pool (Promise) |
+//! | [`task`] | running an operation now, or as a Promise on the store's pool or the libuv pool |
 //! | [`manager`] | the `SessionManager` class |
 //! | [`request`] | the core's per-request protocol for the Express glue: free functions over an `External` |
 //! | [`warnings`] | the store's configuration warnings → `process.emitWarning` (via `lib/deployment.js`) |

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Function, Unknown};
+use napi::bindgen_prelude::{FromNapiValue, Function, Unknown};
 use napi::threadsafe_function::UnknownReturnValue;
 use napi_derive::napi;
 
@@ -20,7 +20,7 @@ use crate::events::{self, SessionEvent};
 use crate::lifecycle as ops;
 use crate::options;
 use crate::session::{CookieLookup, Data, SessionListing, SessionResult};
-use crate::task::{self, Job, Work};
+use crate::task::{self, Work};
 
 /// Options of `new SessionManager(options)`. Every field is optional; the defaults are the
 /// secure ones (idle 30 min, absolute 12 h, rotation 15 min with 30 s grace, cookie
@@ -273,14 +273,16 @@ impl SessionManager {
         ts_args_type = "user?: string | null, data?: Record<string, unknown> | null, context?: RequestContext",
         ts_return_type = "Promise<SessionResult>"
     )]
-    pub fn create(
+    pub fn create<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         user: Option<Unknown>,
         data: Option<Unknown>,
         context: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
-        task::spawn(&env, || ops::create(&self.core, user, data, context))
+    ) -> napi::Result<task::Pending<'env, SessionResult>> {
+        task::spawn(env, &self.core, || {
+            ops::create(&self.core, user, data, context)
+        })
     }
 
     /// `create`, now (in-process stores only).
@@ -304,13 +306,15 @@ impl SessionManager {
         ts_args_type = "token: string, context?: RequestContext",
         ts_return_type = "Promise<SessionResult>"
     )]
-    pub fn validate(
+    pub fn validate<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         token: Option<Unknown>,
         context: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
-        task::spawn(&env, || ops::validate(&self.core, token, context))
+    ) -> napi::Result<task::Pending<'env, SessionResult>> {
+        task::spawn(env, &self.core, || {
+            ops::validate(&self.core, token, context)
+        })
     }
 
     /// `validate`, now (in-process stores only).
@@ -329,13 +333,13 @@ impl SessionManager {
         ts_args_type = "token: string, context?: RequestContext",
         ts_return_type = "Promise<SessionResult>"
     )]
-    pub fn rotate(
+    pub fn rotate<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         token: Option<Unknown>,
         context: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
-        task::spawn(&env, || ops::rotate(&self.core, token, context))
+    ) -> napi::Result<task::Pending<'env, SessionResult>> {
+        task::spawn(env, &self.core, || ops::rotate(&self.core, token, context))
     }
 
     /// `rotate`, now (in-process stores only).
@@ -355,14 +359,16 @@ impl SessionManager {
         ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext",
         ts_return_type = "Promise<SessionResult>"
     )]
-    pub fn login(
+    pub fn login<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         token: Option<Unknown>,
         user: Option<Unknown>,
         context: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<SessionResult>>> {
-        task::spawn(&env, || ops::login(&self.core, token, user, context))
+    ) -> napi::Result<task::Pending<'env, SessionResult>> {
+        task::spawn(env, &self.core, || {
+            ops::login(&self.core, token, user, context)
+        })
     }
 
     /// `login`, now (in-process stores only).
@@ -381,8 +387,12 @@ impl SessionManager {
 
     /// End the session of `token` and its alias; resolves whether one was ended.
     #[napi(ts_args_type = "token: string", ts_return_type = "Promise<boolean>")]
-    pub fn logout(&self, env: Env, token: Option<Unknown>) -> napi::Result<AsyncTask<Job<bool>>> {
-        task::spawn(&env, || ops::logout(&self.core, token))
+    pub fn logout<'env>(
+        &self,
+        env: &'env Env,
+        token: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, bool>> {
+        task::spawn(env, &self.core, || ops::logout(&self.core, token))
     }
 
     /// `logout`, now (in-process stores only).
@@ -393,8 +403,12 @@ impl SessionManager {
 
     /// End the session with public id `id` (administrator action).
     #[napi(ts_args_type = "id: string", ts_return_type = "Promise<boolean>")]
-    pub fn revoke(&self, env: Env, id: Option<Unknown>) -> napi::Result<AsyncTask<Job<bool>>> {
-        task::spawn(&env, || ops::revoke(&self.core, id))
+    pub fn revoke<'env>(
+        &self,
+        env: &'env Env,
+        id: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, bool>> {
+        task::spawn(env, &self.core, || ops::revoke(&self.core, id))
     }
 
     /// `revoke`, now (in-process stores only).
@@ -405,12 +419,12 @@ impl SessionManager {
 
     /// End every session of `user` (account disabled, password changed); resolves how many.
     #[napi(ts_args_type = "user: string", ts_return_type = "Promise<number>")]
-    pub fn revoke_user(
+    pub fn revoke_user<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         user: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<u32>>> {
-        task::spawn(&env, || ops::revoke_user(&self.core, user))
+    ) -> napi::Result<task::Pending<'env, u32>> {
+        task::spawn(env, &self.core, || ops::revoke_user(&self.core, user))
     }
 
     /// `revokeUser`, now (in-process stores only).
@@ -425,13 +439,15 @@ impl SessionManager {
         ts_args_type = "user: string, token: string",
         ts_return_type = "Promise<number>"
     )]
-    pub fn revoke_user_except(
+    pub fn revoke_user_except<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         user: Option<Unknown>,
         token: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<u32>>> {
-        task::spawn(&env, || ops::revoke_user_except(&self.core, user, token))
+    ) -> napi::Result<task::Pending<'env, u32>> {
+        task::spawn(env, &self.core, || {
+            ops::revoke_user_except(&self.core, user, token)
+        })
     }
 
     /// `revokeUserExcept`, now (in-process stores only).
@@ -447,8 +463,8 @@ impl SessionManager {
 
     /// End every session; resolves how many.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn revoke_all(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
-        task::spawn(&env, || ops::revoke_all(&self.core))
+    pub fn revoke_all<'env>(&self, env: &'env Env) -> napi::Result<task::Pending<'env, u32>> {
+        task::spawn(env, &self.core, || ops::revoke_all(&self.core))
     }
 
     /// `revokeAll`, now (in-process stores only).
@@ -462,12 +478,12 @@ impl SessionManager {
         ts_args_type = "user: string",
         ts_return_type = "Promise<SessionListing[]>"
     )]
-    pub fn list_user(
+    pub fn list_user<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         user: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<Vec<SessionListing>>>> {
-        task::spawn(&env, || ops::list_user(&self.core, user))
+    ) -> napi::Result<task::Pending<'env, Vec<SessionListing>>> {
+        task::spawn(env, &self.core, || ops::list_user(&self.core, user))
     }
 
     /// `listUser`, now (in-process stores only).
@@ -486,14 +502,14 @@ impl SessionManager {
         ts_args_type = "id: string, key: string, value: unknown",
         ts_return_type = "Promise<void>"
     )]
-    pub fn set(
+    pub fn set<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         id: Option<Unknown>,
         key: Option<Unknown>,
         value: Unknown,
-    ) -> napi::Result<AsyncTask<Job<()>>> {
-        task::spawn(&env, || ops::set(&self.core, id, key, value))
+    ) -> napi::Result<task::Pending<'env, ()>> {
+        task::spawn(env, &self.core, || ops::set(&self.core, id, key, value))
     }
 
     /// `set`, now (in-process stores only).
@@ -513,13 +529,13 @@ impl SessionManager {
         ts_args_type = "id: string, key: string",
         ts_return_type = "Promise<void>"
     )]
-    pub fn remove_key(
+    pub fn remove_key<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         id: Option<Unknown>,
         key: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<()>>> {
-        task::spawn(&env, || ops::remove_key(&self.core, id, key))
+    ) -> napi::Result<task::Pending<'env, ()>> {
+        task::spawn(env, &self.core, || ops::remove_key(&self.core, id, key))
     }
 
     /// `removeKey`, now (in-process stores only).
@@ -538,13 +554,13 @@ impl SessionManager {
         ts_args_type = "id: string, data: Record<string, unknown>",
         ts_return_type = "Promise<void>"
     )]
-    pub fn replace_data(
+    pub fn replace_data<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         id: Option<Unknown>,
         data: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<()>>> {
-        task::spawn(&env, || ops::replace_data(&self.core, id, data))
+    ) -> napi::Result<task::Pending<'env, ()>> {
+        task::spawn(env, &self.core, || ops::replace_data(&self.core, id, data))
     }
 
     /// `replaceData`, now (in-process stores only).
@@ -566,14 +582,16 @@ impl SessionManager {
         ts_args_type = "id: string, set?: Record<string, unknown> | null, remove?: string[] | null",
         ts_return_type = "Promise<Record<string, unknown>>"
     )]
-    pub fn update_data(
+    pub fn update_data<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         id: Option<Unknown>,
         set: Option<Unknown>,
         remove: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<Data>>> {
-        task::spawn(&env, || ops::update_data(&self.core, id, set, remove))
+    ) -> napi::Result<task::Pending<'env, Data>> {
+        task::spawn(env, &self.core, || {
+            ops::update_data(&self.core, id, set, remove)
+        })
     }
 
     /// `updateData`, now (in-process stores only).
@@ -593,12 +611,12 @@ impl SessionManager {
 
     /// A fresh masked CSRF token for the session of `token` (different on every call).
     #[napi(ts_args_type = "token: string", ts_return_type = "Promise<string>")]
-    pub fn csrf_token(
+    pub fn csrf_token<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         token: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<String>>> {
-        task::spawn(&env, || ops::csrf_token(&self.core, token))
+    ) -> napi::Result<task::Pending<'env, String>> {
+        task::spawn(env, &self.core, || ops::csrf_token(&self.core, token))
     }
 
     /// `csrfToken`, now (in-process stores only).
@@ -612,13 +630,15 @@ impl SessionManager {
         ts_args_type = "token: string, candidate: string",
         ts_return_type = "Promise<boolean>"
     )]
-    pub fn verify_csrf(
+    pub fn verify_csrf<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         token: Option<Unknown>,
         candidate: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<Job<bool>>> {
-        task::spawn(&env, || ops::verify_csrf(&self.core, token, candidate))
+    ) -> napi::Result<task::Pending<'env, bool>> {
+        task::spawn(env, &self.core, || {
+            ops::verify_csrf(&self.core, token, candidate)
+        })
     }
 
     /// `verifyCsrf`, now (in-process stores only).
@@ -634,8 +654,8 @@ impl SessionManager {
 
     /// Remove expired sessions now; resolves how many.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn sweep(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
-        task::spawn(&env, || ops::sweep(&self.core))
+    pub fn sweep<'env>(&self, env: &'env Env) -> napi::Result<task::Pending<'env, u32>> {
+        task::spawn(env, &self.core, || ops::sweep(&self.core))
     }
 
     /// `sweep`, now (in-process stores only).
@@ -646,8 +666,8 @@ impl SessionManager {
 
     /// Number of sessions in the store (expired ones not yet swept included).
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn store_len(&self, env: Env) -> napi::Result<AsyncTask<Job<u32>>> {
-        task::spawn(&env, || ops::store_len(&self.core))
+    pub fn store_len<'env>(&self, env: &'env Env) -> napi::Result<task::Pending<'env, u32>> {
+        task::spawn(env, &self.core, || ops::store_len(&self.core))
     }
 
     /// `storeLen`, now (in-process stores only).

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use napi::Env;
-use napi::bindgen_prelude::{AsyncTask, External, Unknown};
+use napi::bindgen_prelude::{External, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome as HttpOutcome, RequestHead};
@@ -51,7 +51,7 @@ use crate::args::{self, MAX_SHORT};
 use crate::compact::{Compact, push_decimal, push_hex, utf16_len};
 use crate::errors::{Fail, Outcome, guard};
 use crate::events;
-use crate::task::{self, Job, Work};
+use crate::task::{self, Work};
 
 /// The manager as the per-request functions address it.
 pub type Handle = External<Core>;
@@ -271,17 +271,18 @@ pub fn begin(
     ts_args_type = "request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
     ts_return_type = "Promise<string>"
 )]
-pub fn begin_async(
-    env: Env,
+pub fn begin_async<'env>(
+    env: &'env Env,
     live: &RequestHandle,
     cookie: Option<Unknown>,
     https: Option<Unknown>,
     method: Option<Unknown>,
     user_agent: Option<Unknown>,
     csrf: Option<Unknown>,
-) -> napi::Result<AsyncTask<Job<Compact>>> {
+) -> napi::Result<task::Pending<'env, Compact>> {
+    let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
-    task::spawn(&env, || {
+    task::spawn(env, &manager, || {
         let head = Head::parse(cookie, https, method, user_agent, csrf)?;
         Ok(Box::new(move || head.begin(&live)) as Work<_>)
     })
@@ -407,14 +408,15 @@ pub fn step(
     ts_args_type = "request: ExternalObject<unknown>, step: number, arg?: string | null",
     ts_return_type = "Promise<string>"
 )]
-pub fn step_async(
-    env: Env,
+pub fn step_async<'env>(
+    env: &'env Env,
     live: &RequestHandle,
     step: u32,
     arg: Option<Unknown>,
-) -> napi::Result<AsyncTask<Job<Compact>>> {
+) -> napi::Result<task::Pending<'env, Compact>> {
+    let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
-    task::spawn(&env, || {
+    task::spawn(env, &manager, || {
         let step = Step::parse(step)?;
         let arg = args::opt_string(arg, "arg", MAX_SHORT)?;
         Ok(
@@ -585,17 +587,18 @@ pub fn finish(
     ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
     ts_return_type = "Promise<string>"
 )]
-pub fn finish_async(
-    env: Env,
+pub fn finish_async<'env>(
+    env: &'env Env,
     live: &RequestHandle,
     data: Option<Unknown>,
     auth: u32,
     user: Option<Unknown>,
     flags: u32,
     ms: f64,
-) -> napi::Result<AsyncTask<Job<Compact>>> {
+) -> napi::Result<task::Pending<'env, Compact>> {
+    let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
-    task::spawn(&env, || {
+    task::spawn(env, &manager, || {
         let outcome = outcome(data, auth, user, flags, ms)?;
         Ok(Box::new(move || {
             let request = live.take()?;

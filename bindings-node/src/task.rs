@@ -1,9 +1,12 @@
 //! Running an operation: synchronously on the JavaScript thread (in-process stores only), or as
-//! a Promise whose work runs on the libuv thread pool, so a store that waits on the network
-//! never blocks the event loop. Both paths catch panics and deliver the operation's events.
+//! a Promise, so a store that waits on the network never blocks the event loop. A Promise's
+//! work runs on the store's own pool when it keeps one (Redis: `SessionManager::offload`; many
+//! calls then wait at once, pipelined on the store's one connection), else on the libuv thread
+//! pool (in-process stores, whose calls are short). Every path catches panics and delivers the
+//! operation's events on the JavaScript thread.
 
-use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, Object, ToNapiValue, TypeName};
+use napi::{Env, Task, sys};
 
 use crate::errors::{Fail, Outcome, guard};
 use crate::events::{self, Captured};
@@ -42,20 +45,67 @@ where
     }
 }
 
-/// Check the arguments now (throwing synchronously if they are wrong), then run the work on
-/// the thread pool; the Promise settles with its result.
-pub fn spawn<T>(
-    env: &Env,
+/// A Promise of an operation's result: a task on the libuv pool, or one settled by the store's
+/// own pool.
+pub enum Pending<'env, T>
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    /// Work on the libuv thread pool (in-process stores).
+    Libuv(AsyncTask<Job<T>>),
+    /// A Promise its work settles from the store's pool.
+    Store(Object<'env>),
+}
+
+impl<T> ToNapiValue for Pending<'_, T>
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        match val {
+            // SAFETY: `env` is the environment napi-rs hands this conversion, on its thread; the
+            // task and the promise were made for that same environment.
+            Pending::Libuv(task) => unsafe { AsyncTask::to_napi_value(env, task) },
+            // SAFETY: as above.
+            Pending::Store(promise) => unsafe { Object::to_napi_value(env, promise) },
+        }
+    }
+}
+
+/// How a Promise made by the store's pool settles, on the JavaScript thread.
+type Settle<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
+
+/// Check the arguments now (throwing synchronously if they are wrong), then run the work off the
+/// event loop (see the module docs); the Promise settles with its result.
+pub fn spawn<'env, T>(
+    env: &'env Env,
+    manager: &tessera::SessionManager,
     prepare: impl FnOnce() -> Outcome<Work<T>>,
-) -> napi::Result<AsyncTask<Job<T>>>
+) -> napi::Result<Pending<'env, T>>
 where
     T: ToNapiValue + TypeName + Send + 'static,
 {
     let work = guard(prepare).map_err(|fail| fail.into_napi(env))?;
-    Ok(AsyncTask::new(Job {
-        work: Some(work),
-        events: Vec::new(),
-    }))
+    if !manager.store_is_networked() {
+        return Ok(Pending::Libuv(AsyncTask::new(Job {
+            work: Some(work),
+            events: Vec::new(),
+        })));
+    }
+    let (deferred, promise) = env.create_deferred::<T, Settle<T>>()?;
+    let job = move || {
+        let (result, events) = events::capture(|| guard(work));
+        deferred.resolve(Box::new(move |env: Env| {
+            events::deliver(&env, events);
+            result.map_err(|fail| fail.into_napi(&env))
+        }));
+    };
+    // A store that has no pool after all (its I/O thread could not start) runs it here; the
+    // Promise still settles through the event loop.
+    if let Err(job) = manager.offload(Box::new(job)) {
+        job();
+    }
+    Ok(Pending::Store(promise))
 }
 
 /// Check the arguments and run the work here, now; then deliver its events.

@@ -195,4 +195,31 @@ describe('on Redis', { skip: skip ?? false }, () => {
       assert.equal((await manager.validate(fresh.newToken)).valid, true)
     })
   })
+
+  it('Promise calls wait on the store\'s own threads, not on the libuv pool', async () => {
+    // The threads of the store's runtime are named tessera-redis: its I/O thread, and one per
+    // call waiting on Redis. Node's libuv pool has 4 threads, so 8 calls stuck on the libuv pool
+    // would also starve a file read; on the store's pool they do not.
+    const fs = require('node:fs')
+    const redisThreads = () => fs.readdirSync('/proc/self/task').filter((t) => {
+      try { return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'tessera-redis' } catch { return false }
+    }).length
+    const m = new SessionManager({ ...plain, store: server.url(prefix('pool'), { command_timeout_ms: '20000' }) })
+    const made = await m.create('pia')
+    server.pause()
+    try {
+      const pending = Array.from({ length: 8 }, () => m.validate(made.newToken))
+      const deadline = Date.now() + 10000
+      while (redisThreads() < 9) {
+        assert.ok(Date.now() < deadline, `8 calls waiting on the store's threads (${redisThreads()} seen)`)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      // All 8 are waiting on the frozen Redis, and the libuv pool is free.
+      assert.ok((await fs.promises.readFile(__filename)).length > 0)
+      server.resume()
+      for (const r of await Promise.all(pending)) assert.equal(r.valid, true)
+    } finally {
+      if (server.paused) server.resume()
+    }
+  })
 })

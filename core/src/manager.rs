@@ -696,6 +696,20 @@ impl SessionManager {
         self.inner.store.is_shared()
     }
 
+    /// Run `job` on the store's own pool for calls that wait on the network (see
+    /// [`Store::offload`]), or hand it back when the store has none (in-process stores).
+    ///
+    /// ```
+    /// let manager = tessera::SessionManager::new(tessera::Config::default()).unwrap();
+    /// assert!(manager.offload(Box::new(|| {})).is_err(), "the memory store keeps no pool");
+    /// ```
+    ///
+    /// # Errors
+    /// The job itself, unrun, when the store keeps no pool.
+    pub fn offload(&self, job: crate::store::Job) -> std::result::Result<(), crate::store::Job> {
+        self.inner.store.offload(job)
+    }
+
     /// What about the store's configuration an operator should hear of (see
     /// [`Store::warnings`]): bindings issue each once per process, as warnings.
     ///

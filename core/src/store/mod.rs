@@ -41,6 +41,9 @@ pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 
+/// Work handed to [`Store::offload`].
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
 /// How far a store that pays for writes lets the stored `last_seen` lag behind the last use:
 /// 1/64 of the effective idle timeout, at most 60 s (28 s under the default 30 min idle).
 ///
@@ -258,6 +261,14 @@ pub trait Store: Send + Sync + 'static {
         true
     }
 
+    /// Run `job` on a pool of threads this store keeps for calls that wait on the network, if it
+    /// has one; otherwise hand it back. Bindings with an event loop (Node) use it so that many
+    /// calls wait at once without their own thread pool (libuv's has 4 threads), all sharing the
+    /// store's one pipelined connection.
+    fn offload(&self, job: Job) -> std::result::Result<(), Job> {
+        Err(job)
+    }
+
     /// What about this store's configuration an operator should hear of, once, when the app
     /// starts (each a sentence that names the fix); nothing is wrong enough to refuse.
     /// Bindings issue them as their language's warnings.
@@ -278,6 +289,9 @@ macro_rules! forward_store {
             }
             fn warnings(&self) -> Vec<String> {
                 (**self).warnings()
+            }
+            fn offload(&self, job: Job) -> std::result::Result<(), Job> {
+                (**self).offload(job)
             }
             fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
                 (**self).insert(record, idle_ms)

@@ -229,6 +229,12 @@ impl Link {
         });
     }
 
+    /// Run `job` on the runtime's pool of blocking threads (grown on demand, idle ones retired):
+    /// it may make blocking store calls, whose I/O the runtime's own thread drives meanwhile.
+    pub(super) fn spawn_blocking(&self, job: crate::store::Job) {
+        drop(self.runtime().spawn_blocking(job));
+    }
+
     fn runtime(&self) -> &Runtime {
         self.runtime
             .as_ref()

@@ -501,6 +501,16 @@ impl Store for RedisStore {
         true
     }
 
+    fn offload(&self, job: crate::store::Job) -> std::result::Result<(), crate::store::Job> {
+        match self.link(std::process::id()) {
+            Ok(link) => {
+                link.spawn_blocking(job);
+                Ok(())
+            }
+            Err(_) => Err(job),
+        }
+    }
+
     fn warnings(&self) -> Vec<String> {
         if self.options.prefix_given {
             return Vec::new();
