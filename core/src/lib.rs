@@ -55,7 +55,7 @@ pub use events::{Event, EventKind};
 pub use id::SessionId;
 pub use manager::{Builder, SessionManager};
 pub use record::Record;
-pub use session::{Context, Session, SessionInfo, Validation};
+pub use session::{Context, Prevalidated, Session, SessionInfo, Validation};
 pub use store::{MemoryStore, Store};
 pub use token::Token;
 

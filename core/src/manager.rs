@@ -18,7 +18,7 @@ use crate::events::{Event, EventKind, Listener, Listeners};
 use crate::http::visitor_csrf::VisitorCsrf;
 use crate::id::{IdDeriver, SessionId};
 use crate::record::{Load, LoginChange, Record, Rekey};
-use crate::session::{Context, Session, SessionInfo, Validation};
+use crate::session::{Context, Prevalidated, Session, SessionInfo, Validation};
 use crate::store::{MemoryStore, Store};
 use crate::token::Token;
 
@@ -259,6 +259,7 @@ impl SessionManager {
             Ok(found) => found,
             Err(reason) => return Ok(Validation::Rejected(reason)),
         };
+        // `writes_nothing` (the event loop's quick path) must agree with every write below.
         if !ctx.https && record.secure {
             // The token just travelled in clear: the next HTTPS request must rotate it with no
             // grace, as if the session had been made over HTTP.
@@ -278,6 +279,51 @@ impl SessionManager {
             }
         }
         Ok(Validation::Valid(inner.session(record, None)))
+    }
+
+    /// Start validating `token` without waiting, for a caller that must not block (an event
+    /// loop): `done` gets the session when one read of the store settles it — the session is
+    /// live, primary, and [`validate`](Self::validate) would write nothing for it (no touch due,
+    /// no rotation due, the transport it last travelled on unchanged) — and `None` otherwise.
+    /// On `None`, make the blocking `validate` (off the event loop): it decides every other
+    /// case, and emits the events, as ever. A store without an I/O thread of its own (memory,
+    /// SQLite) answers `None` at once, on the calling thread.
+    ///
+    /// `done` runs on the store's I/O thread: it must not block, nor call the manager.
+    ///
+    /// ```
+    /// # use tessera::{Config, SessionManager};
+    /// let manager = SessionManager::new(Config::default()).unwrap();
+    /// manager.validate_then("not-a-token", true, |quick| assert!(quick.is_none()));
+    /// ```
+    pub fn validate_then(
+        &self,
+        token: &str,
+        https: bool,
+        done: impl FnOnce(Option<Prevalidated>) + Send + 'static,
+    ) {
+        let Ok(parsed) = Token::parse(token) else {
+            return done(None);
+        };
+        let inner = Arc::clone(&self.inner);
+        let id = inner.ids.derive(&parsed);
+        let now = inner.clock.now();
+        let token = token.to_owned();
+        let idle_ms = inner.idle_ms;
+        let read = Arc::clone(&inner).store.read_live_then(
+            &id,
+            now,
+            idle_ms,
+            Box::new(move |record| {
+                let quick = record
+                    .filter(|r| inner.writes_nothing(r, https, now))
+                    .map(|r| Prevalidated::new(token, inner.session(r, None)));
+                done(quick);
+            }),
+        );
+        if let Err(done) = read {
+            done(None);
+        }
     }
 
     /// Give the session a new token now; the old one stays an alias for `rotation_grace`.
@@ -765,6 +811,16 @@ impl Inner {
         let token = Token::generate()?;
         let id = self.ids.derive(&token);
         Ok((token, id))
+    }
+
+    /// Whether [`SessionManager::validate`] of the live primary `record` writes nothing: no
+    /// transport change to record (HTTPS→HTTP marks it insecure, HTTP→HTTPS rotates it) and no
+    /// rotation due.
+    fn writes_nothing(&self, record: &Record, https: bool, now: UnixMillis) -> bool {
+        let due = self
+            .rotation_ms
+            .is_some_and(|every| now.saturating_sub(record.rotated_at) >= every);
+        record.secure == https && !due
     }
 
     fn session(&self, record: Record, new_token: Option<Token>) -> Session {

@@ -183,3 +183,42 @@ pub struct SessionInfo {
     /// Whether it has only used HTTPS.
     pub secure: bool,
 }
+
+/// A session that one read of the store settled, for the request whose cookie carried the token
+/// it was found by: what [`SessionManager::validate_then`](crate::SessionManager::validate_then)
+/// hands over and [`http::begin_prevalidated`](crate::http::begin_prevalidated) takes instead of
+/// validating again. It holds the token only to check that it is used for that same request.
+pub struct Prevalidated {
+    token: String,
+    session: Session,
+}
+
+impl Prevalidated {
+    pub(crate) fn new(token: String, session: Session) -> Self {
+        Prevalidated { token, session }
+    }
+
+    /// Whether this is the session of `token`.
+    pub fn is_for(&self, token: &str) -> bool {
+        self.token == token
+    }
+
+    /// The session found.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The validation it stands for.
+    pub fn into_validation(self) -> Validation {
+        Validation::Valid(self.session)
+    }
+}
+
+impl std::fmt::Debug for Prevalidated {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prevalidated")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}

@@ -502,3 +502,98 @@ fn an_evicting_redis_is_refused_unless_allowed() {
     let fine = manager(&own.url("evict2"), &clock);
     fine.create(None, None, &Context::HTTPS).unwrap();
 }
+
+/// `validate_then`'s answer, waited for (it comes from the store's I/O thread).
+fn quick(m: &SessionManager, token: &str, https: bool) -> Option<tessera::Prevalidated> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    m.validate_then(token, https, move |found| {
+        tx.send(found).expect("the test waits")
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("validate_then always answers")
+}
+
+#[test]
+fn validate_then_settles_by_one_read_only_what_validate_would_not_write() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = format!("quick-{}", fresh_prefix());
+    let config = Config {
+        rotation_interval: Some(Duration::from_secs(600)),
+        ..Config::default()
+    };
+    let m = SessionManager::builder(config)
+        .store(RedisStore::open(&server.url(&prefix)).expect("open"))
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .expect("build");
+    let s = m.create(Some("alice"), None, &Context::HTTPS).unwrap();
+    let token = s.new_token().unwrap().expose();
+
+    // Before the process's connection exists there is nothing to read on without waiting.
+    let fresh = SessionManager::builder(Config::default())
+        .store(RedisStore::open(&server.url(&prefix)).expect("open"))
+        .build()
+        .expect("build");
+    assert!(quick(&fresh, &token, true).is_none());
+
+    // A live session that needs no write: one HGETALL, and the same session validate gives.
+    let mut found = None;
+    let sent = all_commands(server, &prefix, || found = quick(&m, &token, true));
+    let found = found.expect("settled by one read");
+    assert_eq!(sent.len(), 1, "one read, no write: {sent:?}");
+    assert!(sent[0].contains("\"HGETALL\""), "{sent:?}");
+    assert_eq!(found.session().id(), s.id());
+    assert_eq!(found.session().user(), Some("alice"));
+    assert!(found.session().new_token().is_none());
+    assert!(!format!("{found:?}").contains(&token), "no token in Debug");
+
+    // Everything validate would write, or that one read cannot decide, is left to validate.
+    assert!(
+        quick(&m, &token, false).is_none(),
+        "HTTPS→HTTP marks it insecure"
+    );
+    assert!(quick(&m, "not a token", true).is_none());
+    let unknown = m.create(None, None, &Context::HTTPS).unwrap();
+    let unknown_token = unknown.new_token().unwrap().expose();
+    m.logout(&unknown_token).unwrap();
+    assert!(quick(&m, &unknown_token, true).is_none(), "ended");
+    clock.advance(Duration::from_secs(29));
+    assert!(quick(&m, &token, true).is_none(), "a touch is due");
+    assert!(matches!(
+        m.validate(&token, &Context::HTTPS).unwrap(),
+        Validation::Valid(_)
+    ));
+    assert!(quick(&m, &token, true).is_some(), "touched: a read again");
+    clock.advance(Duration::from_secs(600));
+    assert!(quick(&m, &token, true).is_none(), "a rotation is due");
+    let rotated = match m.validate(&token, &Context::HTTPS).unwrap() {
+        Validation::Valid(mut s) => s.take_new_token().expect("rotated").expose(),
+        Validation::Rejected(r) => panic!("{r}"),
+    };
+    assert!(
+        quick(&m, &token, true).is_none(),
+        "an alias is the script's to follow"
+    );
+    let found = quick(&m, &rotated, true).expect("the successor is live");
+
+    // A prevalidated session serves only the request whose cookie carried its token.
+    let cookie = format!("__Host-session={token}");
+    let head = tessera::http::RequestHead {
+        cookie_header: Some(&cookie),
+        method: "GET",
+        https: true,
+        ..Default::default()
+    };
+    let err = tessera::http::begin_prevalidated(&m, &head, found).unwrap_err();
+    assert_eq!(err.code(), "internal");
+    let cookie = format!("__Host-session={rotated}");
+    let head = tessera::http::RequestHead {
+        cookie_header: Some(&cookie),
+        ..head
+    };
+    let found = quick(&m, &rotated, true).expect("live");
+    let request = tessera::http::begin_prevalidated(&m, &head, found).unwrap();
+    assert_eq!(request.user(), Some("alice"));
+}

@@ -80,4 +80,6 @@ pub(crate) mod visitor_csrf;
 pub use changes::Changes;
 pub use method::needs_csrf;
 pub use outcome::{Auth, Expiry, Outcome, Response};
-pub use request::{CsrfCheck, FinishError, Request, RequestHead, begin};
+pub use request::{
+    CsrfCheck, FinishError, Request, RequestHead, begin, begin_prevalidated, session_token,
+};

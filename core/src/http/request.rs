@@ -15,7 +15,7 @@ use crate::data::{Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::manager::SessionManager;
-use crate::session::{Context, Session, Validation};
+use crate::session::{Context, Prevalidated, Session, Validation};
 use crate::token::Token;
 
 static EMPTY: Lazy<Data> = Lazy::new(Data::new);
@@ -143,6 +143,50 @@ pub struct Request {
 /// `store_unavailable` / `internal`: the request must not be treated as authenticated (fail
 /// closed); a middleware answers 503 or lets the app decide.
 pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request> {
+    begin_with(manager, head, |token, ctx| manager.validate(token, ctx))
+}
+
+/// [`begin`] with the session cookie's validation already made, by
+/// [`SessionManager::validate_then`] for the token this request's cookie carries (`None`: the
+/// request carries no single session cookie): no store call, so an event loop may finish a
+/// request's begin on the store's I/O thread.
+///
+/// # Errors
+/// `internal` if `prevalidated` is not for this request's session cookie (a bug in the caller:
+/// the request is then not authenticated).
+pub fn begin_prevalidated(
+    manager: &SessionManager,
+    head: &RequestHead<'_>,
+    prevalidated: Prevalidated,
+) -> Result<Request> {
+    begin_with(manager, head, |token, _| {
+        if prevalidated.is_for(token) {
+            Ok(prevalidated.into_validation())
+        } else {
+            Err(Error::internal(
+                "a prevalidated session was used for another request's cookie",
+            ))
+        }
+    })
+}
+
+/// The session cookie's single token, for [`SessionManager::validate_then`]: `None` when the
+/// request carries none, or two (which [`begin`] treats as malformed).
+pub fn session_token<'h>(manager: &SessionManager, head: &RequestHead<'h>) -> Option<&'h str> {
+    match head
+        .cookie_header
+        .map(|h| manager.token_from_cookie_header(h))
+    {
+        Some(CookieToken::One(value)) => Some(value),
+        _ => None,
+    }
+}
+
+fn begin_with(
+    manager: &SessionManager,
+    head: &RequestHead<'_>,
+    validate: impl FnOnce(&str, &Context<'_>) -> Result<Validation>,
+) -> Result<Request> {
     let mut request = Request {
         ctx_https: head.https,
         user_agent: head.user_agent.map(str::to_owned),
@@ -167,7 +211,7 @@ pub fn begin(manager: &SessionManager, head: &RequestHead<'_>) -> Result<Request
         CookieToken::Ambiguous => request.dead_cookie(Reason::Malformed),
         CookieToken::One(value) => {
             request.had_cookie = true;
-            match manager.validate(value, &request.ctx())? {
+            match validate(value, &request.ctx())? {
                 Validation::Valid(mut session) => {
                     match session.take_new_token() {
                         Some(rotated) => {

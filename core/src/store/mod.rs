@@ -44,6 +44,9 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 /// Work handed to [`Store::offload`].
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// What [`Store::read_live_then`] calls with its answer, on the store's I/O thread.
+pub type ReadDone = Box<dyn FnOnce(Option<Record>) + Send + 'static>;
+
 /// How far a store that pays for writes lets the stored `last_seen` lag behind the last use:
 /// 1/64 of the effective idle timeout, at most 60 s (28 s under the default 30 min idle).
 ///
@@ -269,6 +272,26 @@ pub trait Store: Send + Sync + 'static {
         Err(job)
     }
 
+    /// Start reading `id` without waiting for it, and call `done` with the record when the read
+    /// alone settles a [`load`](Self::load): the record is primary (not an alias), alive, and its
+    /// `last_seen` need not be written. `done(None)` means anything else (missing, expired, an
+    /// alias, a touch due, a failed read): the caller then makes the blocking `load`, which
+    /// decides. A store that has no I/O thread of its own hands `done` back.
+    ///
+    /// `done` runs on the store's I/O thread, so it must not block, nor call the store. Bindings
+    /// with an event loop (Node) use it so that the common request costs two thread hand-offs
+    /// (to the I/O thread and back) instead of four (through a pool thread).
+    fn read_live_then(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        done: ReadDone,
+    ) -> std::result::Result<(), ReadDone> {
+        let _ = (id, now, idle_ms);
+        Err(done)
+    }
+
     /// What about this store's configuration an operator should hear of, once, when the app
     /// starts (each a sentence that names the fix); nothing is wrong enough to refuse.
     /// Bindings issue them as their language's warnings.
@@ -292,6 +315,15 @@ macro_rules! forward_store {
             }
             fn offload(&self, job: Job) -> std::result::Result<(), Job> {
                 (**self).offload(job)
+            }
+            fn read_live_then(
+                &self,
+                id: &SessionId,
+                now: UnixMillis,
+                idle_ms: u64,
+                done: ReadDone,
+            ) -> std::result::Result<(), ReadDone> {
+                (**self).read_live_then(id, now, idle_ms, done)
             }
             fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
                 (**self).insert(record, idle_ms)

@@ -66,7 +66,7 @@ struct Shared {
 }
 
 #[derive(Clone)]
-struct Current {
+pub(super) struct Current {
     generation: u64,
     conn: Conn,
 }
@@ -174,6 +174,41 @@ impl Link {
                 Err(Error::store_unavailable(format!("redis: {}", describe(&e))))
             }
         }
+    }
+
+    /// The connection in use, if there is one to use now (none made yet, or the breaker open:
+    /// `None`, and a caller that cannot wait takes the blocking way, which connects or fails as
+    /// every call does).
+    pub(super) fn ready(&self) -> Option<Current> {
+        if self.shared.breaker.refusal().is_some() {
+            return None;
+        }
+        self.shared.current.lock().clone()
+    }
+
+    /// Start `f` on `current` (from [`ready`](Self::ready)) and hand its result to `done` on the
+    /// I/O thread, without waiting.
+    pub(super) fn start<T, F, Fut>(
+        &self,
+        current: Current,
+        f: F,
+        done: impl FnOnce(Result<T>) + Send + 'static,
+    ) where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let fut = f(current.conn);
+        let shared = Arc::clone(&self.shared);
+        self.runtime().spawn(async move {
+            let out = fut.await.map_err(|e| {
+                if breaks_connection(&e) {
+                    shared.forget(current.generation);
+                }
+                Error::store_unavailable(format!("redis: {}", describe(&e)))
+            });
+            done(out);
+        });
     }
 
     /// The connection in use, or a new one. Fails at once while the breaker is open.

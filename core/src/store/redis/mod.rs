@@ -31,7 +31,7 @@ use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
-use crate::store::{Store, touch_slack_ms};
+use crate::store::{ReadDone, Store, touch_slack_ms};
 use link::{Conn, Link, Target};
 
 pub use link::set_io_thread_start;
@@ -207,6 +207,34 @@ impl ToArg for u64 {
     }
 }
 
+/// The load a session's hash settles on its own (`None`: the `LOAD` script must decide): an
+/// expired record, or a live one whose `seen` need not move. An alias or a missing session has
+/// no hash under its id, and a touch is a write.
+fn settled_by_read(
+    hash: Value,
+    id: &SessionId,
+    now: UnixMillis,
+    idle_ms: u64,
+) -> Result<Option<Load>> {
+    let hash = codec::flatten(hash);
+    if matches!(&hash, Value::Array(fields) if fields.is_empty()) {
+        return Ok(None);
+    }
+    let mut record = codec::decode(Some(&hash), "load")?;
+    record.id = *id;
+    if let Err(reason) = record.check_live(now, idle_ms) {
+        return Ok(Some(Load::Expired(reason, record)));
+    }
+    if now.saturating_sub(record.last_seen) <= touch_slack_ms(record.idle_ms(idle_ms)) {
+        record.last_seen = record.last_seen.max(now);
+        return Ok(Some(Load::Live {
+            record,
+            via_alias: false,
+        }));
+    }
+    Ok(None)
+}
+
 fn hex(id: &SessionId) -> String {
     id.to_string()
 }
@@ -242,20 +270,8 @@ impl Store for RedisStore {
                 .query_async::<Value>(&mut conn)
                 .await
         })?;
-        let hash = codec::flatten(hash);
-        if !matches!(&hash, Value::Array(fields) if fields.is_empty()) {
-            let mut record = codec::decode(Some(&hash), "load")?;
-            record.id = *id;
-            if let Err(reason) = record.check_live(now, idle_ms) {
-                return Ok(Load::Expired(reason, record));
-            }
-            if now.saturating_sub(record.last_seen) <= touch_slack_ms(record.idle_ms(idle_ms)) {
-                record.last_seen = record.last_seen.max(now);
-                return Ok(Load::Live {
-                    record,
-                    via_alias: false,
-                });
-            }
+        if let Some(load) = settled_by_read(hash, id, now, idle_ms)? {
+            return Ok(load);
         }
         let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS])?;
         let parts = codec::array(&reply, "load")?;
@@ -276,6 +292,44 @@ impl Store for RedisStore {
                 Ok(Load::Expired(reason, record))
             }
         }
+    }
+
+    fn read_live_then(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        done: ReadDone,
+    ) -> std::result::Result<(), ReadDone> {
+        let Ok(link) = self.link(std::process::id()) else {
+            return Err(done);
+        };
+        let Some(current) = link.ready() else {
+            return Err(done);
+        };
+        let key = format!("{}:s:{}", self.tag, hex(id));
+        let id = *id;
+        link.start(
+            current,
+            move |mut conn| async move {
+                redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async::<Value>(&mut conn)
+                    .await
+            },
+            move |hash: Result<Value>| {
+                let live = hash
+                    .and_then(|h| settled_by_read(h, &id, now, idle_ms))
+                    .ok()
+                    .flatten()
+                    .and_then(|load| match load {
+                        Load::Live { record, .. } => Some(record),
+                        Load::Missing | Load::Expired(..) => None,
+                    });
+                done(live);
+            },
+        );
+        Ok(())
     }
 
     fn rekey(
