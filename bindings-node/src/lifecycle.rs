@@ -12,7 +12,7 @@ use crate::Core;
 use crate::args::{self, MAX_SHORT};
 use crate::errors::{Fail, Outcome};
 use crate::session::{Data, SessionListing, SessionResult};
-use crate::task::Work;
+use crate::task::{self, Settler, Work};
 
 /// `{ https?, userAgent? }`, owned so it can travel to the thread pool.
 #[derive(Default)]
@@ -100,6 +100,37 @@ pub fn validate(
             &m.validate(&token, &ctx.core())?,
         ))
     })
+}
+
+/// [`validate`] on a networked store, settling `settler`: a live session that needs no write
+/// is settled on the store's I/O thread by one read; anything else by the blocking `validate`
+/// on the store's pool (see `tessera::SessionManager::validate_then`).
+pub fn validate_then(m: &Core, (token, ctx): (String, Ctx), settler: Settler<SessionResult>) {
+    let m = Arc::clone(m);
+    let https = ctx.https;
+    // validate_then copies the token; the fallback needs its own.
+    let looked_up = token.clone();
+    Arc::clone(&m).validate_then(&looked_up, https, move |found| match found {
+        Some(found) => {
+            settler.run(|| Ok(SessionResult::from_validation(&m, &found.into_validation())))
+        }
+        None => {
+            let pool = Arc::clone(&m);
+            let work = move || {
+                let validation = m.validate(&token, &ctx.core())?;
+                Ok(SessionResult::from_validation(&m, &validation))
+            };
+            task::offload(&pool, settler, Box::new(work));
+        }
+    });
+}
+
+/// The arguments of `validate`, checked.
+pub fn validate_args(
+    token_arg: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<(String, Ctx)> {
+    Ok((token(token_arg)?, Ctx::parse(context)?))
 }
 
 pub fn rotate(

@@ -312,9 +312,16 @@ impl SessionManager {
         token: Option<Unknown>,
         context: Option<Unknown>,
     ) -> napi::Result<task::Pending<'env, SessionResult>> {
-        task::spawn(env, &self.core, || {
-            ops::validate(&self.core, token, context)
-        })
+        if !self.core.store_is_networked() {
+            return task::spawn(env, &self.core, || {
+                ops::validate(&self.core, token, context)
+            });
+        }
+        // Arguments are checked first: a wrong one throws, and no Promise is made.
+        let args = run(env, || ops::validate_args(token, context))?;
+        let (settler, promise) = task::promise(env)?;
+        ops::validate_then(&self.core, args, settler);
+        Ok(task::Pending::Store(promise))
     }
 
     /// `validate`, now (in-process stores only).

@@ -163,16 +163,29 @@ impl Head {
         })
     }
 
-    /// Begin the request into `live` and describe its session.
-    fn begin(&self, live: &Live) -> Outcome<Compact> {
-        let head = RequestHead {
+    fn head(&self) -> RequestHead<'_> {
+        RequestHead {
             cookie_header: self.cookie.as_deref(),
             https: self.https,
             method: &self.method,
             user_agent: self.user_agent.as_deref(),
             csrf_candidate: self.csrf.as_deref(),
-        };
-        let request = http::begin(&live.manager, &head)?;
+        }
+    }
+
+    /// Begin the request into `live` and describe its session.
+    fn begin(&self, live: &Live) -> Outcome<Compact> {
+        let request = http::begin(&live.manager, &self.head())?;
+        Self::filled(live, request)
+    }
+
+    /// [`begin`](Self::begin) with the cookie's session found by `validate_then`: no store call.
+    fn begin_prevalidated(&self, live: &Live, found: tessera::Prevalidated) -> Outcome<Compact> {
+        let request = http::begin_prevalidated(&live.manager, &self.head(), found)?;
+        Self::filled(live, request)
+    }
+
+    fn filled(live: &Live, request: http::Request) -> Outcome<Compact> {
         let state = describe(&request, request.csrf());
         live.fill(request)?;
         Ok(state)
@@ -282,10 +295,31 @@ pub fn begin_async<'env>(
 ) -> napi::Result<task::Pending<'env, Compact>> {
     let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
-    task::spawn(env, &manager, || {
-        let head = Head::parse(cookie, https, method, user_agent, csrf)?;
-        Ok(Box::new(move || head.begin(&live)) as Work<_>)
-    })
+    if !manager.store_is_networked() {
+        return task::spawn(env, &manager, || {
+            let head = Head::parse(cookie, https, method, user_agent, csrf)?;
+            Ok(Box::new(move || head.begin(&live)) as Work<_>)
+        });
+    }
+    // A networked store: the common request (a live session that needs no write) is settled by
+    // one read on the store's I/O thread, which also settles the Promise — two thread hand-offs.
+    // Anything else takes the blocking way on the store's pool.
+    let head = guard(|| Head::parse(cookie, https, method, user_agent, csrf))
+        .map_err(|fail| fail.into_napi(env))?;
+    let (settler, promise) = task::promise(env)?;
+    let token = http::session_token(&manager, &head.head()).map(str::to_owned);
+    match token {
+        Some(token) => {
+            let pool = Arc::clone(&manager);
+            manager.validate_then(&token, head.https, move |found| match found {
+                Some(found) => settler.run(|| head.begin_prevalidated(&live, found)),
+                None => task::offload(&pool, settler, Box::new(move || head.begin(&live))),
+            });
+        }
+        // No session cookie to look up: no store call.
+        None => settler.run(|| head.begin(&live)),
+    }
+    Ok(task::Pending::Store(promise))
 }
 
 // -- steps -------------------------------------------------------------------------------------

@@ -92,20 +92,54 @@ where
             events: Vec::new(),
         })));
     }
-    let (deferred, promise) = env.create_deferred::<T, Settle<T>>()?;
-    let job = move || {
+    let (settler, promise) = promise(env)?;
+    offload(manager, settler, work);
+    Ok(Pending::Store(promise))
+}
+
+/// Settles a Promise made by [`promise`] from any thread; its events are delivered and its
+/// error converted on the JavaScript thread.
+pub struct Settler<T>
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    deferred: napi::JsDeferred<T, Settle<T>>,
+}
+
+impl<T> Settler<T>
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    /// Run `work` here, now (catching a panic), and settle with its result.
+    pub fn run(self, work: impl FnOnce() -> Outcome<T>) {
         let (result, events) = events::capture(|| guard(work));
-        deferred.resolve(Box::new(move |env: Env| {
+        self.deferred.resolve(Box::new(move |env: Env| {
             events::deliver(&env, events);
             result.map_err(|fail| fail.into_napi(&env))
         }));
-    };
-    // A store that has no pool after all (its I/O thread could not start) runs it here; the
-    // Promise still settles through the event loop.
-    if let Err(job) = manager.offload(Box::new(job)) {
-        job();
     }
-    Ok(Pending::Store(promise))
+}
+
+/// A Promise and what settles it.
+pub fn promise<T>(env: &Env) -> napi::Result<(Settler<T>, Object<'_>)>
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred::<T, Settle<T>>()?;
+    Ok((Settler { deferred }, promise))
+}
+
+/// Run `work` on the store's pool and settle with its result. A store that has no pool after
+/// all (its I/O thread could not start) runs it on a thread of its own: this may be called on
+/// the store's I/O thread, which must never wait on the store.
+pub fn offload<T>(manager: &tessera::SessionManager, settler: Settler<T>, work: Work<T>)
+where
+    T: ToNapiValue + TypeName + Send + 'static,
+{
+    let job = move || settler.run(work);
+    if let Err(job) = manager.offload(Box::new(job)) {
+        std::thread::spawn(job);
+    }
 }
 
 /// Check the arguments and run the work here, now; then deliver its events.
