@@ -777,6 +777,8 @@ def analysis(rust: Optional[dict[str, Any]], py: dict[str, Any]) -> list[str]:
             f"waiting for a core (other processes): redis-server {extra('redis_wait_us_per_op')}, "
             f"the bench {extra('client_wait_us_per_op')}."
         )
+    if rust is not None and any(f["name"] == "ping_store" for f in rust["figures"]):
+        lines.append(handoffs(rust))
     if rust is not None:
         a, b = find(py, "validate", 1), find(rust, "validate", 1)
         lines.append(
@@ -791,6 +793,26 @@ def analysis(rust: Optional[dict[str, Any]], py: dict[str, Any]) -> list[str]:
             "Python's floor is higher, which is why the same validate is nearer it."
         )
     return lines
+
+
+def handoffs(rust: dict[str, Any]) -> str:
+    """What handing a call to the store's I/O thread and back costs, from the two PINGs."""
+    ping, through = find(rust, "ping", 1), find(rust, "ping_store", 1)
+    get, val = find(rust, "get", 1), find(rust, "validate", 1)
+    cost = through["us_per_op"] - ping["us_per_op"]
+    rest = val["us_per_op"] - get["us_per_op"] - cost
+    many_ping, many_through = find(rust, "ping", RUST_MANY), find(rust, "ping_store", RUST_MANY)
+    return (
+        "- Rust, the hand-offs: the same PING takes "
+        f"{us(through['us_per_op'])} through a store's connection and I/O thread against "
+        f"{us(ping['us_per_op'])} on a connection of the caller's own, so the two thread "
+        f"hand-offs cost {cost:+.1f} µs per call, whatever the call asks of Redis; the rest "
+        f"of validate's lead over a GET is {rest:+.1f} µs (the HGETALL and decoding the "
+        f"record). At concurrency {RUST_MANY}: {many_through['ops_per_s']:,.0f} PINGs/s "
+        f"through the one I/O thread against {many_ping['ops_per_s']:,.0f}/s on a connection "
+        f"per thread ({many_through['ops_per_s'] / many_ping['ops_per_s']:.2f}{TIMES}), the "
+        "ceiling of any call through it on this machine."
+    )
 
 
 def render(report: dict[str, Any]) -> str:
@@ -844,12 +866,16 @@ def render(report: dict[str, Any]) -> str:
     if rust is not None:
         out += ["", "## Rust (`tessera-benches`, bin `redis`)", ""]
         out += figures_table(rust, RUST_LABELS)
-        names = [n for n in ("get", "validate", "create", "validate_cluster")
+        names = [n for n in ("get", "validate", "create", "ping", "ping_store",
+                             "validate_cluster")
                  if any(f["name"] == n for f in rust["figures"])]
         out += ["", f"At concurrency {RUST_MANY} (threads sharing one manager, so one "
                 "multiplexed connection; the GET threads have a connection each), and "
                 "`validate_cluster`: the same validate on a three-master Redis Cluster "
-                "(`redis+cluster://`; every key of a prefix in one slot, on one master):", "",
+                "(`redis+cluster://`; every key of a prefix in one slot, on one master); "
+                "`ping` is a bare PING (a connection per thread), `ping_store` the same PING "
+                "through a store's multiplexed connection and I/O thread "
+                "(`RedisStore::ping`):", "",
                 "| figure | µs/op, c=1 | µs/op, c=16 | ops/s, c=16 | "
                 f"µs/op, c={RUST_MANY} | ops/s, c={RUST_MANY} |",
                 "|---|---|---|---|---|---|"]

@@ -13,6 +13,10 @@
 //! - `validate`: `SessionManager::validate` of a live session (a signed-in user's with a little
 //!   data), the 16 threads sharing one manager on `?prefix=bench`;
 //! - `create`: `SessionManager::create` of an anonymous session;
+//! - `ping` and `ping_store`: a bare `PING` (a sync `Connection` per thread) and
+//!   `RedisStore::ping` (the same command through the store's one multiplexed connection, the
+//!   caller handing it to the I/O thread and waiting for the answer): their difference is what
+//!   the hand-offs cost a call, whatever it asks of Redis;
 //! - `validate_cluster` (with `--cluster-url redis+cluster://...`): the same validate on a Redis
 //!   Cluster (every key of the prefix in one slot, so on one master).
 //!
@@ -478,7 +482,10 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let kinds = if cluster.is_some() { 4 } else { 3 };
+    let kinds = if cluster.is_some() { 6 } else { 5 };
+    // A store of its own (so a link of its own) for `ping_store`.
+    let pinged = RedisStore::open(&store_url)?;
+    pinged.ping()?;
 
     let n = tokens.len() as u64;
     let pick = |cursor: &(usize, u64), i: u64| ((cursor.1 + i * 7919) % n) as usize;
@@ -500,6 +507,12 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     let create = |_: &mut (), _: u64| {
         manager.create(None, None, &CTX).expect("create failed");
     };
+    let ping = |state: &mut (redis::Connection, u64), _: u64| {
+        redis::cmd("PING")
+            .query::<()>(&mut state.0)
+            .expect("PING failed");
+    };
+    let ping_store = |_: &mut (), _: u64| pinged.ping().expect("ping through the store failed");
     let validate_cluster = |cursor: &mut (usize, u64), i: u64| {
         let (m, tokens) = cluster.as_ref().expect("only timed with a cluster");
         match m
@@ -543,7 +556,7 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
             validate_cluster(&mut (t, t as u64 * 101), 0);
         }
     }
-    let mut tallies: Vec<[Tally; 4]> = CONCURRENCY.iter().map(|_| Default::default()).collect();
+    let mut tallies: Vec<[Tally; 6]> = CONCURRENCY.iter().map(|_| Default::default()).collect();
     let sched_path = redis_sched_path(&mut admin)?;
     let sched = sched_path.as_deref();
     let started = Instant::now();
@@ -556,6 +569,8 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
                 0 => run_round(&mut get_states[k], args.round, &get, sched, tally),
                 1 => run_round(&mut cursors[k], args.round, &validate, sched, tally),
                 2 => run_round(&mut units[k], args.round, &create, sched, tally),
+                3 => run_round(&mut get_states[k], args.round, &ping, sched, tally),
+                4 => run_round(&mut units[k], args.round, &ping_store, sched, tally),
                 _ => run_round(&mut cursors[k], args.round, &validate_cluster, None, tally),
             }
         }
@@ -570,7 +585,9 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
     }
 
     let mut figures = Vec::new();
-    for (k, [t_get, t_validate, t_create, t_cluster]) in tallies.into_iter().enumerate() {
+    for (k, [t_get, t_validate, t_create, t_ping, t_ping_store, t_cluster]) in
+        tallies.into_iter().enumerate()
+    {
         let c = CONCURRENCY[k];
         figures.push(t_get.figure(
             "get",
@@ -585,6 +602,16 @@ fn run(args: &Args) -> Result<Value, Box<dyn std::error::Error>> {
         figures.push(t_create.figure(
             "create",
             "SessionManager::create of an anonymous session",
+            c,
+        ));
+        figures.push(t_ping.figure(
+            "ping",
+            "bare PING (redis crate, sync Connection per thread)",
+            c,
+        ));
+        figures.push(t_ping_store.figure(
+            "ping_store",
+            "RedisStore::ping: PING through the store's multiplexed connection and I/O thread",
             c,
         ));
         if cluster.is_some() {
