@@ -125,6 +125,11 @@ typedef enum tessera_status {
      * `internal`).
      */
     TESSERA_STATUS_INTERNAL = 6,
+    /**
+     * The store holds `max_sessions` sessions and none may be evicted for a new anonymous one
+     * (code `store_full`): answer 503, as for `store_unavailable`; it passes as sessions end.
+     */
+    TESSERA_STATUS_STORE_FULL = 7,
 } tessera_status;
 
 /**
@@ -513,7 +518,7 @@ enum tessera_status tessera_manager_data_replace(const struct tessera_manager *m
 
 /**
  * Register `listener`, called with `user_data` for every lifecycle event of `manager` from now
- * on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`. Listeners
+ * on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`. Listeners
  * cannot be removed; they live as long as the manager.
  *
  * # Safety

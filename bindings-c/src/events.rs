@@ -82,6 +82,7 @@ fn kind_code(kind: EventKind) -> &'static CStr {
         EventKind::Revoked => c"revoked",
         EventKind::Expired => c"expired",
         EventKind::Rejected => c"rejected",
+        EventKind::Evicted => c"evicted",
     }
 }
 
@@ -92,7 +93,7 @@ fn c_hex(id: &tessera_core::SessionId) -> [u8; TESSERA_ID_BUFFER_LEN] {
 }
 
 /// Register `listener`, called with `user_data` for every lifecycle event of `manager` from now
-/// on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`. Listeners
+/// on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`. Listeners
 /// cannot be removed; they live as long as the manager.
 ///
 /// # Safety

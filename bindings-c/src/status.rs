@@ -36,6 +36,9 @@ pub enum tessera_status {
     /// A bug or an impossible state, including a Rust panic caught at the boundary (code
     /// `internal`).
     Internal = 6,
+    /// The store holds `max_sessions` sessions and none may be evicted for a new anonymous one
+    /// (code `store_full`): answer 503, as for `store_unavailable`; it passes as sessions end.
+    StoreFull = 7,
 }
 
 /// Why a token did not yield a session. Values are fixed forever.
@@ -120,6 +123,7 @@ fn status_code(status: c_int) -> Option<&'static CStr> {
         4 => c"data_too_large",
         5 => c"store_unavailable",
         6 => c"internal",
+        7 => c"store_full",
         _ => return None,
     })
 }
@@ -248,6 +252,7 @@ impl From<Error> for Failure {
             ErrorKind::InvalidArgument => tessera_status::InvalidArgument,
             ErrorKind::DataTooLarge => tessera_status::DataTooLarge,
             ErrorKind::StoreUnavailable => tessera_status::StoreUnavailable,
+            ErrorKind::StoreFull => tessera_status::StoreFull,
             // `Internal`, and any kind a newer core adds before this binding learns of it.
             _ => tessera_status::Internal,
         };
@@ -305,6 +310,7 @@ mod tests {
                 Error::store_unavailable("x"),
             ),
             (tessera_status::Internal, Error::internal("x")),
+            (tessera_status::StoreFull, Error::store_full("x")),
         ];
         for (status, error) in kinds {
             let code = error.code();
@@ -315,7 +321,7 @@ mod tests {
         assert_eq!(reason_code(0), None);
         assert_eq!(reason_code(5), None);
         assert_eq!(status_code(-1), None);
-        assert_eq!(status_code(7), None);
+        assert_eq!(status_code(8), None);
     }
 
     #[test]

@@ -74,6 +74,10 @@ impl Drop for Pepper {
     }
 }
 
+/// The default [`Config::max_sessions`]: 256 MiB at ~256 bytes per anonymous session, what one
+/// costs the memory store with its share of the table and the expiry index.
+pub const DEFAULT_MAX_SESSIONS: usize = 1 << 20;
+
 /// Everything a [`SessionManager`](crate::SessionManager) enforces.
 ///
 /// Start from [`Config::default`] and change fields (always with `..Config::default()`, so new
@@ -109,6 +113,13 @@ pub struct Config {
     /// At login, the least recently seen sessions of the user beyond this many are ended.
     /// Default: no limit.
     pub max_sessions_per_user: Option<usize>,
+    /// Cap on the live sessions of the store. At the cap, a new session first evicts the least
+    /// recently seen *anonymous* sessions; signed-in sessions are never evicted for it, and a
+    /// new anonymous session that finds nothing to evict is refused (`store_full`, HTTP 503
+    /// from the middlewares). A sign-in is never refused: it is bounded by the accounts and
+    /// `max_sessions_per_user`. Default [`DEFAULT_MAX_SESSIONS`] (a 256 MiB budget at the memory
+    /// store's ~256 bytes per anonymous session); `None` for no cap.
+    pub max_sessions: Option<usize>,
     /// Cap on the serialized size of a session's data, in bytes. Default 64 KiB.
     pub max_data_bytes: usize,
     /// Whether [`login`](crate::SessionManager::login) carries the pre-login session's data into
@@ -141,6 +152,7 @@ impl Default for Config {
             rotation_interval: Some(Duration::from_secs(15 * 60)),
             rotation_grace: Duration::from_secs(30),
             max_sessions_per_user: None,
+            max_sessions: Some(DEFAULT_MAX_SESSIONS),
             max_data_bytes: 64 * 1024,
             login_keeps_data: true,
             pepper: None,
@@ -178,6 +190,9 @@ impl Config {
         }
         if self.rotation_grace >= self.idle_timeout {
             return bad("rotation_grace must be shorter than idle_timeout");
+        }
+        if self.max_sessions == Some(0) {
+            return bad("max_sessions must be at least 1 (or none for no cap)");
         }
         if self.max_sessions_per_user == Some(0) {
             return bad("max_sessions_per_user must be at least 1 (or none for no limit)");
@@ -296,6 +311,7 @@ mod tests {
                 |c| c.max_sessions_per_user = Some(0),
                 "max_sessions_per_user",
             ),
+            (|c| c.max_sessions = Some(0), "max_sessions"),
             (|c| c.max_data_bytes = 1, "max_data_bytes"),
             (
                 |c| c.pepper = Some(Pepper::new(b"short".to_vec())),

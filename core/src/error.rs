@@ -75,6 +75,10 @@ pub enum ErrorKind {
     DataTooLarge,
     /// The store could not be reached or answered wrongly; the request is not authenticated.
     StoreUnavailable,
+    /// The store holds `max_sessions` and none of them may make room for a new anonymous one
+    /// (signed-in sessions are never evicted for it). A middleware answers 503, as when the
+    /// store is unavailable: the condition passes when sessions end.
+    StoreFull,
     /// The session the operation targets has ended (or never existed); see [`Reason`].
     Rejected(Reason),
     /// A bug or an impossible state; reported instead of panicking.
@@ -83,13 +87,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The stable string code: one of `invalid_config`, `invalid_argument`, `data_too_large`,
-    /// `store_unavailable`, `internal`, or for [`ErrorKind::Rejected`] the reason's code.
+    /// `store_unavailable`, `store_full`, `internal`, or for [`ErrorKind::Rejected`] the reason's code.
     pub const fn code(self) -> &'static str {
         match self {
             ErrorKind::InvalidConfig => "invalid_config",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::DataTooLarge => "data_too_large",
             ErrorKind::StoreUnavailable => "store_unavailable",
+            ErrorKind::StoreFull => "store_full",
             ErrorKind::Rejected(reason) => reason.code(),
             ErrorKind::Internal => "internal",
         }
@@ -137,6 +142,11 @@ impl Error {
     /// `store_unavailable`.
     pub fn store_unavailable(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::StoreUnavailable, message)
+    }
+
+    /// A `store_full` error: the store is at `max_sessions` and nothing may be evicted.
+    pub fn store_full(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::StoreFull, message)
     }
 
     /// `internal`.
@@ -204,6 +214,7 @@ mod tests {
             ErrorKind::InvalidArgument,
             ErrorKind::DataTooLarge,
             ErrorKind::StoreUnavailable,
+            ErrorKind::StoreFull,
             ErrorKind::Internal,
         ];
         for kind in kinds {

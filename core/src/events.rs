@@ -32,6 +32,9 @@ pub enum EventKind {
     Expired,
     /// A token was refused (`reason` says why); `id` is set when the token was well-formed.
     Rejected,
+    /// An anonymous session was ended to make room under the store's `max_sessions` (the least
+    /// recently seen first; signed-in sessions never are).
+    Evicted,
 }
 
 impl EventKind {
@@ -45,6 +48,7 @@ impl EventKind {
             EventKind::Revoked => "revoked",
             EventKind::Expired => "expired",
             EventKind::Rejected => "rejected",
+            EventKind::Evicted => "evicted",
         }
     }
 }

@@ -864,7 +864,12 @@ impl Inner {
         let mut record = Record::new(id, user, now, self.absolute_ms, ctx.https, csrf);
         record.data = data;
         record.user_agent = ctx.user_agent.map(clip_user_agent);
-        self.store.insert(record.clone(), self.idle_ms)?;
+        let made_room =
+            self.store
+                .insert_within(record.clone(), self.idle_ms, self.config.max_sessions)?;
+        for removed in made_room {
+            self.ended(Some(removed), EventKind::Evicted);
+        }
         Ok(self.session(record, Some(token)))
     }
 

@@ -7,6 +7,7 @@
 //! | `idle_timeout_ms`, `absolute_timeout_ms`, `rotation_grace_ms` | integer ms | the timeouts |
 //! | `rotation_interval_ms` | integer ms or `null` (off) | `rotation_interval` |
 //! | `max_sessions_per_user` | integer or `null` (no limit) | |
+//! | `max_sessions` | integer or `null` (no cap) | default 1048576 |
 //! | `max_data_bytes` | integer | |
 //! | `login_keeps_data`, `cookie_secure`, `cookie_http_only` | boolean | |
 //! | `pepper` | string (its UTF-8 bytes) or `null` | |
@@ -25,12 +26,13 @@ use crate::config::{Config, Pepper, SameSite};
 use crate::error::{Error, Result};
 
 /// Every option name [`apply`] accepts.
-pub const NAMES: [&str; 17] = [
+pub const NAMES: [&str; 18] = [
     "idle_timeout_ms",
     "absolute_timeout_ms",
     "rotation_interval_ms",
     "rotation_grace_ms",
     "max_sessions_per_user",
+    "max_sessions",
     "max_data_bytes",
     "login_keeps_data",
     "pepper",
@@ -78,6 +80,7 @@ pub fn apply(config: &mut Config, options: &Map<String, Value>) -> Result<Manage
                 config.rotation_interval = nullable(value, |v| millis(name, v))?
             }
             "rotation_grace_ms" => config.rotation_grace = millis(name, value)?,
+            "max_sessions" => config.max_sessions = nullable(value, |v| count(name, v))?,
             "max_sessions_per_user" => {
                 config.max_sessions_per_user = nullable(value, |v| count(name, v))?
             }
@@ -156,7 +159,8 @@ mod tests {
     fn every_name_is_accepted() {
         let (c, m) = apply_json(json!({
             "idle_timeout_ms": 1000, "absolute_timeout_ms": 2000, "rotation_interval_ms": 500,
-            "rotation_grace_ms": 10, "max_sessions_per_user": 3, "max_data_bytes": 100,
+            "rotation_grace_ms": 10, "max_sessions_per_user": 3, "max_sessions": 9,
+            "max_data_bytes": 100,
             "login_keeps_data": false, "pepper": "0123456789abcdef!", "cookie_name": "sid",
             "cookie_secure": false, "cookie_http_only": false, "cookie_same_site": "strict",
             "cookie_path": "/app", "cookie_domain": "example.com", "cookie_max_age_ms": 60000,
@@ -166,6 +170,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(1));
         assert_eq!(c.rotation_interval, Some(Duration::from_millis(500)));
         assert_eq!(c.max_sessions_per_user, Some(3));
+        assert_eq!(c.max_sessions, Some(9));
         assert!(!c.login_keeps_data && !c.cookie_secure && !c.cookie_http_only);
         assert_eq!(c.cookie_same_site, SameSite::Strict);
         assert_eq!(c.cookie_domain.as_deref(), Some("example.com"));
@@ -173,7 +178,7 @@ mod tests {
         assert!(c.pepper.is_some());
         assert_eq!(m.sweep_interval, Some(None));
         assert_eq!(m.store.as_deref(), Some("memory://"));
-        assert_eq!(NAMES.len(), 17);
+        assert_eq!(NAMES.len(), 18);
     }
 
     #[test]
@@ -188,6 +193,7 @@ mod tests {
             ("cookie_secure", json!("yes")),
             ("cookie_name", json!(7)),
             ("max_sessions_per_user", json!(true)),
+            ("max_sessions", json!("many")),
             ("cookie_same_site", json!("sometimes")),
         ] {
             let mut m = Map::new();

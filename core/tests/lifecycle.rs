@@ -225,9 +225,14 @@ struct Hooked<F> {
 }
 
 impl<F: Fn(&str) -> tessera::Result<()> + Send + Sync + 'static> Store for Hooked<F> {
-    fn insert(&self, record: Record, idle_ms: u64) -> tessera::Result<()> {
+    fn insert_within(
+        &self,
+        record: Record,
+        idle_ms: u64,
+        max_sessions: Option<usize>,
+    ) -> tessera::Result<Vec<tessera::record::Removed>> {
         (self.hook)("insert")?;
-        self.inner.insert(record, idle_ms)
+        self.inner.insert_within(record, idle_ms, max_sessions)
     }
     fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> tessera::Result<Load> {
         (self.hook)("load")?;
@@ -447,4 +452,45 @@ fn sweep_cost_follows_what_expired_not_the_store_size() {
     clock.advance(Duration::from_secs(3600));
     assert_eq!(m.sweep().unwrap(), 20_000);
     assert_eq!(m.store_len().unwrap(), 0);
+}
+
+#[test]
+fn the_session_cap_evicts_anonymous_sessions_with_an_event_and_refuses_when_all_are_signed_in() {
+    let clock = ManualClock::default();
+    let config = Config {
+        max_sessions: Some(2),
+        ..Config::default()
+    };
+    let m = SessionManager::builder(config)
+        .store(MemoryStore::with_shards(1))
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    m.add_listener(move |e| log.lock().push((e.kind, e.id)));
+    let first = m.create(None, None, &Context::HTTPS).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let second = m.create(None, None, &Context::HTTPS).unwrap();
+    clock.advance(Duration::from_secs(1));
+    m.create(None, None, &Context::HTTPS).unwrap();
+    assert!(
+        seen.lock()
+            .contains(&(EventKind::Evicted, Some(*first.id()))),
+        "{:?}",
+        seen.lock()
+    );
+    assert!(matches!(
+        m.validate(&token_of(&first), &Context::HTTPS).unwrap(),
+        Validation::Rejected(Reason::Unknown)
+    ));
+    // Two sign-ins fill the store; then an anonymous visitor is refused, a sign-in is not.
+    m.login(Some(&token_of(&second)), "alice", &Context::HTTPS)
+        .unwrap();
+    m.create(Some("bob"), None, &Context::HTTPS).unwrap();
+    let full = m.create(None, None, &Context::HTTPS).unwrap_err();
+    assert_eq!(full.code(), "store_full");
+    m.create(Some("carol"), None, &Context::HTTPS).unwrap();
+    assert_eq!(m.store_len().unwrap(), 3);
 }

@@ -57,6 +57,9 @@ macro_rules! store_conformance_tests {
             sweep_removes_what_its_own_expiry_ended,
             set_expiry_none_restores_the_configured_idle,
             login_keeps_the_sessions_own_idle,
+            the_cap_evicts_the_least_recently_seen_anonymous_session,
+            the_cap_never_ends_or_refuses_a_signed_in_session,
+            the_cap_ends_an_expired_session_before_a_live_one,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -679,4 +682,65 @@ pub fn login_keeps_the_sessions_own_idle(store: &dyn Store) {
         store.load(&got.id, T0 + 10 + IDLE - 1, IDLE).unwrap(),
         Load::Expired(Reason::ExpiredIdle, _)
     ));
+}
+
+/// Sessions of a cap case: anonymous ones, or `user`'s, seen last at `at`.
+fn capped(
+    store: &dyn Store,
+    user: Option<&str>,
+    at: u64,
+    max: usize,
+) -> crate::Result<(Record, Vec<crate::record::Removed>)> {
+    let (_, r) = fresh(user, at);
+    let removed = store.insert_within(r.clone(), IDLE, Some(max))?;
+    Ok((r, removed))
+}
+
+/// At `max_sessions`, a new session evicts the least recently seen anonymous one.
+pub fn the_cap_evicts_the_least_recently_seen_anonymous_session(store: &dyn Store) {
+    let (a, none) = capped(store, None, T0, 3).expect("room");
+    assert!(none.is_empty());
+    let (b, _) = capped(store, None, T0 + 1_000, 3).expect("room");
+    let (u, _) = capped(store, Some("alice"), T0 + 2_000, 3).expect("room");
+    // `a` is seen again (past any store's touch slack), so `b` is now the least recently seen.
+    live(store, &a.id, T0 + 40_000);
+    let (c, removed) = capped(store, None, T0 + 41_000, 3).expect("room made");
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(removed[0].id, b.id);
+    assert_eq!(removed[0].user, None);
+    assert_eq!(removed[0].expired, None, "an eviction, not an expiry");
+    assert!(is_missing(store, &b.id, T0 + 41_000));
+    for id in [a.id, u.id, c.id] {
+        live(store, &id, T0 + 41_000);
+    }
+    assert_eq!(store.len().expect("store"), 3);
+}
+
+/// Signed-in sessions are never evicted; an anonymous one that finds no room is `store_full`,
+/// a sign-in never is.
+pub fn the_cap_never_ends_or_refuses_a_signed_in_session(store: &dyn Store) {
+    let (u1, _) = capped(store, Some("alice"), T0, 2).expect("room");
+    let (u2, _) = capped(store, Some("bob"), T0 + 1, 2).expect("room");
+    let full = capped(store, None, T0 + 2, 2).expect_err("no room for an anonymous session");
+    assert_eq!(full.kind(), ErrorKind::StoreFull);
+    assert_eq!(full.code(), "store_full");
+    // A sign-in is never refused: the cap bounds what anonymous clients can make.
+    let (u3, removed) = capped(store, Some("carol"), T0 + 3, 2).expect("a sign-in");
+    assert!(removed.is_empty());
+    for id in [u1.id, u2.id, u3.id] {
+        live(store, &id, T0 + 4);
+    }
+    assert_eq!(store.len().expect("store"), 3);
+}
+
+/// An expired session not yet swept is ended first, and reported as expired.
+pub fn the_cap_ends_an_expired_session_before_a_live_one(store: &dyn Store) {
+    let (old, _) = capped(store, None, T0, 2).expect("room");
+    let (recent, _) = capped(store, None, T0 + 30_000, 2).expect("room");
+    // `old` has been idle past IDLE, not yet swept.
+    let (_, removed) = capped(store, None, T0 + IDLE + 1_000, 2).expect("room made");
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(removed[0].id, old.id);
+    assert_eq!(removed[0].expired, Some(Reason::ExpiredIdle));
+    live(store, &recent.id, T0 + IDLE + 1_000);
 }

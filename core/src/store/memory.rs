@@ -12,6 +12,10 @@
 //!   re-files the records that were touched since, so its cost follows what came due, not the
 //!   store's size. A touch only moves that time later; a per-session expiry that moves it
 //!   earlier files the record again at the earlier time.
+//! - Anonymous sessions are filed on a wheel of their own, the same way: its earliest bucket
+//!   names the least recently seen anonymous sessions, which is where the `max_sessions` cap
+//!   evicts (re-filing the ones touched since, as a sweep does). The live count is one atomic
+//!   counter shared by the shards, moved only where a record enters or leaves a table.
 //! - The per-user index is sharded behind mutexes. Any change that adds, moves or removes a
 //!   session *of a user* takes that user's index lock before the table locks (tables in shard
 //!   order), which makes `remove_user` atomic with respect to rotations and logins.
@@ -19,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hashbrown::{HashMap, HashSet, HashTable};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
@@ -52,6 +56,8 @@ const TICK_MS: u64 = 1000;
 /// ```
 pub struct MemoryStore {
     shards: Box<[Padded<RwLock<Shard>>]>,
+    /// Sessions in all the shards (the cap's count; moved by `Shard::put` and `take`).
+    live: Arc<AtomicUsize>,
     users: Box<[Mutex<UserIndex>]>,
     user_hasher: hashbrown::DefaultHashBuilder,
 }
@@ -64,12 +70,17 @@ type UserIndex = HashMap<Arc<str>, HashSet<SessionId>>;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-#[derive(Default)]
 struct Shard {
     sessions: HashTable<Box<Entry>>,
     aliases: HashTable<Alias>,
-    /// ceil(due / TICK_MS) → prefixes of ids that may expire by then.
+    /// ceil(due / TICK_MS) → prefixes of ids that may expire by then: signed-in sessions and
+    /// aliases.
     wheel: BTreeMap<u64, Vec<u64>>,
+    /// The same for anonymous sessions, kept apart so that the cap finds the least recently
+    /// seen of them without passing over signed-in ones.
+    anonymous: BTreeMap<u64, Vec<u64>>,
+    /// The store's count of sessions, shared by every shard.
+    live: Arc<AtomicUsize>,
 }
 
 struct Entry {
@@ -195,17 +206,79 @@ impl Shard {
             .map(|b| &mut **b)
     }
 
+    fn new(live: Arc<AtomicUsize>) -> Self {
+        Shard {
+            sessions: HashTable::new(),
+            aliases: HashTable::new(),
+            wheel: BTreeMap::new(),
+            anonymous: BTreeMap::new(),
+            live,
+        }
+    }
+
     fn take(&mut self, id: &SessionId) -> Option<Box<Entry>> {
-        self.sessions
+        let taken = self
+            .sessions
             .find_entry(id.prefix(), |e| e.id == *id)
             .ok()
-            .map(|occupied| occupied.remove().0)
+            .map(|occupied| occupied.remove().0);
+        if taken.is_some() {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
     }
 
     fn put(&mut self, entry: Box<Entry>, idle_ms: u64) {
-        self.file(entry.id.prefix(), entry.expires_at(idle_ms));
+        self.file_session(&entry, entry.expires_at(idle_ms));
         self.sessions
             .insert_unique(entry.id.prefix(), entry, |e| e.id.prefix());
+        self.live.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn file_session(&mut self, entry: &Entry, due: UnixMillis) {
+        if entry.user.is_none() {
+            self.file_anonymous(entry.id.prefix(), due);
+        } else {
+            self.file(entry.id.prefix(), due);
+        }
+    }
+
+    /// Take the first filing of the anonymous wheel (the least recently seen anonymous session,
+    /// unless it was touched since): end its session if it is still due by then (or expired),
+    /// else file it again at its due time. `None` when the wheel is empty.
+    fn evict_first(&mut self, now: UnixMillis, idle_ms: u64) -> Option<Option<Removed>> {
+        let mut bucket = self.anonymous.first_entry()?;
+        let at = *bucket.key();
+        let Some(prefix) = bucket.get_mut().pop() else {
+            bucket.remove();
+            return Some(None);
+        };
+        if bucket.get().is_empty() {
+            bucket.remove();
+        }
+        let mut pick: Option<SessionId> = None;
+        let mut later = Vec::new();
+        for e in self
+            .sessions
+            .iter_hash(prefix)
+            .filter(|e| e.id.prefix() == prefix && e.user.is_none())
+        {
+            let due = e.expires_at(idle_ms);
+            if pick.is_none() && (tick(due) <= at || e.check_live(now, idle_ms).is_err()) {
+                pick = Some(e.id);
+            } else {
+                later.push(due);
+            }
+        }
+        for due in later {
+            self.file_anonymous(prefix, due);
+        }
+        let entry = self.take(&pick?)?;
+        Some(Some(Removed {
+            id: entry.id,
+            user: None,
+            expired: entry.check_live(now, idle_ms).err(),
+        }))
     }
 
     fn alias(&self, id: &SessionId) -> Option<&Alias> {
@@ -233,6 +306,10 @@ impl Shard {
     fn file(&mut self, prefix: u64, due: UnixMillis) {
         self.wheel.entry(tick(due)).or_default().push(prefix);
     }
+
+    fn file_anonymous(&mut self, prefix: u64, due: UnixMillis) {
+        self.anonymous.entry(tick(due)).or_default().push(prefix);
+    }
 }
 
 impl MemoryStore {
@@ -245,10 +322,12 @@ impl MemoryStore {
     /// A store with `shards` table shards (rounded up to a power of two, at least 1).
     pub fn with_shards(shards: usize) -> Self {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        let live = Arc::new(AtomicUsize::new(0));
         MemoryStore {
             shards: (0..n)
-                .map(|_| Padded(RwLock::new(Shard::default())))
+                .map(|_| Padded(RwLock::new(Shard::new(Arc::clone(&live)))))
                 .collect(),
+            live,
             users: (0..n).map(|_| Mutex::new(UserIndex::default())).collect(),
             user_hasher: hashbrown::DefaultHashBuilder::default(),
         }
@@ -261,9 +340,10 @@ impl MemoryStore {
         self.shards
             .iter()
             .map(|s| {
-                s.0.read()
-                    .wheel
-                    .range(..=last)
+                let shard = s.0.read();
+                [&shard.wheel, &shard.anonymous]
+                    .iter()
+                    .flat_map(|w| w.range(..=last))
                     .map(|(_, v)| v.len())
                     .sum::<usize>()
             })
@@ -355,6 +435,31 @@ impl MemoryStore {
         };
         let shard = self.shard(&target).read();
         shard.find(&target).map(|e| (e.id, e.user.clone()))
+    }
+
+    /// End anonymous sessions, the least recently seen first, until fewer than `max` live. Each
+    /// step takes the earliest filing of all the shards' anonymous wheels (see
+    /// `Shard::evict_first`), so the order is the store's, not a shard's; a filing of a session
+    /// touched since moves to its due time and the next step looks again. Shards are locked one
+    /// at a time.
+    fn make_room(&self, max: usize, now: UnixMillis, idle_ms: u64) -> Vec<Removed> {
+        let mut made = Vec::new();
+        while self.live.load(Ordering::Relaxed) >= max {
+            let earliest = self
+                .shards
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.0.read().anonymous.first_key_value().map(|(t, _)| (*t, i)))
+                .min();
+            let Some((_, i)) = earliest else { break };
+            // Otherwise it moved on or dropped a filing (or the wheel emptied meanwhile): look
+            // again.
+            let evicted = self.shards[i].0.write().evict_first(now, idle_ms);
+            if let Some(Some(removed)) = evicted {
+                made.push(removed);
+            }
+        }
+        made
     }
 
     /// Remove the primary record `target` if it still belongs to `user` (and, with `expired_only`,
@@ -461,9 +566,27 @@ impl Store for MemoryStore {
         false
     }
 
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+    fn insert_within(
+        &self,
+        record: Record,
+        idle_ms: u64,
+        max_sessions: Option<usize>,
+    ) -> Result<Vec<Removed>> {
         let user = record.user.clone();
         let id = record.id;
+        let made_room = match max_sessions {
+            Some(max) => {
+                let made_room = self.make_room(max, record.last_seen, idle_ms);
+                if user.is_none() && self.live.load(Ordering::Relaxed) >= max {
+                    return Err(Error::store_full(format!(
+                        "the store holds max_sessions ({max}) sessions, all signed in: no \
+                         anonymous session can be made until some end"
+                    )));
+                }
+                made_room
+            }
+            None => Vec::new(),
+        };
         let mut guards = self.lock_users(user.as_deref(), None);
         {
             let mut shard = self.shard(&id).write();
@@ -480,7 +603,7 @@ impl Store for MemoryStore {
                 .or_default()
                 .insert(id);
         }
-        Ok(())
+        Ok(made_room)
     }
 
     fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
@@ -650,10 +773,15 @@ impl Store for MemoryStore {
             entry.deadline = change.deadline;
             let due = entry.expires_at(idle_ms);
             let record = entry.snapshot();
+            let anonymous = entry.user.is_none();
             // The wheel holds the record at its old due time; a sweep then would be too late.
             // A later due time needs nothing: the sweep at the old time re-files it.
             if tick(due) < tick(was_due) {
-                shard.file(target.prefix(), due);
+                if anonymous {
+                    shard.file_anonymous(target.prefix(), due);
+                } else {
+                    shard.file(target.prefix(), due);
+                }
             }
             Some(Some(record))
         };
@@ -719,7 +847,10 @@ impl Store for MemoryStore {
                 .iter()
                 .filter(|e| e.check_live(now, idle_ms).is_ok())
                 .count();
-            **shard = Shard::default();
+            shard
+                .live
+                .fetch_sub(shard.sessions.len(), Ordering::Relaxed);
+            **shard = Shard::new(Arc::clone(&shard.live));
         }
         for index in &mut user_guards {
             index.clear();
@@ -746,7 +877,15 @@ impl Store for MemoryStore {
             // Buckets up to ceil(now): exact to the millisecond; entries not yet due are re-filed.
             let later = shard.wheel.split_off(&(tick(now) + 1));
             let due = std::mem::replace(&mut shard.wheel, later);
-            for prefix in due.into_values().flatten() {
+            let later = shard.anonymous.split_off(&(tick(now) + 1));
+            let due_anonymous = std::mem::replace(&mut shard.anonymous, later);
+            // Both wheels' buckets (maps with the same keys: not merged, which would drop one).
+            let prefixes: Vec<u64> = due
+                .into_values()
+                .chain(due_anonymous.into_values())
+                .flatten()
+                .collect();
+            for prefix in prefixes {
                 sweep_prefix(&mut shard, prefix, now, idle_ms, &mut removed, &mut owned);
             }
         }
@@ -786,10 +925,12 @@ fn sweep_prefix(
         .filter(|a| a.id.prefix() == prefix)
         .map(|a| a.until)
         .min();
+    let mut refile_anonymous = None;
     while let Ok(expired) = shard.sessions.find_entry(prefix, |e| {
         e.id.prefix() == prefix && e.user.is_none() && e.check_live(now, idle_ms).is_err()
     }) {
         let entry = expired.remove().0;
+        shard.live.fetch_sub(1, Ordering::Relaxed);
         removed.push(Removed {
             id: entry.id,
             user: None,
@@ -805,11 +946,19 @@ fn sweep_prefix(
             owned.push(e.id);
         } else {
             let due = e.expires_at(idle_ms);
-            refile = Some(refile.map_or(due, |r| r.min(due)));
+            let wheel = if e.user.is_none() {
+                &mut refile_anonymous
+            } else {
+                &mut refile
+            };
+            *wheel = Some(wheel.map_or(due, |r: UnixMillis| r.min(due)));
         }
     }
     if let Some(due) = refile {
         shard.file(prefix, due);
+    }
+    if let Some(due) = refile_anonymous {
+        shard.file_anonymous(prefix, due);
     }
 }
 

@@ -129,11 +129,33 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
 /// Times are passed in by the manager (from its [`Clock`](crate::Clock)) so a store never reads
 /// the time itself, and `idle_ms` is the configured idle timeout.
 pub trait Store: Send + Sync + 'static {
-    /// Add a freshly created record under its id (ids are random: a clash is an `internal` error).
+    /// Add a freshly created record under its id (ids are random: a clash is an `internal` error),
+    /// keeping the store's live sessions within `max_sessions`.
+    ///
+    /// At the cap, the store first ends *anonymous* sessions until there is room: expired ones,
+    /// then the least recently seen (the soonest to expire idle); it returns what it ended
+    /// (`expired: None` for an eviction). Signed-in sessions are never ended for it. A new
+    /// anonymous record that still finds no room is refused; a signed-in one (a sign-in) is
+    /// added anyway. Atomic with respect to every other primitive on the store's own
+    /// concurrency terms: concurrent inserts may overshoot the cap by at most their number.
     ///
     /// # Errors
-    /// `store_unavailable` if the store cannot be reached.
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()>;
+    /// `store_full` for an anonymous record that finds no room; `store_unavailable` if the store
+    /// cannot be reached.
+    fn insert_within(
+        &self,
+        record: Record,
+        idle_ms: u64,
+        max_sessions: Option<usize>,
+    ) -> Result<Vec<Removed>>;
+
+    /// [`insert_within`](Self::insert_within) without a cap.
+    ///
+    /// # Errors
+    /// As `insert_within`.
+    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+        self.insert_within(record, idle_ms, None).map(drop)
+    }
 
     /// Look `id` up — following an alias inside its grace window — and, if the record is alive,
     /// move its `last_seen` to `now`. Never touches an expired record.
@@ -325,8 +347,13 @@ macro_rules! forward_store {
             ) -> std::result::Result<(), ReadDone> {
                 (**self).read_live_then(id, now, idle_ms, done)
             }
-            fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
-                (**self).insert(record, idle_ms)
+            fn insert_within(
+                &self,
+                record: Record,
+                idle_ms: u64,
+                max_sessions: Option<usize>,
+            ) -> Result<Vec<Removed>> {
+                (**self).insert_within(record, idle_ms, max_sessions)
             }
             fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
                 (**self).load(id, now, idle_ms)

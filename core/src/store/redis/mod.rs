@@ -240,22 +240,45 @@ fn hex(id: &SessionId) -> String {
 }
 
 impl Store for RedisStore {
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+    fn insert_within(
+        &self,
+        record: Record,
+        idle_ms: u64,
+        max_sessions: Option<usize>,
+    ) -> Result<Vec<Removed>> {
+        let max = max_sessions.map_or(0, |m| m as u64);
+        let anonymous = record.user.is_none();
         let mut args: Vec<Box<dyn ToArg>> = vec![
             Box::new(hex(&record.id)),
             Box::new(record.last_seen),
             Box::new(idle_ms),
             Box::new(TTL_SLACK_MS),
+            Box::new(max),
         ];
         for (name, value) in codec::encode(&record) {
             args.push(Box::new(name.to_owned()));
             args.push(Box::new(value));
         }
         let refs: Vec<&dyn ToArg> = args.iter().map(|a| &**a).collect();
-        match self.invoke(&INSERT, &refs)? {
-            Value::Int(1) => Ok(()),
-            Value::Int(0) => Err(Error::internal("session id collision")),
-            other => Err(codec::unexpected("insert", &other)),
+        let reply = self.invoke(&INSERT, &refs)?;
+        let parts = codec::array(&reply, "insert")?;
+        match codec::int(parts.first(), "insert")? {
+            1 => parts[1..]
+                .chunks(2)
+                .map(|pair| {
+                    Ok(Removed {
+                        id: codec::id(pair.first())?,
+                        user: None,
+                        expired: codec::reason(pair.get(1))?,
+                    })
+                })
+                .collect(),
+            0 => Err(Error::internal("session id collision")),
+            2 if anonymous => Err(Error::store_full(format!(
+                "the store holds max_sessions ({max}) sessions and none could be evicted: no \
+                 anonymous session can be made until some end"
+            ))),
+            _ => Err(codec::unexpected("insert", &reply)),
         }
     }
 

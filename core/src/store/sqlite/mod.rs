@@ -62,6 +62,13 @@ const THROUGH_ALIAS: &str = concat!(
 
 const PRIMARY: &str = concat!("SELECT ", columns!(""), " FROM sessions WHERE id = ?1");
 
+/// The anonymous session the cap evicts first (the partial index `sessions_anonymous_by_due`).
+const OLDEST_ANONYMOUS: &str = concat!(
+    "SELECT ",
+    columns!(""),
+    " FROM sessions WHERE user IS NULL ORDER BY due LIMIT 1"
+);
+
 /// Session storage in an SQLite database file shared by the processes of one host.
 ///
 /// ```
@@ -316,6 +323,34 @@ fn taken(conn: &Connection, id: &SessionId) -> Result<bool> {
     .map_err(sql_error)
 }
 
+/// The live sessions, as the triggers count them.
+fn live(conn: &Connection) -> Result<usize> {
+    conn.prepare_cached("SELECT sessions FROM live")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map(|n| usize::try_from(n).unwrap_or(0))
+        .map_err(sql_error)
+}
+
+/// End anonymous sessions, the soonest to expire idle (the least recently seen) first, until
+/// fewer than `max` live. Inside the insert's write transaction.
+fn make_room(conn: &Connection, max: usize, now: UnixMillis, idle_ms: u64) -> Result<Vec<Removed>> {
+    let mut made = Vec::new();
+    let mut live = live(conn)?;
+    while live >= max {
+        let Some(record) = read(conn, OLDEST_ANONYMOUS, [])? else {
+            break;
+        };
+        delete(conn, &record)?;
+        made.push(Removed {
+            id: record.id,
+            user: None,
+            expired: record.check_live(now, idle_ms).err(),
+        });
+        live -= 1;
+    }
+    Ok(made)
+}
+
 /// Delete session `record` and the alias that points at it.
 fn delete(conn: &Connection, record: &Record) -> Result<()> {
     conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")
@@ -373,13 +408,31 @@ fn touched(mut record: Record, now: UnixMillis, via_alias: bool) -> Load {
 }
 
 impl Store for SqliteStore {
-    fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
+    fn insert_within(
+        &self,
+        record: Record,
+        idle_ms: u64,
+        max_sessions: Option<usize>,
+    ) -> Result<Vec<Removed>> {
         self.write(|tx| {
             // Ids are 256-bit random: a clash means a broken RNG, which must not go unnoticed.
             if taken(tx, &record.id)? {
                 return Err(Error::internal("session id collision"));
             }
-            schema::insert(tx, &record, record.expires_at(idle_ms))
+            let made_room = match max_sessions {
+                Some(max) => make_room(tx, max, record.last_seen, idle_ms)?,
+                None => Vec::new(),
+            };
+            if let (Some(max), None) = (max_sessions, &record.user)
+                && live(tx)? >= max
+            {
+                return Err(Error::store_full(format!(
+                    "the store holds max_sessions ({max}) sessions, all signed in: no \
+                     anonymous session can be made until some end"
+                )));
+            }
+            schema::insert(tx, &record, record.expires_at(idle_ms))?;
+            Ok(made_room)
         })
     }
 
@@ -769,8 +822,13 @@ mod tests {
     }
 
     impl Store for Temp {
-        fn insert(&self, record: Record, idle_ms: u64) -> Result<()> {
-            self.store.insert(record, idle_ms)
+        fn insert_within(
+            &self,
+            record: Record,
+            idle_ms: u64,
+            max_sessions: Option<usize>,
+        ) -> Result<Vec<Removed>> {
+            self.store.insert_within(record, idle_ms, max_sessions)
         }
         fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
             self.store.load(id, now, idle_ms)

@@ -60,7 +60,7 @@ pub(super) use columns;
 /// Tessera's; `store_unavailable` if the file cannot be read or written.
 pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
     if check(conn)? {
-        return Ok(());
+        return counted(conn);
     }
     // Empty: create the tables, in a write transaction so two processes starting at once do not
     // both try; the loser sees the winner's tables when it re-checks.
@@ -79,6 +79,33 @@ pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
 }
 
 /// `true` if the schema is there in this version, `false` if the database is empty.
+/// Add the live count and the anonymous index (the cap's) to a version 1 file made before
+/// them; the statements are idempotent, and run only while the count is missing.
+fn counted(conn: &mut Connection) -> Result<()> {
+    let has = |conn: &Connection| -> Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'trigger' \
+             AND name = 'live_delete')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)
+    };
+    if has(conn)? {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    if !has(&tx)? {
+        let start = DDL
+            .find("CREATE TABLE IF NOT EXISTS live")
+            .expect("the schema holds the live count");
+        tx.execute_batch(&DDL[start..]).map_err(sql_error)?;
+    }
+    tx.commit().map_err(sql_error)
+}
+
 fn check(conn: &Connection) -> Result<bool> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")

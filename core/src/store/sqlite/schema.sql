@@ -32,3 +32,19 @@ CREATE TABLE aliases (
 ) WITHOUT ROWID;
 
 CREATE INDEX aliases_by_until ON aliases (until);
+
+-- The cap on live sessions (max_sessions) counts them here rather than with COUNT(*), which
+-- reads a whole index; the triggers keep the count in every process, whatever its version.
+-- Added to version 1 files in place (`schema::ensure`): nothing else changes, so older
+-- processes sharing a file keep working, and keep the count too.
+CREATE TABLE IF NOT EXISTS live (
+  one      INTEGER PRIMARY KEY CHECK (one = 1),
+  sessions INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO live (one, sessions) SELECT 1, COUNT(*) FROM sessions;
+CREATE TRIGGER IF NOT EXISTS live_insert AFTER INSERT ON sessions
+  BEGIN UPDATE live SET sessions = sessions + 1; END;
+CREATE TRIGGER IF NOT EXISTS live_delete AFTER DELETE ON sessions
+  BEGIN UPDATE live SET sessions = sessions - 1; END;
+-- The anonymous sessions, least recently seen first: where the cap evicts.
+CREATE INDEX IF NOT EXISTS sessions_anonymous_by_due ON sessions (due) WHERE user IS NULL;

@@ -2,7 +2,8 @@
 -- Key layout (docs/redis-schema.md): P:s:<id> session hash, P:a:<id> alias string
 -- "<target>:<until>", P:u:<user> set of session ids, P:due sorted set of "<id><user>" members
 -- (the user, if any, right after the id) and P:adue of alias ids, by the time they could first
--- expire. Ids are 64 lowercase hex digits; times are Unix milliseconds. SCHEMA is prepended by
+-- expire; P:anon the anonymous session ids alone, scored the same way, where the max_sessions
+-- cap evicts (its scores lag touches, as P:due's do: the insert re-files what it finds touched). Ids are 64 lowercase hex digits; times are Unix milliseconds. SCHEMA is prepended by
 -- the store (codec::SCHEMA_VERSION).
 local function fields(key)
   local raw = redis.call('HGETALL', key)
@@ -64,10 +65,33 @@ end
 local function drop(p, id, h)
   redis.call('DEL', p .. ':s:' .. id)
   redis.call('ZREM', p .. ':due', due_member(id, h.user))
-  if h.user then redis.call('SREM', p .. ':u:' .. h.user, id) end
+  if h.user then
+    redis.call('SREM', p .. ':u:' .. h.user, id)
+  else
+    redis.call('ZREM', p .. ':anon', id)
+  end
   if h.pred then
     redis.call('DEL', p .. ':a:' .. h.pred)
     redis.call('ZREM', p .. ':adue', h.pred)
+  end
+end
+
+-- File session `id` (hash `h`) for the sweep at the time it could first expire, and for the
+-- cap's evictions if it is anonymous.
+local function file(p, id, h, idle)
+  local due = due_at(h, idle)
+  redis.call('ZADD', p .. ':due', due, due_member(id, h.user))
+  if not h.user then redis.call('ZADD', p .. ':anon', due, id) end
+end
+
+-- Forget a P:due member whose hash vanished through its TTL, in every index.
+local function forget(p, member)
+  local id, owner = split_member(member)
+  redis.call('ZREM', p .. ':due', member)
+  if owner ~= '' then
+    redis.call('SREM', p .. ':u:' .. owner, id)
+  else
+    redis.call('ZREM', p .. ':anon', id)
   end
 end
 

@@ -42,6 +42,7 @@ if h.user then redis.call('SREM', p .. ':u:' .. h.user, old) end
 if user then redis.call('SADD', p .. ':u:' .. user, new) end
 local nh, raw = fields(newkey)
 redis.call('ZREM', p .. ':due', due_member(old, h.user))
-redis.call('ZADD', p .. ':due', due_at(nh, idle), due_member(new, user))
+if not h.user then redis.call('ZREM', p .. ':anon', old) end
+file(p, new, nh, idle)
 redis.call('PEXPIRE', newkey, ttl(nh, now, idle, slack))
 return raw

@@ -5,15 +5,14 @@ local p, now, idle, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonum
 local ids = redis.call('ZRANGE', p .. ':due', 0, batch - 1)
 local alive = 0
 for _, member in ipairs(ids) do
-  local id, owner = split_member(member)
+  local id = split_member(member)
   local key = p .. ':s:' .. id
   if redis.call('EXISTS', key) == 1 then
     local h = fields(key)
     if verdict(h, now, idle) == '' then alive = alive + 1 end
     drop(p, id, h)
   else
-    redis.call('ZREM', p .. ':due', member)
-    if owner ~= '' then redis.call('SREM', p .. ':u:' .. owner, id) end
+    forget(p, member)
   end
 end
 local aliases = redis.call('ZRANGE', p .. ':adue', 0, batch - 1)

@@ -16,6 +16,6 @@ redis.call('HSET', key, 'deadline', ARGV[7])
 local h, raw = fields(key)
 -- Re-scored (ZADD replaces the score), so a sweep at the new due time finds it even when it
 -- moved earlier; the TTL is recomputed too, so a shortened session does not linger in Redis.
-redis.call('ZADD', p .. ':due', due_at(h, idle), due_member(id, h.user))
+file(p, id, h, idle)
 redis.call('PEXPIRE', key, ttl(h, now, idle, slack))
 return {id, raw}

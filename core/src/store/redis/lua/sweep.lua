@@ -5,12 +5,11 @@ local p, now, idle, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonum
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', p .. ':due', '-inf', now, 'LIMIT', 0, batch)
 for _, member in ipairs(due) do
-  local id, owner = split_member(member)
+  local id = split_member(member)
   local key = p .. ':s:' .. id
   if redis.call('EXISTS', key) == 0 then
     -- Gone through its TTL: its user's index entry goes too, or that set would only grow.
-    redis.call('ZREM', p .. ':due', member)
-    if owner ~= '' then redis.call('SREM', p .. ':u:' .. owner, id) end
+    forget(p, member)
   else
     local h = fields(key)
     local why = verdict(h, now, idle)
@@ -20,7 +19,7 @@ for _, member in ipairs(due) do
       table.insert(out, h.user or '')
       table.insert(out, why)
     else
-      redis.call('ZADD', p .. ':due', due_at(h, idle), member)
+      file(p, id, h, idle)
     end
   end
 end
