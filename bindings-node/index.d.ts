@@ -52,6 +52,7 @@ export declare const ErrorCode: Readonly<{
   INVALID_ARGUMENT: 'invalid_argument'
   DATA_TOO_LARGE: 'data_too_large'
   STORE_UNAVAILABLE: 'store_unavailable'
+  STORE_FULL: 'store_full'
   INTERNAL: 'internal'
 }>
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -67,7 +68,9 @@ export declare class InvalidArgumentError extends TesseraError { readonly code: 
 /** Session data over `maxDataBytes` (`data_too_large`). */
 export declare class DataTooLargeError extends TesseraError { readonly code: 'data_too_large' }
 /** The store cannot be reached: treat the request as not authenticated (`store_unavailable`). */
-export declare class StoreUnavailableError extends TesseraError { readonly code: 'store_unavailable' }
+export declare class StoreUnavailableError extends TesseraError { readonly code: 'store_unavailable' | 'store_full' }
+/** The store holds `maxSessions` and none may make room for a new anonymous session: answer 503. */
+export declare class StoreFullError extends StoreUnavailableError { readonly code: 'store_full' }
 /** A bug, reported instead of aborting (`internal`). */
 export declare class InternalError extends TesseraError { readonly code: 'internal' }
 /** A write or lookup for a session that has ended; `code` is the reason. */

@@ -25,6 +25,7 @@ module.exports = {
   InvalidArgumentError: errors.InvalidArgumentError,
   DataTooLargeError: errors.DataTooLargeError,
   StoreUnavailableError: errors.StoreUnavailableError,
+  StoreFullError: errors.StoreFullError,
   InternalError: errors.InternalError,
   SessionEndedError: errors.SessionEndedError,
   expressSession,

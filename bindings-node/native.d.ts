@@ -267,7 +267,7 @@ export interface RequestContext {
 /** One lifecycle transition, as listeners receive it. Never contains a token. */
 export interface SessionEvent {
   /** `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`. */
-  kind: 'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected'
+  kind: 'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted'
   /**
    * The session's public id (after the transition; before it, for endings). `null` for a
    * malformed token or for `revokeAll`.
@@ -317,6 +317,12 @@ export interface SessionManagerOptions {
   rotationGraceMs?: number
   /** Most sessions one user may have (the least recently seen are ended); `null` = no limit. */
   maxSessionsPerUser?: number | null
+  /**
+   * Cap on the store's live sessions: at the cap the least recently seen anonymous ones are
+   * evicted, and a new anonymous one that finds none is refused (`StoreFullError`, 503);
+   * signed-in sessions never are. `null` = no cap. Default 1 048 576.
+   */
+  maxSessions?: number | null
   /** Cap on the serialized data (bytes). Default 65 536. */
   maxDataBytes?: number
   /** Whether login keeps the data of an anonymous (or same-user) session. Default `true`. */

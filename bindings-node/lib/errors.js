@@ -6,6 +6,8 @@
 //   invalid_argument   InvalidArgumentError    an argument Tessera cannot accept (empty user, bad id)
 //   data_too_large     DataTooLargeError       session data over maxDataBytes
 //   store_unavailable  StoreUnavailableError   the store cannot be reached: treat as not authenticated
+//   store_full         StoreFullError          (a StoreUnavailableError) the store is at maxSessions
+//                                              and no anonymous session could make room: 503
 //   internal           InternalError           a bug (a caught panic), never an abort
 //   malformed, unknown, expired_idle, expired_absolute
 //                      SessionEndedError       a write or lookup for a session that has ended
@@ -24,7 +26,13 @@ class TesseraError extends Error {
 class InvalidConfigError extends TesseraError {}
 class InvalidArgumentError extends TesseraError {}
 class DataTooLargeError extends TesseraError {}
-class StoreUnavailableError extends TesseraError {}
+/** The store cannot be reached. `status` 503 is what Express's default error handler answers;
+ * an app's own handler may choose otherwise. */
+class StoreUnavailableError extends TesseraError {
+  get status () { return 503 }
+}
+/** The store holds `maxSessions` and none may make room for a new anonymous session (503). */
+class StoreFullError extends StoreUnavailableError {}
 class InternalError extends TesseraError {}
 /** A write or lookup addressed a session that has ended; `code` is the reason. */
 class SessionEndedError extends TesseraError {
@@ -36,6 +44,7 @@ const ErrorCode = Object.freeze({
   INVALID_ARGUMENT: 'invalid_argument',
   DATA_TOO_LARGE: 'data_too_large',
   STORE_UNAVAILABLE: 'store_unavailable',
+  STORE_FULL: 'store_full',
   INTERNAL: 'internal'
 })
 
@@ -51,6 +60,7 @@ const byCode = {
   invalid_argument: InvalidArgumentError,
   data_too_large: DataTooLargeError,
   store_unavailable: StoreUnavailableError,
+  store_full: StoreFullError,
   internal: InternalError,
   malformed: SessionEndedError,
   unknown: SessionEndedError,
@@ -86,6 +96,7 @@ module.exports = {
   InvalidArgumentError,
   DataTooLargeError,
   StoreUnavailableError,
+  StoreFullError,
   InternalError,
   SessionEndedError,
   ErrorCode,

@@ -36,6 +36,7 @@ const util = require('node:util')
 const { SessionManager } = require('./native.js')
 const calls = require('./request.js')
 const deployment = require('./deployment.js')
+const { StoreUnavailableError } = require('./errors.js')
 
 const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kState = Symbol('tessera.state') // on a session's target: the request's State
@@ -424,11 +425,20 @@ function statusOf (res, args) {
   return typeof args[0] === 'number' ? args[0] : res.statusCode
 }
 
-/** Finish failed before the headers left: the writes were not all made, so the response is a 500. */
+/**
+ * The status of a response whose writes could not all be made: 503 when the store is the
+ * cause (unreachable, or full: the condition passes), else 500.
+ */
+function failureStatus (err) {
+  return err instanceof StoreUnavailableError ? err.status : 500
+}
+
+/** Finish failed before the headers left: the writes were not all made, so the response fails. */
 function failed (res, args, err) {
   reportFailure(err)
-  if (typeof args[0] === 'number' && args[0] < 500) args[0] = 500
-  if (res.statusCode < 500) res.statusCode = 500
+  const status = failureStatus(err)
+  if (typeof args[0] === 'number' && args[0] < 500) args[0] = status
+  if (res.statusCode < 500) res.statusCode = status
 }
 
 /** The writeHead hook (also reached by write() and end()): finish, or prepare on a networked store. */
@@ -501,7 +511,7 @@ function beforeEnd (state, res, end, args) {
     state.done = true
     const fail = (err) => {
       reportFailure(err)
-      if (!res.headersSent && res.statusCode < 500) res.statusCode = 500
+      if (!res.headersSent && res.statusCode < 500) res.statusCode = failureStatus(err)
     }
     const [outcome, refused] = outcomeOf(state, res.statusCode >= 500)
     if (refused !== null) fail(refused)

@@ -29,7 +29,7 @@ use crate::clock::millis_to_js;
 pub struct SessionEvent {
     /// `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`.
     #[napi(
-        ts_type = "'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected'"
+        ts_type = "'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted'"
     )]
     pub kind: String,
     /// The session's public id (after the transition; before it, for endings). `null` for a

@@ -75,6 +75,7 @@ pub fn error_codes() -> Vec<&'static str> {
         K::InvalidArgument,
         K::DataTooLarge,
         K::StoreUnavailable,
+        K::StoreFull,
         K::Internal,
     ]
     .iter()

@@ -39,6 +39,11 @@ pub struct SessionManagerOptions {
     /// Most sessions one user may have (the least recently seen are ended); `null` = no limit.
     #[napi(ts_type = "number | null")]
     pub max_sessions_per_user: Option<f64>,
+    /// Cap on the store's live sessions: at the cap the least recently seen anonymous ones are
+    /// evicted, and a new anonymous one that finds none is refused (`StoreFullError`, 503);
+    /// signed-in sessions never are. `null` = no cap. Default 1 048 576.
+    #[napi(ts_type = "number | null")]
+    pub max_sessions: Option<f64>,
     /// Cap on the serialized data (bytes). Default 65 536.
     pub max_data_bytes: Option<f64>,
     /// Whether login keeps the data of an anonymous (or same-user) session. Default `true`.

@@ -10,12 +10,13 @@ use crate::clock::ManualClock;
 use crate::errors::{Fail, Outcome};
 
 /// JavaScript name → core option name. Every core option has exactly one entry.
-pub const NAMES: [(&str, &str); 17] = [
+pub const NAMES: [(&str, &str); 18] = [
     ("idleTimeoutMs", "idle_timeout_ms"),
     ("absoluteTimeoutMs", "absolute_timeout_ms"),
     ("rotationIntervalMs", "rotation_interval_ms"),
     ("rotationGraceMs", "rotation_grace_ms"),
     ("maxSessionsPerUser", "max_sessions_per_user"),
+    ("maxSessions", "max_sessions"),
     ("maxDataBytes", "max_data_bytes"),
     ("loginKeepsData", "login_keeps_data"),
     ("pepper", "pepper"),

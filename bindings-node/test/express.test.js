@@ -20,6 +20,34 @@ describe('expressSession options', () => {
     assert.throws(() => expressSession('x'), TypeError)
   })
 
+  it('a full store answers 503 to a new anonymous session and signs nobody out', async () => {
+    const manager = new SessionManager({
+      cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null, maxSessions: 1
+    })
+    const events = []
+    manager.onEvent((e) => { if (e.kind === 'evicted') events.push(e) })
+    const app = express()
+    app.use(expressSession({ manager }))
+    app.get('/login', (req, res) => { req.tessera.login('alice'); res.send('in') })
+    app.get('/visit', (req, res) => { req.session.visits = 1; res.send('ok') })
+    app.get('/me', (req, res) => res.send(req.tessera.user ?? 'nobody'))
+    const srv = await serve(app)
+    try {
+      const visitor = new Client(srv.url)
+      assert.equal((await visitor.get('/visit')).status, 200)
+      const alice = new Client(srv.url)
+      assert.equal((await alice.get('/login')).status, 200)
+      // The sign-in made room by evicting the anonymous visitor's session.
+      assert.equal(events.length, 1)
+      const bot = new Client(srv.url)
+      const refused = await bot.get('/visit')
+      assert.equal(refused.status, 503)
+      assert.equal((await alice.get('/me')).text, 'alice')
+    } finally {
+      await srv.close()
+    }
+  })
+
   it('a store that fails closes the request: errors reach next(err)', async () => {
     const manager = new SessionManager({ cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null })
     const app = express()

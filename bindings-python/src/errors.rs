@@ -40,6 +40,12 @@ create_exception!(
 );
 create_exception!(
     tessera._native,
+    StoreFull,
+    StoreUnavailable,
+    "The store holds `max_sessions` sessions and none may make room for a new anonymous one; answered 503 like `StoreUnavailable`, which it extends (code `store_full`)."
+);
+create_exception!(
+    tessera._native,
     InternalError,
     TesseraError,
     "A bug in Tessera, reported instead of crashing (code `internal`)."
@@ -76,6 +82,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             py.get_type::<StoreUnavailable>(),
             Some("store_unavailable"),
         ),
+        ("StoreFull", py.get_type::<StoreFull>(), Some("store_full")),
         (
             "InternalError",
             py.get_type::<InternalError>(),
@@ -109,6 +116,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         ErrorKind::InvalidArgument => InvalidArgument::new_err(message),
         ErrorKind::DataTooLarge => DataTooLarge::new_err(message),
         ErrorKind::StoreUnavailable => StoreUnavailable::new_err(message),
+        ErrorKind::StoreFull => StoreFull::new_err(message),
         ErrorKind::Rejected(reason) => {
             let e = SessionRejected::new_err(format!("{}: {message}", reason.code()));
             // Instance attributes: `reason` for matching, `code` equal to it as in every binding.

@@ -27,8 +27,9 @@ const SECONDS_OPTIONS: [&str; 6] = [
     "sweep_interval",
 ];
 /// Options passed to the core unchanged.
-const PLAIN_OPTIONS: [&str; 10] = [
+const PLAIN_OPTIONS: [&str; 11] = [
     "max_sessions_per_user",
+    "max_sessions",
     "max_data_bytes",
     "login_keeps_data",
     "cookie_name",
@@ -44,7 +45,7 @@ const PLAIN_OPTIONS: [&str; 10] = [
 ///
 /// Keyword arguments (all optional; durations in seconds or as `timedelta`): `idle_timeout`,
 /// `absolute_timeout`, `rotation_interval` (None: off), `rotation_grace`,
-/// `max_sessions_per_user`, `max_data_bytes`, `login_keeps_data`, `pepper` (str or bytes),
+/// `max_sessions_per_user`, `max_sessions` (None: no cap), `max_data_bytes`, `login_keeps_data`, `pepper` (str or bytes),
 /// `cookie_name`, `cookie_secure`, `cookie_http_only`, `cookie_same_site`, `cookie_path`,
 /// `cookie_domain`, `cookie_max_age`, `sweep_interval` (None: no background sweeper), `store`
 /// (`"memory://"`), `clock` (a `ManualClock`).

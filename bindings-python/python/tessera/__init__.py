@@ -32,6 +32,7 @@ from tessera._native import (
     SessionInfo,
     SessionManager,
     SessionRejected,
+    StoreFull,
     StoreUnavailable,
     TesseraError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "SessionInfo",
     "SessionManager",
     "SessionRejected",
+    "StoreFull",
     "StoreUnavailable",
     "TesseraError",
     "__version__",

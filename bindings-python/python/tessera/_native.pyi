@@ -29,6 +29,7 @@ __all__ = [
     "SessionManager",
     "SessionRejected",
     "StoreUnavailable",
+    "StoreFull",
     "TesseraError",
 ]
 
@@ -43,6 +44,7 @@ class ConfigError(TesseraError): ...
 class InvalidArgument(TesseraError): ...
 class DataTooLarge(TesseraError): ...
 class StoreUnavailable(TesseraError): ...
+class StoreFull(StoreUnavailable): ...
 class InternalError(TesseraError): ...
 
 class SessionRejected(TesseraError):
@@ -213,6 +215,7 @@ class SessionManager:
         rotation_interval: Optional[_Seconds] = ...,
         rotation_grace: _Seconds = ...,
         max_sessions_per_user: Optional[int] = ...,
+        max_sessions: Optional[int] = ...,
         max_data_bytes: int = ...,
         login_keeps_data: bool = ...,
         pepper: Union[str, bytes, None] = ...,
