@@ -439,3 +439,15 @@ def test_max_sessions_per_user_evicts_the_oldest_device(
         sign_in(phone)
         assert laptop.get("/private/").status_code == 302
         assert phone.get("/private/").status_code == 200
+
+
+def test_a_full_store_answers_503_to_a_new_visitor_and_signs_nobody_out(
+    tessera_middleware: None, users: dict[str, Any], dj_clock: ManualClock
+) -> None:
+    with override_settings(TESSERA={"clock": dj_clock, **TEST_OPTIONS, "max_sessions": 1}):
+        alice = Client()
+        sign_in(alice)
+        response = Client().get("/set/cart/apples/")
+        assert response.status_code == 503
+        assert b"Too many sessions" in response.content
+        assert alice.get("/private/").status_code == 200

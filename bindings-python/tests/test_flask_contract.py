@@ -553,3 +553,29 @@ def test_strong_session_protection_ends_the_tessera_session(m: SessionManager) -
     assert m.list_user("judy") == [], "the server-side session ended"
     client.set_cookie(COOKIE, token or "")
     assert client.get("/private", headers={"User-Agent": "laptop"}).status_code == 401
+
+
+def test_a_full_store_answers_503_to_a_new_visitor_and_signs_nobody_out(clock: ManualClock) -> None:
+    m = SessionManager(
+        clock=clock, sweep_interval=None, cookie_name=COOKIE, cookie_secure=False, max_sessions=1
+    )
+    app = make_app(m, TESTING=False)
+
+    @app.post("/remember")
+    def remember() -> str:
+        session["seen"] = True
+        return "remembered"
+
+    evicted: list[str] = []
+    m.add_listener(lambda e: evicted.append(e.kind) if e.kind == "evicted" else None)
+    visitor = app.test_client()
+    assert visitor.post("/remember").status_code == 200
+    alice = app.test_client()
+    alice.post("/login/alice")
+    assert evicted == ["evicted"], "the sign-in made room by ending the anonymous session"
+    bot = app.test_client()
+    refused = bot.post("/remember")
+    assert refused.status_code == 503
+    assert b"remembered" not in refused.data, "the view's answer is not sent as if it was saved"
+    assert session_set_cookie(refused) is None
+    assert alice.get("/whoami").get_json()["tessera_user"] == "alice"

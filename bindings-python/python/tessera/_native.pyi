@@ -28,8 +28,8 @@ __all__ = [
     "SessionInfo",
     "SessionManager",
     "SessionRejected",
-    "StoreUnavailable",
     "StoreFull",
+    "StoreUnavailable",
     "TesseraError",
 ]
 

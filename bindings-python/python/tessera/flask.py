@@ -56,6 +56,7 @@ from tessera._native import (
     Request,
     Response,
     SessionManager,
+    StoreFull,
     StoreUnavailable,
     TesseraError,
 )
@@ -315,6 +316,20 @@ def _answer_unavailable() -> None:
         raise ServiceUnavailable("The session store is unavailable.") from current.error
 
 
+def _unavailable_response(app: App, response: WerkzeugResponse, error: StoreUnavailable) -> None:
+    """Turn the view's response into a 503: what it wrote to the session was not stored."""
+    if isinstance(error, StoreFull):
+        app.logger.warning("tessera: the session store is full: %s", error)
+        text = "Too many sessions right now; try again shortly."
+    else:
+        app.logger.error("tessera: the session could not be saved: %s", error)
+        text = "The session store cannot be reached; try again shortly."
+    response.status_code = 503
+    response.set_data(text)
+    response.mimetype = "text/plain"
+    response.headers["Cache-Control"] = "no-store"
+
+
 def _expiry_of(stored: Any) -> _Expiry:
     """A stored per-session expiry as ``finish`` takes it."""
     if stored == "browser_session":
@@ -406,11 +421,17 @@ class TesseraSessionInterface(SessionInterface):
                     only = session._assigned
             session.response, session._headers, *_ = native.close(session._data(only), **outcome)
         except TesseraError as e:
-            # data_too_large, store_unavailable, a refused user id: Flask answers 500, and that
-            # response still carries what the request owes the client (a token rotated by begin,
-            # or the one a completed login made).
+            # data_too_large, a refused user id: Flask answers 500, and that response still
+            # carries what the request owes the client (a token rotated by begin, or the one a
+            # completed login made).
             session.response = e.response or self._failed(native, outcome)
             session._headers = session.response.headers() if session.response is not None else []
+            if isinstance(e, StoreUnavailable):
+                # The store's condition, not the app's bug, and it passes (the store comes back,
+                # or sessions end under max_sessions): 503, as when the request began without
+                # a store. Flask's handling of an exception here could only answer 500.
+                _unavailable_response(app, response, e)
+                return
             raise
         except (TypeError, ValueError) as e:
             # A value changed in place into something the serializer cannot store: nothing is

@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from tessera._native import DataTooLarge, InvalidArgument, StoreUnavailable
+from tessera._native import DataTooLarge, InvalidArgument, StoreFull, StoreUnavailable
 from tessera.deployment import check_request
 from tessera.django.conf import get_state
 from tessera.django.store import SessionStore
@@ -55,6 +55,10 @@ def _failure(status: int, message: str) -> HttpResponse:
 
 def _unavailable(error: StoreUnavailable) -> HttpResponse:
     # The exception names the store's failure, never a token.
+    if isinstance(error, StoreFull):
+        # A flood of anonymous sessions (max_sessions): signed-in users are not affected.
+        logger.warning("session store full: %s", error)
+        return _failure(503, "Too many sessions right now; try again shortly.")
     logger.error("session store unavailable: %s", error)
     return _failure(503, "The session store cannot be reached; try again shortly.")
 
