@@ -597,3 +597,31 @@ fn validate_then_settles_by_one_read_only_what_validate_would_not_write() {
     let request = tessera::http::begin_prevalidated(&m, &head, found).unwrap();
     assert_eq!(request.user(), Some("alice"));
 }
+
+#[test]
+fn a_redis_without_maxmemory_is_reported_once_connected() {
+    let Some(own) = RedisServer::start() else {
+        return;
+    };
+    let clock = ManualClock::default();
+    let unbounded = manager(&own.url("unbounded"), &clock);
+    assert!(
+        unbounded.store_warnings().is_empty(),
+        "nothing is known before the first connection"
+    );
+    unbounded.create(None, None, &Context::HTTPS).unwrap();
+    let warnings = unbounded.store_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("no maxmemory"), "{warnings:?}");
+
+    let mut conn = own.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("256mb")
+        .query(&mut conn)
+        .unwrap();
+    let bounded = manager(&own.url("bounded"), &clock);
+    bounded.create(None, None, &Context::HTTPS).unwrap();
+    assert!(bounded.store_warnings().is_empty());
+}

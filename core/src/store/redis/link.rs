@@ -63,6 +63,9 @@ struct Shared {
     current: Mutex<Option<Current>>,
     generation: AtomicU64,
     breaker: Breaker,
+    /// What the first connection found about the server's configuration that an operator
+    /// should hear of (see `Store::warnings`).
+    notes: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -146,9 +149,15 @@ impl Link {
                 current: Mutex::new(None),
                 generation: AtomicU64::new(0),
                 breaker: Breaker::default(),
+                notes: Mutex::new(Vec::new()),
             }),
             connecting: Mutex::new(()),
         })
+    }
+
+    /// What the connections made so far found about the server's configuration.
+    pub(super) fn notes(&self) -> Vec<String> {
+        self.shared.notes.lock().clone()
     }
 
     /// The process this link belongs to.
@@ -415,14 +424,23 @@ impl Shared {
                 Conn::Cluster(client.get_async_connection().await.map_err(cannot)?)
             }
         };
+        // A cluster answers for each node (a map of replies): every node must be safe.
+        let info: Value = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("redis: {}", describe(&e)))?;
+        let infos = texts(&info);
+        if infos.iter().any(|t| max_memory(t) == Some(0)) {
+            self.note(
+                "redis: the server sets no maxmemory, so nothing bounds what it keeps but the \
+                 host: Tessera's max_sessions caps the sessions, and Redis then needs about \
+                 max_sessions × (1 KiB + the data a session holds); set maxmemory for that, with \
+                 a noeviction or volatile-* policy (docs/redis-schema.md)",
+            );
+        }
         if !self.allow_eviction {
-            // A cluster answers for each node (a map of replies): every node must be safe.
-            let info: Value = redis::cmd("INFO")
-                .arg("memory")
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| format!("redis: {}", describe(&e)))?;
-            let policies = texts(&info);
+            let policies = infos;
             if let Some(policy) = policies
                 .iter()
                 .filter_map(|t| eviction_policy(t))
@@ -436,6 +454,13 @@ impl Shared {
             }
         }
         Ok(conn)
+    }
+
+    fn note(&self, text: &str) {
+        let mut notes = self.notes.lock();
+        if !notes.iter().any(|n| n == text) {
+            notes.push(text.to_owned());
+        }
     }
 
     fn install(&self, conn: Conn) -> Current {
@@ -486,6 +511,13 @@ fn texts(value: &Value) -> Vec<String> {
     }
 }
 
+/// `maxmemory` (bytes; 0 for none) from the reply of `INFO memory`.
+fn max_memory(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.strip_prefix("maxmemory:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// `maxmemory_policy` from the reply of `INFO memory`.
 fn eviction_policy(info: &str) -> Option<&str> {
     info.lines()
@@ -499,8 +531,11 @@ mod tests {
 
     #[test]
     fn the_policy_is_read_from_info_memory() {
-        let info = "# Memory\r\nused_memory:1\r\nmaxmemory_policy:allkeys-lru\r\nx:y\r\n";
+        let info =
+            "# Memory\r\nused_memory:1\r\nmaxmemory:1\r\nmaxmemory_policy:allkeys-lru\r\nx:y\r\n";
         assert_eq!(eviction_policy(info), Some("allkeys-lru"));
+        assert_eq!(max_memory(info), Some(1));
+        assert_eq!(max_memory("maxmemory:0\r\n"), Some(0));
         assert_eq!(eviction_policy("# Memory\r\n"), None);
     }
 

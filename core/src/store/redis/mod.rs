@@ -589,15 +589,26 @@ impl Store for RedisStore {
     }
 
     fn warnings(&self) -> Vec<String> {
-        if self.options.prefix_given {
-            return Vec::new();
+        let mut warnings = Vec::new();
+        if !self.options.prefix_given {
+            warnings.push(format!(
+                "the Redis store URL names no prefix, so sessions are kept under the default \
+                 `{}:`, which every app on this Redis that names none shares: each would accept \
+                 the others' session cookies. Give each app its own: add ?prefix=<app> to the URL",
+                self.tag
+            ));
         }
-        vec![format!(
-            "the Redis store URL names no prefix, so sessions are kept under the default \
-             `{}:`, which every app on this Redis that names none shares: each would accept \
-             the others' session cookies. Give each app its own: add ?prefix=<app> to the URL",
-            self.tag
-        )]
+        // What the server's configuration showed, once this process has connected (a store
+        // connects at its first call, never at opening: see `RedisStore::open`).
+        if let Some(link) = self
+            .link
+            .read()
+            .as_ref()
+            .filter(|l| l.pid() == std::process::id())
+        {
+            warnings.extend(link.notes());
+        }
+        warnings
     }
 }
 
