@@ -5,9 +5,11 @@
 //! tessera --store ... sessions revoke --user alice      # every session of alice
 //! tessera --store ... sessions revoke --id <64 hex>     # one session
 //! tessera --store ... stats [--json]
+//! tessera --store ... check [--json]                    # at deploy time: is the store ready?
 //! ```
 //!
-//! Exit codes: 0 done; 1 nothing matched (no such session / user had none); 2 usage error;
+//! Exit codes: 0 done; 1 nothing matched (no such session / user had none), or `check` has
+//! warnings; 2 usage error;
 //! 69 the store is unavailable; 70 internal error; 78 invalid configuration (bad URL/option).
 
 mod output;
@@ -54,6 +56,10 @@ enum Command {
     Sessions(Sessions),
     /// How many sessions the store holds.
     Stats,
+    /// Connect and report what the apps should know of the store before they start: its
+    /// configuration warnings (a URL without a prefix, a Redis without maxmemory) and how full
+    /// it is against max_sessions. An evicting Redis (allkeys-*) is refused as the apps would.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +129,13 @@ fn manager(cli: &Cli) -> Result<SessionManager, Error> {
 fn run(cli: &Cli) -> Result<u8, Error> {
     let m = manager(cli)?;
     match &cli.command {
+        Command::Check => {
+            // The first call connects, and the connection checks the server.
+            let sessions = m.store_len()?;
+            let warnings = m.store_warnings();
+            output::check(sessions, m.config().max_sessions, &warnings, cli.json);
+            Ok(if warnings.is_empty() { 0 } else { EXIT_NOTHING })
+        }
         Command::Stats => {
             let sessions = m.store_len()?;
             output::stats(sessions, &cli.store, cli.json);

@@ -74,6 +74,26 @@ pub fn stats(sessions: usize, store: &str, as_json: bool) {
     }
 }
 
+pub fn check(sessions: usize, max_sessions: Option<usize>, warnings: &[String], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            json!({ "sessions": sessions, "max_sessions": max_sessions, "warnings": warnings })
+        );
+        return;
+    }
+    match max_sessions {
+        Some(max) => println!("sessions: {sessions} of max_sessions {max}"),
+        None => println!("sessions: {sessions} (no max_sessions)"),
+    }
+    if warnings.is_empty() {
+        println!("ready: no warnings");
+    }
+    for w in warnings {
+        println!("warning: {w}");
+    }
+}
+
 pub fn error(e: &Error, as_json: bool) {
     if as_json {
         eprintln!("{}", json!({ "error": e.code(), "message": e.message() }));

@@ -149,3 +149,45 @@ fn errors_have_clear_exit_codes() {
         "no password in messages"
     );
 }
+
+#[test]
+fn check_reports_what_the_apps_should_know_before_they_start() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url("checked");
+    let out = tessera(&url, &["check", "--json", "--option", "max_sessions=5000"]);
+    assert_eq!(out.status.code(), Some(1), "a warning: {out:?}");
+    let report = json(&out);
+    assert_eq!(report["sessions"], 0);
+    assert_eq!(report["max_sessions"], 5000);
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert!(warnings[0].as_str().unwrap().contains("no maxmemory"));
+
+    let mut conn = server.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("64mb")
+        .query(&mut conn)
+        .unwrap();
+    let out = tessera(&url, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ready: no warnings"), "{text}");
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query(&mut conn)
+        .unwrap();
+    let out = tessera(&url, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "refused as the apps would: {out:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allkeys-lru"));
+}
