@@ -80,6 +80,8 @@ LABELS = {
     "django_cache_request": "a Django test-client request to a view that reads and writes the "
     "session: Django's SessionMiddleware, cache engine on RedisCache",
     "tessera_django_request": "the same request through tessera.django's middleware and engine",
+    "no_session_request": "the floor: a Django test-client request to a view that uses no session, "
+    "with no middleware",
     "tessera_django_create": "tessera.django: SessionStore().create()",
 }
 RUST_LABELS = {
@@ -446,25 +448,31 @@ def setup_django(url: str, tessera_url: str) -> None:
         request.session["n"] = int(request.session.get("n", 0)) + 1
         return HttpResponse("ok")
 
+    def plain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
     urls = types.ModuleType("redis_bench_urls")
-    urls.urlpatterns = [path("rw", read_write)]  # type: ignore[attr-defined]
+    urls.urlpatterns = [path("rw", read_write), path("plain", plain)]  # type: ignore[attr-defined]
     sys.modules["redis_bench_urls"] = urls
 
 
-def request_op(middleware: str, engine: str) -> Callable[[int], Op]:
+def request_op(middleware: Optional[str], engine: str, url: str = "/rw") -> Callable[[int], Op]:
     """A Django test client per worker thread, its middleware chain (and so its session engine)
     fixed by a first request made under these settings; each call is a whole request to a view
-    that reads and writes the session, over HTTPS, carrying the session cookie back."""
+    that reads and writes the session (`url`), over HTTPS, carrying the session cookie back.
+    No middleware (None) and the session-free view give the framework's own floor."""
     from django.test import Client, override_settings
+
+    chain = [middleware] if middleware else []
 
     def make(_: int) -> Op:
         client = Client()
-        with override_settings(MIDDLEWARE=[middleware], SESSION_ENGINE=engine):
-            if client.get("/rw", secure=True).status_code != 200:
+        with override_settings(MIDDLEWARE=chain, SESSION_ENGINE=engine):
+            if client.get(url, secure=True).status_code != 200:
                 raise AssertionError("the view failed")
 
         def op(i: int) -> None:
-            if client.get("/rw", secure=True).status_code != 200:
+            if client.get(url, secure=True).status_code != 200:
                 raise AssertionError("the view failed")
 
         return op
@@ -553,6 +561,7 @@ def python_figures(server: RedisServer) -> dict[str, Any]:
             "django.contrib.sessions.backends.cache"),
         "tessera_django_request": request_op(
             "tessera.django.middleware.SessionMiddleware", "tessera.django"),
+        "no_session_request": request_op(None, "tessera.django", "/plain"),
     }
     figures = [
         Figure(name, c, [make(t * (n // c)) for t in range(c)])
@@ -777,6 +786,8 @@ def analysis(rust: Optional[dict[str, Any]], py: dict[str, Any]) -> list[str]:
             f"waiting for a core (other processes): redis-server {extra('redis_wait_us_per_op')}, "
             f"the bench {extra('client_wait_us_per_op')}."
         )
+    if any(f["name"] == "no_session_request" for f in py["figures"]):
+        lines.append(django_floor(py))
     if rust is not None and any(f["name"] == "ping_store" for f in rust["figures"]):
         lines.append(handoffs(rust))
     if rust is not None:
@@ -793,6 +804,27 @@ def analysis(rust: Optional[dict[str, Any]], py: dict[str, Any]) -> list[str]:
             "Python's floor is higher, which is why the same validate is nearer it."
         )
     return lines
+
+
+def django_floor(py: dict[str, Any]) -> str:
+    """What the per-request target can reach at most: Django's own cost of a request."""
+    parts = []
+    for c in (1, 16):
+        floor = find(py, "no_session_request", c)
+        cache = find(py, "django_cache_request", c)
+        ours = find(py, "tessera_django_request", c)
+        ceiling = floor["ops_per_s"] / cache["ops_per_s"]
+        parts.append(
+            f"at concurrency {c}, {floor['ops_per_s']:,.0f} requests/s with no session at all "
+            f"against {cache['ops_per_s']:,.0f}/s on the cache engine: a session layer that cost "
+            f"nothing would reach {ceiling:.2f}{TIMES} (Tessera: "
+            f"{ours['ops_per_s'] / cache['ops_per_s']:.2f}{TIMES}, "
+            f"{ours['ops_per_s'] / floor['ops_per_s']:.0%} of the floor's throughput)"
+        )
+    return (
+        "- Python, per request, the framework's floor (`no_session_request`: the same test-client "
+        "request to a view that uses no session, no middleware): " + "; ".join(parts) + "."
+    )
 
 
 def handoffs(rust: dict[str, Any]) -> str:
