@@ -235,7 +235,8 @@ impl SessionManager {
             Some(d) => crate::data::apply(None, &DataOp::Replace(d), inner.config.max_data_bytes)?,
             None => None,
         };
-        let session = inner.insert_minted(user.clone(), data, ctx, inner.mint()?, None)?;
+        let (minted, csrf) = inner.mint_with_csrf()?;
+        let session = inner.insert_minted(user.clone(), data, ctx, minted, Some(csrf))?;
         inner.emit(EventKind::Created, &session.record, None, None);
         if let (Some(user), Some(max)) = (user, inner.config.max_sessions_per_user) {
             inner.evict_beyond(&user, max, session.id())?;
@@ -389,9 +390,9 @@ impl SessionManager {
         &self.inner.visitor_csrf
     }
 
-    /// A new token and its id, not yet stored anywhere.
-    pub(crate) fn mint(&self) -> Result<(Token, SessionId)> {
-        self.inner.mint()
+    /// A new token, its id and a CSRF secret (one OS draw), not yet stored anywhere.
+    pub(crate) fn mint_with_csrf(&self) -> Result<((Token, SessionId), CsrfSecret)> {
+        self.inner.mint_with_csrf()
     }
 
     /// [`create`](Self::create) with the token and CSRF secret already minted (the request
@@ -422,8 +423,8 @@ impl SessionManager {
     /// # Errors
     /// `invalid_argument` for an empty or over-long user; `store_unavailable`; `internal`.
     pub fn login(&self, token: Option<&str>, user: &str, ctx: &Context<'_>) -> Result<Session> {
-        let minted = self.inner.mint()?;
-        self.login_minted(token, user, ctx, minted)
+        let (minted, csrf) = self.inner.mint_with_csrf()?;
+        self.login_minted(token, user, ctx, minted, csrf)
     }
 
     /// [`login`](Self::login) with the new token already minted: the request protocol hands the
@@ -434,6 +435,7 @@ impl SessionManager {
         user: &str,
         ctx: &Context<'_>,
         (new_token, new_id): (Token, SessionId),
+        csrf: CsrfSecret,
     ) -> Result<Session> {
         let user = check_user(user)?;
         let inner = &*self.inner;
@@ -448,7 +450,7 @@ impl SessionManager {
                 let login = LoginChange {
                     user: user.clone(),
                     expected_user: record.user.clone(),
-                    csrf: CsrfSecret::generate()?,
+                    csrf: csrf.clone(),
                     deadline: now.saturating_add(inner.absolute_ms),
                     keep_data,
                     user_agent: ctx.user_agent.map(clip_user_agent),
@@ -474,7 +476,7 @@ impl SessionManager {
                     None,
                     ctx,
                     (new_token, new_id),
-                    None,
+                    Some(csrf),
                 )?;
                 inner.emit(EventKind::Login, &s.record, None, None);
                 s
@@ -811,6 +813,13 @@ impl Inner {
         let token = Token::generate()?;
         let id = self.ids.derive(&token);
         Ok((token, id))
+    }
+
+    /// A new session's token, id and CSRF secret, from one OS draw.
+    fn mint_with_csrf(&self) -> Result<((Token, SessionId), CsrfSecret)> {
+        let (token, csrf) = crate::token::token_and_csrf()?;
+        let id = self.ids.derive(&token);
+        Ok(((token, id), csrf))
     }
 
     /// Whether [`SessionManager::validate`] of the live primary `record` writes nothing: no

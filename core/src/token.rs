@@ -117,6 +117,23 @@ impl Drop for Token {
     }
 }
 
+/// A fresh token and a fresh CSRF secret from one OS draw: every new session needs both, and
+/// the system call (no vDSO for `getrandom` in this glibc) costs more than the rest of a
+/// create. Still the OS source, once per session: nothing in user space survives a `fork()`.
+pub(crate) fn token_and_csrf() -> Result<(Token, crate::csrf::CsrfSecret)> {
+    let mut bytes = [0u8; TOKEN_BYTES + 32];
+    let drawn = fill_random(&mut bytes);
+    let mut token = [0u8; TOKEN_BYTES];
+    let mut csrf = [0u8; 32];
+    token.copy_from_slice(&bytes[..TOKEN_BYTES]);
+    csrf.copy_from_slice(&bytes[TOKEN_BYTES..]);
+    bytes.zeroize();
+    let pair = (Token(token), crate::csrf::CsrfSecret::from_bytes(csrf));
+    token.zeroize();
+    csrf.zeroize();
+    drawn.map(|()| pair)
+}
+
 /// Fill `buf` from the OS CSPRNG.
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
     rand::rngs::SysRng.try_fill_bytes(buf).map_err(|e| {

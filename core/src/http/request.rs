@@ -370,12 +370,8 @@ impl Request {
 
     fn reserve(&mut self, manager: &SessionManager) -> Result<&mut Reserved> {
         if self.reserved.is_none() {
-            let (token, id) = manager.mint()?;
-            self.reserved = Some(Reserved {
-                token,
-                id,
-                csrf: CsrfSecret::generate()?,
-            });
+            let ((token, id), csrf) = manager.mint_with_csrf()?;
+            self.reserved = Some(Reserved { token, id, csrf });
         }
         Ok(self
             .reserved
@@ -388,8 +384,8 @@ impl Request {
         match self.reserved.take() {
             Some(r) => Ok((r.token, r.id, r.csrf)),
             None => {
-                let (token, id) = manager.mint()?;
-                Ok((token, id, CsrfSecret::generate()?))
+                let ((token, id), csrf) = manager.mint_with_csrf()?;
+                Ok((token, id, csrf))
             }
         }
     }
@@ -424,9 +420,9 @@ impl Request {
     /// # Errors
     /// `invalid_argument` for a bad user id; `store_unavailable`; `internal`.
     pub fn login(&mut self, manager: &SessionManager, user: &str) -> Result<()> {
-        let (token, id, _) = self.take_minted(manager)?;
+        let (token, id, csrf) = self.take_minted(manager)?;
         let old = self.token.as_ref().map(Token::expose);
-        let session = manager.login_minted(old.as_deref(), user, &self.ctx(), (token, id))?;
+        let session = manager.login_minted(old.as_deref(), user, &self.ctx(), (token, id), csrf)?;
         self.adopt(session);
         Ok(())
     }
