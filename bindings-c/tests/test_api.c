@@ -125,6 +125,7 @@ static void test_strings_and_version(void) {
     CHECK_STR(tessera_status_str(TESSERA_STATUS_DATA_TOO_LARGE), "data_too_large");
     CHECK_STR(tessera_status_str(TESSERA_STATUS_STORE_UNAVAILABLE), "store_unavailable");
     CHECK_STR(tessera_status_str(TESSERA_STATUS_INTERNAL), "internal");
+    CHECK_STR(tessera_status_str(TESSERA_STATUS_STORE_FULL), "store_full");
     CHECK_STR(tessera_reason_str(TESSERA_REASON_MALFORMED), "malformed");
     CHECK_STR(tessera_reason_str(TESSERA_REASON_UNKNOWN), "unknown");
     CHECK_STR(tessera_reason_str(TESSERA_REASON_EXPIRED_IDLE), "expired_idle");
@@ -134,7 +135,7 @@ static void test_strings_and_version(void) {
     CHECK(TESSERA_STATUS_OK == 0 && TESSERA_STATUS_REJECTED == 1 &&
           TESSERA_STATUS_INVALID_CONFIG == 2 && TESSERA_STATUS_INVALID_ARGUMENT == 3 &&
           TESSERA_STATUS_DATA_TOO_LARGE == 4 && TESSERA_STATUS_STORE_UNAVAILABLE == 5 &&
-          TESSERA_STATUS_INTERNAL == 6);
+          TESSERA_STATUS_INTERNAL == 6 && TESSERA_STATUS_STORE_FULL == 7);
     CHECK(TESSERA_TOKEN_BUFFER_LEN == 44 && TESSERA_ID_BUFFER_LEN == 65);
     CHECK_STR(TESSERA_CACHE_CONTROL_NAME ": " TESSERA_CACHE_CONTROL_VALUE, "Cache-Control: no-store");
 }
@@ -177,6 +178,28 @@ static void test_defaults(void) {
     CHECK_OK(tessera_session_secure(s, &secure));
     CHECK(secure);
     tessera_session_free(s);
+    tessera_manager_free(m);
+}
+
+/* At max_sessions, a new anonymous session evicts the least recently seen anonymous one; a store
+ * full of signed-in sessions refuses it with TESSERA_STATUS_STORE_FULL and still signs users in. */
+static void test_session_cap(void) {
+    tessera_manager *m = NULL;
+    CHECK_OK(tessera_manager_new("{\"max_sessions\": 1, \"sweep_interval_ms\": null}", NULL, &m));
+    tessera_session *s = NULL;
+    CHECK_OK(tessera_manager_create(m, NULL, NULL, true, NULL, &s));
+    tessera_session_free(s);
+    s = NULL;
+    CHECK_OK(tessera_manager_create(m, "alice", NULL, true, NULL, &s)); /* evicts the visitor */
+    tessera_session_free(s);
+    s = NULL;
+    CHECK_STATUS(tessera_manager_create(m, NULL, NULL, true, NULL, &s), TESSERA_STATUS_STORE_FULL);
+    CHECK(s == NULL);
+    CHECK_OK(tessera_manager_create(m, "bob", NULL, true, NULL, &s)); /* a sign-in never is */
+    tessera_session_free(s);
+    size_t live = 0;
+    CHECK_OK(tessera_manager_store_len(m, &live));
+    CHECK(live == 2);
     tessera_manager_free(m);
 }
 
@@ -863,6 +886,7 @@ int main(void) {
     test_strings_and_version();
     test_clock();
     test_defaults();
+    test_session_cap();
     test_config_errors();
     test_store_sharing();
     test_clock_handle_may_go_first();
