@@ -578,10 +578,7 @@ impl Store for MemoryStore {
             Some(max) => {
                 let made_room = self.make_room(max, record.last_seen, idle_ms);
                 if user.is_none() && self.live.load(Ordering::Relaxed) >= max {
-                    return Err(Error::store_full(format!(
-                        "the store holds max_sessions ({max}) sessions, all signed in: no \
-                         anonymous session can be made until some end"
-                    )));
+                    return Err(crate::store::full(max));
                 }
                 made_room
             }

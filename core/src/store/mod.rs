@@ -44,6 +44,14 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 /// Work handed to [`Store::offload`].
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// The `store_full` refusal of a new anonymous session at `max` (see [`Store::insert_within`]).
+pub(crate) fn full(max: usize) -> Error {
+    Error::store_full(format!(
+        "the store holds max_sessions ({max}) sessions and none of them may make room \
+         (signed-in sessions are never evicted): no anonymous session can be made until some end"
+    ))
+}
+
 /// What [`Store::read_live_then`] calls with its answer, on the store's I/O thread.
 pub type ReadDone = Box<dyn FnOnce(Option<Record>) + Send + 'static>;
 

@@ -274,10 +274,7 @@ impl Store for RedisStore {
                 })
                 .collect(),
             0 => Err(Error::internal("session id collision")),
-            2 if anonymous => Err(Error::store_full(format!(
-                "the store holds max_sessions ({max}) sessions and none could be evicted: no \
-                 anonymous session can be made until some end"
-            ))),
+            2 if anonymous => Err(crate::store::full(max_sessions.unwrap_or(0))),
             _ => Err(codec::unexpected("insert", &reply)),
         }
     }

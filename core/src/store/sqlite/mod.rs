@@ -426,10 +426,7 @@ impl Store for SqliteStore {
             if let (Some(max), None) = (max_sessions, &record.user)
                 && live(tx)? >= max
             {
-                return Err(Error::store_full(format!(
-                    "the store holds max_sessions ({max}) sessions, all signed in: no \
-                     anonymous session can be made until some end"
-                )));
+                return Err(crate::store::full(max));
             }
             schema::insert(tx, &record, record.expires_at(idle_ms))?;
             Ok(made_room)
