@@ -625,3 +625,37 @@ fn a_redis_without_maxmemory_is_reported_once_connected() {
     bounded.create(None, None, &Context::HTTPS).unwrap();
     assert!(bounded.store_warnings().is_empty());
 }
+
+#[test]
+fn a_data_write_after_a_validate_on_the_same_thread_reads_nothing_again() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::default();
+    let prefix = format!("seen-{}", fresh_prefix());
+    let m = manager(&server.url(&prefix), &clock);
+    let other = manager(&server.url(&prefix), &clock);
+    let s = m.create(Some("alice"), None, &Context::HTTPS).unwrap();
+    let token = s.new_token().unwrap().expose();
+    let id = *s.id();
+    // Connection open, scripts loaded (a first EVALSHA is refused with NOSCRIPT, then loaded).
+    m.validate(&token, &Context::HTTPS).unwrap();
+    m.set(&id, "warm", serde_json::json!(1)).unwrap();
+
+    // validate, then the request's write: the write starts from the validate's read.
+    let sent = client_commands(server, &prefix, || {
+        m.validate(&token, &Context::HTTPS).unwrap();
+        m.set(&id, "cart", serde_json::json!(["apples"])).unwrap();
+    });
+    assert_eq!(sent.len(), 2, "HGETALL, then the write alone: {sent:?}");
+    assert!(sent[0].contains("\"HGETALL\""), "{sent:?}");
+
+    // Another writer between the read and the write: the version check makes it read afresh,
+    // and both keys are kept.
+    m.validate(&token, &Context::HTTPS).unwrap();
+    other.set(&id, "theme", serde_json::json!("dark")).unwrap();
+    m.set(&id, "cart", serde_json::json!(["pears"])).unwrap();
+    let Validation::Valid(now) = m.validate(&token, &Context::HTTPS).unwrap() else {
+        panic!("live");
+    };
+    assert_eq!(now.data().get("cart"), Some(&serde_json::json!(["pears"])));
+    assert_eq!(now.data().get("theme"), Some(&serde_json::json!("dark")));
+}

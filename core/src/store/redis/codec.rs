@@ -119,6 +119,21 @@ pub(super) fn data(value: Option<&Value>) -> Result<Option<Arc<Data>>> {
     }
 }
 
+/// The value of `name` in a flat field/value array (an `HGETALL` reply), if present.
+pub(super) fn field<'v>(hash: &'v Value, name: &str) -> Option<&'v [u8]> {
+    let Value::Array(parts) = hash else {
+        return None;
+    };
+    parts
+        .chunks(2)
+        .find_map(|pair| match (pair.first(), pair.get(1)) {
+            (Some(Value::BulkString(k)), Some(Value::BulkString(v))) if k == name.as_bytes() => {
+                Some(v.as_slice())
+            }
+            _ => None,
+        })
+}
+
 /// A RESP3 map reply as the flat field/value array RESP2 gives (a URL may ask for
 /// `protocol=resp3`); other replies unchanged.
 pub(super) fn flatten(value: Value) -> Value {

@@ -19,6 +19,7 @@
 
 mod codec;
 mod link;
+mod seen;
 mod url;
 
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub struct RedisStore {
     /// slot and every script runs on one node.
     tag: Arc<str>,
     options: RedisOptions,
+    /// This store among the process's (see `seen`).
+    number: u64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -120,6 +123,7 @@ impl RedisStore {
             target: Target::new(&options)?,
             tag: Arc::from(format!("{{{}}}", options.prefix)),
             options,
+            number: seen::store_number(),
         })
     }
 
@@ -290,7 +294,14 @@ impl Store for RedisStore {
                 .query_async::<Value>(&mut conn)
                 .await
         })?;
+        let hash = codec::flatten(hash);
+        let version = codec::field(&hash, "ver").map(|v| String::from_utf8_lossy(v).into_owned());
         if let Some(load) = settled_by_read(hash, id, now, idle_ms)? {
+            if let Load::Live { record, .. } = &load {
+                // A data write of this request starts from this read (see `seen`).
+                let version = version.unwrap_or_else(|| "0".to_owned());
+                seen::remember(self.number, *id, version, record.data.clone());
+            }
             return Ok(load);
         }
         let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS])?;
@@ -413,15 +424,25 @@ impl Store for RedisStore {
         now: UnixMillis,
         idle_ms: u64,
     ) -> Result<Option<Arc<Data>>> {
+        // The first attempt may start from this thread's read of the session (its validate),
+        // saving a round trip; a changed version sends it to the loop's fresh read.
+        let mut seen = seen::take(self.number, id);
         for _ in 0..WRITE_ATTEMPTS {
-            let reply = self.invoke(&READ_DATA, &[&hex(id), &now, &idle_ms])?;
-            let parts = codec::array(&reply, "read_data")?;
-            if codec::int(parts.first(), "read_data")? != 1 {
-                return Err(Error::rejected(Reason::Unknown));
-            }
-            let target = codec::text(parts.get(1), "read_data")?;
-            let version = codec::text(parts.get(2), "read_data")?;
-            let current = codec::data(parts.get(3))?;
+            let (target, version, current) = match seen.take() {
+                Some(s) => (hex(id), s.version, s.data),
+                None => {
+                    let reply = self.invoke(&READ_DATA, &[&hex(id), &now, &idle_ms])?;
+                    let parts = codec::array(&reply, "read_data")?;
+                    if codec::int(parts.first(), "read_data")? != 1 {
+                        return Err(Error::rejected(Reason::Unknown));
+                    }
+                    (
+                        codec::text(parts.get(1), "read_data")?,
+                        codec::text(parts.get(2), "read_data")?,
+                        codec::data(parts.get(3))?,
+                    )
+                }
+            };
             let next = data::apply(current.as_ref(), op, max_bytes)?;
             let encoded = next
                 .as_deref()
