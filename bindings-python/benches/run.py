@@ -22,6 +22,10 @@ session a different user's):
   ``django.contrib.auth.login`` stores, ``save()`` (informational);
 - requests per second through Django's and Flask's test clients for a view that reads and writes
   the session, and for the same app with no session at all (the ceiling);
+- a sign-in form for a visitor without a cookie (issue 13), through Flask's test client:
+  ``tessera.flask.csrf_token()`` (stateless: a visitor cookie, no session) against the same page
+  with no session work, and Flask's cookie session with a token kept in it (informational),
+  counting the sessions each creates during the timed requests;
 - the binding alone: ``manager.validate(token).data`` and its parts.
 
 ``TESSERA_BENCH_QUICK=1`` shrinks every budget to a smoke test of the runner (tests use it).
@@ -186,10 +190,17 @@ class Bench:
         }
 
 
-def interleaved(benches: dict[str, Bench], repeats: int) -> dict[str, dict[str, Any]]:
-    """Run the repeats of competing figures in turn, so a busy machine slows them alike."""
+def interleaved(
+    benches: dict[str, Bench],
+    repeats: int,
+    after_calibration: Optional[Callable[[], None]] = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the repeats of competing figures in turn, so a busy machine slows them alike.
+    ``after_calibration`` runs between the warm-ups and the timed repeats (to start counters)."""
     for bench in benches.values():
         bench.calibrate()
+    if after_calibration is not None:
+        after_calibration()
     for _ in range(repeats):
         for bench in benches.values():
             bench.repeat()
@@ -605,6 +616,205 @@ def flask_benches() -> dict[str, Any]:
     return {kind: results[kind] for kind in FLASK_KINDS}
 
 
+# -- Flask: a form for a visitor without a cookie (issue 13) ------------------------------------
+
+#: A small sign-in form: what a login page renders for a visitor who has no cookie yet.
+FORM_TEMPLATE = (
+    "<!doctype html><title>Sign in</title>"
+    '<form method="post" action="/login">'
+    '<input type="hidden" name="_csrf" value="{{ csrf }}">'
+    '<label>User <input name="user"></label>'
+    '<label>Password <input name="password" type="password"></label>'
+    "<button>Sign in</button></form>"
+)
+
+#: tessera.flask's ``csrf_token()``; the same page with no session work and a constant in the
+#: field (the ceiling); that page plus the headers a visitor's response carries under Tessera,
+#: set by a session interface that does nothing else (what the framework charges for them); and
+#: Flask's cookie session with a random token kept in it, signed for the form (Flask-WTF's way).
+FORM_KINDS = ("tessera", "none", "headers", "cookie")
+
+
+class FormApp:
+    """A Flask app whose ``GET /`` renders :data:`FORM_TEMPLATE`, with what counts the sessions
+    it creates: ``created()`` (events, or session cookies issued) and ``stored()`` (the
+    server-side store's size; None where the session lives in the cookie)."""
+
+    def __init__(self, kind: str) -> None:
+        from flask import Flask, render_template
+        from jinja2 import DictLoader
+
+        self.kind = kind
+        app = Flask(f"bench_form_{kind}")
+        app.config["SECRET_KEY"] = "bench-only-not-a-secret"
+        app.config["TESTING"] = True
+        app.jinja_loader = DictLoader({"form.html": FORM_TEMPLATE})
+        self.count = 0
+        self.manager: Any = None
+        token: Callable[[], str]
+
+        if kind == "tessera":
+            from tessera import SessionManager
+            from tessera.flask import TesseraSessionInterface, csrf_token
+
+            self.manager = SessionManager()
+            # Only transitions call a listener: a request that creates no session pays nothing.
+            self.manager.add_listener(self._event)
+            TesseraSessionInterface(self.manager).init_app(app)
+            token = csrf_token
+        elif kind in ("none", "headers"):
+            app.session_interface = _visitor_headers() if kind == "headers" else _no_session()
+
+            def token() -> str:
+                return "constant-not-a-token"
+
+        else:
+            assert kind == "cookie"
+            app.session_interface = _counting_cookie_session(self)
+            token = _session_stored_token(app)
+
+        @app.get("/")
+        def form() -> str:
+            return render_template("form.html", csrf=token())
+
+        self.client = app.test_client(use_cookies=False)  # every request without a cookie
+
+    def _event(self, event: Any) -> None:
+        if event.kind == "created":
+            self.count += 1
+
+    def get(self) -> Any:
+        # Over HTTPS: Tessera's default cookie is __Host- and Secure.
+        return self.client.get("/", base_url="https://localhost")
+
+    def stored(self) -> Optional[int]:
+        return None if self.manager is None else int(self.manager.store_len())
+
+    def check(self) -> None:
+        """One warm-up response: a form, and the cookie each kind owes a visitor."""
+        first, second = self.get(), self.get()
+        assert first.status_code == 200 and b'name="_csrf"' in first.data, self.kind
+        cookies = first.headers.getlist("Set-Cookie")
+        if self.kind == "tessera":
+            assert any(c.startswith("__Host-session-csrf=") for c in cookies), cookies
+            assert first.data != second.data, "tessera: the same CSRF token twice"
+        elif self.kind == "cookie":
+            assert any(c.startswith("session=") for c in cookies), cookies
+        elif self.kind == "none":
+            assert not cookies, cookies
+
+
+def _no_session() -> Any:
+    from flask.sessions import SessionInterface
+
+    class NoSession(SessionInterface):
+        """No session work at all: the ceiling."""
+
+        def open_session(self, app: Any, request: Any) -> Any:
+            return self.make_null_session(app)
+
+        def save_session(self, app: Any, session: Any, response: Any) -> None:
+            return None
+
+    return NoSession()
+
+
+def _visitor_headers() -> Any:
+    no_session = type(_no_session())
+    cookie = "__Host-session-csrf=" + "A" * 43 + "; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+    class VisitorHeaders(no_session):  # type: ignore[misc, valid-type]
+        """The ceiling plus the three headers tessera.flask gives a visitor's form (the
+        visitor cookie, ``Cache-Control: no-store``, ``Vary: Cookie``), added the way it adds
+        them: werkzeug's share of the cookieless form, without minting anything."""
+
+        def save_session(self, app: Any, session: Any, response: Any) -> None:
+            response.headers.add("Vary", "Cookie")
+            response.headers.add("Set-Cookie", cookie)
+            response.headers["Cache-Control"] = "no-store"
+
+    return VisitorHeaders()
+
+
+def _counting_cookie_session(owner: FormApp) -> Any:
+    from flask.sessions import SecureCookieSessionInterface
+
+    class Counting(SecureCookieSessionInterface):
+        """Flask's cookie session, counting the sessions it issues (an attribute read and an
+        add per request: nothing beside a signed cookie's cost)."""
+
+        def save_session(self, app: Any, session: Any, response: Any) -> None:
+            super().save_session(app, session, response)
+            if session.modified:
+                owner.count += 1
+
+    return Counting()
+
+
+def _session_stored_token(app: Any) -> Callable[[], str]:
+    """Flask-WTF's ``generate_csrf``, reduced: a random token kept in the session, the form
+    getting it signed and timestamped (itsdangerous, which Flask already uses)."""
+    from flask import g, session
+    from itsdangerous import URLSafeTimedSerializer
+
+    def token() -> str:
+        if "csrf_token" not in g:
+            if "csrf_token" not in session:
+                # 40 hex digits, as Flask-WTF's SHA-1 of random bytes.
+                session["csrf_token"] = os.urandom(20).hex()
+            signer = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")
+            g.csrf_token = signer.dumps(session["csrf_token"])
+        value: str = g.csrf_token
+        return value
+
+    return token
+
+
+def flask_form_benches() -> dict[str, Any]:
+    """Cookieless GETs of the form page, the kinds taking turns; per kind the sessions created
+    during the timed requests (events, or cookies issued) and the store's size around them."""
+    apps = {kind: FormApp(kind) for kind in FORM_KINDS}
+    requests = dict.fromkeys(FORM_KINDS, 0)
+    for form in apps.values():
+        form.check()
+
+    def body(kind: str) -> Body:
+        get = apps[kind].get
+
+        def run(n: int) -> Times:
+            requests[kind] += n
+            return loop(get)(n)
+
+        return run
+
+    before: dict[str, Any] = {}
+
+    def calibrated() -> None:
+        # From here on only the timed repeats run: what they create is what is reported.
+        for kind, form in apps.items():
+            requests[kind] = 0
+            before[kind] = (form.count, form.stored())
+
+    figures = interleaved(
+        {kind: Bench(body(kind), CLIENT_BUDGET, gc_off=False) for kind in FORM_KINDS},
+        CLIENT_REPEATS,
+        after_calibration=calibrated,
+    )
+    results: dict[str, Any] = {}
+    for kind, f in figures.items():
+        form = apps[kind]
+        results[kind] = {
+            "us_per_request": f["us"],
+            "requests_per_s": 1e6 / f["us"],
+            "timing": f,
+            "requests": requests[kind],
+            "sessions_created": form.count - before[kind][0],
+            "store_len_before": before[kind][1],
+            "store_len_after": form.stored(),
+        }
+    return results
+
+
 # -- the binding alone --------------------------------------------------------------------------
 
 
@@ -627,6 +837,17 @@ def raw_benches() -> dict[str, Any]:
         request, data, *_ = manager.open(counter_cookie)
         request.close({"n": data["n"] + 1})
 
+    def anonymous() -> None:
+        request = manager.open(None, method="GET", https=True)[0]
+        request.close(None)
+
+    def anonymous_form() -> None:
+        # A visitor's form: the token minted (a random visitor cookie, a keyed hash), the
+        # cookie handed back by close.
+        request = manager.open(None, method="GET", https=True)[0]
+        request.csrf_token()
+        request.close(None)
+
     def cycle() -> None:
         # Not on the session the other figures read: regenerate gives it a new token.
         fresh = manager.create("2", PAYLOAD).new_token
@@ -640,6 +861,8 @@ def raw_benches() -> dict[str, Any]:
             "open_close": Bench(loop(open_close), MICRO_BUDGET),
             "create": Bench(loop(lambda: manager.create("3", PAYLOAD)), MICRO_BUDGET),
             "create_cycle": Bench(loop(cycle), MICRO_BUDGET),
+            "anonymous": Bench(loop(anonymous), MICRO_BUDGET),
+            "anonymous_form": Bench(loop(anonymous_form), MICRO_BUDGET),
             "validate_and_read": Bench(loop(lambda: validate(token).data), MICRO_BUDGET),
             "validate": Bench(loop(lambda: validate(token)), MICRO_BUDGET),
             "data": Bench(loop(lambda: session.data), MICRO_BUDGET),
@@ -733,6 +956,27 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": "tessera.flask not available: " + flask["tessera"]["error"],
             }
         )
+    form = report["flask_form"]
+    ours, cookie = form["tessera"], form["cookie"]
+    ratio = ours["us_per_request"] / form["none"]["us_per_request"]
+    unchanged = ours["store_len_after"] == ours["store_len_before"]
+    unwritten = ours["sessions_created"] == 0 and unchanged
+    rows.append(
+        {
+            "name": "tessera.flask: cookieless GET of a CSRF form, cost vs no session machinery",
+            "value": ratio,
+            "unit": TIMES,
+            "digits": 2,
+            "target": f"≤ 1.2{TIMES}, no store write",
+            "met": ratio <= 1.2 and unwritten,
+            "note": f"sessions created in its {ours['requests']} timed requests: "
+            f"{ours['sessions_created']} (store {ours['store_len_before']} → "
+            f"{ours['store_len_after']}); Flask's cookie session with the token kept in it: "
+            f"{cookie['sessions_created']} sessions issued in {cookie['requests']}, "
+            f"{cookie['us_per_request'] / form['none']['us_per_request']:.2f}{TIMES} "
+            "(informational)",
+        }
+    )
     return rows
 
 
@@ -784,6 +1028,7 @@ def bounds(report: dict[str, Any]) -> list[str]:
         f"data as a dict) {raw['open']:.2f} µs: together {dj['floor']['load'] + raw['open']:.2f} "
         f"µs, against {dj['tessera']['load']:.2f} µs measured.",
     ]
+    lines += form_bounds(report)
     cycle = raw["create_cycle"] - raw["create"] - raw["open"]
     budget = dj["cache"]["cycle_key"] / 10
     lines += [
@@ -802,11 +1047,40 @@ def bounds(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def fmt(value: Optional[float], unit: str) -> str:
+def form_bounds(report: dict[str, Any]) -> list[str]:
+    """Where the cookieless form's time goes: the framework's headers, the binding, the glue."""
+    f = {k: v["us_per_request"] for k, v in report["flask_form"].items()}
+    raw = {k: v["us"] for k, v in report["raw"].items()}
+    added = f["tessera"] - f["none"]
+    headers = f["headers"] - f["none"]
+    binding = raw["anonymous_form"]
+    mint = raw["anonymous_form"] - raw["anonymous"]
+    ratio = f["tessera"] / f["none"]
+    verdict = (
+        "within the limit"
+        if ratio <= 1.2
+        else f"missed: {added:.1f} µs added against the {0.2 * f['none']:.1f} µs allowed"
+    )
+    return [
+        f"- **Cookieless form ≤ 1.2{TIMES}** ({ratio:.2f}{TIMES}, {verdict}). The page with no "
+        f"session work takes {f['none']:.1f} µs; tessera.flask adds {added:.1f} µs. Of that, "
+        f"the three headers a visitor's form carries (its `-csrf` cookie, `Cache-Control: "
+        f"no-store`, `Vary: Cookie`), set through werkzeug by an interface that does nothing "
+        f"else, cost {headers:.1f} µs; the binding's calls (`open` without a cookie, "
+        f"`csrf_token()`, `close`) {binding:.2f} µs, of which minting the token — a random "
+        f"visitor cookie, one keyed BLAKE3 hash, the cookie's text — is {mint:.2f} µs (open + "
+        f"close alone {raw['anonymous']:.2f} µs); the rest, "
+        f"{added - headers - binding:.1f} µs, is the glue's Python (the session object and "
+        "proxy, open/save_session, the headers handed over). No store call is made: "
+        f"{report['flask_form']['tessera']['sessions_created']} sessions created.",
+    ]
+
+
+def fmt(value: Optional[float], unit: str, digits: int = 1) -> str:
     if value is None:
         return "n/a"
     if unit == TIMES:
-        return f"{value:.1f}{TIMES}"
+        return f"{value:.{digits}f}{TIMES}"
     if unit == "%":
         return f"{value:.1f}%"
     return f"{value:.2f} {unit}"
@@ -843,7 +1117,8 @@ def markdown(report: dict[str, Any]) -> str:
     for row in report["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[row["met"]]
         lines.append(
-            f"| {row['name']} | {fmt(row['value'], row['unit'])} | {row['target']} | {met} |"
+            f"| {row['name']} | {fmt(row['value'], row['unit'], row.get('digits', 1))} | "
+            f"{row['target']} | {met} |"
         )
         if row.get("note"):
             lines.append(f"| ↳ {row['note']} | | | |")
@@ -905,6 +1180,34 @@ def markdown(report: dict[str, Any]) -> str:
             f"| Flask | {labels[name]} | {row['requests_per_s']:.0f} | "
             f"{row['us_per_request']:.1f} | {row['requests_per_s'] / ceiling * 100:.0f}% |"
         )
+    form = report["flask_form"]
+    labels = {
+        "tessera": "tessera.flask, `csrf_token()`",
+        "none": "no session work, a constant in the field (the ceiling)",
+        "headers": "the ceiling + a visitor's three headers, nothing minted",
+        "cookie": "Flask's cookie session, a random token kept in it (Flask-WTF's way)",
+    }
+    lines += [
+        "",
+        "## A form for a visitor without a cookie (Flask test client, every request cookieless)",
+        "",
+        "| session | µs/request | cost vs the ceiling | sessions created in the timed requests | "
+        "store size before → after |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in form.items():
+        created = f"{row['sessions_created']} of {row['requests']}"
+        if name == "cookie":
+            stored = "no store (the session is the cookie)"
+        elif row["store_len_before"] is None:
+            created, stored = "no session", "no store"
+        else:
+            stored = f"{row['store_len_before']} → {row['store_len_after']}"
+        lines.append(
+            f"| {labels[name]} | {row['us_per_request']:.1f} | "
+            f"{row['us_per_request'] / form['none']['us_per_request']:.2f}{TIMES} | {created} | "
+            f"{stored} |"
+        )
     raw = report["raw"]
     lines += [
         "",
@@ -920,6 +1223,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"| `open` + `request.close(data, one key changed)` | {raw['open_close']['us']:.3f} |",
         f"| `manager.create(user, 5 keys)` | {raw['create']['us']:.3f} |",
         f"| `create` + `open` + `regenerate()` + `close(data)` | {raw['create_cycle']['us']:.3f} |",
+        f"| `open` without a cookie + `close` | {raw['anonymous']['us']:.3f} |",
+        f"| `open` without a cookie + `csrf_token()` + `close` | "
+        f"{raw['anonymous_form']['us']:.3f} |",
         "",
         *bounds(report),
         "Notes: CPU time, not wall-clock time, so that other work on a shared machine does not",
@@ -953,6 +1259,8 @@ def main(argv: list[str]) -> int:
         report["raw"] = raw_benches()
         print("flask …", file=sys.stderr, flush=True)
         report["flask"] = flask_benches()
+        print("flask: a form without a cookie …", file=sys.stderr, flush=True)
+        report["flask_form"] = flask_form_benches()
         print("django session engines …", file=sys.stderr, flush=True)
         report["django"] = django_store_benches()
         release_django_sessions()
