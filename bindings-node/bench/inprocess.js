@@ -3,7 +3,10 @@
 // the network — a real IncomingMessage and ServerResponse on a stub socket — through an app with
 // no session middleware, with a middleware that does nothing but call next() (what Express itself
 // charges for one more middleware: the floor under any session middleware's cost), or with
-// expressSession(), the route reading one session value. Prints the
+// expressSession(), the route reading one session value. `form-none|form-headers|form-tessera`:
+// cookieless requests for a sign-in form — a constant in its CSRF field, the same plus the two
+// headers Tessera gives a visitor (set by the route: what Express charges for them), or
+// req.csrfToken() under expressSession(). Prints the
 // best ns per request of a few rounds. run.js starts it once per app and round, so the two apps
 // never share a process (or its inline caches), as in a real deployment.
 const { IncomingMessage, ServerResponse } = require('node:http')
@@ -17,20 +20,36 @@ if (require('../lib/native.js').__buildProfile() !== 'release' && process.env.BE
 
 const kind = process.argv[2]
 const manager = new SessionManager({ cookieName: 'sid', cookieSecure: false, sweepIntervalMs: null, rotationIntervalMs: null })
-const cookie = `sid=${manager.createSync('alice', { n: 1, theme: 'dark' }).newToken}`
+const formKind = kind.startsWith('form-') ? kind.slice(5) : null
+const cookie = formKind === null ? `sid=${manager.createSync('alice', { n: 1, theme: 'dark' }).newToken}` : undefined
+const url = formKind === null ? '/' : '/form'
+// A visitor cookie as long as Tessera's, for the headers-only form.
+const VISITOR = 'sid-csrf=' + 'A'.repeat(43) + '; Path=/; HttpOnly; SameSite=Lax'
 const app = express()
-if (kind === 'tessera') app.use(expressSession({ manager }))
+if (kind === 'tessera' || formKind === 'tessera') app.use(expressSession({ manager }))
 else if (kind === 'noop') app.use((req, res, next) => next())
-else if (kind !== 'none') throw new Error(`unknown app kind ${kind}`)
+else if (kind !== 'none' && formKind !== 'none' && formKind !== 'headers') throw new Error(`unknown app kind ${kind}`)
 app.get('/', (req, res) => res.send(`hello ${req.session ? req.session.n : 0}`))
+app.get('/form', (req, res) => {
+  let token = 'constant-not-a-token'
+  if (formKind === 'tessera') token = req.csrfToken()
+  else if (formKind === 'headers') {
+    res.setHeader('Set-Cookie', VISITOR)
+    res.setHeader('Cache-Control', 'no-store')
+  }
+  res.send('<!doctype html><title>Sign in</title><form method="post" action="/login">' +
+    `<input type="hidden" name="_csrf" value="${token}">` +
+    '<label>User <input name="user"></label><label>Password <input name="password" type="password"></label>' +
+    '<button>Sign in</button></form>')
+})
 const socket = new Duplex({ read () {}, write (chunk, encoding, cb) { cb() } })
 socket.remoteAddress = '127.0.0.1'
 
 function request () {
   const req = new IncomingMessage(socket)
   req.method = 'GET'
-  req.url = '/'
-  req.headers = { host: 'bench', cookie }
+  req.url = url
+  req.headers = cookie === undefined ? { host: 'bench' } : { host: 'bench', cookie }
   req.complete = true
   const res = new ServerResponse(req)
   res.assignSocket(socket)

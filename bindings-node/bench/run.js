@@ -7,7 +7,10 @@
 //    connections, bounded duration and count), every request carrying an established session
 //    cookie and reading one session value. The apps take turns in interleaved rounds and the
 //    report gives medians (ratios: the median of the per-round ratios), so load from elsewhere
-//    on a shared machine hits all three alike.
+//    on a shared machine hits all three alike. Then, in the same processes, the same rounds of
+//    cookieless GETs of a page rendering a sign-in form with a CSRF token (issue 13): Tessera's
+//    stateless token against a constant in the field and against a token kept in an
+//    express-session (csurf's way), counting the sessions each app created during them.
 // 2. Per-operation costs in this process: the middleware's one native call per request; whole
 //    Express requests run in process without the network, with and without expressSession();
 //    the public API's validate; MemoryStore's get/set/touch.
@@ -83,18 +86,119 @@ async function cpuOf (app) {
   return (await (await fetch(app.url + '/__cpu')).json()).us
 }
 
-function hit (app, duration, maxRequests) {
+/** The app's forms served, sessions created so far and store size (null: no store). */
+async function countOf (app) {
+  return (await fetch(app.url + '/__count')).json()
+}
+
+function hit (app, duration, maxRequests, path = '/', cookie = app.cookie) {
   return autocannon({
-    url: app.url + '/',
+    url: app.url + path,
     connections: CONNECTIONS,
     duration,
     maxOverallRequests: maxRequests,
-    headers: app.cookie ? { cookie: app.cookie } : {}
+    headers: cookie ? { cookie } : {}
   })
+}
+
+/**
+ * `ROUNDS` interleaved rounds of GET `path` over `apps` (the order rotating every round), each
+ * sample with the app process's CPU time per request.
+ */
+async function rounds (apps, path, cookieOf) {
+  const samples = apps.map(() => [])
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = apps.map((app, i) => i)
+    const turn = order.slice(r % apps.length).concat(order.slice(0, r % apps.length))
+    for (const i of turn) {
+      const app = apps[i]
+      const cpu0 = await cpuOf(app)
+      const x = await hit(app, DURATION_S, MAX_REQUESTS, path, cookieOf(app))
+      const cpu1 = await cpuOf(app)
+      samples[i].push({
+        rps: x.requests.average,
+        p99: x.latency.p99,
+        requests: x.requests.total,
+        cpuUs: (cpu1 - cpu0) / Math.max(1, x.requests.total),
+        non2xx: x.non2xx,
+        errors: x.errors
+      })
+    }
+  }
+  return samples
+}
+
+function summary (app, samples) {
+  const errors = samples.reduce((n, x) => n + x.errors, 0)
+  const non2xx = samples.reduce((n, x) => n + x.non2xx, 0)
+  return {
+    name: app.name,
+    kind: app.kind,
+    requestsPerSec: median(samples.map((x) => x.rps)),
+    p99Ms: median(samples.map((x) => x.p99)),
+    requests: samples.reduce((n, x) => n + x.requests, 0),
+    cpuUsPerRequest: median(samples.map((x) => x.cpuUs)),
+    perRound: samples.map((x) => Math.round(x.rps)),
+    non2xx,
+    errors,
+    ok: errors === 0 && non2xx === 0
+  }
+}
+
+/**
+ * One cookieless GET /form before the figures: a form with a token, and the cookie each app
+ * owes a visitor (Tessera: its visitor cookie `sid-csrf`; express-session: a session).
+ */
+async function checkForm (app) {
+  const res = await fetch(app.url + '/form')
+  const body = await res.text()
+  const cookies = res.headers.getSetCookie().map((c) => c.split('=')[0])
+  const expected = { none: [], tessera: ['sid-csrf'], 'express-session': ['sid'] }[app.kind]
+  if (res.status !== 200 || !body.includes('name="_csrf"') || cookies.join() !== expected.join()) {
+    throw new Error(`bench: GET /form without a cookie on ${app.kind}: ${res.status}, cookies [${cookies}], expected [${expected}]`)
+  }
+  if (app.kind === 'tessera') {
+    const again = await (await fetch(app.url + '/form')).text()
+    if (again === body) throw new Error('bench: tessera gave two visitors the same form token')
+  }
+}
+
+/** The cookieless form rounds, with the sessions each app created during them. */
+async function formRounds (apps) {
+  for (const app of apps) await checkForm(app)
+  for (const app of apps) await hit(app, 1, undefined, '/form', null) // warm-up
+  const before = []
+  for (const app of apps) before.push(await countOf(app))
+  const samples = await rounds(apps, '/form', () => null)
+  const runs = []
+  for (const [i, app] of apps.entries()) {
+    const after = await countOf(app)
+    runs.push({
+      ...summary(app, samples[i]),
+      formsServed: after.forms - before[i].forms,
+      sessionsCreated: app.kind === 'express-session' ? after.stored - before[i].stored : after.created - before[i].created,
+      storeBefore: before[i].stored,
+      storeAfter: after.stored
+    })
+  }
+  // Cost: the ceiling's req/s over the app's, and the app's server CPU per request over the
+  // ceiling's, each the median of the per-round ratios.
+  const cost = (i) => median(samples[0].map((x, r) => x.rps / samples[i][r].rps))
+  const cpu = (i) => median(samples[0].map((x, r) => samples[i][r].cpuUs / x.cpuUs))
+  return {
+    runs,
+    ratios: {
+      tessera_vs_ceiling: cost(1),
+      express_session_vs_ceiling: cost(2),
+      cpu_tessera_vs_ceiling: cpu(1),
+      cpu_express_session_vs_ceiling: cpu(2)
+    }
+  }
 }
 
 async function http () {
   const apps = []
+  let form
   try {
     for (const a of APPS) {
       const started = await startApp(a.kind)
@@ -107,44 +211,18 @@ async function http () {
     // parses the same amount of request.
     apps[0].cookie = apps[1].cookie
     for (const app of apps) await hit(app, 1) // warm-up
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = apps.slice(r % apps.length).concat(apps.slice(0, r % apps.length))
-      for (const app of order) {
-        const cpu0 = await cpuOf(app)
-        const x = await hit(app, DURATION_S, MAX_REQUESTS)
-        const cpu1 = await cpuOf(app)
-        app.samples.push({
-          rps: x.requests.average,
-          p99: x.latency.p99,
-          requests: x.requests.total,
-          cpuUs: (cpu1 - cpu0) / Math.max(1, x.requests.total),
-          non2xx: x.non2xx,
-          errors: x.errors
-        })
-      }
-    }
+    const samples = await rounds(apps, '/', (app) => app.cookie)
+    apps.forEach((app, i) => { app.samples = samples[i] })
+    // After the session rounds: express-session's store then holds every visitor's session,
+    // which must not weigh on its figures above.
+    form = await formRounds(apps)
   } finally {
     for (const app of apps) {
       app.child.removeAllListeners('exit')
       app.child.kill('SIGTERM')
     }
   }
-  const runs = apps.map((a) => {
-    const errors = a.samples.reduce((n, x) => n + x.errors, 0)
-    const non2xx = a.samples.reduce((n, x) => n + x.non2xx, 0)
-    return {
-      name: a.name,
-      kind: a.kind,
-      requestsPerSec: median(a.samples.map((x) => x.rps)),
-      p99Ms: median(a.samples.map((x) => x.p99)),
-      requests: a.samples.reduce((n, x) => n + x.requests, 0),
-      cpuUsPerRequest: median(a.samples.map((x) => x.cpuUs)),
-      perRound: a.samples.map((x) => Math.round(x.rps)),
-      non2xx,
-      errors,
-      ok: errors === 0 && non2xx === 0
-    }
-  })
+  const runs = apps.map((a) => summary(a, a.samples))
   const per = (i, j) => median(apps[i].samples.map((x, r) => x.rps / apps[j].samples[r].rps))
   // Server CPU per request barely depends on what else the machine runs: the throughput a
   // CPU-bound server would reach is inversely proportional to it.
@@ -157,7 +235,7 @@ async function http () {
     cpu_tessera_vs_express_session: cpu(1, 2),
     cpu_express_session_vs_ceiling: cpu(2, 0)
   }
-  return { runs, ratios }
+  return { runs, ratios, form }
 }
 
 /** ns per call of `f`, the best of a few rounds. */
@@ -192,7 +270,7 @@ function perOpInterleaved (fs, n, rounds = 9) {
  * its own, taking turns: the median of 5 rounds (ns).
  */
 function inProcessExpress () {
-  const samples = { none: [], noop: [], tessera: [] }
+  const samples = { none: [], noop: [], tessera: [], 'form-none': [], 'form-headers': [], 'form-tessera': [] }
   for (let round = 0; round < 5; round++) {
     for (const kind of Object.keys(samples)) {
       const out = execFileSync(process.execPath, [path.join(__dirname, 'inprocess.js'), kind], { encoding: 'utf8' })
@@ -202,7 +280,10 @@ function inProcessExpress () {
   return {
     express_request_ns: median(samples.none),
     express_request_noop_middleware_ns: median(samples.noop),
-    express_request_with_tessera_ns: median(samples.tessera)
+    express_request_with_tessera_ns: median(samples.tessera),
+    express_form_ns: median(samples['form-none']),
+    express_form_visitor_headers_ns: median(samples['form-headers']),
+    express_form_with_tessera_ns: median(samples['form-tessera'])
   }
 }
 
@@ -248,7 +329,20 @@ async function operations () {
         calls.finish(live, read)
         bound.recycle(live)
       },
-      napi_trivial_call_ns: () => native.version()
+      napi_trivial_call_ns: () => native.version(),
+      // A visitor without a cookie: begin + finish, then the same with the form's token minted
+      // between them (a random visitor cookie, a keyed BLAKE3 hash; finish hands the cookie back).
+      tessera_anonymous_request_sync_ns: () => {
+        const live = bound.begin(undefined, false, 'GET')[0]
+        calls.finish(live, read)
+        bound.recycle(live)
+      },
+      tessera_anonymous_form_sync_ns: () => {
+        const live = bound.begin(undefined, false, 'GET')[0]
+        calls.step(live, calls.STEP.CSRF_TOKEN)
+        calls.finish(live, read)
+        bound.recycle(live)
+      }
     }, 100000, 15),
     ...inProcessExpress(),
     tessera_validate_sync_ns: perOp(() => manager.validateSync(token)),
@@ -265,18 +359,23 @@ async function main () {
   const profile = require('../lib/native.js').__buildProfile()
   checkProfile(profile, 'the benchmark')
   const loadStart = require('node:os').loadavg()[0].toFixed(2)
-  const { runs, ratios } = await http()
+  const { runs, ratios, form } = await http()
   const ops = await operations()
   const redis = await redisBench()
   const targets = {
     validate_ns_at_most: 1500,
     tessera_vs_ceiling_at_least: 0.9,
-    tessera_vs_express_session_at_least: 1.5
+    tessera_vs_express_session_at_least: 1.5,
+    cookieless_form_cost_at_most: 1.2
   }
+  const tesseraForm = form.runs.find((r) => r.kind === 'tessera')
+  const formUnwritten = tesseraForm.sessionsCreated === 0 && tesseraForm.storeAfter === tesseraForm.storeBefore &&
+    tesseraForm.formsServed > 0
   const met = {
     validate: ops.tessera_request_sync_ns <= targets.validate_ns_at_most,
     ceiling: ratios.tessera_vs_ceiling >= targets.tessera_vs_ceiling_at_least,
-    peer: ratios.tessera_vs_express_session >= targets.tessera_vs_express_session_at_least
+    peer: ratios.tessera_vs_express_session >= targets.tessera_vs_express_session_at_least,
+    cookieless_form: form.ratios.tessera_vs_ceiling <= targets.cookieless_form_cost_at_most && formUnwritten && tesseraForm.ok
   }
   const file = path.join(OUT, 'node.json')
   let previous = null
@@ -290,6 +389,7 @@ async function main () {
     addon: profile,
     autocannon: { connections: CONNECTIONS, duration_s: DURATION_S, rounds: ROUNDS, max_requests: MAX_REQUESTS },
     http: runs,
+    cookieless_form: form,
     operations_ns: ops,
     ratios,
     targets,
@@ -327,6 +427,7 @@ async function main () {
     '',
     ...runs.map((r) => `- ${r.name}: ${r.perRound.join(', ')}`),
     '',
+    ...formMarkdown(form, met),
     '## Per operation (memory store, in process)',
     '',
     '| operation | ns |',
@@ -347,6 +448,7 @@ async function main () {
     `Target: a validate through the binding ≤ 1500 ns (tessera_request_sync_ns): ${met.validate ? 'met' : 'not met'}.`,
     '',
     ...boundsMarkdown(runs, ops),
+    ...formBoundsMarkdown(form, ops),
     ...redisMarkdown(report.redis),
     ...(report.redis.kept_from ? [`(Redis figures kept from the run of ${report.redis.kept_from}: redis-server was not installed for this one.)`, ''] : [])
   ].join('\n')
@@ -386,6 +488,71 @@ function boundsMarkdown (runs, ops) {
     'In process expressSession() runs at ' +
       `${(100 * none / ops.express_request_with_tessera_ns).toFixed(1)} % of the ceiling. The in-process figures are ` +
       'differences of a few µs between requests of tens of µs, timed on a shared machine: read them with the load average (instructions per request, which load does not change: `node bench/instructions.js inprocess` or `… http`, a few minutes under callgrind).',
+    ''
+  ]
+}
+
+/** The cookieless form: its rows and the sessions the apps created during them. */
+function formMarkdown (form, met) {
+  const r = form.ratios
+  const stored = (x) => x.storeBefore === null ? 'no store' : `${x.storeBefore} → ${x.storeAfter}`
+  const created = (x) => x.kind === 'none' ? 'no session' : `${x.sessionsCreated} in ${x.formsServed} forms served`
+  return [
+    '## A form for a visitor without a cookie (issue 13)',
+    '',
+    'The same processes and rounds as above, every request without a cookie, GET /form rendering a sign-in ' +
+      'form with a CSRF token: `req.csrfToken()` under expressSession() (a stateless token bound to a visitor ' +
+      'cookie), a constant in the field with no session middleware (the ceiling), and express-session + ' +
+      'MemoryStore with a secret kept in the session (csurf\'s way). Sessions created: Tessera\'s `created` events ' +
+      'and its store\'s size, express-session\'s MemoryStore growth, both over the timed requests only; one ' +
+      'response of each app was checked for its visitor cookie first.',
+    '',
+    '| app | req/s (median) | p99 (ms) | server CPU µs/request | sessions created | store size before → after | errors/non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...form.runs.map((x) => `| ${x.name} | ${Math.round(x.requestsPerSec)} | ${x.p99Ms} | ${x.cpuUsPerRequest.toFixed(1)} | ${created(x)} | ${stored(x)} | ${x.errors}/${x.non2xx} |`),
+    '',
+    '| cost vs the ceiling (median of the per-round ratios) | by req/s | by server CPU per request | target | met (req/s, no store write) |',
+    '|---|---:|---:|---:|---|',
+    `| expressSession(), req.csrfToken() | ${r.tessera_vs_ceiling.toFixed(2)}× | ${r.cpu_tessera_vs_ceiling.toFixed(2)}× | ≤ 1.2×, no store write | ${met.cookieless_form ? 'yes' : 'no'} |`,
+    `| express-session + MemoryStore, token in the session | ${r.express_session_vs_ceiling.toFixed(2)}× | ${r.cpu_express_session_vs_ceiling.toFixed(2)}× | (informational) | |`,
+    '',
+    'req/s per round:',
+    '',
+    ...form.runs.map((x) => `- ${x.name}: ${x.perRound.join(', ')}`),
+    ''
+  ]
+}
+
+/**
+ * Where the cookieless form's added cost goes, in process: the headers a visitor's response
+ * carries (what Express charges for them) against the native calls that mint the token.
+ */
+function formBoundsMarkdown (form, ops) {
+  const us = (ns) => (ns / 1000).toFixed(1)
+  const none = ops.express_form_ns
+  const headers = ops.express_form_visitor_headers_ns - none
+  const whole = ops.express_form_with_tessera_ns - none
+  const native = ops.tessera_anonymous_form_sync_ns
+  const mint = ops.tessera_anonymous_form_sync_ns - ops.tessera_anonymous_request_sync_ns
+  const cpu = (kind) => form.runs.find((x) => x.kind === kind).cpuUsPerRequest
+  const ratio = form.ratios.tessera_vs_ceiling
+  const added = cpu('tessera') - cpu('none')
+  return [
+    '## What bounds the cookieless form',
+    '',
+    `Over HTTP expressSession() cost ${ratio.toFixed(2)}× the ceiling by req/s (≤ 1.2× allows 20 %); by server CPU it ` +
+      `added ${added.toFixed(1)} µs per request to the ceiling's ${cpu('none').toFixed(1)} µs` +
+      (ratio <= 1.2 ? '.' : ', beyond the target: the parts below say where it goes.') +
+      ' In process (no network, medians of 5 rounds, each app in a process of its own):',
+    '',
+    '| part of a cookieless form request | µs | share of the form without sessions |',
+    '|---|---:|---:|',
+    `| the form page, no session middleware | ${us(none)} | 100 % |`,
+    `| Express's handling of the visitor's headers (the same Set-Cookie and Cache-Control set by the route, nothing minted) | ${us(headers)} | ${(100 * headers / none).toFixed(1)} % |`,
+    `| expressSession() in all | ${us(whole)} | ${(100 * whole / none).toFixed(1)} % |`,
+    `| of which the native begin + token + finish (tessera_anonymous_form_sync_ns) | ${us(native)} | ${(100 * native / none).toFixed(1)} % |`,
+    `| of which minting the token: one random draw, one keyed BLAKE3 hash, the cookie's text (form − anonymous request) | ${us(mint)} | ${(100 * mint / none).toFixed(1)} % |`,
+    `| the rest: the middleware's JavaScript, the headers, one more middleware (whole − native) | ${us(whole - native)} | ${(100 * (whole - native) / none).toFixed(1)} % |`,
     ''
   ]
 }
