@@ -1,1 +1,1 @@
-"""Tessera's demo: a small Flask site on the embedded memory store (``make demo``)."""
+"""Tessera's demo, Flask side: one of three servers (Flask, Express, C) on one session store."""

@@ -1,20 +1,31 @@
-"""``python -m demo``: serve the demo on http://127.0.0.1:8000 (TESSERA_DEMO_PORT to change)."""
+"""``python -m demo --config DEMO_JSON --port N``: the Flask demo server on 127.0.0.1:N.
+
+``make demo`` (demo/launch.py) writes the configuration the three servers share and starts
+them; run this directly only with such a file. A missing or wrong option is an error, never
+ignored.
+"""
 
 from __future__ import annotations
 
-import os
+import argparse
+import logging
+from pathlib import Path
 
-from demo.app import DEMO_USERS, create_app
+from demo.app import create_app
+from demo.config import DemoConfig
 
 
 def main() -> None:
-    port = int(os.environ.get("TESSERA_DEMO_PORT", "8000"))
-    app = create_app()
-    credentials = ", ".join(f"{u} / {p}" for u, p in DEMO_USERS.items())
-    print(f"Tessera demo on http://127.0.0.1:{port}/", flush=True)
-    print(f"Sign in as one of: {credentials} (admin can end anyone's sessions)", flush=True)
-    print("Stop with Ctrl-C.", flush=True)
-    app.run(host="127.0.0.1", port=port, threaded=True, debug=False, use_reloader=False)
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="demo.json from demo/launch.py")
+    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
+    args = parser.parse_args()
+    config = DemoConfig.load(args.config)
+    app = create_app(config)
+    # One line per request is noise beside the other two servers (and the events panel polls).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    print(f"Flask demo on http://127.0.0.1:{args.port}/", flush=True)
+    app.run(host="127.0.0.1", port=args.port, threaded=True, debug=False, use_reloader=False)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,27 @@
-"""The demo site: sign in, a protected page, your sessions, an administrator page.
+"""The Flask demo site, one of three (Flask, Express, C) that share one session store.
 
-Every form carries a CSRF token; every protected page can sign out; the account page shows how
-long the session has left before its idle and absolute timeouts.
+Pages: the start page (sign-in, the other two sites, what to try, what differs from the
+defaults), your account (who you are, your sessions per device, live countdowns, sign-out
+buttons), the administrator's page, confirmation pages before the two mass actions, and the
+"why you were signed out" page. Every form carries a CSRF token.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask, abort, redirect, render_template, request, session, url_for
-from tessera import SessionManager
+from tessera import ManualClock, SessionInfo, SessionManager
 from tessera.flask import TesseraSession, TesseraSessionInterface, csrf_protect, login, logout
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
+
+from demo.config import SITE, SITE_NAMES, DemoConfig
+from demo.events import EventLog
+from demo.outside import Outside
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,23 @@ class Account:
     admin: bool = False
 
 
+# The same three accounts in the three servers.
 DEMO_USERS = {"alice": "alice-demo", "bob": "bob-demo", "admin": "admin-demo"}
+
+# "Why you were signed out", by the code EventLog.explain gives (the same codes in the three).
+WHY = {
+    "expired_idle": "Your session expired: it was not used for {idle} (the idle timeout).",
+    "expired_absolute": "Your session reached its absolute lifetime of {absolute}: a session "
+    "ends then, however active it is.",
+    "everywhere": "Someone signed in as you chose “Sign out everywhere”{on}: every session of "
+    "the account ended, this one too.",
+    "device": "This device was signed out from another device (“Sign out this device”{on}).",
+    "admin": "An administrator ended all your sessions{on}, as after a password reset.",
+    "revoked": "Your session was ended on the server{on}.",
+    "logged_out": "This session was signed out{on}.",
+    "unknown": "The server no longer knows this session (was the demo restarted?).",
+    "malformed": "The session cookie was not one the server issued.",
+}
 
 
 def demo_accounts() -> dict[str, Account]:
@@ -36,31 +57,23 @@ def demo_accounts() -> dict[str, Account]:
     }
 
 
-def demo_manager() -> SessionManager:
-    """Demo settings: plain HTTP on loopback, so the cookie cannot be ``__Host-``/``Secure``.
-
-    Production keeps Tessera's defaults (``__Host-session``, ``Secure``). Timeouts can be
-    shortened with TESSERA_DEMO_IDLE / TESSERA_DEMO_ABSOLUTE (seconds) to watch them work.
-    """
-    return SessionManager(
-        cookie_name="tessera_demo",
-        cookie_secure=False,
-        idle_timeout=float(os.environ.get("TESSERA_DEMO_IDLE", 15 * 60)),
-        absolute_timeout=float(os.environ.get("TESSERA_DEMO_ABSOLUTE", 8 * 60 * 60)),
-        rotation_interval=float(os.environ.get("TESSERA_DEMO_ROTATION", 5 * 60)),
-        rotation_grace=float(os.environ.get("TESSERA_DEMO_GRACE", 10)),
-        sweep_interval=30,
-    )
-
-
 def create_app(
-    manager: Optional[SessionManager] = None, accounts: Optional[dict[str, Account]] = None
+    config: Optional[DemoConfig] = None,
+    manager: Optional[SessionManager] = None,
+    accounts: Optional[dict[str, Account]] = None,
+    clock: Optional[ManualClock] = None,
 ) -> Flask:
+    """The site for `config` (default: this process alone, on its own memory store). A given
+    `manager` (with its test `clock`) replaces the one the configuration describes."""
     app = Flask(__name__)
-    manager = manager or demo_manager()
+    config = config or DemoConfig(sites={SITE: ""})
+    if manager is None:
+        manager, clock = config.manager()
     accounts = accounts or demo_accounts()
+    events = EventLog(config.events, SITE_NAMES[SITE])
+    manager.add_listener(events.record)
     TesseraSessionInterface(manager).init_app(app)
-    csrf_protect(app)
+    app.wsgi_app = Outside(app.wsgi_app, config, manager, events, clock)  # type: ignore[method-assign,assignment]
 
     def current() -> TesseraSession:
         s = session
@@ -70,8 +83,42 @@ def create_app(
     def signed_in() -> Account:
         user = current().user
         if user is None or user not in accounts:
-            abort(redirect(url_for("sign_in")))
+            abort(redirect("/"))
         return accounts[user]
+
+    def me_or_none() -> Optional[Account]:
+        user = current().user
+        return accounts.get(user) if user is not None else None
+
+    def page(template: str, **context: Any) -> str:
+        return render_template(
+            template,
+            me=me_or_none(),
+            site=SITE,
+            sites=config.sites,
+            names=SITE_NAMES,
+            config=config,
+            **context,
+        )
+
+    @app.before_request
+    def explain_an_ended_session() -> Optional[Response]:
+        # Before the CSRF check: a form posted from a page whose session has ended since gets
+        # the explanation, not a CSRF error. Nothing of the token is kept: its public id (a
+        # one-way hash) is looked up in the audit log, then forgotten.
+        reason = current().native.reason
+        if reason is None or request.path == "/signed-out":
+            return None
+        if request.method == "POST" and request.path == "/login":
+            return None  # a sign-in replaces whatever cookie the browser had
+        session_id = None
+        if reason != "malformed":
+            token = manager.cookie_token(request.headers.get("Cookie", ""))
+            session_id = manager.id_of(token) if token else None
+        why, where = events.explain(session_id, reason)
+        return redirect(url_for("signed_out", why=why, site=where))
+
+    csrf_protect(app)
 
     @app.after_request
     def no_store_for_signed_in_pages(response: Response) -> Response:
@@ -85,31 +132,24 @@ def create_app(
     def ago(moment: float) -> str:
         return duration(manager.now() - moment) + " ago"
 
-    @app.template_filter("left")
-    def left(moment: Optional[float]) -> str:
-        return "—" if moment is None else duration(moment - manager.now())
-
     @app.template_filter("device")
     def device(user_agent: Optional[str]) -> str:
         return short_device(user_agent)
+
+    @app.template_filter("duration")
+    def duration_filter(seconds: float) -> str:
+        return duration(seconds)
 
     @app.errorhandler(403)
     @app.errorhandler(404)
     def error_page(error: HTTPException) -> tuple[str, int]:
         code = error.code or 500
-        page = render_template(
-            "error.html", code=code, name=error.name, description=error.description
-        )
-        return page, code
+        return page("error.html", code=code, name=error.name, description=error.description), code
 
     @app.get("/")
-    def home() -> Response:
-        target = "account" if current().user else "sign_in"
-        return redirect(url_for(target))
-
     @app.get("/login")
-    def sign_in() -> str:
-        return render_template("login.html", users=DEMO_USERS, error=None)
+    def start() -> str:
+        return page("start.html", users=DEMO_USERS, error=None)
 
     @app.post("/login")
     def do_sign_in() -> tuple[str, int] | Response:
@@ -118,8 +158,7 @@ def create_app(
         if account is None or not check_password_hash(
             account.password_hash, request.form.get("password", "")
         ):
-            page = render_template("login.html", users=DEMO_USERS, error="Wrong user or password.")
-            return page, 401
+            return page("start.html", users=DEMO_USERS, error="Wrong user or password."), 401
         login(account.name)
         return redirect(url_for("account"))
 
@@ -128,7 +167,24 @@ def create_app(
         me = signed_in()
         s = current()
         sessions = manager.list_user(me.name)
-        return render_template("account.html", me=me, s=s, sessions=sessions)
+        this = next((i for i in sessions if i.id == s.session_id), None)
+        return page("account.html", s=s, sessions=sessions, clocks=clocks(this, s.session_id))
+
+    def clocks(this: Optional[SessionInfo], session_id: Optional[str]) -> dict[str, Any]:
+        """The countdowns' values at render time, in ms; the page's script ticks them down."""
+        now = manager.now()
+        out: dict[str, Any] = {"idle": None, "absolute": None, "rotation": None, "rotated": None}
+        if this is None:
+            return out
+        out["idle"] = round((this.expires_at - now) * 1000)
+        out["absolute"] = round((this.absolute_deadline - now) * 1000)
+        rotated_at = events.rotated_at(session_id) if session_id else None
+        interval = config.rotation_interval
+        if rotated_at is not None:
+            out["rotated"] = duration(now - rotated_at) + " ago"
+            if interval is not None:
+                out["rotation"] = round((rotated_at + interval - now) * 1000)
+        return out
 
     @app.post("/sessions/<session_id>/end")
     def end_session(session_id: str) -> Response:
@@ -137,27 +193,43 @@ def create_app(
             abort(404)
         if session_id == current().session_id:
             logout()
-            return redirect(url_for("sign_in"))
-        manager.revoke(session_id)
+            return redirect("/")
+        with events.cause("device"):
+            manager.revoke(session_id)
         return redirect(url_for("account"))
 
     @app.post("/logout")
     def do_logout() -> Response:
         logout()
-        return redirect(url_for("sign_in"))
+        return redirect("/")
 
     @app.post("/logout-others")
     def logout_others() -> Response:
         me = signed_in()
-        manager.revoke_user_except(me.name, current().token or "")
+        with events.cause("device"):
+            for info in manager.list_user(me.name):
+                if info.id != current().session_id:
+                    manager.revoke(info.id)
         return redirect(url_for("account"))
+
+    @app.get("/logout-everywhere")
+    def confirm_logout_everywhere() -> str:
+        me = signed_in()
+        count = len(manager.list_user(me.name))
+        return page(
+            "confirm.html",
+            question=f"Sign out all {count} session(s) of {me.name}, on every device and site?",
+            action="/logout-everywhere",
+            button="Yes, sign out everywhere",
+        )
 
     @app.post("/logout-everywhere")
     def logout_everywhere() -> Response:
         me = signed_in()
-        manager.revoke_user(me.name)
+        with events.cause("everywhere"):
+            manager.revoke_user(me.name)
         logout()
-        return redirect(url_for("sign_in"))
+        return redirect("/")
 
     @app.get("/admin")
     def admin() -> str:
@@ -165,18 +237,45 @@ def create_app(
         if not me.admin:
             abort(403)
         counts = {name: len(manager.list_user(name)) for name in accounts}
-        return render_template("admin.html", me=me, counts=counts, s=current())
+        return page("admin.html", counts=counts)
+
+    @app.get("/admin/users/<name>/end")
+    def confirm_admin_end(name: str) -> str:
+        me = signed_in()
+        if not me.admin:
+            abort(403)
+        if name not in accounts:
+            abort(404)
+        count = len(manager.list_user(name))
+        return page(
+            "confirm.html",
+            question=f"End all {count} session(s) of {name}? They are signed out everywhere.",
+            action=f"/admin/users/{name}/end",
+            button=f"Yes, end {name}'s sessions",
+        )
 
     @app.post("/admin/users/<name>/end")
     def admin_end(name: str) -> Response:
         me = signed_in()
         if not me.admin:
             abort(403)
-        manager.revoke_user(name)
+        with events.cause("admin"):
+            manager.revoke_user(name)
         if name == me.name:
             logout()
-            return redirect(url_for("sign_in"))
+            return redirect("/")
         return redirect(url_for("admin"))
+
+    @app.get("/signed-out")
+    def signed_out() -> str:
+        why = request.args.get("why", "unknown")
+        where = request.args.get("site", "")
+        text = WHY.get(why, WHY["unknown"]).format(
+            idle=duration(manager.idle_timeout),
+            absolute=duration(manager.absolute_timeout),
+            on=f" on the {where} site" if where else "",
+        )
+        return page("signed_out.html", why=why if why in WHY else "unknown", text=text)
 
     return app
 
