@@ -52,7 +52,7 @@ def test_bench_runner_writes_json_and_markdown(tmp_path: Path) -> None:
     }
     assert report["raw"]["validate_and_read"]["us"] > 0
     assert all(report["raw"][k]["us"] > 0 for k in ("open", "open_close", "create_cycle"))
-    assert len(report["targets"]) == 8
+    assert len(report["targets"]) == 9
     markdown = (tmp_path / "python.md").read_text(encoding="utf-8")
     assert "## Targets" in markdown
     assert "## What bounds each target" in markdown
