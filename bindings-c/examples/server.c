@@ -93,13 +93,17 @@ static void wipe(void *p, size_t n) {
 
 /* ---- the manager ---------------------------------------------------------------------- */
 
-/* An audit log on stderr: ids and users, never tokens. */
+static void demo_record(const tessera_event *event); /* demo_site.h */
+
+/* An audit log on stderr: ids and users, never tokens (and with --demo, the shared events
+ * file too). */
 static void on_event(void *user_data, const tessera_event *event) {
     const char *id = tessera_event_id(event), *user = tessera_event_user(event),
                *reason = tessera_event_reason(event);
     (void)user_data;
     fprintf(stderr, "event %s id=%.12s user=%s%s%s\n", tessera_event_kind(event),
             id ? id : "-", user ? user : "-", reason ? " reason=" : "", reason ? reason : "");
+    demo_record(event);
 }
 
 /* Build a manager from `options` (JSON object text) with --store applied and, in test mode, a
@@ -252,6 +256,7 @@ struct reply {
     char *body; /* malloc'd */
     const char *content_type;
     const char *location;
+    char where[512]; /* a location made for this reply */
     int personal; /* the page shows a CSRF token: never cached, whatever finish says */
     int stream;   /* the body goes out in several chunks */
     /* for finish */
@@ -672,6 +677,10 @@ static int test_control(const char *path, const char *raw_body, struct reply *r)
     return 1;
 }
 
+/* ---- the demo site (--demo) ----------------------------------------------------------- */
+
+#include "demo_site.h"
+
 /* ---- responses ------------------------------------------------------------------------ */
 
 /* /stream: the body in chunks of at most 8 bytes, so it goes out chunked, in several writes. */
@@ -740,6 +749,11 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
         free(r.body);
         return ret;
     }
+    if (demo_outside(method, url, &r)) {
+        ret = send_reply(conn, &r, NULL);
+        free(r.body);
+        return ret;
+    }
     if (up->too_big) {
         reply_text(&r, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain", "request body too large\n");
         ret = send_reply(conn, &r, NULL);
@@ -759,6 +773,12 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
                             : tessera_request_begin(manager, cookies.text, https, method,
                                                     header(conn, "User-Agent"),
                                                     header(conn, "X-CSRF-Token"), &req);
+    /* The demo explains a refused cookie by its public id; the token goes no further. */
+    char refused[TESSERA_ID_BUFFER_LEN] = "";
+    tessera_reason reason = TESSERA_REASON_NONE;
+    if (demo.on && st == TESSERA_STATUS_OK && cookies.text != NULL &&
+        tessera_request_reason(req, &reason) == TESSERA_STATUS_OK && reason != TESSERA_REASON_NONE)
+        refused_id(cookies.text, refused);
     if (cookies.text != NULL) wipe(cookies.text, cookies.len); /* it held the token */
     free(cookies.text);
     if (st != TESSERA_STATUS_OK) { /* fail closed: not even anonymous */
@@ -776,6 +796,8 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
     int post = strcmp(method, "POST") == 0;
     json_t *body = json_body && up->body ? json_loads(up->body, 0, NULL) : NULL;
     if (settings.test_mode && (json_body || !post) && reference_app(req, method, url, body, &r)) {
+        /* done */
+    } else if (demo.on && demo_app(conn, req, method, url, up->body, refused, &r)) {
         /* done */
     } else if (get && strcmp(url, "/") == 0) {
         page(req, &r);
@@ -861,12 +883,14 @@ static void on_signal(int sig) {
 
 static int usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s [--store URL] [--options JSON] [--trust-proxy] [--test] [PORT]\n", argv0);
+            "usage: %s [--store URL] [--options JSON] [--demo DEMO_JSON] [--trust-proxy] [--test] "
+            "[PORT]\n", argv0);
     return 2;
 }
 
 int main(int argc, char **argv) {
     unsigned port = 0;
+    const char *demo_path = NULL;
     settings.options = DEFAULT_OPTIONS;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--test") == 0) {
@@ -877,6 +901,8 @@ int main(int argc, char **argv) {
             settings.store = argv[++i];
         } else if (strcmp(argv[i], "--options") == 0 && i + 1 < argc) {
             settings.options = argv[++i];
+        } else if (strcmp(argv[i], "--demo") == 0 && i + 1 < argc) {
+            demo_path = argv[++i];
         } else if (argv[i][0] != '-' && strtoul(argv[i], NULL, 10) <= 65535) {
             port = (unsigned)strtoul(argv[i], NULL, 10);
         } else {
@@ -889,9 +915,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     char why[512] = "";
+    if (demo_path != NULL && !demo_load(demo_path, why, sizeof why)) { /* its options win */
+        fprintf(stderr, "demo: %s\n", why);
+        demo_free();
+        return 1;
+    }
     manager = make_manager(settings.options, &test_clock, why, sizeof why);
     if (manager == NULL) {
         fprintf(stderr, "tessera: %s\n", why);
+        demo_free();
         return 1;
     }
     if (settings.test_mode)
@@ -926,6 +958,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot listen on 127.0.0.1:%u\n", port);
         tessera_manager_free(manager);
         tessera_clock_free(test_clock);
+        demo_free();
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -942,6 +975,7 @@ int main(int argc, char **argv) {
     MHD_stop_daemon(daemon);
     tessera_manager_free(manager);
     tessera_clock_free(test_clock);
+    demo_free();
     fprintf(stderr, "stopped\n");
     return 0;
 }
