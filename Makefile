@@ -16,7 +16,7 @@ DEMO_TARGET := walkthrough
 
 include $(sort $(wildcard mk/*.mk))
 
-## demo: the narrated walkthrough until the web demo exists
+## demo: the Flask, Express and C demo servers on one session store (mk/demo.mk)
 demo: $(DEMO_TARGET)
 
 ## walkthrough: a session's whole life on a manual clock, narrated

@@ -24,9 +24,8 @@ PY_WHEELHOUSE_STAMP := $(PY_WHEELHOUSE)/.downloaded
 TEST_TARGETS += test-python
 BENCH_TARGETS += bench-python
 DIST_TARGETS += dist-python
-DEMO_TARGET := demo-web
 
-.PHONY: python-deps python-build test-python bench-python demo-web dist-python python-wheel python-wheelhouse
+.PHONY: python-deps python-build test-python bench-python dist-python python-wheel python-wheelhouse
 
 $(PY_DEPS_STAMP): bindings-python/requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -63,14 +62,11 @@ dist-python: $(PY_WHEEL_STAMP)
 	@ls -l $(ROOT)/dist/tessera-*.whl
 
 test-python: python-build python-wheel $(PY_WHEELHOUSE_STAMP) system-deps
-	cd bindings-python && $(PY_ENV) ruff check python tests demo
-	cd bindings-python && $(PY_ENV) mypy --strict python/tessera demo tests/typed_example.py
+	cd bindings-python && $(PY_ENV) ruff check python tests demo ../demo/launch.py
+	cd bindings-python && $(PY_ENV) mypy --strict python/tessera demo ../demo/launch.py tests/typed_example.py
 	cd bindings-python && $(PY_ENV) python -m mypy.stubtest tessera._native
 	cd bindings-python && $(PY_ENV) TESSERA_WHEEL_DIR=$(PY_WHEEL_DIR) \
 		TESSERA_WHEELHOUSE=$(PY_WHEELHOUSE) python -m pytest -q -p no:cacheprovider
-
-demo-web: python-build
-	cd bindings-python && $(PY_ENV) python -m demo
 
 bench-python: python-deps
 	cd bindings-python && $(PY_ENV) maturin develop -q --release --target-dir $(MATURIN_TARGET)
