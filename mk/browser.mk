@@ -1,6 +1,8 @@
-# Browser test (tests/browser/): the Python demo app in Debian's headless Chromium, driven by
-# playwright-core over loopback and run with `node --test`. The browser comes from Debian only
-# (`chromium`); playwright-core never downloads one of its own.
+# Browser suite (tests/browser/): `make demo`'s three servers (Flask, Express, C on one SQLite
+# store, started by demo/launch.py) in Debian's headless Chromium, driven by playwright-core over
+# loopback and run with `node --test`. The browser comes from Debian only (`chromium`);
+# playwright-core never downloads one of its own. TESSERA_SCREENSHOTS=update rewrites the
+# committed screenshots in tests/browser/screenshots/.
 BROWSER_DIR := $(ROOT)/tests/browser
 BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.install-stamp
 
@@ -20,6 +22,8 @@ browser-deps: $(BROWSER_STAMP)
 chromium:
 	$(ROOT)/scripts/ensure-apt chromium || [ "$${CI:-}" != "true" ]
 
-## test-browser: cookie, sign-in, sign-out, idle timeout and CSRF checks in headless Chromium
-test-browser: python-build browser-deps chromium
-	cd $(BROWSER_DIR) && $(PY_ENV) npm test
+## test-browser: the three demo servers in headless Chromium: one session across them, revocation
+## from a third, the explanation page, the short timeouts on a test clock, the countdowns, the
+## cookie's attributes, sign-out and CSRF on each server, and the launcher itself
+test-browser: demo-build browser-deps chromium
+	cd $(BROWSER_DIR) && TESSERA_DEMO_C_SERVER=$(DEMO_C_SERVER) TESSERA_DEMO_PYTHON=$(PY) npm test

@@ -1,19 +1,20 @@
-// Shared pieces of the browser test: the demo app as a child process on a free loopback port,
-// Debian's Chromium through playwright-core, and raw HTTP with Node's own http module.
+// Shared pieces of the browser suite: `make demo`'s launcher (demo/launch.py: the Flask,
+// Express and C servers on one store) as a child process on free loopback ports, Debian's
+// Chromium through playwright-core, raw HTTP with Node's own http module, and the servers'
+// test clock.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const COOKIE = 'tessera_demo';
+export const COOKIE = '__Host-session';
 export const HOST = '127.0.0.1';
+export const SITES = ['flask', 'express', 'c'];
+export const SCREENSHOTS = join(ROOT, 'tests', 'browser', 'screenshots');
 
 // The system browser only: playwright-core never downloads one of its own.
 export const CHROMIUM = process.env.TESSERA_CHROMIUM || '/usr/bin/chromium';
@@ -44,109 +45,92 @@ export async function launchBrowser() {
   });
 }
 
-/** The interpreter of the venv `make python-build` fills (or $VIRTUAL_ENV's, or $TESSERA_PYTHON). */
-function python() {
-  if (process.env.TESSERA_PYTHON) return process.env.TESSERA_PYTHON;
-  const venv = process.env.VIRTUAL_ENV || join(ROOT, '.venv');
-  const candidate = join(venv, 'bin', 'python');
-  return existsSync(candidate) ? candidate : 'python3';
+/** Whether process `pid` still exists. */
+export function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
 }
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, HOST, ok);
-  });
-  const { port } = server.address();
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-// `python -m demo`, except that on Linux the demo gets SIGTERM when this test process dies,
-// however it dies (PR_SET_PDEATHSIG): an interrupted run leaves no server behind.
-const DEMO_MAIN = `
-import ctypes, runpy, signal
-try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
-except (AttributeError, OSError):
-    pass
-runpy.run_module("demo", run_name="__main__", alter_sys=True)
-`;
 
 /**
- * Start `python -m demo` from bindings-python/ on a free loopback port; resolves once it answers
- * GET /login. Retries on another port if the child dies first (the port was taken between
- * choosing and binding it). `settings` become TESSERA_DEMO_* variables.
+ * Start `python3 demo/launch.py` (what `make demo` runs) on free ports, with `args` and `env`
+ * added; resolves once it printed its "demo: ready" line: `{ sites: {flask, express, c}, pids,
+ * log(), stop(signal) }`. `stop` sends the signal (Ctrl-C is SIGINT) and resolves with the
+ * launcher's exit code once it has exited. The launcher's servers die with it, however it dies
+ * (PR_SET_PDEATHSIG), and it is killed when this process exits.
  */
-export async function startDemo(settings, { attempts = 3, timeoutMs = 30_000 } = {}) {
-  let lastError;
-  for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const port = await freePort();
-    const env = { ...process.env, PYTHONUNBUFFERED: '1', TESSERA_DEMO_PORT: String(port) };
-    for (const [key, value] of Object.entries(settings)) env[`TESSERA_DEMO_${key}`] = String(value);
-    const child = spawn(python(), ['-c', DEMO_MAIN], {
-      cwd: join(ROOT, 'bindings-python'),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Read both pipes all the time: a full pipe would block the server.
-    let log = '';
-    child.stdout.on('data', (chunk) => { log += chunk; });
-    child.stderr.on('data', (chunk) => { log += chunk; });
-    let exited = null;
-    const exit = new Promise((ok) => {
-      child.once('exit', (code, signal) => ok((exited = { code, signal })));
-      child.once('error', (error) => ok((exited = { error: error.message })));
-    });
-    const killOnExit = () => child.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    exit.then(() => process.off('exit', killOnExit));
-    const demo = {
-      port,
-      origin: `http://${HOST}:${port}`,
-      log: () => log,
-      async stop() {
-        if (exited === null) {
-          child.kill('SIGTERM');
-          const stopped = await Promise.race([exit, sleep(5_000, false)]);
-          if (!stopped) child.kill('SIGKILL');
-        }
-        await exit;
-      },
-    };
-    const deadline = Date.now() + timeoutMs;
-    while (exited === null && Date.now() < deadline) {
-      try {
-        const res = await request(demo.origin, 'GET', '/login');
-        if (res.status === 200) return demo;
-      } catch {
-        // Not listening yet.
+export async function startDemo({ args = [], env = {}, timeoutMs = 60_000 } = {}) {
+  const child = spawn('python3', [join(ROOT, 'demo', 'launch.py'), '--port', '0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PYTHONUNBUFFERED: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Read both pipes all the time: a full pipe would block the servers.
+  let log = '';
+  let exited = null;
+  const exit = new Promise((ok) => {
+    child.once('exit', (code, signal) => ok((exited = { code, signal })));
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  exit.then(() => process.off('exit', killOnExit));
+  const ready = new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the demo was not ready in ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const read = (chunk) => {
+      log += chunk;
+      const line = /^demo: ready (.*)$/m.exec(log);
+      if (line) {
+        clearTimeout(timer);
+        ok(JSON.parse(line[1]));
       }
-      await sleep(100);
-    }
-    await demo.stop();
-    lastError = new Error(
-      `the demo did not answer on port ${port} (attempt ${attempt}, exit ${JSON.stringify(exited)}):\n${log}`,
-    );
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', (chunk) => { log += chunk; });
+    exit.then(() => {
+      clearTimeout(timer);
+      fail(new Error(`the demo exited (${JSON.stringify(exited)}) before it was ready:\n${log}`));
+    });
+  });
+  const { sites, pids } = await ready;
+  return {
+    sites,
+    pids,
+    log: () => log,
+    async stop(signal = 'SIGTERM') {
+      if (exited === null) child.kill(signal);
+      return (await exit).code;
+    },
+  };
+}
+
+/** Move the test clock of the three servers by `ms` (they must agree on the time). */
+export async function advance(demo, ms) {
+  for (const site of SITES) {
+    const res = await request(demo.sites[site], 'POST', '/__advance', { json: { ms } });
+    if (res.status !== 200) throw new Error(`${site}: /__advance answered ${res.status}`);
   }
-  throw lastError;
 }
 
 /**
  * One raw HTTP request (no cookie jar, no redirects followed). `cookie` is the bare token sent as
- * `tessera_demo=<cookie>`; `form` an object sent urlencoded. Resolves to
- * `{ status, headers, body, setCookies }`.
+ * `__Host-session=<cookie>`; `form` an object sent urlencoded, `json` one sent as JSON.
+ * Resolves to `{ status, headers, body, setCookies }`.
  */
-export function request(origin, method, path, { cookie, form } = {}) {
+export function request(origin, method, path, { cookie, form, json } = {}) {
   const headers = {};
   if (cookie !== undefined) headers.Cookie = `${COOKIE}=${cookie}`;
   let body;
   if (form !== undefined) {
     body = new URLSearchParams(form).toString();
     headers['Content-Type'] = 'application/x-www-form-urlencoded';
-    headers['Content-Length'] = Buffer.byteLength(body);
+  } else if (json !== undefined) {
+    body = JSON.stringify(json);
+    headers['Content-Type'] = 'application/json';
   }
+  if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
   return new Promise((ok, fail) => {
     const req = http.request(`${origin}${path}`, { method, headers, agent: false }, (res) => {
       let text = '';
@@ -165,13 +149,16 @@ export function request(origin, method, path, { cookie, form } = {}) {
   });
 }
 
-/** The session cookie in a browser context's jar, or undefined. */
-export async function jarCookie(context, origin, name = COOKIE) {
-  const cookies = await context.cookies(origin);
+/** The session cookie in a browser context's jar, or undefined (cookies are not port-scoped). */
+export async function jarCookie(context, name = COOKIE) {
+  const cookies = await context.cookies(`http://${HOST}/`);
   return cookies.find((c) => c.name === name);
 }
 
-/** A fresh temporary directory (for the screenshot). */
-export function tempDir(prefix) {
-  return mkdtempSync(join(tmpdir(), prefix));
+/** A small PNG of the page under tests/browser/screenshots/ (committed, for reviewers). */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
 }
