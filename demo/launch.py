@@ -216,17 +216,20 @@ class Servers:
     def start(self, name: str, argv: list[str], cwd: Path) -> None:
         if not Path(argv[0]).exists() and "/" in argv[0]:
             raise DemoError(f"{argv[0]} is missing: run `make demo` (it builds it first)")
-        child = subprocess.Popen(  # noqa: S603 - the three servers' commands, built above
-            argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            # Its own session: Ctrl-C reaches only the launcher, which stops the three in order.
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        try:
+            child = subprocess.Popen(  # noqa: S603 - the three servers' commands, built above
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Its own session: Ctrl-C reaches only the launcher, which stops the three in order.
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        except OSError as e:
+            raise DemoError(f"cannot start the {name} server ({argv[0]}): {e.strerror}") from None
         self.children[name] = child
         assert child.stdout is not None
         threading.Thread(target=relay, args=(name, child.stdout), daemon=True).start()
