@@ -286,7 +286,9 @@ static void reply_json(struct reply *r, unsigned status, json_t *json) {
 
 /* The answer to a Tessera error the app cannot handle itself (tests/http/README.md). */
 static void reply_error(struct reply *r, tessera_status st) {
-    unsigned status = st == TESSERA_STATUS_STORE_UNAVAILABLE  ? 503
+    /* The store's conditions pass (it comes back; sessions end under max_sessions): 503. */
+    unsigned status = st == TESSERA_STATUS_STORE_UNAVAILABLE || st == TESSERA_STATUS_STORE_FULL
+                          ? 503
                       : st == TESSERA_STATUS_INVALID_ARGUMENT ? 400
                                                               : 500;
     const char *code = tessera_status_str((int)st);

@@ -78,10 +78,10 @@ static const char *EVENT_KINDS = "created rotated login logout revoked expired r
 static const char *REASONS = "malformed unknown expired_idle expired_absolute";
 static const char *CONFIG_KEYS =
     "idle_timeout_ms absolute_timeout_ms rotation_interval_ms rotation_grace_ms "
-    "max_sessions_per_user max_data_bytes login_keeps_data cookie_name cookie_secure "
+    "max_sessions_per_user max_sessions max_data_bytes login_keeps_data cookie_name cookie_secure "
     "cookie_http_only cookie_same_site cookie_path cookie_domain cookie_max_age_ms";
 static const char *CONFIG_NULLABLE =
-    "rotation_interval_ms max_sessions_per_user cookie_domain cookie_max_age_ms";
+    "rotation_interval_ms max_sessions_per_user max_sessions cookie_domain cookie_max_age_ms";
 
 /* Whether `word` is one of the space-separated words of `list`. */
 static int in_list(const char *list, const char *word) {

@@ -183,7 +183,7 @@ function referenceApp ({ kind, manager, cookie, gates, loginKeepsData, absoluteT
     res.end('true}')
   })))
   app.use((err, req, res, next) => {
-    const status = { invalid_argument: 400, store_unavailable: 503 }[err && err.code] ?? 500
+    const status = { invalid_argument: 400, store_unavailable: 503, store_full: 503 }[err && err.code] ?? 500
     res.status(status).json({ error: String(err && err.code) })
   })
   return app

@@ -50,7 +50,8 @@ for (const [reason, names] of Object.entries({
     'unknown_token_is_never_adopted', 'write_finishing_after_the_session_expired_does_not_resurrect',
     'write_to_an_expired_session_starts_fresh', 'regenerate_replaces_the_token_and_keeps_user_and_data',
     'relogin_as_the_same_user_replaces_the_token', 'relogin_restarts_the_absolute_deadline',
-    'write_after_logout_in_the_same_request_goes_to_a_new_session', 'early_headers_still_log_in'],
+    'write_after_logout_in_the_same_request_goes_to_a_new_session', 'early_headers_still_log_in',
+    'a_full_store_evicts_the_idlest_visitor_and_refuses_none_while_visitors_remain'],
   regenerateSaves: ['clearing_the_cookie_repeats_its_attributes', 'early_headers_still_log_out', 'error_response_after_logout_still_logs_out',
     'logout_clears_the_cookie_and_ends_the_session', 'streamed_response_still_logs_out', 'write_after_logout_starts_a_fresh_session',
     'write_racing_a_logout_does_not_resurrect', 'write_with_a_logged_out_cookie_does_not_resurrect'],
@@ -60,7 +61,8 @@ for (const [reason, names] of Object.entries({
     'expiry_seconds_just_before_is_valid', 'expiry_zero_is_a_browser_session_cookie', 'permanent_cookie_lives_no_longer_than_the_session',
     'permanent_false_is_a_browser_session_cookie_again'],
   earlyCookie: ['data_too_large_from_a_visitor_creates_no_session', 'data_too_large_is_an_error_and_keeps_the_previous_data',
-    'error_response_after_login_does_not_log_in', 'error_response_for_a_visitor_creates_no_session']
+    'error_response_after_login_does_not_log_in', 'error_response_for_a_visitor_creates_no_session',
+    'a_full_store_of_signed_in_users_answers_503_to_a_new_visitor']
 })) {
   for (const name of names) EXPRESS_SESSION_SKIPS[name] = reasons[reason]
 }

@@ -71,7 +71,8 @@ COOKIE_SETTINGS = {
 }
 MANAGER_OPTIONS = {
     "idle_timeout_ms", "absolute_timeout_ms", "rotation_interval_ms", "rotation_grace_ms",
-    "max_sessions_per_user", "max_data_bytes", "login_keeps_data", "cookie_max_age_ms",
+    "max_sessions_per_user", "max_sessions", "max_data_bytes", "login_keeps_data",
+    "cookie_max_age_ms",
 }
 
 

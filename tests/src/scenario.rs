@@ -83,6 +83,8 @@ pub struct ConfigSpec {
     pub rotation_grace_ms: Option<u64>,
     #[serde(default, deserialize_with = "nullable")]
     pub max_sessions_per_user: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_sessions: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
     pub max_data_bytes: Option<u64>,
     #[serde(default, deserialize_with = "present")]

@@ -479,7 +479,7 @@ fn respond(status: u16, headers: &http::Response, body: Option<Value>) -> Respon
 fn error_status(e: &Error) -> u16 {
     match e.code() {
         "invalid_argument" => 400,
-        "store_unavailable" => 503,
+        "store_unavailable" | "store_full" => 503,
         _ => 500,
     }
 }
