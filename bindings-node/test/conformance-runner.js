@@ -20,6 +20,7 @@ const CONFIG = {
   rotation_interval_ms: 'rotationIntervalMs',
   rotation_grace_ms: 'rotationGraceMs',
   max_sessions_per_user: 'maxSessionsPerUser',
+  max_sessions: 'maxSessions',
   max_data_bytes: 'maxDataBytes',
   login_keeps_data: 'loginKeepsData',
   cookie_name: 'cookieName',
