@@ -25,6 +25,7 @@
 pub mod args;
 pub mod clock;
 pub mod compact;
+pub mod completions;
 pub mod errors;
 pub mod events;
 #[allow(missing_docs)]

@@ -326,7 +326,7 @@ impl SessionManager {
         let args = run(env, || ops::validate_args(token, context))?;
         let (settler, promise) = task::promise(env)?;
         ops::validate_then(&self.core, args, settler);
-        Ok(task::Pending::Store(promise))
+        Ok(promise)
     }
 
     /// `validate`, now (in-process stores only).

@@ -319,7 +319,7 @@ pub fn begin_async<'env>(
         // No session cookie to look up: no store call.
         None => settler.run(|| head.begin(&live)),
     }
-    Ok(task::Pending::Store(promise))
+    Ok(promise)
 }
 
 // -- steps -------------------------------------------------------------------------------------

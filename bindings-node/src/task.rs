@@ -5,9 +5,12 @@
 //! pool (in-process stores, whose calls are short). Every path catches panics and delivers the
 //! operation's events on the JavaScript thread.
 
-use napi::bindgen_prelude::{AsyncTask, Object, ToNapiValue, TypeName};
+use std::marker::PhantomData;
+
+use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Task, sys};
 
+use crate::completions;
 use crate::errors::{Fail, Outcome, guard};
 use crate::events::{self, Captured};
 
@@ -53,8 +56,8 @@ where
 {
     /// Work on the libuv thread pool (in-process stores).
     Libuv(AsyncTask<Job<T>>),
-    /// A Promise its work settles from the store's pool.
-    Store(Object<'env>),
+    /// A Promise its work settles from the store's threads (see `crate::completions`).
+    Store(sys::napi_value, PhantomData<&'env T>),
 }
 
 impl<T> ToNapiValue for Pending<'_, T>
@@ -66,14 +69,11 @@ where
             // SAFETY: `env` is the environment napi-rs hands this conversion, on its thread; the
             // task and the promise were made for that same environment.
             Pending::Libuv(task) => unsafe { AsyncTask::to_napi_value(env, task) },
-            // SAFETY: as above.
-            Pending::Store(promise) => unsafe { Object::to_napi_value(env, promise) },
+            // A Promise made on this thread for this environment (`completions::promise`).
+            Pending::Store(promise, _) => Ok(promise),
         }
     }
 }
-
-/// How a Promise made by the store's pool settles, on the JavaScript thread.
-type Settle<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
 
 /// Check the arguments now (throwing synchronously if they are wrong), then run the work off the
 /// event loop (see the module docs); the Promise settles with its result.
@@ -94,7 +94,7 @@ where
     }
     let (settler, promise) = promise(env)?;
     offload(manager, settler, work);
-    Ok(Pending::Store(promise))
+    Ok(promise)
 }
 
 /// Settles a Promise made by [`promise`] from any thread; its events are delivered and its
@@ -103,7 +103,8 @@ pub struct Settler<T>
 where
     T: ToNapiValue + TypeName + Send + 'static,
 {
-    deferred: napi::JsDeferred<T, Settle<T>>,
+    pending: completions::Pending,
+    _result: PhantomData<fn() -> T>,
 }
 
 impl<T> Settler<T>
@@ -113,20 +114,24 @@ where
     /// Run `work` here, now (catching a panic), and settle with its result.
     pub fn run(self, work: impl FnOnce() -> Outcome<T>) {
         let (result, events) = events::capture(|| guard(work));
-        self.deferred.resolve(Box::new(move |env: Env| {
+        self.pending.settle(Box::new(move |env: Env| {
             events::deliver(&env, events);
             result.map_err(|fail| fail.into_napi(&env))
         }));
     }
 }
 
-/// A Promise and what settles it.
-pub fn promise<T>(env: &Env) -> napi::Result<(Settler<T>, Object<'_>)>
+/// A Promise (to return to JavaScript) and what settles it.
+pub fn promise<T>(env: &Env) -> napi::Result<(Settler<T>, Pending<'_, T>)>
 where
     T: ToNapiValue + TypeName + Send + 'static,
 {
-    let (deferred, promise) = env.create_deferred::<T, Settle<T>>()?;
-    Ok((Settler { deferred }, promise))
+    let (pending, promise) = completions::promise(env)?;
+    let settler = Settler {
+        pending,
+        _result: PhantomData,
+    };
+    Ok((settler, Pending::Store(promise, PhantomData)))
 }
 
 /// Run `work` on the store's pool and settle with its result. A store that has no pool after
