@@ -791,6 +791,8 @@ def analysis(rust: Optional[dict[str, Any]], py: dict[str, Any]) -> list[str]:
     if rust is not None and any(f["name"] == "ping_store" for f in rust["figures"]):
         lines.append(handoffs(rust))
     if rust is not None:
+        lines.append(many_callers(rust))
+    if rust is not None:
         a, b = find(py, "validate", 1), find(rust, "validate", 1)
         lines.append(
             "- The Python binding against the Rust call (validate, concurrency 1): the bench's "
@@ -824,6 +826,25 @@ def django_floor(py: dict[str, Any]) -> str:
     return (
         "- Python, per request, the framework's floor (`no_session_request`: the same test-client "
         "request to a view that uses no session, no middleware): " + "; ".join(parts) + "."
+    )
+
+
+def many_callers(rust: dict[str, Any]) -> str:
+    """What bounds validate's throughput at RUST_MANY threads: CPU, and turns at the cores."""
+    get, val = find(rust, "get", RUST_MANY), find(rust, "validate", RUST_MANY)
+
+    def cpu_of(f: dict[str, Any]) -> float:
+        return float(f["client_cpu_us_per_op"] + f["redis_cpu_us_per_op"])
+
+    return (
+        f"- Rust, concurrency {RUST_MANY}: the callers and redis-server share "
+        f"{os.cpu_count()} cores. A validate costs {cpu_of(val):.1f} µs of CPU (the caller "
+        f"{val['client_cpu_us_per_op']:.1f}, decoding the record; redis-server "
+        f"{val['redis_cpu_us_per_op']:.1f}) against {cpu_of(get):.1f} µs for a GET, so by CPU "
+        f"alone the ratio could reach {cpu_of(get) / cpu_of(val):.2f}{TIMES}; it reaches "
+        f"{val['ops_per_s'] / get['ops_per_s']:.2f}{TIMES} because every call also needs the "
+        f"store's one I/O thread, which waits for a core behind {RUST_MANY} runnable callers "
+        f"(each validate waited {val['client_wait_us_per_op']:.1f} µs for a core)."
     )
 
 
