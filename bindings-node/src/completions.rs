@@ -29,10 +29,13 @@ thread_local! {
     static PENDING: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A pending Promise, to settle from any thread.
+/// A pending Promise, to settle from any thread. Dropped unsettled (work that never answered:
+/// a manager freed with a call in flight), it rejects the Promise rather than leave it, and the
+/// event loop it holds open, waiting forever.
 pub struct Pending {
     deferred: usize,
     channel: usize,
+    settled: bool,
 }
 
 /// A new Promise on the calling JavaScript thread and what settles it.
@@ -53,6 +56,7 @@ pub fn promise(env: &Env) -> napi::Result<(Pending, sys::napi_value)> {
         Pending {
             deferred: deferred as usize,
             channel,
+            settled: false,
         },
         promise,
     ))
@@ -61,14 +65,18 @@ pub fn promise(env: &Env) -> napi::Result<(Pending, sys::napi_value)> {
 impl Pending {
     /// Settle with `result` (converted on the JavaScript thread by `settle`). Any thread.
     pub fn settle<T: ToNapiValue + Send + 'static>(
-        self,
+        mut self,
         result: Box<dyn FnOnce(Env) -> napi::Result<T> + Send>,
     ) {
-        let settle: Settle = Box::new(move |env: Env| {
+        self.send(Box::new(move |env: Env| {
             let value = result(env)?;
             // SAFETY: on the JavaScript thread of `env` (the channel calls back there).
             unsafe { T::to_napi_value(env.raw(), value) }
-        });
+        }));
+    }
+
+    fn send(&mut self, settle: Settle) {
+        self.settled = true;
         let data = Box::into_raw(Box::new(Completion {
             deferred: self.deferred,
             settle,
@@ -86,6 +94,17 @@ impl Pending {
             // The environment is going away: nothing will read the Promise.
             // SAFETY: the call refused `data`, so it is still ours.
             drop(unsafe { Box::from_raw(data) });
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.send(Box::new(|env: Env| {
+                let lost = tessera::Error::internal("the operation ended without an answer");
+                Err(crate::errors::Fail::Core(lost).into_napi(&env))
+            }));
         }
     }
 }
