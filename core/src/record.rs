@@ -36,6 +36,8 @@ pub struct Record {
     /// Its data; `None` is the empty object.
     pub data: Option<Arc<Data>>,
     /// The id of the token rotated away just before the current one, while that alias may live.
+    /// Set on what [`Store::rekey`](crate::store::Store::rekey) answers; a store that resolves
+    /// an alias whose target has gone to nothing (the memory store) need not keep it after.
     pub predecessor: Option<SessionId>,
     /// This session's own idle timeout, set by the app to end it sooner than the configured one
     /// (`None` = the configured one). It can only shorten: see [`Record::idle_ms`].
