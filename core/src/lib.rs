@@ -35,6 +35,7 @@ pub mod config;
 pub mod cookie;
 pub mod csrf;
 pub mod data;
+pub mod dbsc;
 pub mod error;
 pub mod events;
 pub mod http;
