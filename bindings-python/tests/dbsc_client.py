@@ -490,6 +490,27 @@ class CookieJar:
         return CookieJar({k: self.cookies[k] for k in keep if k in self.cookies})
 
 
+def _config(r: Response) -> Optional[tuple[dict[str, Any], str]]:
+    """The session config in ``r``'s body and its (first) cookie credential's name, or None
+    when Chrome would refuse it: not JSON, no
+    ``session_identifier``, no cookie credential (only the fields the browser uses are checked;
+    the framework tests assert the rest)."""
+    try:
+        config = r.json()
+    except ValueError:
+        return None
+    if not isinstance(config, dict):
+        return None
+    sid = config.get("session_identifier")
+    creds = config.get("credentials")
+    if not isinstance(sid, str) or not sid or not isinstance(creds, list):
+        return None
+    cookies = [c for c in creds if isinstance(c, dict) and c.get("type") == "cookie"]
+    if not cookies or not isinstance(cookies[0].get("name"), str):
+        return None
+    return config, cookies[0]["name"]
+
+
 class DbscBrowser:
     """Chrome's DBSC machinery, scripted, against ``base_url`` over real HTTP.
 
@@ -559,10 +580,13 @@ class DbscBrowser:
         *,
         headers: Optional[dict[str, str]] = None,
         body: bytes = b"",
+        form: Optional[dict[str, str]] = None,
+        json_body: Any = None,
         cookies: bool = True,
     ) -> Response:
         """One request with the jar's cookies (``cookies=False``: none, or pass ``Cookie`` in
-        ``headers`` to send exactly that); the answer updates the jar and the DBSC state."""
+        ``headers`` to send exactly that); the answer updates the jar and the DBSC state.
+        ``form`` / ``json_body`` encode a body with its ``Content-Type`` (a sign-in form)."""
         url = urllib.parse.urlsplit(self.base_url)
         conn: http.client.HTTPConnection
         if url.scheme == "https":
@@ -570,6 +594,12 @@ class DbscBrowser:
         else:
             conn = http.client.HTTPConnection(url.netloc)
         sent = dict(self.extra_headers)
+        if form is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urllib.parse.urlencode(form).encode()
+        elif json_body is not None:
+            sent["Content-Type"] = "application/json"
+            body = json.dumps(json_body).encode()
         sent.update(headers or {})
         cookie = self.jar.header()
         if cookies and cookie and not any(k.lower() == "cookie" for k in sent):
@@ -655,7 +685,11 @@ class DbscBrowser:
         the public key in the header, POST to the offer's ``path``. A 200 stores the key, the
         config (session_identifier, refresh_url, bound cookie name) and any challenge for the
         new session; the bound cookie lands in the jar through ``Set-Cookie``. ``overrides``
-        go to :func:`proof` (hostile variants); ``proof_token`` sends that text verbatim."""
+        go to :func:`proof` (hostile variants); ``proof_token`` sends that text verbatim.
+
+        As Chrome, the session is not stored (``ended`` says why) when the 200's body is not a
+        usable config (``invalid_config``) or the response did not set the config's cookie
+        (``bound_cookie_not_set``)."""
         if offer is None:
             if not self.offers:
                 raise ValueError("no Secure-Session-Registration offer seen")
@@ -670,27 +704,36 @@ class DbscBrowser:
             proof_token = proof(key, offer.challenge, registration=True, **overrides)
         extra = {"Authorization": offer.authorization} if offer.authorization is not None else {}
         r = self.dbsc_post(offer.path, proof=proof_token, headers=extra)
-        if r.status == 200:
-            config = r.json()
-            self.key, self.alg = key, alg
-            self.ended = None
-            self.cached_challenge = None
-            self.last_proof = None
-            self._apply_config(config, default_refresh=offer.path)
-            self._cache_challenge(r)
+        if r.status != 200:
+            return r
+        found = _config(r)
+        if found is None:
+            self._end("invalid_config")
+            return r
+        config, name = found
+        if not any(self._sets(line, name) for line in r.set_cookies):
+            self._end("bound_cookie_not_set")
+            return r
+        self.key, self.alg = key, alg
+        self.ended = None
+        self.cached_challenge = None
+        self.last_proof = None
+        self._apply_config(config, name, default_refresh=offer.path)
+        self._cache_challenge(r)
         return r
 
-    def _apply_config(self, config: dict[str, Any], *, default_refresh: str) -> None:
-        sid = config.get("session_identifier")
-        if not isinstance(sid, str) or not sid:
-            raise ValueError("session config without session_identifier")
+    @staticmethod
+    def _sets(set_cookie: str, name: str) -> bool:
+        """Whether this ``Set-Cookie`` line stores ``name`` (not a deletion)."""
+        jar = CookieJar()
+        jar.absorb(set_cookie)
+        return name in jar.cookies
+
+    def _apply_config(self, config: dict[str, Any], name: str, *, default_refresh: str) -> None:
         self.config = config
-        self.session_identifier = sid
+        self.session_identifier = config["session_identifier"]
         self.refresh_url = config.get("refresh_url") or default_refresh
-        cookies = [c for c in config.get("credentials", []) if c.get("type") == "cookie"]
-        if not cookies:
-            raise ValueError("session config without a cookie credential")
-        self.bound_cookie = cookies[0]["name"]
+        self.bound_cookie = name
 
     def _end(self, why: str) -> None:
         """Chrome deletes its DBSC session and key; cookies stay as the server set them."""
@@ -719,9 +762,10 @@ class DbscBrowser:
         last ``Secure-Session-Challenge`` whose ``id`` is ours, sign it, retry -- at most
         ``max_challenges`` signed retries. Returns every response seen. Afterwards ``ended``
         says whether Chrome would have deleted the DBSC session: ``continue_false``,
-        ``mismatched_session_id``, ``invalid_challenge`` (403 without one for us),
-        ``too_many_challenges``, ``persistent_http_error`` (other 3xx/4xx incl. 401);
-        5xx leaves it (transient). ``overrides`` go to every proof (e.g. ``key=other_key``)."""
+        ``invalid_config`` (a 200 body that is no config), ``mismatched_session_id``,
+        ``invalid_challenge`` (403 without one for us), ``too_many_challenges``,
+        ``persistent_http_error`` (other 3xx/4xx incl. 401); 5xx leaves it (transient).
+        ``overrides`` go to every proof (e.g. ``key=other_key``)."""
         if self.session_identifier is None or self.refresh_url is None or self.ended:
             raise ValueError("no live DBSC session to refresh")
         seen: list[Response] = []
@@ -749,15 +793,23 @@ class DbscBrowser:
     def _refreshed(self, r: Response) -> None:
         if not r.body.strip():
             return  # empty body: no config change
-        config = r.json()
-        if config.get("continue") is False:
+        try:
+            parsed = r.json()
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("continue") is False:
             self._end("continue_false")
             return
-        if config.get("session_identifier") != self.session_identifier:
+        found = _config(r)
+        if found is None:
+            self._end("invalid_config")
+            return
+        config, name = found
+        if config["session_identifier"] != self.session_identifier:
             self._end("mismatched_session_id")
             return
         assert self.refresh_url is not None
-        self._apply_config(config, default_refresh=self.refresh_url)
+        self._apply_config(config, name, default_refresh=self.refresh_url)
         # A new config drops the cached challenge; one sent along with it is cached again.
         self.cached_challenge = None
         self._cache_challenge(r)

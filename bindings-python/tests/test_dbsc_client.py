@@ -398,6 +398,9 @@ class Fake:
     repeat_challenge: bool = False  # refresh: the same challenge again after a good proof
     end_session: bool = False  # refresh: answer continue:false
     piggyback: bool = False  # refresh 200 carries the next challenge
+    register_answer: str = "ok"  # "ok" | "no_cookie" (200 without Set-Cookie) | "junk" body
+    refresh_status: Optional[int] = None  # answer every refresh with this status
+    refresh_body: Optional[bytes] = None  # body of the 200 after a good proof (default config)
     received: list[Received] = field(default_factory=list)
     key: Optional[dc.PublicKey] = None
     challenge: str = "C0"
@@ -435,6 +438,8 @@ class Fake:
         if (r.method, r.path) == ("GET", "/login"):
             offer = f'({self.offer_algs});path="/_tessera/dbsc/register";challenge="C0"'
             return 200, [("Set-Cookie", f"{SESSION}=T1; {ATTRS}"), (REG_HDR, offer)], b"in"
+        if (r.method, r.path) == ("POST", "/login"):
+            return 200, [], r.body + b" " + r.headers["content-type"].encode()
         if (r.method, r.path) == ("GET", "/account"):
             return 200, [], json.dumps(r.cookie_lines).encode()
         if (r.method, r.path) == ("POST", "/logout"):
@@ -458,9 +463,15 @@ class Fake:
             if r.proof[1]["jti"] != "C0" or r.cookie_lines != [f"{SESSION}=T1"]:
                 return 403, [], b'{"error":"unknown_challenge"}'
             self.key = key_from_jwk(header["jwk"])
-            hdrs = [self.bound_cookie(), ("Content-Type", "application/json")]
+            if self.register_answer == "junk":
+                return 200, [self.bound_cookie()], b"<html>"
+            hdrs = [("Content-Type", "application/json")]
+            if self.register_answer != "no_cookie":
+                hdrs.append(self.bound_cookie())
             return 200, hdrs, json.dumps(self.config()).encode()
         if (r.method, r.path) == ("POST", "/_tessera/dbsc/refresh"):
+            if self.refresh_status is not None:
+                return self.refresh_status, [], b""
             if unquote(r.headers.get("sec-secure-session-id")) != self.bid:
                 return 200, [], json.dumps({"session_identifier": "x", "continue": False}).encode()
             if token is not None and self.key is not None and not self.always_403:
@@ -475,6 +486,8 @@ class Fake:
                     hdrs = [self.bound_cookie()]
                     if self.piggyback:
                         hdrs.append(self.new_challenge())
+                    if self.refresh_body is not None:
+                        return 200, hdrs, self.refresh_body
                     return 200, hdrs, json.dumps(self.config()).encode()
             return 403, [self.new_challenge()], b""
         return 404, [], b""
@@ -513,7 +526,8 @@ def fake() -> Iterator[tuple[Fake, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll only makes shutdown() return sooner; nothing waits on it for ordering.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
@@ -699,3 +713,60 @@ def test_thieves_hold_copies_of_the_jar(fake: tuple[Fake, str]) -> None:
     b.post("/logout")
     assert b.jar.cookies == {}
     assert b.get("/account").body == b"[]"
+
+
+def test_registration_chrome_would_not_store(fake: tuple[Fake, str]) -> None:
+    state, base = fake
+    for answer, why in (("no_cookie", "bound_cookie_not_set"), ("junk", "invalid_config")):
+        state.register_answer = answer
+        b = signed_in(base)
+        assert b.register().status == 200
+        assert (b.ended, b.key, b.session_identifier) == (why, None, None)
+        with pytest.raises(ValueError):
+            b.refresh()
+
+
+@pytest.mark.parametrize(
+    "status,body,ended,bound",
+    [
+        (401, None, "persistent_http_error", "B1"),
+        (302, None, "persistent_http_error", "B1"),
+        (500, None, None, "B1"),  # transient: the session stays
+        (503, None, None, "B1"),
+        (None, b"", None, "B2"),  # empty body: refreshed, config unchanged
+        (None, b"not json", "invalid_config", "B2"),
+        (None, b'{"session_identifier":"BID"}', "invalid_config", "B2"),
+        (
+            None,
+            json.dumps({**Fake().config(), "session_identifier": "NEW"}).encode(),
+            "mismatched_session_id",
+            "B2",
+        ),
+    ],
+)
+def test_refresh_answers_as_chrome_reads_them(
+    fake: tuple[Fake, str],
+    status: Optional[int],
+    body: Optional[bytes],
+    ended: Optional[str],
+    bound: str,
+) -> None:
+    state, base = fake
+    b = signed_in(base)
+    b.register()
+    config = b.config
+    state.refresh_status, state.refresh_body = status, body
+    seen = b.refresh()
+    assert [x.status for x in seen] == ([status] if status else [403, 200])
+    assert b.ended == ended and b.jar.cookies[BOUND] == bound
+    assert (b.key is None) == (ended is not None)
+    if ended is None:
+        assert b.config == config and b.session_identifier == "BID"
+
+
+def test_form_and_json_bodies(fake: tuple[Fake, str]) -> None:
+    _, base = fake
+    b = dc.DbscBrowser(base)
+    r = b.post("/login", form={"user": "alice", "password": "a b"})
+    assert r.body == b"user=alice&password=a+b application/x-www-form-urlencoded"
+    assert b.post("/login", json_body={"u": 1}).body == b'{"u": 1} application/json'
