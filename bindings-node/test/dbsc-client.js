@@ -430,6 +430,22 @@ class CookieJar {
 }
 
 /**
+ * The session config in r's body and its (first) cookie credential's name, as { config, name },
+ * or null when Chrome would refuse it: not JSON, no session_identifier, no cookie credential
+ * (only the fields the browser uses are checked; the framework tests assert the rest).
+ */
+function configOf (r) {
+  let config
+  try { config = r.json() } catch { return null }
+  if (!config || typeof config !== 'object' || Array.isArray(config)) return null
+  const sid = config.session_identifier
+  if (typeof sid !== 'string' || !sid || !Array.isArray(config.credentials)) return null
+  const cookie = config.credentials.find((c) => c && c.type === 'cookie')
+  if (!cookie || typeof cookie.name !== 'string') return null
+  return { config, name: cookie.name }
+}
+
+/**
  * Chrome's DBSC machinery, scripted, against baseUrl over real HTTP.
  *
  * baseUrl is where to connect (http://127.0.0.1:PORT); origin the Origin the page has (default:
@@ -485,9 +501,18 @@ class DbscBrowser {
   /**
    * One request with the jar's cookies (cookies: false -> none; or pass Cookie in headers to
    * send exactly that); the answer updates the jar and the DBSC state. Resolves to a Response.
+   * form / json encode a body with its Content-Type (a sign-in form).
    */
-  request (method, path, { headers = {}, body = '', cookies = true } = {}) {
-    const sent = { ...this.extraHeaders, ...headers }
+  request (method, path, { headers = {}, body = '', form, json, cookies = true } = {}) {
+    const sent = { ...this.extraHeaders }
+    if (form !== undefined) {
+      sent['Content-Type'] = 'application/x-www-form-urlencoded'
+      body = new URLSearchParams(form).toString()
+    } else if (json !== undefined) {
+      sent['Content-Type'] = 'application/json'
+      body = JSON.stringify(json)
+    }
+    Object.assign(sent, headers)
     const cookie = this.jar.header()
     if (cookies && cookie && !Object.keys(sent).some((k) => k.toLowerCase() === 'cookie')) sent.Cookie = cookie
     const data = Buffer.from(body)
@@ -573,6 +598,10 @@ class DbscBrowser {
    * POST to the offer's path. A 200 stores the key, the config (sessionIdentifier, refreshUrl,
    * boundCookie) and any challenge for the new session; the bound cookie reaches the jar through
    * Set-Cookie. Other options go to proof() (hostile variants); proofToken is sent verbatim.
+   *
+   * As Chrome, the session is not stored (ended says why) when the 200's body is not a usable
+   * config ('invalid_config') or the response did not set the config's cookie
+   * ('bound_cookie_not_set').
    */
   async register (offer, { key, proofToken, ...overrides } = {}) {
     if (!offer) {
@@ -588,28 +617,32 @@ class DbscBrowser {
     if (proofToken === undefined) proofToken = proof(key, offer.challenge, { registration: true, ...overrides })
     const headers = offer.authorization !== null && offer.authorization !== undefined ? { Authorization: offer.authorization } : {}
     const r = await this.dbscPost(offer.path, { proof: proofToken, headers })
-    if (r.status === 200) {
-      const config = r.json()
-      this.key = key
-      this.alg = alg
-      this.ended = null
-      this.cachedChallenge = null
-      this.lastProof = null
-      this.applyConfig(config, offer.path)
-      this.cacheChallenge(r)
+    if (r.status !== 200) return r
+    const found = configOf(r)
+    if (!found) {
+      this.end('invalid_config')
+      return r
     }
+    const sets = (line) => { const jar = new CookieJar(); jar.absorb(line); return jar.cookies.has(found.name) }
+    if (!r.setCookies.some(sets)) {
+      this.end('bound_cookie_not_set')
+      return r
+    }
+    this.key = key
+    this.alg = alg
+    this.ended = null
+    this.cachedChallenge = null
+    this.lastProof = null
+    this.applyConfig(found, offer.path)
+    this.cacheChallenge(r)
     return r
   }
 
-  applyConfig (config, defaultRefresh) {
-    const sid = config.session_identifier
-    if (typeof sid !== 'string' || !sid) throw new Error('session config without session_identifier')
-    const cookies = (config.credentials || []).filter((c) => c.type === 'cookie')
-    if (!cookies.length) throw new Error('session config without a cookie credential')
+  applyConfig ({ config, name }, defaultRefresh) {
     this.config = config
-    this.sessionIdentifier = sid
+    this.sessionIdentifier = config.session_identifier
     this.refreshUrl = config.refresh_url || defaultRefresh
-    this.boundCookie = cookies[0].name
+    this.boundCookie = name
   }
 
   /** Chrome deletes its DBSC session and key; cookies stay as the server set them. */
@@ -642,7 +675,7 @@ class DbscBrowser {
    * challenge is cached, its proof; on 403 take the last Secure-Session-Challenge whose id is
    * ours, sign it, retry -- at most maxChallenges signed retries. Resolves to every response
    * seen. Afterwards ended says whether Chrome would have deleted the DBSC session:
-   * 'continue_false', 'mismatched_session_id', 'invalid_challenge' (403 without one for us),
+   * 'continue_false', 'invalid_config' (a 200 body that is no config), 'mismatched_session_id', 'invalid_challenge' (403 without one for us),
    * 'too_many_challenges', 'persistent_http_error' (other 3xx/4xx, 401 included); 5xx leaves
    * it (transient). Other options go to every proof (e.g. { key: otherKey }).
    */
@@ -674,10 +707,13 @@ class DbscBrowser {
 
   refreshed (r) {
     if (!r.text.trim()) return // empty body: no config change
-    const config = r.json()
-    if (config.continue === false) return this.end('continue_false')
-    if (config.session_identifier !== this.sessionIdentifier) return this.end('mismatched_session_id')
-    this.applyConfig(config, this.refreshUrl)
+    let parsed = null
+    try { parsed = r.json() } catch {}
+    if (parsed && parsed.continue === false) return this.end('continue_false')
+    const found = configOf(r)
+    if (!found) return this.end('invalid_config')
+    if (found.config.session_identifier !== this.sessionIdentifier) return this.end('mismatched_session_id')
+    this.applyConfig(found, this.refreshUrl)
     // A new config drops the cached challenge; one sent along with it is cached again.
     this.cachedChallenge = null
     this.cacheChallenge(r)

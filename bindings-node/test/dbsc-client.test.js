@@ -356,6 +356,9 @@ class Fake {
     this.repeatChallenge = false // refresh: the same challenge again
     this.endSession = false // refresh: answer continue:false
     this.piggyback = false // refresh 200 carries the next challenge
+    this.registerAnswer = 'ok' // 'ok' | 'no_cookie' (200 without Set-Cookie) | 'junk' body
+    this.refreshStatus = null // answer every refresh with this status
+    this.refreshBody = null // body of the 200 after a good proof (default: the config)
     this.received = []
     this.key = null
     this.challenge = 'C0'
@@ -395,6 +398,7 @@ class Fake {
       const offer = `(${this.offerAlgs});path="/_tessera/dbsc/register";challenge="C0"`
       return [200, [['Set-Cookie', `${SESSION}=T1; ${ATTRS}`], ['Secure-Session-Registration', offer]], 'in']
     }
+    if (route === 'POST /login') return [200, [], `${r.body} ${r.headers['content-type']}`]
     if (route === 'GET /account') return json(200, [], r.cookieLines)
     if (route === 'POST /logout') {
       return [200, [['Set-Cookie', `${SESSION}=; Max-Age=0; ${ATTRS}`], ['Set-Cookie', `${BOUND}=; Max-Age=0; ${ATTRS}`]], '']
@@ -411,9 +415,13 @@ class Fake {
       }
       if (r.proof.payload.jti !== 'C0' || r.cookieLines.join() !== `${SESSION}=T1`) return json(403, [], { error: 'unknown_challenge' })
       this.key = keyFromJwk(jwk)
-      return json(200, [this.boundCookie(), ['Content-Type', 'application/json']], this.config())
+      if (this.registerAnswer === 'junk') return [200, [this.boundCookie()], '<html>']
+      const headers = [['Content-Type', 'application/json']]
+      if (this.registerAnswer !== 'no_cookie') headers.push(this.boundCookie())
+      return json(200, headers, this.config())
     }
     if (route === 'POST /_tessera/dbsc/refresh') {
+      if (this.refreshStatus !== null) return [this.refreshStatus, [], '']
       if (unquote(r.headers['sec-secure-session-id']) !== this.bid) return json(200, [], { session_identifier: 'x', continue: false })
       if (token !== undefined && this.key && !this.always403) {
         try {
@@ -425,6 +433,7 @@ class Fake {
           if (this.endSession) return json(200, [], { session_identifier: this.bid, continue: false })
           const headers = [this.boundCookie()]
           if (this.piggyback) headers.push(this.newChallenge())
+          if (this.refreshBody !== null) return [200, headers, this.refreshBody]
           return json(200, headers, this.config())
         }
       }
@@ -629,5 +638,51 @@ describe('DbscBrowser over HTTP', () => {
     await b.post('/logout')
     assert.equal(b.jar.cookies.size, 0)
     assert.equal((await b.get('/account')).text, '[]')
+  })
+
+  it('registration answers Chrome would not store', async () => {
+    for (const [answer, why] of [['no_cookie', 'bound_cookie_not_set'], ['junk', 'invalid_config']]) {
+      fake.registerAnswer = answer
+      const b = await signedIn()
+      assert.equal((await b.register()).status, 200)
+      assert.deepEqual([b.ended, b.key, b.sessionIdentifier], [why, null, null])
+      await assert.rejects(b.refresh(), /no live DBSC session/)
+    }
+  })
+
+  const cases = [
+    [401, null, 'persistent_http_error', 'B1'],
+    [302, null, 'persistent_http_error', 'B1'],
+    [500, null, null, 'B1'], // transient: the session stays
+    [503, null, null, 'B1'],
+    [null, '', null, 'B2'], // empty body: refreshed, config unchanged
+    [null, 'not json', 'invalid_config', 'B2'],
+    [null, '{"session_identifier":"BID"}', 'invalid_config', 'B2'],
+    [null, JSON.stringify({ ...new Fake().config(), session_identifier: 'NEW' }), 'mismatched_session_id', 'B2']
+  ]
+  for (const [status, body, ended, bound] of cases) {
+    it(`reads a refresh answer as Chrome does (${status} ${JSON.stringify(body)})`, async () => {
+      const b = await signedIn()
+      await b.register()
+      const config = b.config
+      fake.refreshStatus = status
+      fake.refreshBody = body
+      const seen = await b.refresh()
+      assert.deepEqual(statuses(seen), status ? [status] : [403, 200])
+      assert.equal(b.ended, ended)
+      assert.equal(b.jar.cookies.get(BOUND), bound)
+      assert.equal(b.key === null, ended !== null)
+      if (ended === null) {
+        assert.equal(b.config, config)
+        assert.equal(b.sessionIdentifier, 'BID')
+      }
+    })
+  }
+
+  it('form and JSON bodies', async () => {
+    const b = new dc.DbscBrowser(base)
+    assert.equal((await b.post('/login', { form: { user: 'alice', password: 'a b' } })).text,
+      'user=alice&password=a+b application/x-www-form-urlencoded')
+    assert.equal((await b.post('/login', { json: { u: 1 } })).text, '{"u":1} application/json')
   })
 })
