@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use zeroize::Zeroize;
 
+use crate::dbsc::key::Alg;
 use crate::error::{Error, Result};
 
 /// The `SameSite` cookie attribute.
@@ -142,6 +143,8 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     /// `Max-Age` attribute. Default none: a browser-session cookie, never a persistent login.
     pub cookie_max_age: Option<Duration>,
+    /// Device-bound sessions (DBSC, `docs/dbsc.md`): `None` (the default) leaves them off.
+    pub dbsc: Option<Dbsc>,
 }
 
 impl Default for Config {
@@ -163,7 +166,104 @@ impl Default for Config {
             cookie_path: "/".to_owned(),
             cookie_domain: None,
             cookie_max_age: None,
+            dbsc: None,
         }
+    }
+}
+
+/// The shortest bound-cookie lifetime allowed: Chromium signs at most 6 proofs per 9 minutes and
+/// refreshes 2 minutes before expiry, so a shorter cookie would outrun its quota.
+pub const MIN_DBSC_COOKIE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Device-bound session settings. `Dbsc::default()` is the recommended policy.
+///
+/// ```
+/// use tessera::config::{Config, Dbsc};
+/// let config = Config { dbsc: Some(Dbsc::default()), ..Config::default() };
+/// config.validate().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dbsc {
+    /// The algorithms offered, in order of preference (ES256, RS256; `none` does not exist here).
+    pub algorithms: Vec<Alg>,
+    /// Lifetime of a bound cookie (default 10 min, at least [`MIN_DBSC_COOKIE_TTL`]).
+    pub cookie_ttl: Duration,
+    /// How long a refresh challenge may be answered (default 60 s).
+    pub challenge_ttl: Duration,
+    /// How long a registration offer may be taken up (default 2 min).
+    pub registration_ttl: Duration,
+    /// After registration, how long requests without a bound cookie still pass (default 10 s):
+    /// the browser may not have stored the first one yet.
+    pub enforce_grace: Duration,
+    /// Where the two endpoints live: `<prefix>/register`, `<prefix>/refresh`.
+    pub path_prefix: String,
+    /// `scheme://host[:port]` for the session config's `scope.origin`; `None` takes the
+    /// request's own origin as the framework resolves it (set it behind a proxy).
+    pub origin: Option<String>,
+    /// Whether the binding covers the whole site rather than the origin.
+    pub include_site: bool,
+    /// A refresh proof that fails verification also revokes the session (the default only
+    /// ends the browser's DBSC session and keeps the Tessera session).
+    pub revoke_on_bad_proof: bool,
+}
+
+impl Default for Dbsc {
+    fn default() -> Self {
+        Dbsc {
+            algorithms: vec![Alg::Es256, Alg::Rs256],
+            cookie_ttl: Duration::from_secs(10 * 60),
+            challenge_ttl: Duration::from_secs(60),
+            registration_ttl: Duration::from_secs(2 * 60),
+            enforce_grace: Duration::from_secs(10),
+            path_prefix: "/_tessera/dbsc".to_owned(),
+            origin: None,
+            include_site: false,
+            revoke_on_bad_proof: false,
+        }
+    }
+}
+
+impl Dbsc {
+    fn validate(&self, config: &Config) -> Result<()> {
+        let bad = |msg: &str| Err(Error::invalid_config(msg));
+        if self.algorithms.is_empty() {
+            return bad("dbsc_algorithms must name at least one of ES256, RS256");
+        }
+        if self.cookie_ttl < MIN_DBSC_COOKIE_TTL {
+            return bad("dbsc_cookie_ttl must be at least 5 minutes (Chromium's signing quota)");
+        }
+        if self.challenge_ttl.is_zero() || self.registration_ttl.is_zero() {
+            return bad("dbsc_challenge_ttl and dbsc_registration_ttl must be greater than zero");
+        }
+        let prefix = &self.path_prefix;
+        let path_ok = prefix.starts_with('/')
+            && !prefix.ends_with('/')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+        if !path_ok {
+            return bad(
+                "dbsc_path_prefix must start with / and not end with one, in [A-Za-z0-9/-._~]",
+            );
+        }
+        if let Some(origin) = &self.origin {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://localhost"));
+            let ok = rest.is_some_and(|r| {
+                !r.contains('/')
+                    && r.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            });
+            if !ok {
+                return bad("dbsc_origin must be https://host[:port] (no path)");
+            }
+        }
+        if !config.cookie_secure {
+            return bad("dbsc needs cookie_secure: a device-bound session is HTTPS-only");
+        }
+        Ok(())
     }
 }
 
@@ -207,7 +307,11 @@ impl Config {
         {
             return bad("pepper must be at least 16 bytes");
         }
-        self.validate_cookie()
+        self.validate_cookie()?;
+        match &self.dbsc {
+            Some(d) => d.validate(self),
+            None => Ok(()),
+        }
     }
 
     fn validate_cookie(&self) -> Result<()> {

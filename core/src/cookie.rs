@@ -142,6 +142,28 @@ pub fn clear_cookie(config: &Config) -> String {
     out
 }
 
+/// The `Set-Cookie` value that deletes the cookie `name` (same attributes as the session's).
+pub(crate) fn clear_named_cookie(config: &Config, name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 64);
+    out.push_str(name);
+    out.push_str("=; Max-Age=0");
+    push_attributes(config, &mut out);
+    out
+}
+
+/// The session cookie's attributes as a `Set-Cookie` tail without the leading `"; "` and
+/// without `Max-Age` (what a DBSC session config's `attributes` names).
+pub(crate) fn attributes(config: &Config) -> String {
+    let mut out = String::with_capacity(64);
+    push_attributes(config, &mut out);
+    out.trim_start_matches("; ").to_owned()
+}
+
+/// The name of the bound cookie of device-bound sessions: the session cookie's, plus `-bound`.
+pub fn bound_cookie_name(config: &Config) -> String {
+    format!("{}-bound", config.cookie_name)
+}
+
 fn push_attributes(config: &Config, out: &mut String) {
     if let Some(domain) = &config.cookie_domain {
         out.push_str("; Domain=");

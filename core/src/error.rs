@@ -27,15 +27,20 @@ pub enum Reason {
     ExpiredIdle,
     /// The session reached its absolute lifetime.
     ExpiredAbsolute,
+    /// The session is bound to a device (DBSC) and the request did not carry a current bound
+    /// cookie: it is hidden from this request, which is anonymous. Unlike the others it is not
+    /// a dead session: its owner's browser may still use it, so the cookie is not cleared.
+    BindingMissing,
 }
 
 impl Reason {
     /// Every reason, in a fixed order.
-    pub const ALL: [Reason; 4] = [
+    pub const ALL: [Reason; 5] = [
         Reason::Malformed,
         Reason::Unknown,
         Reason::ExpiredIdle,
         Reason::ExpiredAbsolute,
+        Reason::BindingMissing,
     ];
 
     /// The stable string code of this reason.
@@ -45,6 +50,7 @@ impl Reason {
             Reason::Unknown => "unknown",
             Reason::ExpiredIdle => "expired_idle",
             Reason::ExpiredAbsolute => "expired_absolute",
+            Reason::BindingMissing => "binding_missing",
         }
     }
 }
@@ -161,6 +167,7 @@ impl Error {
             Reason::Unknown => "the session does not exist or has ended",
             Reason::ExpiredIdle => "the session expired after being idle",
             Reason::ExpiredAbsolute => "the session reached its absolute lifetime",
+            Reason::BindingMissing => "the session is bound to a device this request did not prove",
         };
         Error::new(ErrorKind::Rejected(reason), message)
     }

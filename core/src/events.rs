@@ -35,6 +35,20 @@ pub enum EventKind {
     /// An anonymous session was ended to make room under the store's `max_sessions` (the least
     /// recently seen first; signed-in sessions never are).
     Evicted,
+    /// A browser bound the session to its key (DBSC); `detail` is the algorithm.
+    Registered,
+    /// A proof of the bound key minted a new bound cookie.
+    Refreshed,
+    /// A registration or refresh proof was refused; `detail` says why (a stable code such as
+    /// `bad_signature`, `unknown_challenge`).
+    ProofFailed,
+    /// A request brought a bound session's long-lived cookie without a current bound cookie;
+    /// the session was hidden from it. `detail`: `absent`, `expired`, `mismatch`, `ambiguous`.
+    BindingMissing,
+    /// A binding ended while the session lives on; `detail`: `login` or `app`.
+    Unbound,
+    /// The signed-in user proved who they are again (step-up): new token, no grace.
+    Reauthenticated,
 }
 
 impl EventKind {
@@ -49,6 +63,12 @@ impl EventKind {
             EventKind::Expired => "expired",
             EventKind::Rejected => "rejected",
             EventKind::Evicted => "evicted",
+            EventKind::Registered => "registered",
+            EventKind::Refreshed => "refreshed",
+            EventKind::ProofFailed => "proof_failed",
+            EventKind::BindingMissing => "binding_missing",
+            EventKind::Unbound => "unbound",
+            EventKind::Reauthenticated => "reauthenticated",
         }
     }
 }
@@ -75,6 +95,8 @@ pub struct Event {
     pub reason: Option<Reason>,
     /// When, by the manager's clock.
     pub at: UnixMillis,
+    /// More about what happened, as a stable code (see each [`EventKind`]). Never a secret.
+    pub detail: Option<&'static str>,
 }
 
 impl Event {
@@ -91,7 +113,13 @@ impl Event {
             user,
             reason: None,
             at,
+            detail: None,
         }
+    }
+
+    pub(crate) fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
     }
 
     pub(crate) fn with_reason(mut self, reason: Option<Reason>) -> Self {

@@ -30,6 +30,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod authn;
+pub mod binding;
 pub mod clock;
 pub mod config;
 pub mod cookie;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
+use crate::authn::Authn;
+use crate::binding::{BindingState, Gate, Proof, Slot, Swapped, challenge_digest};
 use crate::clock::{Clock, SystemClock, UnixMillis, millis};
 use crate::config::Config;
 use crate::cookie::{self, CookieToken};
@@ -17,7 +19,7 @@ use crate::error::{Error, Reason, Result};
 use crate::events::{Event, EventKind, Listener, Listeners};
 use crate::http::visitor_csrf::VisitorCsrf;
 use crate::id::{IdDeriver, SessionId};
-use crate::record::{Load, LoginChange, Record, Rekey};
+use crate::record::{BindingChange, Load, LoginChange, Record, Rekey};
 use crate::session::{Context, Prevalidated, Session, SessionInfo, Validation};
 use crate::store::{MemoryStore, Store};
 use crate::token::Token;
@@ -68,10 +70,21 @@ struct Inner {
     absolute_ms: u64,
     rotation_ms: Option<u64>,
     grace_ms: u64,
+    /// Device-bound sessions' timings in ms, when they are on.
+    dbsc: Option<DbscMillis>,
     listeners: Listeners,
     visitor_csrf: VisitorCsrf,
     /// The process that built the manager.
     pid: u32,
+}
+
+/// [`crate::config::Dbsc`]'s durations, in the store's unit.
+#[derive(Clone, Copy)]
+pub(crate) struct DbscMillis {
+    pub(crate) cookie_ttl: u64,
+    pub(crate) challenge_ttl: u64,
+    pub(crate) registration_ttl: u64,
+    pub(crate) enforce_grace: u64,
 }
 
 /// Builds a [`SessionManager`]; see [`SessionManager::builder`].
@@ -158,6 +171,12 @@ impl Builder {
             absolute_ms: millis(config.absolute_timeout),
             rotation_ms: config.rotation_interval.map(millis),
             grace_ms: millis(config.rotation_grace),
+            dbsc: config.dbsc.as_ref().map(|d| DbscMillis {
+                cookie_ttl: millis(d.cookie_ttl),
+                challenge_ttl: millis(d.challenge_ttl),
+                registration_ttl: millis(d.registration_ttl),
+                enforce_grace: millis(d.enforce_grace),
+            }),
             store: self.store.unwrap_or_else(|| Box::new(MemoryStore::new())),
             clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
             listeners,
@@ -256,10 +275,14 @@ impl SessionManager {
     pub fn validate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let (mut record, via_alias) = match inner.load_live(token, now)? {
+        let gate = inner.gate(ctx, true);
+        let (mut record, via_alias) = match inner.load_live(token, now, &gate)? {
             Ok(found) => found,
             Err(reason) => return Ok(Validation::Rejected(reason)),
         };
+        let proof = gate
+            .admit(record.binding.as_deref(), now)
+            .unwrap_or(Proof::Unbound);
         // `writes_nothing` (the event loop's quick path) must agree with every write below.
         if !ctx.https && record.secure {
             // The token just travelled in clear: the next HTTPS request must rotate it with no
@@ -275,11 +298,14 @@ impl SessionManager {
         if !via_alias && (upgrade || due) {
             // After an HTTP→HTTPS upgrade the old token may have been seen in clear: no grace.
             let grace = if upgrade { 0 } else { inner.grace_ms };
-            if let Some(session) = inner.rotate_record(&record, grace, ctx.https, now)? {
+            if let Some(mut session) = inner.rotate_record(&record, grace, ctx.https, now)? {
+                session.proof = proof;
                 return Ok(Validation::Valid(session));
             }
         }
-        Ok(Validation::Valid(inner.session(record, None)))
+        let mut session = inner.session(record, None);
+        session.proof = proof;
+        Ok(Validation::Valid(session))
     }
 
     /// Start validating `token` without waiting, for a caller that must not block (an event
@@ -316,7 +342,10 @@ impl SessionManager {
             now,
             idle_ms,
             Box::new(move |record| {
+                // A bound session is judged against the request's bound cookie: the blocking
+                // path does that.
                 let quick = record
+                    .filter(|r| r.binding.as_deref().and_then(BindingState::bound).is_none())
                     .filter(|r| inner.writes_nothing(r, https, now))
                     .map(|r| Prevalidated::new(token, inner.session(r, None)));
                 done(quick);
@@ -358,7 +387,7 @@ impl SessionManager {
         let inner = &*self.inner;
         for _ in 0..REKEY_ATTEMPTS {
             let now = inner.clock.now();
-            let record = match inner.load_live(token, now)? {
+            let record = match inner.load_live(token, now, &inner.gate(ctx, true))? {
                 Ok((record, _)) => record,
                 Err(reason) => return Ok(Validation::Rejected(reason)),
             };
@@ -388,6 +417,43 @@ impl SessionManager {
     /// The key and cookie name of CSRF tokens for visitors without a session.
     pub(crate) fn visitor_csrf(&self) -> &VisitorCsrf {
         &self.inner.visitor_csrf
+    }
+
+    /// Device-bound sessions' timings, when they are on.
+    pub(crate) fn dbsc_millis(&self) -> Option<DbscMillis> {
+        self.inner.dbsc
+    }
+
+    /// The live session of `token` as stored, without touching it and whatever its binding
+    /// says (the DBSC endpoints judge the binding themselves, and a refresh is the browser's
+    /// activity, not the user's). Follows an in-grace alias.
+    pub(crate) fn peek(&self, token: &str) -> Result<Result<Record, Reason>> {
+        let inner = &*self.inner;
+        let gate = Gate {
+            touch: false,
+            ..Gate::JUDGED
+        };
+        Ok(inner
+            .load_live(token, inner.clock.now(), &gate)?
+            .map(|(record, _)| record))
+    }
+
+    /// [`Store::swap_binding`] on the manager's store, clock and policy.
+    pub(crate) fn swap_binding(
+        &self,
+        id: &SessionId,
+        expected: Option<&Arc<BindingState>>,
+        new: Option<Arc<BindingState>>,
+    ) -> Result<Swapped> {
+        let inner = &*self.inner;
+        inner
+            .store
+            .swap_binding(id, expected, new, inner.clock.now(), inner.idle_ms)
+    }
+
+    /// Emit `kind` for `record` with `detail`.
+    pub(crate) fn emit_detail(&self, kind: EventKind, record: &Record, detail: &'static str) {
+        self.inner.emit_detail(kind, record, detail);
     }
 
     /// A new token, its id and a CSRF secret (one OS draw), not yet stored anywhere.
@@ -423,8 +489,27 @@ impl SessionManager {
     /// # Errors
     /// `invalid_argument` for an empty or over-long user; `store_unavailable`; `internal`.
     pub fn login(&self, token: Option<&str>, user: &str, ctx: &Context<'_>) -> Result<Session> {
+        self.login_with(token, user, &Authn::default(), ctx)
+    }
+
+    /// [`login`](Self::login), saying how strongly the user authenticated (step-up
+    /// re-authentication judges it later, see [`Session::freshness`]).
+    ///
+    /// With device-bound sessions on and the request over HTTPS, the new session is offered a
+    /// binding: [`Session::offered_challenge`] is the challenge the response's
+    /// `Secure-Session-Registration` header carries. A sign-in ends any binding the session had.
+    ///
+    /// # Errors
+    /// As [`login`](Self::login).
+    pub fn login_with(
+        &self,
+        token: Option<&str>,
+        user: &str,
+        authn: &Authn,
+        ctx: &Context<'_>,
+    ) -> Result<Session> {
         let (minted, csrf) = self.inner.mint_with_csrf()?;
-        self.login_minted(token, user, ctx, minted, csrf)
+        self.login_minted(token, user, authn, ctx, minted, csrf)
     }
 
     /// [`login`](Self::login) with the new token already minted: the request protocol hands the
@@ -433,17 +518,21 @@ impl SessionManager {
         &self,
         token: Option<&str>,
         user: &str,
+        authn: &Authn,
         ctx: &Context<'_>,
         (new_token, new_id): (Token, SessionId),
         csrf: CsrfSecret,
     ) -> Result<Session> {
         let user = check_user(user)?;
         let inner = &*self.inner;
+        let offer = inner.new_offer(ctx.https, inner.clock.now())?;
         let mut session = None;
         if let Some(token) = token {
             for _ in 0..REKEY_ATTEMPTS {
                 let now = inner.clock.now();
-                let Ok((record, _)) = inner.load_live(token, now)? else {
+                // A request that did not prove a bound session's device does not sign in on
+                // it: it gets a session of its own below, and the owner's stays untouched.
+                let Ok((record, _)) = inner.load_live(token, now, &inner.gate(ctx, true))? else {
                     break;
                 };
                 let keep_data = self.login_keeps_data(record.user.as_deref(), &user);
@@ -454,6 +543,8 @@ impl SessionManager {
                     deadline: now.saturating_add(inner.absolute_ms),
                     keep_data,
                     user_agent: ctx.user_agent.map(clip_user_agent),
+                    auth: Arc::new(authn.clone().at(now)),
+                    binding: BindingChange::Replace(offer.as_ref().map(|(s, _)| s.clone())),
                 };
                 let change = Rekey {
                     new_id,
@@ -462,30 +553,192 @@ impl SessionManager {
                     login: Some(login),
                 };
                 if let Some(rec) = inner.store.rekey(&record.id, &change, now, inner.idle_ms)? {
+                    if record
+                        .binding
+                        .as_deref()
+                        .and_then(BindingState::bound)
+                        .is_some()
+                    {
+                        inner.emit_detail(EventKind::Unbound, &record, "login");
+                    }
                     inner.emit(EventKind::Login, &rec, Some(record.id), None);
                     session = Some(inner.session(rec, Some(new_token.clone())));
                     break;
                 }
             }
         }
-        let session = match session {
+        let mut session = match session {
             Some(s) => s,
             None => {
-                let s = inner.insert_minted(
+                let now = inner.clock.now();
+                let s = inner.insert_with(
                     Some(user.clone()),
                     None,
                     ctx,
                     (new_token, new_id),
                     Some(csrf),
+                    |record| {
+                        record.auth = Some(Arc::new(authn.clone().at(now)));
+                        record.binding = offer.as_ref().map(|(s, _)| s.clone());
+                    },
                 )?;
                 inner.emit(EventKind::Login, &s.record, None, None);
                 s
             }
         };
+        session.offer = offer.map(|(_, challenge)| challenge);
         if let Some(max) = inner.config.max_sessions_per_user {
             inner.evict_beyond(&user, max, session.id())?;
         }
         Ok(session)
+    }
+
+    /// The signed-in user of the session of `token` proved who they are again (step-up):
+    /// the session gets a new token with no grace (the old one dies at once), a new CSRF
+    /// secret, a fresh absolute deadline, and `authn` as its authentication, timed now. User,
+    /// data and device binding are kept.
+    ///
+    /// # Errors
+    /// `invalid_argument` if the session is anonymous (sign the user in instead);
+    /// `store_unavailable`; a dead token is `Ok(Validation::Rejected(_))`.
+    pub fn reauthenticate(
+        &self,
+        token: &str,
+        authn: &Authn,
+        ctx: &Context<'_>,
+    ) -> Result<Validation> {
+        let (minted, csrf) = self.inner.mint_with_csrf()?;
+        self.reauthenticate_minted(token, authn, ctx, minted, csrf)
+    }
+
+    pub(crate) fn reauthenticate_minted(
+        &self,
+        token: &str,
+        authn: &Authn,
+        ctx: &Context<'_>,
+        (new_token, new_id): (Token, SessionId),
+        csrf: CsrfSecret,
+    ) -> Result<Validation> {
+        let inner = &*self.inner;
+        for _ in 0..REKEY_ATTEMPTS {
+            let now = inner.clock.now();
+            let gate = inner.gate(ctx, true);
+            let record = match inner.load_live(token, now, &gate)? {
+                Ok((record, _)) => record,
+                Err(reason) => return Ok(Validation::Rejected(reason)),
+            };
+            let Some(user) = record.user.clone() else {
+                return Err(Error::invalid_argument(
+                    "re-authentication needs a signed-in session (sign the user in instead)",
+                ));
+            };
+            let change = Rekey {
+                new_id,
+                alias_until: None,
+                secure: ctx.https,
+                login: Some(LoginChange {
+                    user: user.clone(),
+                    expected_user: Some(user),
+                    csrf: csrf.clone(),
+                    deadline: now.saturating_add(inner.absolute_ms),
+                    keep_data: true,
+                    user_agent: ctx.user_agent.map(clip_user_agent),
+                    auth: Arc::new(authn.clone().at(now)),
+                    binding: BindingChange::Keep,
+                }),
+            };
+            if let Some(rec) = inner.store.rekey(&record.id, &change, now, inner.idle_ms)? {
+                inner.emit(EventKind::Reauthenticated, &rec, Some(record.id), None);
+                let mut session = inner.session(rec, Some(new_token));
+                session.proof = gate
+                    .admit(session.record.binding.as_deref(), now)
+                    .unwrap_or(Proof::Unbound);
+                return Ok(Validation::Valid(session));
+            }
+        }
+        Err(Error::internal(
+            "the session kept changing while being re-authenticated",
+        ))
+    }
+
+    /// Offer the signed-in, unbound session of `token` a device binding now (sign-ins offer one
+    /// by themselves): the returned challenge goes into the response's
+    /// `Secure-Session-Registration` header. `None` when there is nothing to offer: device-bound
+    /// sessions are off, the request is not HTTPS, the session is anonymous or already bound.
+    ///
+    /// # Errors
+    /// `store_unavailable`; a rejection if the token has no live session.
+    pub fn offer_binding(&self, token: &str, ctx: &Context<'_>) -> Result<Option<String>> {
+        let inner = &*self.inner;
+        for _ in 0..REKEY_ATTEMPTS {
+            let now = inner.clock.now();
+            let record = match inner.load_live(token, now, &inner.gate(ctx, false))? {
+                Ok((record, _)) => record,
+                Err(reason) => return Err(Error::rejected(reason)),
+            };
+            let bound = record.binding.as_deref().and_then(BindingState::bound);
+            if record.user.is_none() || bound.is_some() {
+                return Ok(None);
+            }
+            let Some((state, challenge)) = inner.new_offer(ctx.https, now)? else {
+                return Ok(None);
+            };
+            let swapped = inner.store.swap_binding(
+                &record.id,
+                record.binding.as_ref(),
+                Some(state),
+                now,
+                inner.idle_ms,
+            )?;
+            match swapped {
+                Swapped::Done => return Ok(Some(challenge)),
+                Swapped::Gone => return Err(Error::rejected(Reason::Unknown)),
+                Swapped::Changed => {}
+            }
+        }
+        Err(Error::internal(
+            "the session kept changing while a binding was offered",
+        ))
+    }
+
+    /// End the device binding of session `id` (an app's "forget this device"); the session
+    /// itself lives on, and the browser's DBSC session ends at its next refresh. Returns whether
+    /// there was a binding (or an offer) to end.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn unbind(&self, id: &SessionId) -> Result<bool> {
+        let inner = &*self.inner;
+        for _ in 0..REKEY_ATTEMPTS {
+            let now = inner.clock.now();
+            let record = match inner
+                .store
+                .load_gated(id, now, inner.idle_ms, &Gate::JUDGED)?
+            {
+                Load::Live { record, .. } => record,
+                _ => return Ok(false),
+            };
+            let Some(state) = record.binding.as_ref() else {
+                return Ok(false);
+            };
+            let was_bound = state.bound().is_some();
+            match inner
+                .store
+                .swap_binding(&record.id, Some(state), None, now, inner.idle_ms)?
+            {
+                Swapped::Done => {
+                    if was_bound {
+                        inner.emit_detail(EventKind::Unbound, &record, "app");
+                    }
+                    return Ok(true);
+                }
+                Swapped::Gone => return Ok(false),
+                Swapped::Changed => {}
+            }
+        }
+        Err(Error::internal(
+            "the session kept changing while its binding was ended",
+        ))
     }
 
     /// End the session of `token` (and its alias). Returns whether a session was ended.
@@ -576,6 +829,17 @@ impl SessionManager {
                 absolute_deadline: r.deadline,
                 user_agent: r.user_agent.as_deref().map(str::to_owned),
                 secure: r.secure,
+                authenticated: r.authenticated(),
+                bound_at: r
+                    .binding
+                    .as_deref()
+                    .and_then(BindingState::bound)
+                    .map(|b| b.bound_at),
+                key_thumbprint: r
+                    .binding
+                    .as_deref()
+                    .and_then(BindingState::bound)
+                    .map(|b| b.jkt_text()),
             })
             .collect();
         list.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
@@ -657,9 +921,14 @@ impl SessionManager {
         for _ in 0..REKEY_ATTEMPTS {
             let now = inner.clock.now();
             // The deadline is capped by the policy's, which counts from created_at.
-            let record = match inner.store.load(id, now, inner.idle_ms)? {
+            let record = match inner
+                .store
+                .load_gated(id, now, inner.idle_ms, &Gate::JUDGED)?
+            {
                 Load::Live { record, .. } => record,
-                Load::Expired(..) | Load::Missing => return Err(Error::rejected(Reason::Unknown)),
+                Load::Expired(..) | Load::Unproven(..) | Load::Missing => {
+                    return Err(Error::rejected(Reason::Unknown));
+                }
             };
             let policy_end = record.created_at.saturating_add(inner.absolute_ms);
             let change = crate::record::ExpiryChange {
@@ -699,7 +968,11 @@ impl SessionManager {
     /// A rejection if the token has no live session; `store_unavailable`.
     pub fn csrf_token(&self, token: &str) -> Result<String> {
         let inner = &*self.inner;
-        match inner.load_live(token, inner.clock.now())? {
+        match inner.load_live(
+            token,
+            inner.clock.now(),
+            &inner.gate(&Context::default(), true),
+        )? {
             Ok((record, _)) => record.csrf.mint(),
             Err(reason) => Err(Error::rejected(reason)),
         }
@@ -711,7 +984,8 @@ impl SessionManager {
     /// `store_unavailable`; a dead session simply gives `false`.
     pub fn verify_csrf(&self, token: &str, candidate: &str) -> Result<bool> {
         let inner = &*self.inner;
-        Ok(match inner.load_live(token, inner.clock.now())? {
+        let gate = inner.gate(&Context::default(), true);
+        Ok(match inner.load_live(token, inner.clock.now(), &gate)? {
             Ok((record, _)) => record.csrf.verify(candidate),
             Err(_) => false,
         })
@@ -837,7 +1111,49 @@ impl Inner {
             record,
             new_token,
             idle_ms: self.idle_ms,
+            proof: Proof::Unbound,
+            offer: None,
         }
+    }
+
+    /// How a request with `ctx` reads its session. With device-bound sessions off, bindings
+    /// are not enforced (turning the feature off must not lock bound users out).
+    fn gate(&self, ctx: &Context<'_>, touch: bool) -> Gate {
+        match &self.dbsc {
+            Some(d) => Gate {
+                presented: ctx.bound,
+                grace_ms: d.enforce_grace,
+                touch,
+            },
+            None => Gate {
+                touch,
+                ..Gate::JUDGED
+            },
+        }
+    }
+
+    /// A registration offer for a session signed in over HTTPS, and its challenge's text.
+    fn new_offer(
+        &self,
+        https: bool,
+        now: UnixMillis,
+    ) -> Result<Option<(Arc<BindingState>, String)>> {
+        let Some(d) = self.dbsc.filter(|_| https) else {
+            return Ok(None);
+        };
+        let challenge = Token::generate()?.expose();
+        let slot = Slot {
+            hash: challenge_digest(&challenge),
+            until: now.saturating_add(d.registration_ttl),
+        };
+        Ok(Some((Arc::new(BindingState::Offered(slot)), challenge)))
+    }
+
+    fn emit_detail(&self, kind: EventKind, record: &Record, detail: &'static str) {
+        self.listeners.emit(|| {
+            Event::new(kind, Some(record.id), record.user.clone(), self.clock.now())
+                .with_detail(detail)
+        });
     }
 
     fn emit(
@@ -862,8 +1178,21 @@ impl Inner {
         user: Option<Arc<str>>,
         data: Option<Arc<Data>>,
         ctx: &Context<'_>,
+        minted: (Token, SessionId),
+        csrf: Option<CsrfSecret>,
+    ) -> Result<Session> {
+        self.insert_with(user, data, ctx, minted, csrf, |_| {})
+    }
+
+    /// Store a new record, after `fill` has set what only some callers set.
+    fn insert_with(
+        &self,
+        user: Option<Arc<str>>,
+        data: Option<Arc<Data>>,
+        ctx: &Context<'_>,
         (token, id): (Token, SessionId),
         csrf: Option<CsrfSecret>,
+        fill: impl FnOnce(&mut Record),
     ) -> Result<Session> {
         let now = self.clock.now();
         let csrf = match csrf {
@@ -873,6 +1202,7 @@ impl Inner {
         let mut record = Record::new(id, user, now, self.absolute_ms, ctx.https, csrf);
         record.data = data;
         record.user_agent = ctx.user_agent.map(clip_user_agent);
+        fill(&mut record);
         let made_room =
             self.store
                 .insert_within(record.clone(), self.idle_ms, self.config.max_sessions)?;
@@ -884,7 +1214,12 @@ impl Inner {
 
     /// Parse, look up and touch; on expiry remove the record and emit the events.
     /// The outer `Result` is the store's; the inner one the token's verdict.
-    fn load_live(&self, token: &str, now: UnixMillis) -> Result<Result<(Record, bool), Reason>> {
+    fn load_live(
+        &self,
+        token: &str,
+        now: UnixMillis,
+        gate: &Gate,
+    ) -> Result<Result<(Record, bool), Reason>> {
         let Ok(token) = Token::parse(token) else {
             self.listeners.emit(|| {
                 Event::new(EventKind::Rejected, None, None, now)
@@ -893,8 +1228,13 @@ impl Inner {
             return Ok(Err(Reason::Malformed));
         };
         let id = self.ids.derive(&token);
-        match self.store.load(&id, now, self.idle_ms)? {
+        match self.store.load_gated(&id, now, self.idle_ms, gate)? {
             Load::Live { record, via_alias } => Ok(Ok((record, via_alias))),
+            Load::Unproven(missing, record) => {
+                // Not an ending: the owner's browser may still use the session.
+                self.emit_detail(EventKind::BindingMissing, &record, missing.code());
+                Ok(Err(Reason::BindingMissing))
+            }
             Load::Missing => {
                 self.listeners.emit(|| {
                     Event::new(EventKind::Rejected, Some(id), None, now)

@@ -17,16 +17,23 @@
 //! | `cookie_max_age_ms` | integer ms or `null` (browser-session cookie) | whole seconds are sent |
 //! | `sweep_interval_ms` | integer ms or `null` (no background sweeper) | builder |
 //! | `store` | URL: `memory://` (see [`store::open`](crate::store::open)) | builder |
+//! | `dbsc` | boolean: device-bound sessions on (`docs/dbsc.md`) | `dbsc` |
+//! | `dbsc_algorithms` | array of `"ES256"`, `"RS256"` | needs `dbsc: true`, as every `dbsc_*` |
+//! | `dbsc_cookie_ttl_ms`, `dbsc_challenge_ttl_ms`, `dbsc_registration_ttl_ms`, `dbsc_enforce_grace_ms` | integer ms | |
+//! | `dbsc_path_prefix` | string | default `/_tessera/dbsc` |
+//! | `dbsc_origin` | string or `null` (the request's origin) | |
+//! | `dbsc_include_site`, `dbsc_revoke_on_bad_proof` | boolean | |
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Config, Pepper, SameSite};
+use crate::config::{Config, Dbsc, Pepper, SameSite};
+use crate::dbsc::key::Alg;
 use crate::error::{Error, Result};
 
 /// Every option name [`apply`] accepts.
-pub const NAMES: [&str; 18] = [
+pub const NAMES: [&str; 28] = [
     "idle_timeout_ms",
     "absolute_timeout_ms",
     "rotation_interval_ms",
@@ -45,6 +52,16 @@ pub const NAMES: [&str; 18] = [
     "cookie_max_age_ms",
     "sweep_interval_ms",
     "store",
+    "dbsc",
+    "dbsc_algorithms",
+    "dbsc_cookie_ttl_ms",
+    "dbsc_challenge_ttl_ms",
+    "dbsc_registration_ttl_ms",
+    "dbsc_enforce_grace_ms",
+    "dbsc_path_prefix",
+    "dbsc_origin",
+    "dbsc_include_site",
+    "dbsc_revoke_on_bad_proof",
 ];
 
 /// Options that are not [`Config`] fields but choices of the manager around it.
@@ -72,8 +89,21 @@ pub struct ManagerOptions {
 /// combination is checked later, by [`Config::validate`].
 pub fn apply(config: &mut Config, options: &Map<String, Value>) -> Result<ManagerOptions> {
     let mut manager = ManagerOptions::default();
+    let mut dbsc_on = None;
+    let mut dbsc_tuned = false;
     for (name, value) in options {
+        if let Some(field) = name.strip_prefix("dbsc_") {
+            dbsc_tuned = true;
+            dbsc_option(
+                config.dbsc.get_or_insert_with(Dbsc::default),
+                field,
+                name,
+                value,
+            )?;
+            continue;
+        }
         match name.as_str() {
+            "dbsc" => dbsc_on = Some(boolean(name, value)?),
             "idle_timeout_ms" => config.idle_timeout = millis(name, value)?,
             "absolute_timeout_ms" => config.absolute_timeout = millis(name, value)?,
             "rotation_interval_ms" => {
@@ -98,15 +128,56 @@ pub fn apply(config: &mut Config, options: &Map<String, Value>) -> Result<Manage
                 manager.sweep_interval = Some(nullable(value, |v| millis(name, v))?)
             }
             "store" => manager.store = Some(string(name, value)?),
-            other => {
-                return Err(Error::invalid_config(format!(
-                    "unknown option {other:?}; known options: {}",
-                    NAMES.join(", ")
-                )));
-            }
+            other => return Err(unknown(other)),
         }
     }
+    match (dbsc_on, dbsc_tuned) {
+        (Some(true), _) => {
+            config.dbsc.get_or_insert_with(Dbsc::default);
+        }
+        (Some(false), false) => config.dbsc = None,
+        (_, true) => {
+            return Err(Error::invalid_config(
+                "dbsc_* options need dbsc: true (device-bound sessions are off otherwise)",
+            ));
+        }
+        (None, false) => {}
+    }
     Ok(manager)
+}
+
+fn unknown(name: &str) -> Error {
+    Error::invalid_config(format!(
+        "unknown option {name:?}; known options: {}",
+        NAMES.join(", ")
+    ))
+}
+
+fn dbsc_option(dbsc: &mut Dbsc, field: &str, name: &str, value: &Value) -> Result<()> {
+    match field {
+        "algorithms" => {
+            let bad = || {
+                Error::invalid_config(format!(
+                    "{name} must be a non-empty array of \"ES256\", \"RS256\""
+                ))
+            };
+            let list = value.as_array().ok_or_else(bad)?;
+            dbsc.algorithms = list
+                .iter()
+                .map(|v| v.as_str().and_then(Alg::parse).ok_or_else(bad))
+                .collect::<Result<_>>()?;
+        }
+        "cookie_ttl_ms" => dbsc.cookie_ttl = millis(name, value)?,
+        "challenge_ttl_ms" => dbsc.challenge_ttl = millis(name, value)?,
+        "registration_ttl_ms" => dbsc.registration_ttl = millis(name, value)?,
+        "enforce_grace_ms" => dbsc.enforce_grace = millis(name, value)?,
+        "path_prefix" => dbsc.path_prefix = string(name, value)?,
+        "origin" => dbsc.origin = nullable(value, |v| string(name, v))?,
+        "include_site" => dbsc.include_site = boolean(name, value)?,
+        "revoke_on_bad_proof" => dbsc.revoke_on_bad_proof = boolean(name, value)?,
+        _ => return Err(unknown(name)),
+    }
+    Ok(())
 }
 
 fn nullable<T>(value: &Value, f: impl FnOnce(&Value) -> Result<T>) -> Result<Option<T>> {
@@ -178,7 +249,53 @@ mod tests {
         assert!(c.pepper.is_some());
         assert_eq!(m.sweep_interval, Some(None));
         assert_eq!(m.store.as_deref(), Some("memory://"));
-        assert_eq!(NAMES.len(), 18);
+        assert_eq!(NAMES.len(), 28);
+    }
+
+    #[test]
+    fn dbsc_options_tune_the_feature_and_need_it_on() {
+        let (c, _) = apply_json(json!({
+            "dbsc": true, "dbsc_algorithms": ["RS256"], "dbsc_cookie_ttl_ms": 400000,
+            "dbsc_challenge_ttl_ms": 1000, "dbsc_registration_ttl_ms": 2000,
+            "dbsc_enforce_grace_ms": 0, "dbsc_path_prefix": "/dbsc", "dbsc_origin": "https://a.example",
+            "dbsc_include_site": true, "dbsc_revoke_on_bad_proof": true
+        }))
+        .unwrap();
+        let d = c.dbsc.clone().unwrap();
+        assert_eq!(d.algorithms, vec![Alg::Rs256]);
+        assert_eq!(d.cookie_ttl, Duration::from_secs(400));
+        assert_eq!(d.enforce_grace, Duration::ZERO);
+        assert_eq!(d.path_prefix, "/dbsc");
+        assert_eq!(d.origin.as_deref(), Some("https://a.example"));
+        assert!(d.include_site && d.revoke_on_bad_proof);
+        c.validate().unwrap();
+        let (c, _) = apply_json(json!({"dbsc": true})).unwrap();
+        assert_eq!(c.dbsc, Some(Dbsc::default()));
+        let (c, _) = apply_json(json!({"dbsc": false})).unwrap();
+        assert_eq!(c.dbsc, None);
+        for bad in [
+            json!({"dbsc_cookie_ttl_ms": 400000}),
+            json!({"dbsc": false, "dbsc_include_site": true}),
+            json!({"dbsc": true, "dbsc_algorithms": ["none"]}),
+            json!({"dbsc": true, "dbsc_algorithms": "ES256"}),
+            json!({"dbsc": true, "dbsc_bogus": 1}),
+        ] {
+            assert_eq!(
+                apply_json(bad.clone()).unwrap_err().code(),
+                "invalid_config",
+                "{bad}"
+            );
+        }
+        for bad in [
+            json!({"dbsc": true, "dbsc_cookie_ttl_ms": 299999}),
+            json!({"dbsc": true, "dbsc_algorithms": []}),
+            json!({"dbsc": true, "dbsc_path_prefix": "dbsc"}),
+            json!({"dbsc": true, "dbsc_origin": "http://evil.example"}),
+            json!({"dbsc": true, "cookie_secure": false, "cookie_name": "sid"}),
+        ] {
+            let (c, _) = apply_json(bad.clone()).unwrap();
+            assert_eq!(c.validate().unwrap_err().code(), "invalid_config", "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::authn::Authenticated;
+use crate::binding::{BindingState, Missing};
 use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
 use crate::data::Data;
@@ -42,6 +44,13 @@ pub struct Record {
     /// This session's own idle timeout, set by the app to end it sooner than the configured one
     /// (`None` = the configured one). It can only shorten: see [`Record::idle_ms`].
     pub max_idle_ms: Option<u64>,
+    /// When and how strongly its user last authenticated. `None` for anonymous sessions, and
+    /// for signed-in ones written before step-up existed: [`Record::authenticated`] reads those.
+    pub auth: Option<Arc<Authenticated>>,
+    /// Its device binding, or the offer of one. Changed only by
+    /// [`Store::swap_binding`](crate::store::Store::swap_binding) and by a login's rekey: a
+    /// write of the data never touches it.
+    pub binding: Option<Arc<BindingState>>,
 }
 
 impl Record {
@@ -67,7 +76,18 @@ impl Record {
             data: None,
             predecessor: None,
             max_idle_ms: None,
+            auth: None,
+            binding: None,
         }
+    }
+
+    /// When and how strongly the user last authenticated; `None` for an anonymous session.
+    pub fn authenticated(&self) -> Option<Authenticated> {
+        self.user.as_ref()?;
+        Some(match &self.auth {
+            Some(a) => (**a).clone(),
+            None => Authenticated::legacy(self.created_at),
+        })
     }
 
     /// The idle timeout in force for this record when `configured` is the manager's: the shorter
@@ -158,6 +178,9 @@ pub enum Load {
     },
     /// Present but expired (not touched); the caller removes it.
     Expired(Reason, Record),
+    /// Alive and bound to a device, but the request did not prove the device (see
+    /// [`Gate`](crate::binding::Gate)): not touched, and not to be served to this request.
+    Unproven(Missing, Record),
     /// No such session (or an alias past its grace).
     Missing,
 }
@@ -205,6 +228,20 @@ pub struct LoginChange {
     pub keep_data: bool,
     /// New user agent label, if known.
     pub user_agent: Option<Arc<str>>,
+    /// How the user authenticated, now.
+    pub auth: Arc<Authenticated>,
+    /// What becomes of the device binding.
+    pub binding: BindingChange,
+}
+
+/// What a login's rekey does to the session's device binding.
+#[derive(Clone, Debug)]
+pub enum BindingChange {
+    /// Keep it (re-authentication of the same user on the same device).
+    Keep,
+    /// Replace it: `None` ends it, `Some` stores a new offer (a sign-in ends the binding of
+    /// the session it started from).
+    Replace(Option<Arc<BindingState>>),
 }
 
 #[cfg(test)]

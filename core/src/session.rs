@@ -5,6 +5,8 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use serde_json::Value;
 
+use crate::authn::{Authenticated, Freshness};
+use crate::binding::{Binding, BindingState, Presented, Proof};
 use crate::clock::UnixMillis;
 use crate::data::Data;
 use crate::error::{Reason, Result};
@@ -24,6 +26,10 @@ pub struct Context<'a> {
     /// [`list_user`](crate::SessionManager::list_user). It is not enforced: browsers change it on
     /// every update, and an attacker who has the token can copy it anyway.
     pub user_agent: Option<&'a str>,
+    /// The request's bound cookie(s) (device-bound sessions, `docs/dbsc.md`). A bound session is
+    /// served only to a request that carries a current one; [`http::begin`](crate::http::begin)
+    /// fills it from the `Cookie` header.
+    pub bound: Presented,
 }
 
 impl Context<'_> {
@@ -31,6 +37,7 @@ impl Context<'_> {
     pub const HTTPS: Context<'static> = Context {
         https: true,
         user_agent: None,
+        bound: Presented::Absent,
     };
 }
 
@@ -72,6 +79,8 @@ pub struct Session {
     pub(crate) record: Record,
     pub(crate) new_token: Option<Token>,
     pub(crate) idle_ms: u64,
+    pub(crate) proof: Proof,
+    pub(crate) offer: Option<String>,
 }
 
 impl Session {
@@ -162,6 +171,38 @@ impl Session {
     pub fn record(&self) -> &Record {
         &self.record
     }
+
+    /// How this request proved the session's device: `Unbound` for a session that is not
+    /// device-bound, `Pending` just after registration, `Fresh` with a current bound cookie.
+    /// (A request that did not prove a bound session never gets the session at all.)
+    pub fn proof(&self) -> Proof {
+        self.proof
+    }
+
+    /// The device binding, if the session is bound.
+    pub fn binding(&self) -> Option<&Binding> {
+        self.record.binding.as_deref().and_then(BindingState::bound)
+    }
+
+    /// When and how strongly the user last authenticated; `None` for an anonymous session.
+    pub fn authenticated(&self) -> Option<Authenticated> {
+        self.record.authenticated()
+    }
+
+    /// Whether a sensitive operation may go ahead: the user authenticated less than
+    /// `max_age_ms` before `now`, with at least `min_level` (see [`Freshness`]).
+    pub fn freshness(&self, now: UnixMillis, max_age_ms: u64, min_level: u8) -> Freshness {
+        match self.authenticated() {
+            None => Freshness::Anonymous,
+            Some(a) => a.freshness(now, max_age_ms, min_level),
+        }
+    }
+
+    /// The registration challenge this call offered the browser (device-bound sessions): the
+    /// response must carry it in `Secure-Session-Registration`.
+    pub fn offered_challenge(&self) -> Option<&str> {
+        self.offer.as_deref()
+    }
 }
 
 /// Public information about one of a user's sessions, for "your devices" pages. Never a token.
@@ -182,6 +223,12 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     /// Whether it has only used HTTPS.
     pub secure: bool,
+    /// When and how strongly its user last authenticated.
+    pub authenticated: Option<Authenticated>,
+    /// When it was bound to a device (DBSC), if it is.
+    pub bound_at: Option<UnixMillis>,
+    /// The bound key's RFC 7638 thumbprint (base64url), if it is bound.
+    pub key_thumbprint: Option<String>,
 }
 
 /// A session that one read of the store settled, for the request whose cookie carried the token

@@ -493,6 +493,7 @@ fn prepare_and_finish_agree_on_every_outcome() {
                         expiry: (flags & 4 != 0)
                             .then_some(Expiry::Persistent(Some(Duration::from_secs(60)))),
                         expiry_changed: flags & 4 != 0,
+                        ..Outcome::default()
                     };
                     let mut r = http::begin(&m, &head("POST", cookie.as_deref())).unwrap();
                     let promised = r.prepare(&m, &outcome).unwrap();

@@ -208,6 +208,7 @@ fn the_user_agent_is_recorded_clipped_and_listed() {
     let ctx = Context {
         https: true,
         user_agent: Some(&ua),
+        ..Context::default()
     };
     let s = m.login(None, "zoe", &ctx).unwrap();
     let listed = m.list_user("zoe").unwrap();
@@ -234,9 +235,26 @@ impl<F: Fn(&str) -> tessera::Result<()> + Send + Sync + 'static> Store for Hooke
         (self.hook)("insert")?;
         self.inner.insert_within(record, idle_ms, max_sessions)
     }
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> tessera::Result<Load> {
+    fn load_gated(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        gate: &tessera::binding::Gate,
+    ) -> tessera::Result<Load> {
         (self.hook)("load")?;
-        self.inner.load(id, now, idle_ms)
+        self.inner.load_gated(id, now, idle_ms, gate)
+    }
+    fn swap_binding(
+        &self,
+        id: &SessionId,
+        expected: Option<&Arc<tessera::binding::BindingState>>,
+        new: Option<Arc<tessera::binding::BindingState>>,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> tessera::Result<tessera::binding::Swapped> {
+        (self.hook)("swap_binding")?;
+        self.inner.swap_binding(id, expected, new, now, idle_ms)
     }
     fn rekey(
         &self,

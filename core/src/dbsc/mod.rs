@@ -12,13 +12,19 @@
 //!   refresh (the stored key), with one stable failure code per refusal.
 //! - [`wire`]: the header values and JSON bodies Tessera sends and the header values it reads.
 //!
-//! Challenges, the single use of a challenge and the binding's storage are the caller's: these
-//! functions say only whether a proof is well formed and signed, and which `jti` it names.
+//! - [`endpoint`]: the registration and refresh endpoints, headers in, whole response out, on
+//!   the session's stored binding ([`crate::binding`]): single-use challenges, bound cookies,
+//!   one compare-and-swap per change.
+//!
+//! [`key`], [`proof`] and [`wire`] say only whether a proof is well formed and signed, and which
+//! `jti` it names; [`endpoint`] holds the state.
 
+pub mod endpoint;
 pub mod key;
 pub mod proof;
 pub mod wire;
 
+pub use endpoint::{DbscHead, EndpointResponse, refresh, register};
 pub use key::{Alg, PublicKey};
 pub use proof::{ProofFailure, Registration, verify_refresh, verify_registration};
 pub use wire::{ScopeRule, SessionConfig, WireError};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::authn::Authn;
 use crate::clock::UnixMillis;
 use crate::data::Data;
 use crate::id::SessionId;
@@ -23,6 +24,10 @@ pub enum Auth {
     LoggedIn(String),
     /// The app signed out or ended the session during the request.
     LoggedOut,
+    /// The signed-in user proved who they are again (step-up re-authentication): a new token,
+    /// the old one dead at once, and this authentication recorded as of now. User, data and
+    /// device binding are kept. Ignored without a signed-in session.
+    Reauthenticated(Authn),
 }
 
 /// A session's own expiry, which may shorten the configured policy and never lengthen it.
@@ -54,6 +59,9 @@ pub struct Outcome {
     pub data: Option<Data>,
     /// A user change.
     pub auth: Auth,
+    /// How strongly the user of a login in [`auth`](Self::auth) authenticated (`None`: one
+    /// factor, [`Authn::default`]).
+    pub authn: Option<Authn>,
     /// Give the session a new token, the old one dead at once, user and data kept.
     pub regenerate: bool,
     /// The session's expiry as the framework holds it (`None`: not given, nothing changes).
@@ -88,6 +96,12 @@ pub struct Response {
     /// The session ended under this request (logged out, revoked or expired elsewhere while it
     /// ran); the request's writes were dropped.
     pub ended: bool,
+    /// The `Set-Cookie` value deleting the bound cookie of a device-bound session this request
+    /// signed out, signed in over, or found dead.
+    pub bound_cookie: Option<String>,
+    /// The `Secure-Session-Registration` value offering the browser a device binding (a
+    /// sign-in with device-bound sessions on, or [`Request::offer_binding`](super::Request::offer_binding)).
+    pub registration: Option<String>,
 }
 
 impl Response {
@@ -99,6 +113,12 @@ impl Response {
         }
         if let Some(cookie) = &self.csrf_cookie {
             out.push(("Set-Cookie", cookie.as_str()));
+        }
+        if let Some(cookie) = &self.bound_cookie {
+            out.push(("Set-Cookie", cookie.as_str()));
+        }
+        if let Some(offer) = &self.registration {
+            out.push(("Secure-Session-Registration", offer.as_str()));
         }
         if self.no_store {
             out.push(crate::cookie::CACHE_CONTROL);
@@ -118,6 +138,11 @@ impl std::fmt::Debug for Response {
             .field(
                 "csrf_cookie",
                 &self.csrf_cookie.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bound_cookie", &self.bound_cookie)
+            .field(
+                "registration",
+                &self.registration.as_ref().map(|_| "<offer>"),
             )
             .field("no_store", &self.no_store)
             .field("session_id", &self.session_id)

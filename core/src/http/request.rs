@@ -8,6 +8,8 @@ use once_cell::sync::Lazy;
 use super::changes::Changes;
 use super::method::needs_csrf;
 use super::outcome::{Auth, Expiry, Outcome, Response};
+use crate::authn::{Authn, Freshness};
+use crate::binding::{Presented, Proof};
 use crate::clock::{UnixMillis, millis};
 use crate::cookie::{self, CookieToken};
 use crate::csrf::CsrfSecret;
@@ -131,6 +133,15 @@ pub struct Request {
     /// The session ended under this request; nothing may re-create it.
     ended: bool,
     csrf: CsrfCheck,
+    /// The bound cookie(s) the request carries (device-bound sessions).
+    bound: Presented,
+    /// The request's cookie names a device-bound session it did not prove: the session is
+    /// hidden from it, and nothing the app does may touch it or clear its cookie.
+    hidden: bool,
+    /// The response must delete the bound cookie (the session it proved was replaced or ended).
+    clear_bound: bool,
+    /// A registration challenge offered during this request, for `Secure-Session-Registration`.
+    offer: Option<String>,
 }
 
 /// Begin a request: find the session cookie, validate it (rotating the token on the manager's
@@ -202,7 +213,19 @@ fn begin_with(
         clear: false,
         ended: false,
         csrf: CsrfCheck::NotNeeded,
+        bound: Presented::Absent,
+        hidden: false,
+        clear_bound: false,
+        offer: None,
     };
+    if let (Some(header), Some(_)) = (head.cookie_header, &manager.config().dbsc) {
+        let name = cookie::bound_cookie_name(manager.config());
+        request.bound = match cookie::find_session_cookie(header, &name) {
+            CookieToken::Absent => Presented::Absent,
+            CookieToken::One(value) => Presented::from_values(std::iter::once(value)),
+            CookieToken::Ambiguous => Presented::Ambiguous,
+        };
+    }
     let found = head
         .cookie_header
         .map_or(CookieToken::Absent, |h| manager.token_from_cookie_header(h));
@@ -222,6 +245,13 @@ fn begin_with(
                     }
                     request.begun_user = session.record.user.clone();
                     request.session = Some(session);
+                }
+                // Not a dead session: its owner's browser may still prove it. The request is
+                // anonymous and leaves the session and its cookie alone.
+                Validation::Rejected(Reason::BindingMissing) => {
+                    request.had_cookie = true;
+                    request.reason = Some(Reason::BindingMissing);
+                    request.hidden = true;
                 }
                 Validation::Rejected(reason) => request.dead_cookie(reason),
             }
@@ -252,6 +282,7 @@ impl Request {
         Context {
             https: self.ctx_https,
             user_agent: self.user_agent.as_deref(),
+            bound: self.bound,
         }
     }
 
@@ -259,6 +290,7 @@ impl Request {
         self.had_cookie = true;
         self.reason = Some(reason);
         self.clear = true;
+        self.clear_bound = self.bound != Presented::Absent;
     }
 
     /// The live session, if the request has one (loaded, or made by this request).
@@ -326,6 +358,55 @@ impl Request {
     /// The CSRF verdict of [`begin`].
     pub fn csrf(&self) -> CsrfCheck {
         self.csrf
+    }
+
+    /// How the request proved its session's device: `None` without a session (a request that
+    /// did not prove a bound session has none, and [`reason`](Self::reason) is
+    /// `binding_missing`).
+    pub fn proof(&self) -> Option<Proof> {
+        self.session.as_ref().map(Session::proof)
+    }
+
+    /// Whether a sensitive operation may go ahead on this request: its user authenticated less
+    /// than `max_age_ms` ago with at least `min_level` (step-up; see [`Freshness`]). A pure
+    /// read: nothing is written.
+    pub fn require_recent(
+        &self,
+        manager: &SessionManager,
+        max_age_ms: u64,
+        min_level: u8,
+    ) -> Freshness {
+        match &self.session {
+            Some(s) => s.freshness(manager.now(), max_age_ms, min_level),
+            None => Freshness::Anonymous,
+        }
+    }
+
+    /// Offer the signed-in session a device binding on this response (sign-ins offer one by
+    /// themselves). Returns whether an offer was made: device-bound sessions on, HTTPS, a
+    /// signed-in session not bound yet.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn offer_binding(&mut self, manager: &SessionManager) -> Result<bool> {
+        let Some(token) = self.token.as_ref().map(Token::expose) else {
+            return Ok(false);
+        };
+        if self.session.as_ref().is_none_or(|s| s.user().is_none()) {
+            return Ok(false);
+        }
+        match manager.offer_binding(&token, &self.ctx()) {
+            Ok(offer) => {
+                let made = offer.is_some();
+                self.offer = offer.or(self.offer.take());
+                Ok(made)
+            }
+            Err(e) if e.reason().is_some() => {
+                self.lost();
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether `candidate` is a CSRF token of this request (constant time); for a token found
@@ -408,6 +489,7 @@ impl Request {
         self.send = None;
         self.ended = true;
         self.clear = true;
+        self.clear_bound = self.bound != Presented::Absent;
     }
 
     // -- steps an app may take at once (and finish takes for it) ---------------------------
@@ -420,11 +502,57 @@ impl Request {
     /// # Errors
     /// `invalid_argument` for a bad user id; `store_unavailable`; `internal`.
     pub fn login(&mut self, manager: &SessionManager, user: &str) -> Result<()> {
+        self.login_with(manager, user, &Authn::default())
+    }
+
+    /// [`login`](Self::login), saying how strongly the user authenticated (step-up judges it
+    /// later: [`require_recent`](Self::require_recent)).
+    ///
+    /// # Errors
+    /// As [`login`](Self::login).
+    pub fn login_with(
+        &mut self,
+        manager: &SessionManager,
+        user: &str,
+        authn: &Authn,
+    ) -> Result<()> {
         let (token, id, csrf) = self.take_minted(manager)?;
         let old = self.token.as_ref().map(Token::expose);
-        let session = manager.login_minted(old.as_deref(), user, &self.ctx(), (token, id), csrf)?;
+        let ctx = self.ctx();
+        let session = manager.login_minted(old.as_deref(), user, authn, &ctx, (token, id), csrf)?;
+        self.offer = session.offered_challenge().map(str::to_owned);
         self.adopt(session);
+        // A sign-in ends any binding: the bound cookie the browser holds is of no use now.
+        self.clear_bound = self.bound != Presented::Absent;
         Ok(())
+    }
+
+    /// The signed-in user proved who they are again (step-up): a new token now, the old one
+    /// dead at once, a new CSRF secret, `authn` recorded as of now; user, data and device
+    /// binding kept. Returns false if there was no live session (nothing is created).
+    ///
+    /// # Errors
+    /// `invalid_argument` for an anonymous session; `store_unavailable`; `internal`.
+    pub fn reauthenticate(&mut self, manager: &SessionManager, authn: &Authn) -> Result<bool> {
+        let Some(old) = self.token.as_ref().map(Token::expose) else {
+            return Ok(false);
+        };
+        if self.session.as_ref().is_none_or(|s| s.user().is_none()) {
+            return Err(Error::invalid_argument(
+                "re-authentication needs a signed-in session (sign the user in instead)",
+            ));
+        }
+        let (token, id, csrf) = self.take_minted(manager)?;
+        match manager.reauthenticate_minted(&old, authn, &self.ctx(), (token, id), csrf)? {
+            Validation::Valid(session) => {
+                self.adopt(session);
+                Ok(true)
+            }
+            Validation::Rejected(_) => {
+                self.lost();
+                Ok(false)
+            }
+        }
     }
 
     /// Whether signing `user` in now would carry the session's data over (see
@@ -440,7 +568,9 @@ impl Request {
     /// # Errors
     /// `store_unavailable`.
     pub fn logout(&mut self, manager: &SessionManager) -> Result<bool> {
-        let had_session = self.session.is_some() || self.had_cookie;
+        // A hidden session is not this request's to end (nor its cookie to clear).
+        let had_session = self.session.is_some() || (self.had_cookie && !self.hidden);
+        self.clear_bound |= self.bound != Presented::Absent && self.session.is_some();
         let ended = match self.token.take() {
             Some(token) => manager.logout(&token.expose())?,
             None => false,
@@ -488,7 +618,9 @@ impl Request {
     /// `data_too_large` (nothing written); `invalid_argument` for an empty key;
     /// `store_unavailable`.
     pub fn write(&mut self, manager: &SessionManager, changes: &Changes) -> Result<()> {
-        if self.ended {
+        // A request that did not prove its bound session writes nowhere: a new session would
+        // replace the owner's cookie in whatever client sent it, for nothing.
+        if self.ended || (self.hidden && self.session.is_none()) {
             return Ok(());
         }
         if let Some(session) = &mut self.session {
@@ -526,7 +658,7 @@ impl Request {
     /// # Errors
     /// `store_unavailable`; `internal`.
     pub fn create(&mut self, manager: &SessionManager) -> Result<()> {
-        if self.session.is_some() || self.ended {
+        if self.session.is_some() || self.ended || self.hidden {
             return Ok(());
         }
         let (token, id, csrf) = self.take_minted(manager)?;
@@ -588,7 +720,9 @@ impl Request {
         let changes = self.changes(outcome);
         let plan = self.plan(outcome, &changes);
         let token = match plan.step {
-            Step::Login(_) | Step::Regenerate if self.session.is_some() || plan.login() => {
+            Step::Login(_) | Step::Regenerate | Step::Reauthenticate(_)
+                if self.session.is_some() || plan.login() =>
+            {
                 Some(self.reserve(manager)?.token.clone())
             }
             _ if plan.creates(self) => Some(self.reserve(manager)?.token.clone()),
@@ -656,7 +790,12 @@ impl Request {
                 )?;
             }
             Step::Login(user) => {
-                self.login(manager, user)?;
+                let authn = outcome.authn.clone().unwrap_or_default();
+                self.login_with(manager, user, &authn)?;
+                self.write(manager, &changes)?;
+            }
+            Step::Reauthenticate(authn) => {
+                self.reauthenticate(manager, authn)?;
                 self.write(manager, &changes)?;
             }
             Step::Regenerate => {
@@ -707,6 +846,10 @@ impl Request {
             }
             Auth::User(None) if current.is_some() => Some(Step::Logout),
             Auth::User(_) => None,
+            Auth::Reauthenticated(authn) if current.is_some() => {
+                Some(Step::Reauthenticate(authn.clone()))
+            }
+            Auth::Reauthenticated(_) => None,
         };
         let step = match auth_step {
             // A failed request signs nobody in and cycles nothing; a logout still happens.
@@ -746,10 +889,27 @@ impl Request {
             None if clear => None,
             None => self.session.as_ref().and(self.token.clone()),
         };
+        let bound_cookie = self
+            .clear_bound
+            .then(|| cookie::clear_named_cookie(config, &cookie::bound_cookie_name(config)));
+        let registration = match (&self.offer, &config.dbsc, &self.session) {
+            (Some(challenge), Some(dbsc), Some(_)) => crate::dbsc::wire::registration_header(
+                &dbsc.algorithms,
+                &format!("{}/register", dbsc.path_prefix),
+                challenge,
+            )
+            .ok(),
+            _ => None,
+        };
         Response {
-            no_store: set_cookie.is_some() || csrf_cookie.is_some(),
+            no_store: set_cookie.is_some()
+                || csrf_cookie.is_some()
+                || bound_cookie.is_some()
+                || registration.is_some(),
             set_cookie,
             csrf_cookie,
+            bound_cookie,
+            registration,
             token: held,
             session_id: self.session.as_ref().map(|s| *s.id()),
             user: self.user().map(str::to_owned),
@@ -792,6 +952,7 @@ enum Step {
     Login(String),
     Logout,
     Regenerate,
+    Reauthenticate(Authn),
 }
 
 struct Plan {
@@ -818,7 +979,7 @@ impl Plan {
                 request.session.is_none() && !request.ended && self.wrote
             }
             Step::Login(_) => true,
-            Step::Nothing => false,
+            Step::Nothing | Step::Reauthenticate(_) => false,
         }
     }
 }

@@ -7,11 +7,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::authn::Authn;
+use crate::binding::{
+    Binding, BindingState, Gate, Missing, Presented, Slot, Swapped, challenge_digest, cookie_digest,
+};
 use crate::csrf::CsrfSecret;
 use crate::data::DataOp;
 use crate::error::{ErrorKind, Reason};
 use crate::id::{IdDeriver, SessionId};
-use crate::record::{ExpiryChange, Load, LoginChange, Record, Rekey};
+use crate::record::{BindingChange, ExpiryChange, Load, LoginChange, Record, Rekey};
 use crate::store::Store;
 use crate::token::Token;
 
@@ -60,6 +64,10 @@ macro_rules! store_conformance_tests {
             the_cap_evicts_the_least_recently_seen_anonymous_session,
             the_cap_never_ends_or_refuses_a_signed_in_session,
             the_cap_ends_an_expired_session_before_a_live_one,
+            binding_swaps_only_from_the_expected_state,
+            a_bound_record_is_served_only_with_its_cookie,
+            data_writes_and_binding_changes_keep_each_other,
+            authentication_and_binding_follow_rekeys,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -244,6 +252,8 @@ pub fn login_rekey_changes_owner_and_secrets(store: &dyn Store) {
             deadline: T0 + 100 + ABSOLUTE,
             keep_data: true,
             user_agent: Some(Arc::from("agent/1")),
+            auth: Arc::new(Authn::default().at(0)),
+            binding: BindingChange::Replace(None),
         }),
     };
     assert!(
@@ -281,6 +291,8 @@ pub fn login_rekey_changes_owner_and_secrets(store: &dyn Store) {
             deadline: T0 + 200 + ABSOLUTE,
             keep_data: false,
             user_agent: None,
+            auth: Arc::new(Authn::default().at(0)),
+            binding: BindingChange::Replace(None),
         }),
     };
     let got = store
@@ -670,6 +682,8 @@ pub fn login_keeps_the_sessions_own_idle(store: &dyn Store) {
             deadline: T0 + 10 + ABSOLUTE,
             keep_data: true,
             user_agent: None,
+            auth: Arc::new(Authn::default().at(0)),
+            binding: BindingChange::Replace(None),
         }),
     };
     let got = store.rekey(&r.id, &change, T0 + 10, IDLE).unwrap().unwrap();
@@ -743,4 +757,239 @@ pub fn the_cap_ends_an_expired_session_before_a_live_one(store: &dyn Store) {
     assert_eq!(removed[0].id, old.id);
     assert_eq!(removed[0].expired, Some(Reason::ExpiredIdle));
     live(store, &recent.id, T0 + IDLE + 1_000);
+}
+
+// ---- device binding and step-up (issue 15) ----
+
+fn bound_state(bound_at: u64, cookie: &str, until: u64) -> Arc<BindingState> {
+    Arc::new(BindingState::Bound(Binding::new(
+        [3; 16],
+        r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#.into(),
+        [4; 32],
+        bound_at,
+        Slot {
+            hash: cookie_digest(cookie),
+            until,
+        },
+    )))
+}
+
+fn offer_state(until: u64) -> Arc<BindingState> {
+    Arc::new(BindingState::Offered(Slot {
+        hash: challenge_digest("C0"),
+        until,
+    }))
+}
+
+fn gate(cookie: Option<&str>, touch: bool) -> Gate {
+    Gate {
+        presented: Presented::from_values(cookie.into_iter()),
+        grace_ms: 0,
+        touch,
+    }
+}
+
+/// The live record whatever its binding (an id-named read, as an administrator's).
+fn judged(store: &dyn Store, id: &SessionId, now: u64) -> Record {
+    match store.load_gated(id, now, IDLE, &Gate::JUDGED).unwrap() {
+        Load::Live { record, .. } => record,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn last_seen(store: &dyn Store, id: &SessionId, now: u64) -> u64 {
+    match store.load_gated(id, now, IDLE, &gate(None, false)).unwrap() {
+        Load::Live { record, .. } | Load::Unproven(_, record) => record.last_seen,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The binding state changes only from the state the caller saw, on a live primary record.
+pub fn binding_swaps_only_from_the_expected_state(store: &dyn Store) {
+    let (_, r) = fresh(Some("bob"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let offer = offer_state(T0 + 100);
+    let swap = |expected: Option<&Arc<BindingState>>, new: Option<Arc<BindingState>>, now| {
+        store.swap_binding(&r.id, expected, new, now, IDLE).unwrap()
+    };
+    assert_eq!(swap(None, Some(offer.clone()), T0 + 1), Swapped::Done);
+    // A caller that saw no binding lost the race.
+    assert_eq!(swap(None, None, T0 + 2), Swapped::Changed);
+    assert_eq!(live(store, &r.id, T0 + 3).binding.as_deref(), Some(&*offer));
+    let bound = bound_state(T0 + 4, "B1", T0 + 1000);
+    // Compared by value: an equal state read afresh matches.
+    let seen = offer_state(T0 + 100);
+    assert_eq!(
+        swap(Some(&seen), Some(bound.clone()), T0 + 4),
+        Swapped::Done
+    );
+    assert_eq!(swap(Some(&offer), None, T0 + 5), Swapped::Changed);
+    // Nothing else moved: not the data, the user, last_seen or the deadline.
+    let now = judged(store, &r.id, T0 + 6);
+    assert_eq!(now.binding.as_deref(), Some(&*bound));
+    assert_eq!(now.user.as_deref(), Some("bob"));
+    assert_eq!(now.deadline, r.deadline);
+    // Never on a missing, aliased-away or expired record.
+    assert_eq!(
+        store
+            .swap_binding(&new_id(), None, None, T0 + 7, IDLE)
+            .unwrap(),
+        Swapped::Gone
+    );
+    let moved = rotate(store, &r.id, T0 + 8, Some(1000)).expect("rekeyed");
+    assert_eq!(swap(Some(&bound), None, T0 + 9), Swapped::Gone);
+    assert_eq!(
+        moved.binding.as_deref(),
+        Some(&*bound),
+        "a rotation keeps the binding"
+    );
+    assert_eq!(
+        store
+            .swap_binding(&moved.id, Some(&bound), None, T0 + 8 + IDLE, IDLE)
+            .unwrap(),
+        Swapped::Gone
+    );
+}
+
+/// A bound record is served, and touched, only to a request with a current bound cookie; an
+/// unproven request leaves it as it was.
+pub fn a_bound_record_is_served_only_with_its_cookie(store: &dyn Store) {
+    let (_, mut r) = fresh(Some("bob"), T0);
+    r.binding = Some(bound_state(T0, "B1", T0 + 30_000));
+    store.insert(r.clone(), IDLE).unwrap();
+    let load = |cookie: Option<&str>, now| store.load_gated(&r.id, now, IDLE, &gate(cookie, true));
+    for (cookie, missing) in [(None, Missing::Absent), (Some("B2"), Missing::Mismatch)] {
+        match load(cookie, T0 + 10_000).unwrap() {
+            Load::Unproven(m, record) => {
+                assert_eq!(m, missing);
+                assert_eq!(record.last_seen, T0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(last_seen(store, &r.id, T0 + 10_001), T0, "not touched");
+    match load(Some("B1"), T0 + 20_000).unwrap() {
+        Load::Live { record, .. } => assert_eq!(record.last_seen, T0 + 20_000),
+        other => panic!("{other:?}"),
+    }
+    // The cookie's own time is over.
+    assert!(matches!(
+        load(Some("B1"), T0 + 30_000).unwrap(),
+        Load::Unproven(Missing::Expired, _)
+    ));
+    // Through an in-grace alias, the same rule.
+    let moved = rotate(store, &r.id, T0 + 30_001, Some(1000)).expect("rekeyed");
+    assert!(matches!(
+        load(None, T0 + 30_002).unwrap(),
+        Load::Unproven(Missing::Absent, _)
+    ));
+    // A read that does not touch leaves last_seen where it was.
+    let before = last_seen(store, &moved.id, T0 + 30_003);
+    assert!(matches!(
+        store
+            .load_gated(&moved.id, T0 + 40_000, IDLE, &gate(Some("B1"), false))
+            .unwrap(),
+        Load::Unproven(Missing::Expired, _)
+    ));
+    assert_eq!(last_seen(store, &moved.id, T0 + 40_001), before);
+}
+
+/// A write of the data never touches the binding, and a binding change never the data.
+pub fn data_writes_and_binding_changes_keep_each_other(store: &dyn Store) {
+    let (_, r) = fresh(Some("bob"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    let bound = bound_state(T0, "B1", T0 + 30_000);
+    assert_eq!(
+        store
+            .swap_binding(&r.id, None, Some(bound.clone()), T0 + 1, IDLE)
+            .unwrap(),
+        Swapped::Done
+    );
+    store
+        .update_data(
+            &r.id,
+            &DataOp::Set("k".into(), json!(1)),
+            1024,
+            T0 + 2,
+            IDLE,
+        )
+        .unwrap();
+    let offer = offer_state(T0 + 99);
+    assert_eq!(
+        store
+            .swap_binding(&r.id, Some(&bound), Some(offer.clone()), T0 + 3, IDLE)
+            .unwrap(),
+        Swapped::Done
+    );
+    let record = live(store, &r.id, T0 + 4);
+    assert_eq!(record.binding.as_deref(), Some(&*offer));
+    assert_eq!(
+        record.data.as_deref().and_then(|d| d.get("k")),
+        Some(&json!(1))
+    );
+}
+
+/// A session's authentication is stored with it; a sign-in's rekey sets it and replaces the
+/// binding, a re-authentication's keeps the binding, a rotation keeps both.
+pub fn authentication_and_binding_follow_rekeys(store: &dyn Store) {
+    let (_, mut r) = fresh(Some("bob"), T0);
+    let first = Arc::new(Authn::new(1, ["pwd"]).unwrap().at(T0));
+    r.auth = Some(first.clone());
+    r.binding = Some(bound_state(T0, "B1", T0 + 30_000));
+    store.insert(r.clone(), IDLE).unwrap();
+    let read = |id: &SessionId, now| judged(store, id, now);
+    assert_eq!(read(&r.id, T0 + 1).auth, Some(first.clone()));
+    let rotated = rotate(store, &r.id, T0 + 2, None).expect("rekeyed");
+    assert_eq!(rotated.auth, Some(first.clone()));
+    assert_eq!(rotated.binding, r.binding);
+    let login = |id: &SessionId, level: u8, binding: BindingChange, now: u64| {
+        let change = Rekey {
+            new_id: new_id(),
+            alias_until: None,
+            secure: true,
+            login: Some(LoginChange {
+                user: Arc::from("bob"),
+                expected_user: Some(Arc::from("bob")),
+                csrf: CsrfSecret::generate().unwrap(),
+                deadline: now + ABSOLUTE,
+                keep_data: true,
+                user_agent: None,
+                auth: Arc::new(Authn::new(level, ["pwd", "otp"]).unwrap().at(now)),
+                binding,
+            }),
+        };
+        store
+            .rekey(id, &change, now, IDLE)
+            .unwrap()
+            .expect("rekeyed")
+    };
+    let stepped = login(&rotated.id, 2, BindingChange::Keep, T0 + 3);
+    let stored = read(&stepped.id, T0 + 4);
+    assert_eq!(
+        stored.binding, r.binding,
+        "re-authentication keeps the binding"
+    );
+    let auth = stored.auth.expect("authenticated");
+    assert_eq!((auth.at, auth.level), (T0 + 3, 2));
+    assert_eq!(auth.amr, vec!["pwd".to_owned(), "otp".to_owned()]);
+    let offer = offer_state(T0 + 100);
+    let signed_in = login(
+        &stepped.id,
+        1,
+        BindingChange::Replace(Some(offer.clone())),
+        T0 + 5,
+    );
+    assert_eq!(
+        read(&signed_in.id, T0 + 6).binding.as_deref(),
+        Some(&*offer)
+    );
+    let again = login(&signed_in.id, 1, BindingChange::Replace(None), T0 + 7);
+    assert_eq!(
+        read(&again.id, T0 + 8).binding,
+        None,
+        "a sign-in ends the binding"
+    );
+    // Listed with it.
+    let listed = store.list_user("bob").unwrap();
+    assert!(listed.iter().any(|l| l.id == again.id && l.auth.is_some()));
 }

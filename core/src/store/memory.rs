@@ -28,12 +28,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use hashbrown::{HashMap, HashSet, HashTable};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
+use crate::authn::Authenticated;
+use crate::binding::{BindingState, Gate, Swapped, same_state};
 use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
-use crate::record::{ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle};
+use crate::record::{
+    BindingChange, ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle,
+};
 use crate::store::Store;
 
 /// Wheel bucket width.
@@ -101,6 +105,10 @@ struct Entry {
     /// under the shard's write lock.
     max_idle_ms: u64,
     secure: bool,
+    auth: Option<Arc<Authenticated>>,
+    /// Replaced whole under the shard's write lock (`swap_binding`, a login's rekey), never by a
+    /// write of the data.
+    binding: Option<Arc<BindingState>>,
 }
 
 struct Alias {
@@ -123,6 +131,8 @@ impl Entry {
             csrf: r.csrf,
             max_idle_ms: r.max_idle_ms.unwrap_or(u64::MAX),
             secure: r.secure,
+            auth: r.auth,
+            binding: r.binding,
         })
     }
 
@@ -140,6 +150,35 @@ impl Entry {
             data: self.data.clone(),
             predecessor: None,
             max_idle_ms: (self.max_idle_ms != u64::MAX).then_some(self.max_idle_ms),
+            auth: self.auth.clone(),
+            binding: self.binding.clone(),
+        }
+    }
+
+    /// What a read through `gate` finds in this live-or-expired entry, touching it if admitted.
+    #[inline]
+    fn read(&self, now: UnixMillis, idle_ms: u64, gate: &Gate, via_alias: bool) -> Load {
+        // Unbound entries, the common case, are judged by the touch alone.
+        if self.binding.is_some() || !gate.touch {
+            if let Err(reason) = self.check_live(now, idle_ms) {
+                return Load::Expired(reason, self.snapshot());
+            }
+            if let Err(missing) = gate.admit(self.binding.as_deref(), now) {
+                return Load::Unproven(missing, self.snapshot());
+            }
+            if !gate.touch {
+                return Load::Live {
+                    record: self.snapshot(),
+                    via_alias,
+                };
+            }
+        }
+        match self.touch(now, idle_ms) {
+            Ok(()) => Load::Live {
+                record: self.snapshot(),
+                via_alias,
+            },
+            Err(reason) => Load::Expired(reason, self.snapshot()),
         }
     }
 
@@ -604,17 +643,17 @@ impl Store for MemoryStore {
         Ok(made_room)
     }
 
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+    fn load_gated(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        gate: &Gate,
+    ) -> Result<Load> {
         let target = {
             let shard = self.shard(id).read();
             if let Some(e) = shard.find(id) {
-                return Ok(match e.touch(now, idle_ms) {
-                    Ok(()) => Load::Live {
-                        record: e.snapshot(),
-                        via_alias: false,
-                    },
-                    Err(reason) => Load::Expired(reason, e.snapshot()),
-                });
+                return Ok(e.read(now, idle_ms, gate, false));
             }
             match shard.alias(id) {
                 Some(a) if a.until > now => a.target,
@@ -623,15 +662,31 @@ impl Store for MemoryStore {
         };
         let shard = self.shard(&target).read();
         Ok(match shard.find(&target) {
-            Some(e) => match e.touch(now, idle_ms) {
-                Ok(()) => Load::Live {
-                    record: e.snapshot(),
-                    via_alias: true,
-                },
-                Err(reason) => Load::Expired(reason, e.snapshot()),
-            },
+            Some(e) => e.read(now, idle_ms, gate, true),
             None => Load::Missing,
         })
+    }
+
+    fn swap_binding(
+        &self,
+        id: &SessionId,
+        expected: Option<&Arc<BindingState>>,
+        new: Option<Arc<BindingState>>,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Swapped> {
+        let mut shard = self.shard(id).write();
+        let Some(entry) = shard.find_mut(id) else {
+            return Ok(Swapped::Gone);
+        };
+        if entry.check_live(now, idle_ms).is_err() {
+            return Ok(Swapped::Gone);
+        }
+        if !same_state(entry.binding.as_ref(), expected) {
+            return Ok(Swapped::Changed);
+        }
+        entry.binding = new;
+        Ok(Swapped::Done)
     }
 
     fn rekey(
@@ -690,6 +745,10 @@ impl Store for MemoryStore {
                 }
                 if login.user_agent.is_some() {
                     entry.user_agent = login.user_agent.clone();
+                }
+                entry.auth = Some(login.auth.clone());
+                if let BindingChange::Replace(binding) = &login.binding {
+                    entry.binding = binding.clone();
                 }
             }
             if let Some(until) = change.alias_until {

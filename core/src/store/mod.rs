@@ -22,6 +22,7 @@
 
 use std::sync::Arc;
 
+use crate::binding::{BindingState, Gate, Missing, Swapped};
 use crate::clock::UnixMillis;
 use crate::data::{Data, DataOp};
 use crate::error::{Error, Result};
@@ -69,6 +70,13 @@ pub type ReadDone = Box<dyn FnOnce(Option<Record>) + Send + 'static>;
 /// ```
 pub fn touch_slack_ms(idle_ms: u64) -> u64 {
     (idle_ms / 64).min(60_000)
+}
+
+/// For a store that reads a live record before it decides whether to write: why `gate` does
+/// not admit `record` (the request did not prove the session's device), in which case the store
+/// answers [`Load::Unproven`] without touching it.
+pub fn unproven(record: &Record, gate: &Gate, now: UnixMillis) -> Option<Missing> {
+    gate.admit(record.binding.as_deref(), now).err()
 }
 
 /// Open the store a URL names: `memory://` (optionally `memory://?shards=N`),
@@ -165,12 +173,45 @@ pub trait Store: Send + Sync + 'static {
         self.insert_within(record, idle_ms, None).map(drop)
     }
 
-    /// Look `id` up — following an alias inside its grace window — and, if the record is alive,
-    /// move its `last_seen` to `now`. Never touches an expired record.
+    /// Look `id` up — following an alias inside its grace window — and, if the record is alive
+    /// and `gate` admits it (see [`Gate::admit`]), move its `last_seen` to `now` (unless
+    /// `gate.touch` is false). Never touches an expired record, nor a bound one the request
+    /// did not prove ([`Load::Unproven`]). [`unproven`] applies the rule for stores that read
+    /// before they write.
     ///
     /// # Errors
     /// `store_unavailable`.
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load>;
+    fn load_gated(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        gate: &Gate,
+    ) -> Result<Load>;
+
+    /// [`load_gated`](Self::load_gated) for a request that carries no bound cookie.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+        self.load_gated(id, now, idle_ms, &Gate::NONE)
+    }
+
+    /// Replace the device binding state of the live session primary under `id`, if it is still
+    /// `expected` (compared by value): the one write a registration, a refresh or an unbind
+    /// makes. Atomic with every other primitive; never touches `last_seen`, the data or
+    /// anything else, never follows an alias, never revives a session.
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    fn swap_binding(
+        &self,
+        id: &SessionId,
+        expected: Option<&Arc<BindingState>>,
+        new: Option<Arc<BindingState>>,
+        now: UnixMillis,
+        idle_ms: u64,
+    ) -> Result<Swapped>;
 
     /// Move the live record that is primary under `id` to `change.new_id`, leaving `id` as an alias
     /// until `change.alias_until` (or nowhere), and apply the login change if any. Also ends the
@@ -363,8 +404,24 @@ macro_rules! forward_store {
             ) -> Result<Vec<Removed>> {
                 (**self).insert_within(record, idle_ms, max_sessions)
             }
-            fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
-                (**self).load(id, now, idle_ms)
+            fn load_gated(
+                &self,
+                id: &SessionId,
+                now: UnixMillis,
+                idle_ms: u64,
+                gate: &Gate,
+            ) -> Result<Load> {
+                (**self).load_gated(id, now, idle_ms, gate)
+            }
+            fn swap_binding(
+                &self,
+                id: &SessionId,
+                expected: Option<&Arc<BindingState>>,
+                new: Option<Arc<BindingState>>,
+                now: UnixMillis,
+                idle_ms: u64,
+            ) -> Result<Swapped> {
+                (**self).swap_binding(id, expected, new, now, idle_ms)
             }
             fn rekey(
                 &self,

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use redis::Value;
 
+use crate::authn::Authenticated;
+use crate::binding::BindingState;
 use crate::csrf::CsrfSecret;
 use crate::data::Data;
 use crate::error::{Error, Reason, Result};
@@ -100,6 +102,14 @@ pub(super) fn decode(value: Option<&Value>, what: &str) -> Result<Record> {
             Some(t) => Some(t.parse().map_err(|_| bad(what))?),
             None => None,
         },
+        auth: text("auth")?
+            .map(Authenticated::from_stored)
+            .transpose()?
+            .map(Arc::new),
+        binding: text("bind")?
+            .map(BindingState::from_stored)
+            .transpose()?
+            .map(Arc::new),
     })
 }
 

@@ -31,12 +31,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use crate::binding::{BindingState, Gate, Swapped};
 use crate::clock::UnixMillis;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
 use crate::record::{ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle};
-use crate::store::{Store, touch_slack_ms};
+use crate::store::{Store, touch_slack_ms, unproven};
 
 pub use options::{DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_POOL_SIZE, SqliteOptions};
 pub use schema::SCHEMA_VERSION;
@@ -433,7 +434,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
+    fn load_gated(
+        &self,
+        id: &SessionId,
+        now: UnixMillis,
+        idle_ms: u64,
+        gate: &Gate,
+    ) -> Result<Load> {
         self.run(|conn| {
             // The common case: one read, no write lock.
             let Some((via, record)) = lookup(conn, id, now)? else {
@@ -441,6 +448,15 @@ impl Store for SqliteStore {
             };
             if let Err(reason) = record.check_live(now, idle_ms) {
                 return Ok(Load::Expired(reason, record));
+            }
+            if let Some(missing) = unproven(&record, gate, now) {
+                return Ok(Load::Unproven(missing, record));
+            }
+            if !gate.touch {
+                return Ok(Load::Live {
+                    record,
+                    via_alias: via,
+                });
             }
             if !needs_touch(&record, now, idle_ms) {
                 return Ok(touched(record, now, via));
@@ -456,6 +472,9 @@ impl Store for SqliteStore {
             if let Err(reason) = record.check_live(now, idle_ms) {
                 return Ok(Load::Expired(reason, record));
             }
+            if let Some(missing) = unproven(&record, gate, now) {
+                return Ok(Load::Unproven(missing, record));
+            }
             if needs_touch(&record, now, idle_ms) {
                 let due = record
                     .deadline
@@ -467,6 +486,17 @@ impl Store for SqliteStore {
             tx.commit().map_err(sql_error)?;
             Ok(touched(record, now, via))
         })
+    }
+
+    fn swap_binding(
+        &self,
+        _id: &SessionId,
+        _expected: Option<&Arc<BindingState>>,
+        _new: Option<Arc<BindingState>>,
+        _now: UnixMillis,
+        _idle_ms: u64,
+    ) -> Result<Swapped> {
+        Err(Error::internal("TODO(issue 15): sqlite swap_binding"))
     }
 
     fn rekey(
@@ -827,8 +857,24 @@ mod tests {
         ) -> Result<Vec<Removed>> {
             self.store.insert_within(record, idle_ms, max_sessions)
         }
-        fn load(&self, id: &SessionId, now: UnixMillis, idle_ms: u64) -> Result<Load> {
-            self.store.load(id, now, idle_ms)
+        fn load_gated(
+            &self,
+            id: &SessionId,
+            now: UnixMillis,
+            idle_ms: u64,
+            gate: &Gate,
+        ) -> Result<Load> {
+            self.store.load_gated(id, now, idle_ms, gate)
+        }
+        fn swap_binding(
+            &self,
+            id: &SessionId,
+            expected: Option<&Arc<BindingState>>,
+            new: Option<Arc<BindingState>>,
+            now: UnixMillis,
+            idle_ms: u64,
+        ) -> Result<Swapped> {
+            self.store.swap_binding(id, expected, new, now, idle_ms)
         }
         fn rekey(
             &self,

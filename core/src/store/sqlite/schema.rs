@@ -224,6 +224,9 @@ pub(super) fn decode(raw: Raw) -> Result<Record> {
             .max_idle_ms
             .map(|v| uint(v, "max_idle_ms"))
             .transpose()?,
+        // TODO(issue 15): the auth and binding columns.
+        auth: None,
+        binding: None,
     })
 }
 
