@@ -219,6 +219,7 @@ fn child() {
     let ctx = Context {
         https: true,
         user_agent: Some(USER_AGENT.to_str().unwrap()),
+        ..Context::default()
     };
 
     // Each token as C has it and as Rust has it (`&str`, no conversion to pay).

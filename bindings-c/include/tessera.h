@@ -182,6 +182,12 @@ typedef enum tessera_reason {
      * The session reached its absolute lifetime (`expired_absolute`).
      */
     TESSERA_REASON_EXPIRED_ABSOLUTE = 4,
+    /**
+     * The session is bound to a device (DBSC) and the request did not carry a current bound
+     * cookie (`binding_missing`): the request is anonymous, but the session is not dead (its
+     * owner's browser may still use it), so its cookie is not cleared.
+     */
+    TESSERA_REASON_BINDING_MISSING = 5,
 } tessera_reason;
 
 /**
@@ -518,8 +524,9 @@ enum tessera_status tessera_manager_data_replace(const struct tessera_manager *m
 
 /**
  * Register `listener`, called with `user_data` for every lifecycle event of `manager` from now
- * on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`. Listeners
- * cannot be removed; they live as long as the manager.
+ * on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`,
+ * `registered`, `refreshed`, `proof_failed`, `binding_missing`, `unbound`, `reauthenticated`.
+ * Listeners cannot be removed; they live as long as the manager.
  *
  * # Safety
  * `manager` must be NULL or a live handle. `listener` must stay callable, and `user_data` valid,
@@ -531,8 +538,10 @@ enum tessera_status tessera_manager_add_listener(const struct tessera_manager *m
                                                  void *user_data);
 
 /**
- * What happened: `"created"`, `"rotated"`, `"login"`, `"logout"`, `"revoked"`, `"expired"` or
- * `"rejected"`. NULL for a NULL event.
+ * What happened: `"created"`, `"rotated"`, `"login"`, `"logout"`, `"revoked"`, `"expired"`,
+ * `"rejected"`, `"evicted"`, `"registered"`, `"refreshed"`, `"proof_failed"`,
+ * `"binding_missing"`, `"unbound"` or `"reauthenticated"` (new kinds are only ever added; treat
+ * an unknown one as informational). NULL for a NULL event.
  *
  * # Safety
  * `event` must be NULL or the pointer a listener is being called with; the string is valid
@@ -566,13 +575,24 @@ const char *tessera_event_previous_id(const struct tessera_event *event);
 const char *tessera_event_user(const struct tessera_event *event);
 
 /**
- * For `expired` and `rejected`, why: `"malformed"`, `"unknown"`, `"expired_idle"` or
- * `"expired_absolute"`; otherwise NULL.
+ * For `expired` and `rejected`, why: `"malformed"`, `"unknown"`, `"expired_idle"`,
+ * `"expired_absolute"` or `"binding_missing"`; otherwise NULL.
  *
  * # Safety
  * As `tessera_event_kind`.
  */
 const char *tessera_event_reason(const struct tessera_event *event);
+
+/**
+ * More about what happened, as a stable code, or NULL: the algorithm for `registered`
+ * (`"ES256"`, `"RS256"`); why for `proof_failed` (`"bad_signature"`, `"unknown_challenge"`, ...);
+ * `"absent"`, `"expired"`, `"mismatch"` or `"ambiguous"` for `binding_missing`; `"login"` or
+ * `"app"` for `unbound`. Never a secret.
+ *
+ * # Safety
+ * As `tessera_event_kind`.
+ */
+const char *tessera_event_detail(const struct tessera_event *event);
 
 /**
  * When it happened, by the manager's clock (milliseconds since the Unix epoch); 0 for a NULL
@@ -1409,8 +1429,8 @@ void tessera_session_free(struct tessera_session *session);
 const char *tessera_status_str(int status);
 
 /**
- * The stable reason string: `"malformed"`, `"unknown"`, `"expired_idle"` or
- * `"expired_absolute"` — the same in Python, Node and Rust. NULL for `TESSERA_REASON_NONE` and
+ * The stable reason string: `"malformed"`, `"unknown"`, `"expired_idle"`,
+ * `"expired_absolute"` or `"binding_missing"` — the same in Python, Node and Rust. NULL for `TESSERA_REASON_NONE` and
  * for a number that is not a reason. The string is static: never free it.
  *
  * Thread safety: safe from any thread.

@@ -20,6 +20,7 @@ pub struct tessera_event {
     previous_id: Option<[u8; TESSERA_ID_BUFFER_LEN]>,
     user: Option<CString>,
     reason: Option<&'static CStr>,
+    detail: Option<CString>,
     at: u64,
 }
 
@@ -67,7 +68,10 @@ impl From<&Event> for tessera_event {
                 tessera_core::Reason::Unknown => c"unknown",
                 tessera_core::Reason::ExpiredIdle => c"expired_idle",
                 tessera_core::Reason::ExpiredAbsolute => c"expired_absolute",
+                tessera_core::Reason::BindingMissing => c"binding_missing",
             }),
+            // Core's details are short static codes without NUL; one that had one shows as NULL.
+            detail: event.detail.and_then(|d| CString::new(d).ok()),
             at: event.at,
         }
     }
@@ -83,6 +87,12 @@ fn kind_code(kind: EventKind) -> &'static CStr {
         EventKind::Expired => c"expired",
         EventKind::Rejected => c"rejected",
         EventKind::Evicted => c"evicted",
+        EventKind::Registered => c"registered",
+        EventKind::Refreshed => c"refreshed",
+        EventKind::ProofFailed => c"proof_failed",
+        EventKind::BindingMissing => c"binding_missing",
+        EventKind::Unbound => c"unbound",
+        EventKind::Reauthenticated => c"reauthenticated",
     }
 }
 
@@ -93,8 +103,9 @@ fn c_hex(id: &tessera_core::SessionId) -> [u8; TESSERA_ID_BUFFER_LEN] {
 }
 
 /// Register `listener`, called with `user_data` for every lifecycle event of `manager` from now
-/// on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`. Listeners
-/// cannot be removed; they live as long as the manager.
+/// on: `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`,
+/// `registered`, `refreshed`, `proof_failed`, `binding_missing`, `unbound`, `reauthenticated`.
+/// Listeners cannot be removed; they live as long as the manager.
 ///
 /// # Safety
 /// `manager` must be NULL or a live handle. `listener` must stay callable, and `user_data` valid,
@@ -128,8 +139,10 @@ unsafe fn event_ref<'a>(event: *const tessera_event) -> Option<&'a tessera_event
     unsafe { event.as_ref() }
 }
 
-/// What happened: `"created"`, `"rotated"`, `"login"`, `"logout"`, `"revoked"`, `"expired"` or
-/// `"rejected"`. NULL for a NULL event.
+/// What happened: `"created"`, `"rotated"`, `"login"`, `"logout"`, `"revoked"`, `"expired"`,
+/// `"rejected"`, `"evicted"`, `"registered"`, `"refreshed"`, `"proof_failed"`,
+/// `"binding_missing"`, `"unbound"` or `"reauthenticated"` (new kinds are only ever added; treat
+/// an unknown one as informational). NULL for a NULL event.
 ///
 /// # Safety
 /// `event` must be NULL or the pointer a listener is being called with; the string is valid
@@ -185,8 +198,8 @@ pub unsafe extern "C" fn tessera_event_user(event: *const tessera_event) -> *con
     })
 }
 
-/// For `expired` and `rejected`, why: `"malformed"`, `"unknown"`, `"expired_idle"` or
-/// `"expired_absolute"`; otherwise NULL.
+/// For `expired` and `rejected`, why: `"malformed"`, `"unknown"`, `"expired_idle"`,
+/// `"expired_absolute"` or `"binding_missing"`; otherwise NULL.
 ///
 /// # Safety
 /// As `tessera_event_kind`.
@@ -197,6 +210,23 @@ pub unsafe extern "C" fn tessera_event_reason(event: *const tessera_event) -> *c
         unsafe { event_ref(event) }
             .and_then(|e| e.reason)
             .map_or(std::ptr::null(), CStr::as_ptr)
+    })
+}
+
+/// More about what happened, as a stable code, or NULL: the algorithm for `registered`
+/// (`"ES256"`, `"RS256"`); why for `proof_failed` (`"bad_signature"`, `"unknown_challenge"`, ...);
+/// `"absent"`, `"expired"`, `"mismatch"` or `"ambiguous"` for `binding_missing`; `"login"` or
+/// `"app"` for `unbound`. Never a secret.
+///
+/// # Safety
+/// As `tessera_event_kind`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_event_detail(event: *const tessera_event) -> *const c_char {
+    ffi_value!(std::ptr::null(), {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { event_ref(event) }
+            .and_then(|e| e.detail.as_ref())
+            .map_or(std::ptr::null(), |d| d.as_ptr())
     })
 }
 

@@ -166,6 +166,7 @@ pub unsafe extern "C" fn tessera_manager_create(
         let ctx = Context {
             https,
             user_agent: user_agent.as_deref(),
+            ..Context::default()
         };
         let session = m.core.create(user, data, &ctx)?;
         out.write(into_handle(session));
@@ -212,6 +213,7 @@ pub unsafe extern "C" fn tessera_manager_validate(
         let ctx = Context {
             https,
             user_agent: user_agent.as_deref(),
+            ..Context::default()
         };
         // Matched in place (not through `?` and a helper): the session is copied once, straight
         // into its handle, and a rejection is not copied at all. This is every request's path.
@@ -258,6 +260,7 @@ pub unsafe extern "C" fn tessera_manager_rotate(
         let ctx = Context {
             https,
             user_agent: user_agent.as_deref(),
+            ..Context::default()
         };
         session_or_reason(m.core.rotate(token, &ctx)?, out, reason)
     })
@@ -314,6 +317,7 @@ pub unsafe extern "C" fn tessera_manager_login(
         let ctx = Context {
             https,
             user_agent: user_agent.as_deref(),
+            ..Context::default()
         };
         let session = m.core.login(token, user, &ctx)?;
         out.write(into_handle(session));

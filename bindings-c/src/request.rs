@@ -681,6 +681,7 @@ pub unsafe extern "C" fn tessera_request_finish(
                     expiry: expiry_from(expiry, expiry_ms)?,
                     expiry_changed,
                     error,
+                    ..Outcome::default()
                 };
                 Ok::<_, Failure>((m, outcome))
             })()

@@ -60,6 +60,10 @@ pub enum tessera_reason {
     ExpiredIdle = 3,
     /// The session reached its absolute lifetime (`expired_absolute`).
     ExpiredAbsolute = 4,
+    /// The session is bound to a device (DBSC) and the request did not carry a current bound
+    /// cookie (`binding_missing`): the request is anonymous, but the session is not dead (its
+    /// owner's browser may still use it), so its cookie is not cleared.
+    BindingMissing = 5,
 }
 
 impl From<Reason> for tessera_reason {
@@ -69,6 +73,7 @@ impl From<Reason> for tessera_reason {
             Reason::Unknown => tessera_reason::Unknown,
             Reason::ExpiredIdle => tessera_reason::ExpiredIdle,
             Reason::ExpiredAbsolute => tessera_reason::ExpiredAbsolute,
+            Reason::BindingMissing => tessera_reason::BindingMissing,
         }
     }
 }
@@ -87,8 +92,8 @@ pub extern "C" fn tessera_status_str(status: c_int) -> *const c_char {
     })
 }
 
-/// The stable reason string: `"malformed"`, `"unknown"`, `"expired_idle"` or
-/// `"expired_absolute"` — the same in Python, Node and Rust. NULL for `TESSERA_REASON_NONE` and
+/// The stable reason string: `"malformed"`, `"unknown"`, `"expired_idle"`,
+/// `"expired_absolute"` or `"binding_missing"` — the same in Python, Node and Rust. NULL for `TESSERA_REASON_NONE` and
 /// for a number that is not a reason. The string is static: never free it.
 ///
 /// Thread safety: safe from any thread.
@@ -134,6 +139,7 @@ fn reason_code(reason: c_int) -> Option<&'static CStr> {
         2 => c"unknown",
         3 => c"expired_idle",
         4 => c"expired_absolute",
+        5 => c"binding_missing",
         _ => return None,
     })
 }
@@ -217,6 +223,9 @@ impl Failure {
             Reason::ExpiredIdle => c"expired_idle: the session expired after being idle",
             Reason::ExpiredAbsolute => {
                 c"expired_absolute: the session reached its absolute lifetime"
+            }
+            Reason::BindingMissing => {
+                c"binding_missing: the session is bound to a device and the request did not prove it"
             }
         };
         Failure {
@@ -319,7 +328,7 @@ mod tests {
             assert_eq!(status_code(status as c_int).unwrap().to_str(), Ok(code));
         }
         assert_eq!(reason_code(0), None);
-        assert_eq!(reason_code(5), None);
+        assert_eq!(reason_code(6), None);
         assert_eq!(status_code(-1), None);
         assert_eq!(status_code(8), None);
     }

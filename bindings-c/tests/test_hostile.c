@@ -160,6 +160,7 @@ static void test_null_everywhere(tessera_manager *m, tessera_session *s, const c
     CHECK(tessera_event_kind(NULL) == NULL && tessera_event_id(NULL) == NULL);
     CHECK(tessera_event_previous_id(NULL) == NULL && tessera_event_user(NULL) == NULL);
     CHECK(tessera_event_reason(NULL) == NULL && tessera_event_at(NULL) == 0);
+    CHECK(tessera_event_detail(NULL) == NULL);
     for (int i = 0; i < 2; i++) { /* twice: freeing NULL is always fine */
         tessera_manager_free(NULL);
         tessera_session_free(NULL);
@@ -439,7 +440,8 @@ static void test_buffers_and_json(tessera_manager *m, tessera_session *s, const 
     /* numbers that are not enum values */
     CHECK(tessera_status_str(-1) == NULL && tessera_status_str(8) == NULL);
     CHECK(tessera_status_str(1 << 30) == NULL);
-    CHECK(tessera_reason_str(-5) == NULL && tessera_reason_str(5) == NULL);
+    CHECK(tessera_reason_str(-5) == NULL && tessera_reason_str(6) == NULL);
+    CHECK_STR(tessera_reason_str(TESSERA_REASON_BINDING_MISSING), "binding_missing");
 }
 
 /* The per-request calls: NULL in every pointer, numbers that are not enum values, text that is

@@ -197,6 +197,7 @@ unsafe extern "C" {
     fn tessera_event_user(event: *const Event) -> *const c_char;
     fn tessera_event_reason(event: *const Event) -> *const c_char;
     fn tessera_event_at(event: *const Event) -> u64;
+    fn tessera_event_detail(event: *const Event) -> *const c_char;
     fn tessera_session_id(s: *const Session, id_out: *mut c_char, id_out_len: usize) -> c_int;
     fn tessera_session_user(s: *const Session, user_out: *mut *const c_char) -> c_int;
     fn tessera_session_has_new_token(s: *const Session, issued_out: *mut u8) -> c_int;
@@ -427,7 +428,7 @@ fn c_text(buf: &[u8]) -> &[u8] {
 /// `reason_out` after a call: written (with a valid reason) exactly when it was `REJECTED`.
 fn check_reason(status: c_int, reason: c_int, asked: bool) {
     if status == REJECTED && asked {
-        assert!((1..=4).contains(&reason), "reason {reason}");
+        assert!((1..=5).contains(&reason), "reason {reason}");
         // SAFETY: any int may be passed.
         assert!(!unsafe { tessera_reason_str(reason) }.is_null());
     } else {
@@ -449,7 +450,13 @@ unsafe extern "C" fn on_event(_user_data: *mut c_void, event: *const Event) {
                 b"revoked",
                 b"expired",
                 b"rejected",
-                b"evicted"
+                b"evicted",
+                b"registered",
+                b"refreshed",
+                b"proof_failed",
+                b"binding_missing",
+                b"unbound",
+                b"reauthenticated"
             ]
             .contains(&kind),
             "kind {kind:?}"
@@ -465,9 +472,21 @@ unsafe extern "C" fn on_event(_user_data: *mut c_void, event: *const Event) {
                     &b"malformed"[..],
                     b"unknown",
                     b"expired_idle",
-                    b"expired_absolute"
+                    b"expired_absolute",
+                    b"binding_missing"
                 ]
                 .contains(&reason)
+            );
+        }
+        // A detail is a short stable code (an algorithm, a refusal's cause), never a secret.
+        let detail = tessera_event_detail(event);
+        if !detail.is_null() {
+            let detail = CStr::from_ptr(detail).to_bytes();
+            assert!(
+                !detail.is_empty()
+                    && detail.len() <= 32
+                    && detail.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'),
+                "detail {detail:?}"
             );
         }
         let user = tessera_event_user(event);
@@ -477,6 +496,7 @@ unsafe extern "C" fn on_event(_user_data: *mut c_void, event: *const Event) {
         let _ = tessera_event_at(event);
         assert!(tessera_event_kind(ptr::null()).is_null());
         assert_eq!(tessera_event_at(ptr::null()), 0);
+        assert!(tessera_event_detail(ptr::null()).is_null());
     }
     EVENTS.fetch_add(1, Ordering::Relaxed);
 }
