@@ -191,6 +191,51 @@ typedef enum tessera_reason {
 } tessera_reason;
 
 /**
+ * Which DBSC endpoint a request path names (passed as an `int` where it is an input). Values
+ * are fixed forever.
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_dbsc_route {
+    /**
+     * Not a DBSC endpoint (or device-bound sessions are off): the app's own route.
+     */
+    TESSERA_DBSC_ROUTE_NONE = 0,
+    /**
+     * `<dbsc_path_prefix>/register`: call `tessera_dbsc_register`.
+     */
+    TESSERA_DBSC_ROUTE_REGISTER = 1,
+    /**
+     * `<dbsc_path_prefix>/refresh`: call `tessera_dbsc_refresh`.
+     */
+    TESSERA_DBSC_ROUTE_REFRESH = 2,
+} tessera_dbsc_route;
+
+/**
+ * How a request proved its session's device (`tessera_request_binding`). Values are fixed
+ * forever.
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_binding {
+    /**
+     * The session is not bound to a device (or the request has no session: see
+     * `tessera_request_reason`, `TESSERA_REASON_BINDING_MISSING` for a bound session the
+     * request did not prove).
+     */
+    TESSERA_BINDING_UNBOUND = 0,
+    /**
+     * Bound moments ago (`dbsc_enforce_grace_ms`); the browser may not hold its bound cookie
+     * yet.
+     */
+    TESSERA_BINDING_PENDING = 1,
+    /**
+     * Bound, and the request carries a current bound cookie.
+     */
+    TESSERA_BINDING_FRESH = 2,
+} tessera_binding;
+
+/**
  * The CSRF verdict of `tessera_request_begin`. Values are fixed forever.
  *
  * Thread safety: a plain value.
@@ -211,6 +256,32 @@ typedef enum tessera_csrf {
      */
     TESSERA_CSRF_INVALID = 2,
 } tessera_csrf;
+
+/**
+ * Whether a sensitive operation may go ahead (`tessera_request_require_recent`). Values are
+ * fixed forever (the core's `Freshness` numbers).
+ *
+ * Thread safety: a plain value.
+ */
+typedef enum tessera_freshness {
+    /**
+     * Recent and strong enough: go ahead.
+     */
+    TESSERA_FRESHNESS_ALLOWED = 0,
+    /**
+     * Nobody is signed in (or a bound session was not proven): the login flow, not
+     * re-authentication.
+     */
+    TESSERA_FRESHNESS_ANONYMOUS = 1,
+    /**
+     * Signed in longer ago than allowed: send the user to re-authenticate.
+     */
+    TESSERA_FRESHNESS_STALE = 2,
+    /**
+     * Signed in with a weaker method than required: re-authenticate with a stronger one.
+     */
+    TESSERA_FRESHNESS_LEVEL = 3,
+} tessera_freshness;
 
 /**
  * What the app did to who is signed in, for `tessera_request_finish` (passed as an `int`).
@@ -289,6 +360,17 @@ typedef enum tessera_expiry {
 typedef struct tessera_clock tessera_clock;
 
 /**
+ * The whole HTTP response of a DBSC endpoint: send its status, every header (several
+ * `Set-Cookie` lines possible) and its body exactly as they are, then release it with
+ * `tessera_endpoint_response_free` (which zeroes the `Set-Cookie` values: they hold the bound
+ * cookie, and after a refresh of a dead session, its clearing).
+ *
+ * Thread safety: may be moved to another thread; its accessors only read it, so several
+ * threads may call them at once, but none may run during `tessera_endpoint_response_free`.
+ */
+typedef struct tessera_endpoint_response tessera_endpoint_response;
+
+/**
  * One lifecycle transition, as passed to a `tessera_listener`. Read it with the
  * `tessera_event_*` accessors. It carries the public session id and the user, never a token.
  *
@@ -343,6 +425,45 @@ typedef struct tessera_response tessera_response;
  * two threads at once.
  */
 typedef struct tessera_session tessera_session;
+
+/**
+ * What the two DBSC endpoints read from a request. Every string may be NULL (header absent)
+ * except `method`; invalid UTF-8 is replaced by U+FFFD, as in `tessera_request_begin`.
+ *
+ * Zero-initialise it (`tessera_dbsc_head head = {0};`) and set what the request has. Its
+ * layout is fixed forever: a later need gets a new function, never a changed struct.
+ *
+ * Thread safety: a plain value, read during the call only.
+ */
+typedef struct tessera_dbsc_head {
+    /**
+     * The whole `Cookie` header (several joined with `"; "`).
+     */
+    const char *cookie_header;
+    /**
+     * Whether the request arrived over HTTPS (as the server determines it). DBSC needs HTTPS:
+     * a plain-HTTP request is answered 400.
+     */
+    bool https;
+    /**
+     * The method (`"POST"`; any other is answered 405). Required.
+     */
+    const char *method;
+    /**
+     * This site's origin as the server resolves it, `scheme://host[:port]` (for the session
+     * config's `scope.origin`; the `dbsc_origin` option wins when set). NULL without that
+     * option is `INVALID_CONFIG` when a config is to be sent.
+     */
+    const char *origin;
+    /**
+     * The `Sec-Secure-Session-Id` header (refresh).
+     */
+    const char *session_id;
+    /**
+     * The `Secure-Session-Response` header: the browser's proof.
+     */
+    const char *proof;
+} tessera_dbsc_head;
 
 /**
  * An event listener: called synchronously after each lifecycle transition, outside every lock,
@@ -521,6 +642,161 @@ enum tessera_status tessera_manager_data_replace(const struct tessera_manager *m
                                                  const char *id,
                                                  const char *data_json,
                                                  enum tessera_reason *reason_out);
+
+/**
+ * The DBSC registration endpoint (`POST <dbsc_path_prefix>/register`, docs/dbsc.md §2.5): the
+ * browser proves its new key over the challenge its sign-in response offered; a good proof
+ * binds the session and sets the bound cookie. On `OK`, `*response_out` is the whole answer
+ * (200, or 400/403/405 with a JSON body): send it as it is. Route it before the app's CSRF
+ * check (the single-use challenge is the anti-forgery token here; browsers send no CSRF token).
+ *
+ * Errors (nothing was answered, `*response_out` untouched): `STORE_UNAVAILABLE` (answer 503:
+ * the browser keeps its session and backs off); `INVALID_ARGUMENT` for a NULL manager, head,
+ * `head->method` or `response_out`; `INVALID_CONFIG` for a manager without `dbsc`, or when no
+ * origin is known (neither `head->origin` nor the `dbsc_origin` option).
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `head` NULL or a readable struct whose strings are
+ * NULL or NUL-terminated; `response_out` NULL or writable.
+ */
+enum tessera_status tessera_dbsc_register(const struct tessera_manager *manager,
+                                          const struct tessera_dbsc_head *head,
+                                          struct tessera_endpoint_response **response_out);
+
+/**
+ * The DBSC refresh endpoint (`POST <dbsc_path_prefix>/refresh`, docs/dbsc.md §2.6): a
+ * challenge (403 with `Secure-Session-Challenge`), or, for a proof of the bound key over it, a
+ * new bound cookie (200 with the session config), or `{"continue": false}` for a session that
+ * is gone or not bound to this key. It reads the session without touching it: a refresh is the
+ * browser's activity, not the user's. Send `*response_out` as it is; errors as
+ * `tessera_dbsc_register`.
+ *
+ * # Safety
+ * As `tessera_dbsc_register`.
+ */
+enum tessera_status tessera_dbsc_refresh(const struct tessera_manager *manager,
+                                         const struct tessera_dbsc_head *head,
+                                         struct tessera_endpoint_response **response_out);
+
+/**
+ * Set `*route_out` to the DBSC endpoint `path` (the request target's path, without the query)
+ * names under the manager's `dbsc_path_prefix`, or `TESSERA_DBSC_ROUTE_NONE` (also when
+ * device-bound sessions are off), so the server routes both paths without repeating the
+ * option.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `path` NULL or NUL-terminated; `route_out` NULL or
+ * writable.
+ */
+enum tessera_status tessera_dbsc_route_of(const struct tessera_manager *manager,
+                                          const char *path,
+                                          enum tessera_dbsc_route *route_out);
+
+/**
+ * Set `*status_out` to the response's HTTP status code.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `status_out` NULL or writable.
+ */
+enum tessera_status tessera_endpoint_response_status(const struct tessera_endpoint_response *response,
+                                                     int *status_out);
+
+/**
+ * Set `*count_out` to the number of headers the response carries; read each with
+ * `tessera_endpoint_response_header` and add them all, in order, as they are.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `count_out` NULL or writable.
+ */
+enum tessera_status tessera_endpoint_response_header_count(const struct tessera_endpoint_response *response,
+                                                           size_t *count_out);
+
+/**
+ * Set `*name_out` and `*value_out` to header `index` (from 0, below the count), e.g.
+ * `"Secure-Session-Challenge"` and `"\"...\";id=\"...\""`. The strings belong to the response
+ * (valid until `tessera_endpoint_response_free`); never free them, never log a `Set-Cookie`
+ * value. `INVALID_ARGUMENT` for an index out of range.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `name_out` and `value_out` NULL or writable.
+ */
+enum tessera_status tessera_endpoint_response_header(const struct tessera_endpoint_response *response,
+                                                     size_t index,
+                                                     const char **name_out,
+                                                     const char **value_out);
+
+/**
+ * Set `*body_out` to the response's body and `*len_out` to its length in bytes (JSON, or empty;
+ * a NUL follows it, not counted). The bytes belong to the response: never free them.
+ *
+ * # Safety
+ * `response` must be NULL or a live handle; `body_out` and `len_out` NULL or writable.
+ */
+enum tessera_status tessera_endpoint_response_body(const struct tessera_endpoint_response *response,
+                                                   const char **body_out,
+                                                   size_t *len_out);
+
+/**
+ * Release an endpoint response (its `Set-Cookie` values are zeroed). NULL is ignored; freeing
+ * it twice is harmless, even from two threads at once: one call releases it, the others change
+ * nothing and set `tessera_last_error`.
+ *
+ * # Safety
+ * `response` must be NULL or a pointer an endpoint returned; no other call may be using it
+ * except another free.
+ */
+void tessera_endpoint_response_free(struct tessera_endpoint_response *response);
+
+/**
+ * End the device binding of session `id` (64 hex digits, as `tessera_manager_list_user` gives
+ * it; an app's "forget this device"): the session lives on, unbound, and its browser's next
+ * refresh is told `continue: false`. `*unbound_out` (may be NULL) says whether a binding (or a
+ * pending offer) was there to end. Event `unbound` (detail `app`).
+ *
+ * Errors: `INVALID_ARGUMENT` for an id that is not 64 hex digits; `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `id` NULL or NUL-terminated; `unbound_out` NULL or
+ * writable.
+ */
+enum tessera_status tessera_manager_unbind(const struct tessera_manager *manager,
+                                           const char *id,
+                                           bool *unbound_out);
+
+/**
+ * The stable string of a `tessera_binding` value: `"unbound"`, `"pending"` or `"fresh"`, the
+ * same in every binding; NULL for a number that is not one. Static: never free it.
+ *
+ * Thread safety: safe from any thread.
+ */
+const char *tessera_binding_str(int binding);
+
+/**
+ * Set `*binding_out` to how the request proved its session's device. A route that needs a
+ * device-bound session refuses anything but `TESSERA_BINDING_FRESH` (and `PENDING`, moments
+ * after registration) — `UNBOUND` included — the way it refuses an anonymous request.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `binding_out` NULL or writable.
+ */
+enum tessera_status tessera_request_binding(const struct tessera_request *request,
+                                            enum tessera_binding *binding_out);
+
+/**
+ * Offer the request's signed-in session a device binding on this response (sign-ins offer one
+ * by themselves when `dbsc` is on): `tessera_request_finish` then adds the
+ * `Secure-Session-Registration` header. `*offered_out` (may be NULL) says whether an offer was
+ * made: `dbsc` on, HTTPS, a signed-in session not bound yet.
+ *
+ * Errors: `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `offered_out` NULL or writable.
+ */
+enum tessera_status tessera_request_offer_binding(struct tessera_request *request,
+                                                  const struct tessera_manager *manager,
+                                                  bool *offered_out);
 
 /**
  * Register `listener`, called with `user_data` for every lifecycle event of `manager` from now
@@ -802,7 +1078,10 @@ enum tessera_status tessera_manager_revoke_all(const struct tessera_manager *man
 /**
  * Set `*json_out` to the live sessions of `user`, most recently seen first, as JSON array text:
  * `[{"id": "<64 hex>", "created_at": ms, "last_seen": ms, "expires_at": ms,
- * "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool}, ...]`. Never tokens.
+ * "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool, "authenticated":
+ * {"at": ms, "level": n, "amr": [...]} or null, "bound": bool, "bound_at": ms or null,
+ * "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`amr` is left out when
+ * empty; `bound` and the thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
  * Release it with `tessera_string_free`.
  *
  * # Safety
@@ -1448,6 +1727,106 @@ const char *tessera_reason_str(int reason);
  * Thread safety: each thread has its own message.
  */
 const char *tessera_last_error(void);
+
+/**
+ * The stable string of a `tessera_freshness` value: `"allowed"`, `"anonymous"`, `"stale"` or
+ * `"level"` (the `reason` of a `reauthentication_required` answer), the same in every binding;
+ * NULL for a number that is not one. Static: never free it.
+ *
+ * Thread safety: safe from any thread.
+ */
+const char *tessera_freshness_str(int freshness);
+
+/**
+ * Sign `user` in now, as `tessera_request_login`, recording how strongly they authenticated:
+ * `level` (the app's scale, 1..=255; suggested 1 = one factor, 2 = several) and `amr_json`
+ * (a JSON array of RFC 8176 method names such as `["pwd","otp"]`, at most 8 of at most 32
+ * characters `[A-Za-z0-9_.-]`; NULL for none). `tessera_request_login` records level 1.
+ *
+ * Errors: `INVALID_ARGUMENT` for a bad user, level 0 or out of range, or a bad `amr_json`;
+ * `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `user` and `amr_json` NULL or NUL-terminated.
+ */
+enum tessera_status tessera_request_login_with(struct tessera_request *request,
+                                               const struct tessera_manager *manager,
+                                               const char *user,
+                                               int level,
+                                               const char *amr_json);
+
+/**
+ * The signed-in user proved who they are again (a password re-entered, a second factor): a new
+ * token now (the old one dead at once, no grace), a new CSRF secret, the authentication time
+ * set to now with `level` and `amr_json` (as in `tessera_request_login_with`; the latest
+ * authentication's strength, not the strongest ever); user, data and device binding kept.
+ * `*done_out` (may be NULL) is false if the request had no live session (nothing is created).
+ *
+ * Errors: `INVALID_ARGUMENT` for an anonymous session (sign the user in instead), a bad level
+ * or `amr_json`; `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `amr_json` NULL or NUL-terminated; `done_out` NULL or writable.
+ */
+enum tessera_status tessera_request_reauthenticate(struct tessera_request *request,
+                                                   const struct tessera_manager *manager,
+                                                   int level,
+                                                   const char *amr_json,
+                                                   bool *done_out);
+
+/**
+ * Set `*freshness_out` to whether a sensitive operation may go ahead on this request: its user
+ * authenticated less than `max_age_ms` ago with at least `min_level` (0..=255). A pure read,
+ * nothing is written. `ANONYMOUS` (no user, or a bound session this request did not prove)
+ * calls for the login flow; `STALE` and `LEVEL` for re-authentication
+ * (`tessera_request_reauthenticate`).
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `manager` NULL or the live handle that began it;
+ * `freshness_out` NULL or writable.
+ */
+enum tessera_status tessera_request_require_recent(const struct tessera_request *request,
+                                                   const struct tessera_manager *manager,
+                                                   uint64_t max_age_ms,
+                                                   int min_level,
+                                                   enum tessera_freshness *freshness_out);
+
+/**
+ * Set `*at_out` to when the request's user last authenticated (sign-in or re-authentication;
+ * milliseconds since the Unix epoch, by the manager's clock), `*level_out` to its level, and
+ * `*amr_json_out` (may be NULL: not wanted) to its methods as a JSON array (release it with
+ * `tessera_string_free`). Without a signed-in user: 0, 0 and `[]`.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle; `at_out` and `level_out` NULL or writable;
+ * `amr_json_out` NULL or writable.
+ */
+enum tessera_status tessera_request_authenticated(const struct tessera_request *request,
+                                                  uint64_t *at_out,
+                                                  int *level_out,
+                                                  char **amr_json_out);
+
+/**
+ * Set `*freshness_out` as `tessera_request_require_recent` does, for the session of `token`
+ * (outside the per-request protocol). `bound_cookie` is the value of the request's bound cookie
+ * (`<cookie name>-bound`), or NULL: a device-bound session is judged only with a current one
+ * (without it the answer is `ANONYMOUS`, as for a dead token). A pure read.
+ *
+ * Errors: `INVALID_ARGUMENT` for a `min_level` out of range; `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `token` and `bound_cookie` NULL or NUL-terminated;
+ * `freshness_out` NULL or writable.
+ */
+enum tessera_status tessera_manager_require_recent(const struct tessera_manager *manager,
+                                                   const char *token,
+                                                   const char *bound_cookie,
+                                                   bool https,
+                                                   uint64_t max_age_ms,
+                                                   int min_level,
+                                                   enum tessera_freshness *freshness_out);
 
 /**
  * Release a string Tessera returned through a `char **` out-parameter, after overwriting it

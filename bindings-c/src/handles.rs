@@ -57,6 +57,8 @@ pub(crate) static STRINGS: Registry = Registry::new("string");
 pub(crate) static REQUESTS: Registry = Registry::new("request");
 /// The live `tessera_response` handles.
 pub(crate) static RESPONSES: Registry = Registry::new("response");
+/// The live `tessera_endpoint_response` handles (the DBSC endpoints' answers).
+pub(crate) static ENDPOINT_RESPONSES: Registry = Registry::new("endpoint response");
 
 impl Registry {
     const fn new(kind: &'static str) -> Self {

@@ -9,6 +9,8 @@
 //! strings), [`manager`] (the lifecycle), [`data`] (data writes), [`session`] (the session
 //! handle), [`cookies`], [`events`], [`clock`], and the per-request protocol for C servers:
 //! [`request`] (begin, the app's steps, finish) and [`response`] (the headers to send);
+//! device-bound sessions: [`dbsc`] (the two endpoints, the request's binding, unbind) and
+//! [`stepup`] (how strongly a user signed in, re-authentication, `require_recent`);
 //! `signals` keeps `SIGPIPE` from killing a C program when Redis drops a connection.
 //!
 //! All the `unsafe` code of Tessera lives in this crate (the core forbids it); every block states
@@ -30,6 +32,7 @@ mod boundary;
 pub mod clock;
 pub mod cookies;
 pub mod data;
+pub mod dbsc;
 pub mod events;
 mod handles;
 pub mod manager;
@@ -38,18 +41,21 @@ pub mod response;
 pub mod session;
 mod signals;
 pub mod status;
+pub mod stepup;
 pub mod strings;
 
 use std::ffi::{CStr, c_char};
 
 pub use clock::tessera_clock;
 pub use cookies::tessera_cookie;
+pub use dbsc::{tessera_binding, tessera_dbsc_head, tessera_dbsc_route, tessera_endpoint_response};
 pub use events::{tessera_event, tessera_listener};
 pub use manager::tessera_manager;
 pub use request::{tessera_auth, tessera_csrf, tessera_expiry, tessera_request};
 pub use response::tessera_response;
 pub use session::tessera_session;
 pub use status::{tessera_reason, tessera_status};
+pub use stepup::tessera_freshness;
 
 /// The library's version, e.g. `"0.1.0"`: compare it with the header's `TESSERA_VERSION` to catch
 /// a program built against one version and run with another. Static: never free it.

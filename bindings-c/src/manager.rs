@@ -456,7 +456,10 @@ pub unsafe extern "C" fn tessera_manager_revoke_all(
 
 /// Set `*json_out` to the live sessions of `user`, most recently seen first, as JSON array text:
 /// `[{"id": "<64 hex>", "created_at": ms, "last_seen": ms, "expires_at": ms,
-/// "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool}, ...]`. Never tokens.
+/// "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool, "authenticated":
+/// {"at": ms, "level": n, "amr": [...]} or null, "bound": bool, "bound_at": ms or null,
+/// "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`amr` is left out when
+/// empty; `bound` and the thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
 /// Release it with `tessera_string_free`.
 ///
 /// # Safety
@@ -490,6 +493,10 @@ pub unsafe extern "C" fn tessera_manager_list_user(
                     "absolute_deadline": info.absolute_deadline,
                     "user_agent": info.user_agent,
                     "secure": info.secure,
+                    "authenticated": info.authenticated,
+                    "bound": info.bound_at.is_some(),
+                    "bound_at": info.bound_at,
+                    "key_thumbprint": info.key_thumbprint,
                 })
             })
             .collect();

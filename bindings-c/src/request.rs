@@ -149,7 +149,9 @@ fn auth_from(kind: c_int, user: Option<&str>) -> Result<Auth, Failure> {
 /// # Safety
 /// `request` must be NULL or a pointer `tessera_request_begin` returned, not used by another
 /// call at the same time.
-unsafe fn arg_request<'a>(request: *const tessera_request) -> Result<&'a tessera_request, Failure> {
+pub(crate) unsafe fn arg_request<'a>(
+    request: *const tessera_request,
+) -> Result<&'a tessera_request, Failure> {
     if request.is_null() {
         return Err(Failure::null("request"));
     }
@@ -162,7 +164,7 @@ unsafe fn arg_request<'a>(request: *const tessera_request) -> Result<&'a tessera
 ///
 /// # Safety
 /// As [`arg_request`].
-unsafe fn arg_request_mut<'a>(
+pub(crate) unsafe fn arg_request_mut<'a>(
     request: *mut tessera_request,
 ) -> Result<&'a mut tessera_request, Failure> {
     if request.is_null() {
@@ -174,9 +176,14 @@ unsafe fn arg_request_mut<'a>(
 }
 
 impl tessera_request {
+    /// The core's request, to read.
+    pub(crate) fn inner(&self) -> &Request {
+        &self.inner
+    }
+
     /// Run a step that may change who is signed in (or end the session), and forget the cached
     /// user.
-    fn step<T>(
+    pub(crate) fn step<T>(
         &mut self,
         run: impl FnOnce(&mut Request) -> tessera_core::Result<T>,
     ) -> Result<T, Failure> {

@@ -46,6 +46,18 @@ int main(int argc, char **argv) {
                                    TESSERA_EXPIRY_NONE, 0, false, false, &resp) != TESSERA_STATUS_OK)
             return 2;
         resp = NULL;
+    } else if (strcmp(kind, "endpoint_response") == 0) {
+        tessera_manager *dbsc = NULL;
+        tessera_endpoint_response *leaked = NULL;
+        tessera_dbsc_head head = {0};
+        head.https = true;
+        head.method = "POST";
+        if (tessera_manager_new("{\"sweep_interval_ms\": null, \"dbsc\": true}", NULL, &dbsc) !=
+                TESSERA_STATUS_OK ||
+            tessera_dbsc_refresh(dbsc, &head, &leaked) != TESSERA_STATUS_OK)
+            return 2;
+        tessera_manager_free(dbsc);
+        leaked = NULL;
     } else {
         fprintf(stderr, "unknown kind %s\n", kind);
         return 2;

@@ -151,6 +151,7 @@ mhd=$(pkg-config --cflags --libs libmicrohttpd)
 jansson=$(pkg-config --cflags --libs jansson)
 build test_api "$here/test_api.c"
 build test_hostile "$here/test_hostile.c"
+build test_dbsc "$here/test_dbsc.c"
 build test_threads "$here/test_threads.c"
 build test_double_free "$here/test_double_free.c"
 build test_redis "$here/test_redis.c"
@@ -304,7 +305,7 @@ for mode in plain valgrind asan; do
   # The Redis runs too, with valgrind's default leak kinds: the store's one I/O thread is
   # joined when the manager is freed (r2d2's maintenance threads once were not).
   wrap_redis=("${wrap[@]}")
-  for t in test_api test_hostile; do
+  for t in test_api test_hostile test_dbsc; do
     run "$t ($mode)" "$out/logs/$t-$mode.log" "${wrap[@]}" "$out/bin/$t$suffix"
   done
   run "test_threads ($mode)" "$out/logs/test_threads-$mode.log" \
@@ -407,7 +408,7 @@ fi
 # registry of live handles must not make a leaked one look reachable).
 caught=()
 missed=()
-for kind in session manager clock string request response; do
+for kind in session manager clock string request response endpoint_response; do
   "${VALGRIND[@]}" "$out/bin/canary_leak" "$kind" >"$out/logs/canary-$kind-valgrind.log" 2>&1
   v=$?
   "$out/bin/canary_leak-asan" "$kind" >"$out/logs/canary-$kind-asan.log" 2>&1

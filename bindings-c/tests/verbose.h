@@ -70,11 +70,13 @@ static inline const char *verbose_or_dash(const char *s) { return s != NULL ? s 
 
 static void verbose_event(void *user_data, const tessera_event *event) {
     (void)user_data;
-    fprintf(stderr, "[tessera event] %s id=%s previous_id=%s user=%s reason=%s at=%llu\n",
+    fprintf(stderr,
+            "[tessera event] %s id=%s previous_id=%s user=%s reason=%s detail=%s at=%llu\n",
             verbose_or_dash(tessera_event_kind(event)), verbose_or_dash(tessera_event_id(event)),
             verbose_or_dash(tessera_event_previous_id(event)),
             verbose_or_dash(tessera_event_user(event)),
             verbose_or_dash(tessera_event_reason(event)),
+            verbose_or_dash(tessera_event_detail(event)),
             (unsigned long long)tessera_event_at(event));
 }
 
@@ -156,6 +158,18 @@ static inline tessera_status verbose_response_header(const tessera_response *res
     return st;
 }
 
+/* A DBSC endpoint's headers: a Set-Cookie line there holds a bound cookie. */
+static inline tessera_status verbose_endpoint_response_header(
+    const tessera_endpoint_response *response, size_t index, const char **name_out,
+    const char **value_out) {
+    tessera_status st = verbose_status(
+        "tessera_endpoint_response_header",
+        tessera_endpoint_response_header(response, index, name_out, value_out));
+    if (st == TESSERA_STATUS_OK && strcmp(*name_out, "Set-Cookie") == 0)
+        verbose_record_cookie(*value_out);
+    return st;
+}
+
 /* A *_free that refuses its pointer (not a live handle) sets the last error: show it. */
 #define VERBOSE_FREE(f, type)                                                                  \
     static inline void verbose_##f(type handle) {                                              \
@@ -179,6 +193,7 @@ VERBOSE_FREE(tessera_session_free, tessera_session *)
 VERBOSE_FREE(tessera_string_free, char *)
 VERBOSE_FREE(tessera_request_free, tessera_request *)
 VERBOSE_FREE(tessera_response_free, tessera_response *)
+VERBOSE_FREE(tessera_endpoint_response_free, tessera_endpoint_response *)
 #undef VERBOSE_FREE
 
 #define tessera_manager_new(...) verbose_manager_new(__VA_ARGS__)
@@ -194,6 +209,8 @@ VERBOSE_FREE(tessera_response_free, tessera_response *)
 #define tessera_response_free(...) verbose_tessera_response_free(__VA_ARGS__)
 #define tessera_response_set_cookie(...) verbose_response_set_cookie(__VA_ARGS__)
 #define tessera_response_header(...) verbose_response_header(__VA_ARGS__)
+#define tessera_endpoint_response_free(...) verbose_tessera_endpoint_response_free(__VA_ARGS__)
+#define tessera_endpoint_response_header(...) verbose_endpoint_response_header(__VA_ARGS__)
 
 /* Every other call that returns a tessera_status. */
 #define tessera_clock_new(...) VERBOSE_CALL(tessera_clock_new, __VA_ARGS__)
@@ -257,5 +274,27 @@ VERBOSE_FREE(tessera_response_free, tessera_response *)
 #define tessera_response_user(...) VERBOSE_CALL(tessera_response_user, __VA_ARGS__)
 #define tessera_response_session_id(...) VERBOSE_CALL(tessera_response_session_id, __VA_ARGS__)
 #define tessera_response_ended(...) VERBOSE_CALL(tessera_response_ended, __VA_ARGS__)
+/* Device-bound sessions and step-up. */
+#define tessera_dbsc_register(...) VERBOSE_CALL(tessera_dbsc_register, __VA_ARGS__)
+#define tessera_dbsc_refresh(...) VERBOSE_CALL(tessera_dbsc_refresh, __VA_ARGS__)
+#define tessera_dbsc_route_of(...) VERBOSE_CALL(tessera_dbsc_route_of, __VA_ARGS__)
+#define tessera_endpoint_response_status(...) \
+    VERBOSE_CALL(tessera_endpoint_response_status, __VA_ARGS__)
+#define tessera_endpoint_response_header_count(...) \
+    VERBOSE_CALL(tessera_endpoint_response_header_count, __VA_ARGS__)
+#define tessera_endpoint_response_body(...) \
+    VERBOSE_CALL(tessera_endpoint_response_body, __VA_ARGS__)
+#define tessera_manager_unbind(...) VERBOSE_CALL(tessera_manager_unbind, __VA_ARGS__)
+#define tessera_manager_require_recent(...) \
+    VERBOSE_CALL(tessera_manager_require_recent, __VA_ARGS__)
+#define tessera_request_binding(...) VERBOSE_CALL(tessera_request_binding, __VA_ARGS__)
+#define tessera_request_offer_binding(...) VERBOSE_CALL(tessera_request_offer_binding, __VA_ARGS__)
+#define tessera_request_login_with(...) VERBOSE_CALL(tessera_request_login_with, __VA_ARGS__)
+#define tessera_request_reauthenticate(...) \
+    VERBOSE_CALL(tessera_request_reauthenticate, __VA_ARGS__)
+#define tessera_request_require_recent(...) \
+    VERBOSE_CALL(tessera_request_require_recent, __VA_ARGS__)
+#define tessera_request_authenticated(...) \
+    VERBOSE_CALL(tessera_request_authenticated, __VA_ARGS__)
 
 #endif
