@@ -1,6 +1,7 @@
 //! The SQLite store as several processes use it: two stores on one file (each with its own
 //! connections, as two worker processes have), the lazy `last_seen` write rule, the error cases
-//! (corrupt, read-only, locked, newer schema), and the file as an operator sees it.
+//! (corrupt, read-only, locked, newer schema), the file as an operator sees it, and the upgrade
+//! of a version 1 file (issue 15's `auth` and `binding` columns).
 //!
 //! The store-conformance cases run in the module's own tests (`store::sqlite::tests`).
 
@@ -12,9 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tessera::binding::{
+    Binding, BindingState, Gate, Slot, Swapped, challenge_digest, cookie_digest,
+};
 use tessera::csrf::CsrfSecret;
 use tessera::record::{ExpiryChange, Load, Rekey};
 use tessera::store::{SqliteStore, touch_slack_ms};
+use tessera::{Authn, DataOp};
 use tessera::{
     Config, Context, ErrorKind, ManualClock, Reason, Record, SessionId, SessionManager, Store,
     Validation,
@@ -426,13 +431,13 @@ fn a_newer_schema_is_refused_with_invalid_config() {
     drop(SqliteStore::open(&db.url()).unwrap());
     db.raw()
         .execute(
-            "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+            "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
             [],
         )
         .unwrap();
     let err = SqliteStore::open(&db.url()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("schema version 3"), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
     let err = tessera::store::open(&db.url()).err().unwrap();
     assert_eq!(err.code(), "invalid_config");
@@ -624,5 +629,337 @@ fn stores_opened_on_one_new_file_at_the_same_moment_all_work() {
                 .expect("no panic")
                 .expect("every opener gets a working store");
         }
+    }
+}
+
+// ---- schema version 2: authentication and device binding (issue 15) ----
+
+/// The schema a version 1 Tessera created (issue 13's, the last before the `auth` and
+/// `binding` columns), verbatim: the file an upgraded deployment finds.
+const V1_DDL: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY, user TEXT, user_agent TEXT, created_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL, deadline INTEGER NOT NULL, rotated_at INTEGER NOT NULL,
+  secure INTEGER NOT NULL, csrf TEXT NOT NULL, data TEXT, predecessor TEXT,
+  max_idle_ms INTEGER, due INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
+CREATE INDEX sessions_by_due ON sessions (due);
+CREATE TABLE aliases (id TEXT PRIMARY KEY, target TEXT NOT NULL, until INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE INDEX aliases_by_until ON aliases (until);
+CREATE TABLE IF NOT EXISTS live (one INTEGER PRIMARY KEY CHECK (one = 1), sessions INTEGER NOT NULL);
+INSERT OR IGNORE INTO live (one, sessions) SELECT 1, COUNT(*) FROM sessions;
+CREATE TRIGGER IF NOT EXISTS live_insert AFTER INSERT ON sessions
+  BEGIN UPDATE live SET sessions = sessions + 1; END;
+CREATE TRIGGER IF NOT EXISTS live_delete AFTER DELETE ON sessions
+  BEGIN UPDATE live SET sessions = sessions - 1; END;
+CREATE INDEX IF NOT EXISTS sessions_anonymous_by_due ON sessions (due) WHERE user IS NULL;
+INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+";
+
+/// Write a version 1 file holding `user`'s session `id` (with data), as a version 1 Tessera
+/// wrote it: no `auth`, no `binding`.
+fn version_1_file(db: &TempDb, id: &SessionId, user: &str) {
+    let raw = db.raw();
+    raw.execute_batch(V1_DDL).unwrap();
+    raw.execute(
+        "INSERT INTO sessions (id, user, user_agent, created_at, last_seen, deadline, \
+         rotated_at, secure, csrf, data, predecessor, max_idle_ms, due) \
+         VALUES (?1, ?2, NULL, ?3, ?3, ?4, ?3, 1, ?5, '{\"cart\":[1]}', NULL, NULL, ?6)",
+        rusqlite::params![
+            id.to_string(),
+            user,
+            T0 as i64,
+            (T0 + 600_000) as i64,
+            "ab".repeat(32),
+            (T0 + IDLE) as i64,
+        ],
+    )
+    .unwrap();
+}
+
+fn schema_version(db: &TempDb) -> String {
+    db.raw()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn slot(value: &str, until: u64) -> Slot {
+    Slot {
+        hash: cookie_digest(value),
+        until,
+    }
+}
+
+/// A bound state with all four slots (two bound cookies, two challenges) filled.
+fn fully_bound(round: u64) -> Arc<BindingState> {
+    let mut b = Binding::new(
+        [7; 16],
+        Arc::from(r#"{"crv":"P-256","kty":"EC","x":"eA","y":"eQ"}"#),
+        [8; 32],
+        T0 + round,
+        slot(&format!("cookie-{round}"), T0 + 600_000 + round),
+    );
+    b.refreshed_at = T0 + round + 1;
+    b.prev_cookie = Some(slot(&format!("cookie-{round}-prev"), T0 + 300_000 + round));
+    b.challenge = Some(Slot {
+        hash: challenge_digest(&format!("challenge-{round}")),
+        until: T0 + 900_000,
+    });
+    b.prev_challenge = Some(Slot {
+        hash: challenge_digest(&format!("challenge-{round}-prev")),
+        until: T0 + 800_000,
+    });
+    Arc::new(BindingState::Bound(b))
+}
+
+#[test]
+fn a_version_1_file_is_upgraded_in_place_and_its_sessions_load_unbound() {
+    let db = TempDb::new();
+    let id = new_id();
+    version_1_file(&db, &id, "alice");
+
+    let store = SqliteStore::open(&db.url()).unwrap();
+    assert_eq!(schema_version(&db), "2");
+    let columns: Vec<String> = db
+        .raw()
+        .prepare("SELECT name FROM pragma_table_info('sessions') WHERE name IN ('auth', 'binding')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(columns, ["auth", "binding"]);
+
+    // The old row reads as it was written: not recorded, unbound; its data intact.
+    let old = live(&store, &id, T0 + 10);
+    assert_eq!(old.user.as_deref(), Some("alice"));
+    assert_eq!((old.auth.clone(), old.binding.clone()), (None, None));
+    assert_eq!(
+        old.data.as_ref().and_then(|d| d.get("cart")),
+        Some(&serde_json::json!([1]))
+    );
+    assert_eq!(
+        old.authenticated().map(|a| a.at),
+        Some(T0),
+        "legacy: at creation"
+    );
+    assert_eq!(store.list_user("alice").unwrap()[0].binding, None);
+
+    // And it takes a binding like any session of the new version.
+    let bound = fully_bound(1);
+    assert_eq!(
+        store
+            .swap_binding(&id, None, Some(bound.clone()), T0 + 20, IDLE)
+            .unwrap(),
+        Swapped::Done
+    );
+    match store.load_gated(&id, T0 + 30, IDLE, &Gate::JUDGED).unwrap() {
+        Load::Live { record, .. } => assert_eq!(record.binding, Some(bound)),
+        other => panic!("{other:?}"),
+    }
+    // The live count survived the upgrade (the cap reads it).
+    let live_count: i64 = db
+        .raw()
+        .query_row("SELECT sessions FROM live", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(live_count, 1);
+
+    // A second open finds version 2 and changes nothing.
+    drop(store);
+    let again = SqliteStore::open(&db.url()).unwrap();
+    assert_eq!(schema_version(&db), "2");
+    // The binding is enforced: a request without its bound cookie does not get the session.
+    assert!(matches!(
+        again.load(&id, T0 + 40, IDLE).unwrap(),
+        Load::Unproven(tessera::binding::Missing::Absent, _)
+    ));
+}
+
+/// Workers of an upgraded deployment start together on the old file: one upgrades it, the
+/// others find it upgraded (an `ALTER TABLE` run twice would fail with "duplicate column").
+#[test]
+fn stores_opening_one_version_1_file_at_the_same_moment_all_work() {
+    const OPENERS: usize = 4;
+    for _ in 0..20 {
+        let db = TempDb::new();
+        let id = new_id();
+        version_1_file(&db, &id, "bob");
+        let barrier = std::sync::Barrier::new(OPENERS);
+        std::thread::scope(|scope| {
+            for _ in 0..OPENERS {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let store = SqliteStore::open(&db.url()).expect("every opener gets a store");
+                    assert_eq!(live(&store, &id, T0 + 1).user.as_deref(), Some("bob"));
+                });
+            }
+        });
+        assert_eq!(schema_version(&db), "2");
+    }
+}
+
+#[test]
+fn a_version_2_record_round_trips_auth_amr_and_a_bound_binding() {
+    let db = TempDb::new();
+    let writer = SqliteStore::open(&db.url()).unwrap();
+    // Another process on the same file reads what the first wrote.
+    let reader = SqliteStore::open(&db.url()).unwrap();
+    let mut r = record(Some("carol"), T0);
+    r.auth = Some(Arc::new(Authn::new(2, ["pwd", "otp"]).unwrap().at(T0 - 5)));
+    r.binding = Some(fully_bound(3));
+    writer.insert(r.clone(), IDLE).unwrap();
+
+    let got = match reader.load_gated(&r.id, T0, IDLE, &Gate::JUDGED).unwrap() {
+        Load::Live { record, .. } => record,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(got, r);
+    let auth = got.auth.as_deref().unwrap();
+    assert_eq!((auth.at, auth.level), (T0 - 5, 2));
+    assert_eq!(auth.amr, ["pwd", "otp"]);
+    let b = got
+        .binding
+        .as_deref()
+        .and_then(BindingState::bound)
+        .unwrap();
+    assert!(b.cookie.is_some() && b.prev_cookie.is_some());
+    assert!(b.challenge.is_some() && b.prev_challenge.is_some());
+    assert_eq!(reader.list_user("carol").unwrap(), vec![r.clone()]);
+
+    // The columns hold the core's one text encoding, readable in the shell; no cookie or
+    // challenge value, only digests.
+    let (auth_text, binding_text): (String, String) = db
+        .raw()
+        .query_row("SELECT auth, binding FROM sessions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(auth_text, r.auth.as_deref().unwrap().to_stored());
+    assert_eq!(binding_text, r.binding.as_deref().unwrap().to_stored());
+    for secret in ["cookie-3", "challenge-3"] {
+        assert!(!binding_text.contains(secret), "{binding_text}");
+    }
+
+    // A rotation carries both; the swept record answers with them gone with it.
+    let moved = writer
+        .rekey(
+            &r.id,
+            &Rekey {
+                new_id: new_id(),
+                alias_until: None,
+                secure: true,
+                login: None,
+            },
+            T0 + 1,
+            IDLE,
+        )
+        .unwrap()
+        .unwrap();
+    let after = live(&reader, &moved.id, T0 + 2);
+    assert_eq!(
+        (after.auth, after.binding),
+        (r.auth.clone(), r.binding.clone())
+    );
+}
+
+#[test]
+fn an_unreadable_binding_never_makes_a_valid_session() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(&db.url()).unwrap();
+    let r = record(Some("dave"), T0);
+    store.insert(r.clone(), IDLE).unwrap();
+    for (column, junk) in [
+        ("binding", r#"{"bound":{"id":"short"}}"#),
+        ("auth", "{\"at\":1}"),
+    ] {
+        let raw = db.raw();
+        raw.execute("UPDATE sessions SET auth = NULL, binding = NULL", [])
+            .unwrap();
+        raw.execute(&format!("UPDATE sessions SET {column} = ?1"), [junk])
+            .unwrap();
+        // Fail closed: not a session without its binding, not "unbound".
+        let err = store.load(&r.id, T0 + 1, IDLE).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StoreUnavailable, "{column}: {err}");
+        assert_eq!(
+            store.list_user("dave").unwrap_err().kind(),
+            ErrorKind::StoreUnavailable
+        );
+    }
+    // swap_binding never overwrites a binding it cannot read.
+    db.raw()
+        .execute(
+            "UPDATE sessions SET auth = NULL, binding = '{\"offer\":1}'",
+            [],
+        )
+        .unwrap();
+    let err = store
+        .swap_binding(&r.id, None, Some(fully_bound(1)), T0 + 2, IDLE)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StoreUnavailable);
+}
+
+/// A data write and a binding change on one session, from two processes at the same moment,
+/// many times: each is one write transaction on its own column, so both always survive.
+#[test]
+fn a_data_write_and_a_binding_swap_racing_both_survive() {
+    const ROUNDS: u64 = 200;
+    let db = TempDb::new();
+    let writer = SqliteStore::open(&db.url()).unwrap();
+    let binder = SqliteStore::open(&db.url()).unwrap();
+    let r = record(Some("erin"), T0);
+    writer.insert(r.clone(), IDLE).unwrap();
+    let barrier = std::sync::Barrier::new(2);
+    let mut seen: Option<Arc<BindingState>> = None;
+    for round in 1..=ROUNDS {
+        let next = fully_bound(round);
+        let (written, swapped) = std::thread::scope(|scope| {
+            let data = scope.spawn(|| {
+                barrier.wait();
+                writer.update_data(
+                    &r.id,
+                    &DataOp::Set(format!("k{round}"), serde_json::json!(round)),
+                    1 << 20,
+                    T0 + round,
+                    IDLE,
+                )
+            });
+            let swap = scope.spawn(|| {
+                barrier.wait();
+                binder.swap_binding(&r.id, seen.as_ref(), Some(next.clone()), T0 + round, IDLE)
+            });
+            (data.join().unwrap(), swap.join().unwrap())
+        });
+        written.expect("the data write");
+        assert_eq!(swapped.expect("the swap"), Swapped::Done, "round {round}");
+        let now = match writer
+            .load_gated(&r.id, T0 + round, IDLE, &Gate::JUDGED)
+            .unwrap()
+        {
+            Load::Live { record, .. } => record,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            now.binding.as_ref(),
+            Some(&next),
+            "round {round}: the binding survived"
+        );
+        let data = now.data.expect("data");
+        assert_eq!(
+            data.len() as u64,
+            round,
+            "round {round}: every data write survived"
+        );
+        assert_eq!(
+            data.get(&format!("k{round}")),
+            Some(&serde_json::json!(round))
+        );
+        seen = Some(next);
     }
 }

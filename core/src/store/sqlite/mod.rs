@@ -17,6 +17,10 @@
 //! - **The per-user index** is an index on `sessions.user`: it can never point at a session that
 //!   is gone, and holds expired ones only until they are swept.
 //! - **No connection crosses a `fork()`**: see the `pool` module.
+//! - **Authentication and device binding** have columns of their own (`auth`, `binding`: the
+//!   core's text encodings), never a place in `data`: a data write updates only `data`, and
+//!   `swap_binding` only `binding`, so neither can undo the other. Schema version 2; a
+//!   version 1 file is upgraded in place when a store opens it.
 //!
 //! Failures — a locked database past the busy timeout, a corrupt or read-only file, a full disk —
 //! are `store_unavailable` (the request is not authenticated); a database written by a newer
@@ -31,12 +35,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::binding::{BindingState, Gate, Swapped};
+use crate::binding::{BindingState, Gate, Swapped, same_state};
 use crate::clock::UnixMillis;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
-use crate::record::{ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle};
+use crate::record::{
+    BindingChange, ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle,
+};
 use crate::store::{Store, touch_slack_ms, unproven};
 
 pub use options::{DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_POOL_SIZE, SqliteOptions};
@@ -490,13 +496,49 @@ impl Store for SqliteStore {
 
     fn swap_binding(
         &self,
-        _id: &SessionId,
-        _expected: Option<&Arc<BindingState>>,
-        _new: Option<Arc<BindingState>>,
-        _now: UnixMillis,
-        _idle_ms: u64,
+        id: &SessionId,
+        expected: Option<&Arc<BindingState>>,
+        new: Option<Arc<BindingState>>,
+        now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Swapped> {
-        Err(Error::internal("TODO(issue 15): sqlite swap_binding"))
+        // Read, compare and write under the write lock: no other primitive of any process can
+        // come between. The comparison is by value (decoded), so a caller that read the same
+        // state in another process matches whatever the text looked like.
+        self.write(|tx| {
+            let row: Option<(i64, i64, Option<i64>, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT deadline, last_seen, max_idle_ms, binding FROM sessions WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([key(id)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                })
+                .map_err(sql_error)?;
+            // Only the live record primary under `id`: an alias or an expired row is gone.
+            let Some((deadline, last_seen, max_idle_ms, stored)) = row else {
+                return Ok(Swapped::Gone);
+            };
+            if verdict(deadline, last_seen, max_idle_ms, now, idle_ms).is_some() {
+                return Ok(Swapped::Gone);
+            }
+            let current = stored
+                .as_deref()
+                .map(BindingState::from_stored)
+                .transpose()?
+                .map(Arc::new);
+            if !same_state(current.as_ref(), expected) {
+                return Ok(Swapped::Changed);
+            }
+            tx.prepare_cached("UPDATE sessions SET binding = ?2 WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.execute(params![key(id), schema::stored_binding(new.as_deref())])
+                })
+                .map_err(sql_error)?;
+            Ok(Swapped::Done)
+        })
     }
 
     fn rekey(
@@ -543,7 +585,12 @@ impl Store for SqliteStore {
                 if login.user_agent.is_some() {
                     record.user_agent = login.user_agent.clone();
                 }
+                record.auth = Some(login.auth.clone());
+                if let BindingChange::Replace(binding) = &login.binding {
+                    record.binding = binding.clone();
+                }
             }
+            // A rotation carries `auth` and `binding` over with the rest of the row.
             schema::insert(tx, &record, record.expires_at(idle_ms))?;
             if let Some(until) = change.alias_until {
                 tx.prepare_cached(
@@ -977,6 +1024,26 @@ mod tests {
         r.rotated_at = 1_700_000_000_150;
         r.predecessor = Some(SessionId::from_bytes([9; 32]));
         r.max_idle_ms = Some(30_000);
+        r.auth = Some(Arc::new(
+            crate::authn::Authn::new(2, ["pwd", "hwk"])
+                .unwrap()
+                .at(1_700_000_000_100),
+        ));
+        let slot = |v: &str, until| crate::binding::Slot {
+            hash: crate::binding::cookie_digest(v),
+            until,
+        };
+        let mut bound = crate::binding::Binding::new(
+            [5; 16],
+            Arc::from(r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#),
+            [6; 32],
+            1_700_000_000_110,
+            slot("c1", 1_700_000_600_000),
+        );
+        bound.prev_cookie = Some(slot("c0", 1_700_000_500_000));
+        bound.challenge = Some(slot("ch1", 1_700_000_700_000));
+        bound.prev_challenge = Some(slot("ch0", 1_700_000_400_000));
+        r.binding = Some(Arc::new(BindingState::Bound(bound)));
         r.data = Some(Arc::new(
             crate::data::parse_object(
                 r#"{"big": 18446744073709551615, "f": 0.1, "nested": {"a": [1, null, "x"]}}"#,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::authn::Authenticated;
+use crate::binding::BindingState;
 use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
 use crate::data::Data;
@@ -14,8 +16,9 @@ use crate::record::Record;
 
 use super::sql_error;
 
-/// The schema version this Tessera reads and writes (`meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this Tessera reads and writes (`meta.schema_version`). Version 2 added
+/// the `auth` and `binding` columns (issue 15); a version 1 file is upgraded in place on open.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const DDL: &str = include_str!("schema.sql");
 
@@ -46,39 +49,68 @@ macro_rules! columns {
             $p,
             "predecessor, ",
             $p,
-            "max_idle_ms"
+            "max_idle_ms, ",
+            $p,
+            "auth, ",
+            $p,
+            "binding"
         )
     };
 }
 pub(super) use columns;
 
 /// Make sure the database holds this version of Tessera's schema: create it in an empty file,
-/// accept it as is, refuse anything else.
+/// upgrade a version 1 file in place, accept this version as is, refuse anything else.
 ///
 /// # Errors
 /// `invalid_config` for a newer (or unknown) schema version or a database that is not
 /// Tessera's; `store_unavailable` if the file cannot be read or written.
 pub(super) fn ensure(conn: &mut Connection) -> Result<()> {
-    if check(conn)? {
-        return counted(conn);
+    if check(conn)? != Some(SCHEMA_VERSION) {
+        // Empty or older: create or upgrade in a write transaction, so two processes starting
+        // at once do not both try; the loser sees the winner's work when it re-checks.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
+        match check(&tx)? {
+            None => {
+                tx.execute_batch(DDL).map_err(sql_error)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(sql_error)?;
+            }
+            Some(1) => upgrade_from_1(&tx)?,
+            Some(_) => {}
+        }
+        tx.commit().map_err(sql_error)?;
     }
-    // Empty: create the tables, in a write transaction so two processes starting at once do not
-    // both try; the loser sees the winner's tables when it re-checks.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_error)?;
-    if !check(&tx)? {
-        tx.execute_batch(DDL).map_err(sql_error)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-            [SCHEMA_VERSION.to_string()],
-        )
-        .map_err(sql_error)?;
-    }
-    tx.commit().map_err(sql_error)
+    counted(conn)
 }
 
-/// `true` if the schema is there in this version, `false` if the database is empty.
+/// Version 1 → 2: the `auth` and `binding` columns (NULL in every existing row: not recorded,
+/// unbound — what a version 1 row means), added in the transaction that bumps the version, so
+/// no process ever sees the one without the other.
+///
+/// Processes of an older Tessera still running on the file keep their open connections and
+/// write rows without the new columns (NULL); a new connection of theirs refuses the file
+/// (a newer schema). Every process is to be upgraded before `dbsc` is turned on
+/// (`docs/sqlite-schema.md`).
+fn upgrade_from_1(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE sessions ADD COLUMN auth TEXT; \
+         ALTER TABLE sessions ADD COLUMN binding TEXT;",
+    )
+    .map_err(sql_error)?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [SCHEMA_VERSION.to_string()],
+    )
+    .map_err(sql_error)?;
+    Ok(())
+}
+
 /// Add the live count and the anonymous index (the cap's) to a version 1 file made before
 /// them; the statements are idempotent, and run only while the count is missing.
 fn counted(conn: &mut Connection) -> Result<()> {
@@ -106,13 +138,15 @@ fn counted(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(sql_error)
 }
 
-fn check(conn: &Connection) -> Result<bool> {
+/// The schema version the database holds (this one or an older one Tessera upgrades), `None`
+/// if it is empty.
+fn check(conn: &Connection) -> Result<Option<i64>> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(sql_error)?;
     if tables.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     if !tables.iter().any(|t| t == "meta") {
         return Err(Error::invalid_config(
@@ -129,7 +163,7 @@ fn check(conn: &Connection) -> Result<bool> {
         .optional()
         .map_err(sql_error)?;
     match version.as_deref().map(str::parse::<i64>) {
-        Some(Ok(SCHEMA_VERSION)) => Ok(true),
+        Some(Ok(v @ 1..=SCHEMA_VERSION)) => Ok(Some(v)),
         Some(Ok(v)) if v > SCHEMA_VERSION => Err(Error::invalid_config(format!(
             "store: the SQLite session database has schema version {v}, written by a newer \
              Tessera; this one reads version {SCHEMA_VERSION}. Upgrade Tessera in every process \
@@ -170,6 +204,8 @@ pub(super) struct Raw {
     data: Option<String>,
     predecessor: Option<String>,
     max_idle_ms: Option<i64>,
+    auth: Option<String>,
+    binding: Option<String>,
 }
 
 /// Read the columns of [`columns!`] starting at column `at`.
@@ -187,13 +223,17 @@ pub(super) fn raw(row: &Row<'_>, at: usize) -> rusqlite::Result<Raw> {
         data: row.get(at + 9)?,
         predecessor: row.get(at + 10)?,
         max_idle_ms: row.get(at + 11)?,
+        auth: row.get(at + 12)?,
+        binding: row.get(at + 13)?,
     })
 }
 
 /// The record a row holds.
 ///
 /// # Errors
-/// `internal` if a column does not hold what the schema says (a hand-edited row).
+/// `internal` if a column does not hold what the schema says (a hand-edited row);
+/// `store_unavailable` if its `auth` or `binding` cannot be read (a session whose binding is
+/// unknown is not served: fail closed).
 pub(super) fn decode(raw: Raw) -> Result<Record> {
     let id = SessionId::parse_hex(&raw.id).map_err(|_| malformed("id"))?;
     let mut csrf = [0u8; 32];
@@ -224,9 +264,18 @@ pub(super) fn decode(raw: Raw) -> Result<Record> {
             .max_idle_ms
             .map(|v| uint(v, "max_idle_ms"))
             .transpose()?,
-        // TODO(issue 15): the auth and binding columns.
-        auth: None,
-        binding: None,
+        auth: raw
+            .auth
+            .as_deref()
+            .map(Authenticated::from_stored)
+            .transpose()?
+            .map(Arc::new),
+        binding: raw
+            .binding
+            .as_deref()
+            .map(BindingState::from_stored)
+            .transpose()?
+            .map(Arc::new),
     })
 }
 
@@ -239,7 +288,7 @@ pub(super) fn insert(conn: &Connection, record: &Record, due: UnixMillis) -> Res
     conn.prepare_cached(concat!(
         "INSERT INTO sessions (",
         columns!(""),
-        ", due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ", due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))
     .and_then(|mut s| {
         s.execute(params![
@@ -255,11 +304,18 @@ pub(super) fn insert(conn: &Connection, record: &Record, due: UnixMillis) -> Res
             data,
             record.predecessor.as_ref().map(key),
             record.max_idle_ms.map(int),
+            record.auth.as_deref().map(Authenticated::to_stored),
+            stored_binding(record.binding.as_deref()),
             int(due),
         ])
     })
     .map_err(sql_error)?;
     Ok(())
+}
+
+/// A binding state as its column holds it (NULL: none).
+pub(super) fn stored_binding(state: Option<&BindingState>) -> Option<String> {
+    state.map(BindingState::to_stored)
 }
 
 /// Session data as stored.

@@ -1,4 +1,4 @@
--- Tessera's SQLite schema, version 1 (docs/sqlite-schema.md). Ids are the public session ids as
+-- Tessera's SQLite schema, version 2 (docs/sqlite-schema.md). Ids are the public session ids as
 -- 64 lowercase hex digits (never tokens); times are Unix milliseconds; data is JSON text.
 
 CREATE TABLE meta (
@@ -19,7 +19,9 @@ CREATE TABLE sessions (
   data        TEXT,                  -- session data, a JSON object; NULL = empty
   predecessor TEXT,                  -- id of the alias that points here, while it may live
   max_idle_ms INTEGER,               -- the session's own idle timeout; NULL = the configured one
-  due         INTEGER NOT NULL       -- earliest it could expire: min(deadline, last_seen + idle)
+  due         INTEGER NOT NULL,      -- earliest it could expire: min(deadline, last_seen + idle)
+  auth        TEXT,                  -- when and how the user signed in (JSON); NULL = not recorded
+  binding     TEXT                   -- device binding or its offer (JSON); NULL = none
 ) WITHOUT ROWID;
 
 CREATE INDEX sessions_by_user ON sessions (user) WHERE user IS NOT NULL;
