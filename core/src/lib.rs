@@ -49,6 +49,8 @@ pub mod session;
 pub mod store;
 pub mod token;
 
+pub use authn::{Authenticated, Authn, Freshness};
+pub use binding::{Presented, Proof};
 pub use clock::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use config::{Config, Pepper, SameSite};
 pub use cookie::CookieToken;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
-use crate::authn::Authn;
+use crate::authn::{Authn, Freshness};
 use crate::binding::{BindingState, Gate, Proof, Slot, Swapped, challenge_digest};
 use crate::clock::{Clock, SystemClock, UnixMillis, millis};
 use crate::config::Config;
@@ -659,6 +659,31 @@ impl SessionManager {
         Err(Error::internal(
             "the session kept changing while being re-authenticated",
         ))
+    }
+
+    /// Whether the session of `token` may do something sensitive now: its user authenticated
+    /// less than `max_age_ms` ago, with at least `min_level` (step-up; see [`Freshness`]). A
+    /// pure read: the session is not touched. A dead token, or a bound session this request
+    /// did not prove, is `Anonymous` (sign in first).
+    ///
+    /// # Errors
+    /// `store_unavailable`.
+    pub fn require_recent(
+        &self,
+        token: &str,
+        max_age_ms: u64,
+        min_level: u8,
+        ctx: &Context<'_>,
+    ) -> Result<Freshness> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        Ok(match inner.load_live(token, now, &inner.gate(ctx, false))? {
+            Ok((record, _)) => match record.authenticated() {
+                Some(a) => a.freshness(now, max_age_ms, min_level),
+                None => Freshness::Anonymous,
+            },
+            Err(_) => Freshness::Anonymous,
+        })
     }
 
     /// Offer the signed-in, unbound session of `token` a device binding now (sign-ins offer one
