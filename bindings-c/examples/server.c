@@ -23,6 +23,12 @@
  *   POST /logout              form field csrf: end this session
  *   POST /logout-everywhere   form field csrf: end every session of this user
  *
+ * and, with "dbsc": true in the options (over HTTPS: behind a proxy, --trust-proxy), the two
+ * device-bound session endpoints, a sign-in that offers the browser a binding, /account,
+ * /device (a bound session required), the re-authentication page /reauth, and /change-password
+ * and /security, guarded by require_recent (device_binding.h). The re-authentication routes
+ * work without dbsc too.
+ *
  * and, with --test, the reference app of the HTTP conformance corpus (tests/http/README.md:
  * JSON bodies, /read, /set, ..., and /login and /logout when the body is JSON — a sign-in
  * without a password, which is why it exists only in test mode), on a manual clock, with test
@@ -95,14 +101,30 @@ static void wipe(void *p, size_t n) {
 
 static void demo_record(const tessera_event *event); /* demo_site.h */
 
+/* Test mode: the events since the last /__events, for the tests to assert (no token is ever in
+ * an event). */
+#define EVENTS_MAX 256
+static struct {
+    pthread_mutex_t lock;
+    json_t *list; /* NULL outside test mode */
+} recorded = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
 /* An audit log on stderr: ids and users, never tokens (and with --demo, the shared events
  * file too). */
 static void on_event(void *user_data, const tessera_event *event) {
     const char *id = tessera_event_id(event), *user = tessera_event_user(event),
-               *reason = tessera_event_reason(event);
+               *reason = tessera_event_reason(event), *detail = tessera_event_detail(event);
     (void)user_data;
-    fprintf(stderr, "event %s id=%.12s user=%s%s%s\n", tessera_event_kind(event),
-            id ? id : "-", user ? user : "-", reason ? " reason=" : "", reason ? reason : "");
+    fprintf(stderr, "event %s id=%.12s user=%s%s%s%s%s\n", tessera_event_kind(event),
+            id ? id : "-", user ? user : "-", reason ? " reason=" : "", reason ? reason : "",
+            detail ? " detail=" : "", detail ? detail : "");
+    pthread_mutex_lock(&recorded.lock);
+    if (recorded.list != NULL && json_array_size(recorded.list) < EVENTS_MAX)
+        json_array_append_new(recorded.list,
+                              json_pack("{s:s,s:s?,s:s?,s:s?,s:s?}", "kind",
+                                        tessera_event_kind(event), "id", id, "user", user,
+                                        "reason", reason, "detail", detail));
+    pthread_mutex_unlock(&recorded.lock);
     demo_record(event);
 }
 
@@ -393,7 +415,9 @@ static void password_login(tessera_request *req, const char *body, struct reply 
         return;
     }
     /* A sign-in: the visitor's token (if any) dies at once, so a planted one is worthless. */
-    tessera_status st = tessera_request_login(req, manager, user);
+    /* One factor, a password (step-up: /reauth with a one-time code raises it to 2). Over HTTPS
+     * with dbsc on, the response also offers the browser a device binding. */
+    tessera_status st = tessera_request_login_with(req, manager, user, 1, "[\"pwd\"]");
     if (st != TESSERA_STATUS_OK) return reply_error(r, st);
     reply_text(r, MHD_HTTP_SEE_OTHER, "text/plain", "signed in\n");
     r->location = "/";
@@ -488,7 +512,18 @@ static int reference_app(tessera_request *req, const char *method, const char *p
         json_object_del(data, FLASHES);
         answer = json_pack("{s:o}", "flashes", shown ? shown : json_array());
     } else if (strcmp(path, "/login") == 0) {
-        if ((st = tessera_request_login(req, manager, text_of(body, "user"))) == TESSERA_STATUS_OK) {
+        /* How strongly the user signed in (step-up): level and amr when given. */
+        json_t *level = json_object_get(body, "level"), *amr = json_object_get(body, "amr");
+        char *amr_text = amr != NULL ? json_dumps(amr, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        st = level != NULL || amr != NULL
+                 ? tessera_request_login_with(req, manager, text_of(body, "user"),
+                                              json_is_integer(level)
+                                                  ? (int)json_integer_value(level)
+                                                  : level != NULL ? -1 : 1,
+                                              amr_text)
+                 : tessera_request_login(req, manager, text_of(body, "user"));
+        free(amr_text);
+        if (st == TESSERA_STATUS_OK) {
             json_decref(data);
             data = load_data(req);
         }
@@ -657,6 +692,38 @@ static int test_control(const char *path, const char *raw_body, struct reply *r)
             tessera_clock_free(old_clock);
             reply_json(r, 200, json_pack("{s:b}", "ok", 1));
         }
+    } else if (strcmp(path, "/__events") == 0) {
+        /* The events since the last call, oldest first; the list starts afresh. */
+        pthread_mutex_lock(&recorded.lock);
+        json_t *list = recorded.list;
+        recorded.list = json_array();
+        pthread_mutex_unlock(&recorded.lock);
+        reply_json(r, 200, json_pack("{s:o}", "events", list ? list : json_array()));
+    } else if ((strcmp(path, "/__revoke") == 0 || strcmp(path, "/__unbind") == 0) &&
+               json_string_value(json_object_get(body, "id")) != NULL) {
+        const char *id = json_string_value(json_object_get(body, "id"));
+        bool ended = false;
+        pthread_rwlock_rdlock(&state_lock);
+        tessera_status st = strcmp(path, "/__revoke") == 0
+                                ? tessera_manager_revoke(manager, id, &ended)
+                                : tessera_manager_unbind(manager, id, &ended);
+        pthread_rwlock_unlock(&state_lock);
+        if (st == TESSERA_STATUS_OK)
+            reply_json(r, 200, json_pack("{s:b}", "ended", ended));
+        else
+            reply_error(r, st);
+    } else if (strcmp(path, "/__list") == 0 && json_string_value(json_object_get(body, "user"))) {
+        char *list = NULL;
+        pthread_rwlock_rdlock(&state_lock);
+        tessera_status st =
+            tessera_manager_list_user(manager, json_string_value(json_object_get(body, "user")),
+                                      &list);
+        pthread_rwlock_unlock(&state_lock);
+        if (st == TESSERA_STATUS_OK)
+            reply_json(r, 200, json_pack("{s:o}", "sessions", json_loads(list, 0, NULL)));
+        else
+            reply_error(r, st);
+        tessera_string_free(list);
     } else if (strcmp(path, "/__held") == 0 && name != NULL) {
         /* Wait until the request held as `name` has reached its gate. */
         pthread_mutex_lock(&held.lock);
@@ -740,6 +807,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r,
     return ret;
 }
 
+/* ---- device-bound sessions and step-up ------------------------------------------------ */
+
+#include "device_binding.h"
+
 /* ---- one request: begin -> the app -> finish ------------------------------------------ */
 
 static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const char *method,
@@ -767,6 +838,13 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_cookie, &cookies);
     const char *proto = header(conn, "X-Forwarded-Proto");
     bool https = settings.trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
+
+    /* The DBSC endpoints answer on their own, before (and instead of) the app's session. */
+    if (!cookies.out_of_memory && dbsc_endpoint(conn, url, method, cookies.text, https, &ret)) {
+        if (cookies.text != NULL) wipe(cookies.text, cookies.len);
+        free(cookies.text);
+        return ret;
+    }
 
     pthread_rwlock_rdlock(&state_lock);
     tessera_request *req = NULL;
@@ -800,6 +878,8 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
     if (settings.test_mode && (json_body || !post) && reference_app(req, method, url, body, &r)) {
         /* done */
     } else if (demo.on && demo_app(conn, req, method, url, up->body, refused, &r)) {
+        /* done */
+    } else if (device_binding_app(conn, req, method, url, up->body, body, &r)) {
         /* done */
     } else if (get && strcmp(url, "/") == 0) {
         page(req, &r);
@@ -928,8 +1008,10 @@ int main(int argc, char **argv) {
         demo_free();
         return 1;
     }
-    if (settings.test_mode)
+    if (settings.test_mode) {
         fprintf(stderr, "TEST MODE: manual clock, password-less /login, /__ controls\n");
+        recorded.list = json_array();
+    }
 
     /* Block the signals while starting, then wait for one with sigsuspend (no lost wake-up). */
     struct sigaction sa;
@@ -978,6 +1060,7 @@ int main(int argc, char **argv) {
     tessera_manager_free(manager);
     tessera_clock_free(test_clock);
     demo_free();
+    json_decref(recorded.list);
     fprintf(stderr, "stopped\n");
     return 0;
 }

@@ -6,7 +6,8 @@
 # under valgrind (the plain build), and with ASan + UBSan + LeakSanitizer (the sanitized build).
 # The example service is driven over HTTP the same three ways, and so is the HTTP corpus
 # (tests/http, run by tests/http_corpus.py against the example in test mode, on the memory store,
-# on SQLite and on Redis). The conformance corpus runs on the memory store and again on SQLite (a
+# on SQLite and on Redis), and so are device-bound sessions and step-up (tests/test_dbsc.py, the
+# scripted DBSC browser of bindings-python/tests, on the memory store and on Redis). The conformance corpus runs on the memory store and again on SQLite (a
 # fresh database file per scenario in a private directory removed at the end) and on Redis (a
 # private redis-server this script starts on a free loopback port and kills at the end; each
 # scenario on a key prefix of its own), and test_redis checks
@@ -364,6 +365,16 @@ for mode in plain valgrind asan; do
       python3 "$here/http_corpus.py" --store "$redis_url" --label "$mode" \
       --log "$out/logs/http-server-redis-$mode.log" "$root/tests/http" -- "${wrap_redis[@]}" \
       "$out/bin/server$suffix"
+  fi
+  # Device-bound sessions and step-up (issue 15): the scripted DBSC browser of the Python suite
+  # against the example server in test mode, over real HTTP, on the memory store and on Redis.
+  run "dbsc over HTTP ($mode)" "$out/logs/dbsc-$mode.log" \
+    python3 "$here/test_dbsc.py" --label "$mode" --log "$out/logs/dbsc-server-$mode.log" \
+    -- "${wrap[@]}" "$out/bin/server$suffix"
+  if [ "$with_redis" = 1 ]; then
+    run "dbsc on Redis ($mode)" "$out/logs/dbsc-redis-$mode.log" \
+      python3 "$here/test_dbsc.py" --store "$redis_url" --label "redis-$mode" \
+      --log "$out/logs/dbsc-server-redis-$mode.log" -- "${wrap_redis[@]}" "$out/bin/server$suffix"
   fi
   # On the cluster: the plain run (the cluster paths are the Redis paths behind another URL).
   if [ "$with_cluster" = 1 ] && [ "$mode" = plain ]; then
