@@ -1,12 +1,20 @@
 //! The Redis store against a real `redis-server` started for this test binary: the store
 //! conformance cases, one round trip per validate, fail-closed behaviour and recovery, AUTH.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
+use tessera::binding::{
+    Binding, BindingState, Gate, Presented, Slot, Swapped, challenge_digest, cookie_digest,
+};
+use tessera::csrf::CsrfSecret;
+use tessera::record::{BindingChange, Load, LoginChange, Rekey};
 use tessera::store::RedisStore;
-use tessera::{Config, Context, ManualClock, SessionManager, Store, Validation};
+use tessera::{
+    Authn, Config, Context, DataOp, ManualClock, Record, SessionId, SessionManager, Store,
+    Validation,
+};
 use tessera_tests::redis_server::RedisServer;
 
 fn server() -> Option<&'static RedisServer> {
@@ -413,15 +421,15 @@ fn scripts_refuse_a_session_of_another_schema_version_without_changing_it() {
     let _: () = redis::cmd("HSET")
         .arg(&key)
         .arg("v")
-        .arg("2")
+        .arg("3")
         .query(&mut conn)
         .unwrap();
     let before: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
     let err = m.set(s.id(), "k", serde_json::json!("v")).unwrap_err();
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("schema version 3"), "{err}");
     clock.advance(Duration::from_secs(60));
     let err = m.validate(&token, &Context::HTTPS).unwrap_err();
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("schema version 3"), "{err}");
     assert!(m.logout(&token).is_err());
     let after: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
     assert_eq!(before, after, "nothing written");
@@ -449,7 +457,7 @@ fn a_data_write_racing_a_rotation_follows_the_alias() {
         panic!("rotated")
     };
     let script = redis::Script::new(&format!(
-        "local SCHEMA = '1'\n{}{}",
+        "local SCHEMA = '2'\n{}{}",
         include_str!("../../core/src/store/redis/lua/common.lua"),
         include_str!("../../core/src/store/redis/lua/write_data.lua")
     ));
@@ -658,4 +666,370 @@ fn a_data_write_after_a_validate_on_the_same_thread_reads_nothing_again() {
     };
     assert_eq!(now.data().get("cart"), Some(&serde_json::json!(["pears"])));
     assert_eq!(now.data().get("theme"), Some(&serde_json::json!("dark")));
+}
+
+// ---- device binding and step-up (issue 15): schema version 2 ----
+
+const T: u64 = 1_700_000_000_000;
+const IDLE: u64 = 60_000;
+
+/// A bound binding with all four slots filled, `n` making it differ from its neighbours.
+fn full_binding(n: u64) -> Arc<BindingState> {
+    let slot = |digest: [u8; 32], until| Slot {
+        hash: digest,
+        until,
+    };
+    let mut b = Binding::new(
+        [n as u8; 16],
+        r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#.into(),
+        [9; 32],
+        T,
+        slot(cookie_digest(&format!("cookie-{n}")), T + 600_000),
+    );
+    b.refreshed_at = T + n;
+    b.prev_cookie = Some(slot(cookie_digest("cookie-before"), T + 300_000));
+    b.challenge = Some(slot(
+        challenge_digest(&format!("challenge-{n}")),
+        T + 60_000,
+    ));
+    b.prev_challenge = Some(slot(challenge_digest("challenge-before"), T + 30_000));
+    Arc::new(BindingState::Bound(b))
+}
+
+/// A read that neither judges the binding nor touches: the record as stored.
+const AS_STORED: Gate = Gate {
+    presented: Presented::Absent,
+    grace_ms: u64::MAX,
+    touch: false,
+};
+
+fn stored(store: &RedisStore, id: &SessionId, now: u64) -> Record {
+    match store.load_gated(id, now, IDLE, &AS_STORED).unwrap() {
+        Load::Live { record, .. } => record,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_version_1_session_loads_without_authentication_or_binding() {
+    let Some(server) = server() else { return };
+    let prefix = fresh_prefix();
+    let store = RedisStore::open(&server.url(&prefix)).unwrap();
+    let id = SessionId::from_bytes([0x11; 32]);
+    let key = format!("{{{prefix}}}:s:{id}");
+    let mut conn = server.connection();
+    // Exactly the fields a version-1 Tessera wrote for a signed-in session.
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(&[
+            ("v", "1".to_owned()),
+            ("created", T.to_string()),
+            ("seen", T.to_string()),
+            ("deadline", (T + 600_000).to_string()),
+            ("rotated", T.to_string()),
+            ("secure", "1".to_owned()),
+            ("csrf", "ab".repeat(32)),
+            ("ver", "0".to_owned()),
+            ("user", "alice".to_owned()),
+            ("data", r#"{"k":1}"#.to_owned()),
+        ])
+        .query(&mut conn)
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg(format!("{{{prefix}}}:u:alice"))
+        .arg(id.to_string())
+        .query(&mut conn)
+        .unwrap();
+    let version = |conn: &mut redis::Connection, key: &str| -> String {
+        redis::cmd("HGET").arg(key).arg("v").query(conn).unwrap()
+    };
+
+    let record = stored(&store, &id, T + 10);
+    assert_eq!(
+        (record.auth.as_deref(), record.binding.as_deref()),
+        (None, None)
+    );
+    assert_eq!(record.user.as_deref(), Some("alice"));
+    assert_eq!(
+        record.data.as_deref().and_then(|d| d.get("k")),
+        Some(&serde_json::json!(1))
+    );
+    assert_eq!(
+        record.authenticated().map(|a| a.at),
+        Some(T),
+        "legacy: its creation"
+    );
+    // Read by the touching path, the scripts and a listing too.
+    match store.load(&id, T + 5_000, IDLE).unwrap() {
+        Load::Live { record, .. } => assert_eq!(record.last_seen, T + 5_000),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.list_user("alice").unwrap().len(), 1);
+    // A data write keeps the hash as it is (nothing of version 2 is added) ...
+    store
+        .update_data(
+            &id,
+            &DataOp::Set("k".into(), serde_json::json!(2)),
+            1024,
+            T + 6_000,
+            IDLE,
+        )
+        .unwrap();
+    assert_eq!(version(&mut conn, &key), "1");
+    // ... and a sign-in, which stores how the user authenticated, makes it version 2.
+    let new_id = SessionId::from_bytes([0x12; 32]);
+    let auth = Arc::new(Authn::new(1, ["pwd"]).unwrap().at(T + 7_000));
+    let change = Rekey {
+        new_id,
+        alias_until: None,
+        secure: true,
+        login: Some(LoginChange {
+            user: Arc::from("alice"),
+            expected_user: Some(Arc::from("alice")),
+            csrf: CsrfSecret::generate().unwrap(),
+            deadline: T + 607_000,
+            keep_data: true,
+            user_agent: None,
+            auth: auth.clone(),
+            binding: BindingChange::Keep,
+        }),
+    };
+    let signed_in = store.rekey(&id, &change, T + 7_000, IDLE).unwrap().unwrap();
+    assert_eq!(signed_in.auth, Some(auth.clone()));
+    assert_eq!(signed_in.binding, None);
+    let new_key = format!("{{{prefix}}}:s:{new_id}");
+    assert_eq!(version(&mut conn, &new_key), "2");
+    assert_eq!(stored(&store, &new_id, T + 7_001).auth, Some(auth));
+}
+
+#[test]
+fn a_version_2_session_round_trips_authentication_and_a_full_binding() {
+    let Some(server) = server() else { return };
+    let prefix = fresh_prefix();
+    let store = RedisStore::open(&server.url(&prefix)).unwrap();
+    let mut r = Record::new(
+        SessionId::from_bytes([0x21; 32]),
+        Some(Arc::from("bob")),
+        T,
+        600_000,
+        true,
+        CsrfSecret::generate().unwrap(),
+    );
+    r.auth = Some(Arc::new(Authn::new(2, ["pwd", "otp"]).unwrap().at(T - 5)));
+    r.binding = Some(full_binding(1));
+    store.insert(r.clone(), IDLE).unwrap();
+
+    assert_eq!(stored(&store, &r.id, T + 1), r);
+    let listed = store.list_user("bob").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((&listed[0].auth, &listed[0].binding), (&r.auth, &r.binding));
+    // Served, and touched, with its bound cookie.
+    let gate = Gate {
+        presented: Presented::from_values(["cookie-1"].into_iter()),
+        grace_ms: 0,
+        touch: true,
+    };
+    match store.load_gated(&r.id, T + 2_000, IDLE, &gate).unwrap() {
+        Load::Live { record, .. } => {
+            assert_eq!(record.last_seen, T + 2_000);
+            assert_eq!(
+                (record.auth, record.binding),
+                (r.auth.clone(), r.binding.clone())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        stored(&store, &r.id, T + 2_001).last_seen,
+        T + 2_000,
+        "written"
+    );
+
+    let mut conn = server.connection();
+    let hash: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("{{{prefix}}}:s:{}", r.id))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(hash["v"], "2");
+    assert_eq!(hash["auth"], r.auth.as_ref().unwrap().to_stored());
+    assert_eq!(hash["bind"], r.binding.as_ref().unwrap().to_stored());
+    // Digests only: no bound cookie or challenge in the store.
+    let dump = format!("{hash:?}");
+    assert!(
+        !dump.contains("cookie-") && !dump.contains("challenge-"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn a_data_write_racing_a_binding_swap_never_undoes_it_nor_is_undone() {
+    // Each round: the writer reads the session (a validate: its data write then starts from
+    // that read, binding included in the hash it saw), then writes a key while the other
+    // thread swaps the binding from the state it saw. Both must land, every round.
+    let Some(store) = store() else { return };
+    let store = Arc::new(store);
+    let mut r = Record::new(
+        SessionId::from_bytes([0x31; 32]),
+        Some(Arc::from("carol")),
+        T,
+        600_000,
+        true,
+        CsrfSecret::generate().unwrap(),
+    );
+    r.binding = Some(full_binding(0));
+    store.insert(r.clone(), IDLE).unwrap();
+    let id = r.id;
+    const ROUNDS: u64 = 200;
+    let barrier = Arc::new(Barrier::new(2));
+    let writer = {
+        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        std::thread::spawn(move || {
+            for i in 0..ROUNDS {
+                let now = T + 1 + i;
+                assert!(matches!(
+                    store.load_gated(&id, now, IDLE, &Gate::JUDGED).unwrap(),
+                    Load::Live { .. }
+                ));
+                barrier.wait();
+                store
+                    .update_data(
+                        &id,
+                        &DataOp::Set(format!("k{i}"), serde_json::json!(i)),
+                        1 << 16,
+                        now,
+                        IDLE,
+                    )
+                    .unwrap();
+                barrier.wait();
+            }
+        })
+    };
+    for i in 0..ROUNDS {
+        let now = T + 1 + i;
+        barrier.wait();
+        let swapped = store
+            .swap_binding(
+                &id,
+                Some(&full_binding(i)),
+                Some(full_binding(i + 1)),
+                now,
+                IDLE,
+            )
+            .unwrap();
+        assert_eq!(swapped, Swapped::Done, "round {i}");
+        barrier.wait();
+        let record = stored(&store, &id, now);
+        assert_eq!(record.binding, Some(full_binding(i + 1)), "round {i}");
+        let data = record.data.expect("data");
+        assert!(
+            (0..=i).all(|k| data.get(&format!("k{k}")) == Some(&serde_json::json!(k))),
+            "round {i}: {data:?}"
+        );
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_bound_session_reached_through_an_alias_is_judged_before_any_touch() {
+    // Through an alias the `load` script reads the record; it must hand a bound one back
+    // untouched for Rust to judge, whatever `seen` says.
+    let Some(server) = server() else { return };
+    let prefix = fresh_prefix();
+    let store = RedisStore::open(&server.url(&prefix)).unwrap();
+    let mut r = Record::new(
+        SessionId::from_bytes([0x41; 32]),
+        Some(Arc::from("dave")),
+        T,
+        600_000,
+        true,
+        CsrfSecret::generate().unwrap(),
+    );
+    r.binding = Some(full_binding(1));
+    store.insert(r.clone(), IDLE).unwrap();
+    let moved = SessionId::from_bytes([0x42; 32]);
+    let change = Rekey {
+        new_id: moved,
+        alias_until: Some(T + 100_000),
+        secure: true,
+        login: None,
+    };
+    store.rekey(&r.id, &change, T + 1, IDLE).unwrap().unwrap();
+    let mut conn = server.connection();
+    let seen = |conn: &mut redis::Connection| -> u64 {
+        redis::cmd("HGET")
+            .arg(format!("{{{prefix}}}:s:{moved}"))
+            .arg("seen")
+            .query(conn)
+            .unwrap()
+    };
+    let gate = |cookie: Option<&str>, touch| Gate {
+        presented: Presented::from_values(cookie.into_iter()),
+        grace_ms: 0,
+        touch,
+    };
+    // `seen` lags by far more than the touch slack from here on.
+    let now = T + 10_000;
+    match store
+        .load_gated(&r.id, now, IDLE, &gate(None, true))
+        .unwrap()
+    {
+        Load::Unproven(_, record) => assert_eq!(record.id, moved),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen(&mut conn), T + 1, "an unproven request does not touch");
+    match store
+        .load_gated(&r.id, now, IDLE, &gate(Some("cookie-1"), false))
+        .unwrap()
+    {
+        Load::Live { record, via_alias } => assert!(via_alias && record.last_seen == T + 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        seen(&mut conn),
+        T + 1,
+        "a read that must not touch does not"
+    );
+    match store
+        .load_gated(&r.id, now, IDLE, &gate(Some("cookie-1"), true))
+        .unwrap()
+    {
+        Load::Live { record, via_alias } => assert!(via_alias && record.last_seen == now),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen(&mut conn), now, "a proven request touches");
+}
+
+#[test]
+fn the_event_loop_fast_path_leaves_every_bound_or_offered_session_to_load() {
+    let Some(store) = store() else { return };
+    let plain = Record::new(
+        SessionId::from_bytes([0x51; 32]),
+        Some(Arc::from("erin")),
+        T,
+        600_000,
+        true,
+        CsrfSecret::generate().unwrap(),
+    );
+    store.insert(plain.clone(), IDLE).unwrap();
+    // An offer admits any request; it is still the blocking path's to judge.
+    let mut offered = plain.clone();
+    offered.id = SessionId::from_bytes([0x52; 32]);
+    offered.binding = Some(Arc::new(BindingState::Offered(Slot {
+        hash: challenge_digest("offer"),
+        until: T + 60_000,
+    })));
+    store.insert(offered.clone(), IDLE).unwrap();
+    let read = |id: &SessionId| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = store.read_live_then(
+            id,
+            T + 1,
+            IDLE,
+            Box::new(move |record| tx.send(record).unwrap()),
+        );
+        assert!(started.is_ok(), "connected");
+        rx.recv().unwrap()
+    };
+    assert_eq!(read(&plain.id).map(|r| r.id), Some(plain.id));
+    assert_eq!(read(&offered.id), None);
 }

@@ -1,5 +1,6 @@
 //! Session hashes in Redis ↔ [`Record`]s. Field names and formats are the schema documented in
-//! `docs/redis-schema.md`; every hash carries `v` = [`SCHEMA_VERSION`].
+//! `docs/redis-schema.md`; every hash this version writes carries `v` = [`SCHEMA_VERSION`], and
+//! hashes of version 1 (written before `auth` and `bind` existed) read as having neither.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use crate::id::SessionId;
 use crate::record::Record;
 
 /// The schema version written into every session hash.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
+
+/// The older version still read: 2 only added the optional `auth` and `bind` fields.
+const OLDEST_READ: &str = "1";
 
 /// The hash fields of a new record.
 pub(super) fn encode(r: &Record) -> Vec<(&'static str, String)> {
@@ -42,6 +46,12 @@ pub(super) fn encode(r: &Record) -> Vec<(&'static str, String)> {
     if let Some(max_idle) = r.max_idle_ms {
         out.push(("maxidle", max_idle.to_string()));
     }
+    if let Some(auth) = &r.auth {
+        out.push(("auth", auth.to_stored()));
+    }
+    if let Some(binding) = &r.binding {
+        out.push(("bind", binding.to_stored()));
+    }
     out
 }
 
@@ -57,7 +67,7 @@ pub(super) fn decode(value: Option<&Value>, what: &str) -> Result<Record> {
         }
     }
     match h.get("v") {
-        Some(v) if *v == SCHEMA_VERSION.as_bytes() => {}
+        Some(v) if *v == SCHEMA_VERSION.as_bytes() || *v == OLDEST_READ.as_bytes() => {}
         Some(v) => {
             return Err(Error::internal(format!(
                 "redis: session schema version {} is not supported (this Tessera reads {SCHEMA_VERSION})",
@@ -247,6 +257,15 @@ mod tests {
         ));
         r.user_agent = Some(Arc::from("ua/1"));
         r.max_idle_ms = Some(300_000);
+        r.auth = Some(Arc::new(
+            crate::authn::Authn::new(2, ["pwd", "otp"])
+                .unwrap()
+                .at(1_700_000_000_000),
+        ));
+        r.binding = Some(Arc::new(BindingState::Offered(crate::binding::Slot {
+            hash: crate::binding::challenge_digest("C0"),
+            until: 1_700_000_060_000,
+        })));
         let flat: Vec<Value> = encode(&r)
             .into_iter()
             .flat_map(|(k, v)| {
@@ -287,12 +306,38 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_authentication_or_binding_fails_closed() {
+        for (field, junk) in [("auth", "{\"at\":1}"), ("bind", "{\"x\":1}")] {
+            let r = Record::new(
+                SessionId::from_bytes([9; 32]),
+                Some(Arc::from("bob")),
+                1_700_000_000_000,
+                60_000,
+                true,
+                CsrfSecret::generate().unwrap(),
+            );
+            let flat: Vec<Value> = encode(&r)
+                .into_iter()
+                .chain([(field, junk.to_owned())])
+                .flat_map(|(k, v)| {
+                    [
+                        Value::BulkString(k.into()),
+                        Value::BulkString(v.into_bytes()),
+                    ]
+                })
+                .collect();
+            let e = decode(Some(&Value::Array(flat)), "test").unwrap_err();
+            assert_eq!(e.code(), "store_unavailable", "{field}");
+        }
+    }
+
+    #[test]
     fn a_newer_schema_is_refused_not_misread() {
         let flat = vec![
             Value::BulkString(b"v".to_vec()),
-            Value::BulkString(b"2".to_vec()),
+            Value::BulkString(b"3".to_vec()),
         ];
         let e = decode(Some(&Value::Array(flat)), "test").unwrap_err();
-        assert!(e.to_string().contains("schema version 2"));
+        assert!(e.to_string().contains("schema version 3"));
     }
 }

@@ -14,8 +14,14 @@
 //! Each process keeps one multiplexed connection with bounded connect and command timeouts; any
 //! failure is `store_unavailable` (the request is not authenticated), a broken connection is
 //! replaced on the next call, and while Redis refuses connections a circuit breaker fails calls
-//! at once and a background probe restores service when Redis is back (`link.rs`). Redis Cluster is not
-//! supported (scripts derive key names from ids).
+//! at once and a background probe restores service when Redis is back (`link.rs`). On Redis
+//! Cluster every key of a prefix shares the `{prefix}` hash tag's slot, so each script still
+//! runs on one node.
+//!
+//! Device binding (`auth` and `bind` fields, schema version 2): a request's gate is judged in
+//! Rust on what a read returned, before anything is written; the scripts that may move `seen`
+//! hand bound records back untouched, and `touch.lua` writes only if the binding is still the
+//! one judged. `swap_binding` is one compare-and-swap script on the `bind` field alone.
 
 mod codec;
 mod link;
@@ -27,13 +33,13 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use redis::{Script, Value};
 
-use crate::binding::{BindingState, Gate, Swapped};
+use crate::binding::{BindingState, Gate, Swapped, same_state};
 use crate::clock::UnixMillis;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::id::SessionId;
-use crate::record::{ExpiryChange, Load, Record, Rekey, Removed};
-use crate::store::{ReadDone, Store, touch_slack_ms};
+use crate::record::{BindingChange, ExpiryChange, Load, Record, Rekey, Removed};
+use crate::store::{ReadDone, Store, touch_slack_ms, unproven};
 use link::{Conn, Link, Target};
 
 pub use link::set_io_thread_start;
@@ -61,6 +67,8 @@ macro_rules! script {
 }
 
 static LOAD: Lazy<Script> = script!("lua/load.lua");
+static TOUCH: Lazy<Script> = script!("lua/touch.lua");
+static SWAP_BINDING: Lazy<Script> = script!("lua/swap_binding.lua");
 static INSERT: Lazy<Script> = script!("lua/insert.lua");
 static REKEY: Lazy<Script> = script!("lua/rekey.lua");
 static READ_DATA: Lazy<Script> = script!("lua/read_data.lua");
@@ -180,6 +188,16 @@ impl RedisStore {
         self.run(|mut conn| async move { call.invoke_async(&mut conn).await })
     }
 
+    /// Move `seen` of the live session primary under `id` to `now` if its `bind` field is
+    /// still `bind` (`""`: none) and `seen` still lags: whether it was written.
+    fn touch(&self, id: &SessionId, bind: &str, now: UnixMillis, idle_ms: u64) -> Result<bool> {
+        let bind = bind.to_owned();
+        match self.invoke(&TOUCH, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS, &bind])? {
+            Value::Int(n) => Ok(n == 1),
+            other => Err(codec::unexpected("touch", &other)),
+        }
+    }
+
     /// Ping Redis: `store_unavailable` if it cannot be reached within the timeouts.
     ///
     /// # Errors
@@ -212,32 +230,57 @@ impl ToArg for u64 {
     }
 }
 
-/// The load a session's hash settles on its own (`None`: the `LOAD` script must decide): an
-/// expired record, or a live one whose `seen` need not move. An alias or a missing session has
-/// no hash under its id, and a touch is a write.
-fn settled_by_read(
-    hash: Value,
+/// What one read of a session's hash decides, the gate judged before any write.
+enum Read {
+    /// Settled without a write.
+    Settled(Load),
+    /// Live and admitted, but its `seen` lags by more than the touch slack: a write is due.
+    Touch { record: Record, via_alias: bool },
+    /// No hash under this id (an alias, or no session): a script must look.
+    Absent,
+}
+
+/// Judge a session's hash as a plain `HGETALL` read it (see [`judge`]).
+fn judge_hash(
+    hash: &Value,
     id: &SessionId,
     now: UnixMillis,
     idle_ms: u64,
-) -> Result<Option<Load>> {
-    let hash = codec::flatten(hash);
-    if matches!(&hash, Value::Array(fields) if fields.is_empty()) {
-        return Ok(None);
+    gate: &Gate,
+) -> Result<Read> {
+    if matches!(hash, Value::Array(fields) if fields.is_empty()) {
+        return Ok(Read::Absent);
     }
-    let mut record = codec::decode(Some(&hash), "load")?;
+    let mut record = codec::decode(Some(hash), "load")?;
     record.id = *id;
+    Ok(judge(record, now, idle_ms, gate, false))
+}
+
+/// The rule of `Store::load_gated` for a record read without writing: liveness first, then the
+/// gate (a bound record the request did not prove is answered untouched), then whether `seen`
+/// must move — only for an admitted record, and only if `gate.touch`.
+fn judge(mut record: Record, now: UnixMillis, idle_ms: u64, gate: &Gate, via_alias: bool) -> Read {
     if let Err(reason) = record.check_live(now, idle_ms) {
-        return Ok(Some(Load::Expired(reason, record)));
+        return Read::Settled(Load::Expired(reason, record));
+    }
+    if let Some(missing) = unproven(&record, gate, now) {
+        return Read::Settled(Load::Unproven(missing, record));
+    }
+    if !gate.touch {
+        return Read::Settled(Load::Live { record, via_alias });
     }
     if now.saturating_sub(record.last_seen) <= touch_slack_ms(record.idle_ms(idle_ms)) {
         record.last_seen = record.last_seen.max(now);
-        return Ok(Some(Load::Live {
-            record,
-            via_alias: false,
-        }));
+        return Read::Settled(Load::Live { record, via_alias });
     }
-    Ok(None)
+    Read::Touch { record, via_alias }
+}
+
+/// The `bind` field of a hash as stored (`""` = none): what `touch.lua` compares.
+fn bind_text(hash: &Value) -> String {
+    codec::field(hash, "bind")
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 fn hex(id: &SessionId) -> String {
@@ -286,13 +329,44 @@ impl Store for RedisStore {
 
     fn swap_binding(
         &self,
-        _id: &SessionId,
-        _expected: Option<&Arc<BindingState>>,
-        _new: Option<Arc<BindingState>>,
-        _now: UnixMillis,
-        _idle_ms: u64,
+        id: &SessionId,
+        expected: Option<&Arc<BindingState>>,
+        new: Option<Arc<BindingState>>,
+        now: UnixMillis,
+        idle_ms: u64,
     ) -> Result<Swapped> {
-        Err(Error::internal("TODO(issue 15): redis swap_binding"))
+        let mut expected_text = expected.map(|b| b.to_stored()).unwrap_or_default();
+        let new_text = new
+            .as_deref()
+            .map(BindingState::to_stored)
+            .unwrap_or_default();
+        // The script compares texts; `to_stored` is deterministic, so equal states have equal
+        // texts. A stored text that differs yet decodes to the expected state (written by
+        // another encoder) is compared by value here, and the swap retried against it exactly.
+        for _ in 0..2 {
+            let reply = self.invoke(
+                &SWAP_BINDING,
+                &[&hex(id), &now, &idle_ms, &expected_text, &new_text],
+            )?;
+            let parts = codec::array(&reply, "swap_binding")?;
+            match codec::int(parts.first(), "swap_binding")? {
+                1 => return Ok(Swapped::Done),
+                0 => return Ok(Swapped::Gone),
+                2 => {
+                    let stored = codec::text(parts.get(1), "swap_binding")?;
+                    let state = match stored.as_str() {
+                        "" => None,
+                        text => Some(Arc::new(BindingState::from_stored(text)?)),
+                    };
+                    if stored == expected_text || !same_state(state.as_ref(), expected) {
+                        return Ok(Swapped::Changed);
+                    }
+                    expected_text = stored;
+                }
+                _ => return Err(codec::unexpected("swap_binding", &reply)),
+            }
+        }
+        Ok(Swapped::Changed)
     }
 
     fn load_gated(
@@ -302,11 +376,12 @@ impl Store for RedisStore {
         idle_ms: u64,
         gate: &Gate,
     ) -> Result<Load> {
-        // TODO(issue 15): judge the gate before the script touches.
-        let _ = gate;
         // The common case, a live session whose `seen` need not move, is one HGETALL: no script
-        // runs (a script costs Redis several times a plain read). The script below handles the
-        // rest: an alias, a missing session, a `seen` to write.
+        // runs (a script costs Redis several times a plain read). The gate is judged here, in
+        // Rust, before anything is written: a bound session reaches a touching script only
+        // once the request proved its device, and `touch.lua` writes only if the binding is
+        // still the one judged. The `load` script handles the rest: an alias, a missing
+        // session, a `seen` that changed meanwhile.
         let key = format!("{}:s:{}", self.tag, hex(id));
         let hash = self.run(move |mut conn| async move {
             redis::cmd("HGETALL")
@@ -315,16 +390,35 @@ impl Store for RedisStore {
                 .await
         })?;
         let hash = codec::flatten(hash);
-        let version = codec::field(&hash, "ver").map(|v| String::from_utf8_lossy(v).into_owned());
-        if let Some(load) = settled_by_read(hash, id, now, idle_ms)? {
-            if let Load::Live { record, .. } = &load {
-                // A data write of this request starts from this read (see `seen`).
-                let version = version.unwrap_or_else(|| "0".to_owned());
-                seen::remember(self.number, *id, version, record.data.clone());
+        // A data write of this request starts from this read (see `seen`).
+        let remember = |record: &Record| {
+            let version = codec::field(&hash, "ver")
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| "0".to_owned());
+            seen::remember(self.number, *id, version, record.data.clone());
+        };
+        match judge_hash(&hash, id, now, idle_ms, gate)? {
+            Read::Settled(load) => {
+                if let Load::Live { record, .. } = &load {
+                    remember(record);
+                }
+                return Ok(load);
             }
-            return Ok(load);
+            Read::Touch { mut record, .. } => {
+                if self.touch(id, &bind_text(&hash), now, idle_ms)? {
+                    record.last_seen = now;
+                    remember(&record);
+                    return Ok(Load::Live {
+                        record,
+                        via_alias: false,
+                    });
+                }
+                // Changed since the read (touched, rotated, rebound, ended): look again.
+            }
+            Read::Absent => {}
         }
-        let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS])?;
+        let touch = if gate.touch { "1" } else { "0" }.to_owned();
+        let reply = self.invoke(&LOAD, &[&hex(id), &now, &idle_ms, &TTL_SLACK_MS, &touch])?;
         let parts = codec::array(&reply, "load")?;
         let status = codec::int(parts.first(), "load")?;
         let via_alias = codec::int(parts.get(1), "load")? == 1;
@@ -336,12 +430,34 @@ impl Store for RedisStore {
                 record.last_seen = record.last_seen.max(now);
                 Ok(Load::Live { record, via_alias })
             }
-            _ => {
+            2 => {
                 let reason = codec::reason(parts.get(2))?.unwrap_or(Reason::Unknown);
                 let mut record = codec::decode(parts.get(3), "load")?;
                 record.id = codec::id(parts.get(4))?;
                 Ok(Load::Expired(reason, record))
             }
+            3 => {
+                // Live and untouched: bound (or offered), or a read that must not touch.
+                let mut record = codec::decode(parts.get(3), "load")?;
+                record.id = codec::id(parts.get(4))?;
+                match judge(record, now, idle_ms, gate, via_alias) {
+                    Read::Settled(load) => Ok(load),
+                    Read::Touch {
+                        mut record,
+                        via_alias,
+                    } => {
+                        let bind = parts.get(3).map(bind_text).unwrap_or_default();
+                        // Not written: the binding changed between the two scripts; the
+                        // request was admitted at the read, so it is answered as read.
+                        if self.touch(&record.id, &bind, now, idle_ms)? {
+                            record.last_seen = now;
+                        }
+                        Ok(Load::Live { record, via_alias })
+                    }
+                    Read::Absent => Err(codec::unexpected("load", &reply)),
+                }
+            }
+            _ => Err(codec::unexpected("load", &reply)),
         }
     }
 
@@ -369,14 +485,16 @@ impl Store for RedisStore {
                     .await
             },
             move |hash: Result<Value>| {
+                // A record with any binding state is left to the blocking `load`, which judges
+                // the request's bound cookie.
                 let live = hash
-                    .and_then(|h| settled_by_read(h, &id, now, idle_ms))
+                    .and_then(|h| judge_hash(&codec::flatten(h), &id, now, idle_ms, &Gate::NONE))
                     .ok()
-                    .flatten()
-                    .and_then(|load| match load {
-                        Load::Live { record, .. } => Some(record),
-                        Load::Missing | Load::Expired(..) | Load::Unproven(..) => None,
-                    });
+                    .and_then(|read| match read {
+                        Read::Settled(Load::Live { record, .. }) => Some(record),
+                        _ => None,
+                    })
+                    .filter(|record| record.binding.is_none());
                 done(live);
             },
         );
@@ -407,6 +525,19 @@ impl Store for RedisStore {
             ),
             None => Default::default(),
         };
+        // A rotation keeps both (RENAME carries them); a login sets the authentication and
+        // does to the binding what it says.
+        let (auth, binding, bind) = match &change.login {
+            Some(l) => {
+                let (what, text) = match &l.binding {
+                    BindingChange::Keep => ("keep", String::new()),
+                    BindingChange::Replace(None) => ("drop", String::new()),
+                    BindingChange::Replace(Some(b)) => ("set", b.to_stored()),
+                };
+                (l.auth.to_stored(), what.to_owned(), text)
+            }
+            None => Default::default(),
+        };
         let reply = self.invoke(
             &REKEY,
             &[
@@ -424,6 +555,9 @@ impl Store for RedisStore {
                 &deadline,
                 &keep,
                 &ua,
+                &auth,
+                &binding,
+                &bind,
             ],
         )?;
         match &reply {

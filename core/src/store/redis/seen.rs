@@ -5,6 +5,11 @@
 //! `update_data`); reading it again first costs a round trip that the validate's read already
 //! made. So the write starts from what this thread saw, and `write_data`'s version check
 //! refuses it if anything changed meanwhile — then the store reads afresh, as before.
+//!
+//! Only the data and `ver` are kept, and `write_data.lua` writes only `data` and `ver`: the
+//! rest of the hash the validate read (its `bind` and `auth` above all) is never written back,
+//! so a write that starts from an old read cannot undo a binding swapped since (`bind` changes
+//! do not move `ver`: they need not send the write back to read).
 
 use std::cell::RefCell;
 use std::sync::Arc;

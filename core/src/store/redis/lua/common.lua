@@ -4,13 +4,14 @@
 -- (the user, if any, right after the id) and P:adue of alias ids, by the time they could first
 -- expire; P:anon the anonymous session ids alone, scored the same way, where the max_sessions
 -- cap evicts (its scores lag touches, as P:due's do: the insert re-files what it finds touched). Ids are 64 lowercase hex digits; times are Unix milliseconds. SCHEMA is prepended by
--- the store (codec::SCHEMA_VERSION).
+-- the store (codec::SCHEMA_VERSION); version 1 hashes (written before `auth` and `bind`
+-- existed) are read as having neither.
 local function fields(key)
   local raw = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
   -- Refuse before any write: a script must never change a hash whose layout it does not know.
-  if #raw > 0 and h.v ~= SCHEMA then
+  if #raw > 0 and h.v ~= SCHEMA and h.v ~= '1' then
     error({err = 'tessera: session schema version ' .. tostring(h.v) ..
       ' is not supported (this Tessera writes ' .. SCHEMA .. ')'})
   end

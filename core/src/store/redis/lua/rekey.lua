@@ -1,7 +1,9 @@
 -- ARGV: prefix, old id, new id, now, idle, slack, alias_until ('' = none), secure ('1'/'0'),
 -- login ('1'/'0'), user, expected_user ('' = anonymous), csrf, deadline, keep_data ('1'/'0'),
--- user_agent ('' = keep). Returns the new fields, or an empty array if `old` is not a live
--- primary session (or, for a login, no longer belongs to expected_user).
+-- user_agent ('' = keep), auth (Authenticated::to_stored), binding ('keep', or 'set' with the
+-- text next, or 'drop'), bind text. A rotation (login '0') keeps `auth` and `bind` as RENAME
+-- carries them. Returns the new fields, or an empty array if `old` is not a live primary
+-- session (or, for a login, no longer belongs to expected_user).
 local p, old, new = ARGV[1], ARGV[2], ARGV[3]
 local now, idle, slack = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local oldkey, newkey = p .. ':s:' .. old, p .. ':s:' .. new
@@ -10,6 +12,10 @@ local h = fields(oldkey)
 if verdict(h, now, idle) ~= '' then return {} end
 local login = ARGV[9] == '1'
 if login and (h.user or '') ~= ARGV[11] then return {} end
+-- Checked before any write (a script has no rollback).
+if login and ARGV[17] ~= 'keep' and ARGV[17] ~= 'set' and ARGV[17] ~= 'drop' then
+  return redis.error_reply('tessera: unknown binding change')
+end
 if redis.call('EXISTS', newkey) == 1 then return redis.error_reply('session id collision') end
 redis.call('RENAME', oldkey, newkey)
 redis.call('HSET', newkey, 'rotated', ARGV[4], 'seen', ARGV[4])
@@ -37,6 +43,13 @@ if login then
     redis.call('HINCRBY', newkey, 'ver', 1)
   end
   if ARGV[15] ~= '' then redis.call('HSET', newkey, 'ua', ARGV[15]) end
+  -- A hash that holds `auth` is of this schema version, whatever it was written as.
+  redis.call('HSET', newkey, 'auth', ARGV[16], 'v', SCHEMA)
+  if ARGV[17] == 'set' then
+    redis.call('HSET', newkey, 'bind', ARGV[18])
+  elseif ARGV[17] == 'drop' then
+    redis.call('HDEL', newkey, 'bind')
+  end
 end
 if h.user then redis.call('SREM', p .. ':u:' .. h.user, old) end
 if user then redis.call('SADD', p .. ':u:' .. user, new) end
