@@ -41,8 +41,18 @@ pub const REASON_CODES: &[&str] = &["malformed", "unknown", "expired_idle", "exp
 
 /// The event kinds.
 pub const EVENT_KINDS: &[&str] = &[
-    "created", "rotated", "login", "logout", "revoked", "expired", "rejected",
+    "created",
+    "rotated",
+    "login",
+    "logout",
+    "revoked",
+    "expired",
+    "rejected",
+    "reauthenticated",
 ];
+
+/// What `require_recent` answers.
+pub const FRESHNESS_CODES: &[&str] = &["allowed", "anonymous", "stale", "level"];
 
 /// The manual clock's reading when a scenario starts.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -152,6 +162,8 @@ pub enum Step {
         token: Option<String>,
         raw: Option<String>,
         user: String,
+        level: Option<u8>,
+        amr: Option<Vec<String>>,
         #[serde(default)]
         https: bool,
         user_agent: Option<String>,
@@ -162,6 +174,26 @@ pub enum Step {
     Logout {
         token: Option<String>,
         raw: Option<String>,
+        expect: Option<Expect>,
+    },
+    Reauthenticate {
+        token: Option<String>,
+        raw: Option<String>,
+        level: u8,
+        amr: Option<Vec<String>>,
+        #[serde(default)]
+        https: bool,
+        #[serde(rename = "as")]
+        bind: Option<String>,
+        expect: Option<Expect>,
+    },
+    RequireRecent {
+        token: Option<String>,
+        raw: Option<String>,
+        max_age_ms: u64,
+        min_level: u8,
+        #[serde(default)]
+        https: bool,
         expect: Option<Expect>,
     },
     Revoke {
@@ -239,6 +271,8 @@ const SESSION_FIELDS: &[&str] = &[
     "secure",
     "expires_in_ms",
     "absolute_in_ms",
+    "auth_level",
+    "authenticated_ago_ms",
 ];
 
 impl Step {
@@ -250,6 +284,8 @@ impl Step {
             Step::Rotate { .. } => "rotate",
             Step::Login { .. } => "login",
             Step::Logout { .. } => "logout",
+            Step::Reauthenticate { .. } => "reauthenticate",
+            Step::RequireRecent { .. } => "require_recent",
             Step::Revoke { .. } => "revoke",
             Step::RevokeUser { .. } => "revoke_user",
             Step::RevokeUserExcept { .. } => "revoke_user_except",
@@ -275,6 +311,8 @@ impl Step {
             | Step::Rotate { expect, .. }
             | Step::Login { expect, .. }
             | Step::Logout { expect, .. }
+            | Step::Reauthenticate { expect, .. }
+            | Step::RequireRecent { expect, .. }
             | Step::Revoke { expect, .. }
             | Step::RevokeUser { expect, .. }
             | Step::RevokeUserExcept { expect, .. }
@@ -295,9 +333,11 @@ impl Step {
     /// The `expect` fields this op can be checked on.
     pub fn expectable(&self) -> Vec<&'static str> {
         let mut fields = match self {
-            Step::Create { .. } | Step::Rotate { .. } | Step::Login { .. } => {
-                SESSION_FIELDS.to_vec()
-            }
+            Step::Create { .. }
+            | Step::Rotate { .. }
+            | Step::Login { .. }
+            | Step::Reauthenticate { .. } => SESSION_FIELDS.to_vec(),
+            Step::RequireRecent { .. } => vec!["result", "freshness"],
             Step::Validate { .. } => [SESSION_FIELDS, &["rotated"]].concat(),
             Step::Logout { .. } | Step::Revoke { .. } => vec!["result", "ended"],
             Step::RevokeUser { .. }
@@ -330,6 +370,8 @@ impl Step {
         match self {
             Step::Validate { token, raw, .. }
             | Step::Rotate { token, raw, .. }
+            | Step::Reauthenticate { token, raw, .. }
+            | Step::RequireRecent { token, raw, .. }
             | Step::Logout { token, raw, .. }
             | Step::RevokeUserExcept { token, raw, .. }
             | Step::CsrfToken { token, raw, .. } => {
@@ -409,6 +451,13 @@ pub struct Expect {
     pub valid: Option<bool>,
     /// `events`: the events since the previous `events` step.
     pub events: Option<Vec<EventExpect>>,
+    /// `require_recent`: `allowed`, `anonymous`, `stale` or `level`.
+    pub freshness: Option<String>,
+    /// The session's authentication level; `Some(None)` (`null`) for an anonymous session.
+    #[serde(default, deserialize_with = "nullable")]
+    pub auth_level: Option<Option<u8>>,
+    /// `now − authenticated_at` of a signed-in session.
+    pub authenticated_ago_ms: Option<u64>,
 }
 
 impl Expect {
@@ -428,6 +477,9 @@ impl Expect {
             ("ids_of", self.ids_of.is_some()),
             ("valid", self.valid.is_some()),
             ("events", self.events.is_some()),
+            ("freshness", self.freshness.is_some()),
+            ("auth_level", self.auth_level.is_some()),
+            ("authenticated_ago_ms", self.authenticated_ago_ms.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
@@ -440,6 +492,11 @@ impl Expect {
             && !RESULT_CODES.contains(&result.as_str())
         {
             out.push(format!("`expect.result` {result:?} is not a known code"));
+        }
+        if let Some(f) = &self.freshness
+            && !FRESHNESS_CODES.contains(&f.as_str())
+        {
+            out.push(format!("`expect.freshness` {f:?} is not a freshness code"));
         }
         for (i, event) in self.events.iter().flatten().enumerate() {
             if !EVENT_KINDS.contains(&event.kind.as_str()) {

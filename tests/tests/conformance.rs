@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tessera::{
-    Config, Context, Error, Event, ManualClock, Session, SessionId, SessionInfo, SessionManager,
-    Validation,
+    Authn, Config, Context, Error, Event, Freshness, ManualClock, Session, SessionId, SessionInfo,
+    SessionManager, Validation,
 };
 use tessera_tests::corpus;
 use tessera_tests::redis_cluster::RedisCluster;
@@ -169,6 +169,8 @@ enum Outcome {
     Valid(bool),
     /// `events`.
     Events(Vec<Event>),
+    /// `require_recent`.
+    Fresh(Freshness),
     /// Done, nothing to report.
     Done,
 }
@@ -201,7 +203,12 @@ fn ctx(https: bool, user_agent: &Option<String>) -> Context<'_> {
     Context {
         https,
         user_agent: user_agent.as_deref(),
+        ..Context::default()
     }
+}
+
+fn authn(level: Option<u8>, amr: &Option<Vec<String>>) -> Result<Authn, Error> {
+    Authn::new(level.unwrap_or(1), amr.iter().flatten())
 }
 
 /// A problem with the scenario itself (a name never bound): the rest cannot run meaningfully.
@@ -293,6 +300,8 @@ impl Runner {
                 token,
                 raw,
                 user,
+                level,
+                amr,
                 https,
                 user_agent,
                 bind,
@@ -302,10 +311,40 @@ impl Runner {
                     (None, None) => None,
                     _ => Some(self.token(token, raw)?),
                 };
-                let r = m.login(sent.as_deref(), user, &ctx(*https, user_agent));
+                let r = authn(*level, amr).and_then(|a| {
+                    m.login_with(sent.as_deref(), user, &a, &ctx(*https, user_agent))
+                });
                 let outcome = Outcome::from_result(r, |s| Outcome::Session(Box::new(s), true));
                 self.bind(bind, &outcome, None);
                 outcome
+            }
+            Step::Reauthenticate {
+                token,
+                raw,
+                level,
+                amr,
+                https,
+                bind,
+                ..
+            } => {
+                let sent = self.token(token, raw)?;
+                let r = authn(Some(*level), amr)
+                    .and_then(|a| m.reauthenticate(&sent, &a, &ctx(*https, &None)));
+                let outcome = Outcome::from_validation(r);
+                self.bind(bind, &outcome, None);
+                outcome
+            }
+            Step::RequireRecent {
+                token,
+                raw,
+                max_age_ms,
+                min_level,
+                https,
+                ..
+            } => {
+                let sent = self.token(token, raw)?;
+                let r = m.require_recent(&sent, *max_age_ms, *min_level, &ctx(*https, &None));
+                Outcome::from_result(r, Outcome::Fresh)
             }
             Step::Logout { token, raw, .. } => {
                 Outcome::from_result(m.logout(&self.token(token, raw)?), Outcome::Ended)
@@ -464,6 +503,39 @@ impl Runner {
                 }
                 Some(_) => {}
                 None => out.push(missing("expires_in_ms")),
+            }
+        }
+        if let Some(want) = &expect.freshness {
+            match outcome {
+                Outcome::Fresh(got) if got.code() != want => {
+                    out.push(format!(
+                        "freshness: expected {want:?}, got {:?}",
+                        got.code()
+                    ));
+                }
+                Outcome::Fresh(_) => {}
+                _ => out.push(missing("freshness")),
+            }
+        }
+        if let Some(want) = &expect.auth_level {
+            let got = session.map(|s| s.authenticated().map(|a| a.level));
+            match got {
+                Some(got) if got != *want => {
+                    out.push(format!("auth_level: expected {want:?}, got {got:?}"));
+                }
+                Some(_) => {}
+                None => out.push(missing("auth_level")),
+            }
+        }
+        if let Some(want) = expect.authenticated_ago_ms {
+            match session.map(|s| s.authenticated()) {
+                Some(Some(a)) if i128::from(a.at) != now - i128::from(want) => out.push(format!(
+                    "authenticated_ago_ms: expected {want}, got {}",
+                    now - i128::from(a.at)
+                )),
+                Some(Some(_)) => {}
+                Some(None) => out.push("authenticated_ago_ms: the session is anonymous".into()),
+                None => out.push(missing("authenticated_ago_ms")),
             }
         }
         if let Some(want) = expect.absolute_in_ms {
