@@ -30,6 +30,10 @@ pub fn list(user: &str, sessions: &[SessionInfo], now: UnixMillis, as_json: bool
                     "absolute_deadline": s.absolute_deadline,
                     "user_agent": s.user_agent,
                     "secure": s.secure,
+                    "authenticated_at": s.authenticated.as_ref().map(|a| a.at),
+                    "auth_level": s.authenticated.as_ref().map(|a| a.level),
+                    "bound_at": s.bound_at,
+                    "key_thumbprint": s.key_thumbprint,
                 })
             })
             .collect();

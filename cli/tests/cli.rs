@@ -41,6 +41,7 @@ fn list_revoke_and_stats() {
     let ua = Context {
         https: true,
         user_agent: Some("phone/1"),
+        ..Context::default()
     };
     let phone = m.login(None, "alice", &ua).unwrap();
     let laptop = m.login(None, "alice", &Context::HTTPS).unwrap();
@@ -56,6 +57,12 @@ fn list_revoke_and_stats() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 2);
+    // Signed in (level 1, when they signed in), neither bound to a device.
+    for s in listed["sessions"].as_array().unwrap() {
+        assert_eq!(s["auth_level"], 1);
+        assert!(s["authenticated_at"].is_u64());
+        assert!(s["bound_at"].is_null() && s["key_thumbprint"].is_null());
+    }
     assert!(
         ids.contains(&phone.id().to_string().as_str())
             && ids.contains(&laptop.id().to_string().as_str())

@@ -638,6 +638,7 @@ fn route(
             expiry,
             expiry_changed: changed_expiry,
             error: status >= 500,
+            ..Outcome::default()
         },
         early,
     })
