@@ -1829,6 +1829,59 @@ enum tessera_status tessera_manager_require_recent(const struct tessera_manager 
                                                    enum tessera_freshness *freshness_out);
 
 /**
+ * Sign `user` in as `tessera_manager_login` does (outside the per-request protocol), recording
+ * how strongly they authenticated: `level` and `amr_json` as in `tessera_request_login_with`.
+ *
+ * Errors: `INVALID_ARGUMENT` for a bad user, level or `amr_json`; `STORE_UNAVAILABLE`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+ * writable.
+ */
+enum tessera_status tessera_manager_login_with(const struct tessera_manager *manager,
+                                               const char *token,
+                                               const char *user,
+                                               int level,
+                                               const char *amr_json,
+                                               bool https,
+                                               const char *user_agent,
+                                               struct tessera_session **session_out);
+
+/**
+ * The signed-in user of `token` proved who they are again (step-up), as
+ * `tessera_request_reauthenticate` does outside the per-request protocol: on `OK`
+ * `*session_out` holds the session with its new token (send it in `Set-Cookie`; the old one is
+ * dead at once). `REJECTED` (reason in `*reason_out`, may be NULL) if the token has no live
+ * session; `INVALID_ARGUMENT` for an anonymous one, or a bad level or `amr_json`.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+ * writable; `reason_out` NULL or writable.
+ */
+enum tessera_status tessera_manager_reauthenticate(const struct tessera_manager *manager,
+                                                   const char *token,
+                                                   int level,
+                                                   const char *amr_json,
+                                                   bool https,
+                                                   const char *user_agent,
+                                                   struct tessera_session **session_out,
+                                                   enum tessera_reason *reason_out);
+
+/**
+ * Set `*at_out`, `*level_out` and `*amr_json_out` (may be NULL) as
+ * `tessera_request_authenticated` does, for a session handle: when and how strongly its user
+ * last authenticated; 0, 0 and `[]` for an anonymous session.
+ *
+ * # Safety
+ * `session` must be NULL or a live handle; `at_out` and `level_out` NULL or writable;
+ * `amr_json_out` NULL or writable.
+ */
+enum tessera_status tessera_session_authenticated(const struct tessera_session *session,
+                                                  uint64_t *at_out,
+                                                  int *level_out,
+                                                  char **amr_json_out);
+
+/**
  * Release a string Tessera returned through a `char **` out-parameter, after overwriting it
  * with zeros (it may hold a token, in a `Set-Cookie` value, or a CSRF token). NULL is ignored.
  *

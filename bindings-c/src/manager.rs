@@ -266,7 +266,7 @@ pub unsafe extern "C" fn tessera_manager_rotate(
     })
 }
 
-fn session_or_reason(
+pub(crate) fn session_or_reason(
     validation: Validation,
     out: Out<*mut tessera_session>,
     reason_out: OptOut<tessera_reason>,

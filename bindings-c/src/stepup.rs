@@ -13,10 +13,10 @@ use tessera_core::binding::Presented;
 use tessera_core::session::Context;
 
 use crate::boundary::{OptOut, Out, arg_ref, arg_str, opt_header, opt_str};
-use crate::manager::tessera_manager;
+use crate::manager::{session_or_reason, tessera_manager};
 use crate::request::{arg_request, arg_request_mut, tessera_request};
-use crate::session::to_json;
-use crate::status::{Failure, tessera_status};
+use crate::session::{arg_session, into_handle, tessera_session, to_json};
+use crate::status::{Failure, tessera_reason, tessera_status};
 use crate::strings::alloc_string;
 
 /// Whether a sensitive operation may go ahead (`tessera_request_require_recent`). Values are
@@ -214,17 +214,7 @@ pub unsafe extern "C" fn tessera_request_authenticated(
             )
         };
         let authn = r.inner().session().and_then(|s| s.authenticated());
-        // The string first: if it cannot be made, nothing is written.
-        let text = match &authn {
-            Some(a) => to_json(&a.amr)?,
-            None => "[]".to_owned(),
-        };
-        if !amr_json_out.is_null() {
-            amr.write(alloc_string(&text)?);
-        }
-        at.write(authn.as_ref().map_or(0, |a| a.at));
-        level.write(authn.as_ref().map_or(0, |a| c_int::from(a.level)));
-        Ok(tessera_status::Ok)
+        write_authenticated(authn, at, level, amr, !amr_json_out.is_null())
     })
 }
 
@@ -268,6 +258,146 @@ pub unsafe extern "C" fn tessera_manager_require_recent(
         out.write(verdict.into());
         Ok(tessera_status::Ok)
     })
+}
+
+/// Sign `user` in as `tessera_manager_login` does (outside the per-request protocol), recording
+/// how strongly they authenticated: `level` and `amr_json` as in `tessera_request_login_with`.
+///
+/// Errors: `INVALID_ARGUMENT` for a bad user, level or `amr_json`; `STORE_UNAVAILABLE`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_login_with(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    user: *const c_char,
+    level: c_int,
+    amr_json: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, user, amr, user_agent, out) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                opt_str(token, "token")?,
+                arg_str(user, "user")?,
+                opt_str(amr_json, "amr_json")?,
+                opt_header(user_agent),
+                Out::new(session_out, "session_out")?,
+            )
+        };
+        let authn = authn_from(level, amr)?;
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+            ..Context::default()
+        };
+        let session = m.core.login_with(token, user, &authn, &ctx)?;
+        out.write(into_handle(session));
+        Ok(tessera_status::Ok)
+    })
+}
+
+/// The signed-in user of `token` proved who they are again (step-up), as
+/// `tessera_request_reauthenticate` does outside the per-request protocol: on `OK`
+/// `*session_out` holds the session with its new token (send it in `Set-Cookie`; the old one is
+/// dead at once). `REJECTED` (reason in `*reason_out`, may be NULL) if the token has no live
+/// session; `INVALID_ARGUMENT` for an anonymous one, or a bad level or `amr_json`.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; strings NULL or NUL-terminated; `session_out` NULL or
+/// writable; `reason_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_reauthenticate(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    level: c_int,
+    amr_json: *const c_char,
+    https: bool,
+    user_agent: *const c_char,
+    session_out: *mut *mut tessera_session,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, amr, user_agent, out, reason) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                opt_str(amr_json, "amr_json")?,
+                opt_header(user_agent),
+                Out::new(session_out, "session_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        let authn = authn_from(level, amr)?;
+        let ctx = Context {
+            https,
+            user_agent: user_agent.as_deref(),
+            ..Context::default()
+        };
+        session_or_reason(m.core.reauthenticate(token, &authn, &ctx)?, out, reason)
+    })
+}
+
+/// Set `*at_out`, `*level_out` and `*amr_json_out` (may be NULL) as
+/// `tessera_request_authenticated` does, for a session handle: when and how strongly its user
+/// last authenticated; 0, 0 and `[]` for an anonymous session.
+///
+/// # Safety
+/// `session` must be NULL or a live handle; `at_out` and `level_out` NULL or writable;
+/// `amr_json_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_session_authenticated(
+    session: *const tessera_session,
+    at_out: *mut u64,
+    level_out: *mut c_int,
+    amr_json_out: *mut *mut c_char,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (s, at, level, amr) = unsafe {
+            (
+                arg_session(session)?,
+                Out::new(at_out, "at_out")?,
+                Out::new(level_out, "level_out")?,
+                OptOut::new(amr_json_out),
+            )
+        };
+        write_authenticated(
+            s.session.authenticated(),
+            at,
+            level,
+            amr,
+            !amr_json_out.is_null(),
+        )
+    })
+}
+
+/// Write an authentication record (or the anonymous zeros) to the out-parameters; the string
+/// first, so that nothing is written if it cannot be made.
+fn write_authenticated(
+    authn: Option<tessera_core::authn::Authenticated>,
+    at: Out<u64>,
+    level: Out<c_int>,
+    amr: OptOut<*mut c_char>,
+    amr_wanted: bool,
+) -> Result<tessera_status, Failure> {
+    let text = match &authn {
+        Some(a) => to_json(&a.amr)?,
+        None => "[]".to_owned(),
+    };
+    if amr_wanted {
+        amr.write(alloc_string(&text)?);
+    }
+    at.write(authn.as_ref().map_or(0, |a| a.at));
+    level.write(authn.as_ref().map_or(0, |a| c_int::from(a.level)));
+    Ok(tessera_status::Ok)
 }
 
 #[cfg(test)]

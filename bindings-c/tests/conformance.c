@@ -47,13 +47,19 @@ struct op_spec {
     const char *expect;   /* expectation fields it can check */
 };
 
-#define SESSION_EXPECT "result user data same_session_as secure expires_in_ms absolute_in_ms"
+#define SESSION_EXPECT                                                                       \
+    "result user data same_session_as secure expires_in_ms absolute_in_ms auth_level "        \
+    "authenticated_ago_ms"
 
 static const struct op_spec OPS[] = {
     {"create", "user data https user_agent as", "as", NULL, NULL, SESSION_EXPECT},
     {"validate", "token raw https as", "", "token|raw", NULL, SESSION_EXPECT " rotated"},
     {"rotate", "token raw https as", "", "token|raw", NULL, SESSION_EXPECT},
-    {"login", "token raw user https user_agent as", "user", "token|raw?", NULL, SESSION_EXPECT},
+    {"login", "token raw user level amr https user_agent as", "user", "token|raw?", NULL,
+     SESSION_EXPECT},
+    {"reauthenticate", "token raw level amr https as", "level", "token|raw", NULL, SESSION_EXPECT},
+    {"require_recent", "token raw max_age_ms min_level https", "max_age_ms min_level", "token|raw",
+     NULL, "result freshness"},
     {"logout", "token raw", "", "token|raw", NULL, "result ended"},
     {"revoke", "id_of raw_id", "", "id_of|raw_id", NULL, "result ended"},
     {"revoke_user", "user", "user", NULL, NULL, "result count"},
@@ -74,7 +80,8 @@ static const struct op_spec OPS[] = {
 static const char *RESULT_CODES = "ok malformed unknown expired_idle expired_absolute "
                                   "invalid_config invalid_argument data_too_large "
                                   "store_unavailable internal";
-static const char *EVENT_KINDS = "created rotated login logout revoked expired rejected";
+static const char *EVENT_KINDS =
+    "created rotated login logout revoked expired rejected reauthenticated";
 static const char *REASONS = "malformed unknown expired_idle expired_absolute";
 static const char *CONFIG_KEYS =
     "idle_timeout_ms absolute_timeout_ms rotation_interval_ms rotation_grace_ms "
@@ -156,8 +163,13 @@ static int check_arg_type(struct scenario *sc, const char *key, json_t *v) {
         ok = json_is_boolean(v);
     else if (strcmp(key, "data") == 0)
         ok = json_is_object(v);
-    else if (strcmp(key, "ms") == 0)
+    else if (in_list("ms max_age_ms", key))
         ok = json_is_integer(v) && json_integer_value(v) >= 0;
+    else if (in_list("level min_level", key))
+        /* Any integer: the library refuses one out of range, as the corpus may test. */
+        ok = json_is_integer(v);
+    else if (strcmp(key, "amr") == 0)
+        ok = json_is_array(v);
     if (!ok) fail(sc, "argument `%s` has the wrong type", key);
     return ok;
 }
@@ -172,7 +184,8 @@ static int check_expect_shape(struct scenario *sc, const struct op_spec *spec, j
     }
     json_object_foreach(expect, key, v) {
         if (!in_list("result rotated user data same_session_as secure expires_in_ms "
-                     "absolute_in_ms ended count ids_of valid events",
+                     "absolute_in_ms ended count ids_of valid events freshness auth_level "
+                     "authenticated_ago_ms",
                      key)) {
             fail(sc, "unknown expectation `expect.%s`", key);
             ok = 0;
@@ -185,6 +198,22 @@ static int check_expect_shape(struct scenario *sc, const struct op_spec *spec, j
     json_t *result = json_object_get(expect, "result");
     if (result && (!json_is_string(result) || !in_list(RESULT_CODES, json_string_value(result)))) {
         fail(sc, "`expect.result` is not a known code");
+        ok = 0;
+    }
+    json_t *freshness = json_object_get(expect, "freshness");
+    if (freshness && (!json_is_string(freshness) ||
+                      !in_list("allowed anonymous stale level", json_string_value(freshness)))) {
+        fail(sc, "`expect.freshness` is not allowed, anonymous, stale or level");
+        ok = 0;
+    }
+    json_t *level = json_object_get(expect, "auth_level");
+    if (level && !json_is_null(level) && !json_is_integer(level)) {
+        fail(sc, "`expect.auth_level` must be an integer or null");
+        ok = 0;
+    }
+    json_t *ago = json_object_get(expect, "authenticated_ago_ms");
+    if (ago && !json_is_integer(ago)) {
+        fail(sc, "`expect.authenticated_ago_ms` must be an integer");
         ok = 0;
     }
     json_t *events = json_object_get(expect, "events");
@@ -347,13 +376,14 @@ static void on_event(void *user_data, const tessera_event *event) {
                                     nullable_string(tessera_event_reason(event))));
 }
 
-enum outcome_kind { SESSION, FAILED, ENDED, COUNT, LIST, VALID, EVENTS, DONE };
+enum outcome_kind { SESSION, FAILED, ENDED, COUNT, LIST, VALID, EVENTS, FRESHNESS, DONE };
 
 struct outcome {
     enum outcome_kind kind;
     const char *code; /* "ok", a reason code or an error code */
     tessera_session *session;
     bool flag;     /* SESSION: rotated; ENDED: ended; VALID: valid */
+    tessera_freshness freshness; /* FRESHNESS */
     size_t count;
     json_t *list;  /* LIST: the parsed list_user JSON; EVENTS: the events */
 };
@@ -469,9 +499,35 @@ static int run_op(struct runner *r, json_t *step, const char *op, struct outcome
         if (json_object_get(step, "token") || json_object_get(step, "raw")) {
             if ((token = token_arg(r, step, &abort_run)) == NULL) return 0;
         }
-        st = tessera_manager_login(r->m, token, user, https, ua, &s);
+        json_t *level = json_object_get(step, "level"), *amr = json_object_get(step, "amr");
+        if (level == NULL && amr == NULL) {
+            st = tessera_manager_login(r->m, token, user, https, ua, &s);
+        } else {
+            char *amr_json = amr ? dump(amr) : NULL;
+            st = tessera_manager_login_with(r->m, token, user,
+                                            level ? (int)json_integer_value(level) : 1, amr_json,
+                                            https, ua, &s);
+            free(amr_json);
+        }
         session_outcome(o, st, reason, s);
         bind_session(r, step, o, NULL);
+    } else if (strcmp(op, "reauthenticate") == 0) {
+        if ((token = token_arg(r, step, &abort_run)) == NULL) return 0;
+        json_t *amr = json_object_get(step, "amr");
+        char *amr_json = amr ? dump(amr) : NULL;
+        st = tessera_manager_reauthenticate(
+            r->m, token, (int)json_integer_value(json_object_get(step, "level")), amr_json, https,
+            NULL, &s, &reason);
+        free(amr_json);
+        session_outcome(o, st, reason, s);
+        bind_session(r, step, o, NULL);
+    } else if (strcmp(op, "require_recent") == 0) {
+        if ((token = token_arg(r, step, &abort_run)) == NULL) return 0;
+        st = tessera_manager_require_recent(
+            r->m, token, NULL, https, (uint64_t)json_integer_value(json_object_get(step, "max_age_ms")),
+            (int)json_integer_value(json_object_get(step, "min_level")), &o->freshness);
+        o->kind = st == TESSERA_STATUS_OK ? FRESHNESS : FAILED;
+        o->code = code_of(st, reason);
     } else if (strcmp(op, "logout") == 0) {
         if ((token = token_arg(r, step, &abort_run)) == NULL) return 0;
         st = tessera_manager_logout(r->m, token, &o->flag);
@@ -690,6 +746,33 @@ static void check_expect(struct runner *r, json_t *expect, struct outcome *o) {
                      (long long)json_integer_value(v), got);
         }
     }
+    if ((v = json_object_get(expect, "freshness"))) {
+        if (o->kind != FRESHNESS)
+            missing(r, "freshness", o);
+        else if (strcmp(json_string_value(v), tessera_freshness_str((int)o->freshness)) != 0)
+            fail(r->sc, "freshness: expected \"%s\", got \"%s\"", json_string_value(v),
+                 tessera_freshness_str((int)o->freshness));
+    }
+    if ((v = json_object_get(expect, "auth_level")) || json_object_get(expect, "authenticated_ago_ms")) {
+        uint64_t at = 0;
+        int level = 0;
+        json_t *ago = json_object_get(expect, "authenticated_ago_ms");
+        if (s == NULL) {
+            missing(r, v ? "auth_level" : "authenticated_ago_ms", o);
+        } else if (tessera_session_authenticated(s, &at, &level, NULL) != TESSERA_STATUS_OK) {
+            fail(r->sc, "authenticated: %s", tessera_last_error());
+        } else {
+            /* Level 0 is an anonymous session: null in the corpus. */
+            if (v && (json_is_null(v) ? level != 0 : level != json_integer_value(v)))
+                fail(r->sc, "auth_level: expected %lld, got %d (0: null)",
+                     json_is_null(v) ? 0LL : (long long)json_integer_value(v), level);
+            if (ago && level == 0)
+                fail(r->sc, "authenticated_ago_ms: the session is anonymous");
+            else if (ago && (long long)(clock_now(r) - at) != json_integer_value(ago))
+                fail(r->sc, "authenticated_ago_ms: expected %lld, got %lld",
+                     (long long)json_integer_value(ago), (long long)(clock_now(r) - at));
+        }
+    }
     if ((v = json_object_get(expect, "ended"))) {
         if (o->kind != ENDED)
             missing(r, "ended", o);
@@ -827,7 +910,7 @@ static void run_scenario(struct scenario *sc, json_t *root) {
     json_array_foreach(json_object_get(root, "steps"), i, step) {
         sc->step = (int)i;
         sc->op = json_string_value(json_object_get(step, "op"));
-        struct outcome o = {DONE, "ok", NULL, false, 0, NULL};
+        struct outcome o = {DONE, "ok", NULL, false, TESSERA_FRESHNESS_ALLOWED, 0, NULL};
         int go_on = run_op(&r, step, sc->op, &o);
         json_t *expect = json_object_get(step, "expect");
         if (go_on && expect) check_expect(&r, expect, &o);

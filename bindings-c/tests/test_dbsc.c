@@ -436,6 +436,48 @@ static void test_step_up(void) {
     CHECK(level == 1 && at == START + 61000);
     finish_quietly(r, m);
 
+    /* The same outside the request protocol: login_with, reauthenticate, a session's record. */
+    tessera_session *s = NULL, *untouched = (tessera_session *)0x1;
+    tessera_reason reason = TESSERA_REASON_NONE;
+    char carol[64] = "";
+    CHECK_OK(tessera_manager_login_with(m, NULL, "carol", 2, "[\"pwd\",\"hwk\"]", true, "ua",
+                                        &s));
+    CHECK_OK(tessera_session_authenticated(s, &at, &level, &amr));
+    CHECK(level == 2 && at == START + 61000);
+    CHECK_STR(amr, "[\"pwd\",\"hwk\"]");
+    tessera_string_free(amr);
+    amr = NULL;
+    CHECK_OK(tessera_session_new_token(s, carol, sizeof carol));
+    tessera_session_free(s);
+    CHECK_STATUS(tessera_manager_login_with(m, NULL, "carol", 0, NULL, true, NULL, &untouched),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_manager_login_with(m, NULL, "carol", 1, "nope", true, NULL, &untouched),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_manager_login_with(m, NULL, NULL, 1, NULL, true, NULL, &untouched),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_manager_login_with(m, NULL, "carol", 1, NULL, true, NULL, NULL),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK(untouched == (tessera_session *)0x1);
+    CHECK_OK(tessera_clock_advance(clock, 1000));
+    CHECK_OK(tessera_manager_reauthenticate(m, carol, 1, NULL, true, "ua", &s, &reason));
+    CHECK_OK(tessera_session_authenticated(s, &at, &level, NULL));
+    CHECK(level == 1 && at == START + 62000);
+    tessera_session_free(s);
+    /* The old token is dead at once: a rejection with its reason, nothing written. */
+    CHECK_STATUS(tessera_manager_reauthenticate(m, carol, 1, NULL, true, NULL, &untouched,
+                                                &reason),
+                 TESSERA_STATUS_REJECTED);
+    CHECK(reason == TESSERA_REASON_UNKNOWN && untouched == (tessera_session *)0x1);
+    CHECK_STATUS(tessera_manager_reauthenticate(m, NULL, 1, NULL, true, NULL, &untouched, NULL),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_manager_reauthenticate(m, carol, 1, NULL, true, NULL, NULL, NULL),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_manager_reauthenticate(m, carol, -3, NULL, true, NULL, &untouched, NULL),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_session_authenticated(NULL, &at, &level, NULL),
+                 TESSERA_STATUS_INVALID_ARGUMENT);
+    CHECK(untouched == (tessera_session *)0x1);
+
     /* Listing: the step-up record and the binding state of each session. */
     char *json = NULL;
     CHECK_OK(tessera_manager_list_user(m, "alice", &json));

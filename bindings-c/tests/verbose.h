@@ -111,6 +111,12 @@ static inline tessera_status verbose_session_new_token(const tessera_session *se
     return st;
 }
 
+/* The manager-level sign-ins of step-up return sessions whose new tokens the tests read through
+ * tessera_session_new_token (recorded there). */
+#define tessera_manager_login_with(...) VERBOSE_CALL(tessera_manager_login_with, __VA_ARGS__)
+#define tessera_manager_reauthenticate(...) \
+    VERBOSE_CALL(tessera_manager_reauthenticate, __VA_ARGS__)
+
 static inline tessera_status verbose_set_cookie(const tessera_manager *manager, const char *token,
                                                 char **header_out) {
     tessera_status st = verbose_status("tessera_manager_set_cookie",
@@ -296,5 +302,7 @@ VERBOSE_FREE(tessera_endpoint_response_free, tessera_endpoint_response *)
     VERBOSE_CALL(tessera_request_require_recent, __VA_ARGS__)
 #define tessera_request_authenticated(...) \
     VERBOSE_CALL(tessera_request_authenticated, __VA_ARGS__)
+#define tessera_session_authenticated(...) \
+    VERBOSE_CALL(tessera_session_authenticated, __VA_ARGS__)
 
 #endif
