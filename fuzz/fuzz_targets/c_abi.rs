@@ -111,6 +111,19 @@ unsafe extern "C" {
     fn tessera_manager_logout(m: *const Manager, token: *const c_char, ended_out: *mut u8)
     -> c_int;
     fn tessera_manager_revoke(m: *const Manager, id: *const c_char, ended_out: *mut u8) -> c_int;
+    fn tessera_manager_unbind(m: *const Manager, id: *const c_char, unbound_out: *mut u8)
+    -> c_int;
+    fn tessera_manager_require_recent(
+        m: *const Manager,
+        token: *const c_char,
+        bound_cookie: *const c_char,
+        https: bool,
+        max_age_ms: u64,
+        min_level: c_int,
+        freshness_out: *mut c_int,
+    ) -> c_int;
+    fn tessera_freshness_str(freshness: c_int) -> *const c_char;
+    fn tessera_binding_str(binding: c_int) -> *const c_char;
     fn tessera_manager_revoke_user(
         m: *const Manager,
         user: *const c_char,
@@ -1061,7 +1074,63 @@ impl State {
                     let status = tessera_status_str(n);
                     assert_eq!(status.is_null(), !(0..=7).contains(&n));
                     let reason = tessera_reason_str(n);
-                    assert_eq!(reason.is_null(), !(1..=4).contains(&n));
+                    assert_eq!(reason.is_null(), !(1..=5).contains(&n));
+                    assert_eq!(tessera_freshness_str(n).is_null(), !(0..=3).contains(&n));
+                    assert_eq!(tessera_binding_str(n).is_null(), !(0..=2).contains(&n));
+                }
+                // unbind (device-bound sessions): id
+                b'y' => {
+                    let Some(arg) = fields.next() else {
+                        return false;
+                    };
+                    let arg = self.arg(arg);
+                    let mut unbound = UNSET_BYTE;
+                    let out = if null_out {
+                        ptr::null_mut()
+                    } else {
+                        &mut unbound
+                    };
+                    let status = tessera_manager_unbind(m, arg.ptr(), out);
+                    self.plain(status, no_manager || arg.is_null() || arg.bad_utf8());
+                    if !arg.is_null() && !arg.bad_utf8() && !no_manager {
+                        assert_eq!(status == OK, is_id_arg(arg.bytes()), "unbind {status}");
+                    }
+                    check_byte(status, unbound, null_out);
+                }
+                // require_recent (step-up) for a token: token, bound cookie, https, max age ms,
+                // min level
+                b'Q' => {
+                    let (Some(token), Some(bound), https) =
+                        (fields.next(), fields.next(), fields.next())
+                    else {
+                        return false;
+                    };
+                    let (token, bound) = (self.arg(token), self.arg(bound));
+                    let max_age = fields.next().and_then(decimal::<u64>).unwrap_or(60_000);
+                    let level = fields.next().and_then(decimal::<c_int>).unwrap_or(1);
+                    let mut verdict = UNSET;
+                    let out = if null_out {
+                        ptr::null_mut()
+                    } else {
+                        &mut verdict
+                    };
+                    let status = tessera_manager_require_recent(
+                        m,
+                        token.ptr(),
+                        bound.ptr(),
+                        flag(https),
+                        max_age,
+                        level,
+                        out,
+                    );
+                    // The bound cookie is a raw header value: invalid UTF-8 reads as U+FFFD.
+                    let must_refuse = no_manager || null_out || token.is_null() || token.bad_utf8();
+                    self.plain(status, must_refuse || !(0..=255).contains(&level));
+                    if status == OK {
+                        assert!((0..=3).contains(&verdict), "freshness {verdict}");
+                    } else {
+                        assert_eq!(verdict, UNSET, "freshness_out written with status {status}");
+                    }
                 }
                 // add the checking listener (NULL listener with `n`)
                 b'A' => {
