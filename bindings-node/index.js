@@ -1,7 +1,8 @@
 'use strict'
 // Entry point of the npm package `tessera`: loads the native addon (built by `napi build` into
 // tessera.node), wires its exceptions to the error classes of lib/errors.js, and re-exports it
-// with the JavaScript layer: expressSession() and csrfProtection() (lib/express.js) and
+// with the JavaScript layer: expressSession(), csrfProtection() and the guards requireBound() and
+// requireRecent() (lib/express.js) and
 // TesseraStore (lib/store.js).
 const native = require('./lib/native.js')
 const errors = require('./lib/errors.js')
@@ -10,7 +11,7 @@ native.__setErrorFactory(errors.makeError)
 errors.checkCodes(native)
 native.__setWarningSink(require('./lib/deployment.js').storeWarning)
 
-const { expressSession, csrfProtection } = require('./lib/express.js')
+const { expressSession, csrfProtection, requireBound, requireRecent } = require('./lib/express.js')
 
 module.exports = {
   SessionManager: native.SessionManager,
@@ -30,6 +31,8 @@ module.exports = {
   SessionEndedError: errors.SessionEndedError,
   expressSession,
   csrfProtection,
+  requireBound,
+  requireRecent,
   // express-session is an optional peer: load the store only when it is asked for.
   get TesseraStore () { return require('./lib/store.js').TesseraStore }
 }

@@ -66,6 +66,11 @@ export declare class SessionManager {
   /** The name of the session cookie. */
   get cookieName(): string
   /**
+   * Where the DBSC endpoints live (`<prefix>/register`, `<prefix>/refresh`), or `null` when
+   * device-bound sessions are off.
+   */
+  get dbscPathPrefix(): string | null
+  /**
    * Call `listener(event)` for every lifecycle transition (created, rotated, login, logout,
    * revoked, expired, rejected). Events carry ids and users, never tokens. A listener that
    * throws is reported with `process.emitWarning`; the exception never reaches a request.
@@ -101,10 +106,60 @@ export declare class SessionManager {
   /**
    * Log `user` in (a privilege change): the session of `token`, if live, gets a new token at
    * once — the old one dies immediately — and a new CSRF secret; otherwise a new session.
+   * `authn` says how strongly the user authenticated (default: one factor), for step-up
+   * (`requireRecent`). With `dbsc` on and `context.https`, `registration` is the
+   * `Secure-Session-Registration` value the response must carry.
    */
-  login(token: string | null | undefined, user: string, context?: RequestContext): Promise<SessionResult>
+  login(token: string | null | undefined, user: string, context?: RequestContext, authn?: Authn): Promise<SessionResult>
   /** `login`, now (in-process stores only). */
-  loginSync(token: string | null | undefined, user: string, context?: RequestContext): SessionResult
+  loginSync(token: string | null | undefined, user: string, context?: RequestContext, authn?: Authn): SessionResult
+  /**
+   * The signed-in user of the session of `token` proved who they are again (step-up): a new
+   * token with no grace (the old one dies at once), a new CSRF secret, `authn` recorded as of
+   * now; user, data and device binding kept. `{ valid: false, reason }` for a dead token;
+   * rejects with `InvalidArgumentError` for an anonymous session.
+   */
+  reauthenticate(token: string, authn?: Authn, context?: RequestContext): Promise<SessionResult>
+  /** `reauthenticate`, now (in-process stores only). */
+  reauthenticateSync(token: string, authn?: Authn, context?: RequestContext): SessionResult
+  /**
+   * Whether the session of `token` may do something sensitive now: `'allowed'` (its user
+   * authenticated less than `maxAgeMs` ago with at least `minLevel`, default 1), `'stale'` or
+   * `'level'` (re-authenticate), `'anonymous'` (sign in first: no user, a dead token, or a
+   * bound session without `context.boundCookie`). A pure read.
+   */
+  requireRecent(token: string, maxAgeMs: number, minLevel?: number, context?: RequestContext): Promise<'allowed' | 'anonymous' | 'stale' | 'level'>
+  /** `requireRecent`, now (in-process stores only). */
+  requireRecentSync(token: string, maxAgeMs: number, minLevel?: number, context?: RequestContext): 'allowed' | 'anonymous' | 'stale' | 'level'
+  /**
+   * Offer the signed-in, unbound session of `token` a device binding now (sign-ins over
+   * HTTPS offer one by themselves): resolves the `Secure-Session-Registration` value for the
+   * response, or `null` when there is nothing to offer (`dbsc` off, not HTTPS, anonymous,
+   * already bound).
+   */
+  offerBinding(token: string, context?: RequestContext): Promise<string | null>
+  /** `offerBinding`, now (in-process stores only). */
+  offerBindingSync(token: string, context?: RequestContext): string | null
+  /**
+   * End the device binding of session `id` ("forget this device"); the session lives on
+   * and the browser's DBSC session ends at its next refresh. Resolves whether there was one.
+   */
+  unbind(id: string): Promise<boolean>
+  /** `unbind`, now (in-process stores only). */
+  unbindSync(id: string): boolean
+  /**
+   * The DBSC registration endpoint (`POST <dbscPathPrefix>/register`): the request's headers
+   * in, the whole response out, to send as it is. `expressSession()` routes it; other
+   * frameworks call this. Rejects with `InvalidConfigError` when `dbsc` is off and
+   * `StoreUnavailableError` (answer 503) when the store fails.
+   */
+  dbscRegister(request: DbscRequest): Promise<DbscResponse>
+  /** `dbscRegister`, now (in-process stores only). */
+  dbscRegisterSync(request: DbscRequest): DbscResponse
+  /** The DBSC refresh endpoint (`POST <dbscPathPrefix>/refresh`), as `dbscRegister`. */
+  dbscRefresh(request: DbscRequest): Promise<DbscResponse>
+  /** `dbscRefresh`, now (in-process stores only). */
+  dbscRefreshSync(request: DbscRequest): DbscResponse
   /** End the session of `token` and its alias; resolves whether one was ended. */
   logout(token: string): Promise<boolean>
   /** `logout`, now (in-process stores only). */
@@ -191,13 +246,19 @@ export declare function __beginAsync(request: ExternalObject<unknown>, cookieHea
 export declare function __buildProfile(): string
 
 /**
+ * Check `{ level, amr }` given as JSON text (the Express glue checks it where the app sets it,
+ * rather than when the response goes out). Throws as the manager's calls would.
+ */
+export declare function __checkAuthn(authn: string): void
+
+/**
  * Finish the request now (in-process stores): make the store writes for what the app did and
  * return the headers its response must carry. Arguments as for `__prepare`.
  */
-export declare function __finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): string
+export declare function __finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
 
 /** `__finish` as a Promise whose work runs on the libuv pool (any store). */
-export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): Promise<string>
+export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): Promise<string>
 
 /** A new request handle for `manager` (empty until [`begin`]); see the module docs. */
 export declare function __newRequest(manager: ExternalObject<unknown>): ExternalObject<unknown>
@@ -206,7 +267,7 @@ export declare function __newRequest(manager: ExternalObject<unknown>): External
  * The headers the response will carry once `__finishAsync` with the same outcome has made the
  * writes (tokens are minted now; no store call), for a response whose headers leave first.
  */
-export declare function __prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number): string
+export declare function __prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
 
 /**
  * Register `factory(code, message) → Error`, which builds the exception for a failure
@@ -230,6 +291,31 @@ export declare function __step(request: ExternalObject<unknown>, step: number, a
 /** `__step` as a Promise whose work runs on the libuv pool (any store). */
 export declare function __stepAsync(request: ExternalObject<unknown>, step: number, arg?: string | null): Promise<string>
 
+/** When and how strongly a session's user last authenticated (step-up). */
+export interface Authenticated {
+  /**
+   * When: the sign-in or the latest re-authentication (ms since the epoch). Activity does not
+   * move it.
+   */
+  at: number
+  /** The app's level for it (1 one factor, 2 several, …: the app's scale). */
+  level: number
+  /** The methods (RFC 8176 names such as `pwd`, `otp`, `hwk`). */
+  amr: Array<string>
+}
+
+/**
+ * How strongly a user authenticated, as the app states it at sign-in or re-authentication
+ * (step-up): `level` on the app's scale (default 1; suggested 1 one factor, 2 several), `amr`
+ * the methods (RFC 8176 names such as `pwd`, `otp`, `hwk`; at most 8).
+ */
+export interface Authn {
+  /** 1 to 255. Default 1. */
+  level?: number
+  /** At most 8 values of `[A-Za-z0-9_.-]`, 1 to 32 characters each. */
+  amr?: Array<string>
+}
+
 /** What a `Cookie` header says about the session cookie. */
 export interface CookieLookup {
   /**
@@ -241,6 +327,38 @@ export interface CookieLookup {
   token?: string
 }
 
+/** `{ cookieHeader?, https?, method, origin?, sessionId?, proof? }`. */
+export interface DbscRequest {
+  /** The `Cookie` header. */
+  cookieHeader?: string
+  /** Whether the request arrived over HTTPS (proxies included). Default `false`. */
+  https?: boolean
+  /** The method (the endpoints answer 405 to anything but `POST`). */
+  method: string
+  /**
+   * This site's origin, `scheme://host[:port]`, for the session config's `scope.origin`
+   * (the `dbscOrigin` option wins when set).
+   */
+  origin?: string
+  /** The `Sec-Secure-Session-Id` header (refresh). */
+  sessionId?: string
+  /** The `Secure-Session-Response` header: the proof. */
+  proof?: string
+}
+
+/**
+ * A whole HTTP response of a DBSC endpoint, to send as it is (several `Set-Cookie` lines
+ * possible). Its `Set-Cookie` lines carry bound cookies: never log them.
+ */
+export interface DbscResponse {
+  /** The status code. */
+  status: number
+  /** `[name, value]` pairs, in order. */
+  headers: Array<[string, string]>
+  /** The body (JSON, or empty). */
+  body: string
+}
+
 /**
  * The error codes: `invalid_config`, `invalid_argument`, `data_too_large`,
  * `store_unavailable`, `internal`.
@@ -249,7 +367,7 @@ export declare function errorCodes(): Array<string>
 
 /**
  * The rejection reasons, in a fixed order: `malformed`, `unknown`, `expired_idle`,
- * `expired_absolute`.
+ * `expired_absolute`, `binding_missing`.
  */
 export declare function reasonCodes(): Array<string>
 
@@ -262,12 +380,21 @@ export interface RequestContext {
   https?: boolean
   /** The request's `User-Agent`. */
   userAgent?: string
+  /**
+   * The value of the request's bound cookie (`<cookieName>-bound`), device-bound sessions:
+   * a bound session is found only with a current one.
+   */
+  boundCookie?: string
 }
 
 /** One lifecycle transition, as listeners receive it. Never contains a token. */
 export interface SessionEvent {
-  /** `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`. */
-  kind: 'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted'
+  /**
+   * `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`;
+   * device-bound sessions: `registered`, `refreshed`, `proof_failed`, `binding_missing`,
+   * `unbound`; step-up: `reauthenticated`.
+   */
+  kind: 'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted' | 'registered' | 'refreshed' | 'proof_failed' | 'binding_missing' | 'unbound' | 'reauthenticated'
   /**
    * The session's public id (after the transition; before it, for endings). `null` for a
    * malformed token or for `revokeAll`.
@@ -277,8 +404,18 @@ export interface SessionEvent {
   previousId?: string
   /** The user, if known. */
   user?: string
-  /** For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle` or `expired_absolute`. */
-  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
+  /**
+   * For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle`, `expired_absolute`
+   * or `binding_missing`.
+   */
+  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute' | 'binding_missing'
+  /**
+   * More about what happened, as a stable code: the algorithm of `registered`/`refreshed`,
+   * why for `proof_failed` (`bad_signature`, `unknown_challenge`, …) and `binding_missing`
+   * (`absent`, `expired`, `mismatch`, `ambiguous`), `login`/`app` for `unbound`. Never a
+   * secret.
+   */
+  detail?: string
   /** When, in milliseconds since the epoch, by the manager's clock. */
   at: number
 }
@@ -299,6 +436,17 @@ export interface SessionListing {
   userAgent?: string
   /** Whether it has only used HTTPS. */
   secure: boolean
+  /** When and how strongly its user last authenticated. */
+  authenticated?: Authenticated
+  /** Whether it is bound to a device (DBSC). */
+  bound: boolean
+  /** When it was bound, if it is. */
+  boundAt?: number
+  /**
+   * The bound key's RFC 7638 thumbprint (base64url), if it is bound: the same device keeps
+   * the same thumbprint.
+   */
+  keyThumbprint?: string
 }
 
 /**
@@ -352,14 +500,54 @@ export interface SessionManagerOptions {
   store?: string
   /** Read time from this clock instead of the system clock (tests). */
   clock?: ManualClock
+  /**
+   * Device-bound sessions (DBSC, `docs/dbsc.md`): sign-ins over HTTPS offer the browser a
+   * binding, and a bound session is served only to requests carrying a current bound cookie.
+   * Needs a `Secure` cookie. Default `false`.
+   */
+  dbsc?: boolean
+  /** The algorithms offered, in order of preference. Default `['ES256', 'RS256']`. */
+  dbscAlgorithms?: Array<'ES256' | 'RS256'>
+  /** Lifetime of a bound cookie (ms). Default 600 000 (10 min), at least 300 000. */
+  dbscCookieTtlMs?: number
+  /** How long a refresh challenge may be answered (ms). Default 60 000. */
+  dbscChallengeTtlMs?: number
+  /** How long a registration offer may be taken up (ms). Default 120 000. */
+  dbscRegistrationTtlMs?: number
+  /**
+   * After registration, how long requests without a bound cookie still pass (ms): the
+   * browser may not hold it yet. Default 10 000.
+   */
+  dbscEnforceGraceMs?: number
+  /**
+   * Where the two endpoints live: `<prefix>/register`, `<prefix>/refresh`. Default
+   * `/_tessera/dbsc`.
+   */
+  dbscPathPrefix?: string
+  /**
+   * `https://host[:port]` for the session config's scope; `null` (default) takes the
+   * request's own (Express's `req.protocol` and `req.host`): set it behind proxies.
+   */
+  dbscOrigin?: string | null
+  /** Whether a binding covers the whole site rather than the origin. Default `false`. */
+  dbscIncludeSite?: boolean
+  /**
+   * Whether a refresh proof that fails verification also revokes the session (by default
+   * only the browser's DBSC session ends). Default `false`.
+   */
+  dbscRevokeOnBadProof?: boolean
 }
 
 /** The outcome of `create`, `login`, `rotate` and `validate`: a session, or why there is none. */
 export interface SessionResult {
   /** Whether the token was good (always `true` for `create` and `login`). */
   valid: boolean
-  /** Why not: `malformed`, `unknown`, `expired_idle` or `expired_absolute`. */
-  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'
+  /**
+   * Why not: `malformed`, `unknown`, `expired_idle`, `expired_absolute`, or
+   * `binding_missing` (a device-bound session whose request carries no current bound cookie:
+   * the session lives on, its owner's browser can still prove it).
+   */
+  reason?: 'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute' | 'binding_missing'
   /** The session's public id (64 hex digits): safe to log, list or revoke by. */
   id?: string
   /** The signed-in user, if any. */
@@ -383,6 +571,18 @@ export interface SessionResult {
   absoluteDeadline?: number
   /** Whether its token has only travelled over HTTPS. */
   secure?: boolean
+  /**
+   * How the request proved the session's device: `unbound` (not device-bound), `pending`
+   * (bound moments ago), `fresh` (a current bound cookie).
+   */
+  binding?: 'unbound' | 'pending' | 'fresh'
+  /** When and how strongly its user last authenticated; `null` while anonymous. */
+  authenticated?: Authenticated
+  /**
+   * The `Secure-Session-Registration` value to send with this response, when the call
+   * offered the browser a device binding (a sign-in over HTTPS with `dbsc` on).
+   */
+  registration?: string
 }
 
 /** The version of the Tessera core this addon was built with. */

@@ -9,8 +9,9 @@
 //   store_full         StoreFullError          (a StoreUnavailableError) the store is at maxSessions
 //                                              and no anonymous session could make room: 503
 //   internal           InternalError           a bug (a caught panic), never an abort
-//   malformed, unknown, expired_idle, expired_absolute
-//                      SessionEndedError       a write or lookup for a session that has ended
+//   malformed, unknown, expired_idle, expired_absolute, binding_missing
+//                      SessionEndedError       a write or lookup for a session that has ended (or,
+//                                              binding_missing, that the request did not prove)
 //
 // Wrong argument types throw a TypeError (code ERR_INVALID_ARG_TYPE) and absurd sizes a
 // RangeError (code ERR_OUT_OF_RANGE), as Node's own APIs do.
@@ -52,7 +53,10 @@ const Reason = Object.freeze({
   MALFORMED: 'malformed',
   UNKNOWN: 'unknown',
   EXPIRED_IDLE: 'expired_idle',
-  EXPIRED_ABSOLUTE: 'expired_absolute'
+  EXPIRED_ABSOLUTE: 'expired_absolute',
+  // A device-bound session whose request carries no current bound cookie: hidden from it, but
+  // alive (its owner's browser can still prove it).
+  BINDING_MISSING: 'binding_missing'
 })
 
 const byCode = {
@@ -65,7 +69,8 @@ const byCode = {
   malformed: SessionEndedError,
   unknown: SessionEndedError,
   expired_idle: SessionEndedError,
-  expired_absolute: SessionEndedError
+  expired_absolute: SessionEndedError,
+  binding_missing: SessionEndedError
 }
 
 /** Build the exception for `code` (called by the native addon). */

@@ -15,6 +15,13 @@
 //                   calls regenerate at login and logout and copies back what it keeps)
 //   destroy()     → logout now; `req.session` is gone
 //   req.tessera.login(user) → a login at finish (always a new token, also for the same user)
+//   req.session.reauthenticate(authn) → step-up now: a new token, the old one dead at once
+//
+// Device-bound sessions (`dbsc` on): the middleware answers `POST <prefix>/register` and
+// `/refresh` itself (before any body parser or CSRF check: Chrome sends empty bodies and no CSRF
+// token), with the core's whole response (tessera::dbsc). requireBound() and requireRecent() are
+// the guards; a request whose cookie names a bound session it did not prove is anonymous with
+// `req.tessera.reason === 'binding_missing'`, and nothing it writes is stored.
 //
 // With an in-process store (memory://) every call is synchronous. With a networked store the
 // calls that wait on the store run off the event loop: begin before next(); at the writeHead
@@ -37,6 +44,7 @@ const { SessionManager } = require('./native.js')
 const calls = require('./request.js')
 const deployment = require('./deployment.js')
 const { StoreUnavailableError } = require('./errors.js')
+const native = require('./native.js')
 
 const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
 const kState = Symbol('tessera.state') // on a session's target: the request's State
@@ -62,12 +70,15 @@ class State {
     this.user = null
     this.expiresAt = null
     this.dataJson = ''
+    this.binding = null
+    this.reason = s.reason // why the request's cookie gave no session ('binding_missing', …), or null
     this.adopt(s)
     // The session's own expiry (the core keeps only a shortened idle time across requests).
     this.expiry = s.maxIdleMs === null ? EXPIRY.NONE : EXPIRY.IDLE
     this.expiryMs = s.maxIdleMs ?? 0
     this.expiryChanged = false
     this.login = null // a user req.tessera.login() signed in, for finish
+    this.authn = null // JSON text of { level, amr }: how strongly a login of this request authenticated
     this.regenerated = false // req.session.regenerate() ran: req.session is a new session
     this.session = newSession(this, s.exists ? s.dataJson : '')
     this.sessionID = undefined // req.sessionID if the app assigned one
@@ -76,6 +87,7 @@ class State {
     this.queue = null // async mode: finish, then the body writes and end() queued behind it
     this.cookie = null // req.session.cookie, made on first use
     this.api = null // req.tessera, made on first use
+    this.authenticated = undefined // req.tessera.authenticated, read on first use
   }
 
   /** Take the session state the core reported (begin or a step). */
@@ -84,6 +96,7 @@ class State {
     this.user = s.user
     this.expiresAt = s.expiresAt
     this.dataJson = s.exists ? s.dataJson : ''
+    this.binding = s.binding
   }
 
   /**
@@ -146,7 +159,34 @@ class State {
     if (error) flags |= FLAG.ERROR
     if (this.expiryChanged) flags |= FLAG.EXPIRY_CHANGED
     if (this.regenerated) flags |= FLAG.REGENERATE
-    return new Outcome(data, auth, user, flags, this.expiryMs)
+    return new Outcome(data, auth, user, flags, this.expiryMs, this.authn)
+  }
+
+  /** Run a store-touching step, as a Promise of `then(result)` (and `cb(err, value)` if given). */
+  promise (which, arg, cb, then) {
+    const p = new Promise((resolve, reject) => {
+      this.run(which, arg, (err, r) => err ? reject(err) : resolve(then(r)))
+    })
+    return withCallback(p, cb)
+  }
+
+  /** Step-up now: a new token, the old one dead at once; user, data and binding kept. */
+  reauthenticate (authn, cb) {
+    let text
+    try {
+      text = authnText(authn, 'reauthenticate(authn)')
+    } catch (err) {
+      return withCallback(Promise.reject(err), cb)
+    }
+    return this.promise(STEP.REAUTHENTICATE, text, cb, (s) => {
+      this.adopt(s)
+      this.authenticated = undefined
+    })
+  }
+
+  /** Offer the signed-in, unbound session a device binding on this response. */
+  offerBinding (cb) {
+    return this.promise(STEP.OFFER_BINDING, undefined, cb, (made) => made === '1')
   }
 
   /** The app set the session's expiry through `req.session.cookie`. */
@@ -278,6 +318,29 @@ class Session {
     if (cb) process.nextTick(cb)
   }
 
+  /**
+   * How this request proved the session's device (device-bound sessions): `'unbound'` (not
+   * bound), `'pending'` (bound moments ago), `'fresh'` (a current bound cookie); null without a
+   * session (also for a bound session the request did not prove: `req.tessera.reason` is then
+   * `'binding_missing'`).
+   */
+  get binding () { return this[kState].binding }
+
+  /**
+   * Offer the signed-in session a device binding on this response (sign-ins over HTTPS offer
+   * one by themselves): resolves whether an offer was made (`dbsc` on, HTTPS, signed in, not
+   * bound yet). Calls back `cb(err, made)` too, if given.
+   */
+  offerBinding (cb) { return this[kState].offerBinding(cb) }
+
+  /**
+   * Step-up: the signed-in user proved who they are again, `authn = { level, amr }` strong
+   * (level default 1). Now: a new token (sent with this response; the old one dies at once),
+   * a new CSRF secret, the authentication recorded as of now; user, data and device binding
+   * kept. Resolves when done; calls back `cb(err)` too, if given.
+   */
+  reauthenticate (authn, cb) { return this[kState].reauthenticate(authn, cb) }
+
   /** Using the session already moved its idle deadline; nothing to do. */
   touch () { return this }
 
@@ -382,6 +445,27 @@ function newSession (state, json) {
   return new Proxy(new Session(state, json), HANDLER)
 }
 
+/** `p`, also calling back `cb(err)` / `cb(null, value)` when `cb` is a function. */
+function withCallback (p, cb) {
+  if (typeof cb === 'function') p.then((v) => cb(null, v), (err) => cb(err))
+  return p
+}
+
+/**
+ * `{ level, amr }` (how strongly a user authenticated) as the JSON text the core checks; level
+ * defaults to 1. Throws a TypeError for what cannot be one (the core checks the values).
+ */
+function authnText (authn, what) {
+  if (authn === undefined || authn === null) return '{}'
+  if (typeof authn !== 'object' || Array.isArray(authn)) {
+    throw new TypeError(`${what}: authn must be an object { level, amr }`)
+  }
+  const { level, amr } = authn
+  if (level !== undefined && !Number.isInteger(level)) throw new TypeError(`${what}: level must be a whole number`)
+  if (amr !== undefined && !Array.isArray(amr)) throw new TypeError(`${what}: amr must be an array of strings`)
+  return JSON.stringify({ level, amr })
+}
+
 /** The user Passport (≥ 0.6) keeps in the session: undefined when Passport is not in use. */
 function passportUser (session) {
   const p = session.passport
@@ -412,6 +496,8 @@ function applyHeaders (res, r) {
   if (r === null) return
   if (r.setCookie !== null) appendCookie(res, r.setCookie)
   if (r.csrfCookie !== null) appendCookie(res, r.csrfCookie)
+  if (r.boundCookie !== null) appendCookie(res, r.boundCookie)
+  if (r.registration !== null) res.setHeader('Secure-Session-Registration', r.registration)
   if (r.noStore) res.setHeader('Cache-Control', 'no-store')
 }
 
@@ -554,6 +640,8 @@ function isHttps (req) {
  *   - `csrfHeader`: the request header carrying the CSRF token (default `x-csrf-token`).
  *   - `sync`: force synchronous (true) or off-the-loop (false) calls; default: synchronous
  *     exactly when the store is in-process.
+ * With `dbsc: true` (a SessionManager option: device-bound sessions) the middleware also answers
+ * `POST <dbscPathPrefix>/register` and `/refresh` (default prefix `/_tessera/dbsc`).
  */
 function expressSession (options = {}) {
   if (options === null || typeof options !== 'object') {
@@ -585,10 +673,17 @@ function expressSession (options = {}) {
   }
   const header = String(csrfHeader).toLowerCase()
   const bound = mode.bound
+  // Device-bound sessions: the two endpoints are answered here, before any body parser or CSRF
+  // check the app mounts after this middleware.
+  const endpoints = dbscEndpoints(manager)
 
   if (mode.sync) {
     return function tesseraSession (req, res, next) {
       if (states.has(req)) return next()
+      if (endpoints !== null) {
+        const which = endpointOf(endpoints, req)
+        if (which !== undefined) return answerDbsc(mode, which, req, res, next)
+      }
       // Every property read on an Express request is a slow lookup (see below): each once.
       const headers = req.headers
       const candidate = headers[header]
@@ -607,6 +702,10 @@ function expressSession (options = {}) {
 
   return function tesseraSessionAsync (req, res, next) {
     if (states.has(req)) return next()
+    if (endpoints !== null) {
+      const which = endpointOf(endpoints, req)
+      if (which !== undefined) return answerDbsc(mode, which, req, res, next)
+    }
     const headers = req.headers
     const candidate = headers[header]
     if (headers.cookie === undefined) {
@@ -824,10 +923,68 @@ class RequestApi {
    * CSRF secret, a fresh absolute deadline — also for the user already signed in. For apps
    * that do not use Passport.
    */
-  login (user) {
+  login (user, authn) {
     if (typeof user !== 'string' || user === '') throw new TypeError('req.tessera.login(user): user must be a non-empty string')
+    if (authn !== undefined) this.authn = authn
     this.#state.login = user
   }
+
+  /**
+   * How strongly the sign-in made by this request authenticated, `{ level, amr }` (level 1 one
+   * factor, 2 several: the app's scale; amr RFC 8176 names), for step-up (`requireRecent`).
+   * Read when the response goes out, for a login of this request: `req.tessera.login(user,
+   * authn)`, or Passport's `req.login` (set it after `passport.authenticate`). Default: one factor.
+   */
+  set authn (authn) {
+    const text = authnText(authn, 'req.tessera.authn')
+    native.__checkAuthn(text)
+    this.#state.authn = authn === null || authn === undefined ? null : text
+  }
+
+  get authn () {
+    const text = this.#state.authn
+    return text === null ? null : JSON.parse(text)
+  }
+
+  /**
+   * Why the request has no session although it carried a session cookie, or null:
+   * `'binding_missing'` (a device-bound session this request did not prove: its owner's
+   * browser can still use it), `'unknown'`, `'expired_idle'`, `'expired_absolute'`, `'malformed'`.
+   */
+  get reason () { return this.#state.reason }
+
+  /** How this request proved its session's device: `'unbound'`, `'pending'`, `'fresh'`, or null. */
+  get binding () { return this.#state.binding }
+
+  /**
+   * When and how strongly the user last authenticated: `{ at, level, amr }` (`at` in ms since
+   * the epoch: the sign-in or the latest re-authentication), or null while anonymous.
+   */
+  get authenticated () {
+    const state = this.#state
+    if (state.authenticated === undefined) {
+      if (state.done) return null
+      const text = calls.step(state.live, STEP.AUTHENTICATED)
+      state.authenticated = text === '' ? null : authenticatedOf(JSON.parse(text))
+    }
+    return state.authenticated
+  }
+
+  /**
+   * Whether a sensitive operation may go ahead: `'allowed'` (the user authenticated less than
+   * `maxAgeMs` ago with at least `minLevel`, default 1), `'stale'` or `'level'` (send them to
+   * re-authenticate), `'anonymous'` (sign in first). No store call. `requireRecent()` is the
+   * middleware form.
+   */
+  requireRecent (maxAgeMs, minLevel = 1) {
+    return freshness(this.#state, maxAgeMs, minLevel, 'req.tessera.requireRecent')
+  }
+
+  /** `req.session.reauthenticate(authn)`. */
+  reauthenticate (authn) { return this.#state.reauthenticate(authn) }
+
+  /** `req.session.offerBinding()`. */
+  offerBinding () { return this.#state.offerBinding() }
 
   /** End this session now (its token dies at once); the request goes on with a new, empty one. */
   logout () {
@@ -846,6 +1003,184 @@ class RequestApi {
   /** A CSRF token for this session (as `req.csrfToken()`). */
   csrfToken () {
     return csrfTokenOf(this.#state)
+  }
+}
+
+/** The core's stored authentication `{at, level, amr?}` as JavaScript shows it. */
+function authenticatedOf (a) {
+  return { at: a.at, level: a.level, amr: a.amr ?? [] }
+}
+
+/** The core's step-up verdict for the request of `state` (no store call). */
+function freshness (state, maxAgeMs, minLevel, what) {
+  if (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 0) throw new RangeError(`${what}: maxAgeMs must be a whole number of ms ≥ 0`)
+  if (!Number.isInteger(minLevel) || minLevel < 0 || minLevel > 255) throw new RangeError(`${what}: minLevel must be a whole number from 0 to 255`)
+  if (state.done) throw new Error(`${what}: the response has already been sent`)
+  return calls.step(state.live, STEP.REQUIRE_RECENT, `${maxAgeMs} ${minLevel}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device-bound sessions: the two endpoints
+
+/** The endpoint of `manager` a request's path names, by full path (query left out). */
+function dbscEndpoints (manager) {
+  const prefix = manager.dbscPathPrefix
+  if (prefix === null) return null
+  return new Map([[`${prefix}/register`, 'register'], [`${prefix}/refresh`, 'refresh']])
+}
+
+/** The endpoint `req` asks for, or undefined. Matched on the whole URL path, whatever the mount. */
+function endpointOf (endpoints, req) {
+  const url = typeof req.originalUrl === 'string' ? req.originalUrl : req.url
+  const q = url.indexOf('?')
+  return endpoints.get(q < 0 ? url : url.slice(0, q))
+}
+
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/
+
+/**
+ * This site's origin as the framework resolves it, for the session config's scope: Express's
+ * `req.protocol` and `req.host` (Express 5: with the port; both honour `trust proxy`), else the
+ * transport and the Host header. Undefined when the host is not a host (the `dbscOrigin`
+ * option then has to be set).
+ */
+function originOf (req) {
+  const scheme = typeof req.protocol === 'string' ? req.protocol : (isHttps(req) ? 'https' : 'http')
+  const host = typeof req.host === 'string' ? req.host : req.headers.host
+  if (typeof host !== 'string' || !HOST.test(host)) return undefined
+  return `${scheme}://${host.toLowerCase()}`
+}
+
+/** Answer a DBSC endpoint with the core's whole response. */
+function answerDbsc (mode, which, req, res, next) {
+  const headers = req.headers
+  const header = (name) => typeof headers[name] === 'string' ? headers[name] : undefined
+  const request = {
+    cookieHeader: header('cookie'),
+    https: isHttps(req),
+    method: req.method,
+    origin: originOf(req),
+    sessionId: header('sec-secure-session-id'),
+    proof: header('secure-session-response')
+  }
+  const manager = mode.manager
+  const send = (r) => {
+    res.statusCode = r.status
+    const cookies = []
+    for (const [name, value] of r.headers) {
+      if (name.toLowerCase() === 'set-cookie') cookies.push(value)
+      else res.setHeader(name, value)
+    }
+    if (cookies.length > 0) res.setHeader('Set-Cookie', cookies)
+    res.end(r.body)
+  }
+  const failed = (err) => {
+    // The store cannot be reached: 503, which Chrome takes as transient (it keeps its DBSC
+    // session and tries later). Anything else is the app's error handler's.
+    if (!(err instanceof StoreUnavailableError)) return next(err)
+    res.statusCode = err.status
+    res.setHeader('Cache-Control', 'no-store')
+    res.setHeader('Content-Type', 'application/json')
+    res.end(JSON.stringify({ error: err.code }))
+  }
+  if (mode.sync) {
+    let r
+    try {
+      r = which === 'register' ? manager.dbscRegisterSync(request) : manager.dbscRefreshSync(request)
+    } catch (err) {
+      return failed(err)
+    }
+    return send(r)
+  }
+  const pending = which === 'register' ? manager.dbscRegister(request) : manager.dbscRefresh(request)
+  pending.then(send, failed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guards
+
+/** Whether the request prefers JSON to a page (`Accept: application/json`). */
+function wantsJson (req) {
+  if (typeof req.accepts === 'function') return req.accepts(['html', 'json']) === 'json'
+  const accept = req.headers.accept
+  return typeof accept === 'string' && accept.includes('application/json') && !accept.includes('text/html')
+}
+
+/**
+ * Refuse a request: a page request goes to `url` with `next=` (the request's own path and
+ * query), when there is one; a JSON request (or one with nowhere to go) gets 401
+ * `{ error, reason }`.
+ */
+function refuse (req, res, url, error, reason) {
+  res.setHeader('Cache-Control', 'no-store')
+  if (url && !wantsJson(req)) {
+    const here = typeof req.originalUrl === 'string' ? req.originalUrl : req.url
+    res.statusCode = 302
+    res.setHeader('Location', `${url}${url.includes('?') ? '&' : '?'}next=${encodeURIComponent(here)}`)
+    return res.end()
+  }
+  res.statusCode = 401
+  res.setHeader('Content-Type', 'application/json')
+  res.end(JSON.stringify({ error, reason }))
+}
+
+function guardUrl (value, what) {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${what} must be a non-empty string (a path or URL)`)
+  return value
+}
+
+function guardOptions (options, what) {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${what}: options must be an object`)
+  return options
+}
+
+/**
+ * Let through only requests of a signed-in session proved by this device (device-bound
+ * sessions: `req.session.binding` is `'fresh'` or `'pending'`). An anonymous request — a
+ * `binding_missing` one included — gets the login flow: a redirect to `loginUrl` (with `next=`)
+ * for pages, 401 `{"error":"login_required","reason":…}` for JSON (or without a `loginUrl`).
+ * A signed-in session that is not device-bound gets the same, with error
+ * `bound_session_required` and reason `unbound`.
+ */
+function requireBound (options = {}) {
+  const loginUrl = guardUrl(guardOptions(options, 'requireBound').loginUrl, 'requireBound({ loginUrl })')
+  return function tesseraRequireBound (req, res, next) {
+    const state = states.get(req)
+    if (!state) return next(new Error('requireBound() needs the expressSession() middleware first'))
+    if (state.user === null) return refuse(req, res, loginUrl, 'login_required', state.reason ?? 'anonymous')
+    if (state.binding !== 'fresh' && state.binding !== 'pending') {
+      return refuse(req, res, loginUrl, 'bound_session_required', 'unbound')
+    }
+    next()
+  }
+}
+
+/**
+ * Step-up: let through only a user who authenticated less than `maxAgeMs` ago with at least
+ * `minLevel` (default 1). Otherwise pages go to `reauthUrl` (with `next=`) and JSON requests
+ * (or all, without a `reauthUrl`) get 401 `{"error":"reauthentication_required","reason":
+ * "stale"|"level"}`; an anonymous request gets the login flow of `requireBound` (`loginUrl`).
+ * No store call.
+ */
+function requireRecent (options) {
+  const { maxAgeMs, minLevel = 1, reauthUrl, loginUrl } = guardOptions(options, 'requireRecent')
+  if (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 0) throw new RangeError('requireRecent({ maxAgeMs }): a whole number of ms ≥ 0')
+  if (!Number.isInteger(minLevel) || minLevel < 0 || minLevel > 255) throw new RangeError('requireRecent({ minLevel }): a whole number from 0 to 255')
+  const reauth = guardUrl(reauthUrl, 'requireRecent({ reauthUrl })')
+  const login = guardUrl(loginUrl, 'requireRecent({ loginUrl })')
+  return function tesseraRequireRecent (req, res, next) {
+    const state = states.get(req)
+    if (!state) return next(new Error('requireRecent() needs the expressSession() middleware first'))
+    let verdict
+    try {
+      verdict = freshness(state, maxAgeMs, minLevel, 'requireRecent()')
+    } catch (err) {
+      return next(err)
+    }
+    if (verdict === 'allowed') return next()
+    if (verdict === 'anonymous') return refuse(req, res, login, 'login_required', state.reason ?? 'anonymous')
+    refuse(req, res, reauth, 'reauthentication_required', verdict)
   }
 }
 
@@ -888,4 +1223,4 @@ function csrfProtection (options = {}) {
   }
 }
 
-module.exports = { expressSession, csrfProtection, Session }
+module.exports = { expressSession, csrfProtection, requireBound, requireRecent, Session }

@@ -17,11 +17,21 @@ const STEP = Object.freeze({
   LOGOUT: 4, // end the session now (state back)
   REGENERATE: 5, // a new token now (state back)
   RESERVED_TOKEN: 6, // the token a new session of this request will have (no store call)
-  NEXT_ID: 7 // the id the session will have after regenerate() (no store call)
+  NEXT_ID: 7, // the id the session will have after regenerate() (no store call)
+  OFFER_BINDING: 8, // offer a device binding on this response: '1' made, '0' nothing to offer
+  REAUTHENTICATE: 9, // the user proved it again (argument: { level, amr } as JSON; state back)
+  REQUIRE_RECENT: 10, // 'allowed' | 'anonymous' | 'stale' | 'level' (argument: 'maxAgeMs minLevel')
+  AUTHENTICATED: 11 // '{"at","level","amr"?}' or '' (no store call)
 })
 
+/** The steps that answer a session state. */
+const STATE_STEPS = new Set([STEP.LOGIN, STEP.LOGOUT, STEP.REGENERATE, STEP.REAUTHENTICATE])
+
 /** What the framework reports about the user, for `finish`. */
-const AUTH = Object.freeze({ UNCHANGED: 0, USER: 1, LOGGED_IN: 2, LOGGED_OUT: 3 })
+const AUTH = Object.freeze({ UNCHANGED: 0, USER: 1, LOGGED_IN: 2, LOGGED_OUT: 3, REAUTHENTICATED: 4 })
+
+/** How a request proved its session's device, by the compact state's letter. */
+const PROOF = Object.freeze({ u: 'unbound', p: 'pending', f: 'fresh' })
 
 /** `flags` of `finish`: bits, plus 16 × an EXPIRY kind. */
 const FLAG = Object.freeze({ REGENERATE: 1, EXPIRY_CHANGED: 2, ERROR: 4 })
@@ -39,7 +49,8 @@ class SessionState {
     this.maxIdleMs = null // the session's own idle limit, if shorter than the policy's
     this.user = null
     this.dataJson = '' // '' for {}
-    this.reason = null // without a session: why its cookie gave none ('unknown', 'malformed', …)
+    this.reason = null // without a session: why its cookie gave none ('unknown', 'binding_missing', …)
+    this.binding = null // with a session: 'unbound' | 'pending' | 'fresh'
   }
 }
 
@@ -50,8 +61,9 @@ function decodeState (s) {
     if (s.length > 2) r.reason = s.slice(2)
     return r
   }
-  let a = s.indexOf(NL, 2)
-  r.expiresAt = +s.slice(2, a)
+  r.binding = PROOF[s[2]]
+  let a = s.indexOf(NL, 3)
+  r.expiresAt = +s.slice(3, a)
   let b = s.indexOf(NL, a + 1)
   r.id = s.slice(a + 1, b)
   a = s.indexOf(NL, b + 1)
@@ -67,11 +79,19 @@ function decodeState (s) {
   return r
 }
 
-/**
- * Take apart a compact response: null for no header and no failure, else { noStore, setCookie,
- * csrfCookie, error } (csrfCookie: the cookie of a visitor's CSRF token) — `error` (a TesseraError) when finish could not carry out everything; the headers
- * are then the ones the error response must still carry.
- */
+/** A response's headers and, when finish could not carry out everything, its error. */
+class ResponseHeaders {
+  constructor (noStore, setCookie, error) {
+    this.noStore = noStore
+    this.setCookie = setCookie // the session cookie's Set-Cookie value, or null
+    this.csrfCookie = null // the Set-Cookie of a visitor's CSRF token, or null
+    this.boundCookie = null // the Set-Cookie deleting a bound cookie (device-bound sessions), or null
+    this.registration = null // a Secure-Session-Registration offer, or null
+    this.error = error // a TesseraError: the headers are the ones the error response must still carry
+  }
+}
+
+/** Take apart a compact response: null for no header and no failure, else a ResponseHeaders. */
 function decodeResponse (s) {
   if (s === '') return null
   let error = null
@@ -80,11 +100,21 @@ function decodeResponse (s) {
     const b = s.indexOf(NL, a + 1)
     error = makeError(s.slice(1, a), s.slice(a + 1, b))
     s = s.slice(b + 1)
-    if (s === '') return { noStore: false, setCookie: null, csrfCookie: null, error }
+    if (s === '') return new ResponseHeaders(false, null, error)
   }
-  const nl = s.indexOf(NL)
+  let nl = s.indexOf(NL)
   const cookie = nl < 0 ? s.slice(1) : s.slice(1, nl)
-  return { noStore: s.charCodeAt(0) === 49, setCookie: cookie === '' ? null : cookie, csrfCookie: nl < 0 ? null : s.slice(nl + 1), error }
+  const r = new ResponseHeaders(s.charCodeAt(0) === 49, cookie === '' ? null : cookie, error)
+  while (nl >= 0) {
+    const next = s.indexOf(NL, nl + 1)
+    const value = s.slice(nl + 2, next < 0 ? s.length : next)
+    const tag = s[nl + 1]
+    if (tag === 'c') r.csrfCookie = value
+    else if (tag === 'b') r.boundCookie = value
+    else if (tag === 'r') r.registration = value
+    nl = next
+  }
+  return r
 }
 
 // Request handles kept for reuse per manager: making one (an External with its finalizer)
@@ -118,44 +148,45 @@ function bind (manager) {
   }
 }
 
-/** Take `step` now; a string (ids, tokens, '1'/'0') or a SessionState for LOGIN/LOGOUT/REGENERATE. */
+/** Take `step` now; a string (ids, tokens, '1'/'0', codes) or a SessionState for the STATE_STEPS. */
 function step (live, which, arg) {
   const s = native.__step(live, which, arg)
-  return which >= STEP.LOGIN && which <= STEP.REGENERATE ? decodeState(s) : s
+  return STATE_STEPS.has(which) ? decodeState(s) : s
 }
 
 /** `step` as a Promise whose work runs off the event loop (any store). */
 function stepAsync (live, which, arg) {
   return native.__stepAsync(live, which, arg)
-    .then((s) => which >= STEP.LOGIN && which <= STEP.REGENERATE ? decodeState(s) : s)
+    .then((s) => STATE_STEPS.has(which) ? decodeState(s) : s)
 }
 
-/** The headers the response will carry (no store call): null or { noStore, setCookie }. */
+/** The headers the response will carry (no store call): null or a ResponseHeaders. */
 function prepare (live, o) {
-  return decodeResponse(native.__prepare(live, o.data, o.auth, o.user, o.flags, o.ms))
+  return decodeResponse(native.__prepare(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
 }
 
 /** Make the store writes now and return the headers. */
 function finish (live, o) {
-  return decodeResponse(native.__finish(live, o.data, o.auth, o.user, o.flags, o.ms))
+  return decodeResponse(native.__finish(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
 }
 
 /** `finish` as a Promise whose work runs off the event loop (any store). */
 function finishAsync (live, o) {
-  return native.__finishAsync(live, o.data, o.auth, o.user, o.flags, o.ms).then(decodeResponse)
+  return native.__finishAsync(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn).then(decodeResponse)
 }
 
 /** What the app did, for prepare/finish. */
 class Outcome {
-  constructor (data, auth, user, flags, ms) {
+  constructor (data, auth, user, flags, ms, authn = null) {
     this.data = data // JSON text of the data, or null: the app cannot have changed it
     this.auth = auth
     this.user = user
     this.flags = flags
     this.ms = ms
+    this.authn = authn // JSON text of { level, amr } for a login or re-authentication, or null
   }
 }
 
 module.exports = {
-  STEP, AUTH, FLAG, EXPIRY, Outcome, SessionState, bind, step, stepAsync, prepare, finish, finishAsync, decodeState, decodeResponse
+  STEP, AUTH, FLAG, EXPIRY, Outcome, SessionState, ResponseHeaders, bind, step, stepAsync, prepare, finish, finishAsync, decodeState, decodeResponse
 }

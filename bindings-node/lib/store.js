@@ -53,6 +53,12 @@ class TesseraStore extends session.Store {
       throw new TypeError('new TesseraStore({ manager }): manager must be a SessionManager')
     }
     this.manager = manager ?? new SessionManager({ rotationIntervalMs: null, ...managerOptions })
+    if (this.manager.dbscPathPrefix !== null) {
+      // A bound session is served only to a request that carries its bound cookie, and
+      // express-session hands its store the session id alone.
+      throw makeError('invalid_config', 'TesseraStore cannot serve device-bound sessions (dbsc): ' +
+        'express-session does not pass the request\'s cookies to its store; use expressSession()')
+    }
     this.sync = !this.manager.isNetworked
     // A memory store under several processes: warned about once (lib/deployment.js).
     this.#several = deployment.checkManager(this.manager)

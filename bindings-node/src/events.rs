@@ -27,9 +27,11 @@ use crate::clock::millis_to_js;
 #[napi(object, object_from_js = false)]
 #[derive(Clone)]
 pub struct SessionEvent {
-    /// `created`, `rotated`, `login`, `logout`, `revoked`, `expired` or `rejected`.
+    /// `created`, `rotated`, `login`, `logout`, `revoked`, `expired`, `rejected`, `evicted`;
+    /// device-bound sessions: `registered`, `refreshed`, `proof_failed`, `binding_missing`,
+    /// `unbound`; step-up: `reauthenticated`.
     #[napi(
-        ts_type = "'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted'"
+        ts_type = "'created' | 'rotated' | 'login' | 'logout' | 'revoked' | 'expired' | 'rejected' | 'evicted' | 'registered' | 'refreshed' | 'proof_failed' | 'binding_missing' | 'unbound' | 'reauthenticated'"
     )]
     pub kind: String,
     /// The session's public id (after the transition; before it, for endings). `null` for a
@@ -39,9 +41,17 @@ pub struct SessionEvent {
     pub previous_id: Option<String>,
     /// The user, if known.
     pub user: Option<String>,
-    /// For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle` or `expired_absolute`.
-    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
+    /// For `expired` and `rejected`: `malformed`, `unknown`, `expired_idle`, `expired_absolute`
+    /// or `binding_missing`.
+    #[napi(
+        ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute' | 'binding_missing'"
+    )]
     pub reason: Option<String>,
+    /// More about what happened, as a stable code: the algorithm of `registered`/`refreshed`,
+    /// why for `proof_failed` (`bad_signature`, `unknown_challenge`, …) and `binding_missing`
+    /// (`absent`, `expired`, `mismatch`, `ambiguous`), `login`/`app` for `unbound`. Never a
+    /// secret.
+    pub detail: Option<String>,
     /// When, in milliseconds since the epoch, by the manager's clock.
     pub at: f64,
 }
@@ -54,6 +64,7 @@ impl From<&tessera::Event> for SessionEvent {
             previous_id: e.previous_id.as_ref().map(crate::compact::id_hex),
             user: e.user.as_deref().map(str::to_owned),
             reason: e.reason.map(|r| r.code().to_owned()),
+            detail: e.detail.map(str::to_owned),
             at: millis_to_js(e.at),
         }
     }

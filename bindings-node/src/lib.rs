@@ -11,6 +11,7 @@
 //! | [`options`] | the options object → the core's named options |
 //! | [`clock`] | `ManualClock` |
 //! | [`session`] | core sessions → JavaScript objects |
+//! | [`dbsc`] | device-bound sessions and step-up: `{ level, amr }`, the two DBSC endpoints |
 //! | [`events`] | lifecycle events → JavaScript listeners |
 //! | [`compact`] | results as one compact string (the per-request path) |
 //! | [`lifecycle`] | the lifecycle operations of `SessionManager`, once each |
@@ -26,6 +27,7 @@ pub mod args;
 pub mod clock;
 pub mod compact;
 pub mod completions;
+pub mod dbsc;
 pub mod errors;
 pub mod events;
 #[allow(missing_docs)]
@@ -60,7 +62,7 @@ pub fn build_profile() -> &'static str {
 }
 
 /// The rejection reasons, in a fixed order: `malformed`, `unknown`, `expired_idle`,
-/// `expired_absolute`.
+/// `expired_absolute`, `binding_missing`.
 #[napi]
 pub fn reason_codes() -> Vec<&'static str> {
     tessera::Reason::ALL.iter().map(|r| r.code()).collect()

@@ -10,15 +10,18 @@ use tessera::{DataOp, SessionId};
 
 use crate::Core;
 use crate::args::{self, MAX_SHORT};
+use crate::dbsc;
 use crate::errors::{Fail, Outcome};
 use crate::session::{Data, SessionListing, SessionResult};
 use crate::task::{self, Settler, Work};
 
-/// `{ https?, userAgent? }`, owned so it can travel to the thread pool.
+/// `{ https?, userAgent?, boundCookie? }`, owned so it can travel to the thread pool.
 #[derive(Default)]
 pub struct Ctx {
     https: bool,
     user_agent: Option<String>,
+    /// The bound cookie the request carries (device-bound sessions), as the core compares it.
+    bound: tessera::Presented,
 }
 
 impl Ctx {
@@ -34,6 +37,14 @@ impl Ctx {
                 "context.userAgent",
                 MAX_SHORT,
             )?,
+            bound: match args::opt_string(
+                args::prop(&obj, "boundCookie")?,
+                "context.boundCookie",
+                MAX_SHORT,
+            )? {
+                Some(value) => tessera::Presented::from_values(std::iter::once(value.as_str())),
+                None => tessera::Presented::Absent,
+            },
         })
     }
 
@@ -41,6 +52,7 @@ impl Ctx {
         tessera::Context {
             https: self.https,
             user_agent: self.user_agent.as_deref(),
+            bound: self.bound,
         }
     }
 }
@@ -154,15 +166,104 @@ pub fn login(
     token_arg: Option<Unknown>,
     user_arg: Option<Unknown>,
     context: Option<Unknown>,
+    authn: Option<Unknown>,
 ) -> Outcome<Work<SessionResult>> {
     let token = args::opt_string(token_arg, "token", MAX_SHORT)?;
     let user = user(user_arg)?;
     let ctx = Ctx::parse(context)?;
+    let authn = dbsc::opt_authn(authn, "authn")?;
     let m = Arc::clone(m);
     work(move || {
-        let s = m.login(token.as_deref(), &user, &ctx.core())?;
+        let s = m.login_with(token.as_deref(), &user, &authn, &ctx.core())?;
         Ok(SessionResult::valid(&m, &s))
     })
+}
+
+pub fn reauthenticate(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    authn: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<SessionResult>> {
+    let token = token(token_arg)?;
+    let authn = dbsc::opt_authn(authn, "authn")?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        let v = m.reauthenticate(&token, &authn, &ctx.core())?;
+        Ok(SessionResult::from_validation(&m, &v))
+    })
+}
+
+/// A step-up level: a whole number from 0 to 255 (`undefined`: 1, any sign-in).
+fn level(value: Option<Unknown>) -> Outcome<u8> {
+    let Some(v) = value.filter(|v| !args::is_nullish(Some(v))) else {
+        return Ok(1);
+    };
+    if v.get_type().ok() != Some(napi::ValueType::Number) {
+        return Err(Fail::Type(format!(
+            "minLevel must be a number, got {}",
+            args::describe(&v)
+        )));
+    }
+    let n = <f64 as napi::bindgen_prelude::FromNapiValue>::from_unknown(v)
+        .map_err(|e| Fail::Type(format!("minLevel: {}", e.reason)))?;
+    args::whole(n)
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or_else(|| {
+            Fail::Range(format!(
+                "minLevel must be a whole number from 0 to 255, got {n}"
+            ))
+        })
+}
+
+pub fn require_recent(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    max_age: Option<Unknown>,
+    min_level: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<String>> {
+    let token = token(token_arg)?;
+    let max_age = args::millis(max_age, "maxAgeMs")?;
+    let min_level = level(min_level)?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        let f = m.require_recent(&token, max_age, min_level, &ctx.core())?;
+        Ok(f.code().to_owned())
+    })
+}
+
+/// The `Secure-Session-Registration` value to send, or `None` (nothing to offer).
+pub fn offer_binding(
+    m: &Core,
+    token_arg: Option<Unknown>,
+    context: Option<Unknown>,
+) -> Outcome<Work<Option<String>>> {
+    let token = token(token_arg)?;
+    let ctx = Ctx::parse(context)?;
+    let m = Arc::clone(m);
+    work(move || {
+        let challenge = m.offer_binding(&token, &ctx.core())?;
+        Ok(challenge.and_then(|c| dbsc::registration_header(&m, &c)))
+    })
+}
+
+pub fn unbind(m: &Core, id_arg: Option<Unknown>) -> Outcome<Work<bool>> {
+    let id = id(id_arg)?;
+    let m = Arc::clone(m);
+    work(move || Ok(m.unbind(&id)?))
+}
+
+pub fn dbsc_endpoint(
+    m: &Core,
+    endpoint: dbsc::Endpoint,
+    request: Option<Unknown>,
+) -> Outcome<Work<dbsc::DbscResponse>> {
+    let head = dbsc::Head::parse(request)?;
+    let m = Arc::clone(m);
+    work(move || endpoint.answer(&m, &head))
 }
 
 pub fn logout(m: &Core, token_arg: Option<Unknown>) -> Outcome<Work<bool>> {

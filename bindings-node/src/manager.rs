@@ -15,6 +15,7 @@ use napi_derive::napi;
 use crate::Core;
 use crate::args::{self, MAX_SHORT};
 use crate::clock::millis_to_js;
+use crate::dbsc::{DbscResponse, Endpoint};
 use crate::errors::{Fail, Outcome, run};
 use crate::events::{self, SessionEvent};
 use crate::lifecycle as ops;
@@ -77,6 +78,34 @@ pub struct SessionManagerOptions {
     /// Read time from this clock instead of the system clock (tests).
     #[napi(ts_type = "ManualClock")]
     pub clock: Option<bool>,
+    /// Device-bound sessions (DBSC, `docs/dbsc.md`): sign-ins over HTTPS offer the browser a
+    /// binding, and a bound session is served only to requests carrying a current bound cookie.
+    /// Needs a `Secure` cookie. Default `false`.
+    pub dbsc: Option<bool>,
+    /// The algorithms offered, in order of preference. Default `['ES256', 'RS256']`.
+    #[napi(ts_type = "Array<'ES256' | 'RS256'>")]
+    pub dbsc_algorithms: Option<Vec<String>>,
+    /// Lifetime of a bound cookie (ms). Default 600 000 (10 min), at least 300 000.
+    pub dbsc_cookie_ttl_ms: Option<f64>,
+    /// How long a refresh challenge may be answered (ms). Default 60 000.
+    pub dbsc_challenge_ttl_ms: Option<f64>,
+    /// How long a registration offer may be taken up (ms). Default 120 000.
+    pub dbsc_registration_ttl_ms: Option<f64>,
+    /// After registration, how long requests without a bound cookie still pass (ms): the
+    /// browser may not hold it yet. Default 10 000.
+    pub dbsc_enforce_grace_ms: Option<f64>,
+    /// Where the two endpoints live: `<prefix>/register`, `<prefix>/refresh`. Default
+    /// `/_tessera/dbsc`.
+    pub dbsc_path_prefix: Option<String>,
+    /// `https://host[:port]` for the session config's scope; `null` (default) takes the
+    /// request's own (Express's `req.protocol` and `req.host`): set it behind proxies.
+    #[napi(ts_type = "string | null")]
+    pub dbsc_origin: Option<String>,
+    /// Whether a binding covers the whole site rather than the origin. Default `false`.
+    pub dbsc_include_site: Option<bool>,
+    /// Whether a refresh proof that fails verification also revokes the session (by default
+    /// only the browser's DBSC session ends). Default `false`.
+    pub dbsc_revoke_on_bad_proof: Option<bool>,
 }
 
 /// Per-request context: `https` (was the request made over HTTPS?), `userAgent` (recorded at
@@ -87,6 +116,20 @@ pub struct RequestContext {
     pub https: Option<bool>,
     /// The request's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The value of the request's bound cookie (`<cookieName>-bound`), device-bound sessions:
+    /// a bound session is found only with a current one.
+    pub bound_cookie: Option<String>,
+}
+
+/// How strongly a user authenticated, as the app states it at sign-in or re-authentication
+/// (step-up): `level` on the app's scale (default 1; suggested 1 one factor, 2 several), `amr`
+/// the methods (RFC 8176 names such as `pwd`, `otp`, `hwk`; at most 8).
+#[napi(object, object_to_js = false, object_from_js = false)]
+pub struct Authn {
+    /// 1 to 255. Default 1.
+    pub level: Option<u32>,
+    /// At most 8 values of `[A-Za-z0-9_.-]`, 1 to 32 characters each.
+    pub amr: Option<Vec<String>>,
 }
 
 /// Creates, validates, rotates and ends sessions. Share one per process.
@@ -194,6 +237,17 @@ impl SessionManager {
     #[napi(getter)]
     pub fn cookie_name(&self) -> String {
         self.core.config().cookie_name.clone()
+    }
+
+    /// Where the DBSC endpoints live (`<prefix>/register`, `<prefix>/refresh`), or `null` when
+    /// device-bound sessions are off.
+    #[napi(getter)]
+    pub fn dbsc_path_prefix(&self) -> Option<String> {
+        self.core
+            .config()
+            .dbsc
+            .as_ref()
+            .map(|d| d.path_prefix.clone())
     }
 
     /// Call `listener(event)` for every lifecycle transition (created, rotated, login, logout,
@@ -367,8 +421,11 @@ impl SessionManager {
 
     /// Log `user` in (a privilege change): the session of `token`, if live, gets a new token at
     /// once — the old one dies immediately — and a new CSRF secret; otherwise a new session.
+    /// `authn` says how strongly the user authenticated (default: one factor), for step-up
+    /// (`requireRecent`). With `dbsc` on and `context.https`, `registration` is the
+    /// `Secure-Session-Registration` value the response must carry.
     #[napi(
-        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext",
+        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext, authn?: Authn",
         ts_return_type = "Promise<SessionResult>"
     )]
     pub fn login<'env>(
@@ -377,15 +434,16 @@ impl SessionManager {
         token: Option<Unknown>,
         user: Option<Unknown>,
         context: Option<Unknown>,
+        authn: Option<Unknown>,
     ) -> napi::Result<task::Pending<'env, SessionResult>> {
         task::spawn(env, &self.core, || {
-            ops::login(&self.core, token, user, context)
+            ops::login(&self.core, token, user, context, authn)
         })
     }
 
     /// `login`, now (in-process stores only).
     #[napi(
-        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext"
+        ts_args_type = "token: string | null | undefined, user: string, context?: RequestContext, authn?: Authn"
     )]
     pub fn login_sync(
         &self,
@@ -393,8 +451,186 @@ impl SessionManager {
         token: Option<Unknown>,
         user: Option<Unknown>,
         context: Option<Unknown>,
+        authn: Option<Unknown>,
     ) -> napi::Result<SessionResult> {
-        self.sync(&env, || ops::login(&self.core, token, user, context))
+        self.sync(&env, || ops::login(&self.core, token, user, context, authn))
+    }
+
+    /// The signed-in user of the session of `token` proved who they are again (step-up): a new
+    /// token with no grace (the old one dies at once), a new CSRF secret, `authn` recorded as of
+    /// now; user, data and device binding kept. `{ valid: false, reason }` for a dead token;
+    /// rejects with `InvalidArgumentError` for an anonymous session.
+    #[napi(
+        ts_args_type = "token: string, authn?: Authn, context?: RequestContext",
+        ts_return_type = "Promise<SessionResult>"
+    )]
+    pub fn reauthenticate<'env>(
+        &self,
+        env: &'env Env,
+        token: Option<Unknown>,
+        authn: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, SessionResult>> {
+        task::spawn(env, &self.core, || {
+            ops::reauthenticate(&self.core, token, authn, context)
+        })
+    }
+
+    /// `reauthenticate`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string, authn?: Authn, context?: RequestContext")]
+    pub fn reauthenticate_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        authn: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<SessionResult> {
+        self.sync(&env, || {
+            ops::reauthenticate(&self.core, token, authn, context)
+        })
+    }
+
+    /// Whether the session of `token` may do something sensitive now: `'allowed'` (its user
+    /// authenticated less than `maxAgeMs` ago with at least `minLevel`, default 1), `'stale'` or
+    /// `'level'` (re-authenticate), `'anonymous'` (sign in first: no user, a dead token, or a
+    /// bound session without `context.boundCookie`). A pure read.
+    #[napi(
+        ts_args_type = "token: string, maxAgeMs: number, minLevel?: number, context?: RequestContext",
+        ts_return_type = "Promise<'allowed' | 'anonymous' | 'stale' | 'level'>"
+    )]
+    pub fn require_recent<'env>(
+        &self,
+        env: &'env Env,
+        token: Option<Unknown>,
+        max_age_ms: Option<Unknown>,
+        min_level: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, String>> {
+        task::spawn(env, &self.core, || {
+            ops::require_recent(&self.core, token, max_age_ms, min_level, context)
+        })
+    }
+
+    /// `requireRecent`, now (in-process stores only).
+    #[napi(
+        ts_args_type = "token: string, maxAgeMs: number, minLevel?: number, context?: RequestContext",
+        ts_return_type = "'allowed' | 'anonymous' | 'stale' | 'level'"
+    )]
+    pub fn require_recent_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        max_age_ms: Option<Unknown>,
+        min_level: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<String> {
+        self.sync(&env, || {
+            ops::require_recent(&self.core, token, max_age_ms, min_level, context)
+        })
+    }
+
+    /// Offer the signed-in, unbound session of `token` a device binding now (sign-ins over
+    /// HTTPS offer one by themselves): resolves the `Secure-Session-Registration` value for the
+    /// response, or `null` when there is nothing to offer (`dbsc` off, not HTTPS, anonymous,
+    /// already bound).
+    #[napi(
+        ts_args_type = "token: string, context?: RequestContext",
+        ts_return_type = "Promise<string | null>"
+    )]
+    pub fn offer_binding<'env>(
+        &self,
+        env: &'env Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, Option<String>>> {
+        task::spawn(env, &self.core, || {
+            ops::offer_binding(&self.core, token, context)
+        })
+    }
+
+    /// `offerBinding`, now (in-process stores only).
+    #[napi(ts_args_type = "token: string, context?: RequestContext")]
+    pub fn offer_binding_sync(
+        &self,
+        env: Env,
+        token: Option<Unknown>,
+        context: Option<Unknown>,
+    ) -> napi::Result<Option<String>> {
+        self.sync(&env, || ops::offer_binding(&self.core, token, context))
+    }
+
+    /// End the device binding of session `id` ("forget this device"); the session lives on
+    /// and the browser's DBSC session ends at its next refresh. Resolves whether there was one.
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<boolean>")]
+    pub fn unbind<'env>(
+        &self,
+        env: &'env Env,
+        id: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, bool>> {
+        task::spawn(env, &self.core, || ops::unbind(&self.core, id))
+    }
+
+    /// `unbind`, now (in-process stores only).
+    #[napi(ts_args_type = "id: string")]
+    pub fn unbind_sync(&self, env: Env, id: Option<Unknown>) -> napi::Result<bool> {
+        self.sync(&env, || ops::unbind(&self.core, id))
+    }
+
+    /// The DBSC registration endpoint (`POST <dbscPathPrefix>/register`): the request's headers
+    /// in, the whole response out, to send as it is. `expressSession()` routes it; other
+    /// frameworks call this. Rejects with `InvalidConfigError` when `dbsc` is off and
+    /// `StoreUnavailableError` (answer 503) when the store fails.
+    #[napi(
+        ts_args_type = "request: DbscRequest",
+        ts_return_type = "Promise<DbscResponse>"
+    )]
+    pub fn dbsc_register<'env>(
+        &self,
+        env: &'env Env,
+        request: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, DbscResponse>> {
+        task::spawn(env, &self.core, || {
+            ops::dbsc_endpoint(&self.core, Endpoint::Register, request)
+        })
+    }
+
+    /// `dbscRegister`, now (in-process stores only).
+    #[napi(ts_args_type = "request: DbscRequest")]
+    pub fn dbsc_register_sync(
+        &self,
+        env: Env,
+        request: Option<Unknown>,
+    ) -> napi::Result<DbscResponse> {
+        self.sync(&env, || {
+            ops::dbsc_endpoint(&self.core, Endpoint::Register, request)
+        })
+    }
+
+    /// The DBSC refresh endpoint (`POST <dbscPathPrefix>/refresh`), as `dbscRegister`.
+    #[napi(
+        ts_args_type = "request: DbscRequest",
+        ts_return_type = "Promise<DbscResponse>"
+    )]
+    pub fn dbsc_refresh<'env>(
+        &self,
+        env: &'env Env,
+        request: Option<Unknown>,
+    ) -> napi::Result<task::Pending<'env, DbscResponse>> {
+        task::spawn(env, &self.core, || {
+            ops::dbsc_endpoint(&self.core, Endpoint::Refresh, request)
+        })
+    }
+
+    /// `dbscRefresh`, now (in-process stores only).
+    #[napi(ts_args_type = "request: DbscRequest")]
+    pub fn dbsc_refresh_sync(
+        &self,
+        env: Env,
+        request: Option<Unknown>,
+    ) -> napi::Result<DbscResponse> {
+        self.sync(&env, || {
+            ops::dbsc_endpoint(&self.core, Endpoint::Refresh, request)
+        })
     }
 
     /// End the session of `token` and its alias; resolves whether one was ended.

@@ -1,8 +1,8 @@
 //! The options object of `new SessionManager(options)`: camelCase names mapped onto the core's
 //! named options (`tessera::options`), so the meaning of every option lives in core, once.
 
-use napi::ValueType;
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue, Object, Unknown};
+use napi::{JsValue, ValueType};
 use serde_json::{Map, Value};
 
 use crate::args;
@@ -10,7 +10,7 @@ use crate::clock::ManualClock;
 use crate::errors::{Fail, Outcome};
 
 /// JavaScript name → core option name. Every core option has exactly one entry.
-pub const NAMES: [(&str, &str); 18] = [
+pub const NAMES: [(&str, &str); 28] = [
     ("idleTimeoutMs", "idle_timeout_ms"),
     ("absoluteTimeoutMs", "absolute_timeout_ms"),
     ("rotationIntervalMs", "rotation_interval_ms"),
@@ -29,6 +29,16 @@ pub const NAMES: [(&str, &str); 18] = [
     ("cookieMaxAgeMs", "cookie_max_age_ms"),
     ("sweepIntervalMs", "sweep_interval_ms"),
     ("store", "store"),
+    ("dbsc", "dbsc"),
+    ("dbscAlgorithms", "dbsc_algorithms"),
+    ("dbscCookieTtlMs", "dbsc_cookie_ttl_ms"),
+    ("dbscChallengeTtlMs", "dbsc_challenge_ttl_ms"),
+    ("dbscRegistrationTtlMs", "dbsc_registration_ttl_ms"),
+    ("dbscEnforceGraceMs", "dbsc_enforce_grace_ms"),
+    ("dbscPathPrefix", "dbsc_path_prefix"),
+    ("dbscOrigin", "dbsc_origin"),
+    ("dbscIncludeSite", "dbsc_include_site"),
+    ("dbscRevokeOnBadProof", "dbsc_revoke_on_bad_proof"),
 ];
 
 /// Options that are JavaScript objects rather than values.
@@ -105,6 +115,14 @@ fn to_json(value: Unknown, key: &str) -> Outcome<Value> {
             &format!("options.{key}"),
             args::MAX_SHORT,
         )?),
+        // An array of strings (`dbscAlgorithms`); anything else in it is passed on as a value
+        // the core refuses, naming the option.
+        Some(ValueType::Object) if value.is_array().unwrap_or(false) => {
+            match args::opt_strings(Some(value), &format!("options.{key}")) {
+                Ok(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+                Err(_) => Value::Array(vec![Value::Null]),
+            }
+        }
         // Objects, functions, symbols…: a type no option has; the core names what it expects.
         _ => Value::Array(Vec::new()),
     })

@@ -22,7 +22,9 @@
 //!
 //! One character for the CSRF verdict of `begin` (`-` not needed, `0` invalid, `1` valid), then
 //! `A` (no session: then, to the end, why its cookie gave none — a reason code such as `unknown`
-//! — or nothing) or `V` (a session) followed by newline-terminated fields — `expiresAt` (ms),
+//! or `binding_missing` — or nothing) or `V` (a session) followed by one character for how the
+//! request proved its device (`u` unbound, `p` pending, `f` fresh), then newline-terminated
+//! fields — `expiresAt` (ms),
 //! the public id, the session's own idle limit in ms (empty for the policy's), the user's length
 //! in UTF-16 code units (`-` for none) — then the user itself and, to the end, the data as JSON
 //! (empty for `{}`). Only the user can contain a newline, hence its length prefix.
@@ -30,8 +32,9 @@
 //! # Compact response (from `prepare` and `finish`)
 //!
 //! Empty when the response carries no session header; otherwise `1` (`Cache-Control: no-store`)
-//! or `0`, followed by the session cookie's `Set-Cookie` value (empty for none) and, if the
-//! response sets the cookie of a visitor's CSRF token, a newline and that `Set-Cookie` value.
+//! or `0`, followed by the session cookie's `Set-Cookie` value (empty for none), then for each
+//! other header a newline, a tag and the value: `c` the `Set-Cookie` of a visitor's CSRF token,
+//! `b` the `Set-Cookie` deleting a bound cookie, `r` a `Secure-Session-Registration` offer.
 //! A `finish` that could not carry out everything (`data_too_large`, `store_unavailable`) still
 //! has headers the error response must carry (a token rotated by begin, a cleared cookie): it
 //! answers `!`, the error's code, a newline, its message (never a token), a newline, then the
@@ -210,6 +213,11 @@ fn describe(request: &http::Request, csrf: CsrfCheck) -> Compact {
         return Compact(out);
     };
     out.push(b'V');
+    out.push(match s.proof() {
+        tessera::Proof::Unbound => b'u',
+        tessera::Proof::Pending => b'p',
+        tessera::Proof::Fresh => b'f',
+    });
     push_decimal(&mut out, s.expires_at());
     out.push(b'\n');
     push_hex(&mut out, s.id().as_bytes());
@@ -345,6 +353,18 @@ enum Step {
     /// The id the session will have after a key cycle (`req.session.regenerate()`), reserved
     /// now (no store call); without a session, the id of the new one.
     NextId = 7,
+    /// Offer the signed-in session a device binding on this response (`1` made, `0` nothing to
+    /// offer).
+    OfferBinding = 8,
+    /// The signed-in user proved who they are again (the argument: `{ level, amr }` as JSON): a
+    /// new token now, the old one dead at once.
+    Reauthenticate = 9,
+    /// Whether a sensitive operation may go ahead (the argument: `"<maxAgeMs> <minLevel>"`):
+    /// `allowed`, `anonymous`, `stale` or `level` (no store call).
+    RequireRecent = 10,
+    /// When and how strongly the user last authenticated, as JSON `{"at","level","amr"?}`, or
+    /// empty (no store call).
+    Authenticated = 11,
 }
 
 impl Step {
@@ -358,13 +378,24 @@ impl Step {
             5 => Step::Regenerate,
             6 => Step::ReservedToken,
             7 => Step::NextId,
+            8 => Step::OfferBinding,
+            9 => Step::Reauthenticate,
+            10 => Step::RequireRecent,
+            11 => Step::Authenticated,
             _ => return Err(Fail::Range(format!("no request step {n}"))),
         })
     }
 
     /// Whether the step may wait on the store.
     fn touches_store(self) -> bool {
-        matches!(self, Step::Login | Step::Logout | Step::Regenerate)
+        matches!(
+            self,
+            Step::Login
+                | Step::Logout
+                | Step::Regenerate
+                | Step::OfferBinding
+                | Step::Reauthenticate
+        )
     }
 
     fn run(
@@ -404,6 +435,38 @@ impl Step {
             }
             // Without a session the next new token is the new session's: the same id.
             Step::NextId => text(crate::compact::id_hex(&r.next_token(manager)?.1)),
+            Step::OfferBinding => {
+                let made = r.offer_binding(manager)?;
+                text(if made { "1" } else { "0" }.to_owned())
+            }
+            Step::Reauthenticate => {
+                let arg = arg.ok_or_else(|| Fail::Type("authn must be given".to_owned()))?;
+                let authn = crate::dbsc::authn_text(arg, "authn")?;
+                r.reauthenticate(manager, &authn)?;
+                Ok(describe(r, CsrfCheck::NotNeeded))
+            }
+            Step::RequireRecent => {
+                let (max_age, min_level) = arg
+                    .and_then(|a| a.split_once(' '))
+                    .and_then(|(a, l)| Some((a.parse::<u64>().ok()?, l.parse::<u8>().ok()?)))
+                    .ok_or_else(|| {
+                        Fail::Range(
+                            "requireRecent needs a whole maxAgeMs and a minLevel from 0 to 255"
+                                .to_owned(),
+                        )
+                    })?;
+                text(
+                    r.require_recent(manager, max_age, min_level)
+                        .code()
+                        .to_owned(),
+                )
+            }
+            Step::Authenticated => text(
+                r.session()
+                    .and_then(tessera::Session::authenticated)
+                    .map(|a| a.to_stored())
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -464,7 +527,9 @@ pub fn step_async<'env>(
 
 /// What the app did, as the middleware passes it: `data` the JSON text of the session's data
 /// (`null`: the app cannot have changed it), `auth` `0` unchanged / `1` the framework's user is
-/// `user` (null: nobody) / `2` `user` signed in / `3` signed out, `flags` `1` regenerate,
+/// `user` (null: nobody) / `2` `user` signed in / `3` signed out / `4` the user re-authenticated,
+/// `authn` the JSON text of `{ level, amr }`: how strongly a login (or the re-authentication)
+/// authenticated (`null`: one factor), `flags` `1` regenerate,
 /// `2` expiry changed, `4` error response; `expiry` `0` not given / `1` policy /
 /// `2` browser session / `3` idle for `ms` / `4` until `ms` / `5` persistent for `ms` (< 0: as
 /// long as the session).
@@ -474,7 +539,11 @@ fn outcome(
     user: Option<Unknown>,
     flags: u32,
     ms: f64,
+    authn: Option<Unknown>,
 ) -> Outcome<HttpOutcome> {
+    let authn = args::opt_string(authn, "authn", MAX_SHORT)?
+        .map(|text| crate::dbsc::authn_text(&text, "authn"))
+        .transpose()?;
     let data = match args::opt_string(data, "data", usize::MAX)? {
         None => None,
         Some(text) => match serde_json::from_str::<Value>(&text) {
@@ -494,6 +563,7 @@ fn outcome(
         1 => Auth::User(user),
         2 => Auth::LoggedIn(named(user)?),
         3 => Auth::LoggedOut,
+        4 => Auth::Reauthenticated(authn.clone().unwrap_or_default()),
         n => return Err(Fail::Range(format!("no auth kind {n}"))),
     };
     let whole = |what: &str| {
@@ -521,6 +591,7 @@ fn outcome(
         expiry,
         expiry_changed: flags & 2 != 0,
         error: flags & 4 != 0,
+        authn,
     })
 }
 
@@ -549,8 +620,13 @@ fn finished_with(result: Result<http::Response, http::FinishError>) -> Compact {
 
 /// A response in the compact format (see the module docs).
 fn respond(response: &http::Response) -> Compact {
-    let (cookie, csrf) = (&response.set_cookie, &response.csrf_cookie);
-    if cookie.is_none() && csrf.is_none() && !response.no_store {
+    let cookie = &response.set_cookie;
+    let others = [
+        (b'c', &response.csrf_cookie),
+        (b'b', &response.bound_cookie),
+        (b'r', &response.registration),
+    ];
+    if cookie.is_none() && others.iter().all(|(_, v)| v.is_none()) && !response.no_store {
         return Compact(Vec::new());
     }
     let mut out = Vec::with_capacity(160);
@@ -558,9 +634,12 @@ fn respond(response: &http::Response) -> Compact {
     if let Some(c) = cookie {
         out.extend_from_slice(c.as_bytes());
     }
-    if let Some(c) = csrf {
-        out.push(b'\n');
-        out.extend_from_slice(c.as_bytes());
+    for (tag, value) in others {
+        if let Some(v) = value {
+            out.push(b'\n');
+            out.push(tag);
+            out.extend_from_slice(v.as_bytes());
+        }
     }
     Compact(out)
 }
@@ -569,9 +648,11 @@ fn respond(response: &http::Response) -> Compact {
 /// writes (tokens are minted now; no store call), for a response whose headers leave first.
 #[napi(
     js_name = "__prepare",
-    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",
     ts_return_type = "string"
 )]
+// Flat arguments: an options object would cost a property lookup per field on every request.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     env: Env,
     live: &RequestHandle,
@@ -580,9 +661,10 @@ pub fn prepare(
     user: Option<Unknown>,
     flags: u32,
     ms: f64,
+    authn: Option<Unknown>,
 ) -> napi::Result<Compact> {
     crate::errors::run(&env, || {
-        let outcome = outcome(data, auth, user, flags, ms)?;
+        let outcome = outcome(data, auth, user, flags, ms, authn)?;
         live.with(|r| Ok(respond(&r.prepare(&live.manager, &outcome)?)))
     })
 }
@@ -591,9 +673,11 @@ pub fn prepare(
 /// return the headers its response must carry. Arguments as for `__prepare`.
 #[napi(
     js_name = "__finish",
-    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",
     ts_return_type = "string"
 )]
+// Flat arguments: an options object would cost a property lookup per field on every request.
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
     env: Env,
     live: &RequestHandle,
@@ -602,11 +686,12 @@ pub fn finish(
     user: Option<Unknown>,
     flags: u32,
     ms: f64,
+    authn: Option<Unknown>,
 ) -> napi::Result<Compact> {
     let (result, captured) = events::capture(|| {
         guard(|| {
             in_process(&live.manager)?;
-            let outcome = outcome(data, auth, user, flags, ms)?;
+            let outcome = outcome(data, auth, user, flags, ms, authn)?;
             let request = live.take()?;
             Ok(finished_with(request.finish(&live.manager, outcome)))
         })
@@ -618,9 +703,11 @@ pub fn finish(
 /// `__finish` as a Promise whose work runs on the libuv pool (any store).
 #[napi(
     js_name = "__finishAsync",
-    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number",
+    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",
     ts_return_type = "Promise<string>"
 )]
+// Flat arguments: an options object would cost a property lookup per field on every request.
+#[allow(clippy::too_many_arguments)]
 pub fn finish_async<'env>(
     env: &'env Env,
     live: &RequestHandle,
@@ -629,11 +716,12 @@ pub fn finish_async<'env>(
     user: Option<Unknown>,
     flags: u32,
     ms: f64,
+    authn: Option<Unknown>,
 ) -> napi::Result<task::Pending<'env, Compact>> {
     let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
     task::spawn(env, &manager, || {
-        let outcome = outcome(data, auth, user, flags, ms)?;
+        let outcome = outcome(data, auth, user, flags, ms, authn)?;
         Ok(Box::new(move || {
             let request = live.take()?;
             Ok(finished_with(request.finish(&live.manager, outcome)))

@@ -9,6 +9,7 @@ use napi_derive::napi;
 use serde_json::Map;
 
 use crate::clock::millis_to_js;
+use crate::dbsc::Authenticated;
 
 /// Session data on its way to JavaScript: shared with the core's record (no copy until the
 /// conversion itself); `None` is the empty object.
@@ -43,8 +44,12 @@ impl ToNapiValue for Data {
 pub struct SessionResult {
     /// Whether the token was good (always `true` for `create` and `login`).
     pub valid: bool,
-    /// Why not: `malformed`, `unknown`, `expired_idle` or `expired_absolute`.
-    #[napi(ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute'")]
+    /// Why not: `malformed`, `unknown`, `expired_idle`, `expired_absolute`, or
+    /// `binding_missing` (a device-bound session whose request carries no current bound cookie:
+    /// the session lives on, its owner's browser can still prove it).
+    #[napi(
+        ts_type = "'malformed' | 'unknown' | 'expired_idle' | 'expired_absolute' | 'binding_missing'"
+    )]
     pub reason: Option<String>,
     /// The session's public id (64 hex digits): safe to log, list or revoke by.
     pub id: Option<String>,
@@ -68,6 +73,15 @@ pub struct SessionResult {
     pub absolute_deadline: Option<f64>,
     /// Whether its token has only travelled over HTTPS.
     pub secure: Option<bool>,
+    /// How the request proved the session's device: `unbound` (not device-bound), `pending`
+    /// (bound moments ago), `fresh` (a current bound cookie).
+    #[napi(ts_type = "'unbound' | 'pending' | 'fresh'")]
+    pub binding: Option<String>,
+    /// When and how strongly its user last authenticated; `null` while anonymous.
+    pub authenticated: Option<Authenticated>,
+    /// The `Secure-Session-Registration` value to send with this response, when the call
+    /// offered the browser a device binding (a sign-in over HTTPS with `dbsc` on).
+    pub registration: Option<String>,
 }
 
 impl SessionResult {
@@ -86,6 +100,11 @@ impl SessionResult {
             expires_at: Some(millis_to_js(s.expires_at())),
             absolute_deadline: Some(millis_to_js(s.absolute_deadline())),
             secure: Some(s.secure()),
+            binding: Some(s.proof().code().to_owned()),
+            authenticated: s.authenticated().map(Into::into),
+            registration: s
+                .offered_challenge()
+                .and_then(|c| crate::dbsc::registration_header(manager, c)),
         }
     }
 
@@ -104,6 +123,9 @@ impl SessionResult {
             expires_at: None,
             absolute_deadline: None,
             secure: None,
+            binding: None,
+            authenticated: None,
+            registration: None,
         }
     }
 
@@ -133,6 +155,15 @@ pub struct SessionListing {
     pub user_agent: Option<String>,
     /// Whether it has only used HTTPS.
     pub secure: bool,
+    /// When and how strongly its user last authenticated.
+    pub authenticated: Option<Authenticated>,
+    /// Whether it is bound to a device (DBSC).
+    pub bound: bool,
+    /// When it was bound, if it is.
+    pub bound_at: Option<f64>,
+    /// The bound key's RFC 7638 thumbprint (base64url), if it is bound: the same device keeps
+    /// the same thumbprint.
+    pub key_thumbprint: Option<String>,
 }
 
 impl From<&tessera::SessionInfo> for SessionListing {
@@ -145,6 +176,10 @@ impl From<&tessera::SessionInfo> for SessionListing {
             absolute_deadline: millis_to_js(i.absolute_deadline),
             user_agent: i.user_agent.clone(),
             secure: i.secure,
+            authenticated: i.authenticated.clone().map(Into::into),
+            bound: i.bound_at.is_some(),
+            bound_at: i.bound_at.map(millis_to_js),
+            key_thumbprint: i.key_thumbprint.clone(),
         }
     }
 }

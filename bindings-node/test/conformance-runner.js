@@ -32,13 +32,15 @@ const CONFIG = {
   cookie_max_age_ms: 'cookieMaxAgeMs'
 }
 
-const SESSION = ['result', 'user', 'data', 'same_session_as', 'secure', 'expires_in_ms', 'absolute_in_ms']
+const SESSION = ['result', 'user', 'data', 'same_session_as', 'secure', 'expires_in_ms', 'absolute_in_ms', 'auth_level', 'authenticated_ago_ms']
 // op → [arguments it may have, expectation fields it may check]
 const OPS = {
   create: [['user', 'data', 'https', 'user_agent', 'as'], SESSION],
   validate: [['token', 'raw', 'https', 'as'], [...SESSION, 'rotated']],
   rotate: [['token', 'raw', 'https', 'as'], SESSION],
-  login: [['token', 'raw', 'user', 'https', 'user_agent', 'as'], SESSION],
+  login: [['token', 'raw', 'user', 'level', 'amr', 'https', 'user_agent', 'as'], SESSION],
+  reauthenticate: [['token', 'raw', 'level', 'amr', 'https', 'as'], SESSION],
+  require_recent: [['token', 'raw', 'max_age_ms', 'min_level', 'https'], ['result', 'freshness']],
   logout: [['token', 'raw'], ['result', 'ended']],
   revoke: [['id_of', 'raw_id'], ['result', 'ended']],
   revoke_user: [['user'], ['result', 'count']],
@@ -131,6 +133,12 @@ class Runner {
     return { https: step.https ?? false, userAgent: step.user_agent }
   }
 
+  /** A step's `level`/`amr` as the manager's `authn` (undefined: one factor). */
+  authn (step) {
+    if (!has(step, 'level') && !has(step, 'amr')) return undefined
+    return { level: step.level, amr: step.amr }
+  }
+
   /** Run one step; returns the outcome to check. */
   async run (step) {
     const session = (r, sent, bindNew) => {
@@ -155,8 +163,12 @@ class Runner {
         return session(await this.call('rotate', this.token(step), this.ctx(step)), undefined, true)
       case 'login': {
         const sent = has(step, 'token') || has(step, 'raw') ? this.token(step) : null
-        return session(await this.call('login', sent, step.user, this.ctx(step)), undefined, true)
+        return session(await this.call('login', sent, step.user, this.ctx(step), this.authn(step)), undefined, true)
       }
+      case 'reauthenticate':
+        return session(await this.call('reauthenticate', this.token(step), this.authn(step), this.ctx(step)), undefined, true)
+      case 'require_recent':
+        return plain(await this.call('requireRecent', this.token(step), step.max_age_ms, step.min_level, this.ctx(step)), 'freshness')
       case 'logout':
         return plain(await this.call('logout', this.token(step)), 'ended')
       case 'revoke':
@@ -237,6 +249,9 @@ class Runner {
         case 'count': if (need(field, o.count)) eq(field, want, o.count); break
         case 'ids_of': if (need(field, o.list)) eq(field, want.map((n) => this.idOf(n)), o.list.map((i) => i.id)); break
         case 'valid': if (need(field, o.valid)) eq(field, want, o.valid); break
+        case 'freshness': if (need(field, o.freshness)) eq(field, want, o.freshness); break
+        case 'auth_level': if (need(field, s)) eq(field, want, s.authenticated == null ? null : s.authenticated.level); break
+        case 'authenticated_ago_ms': if (need(field, s)) eq(field, want, s.authenticated == null ? null : now - s.authenticated.at); break
         case 'events': if (need(field, o.events)) out.push(...this.checkEvents(want, o.events)); break
         default: out.push(`unknown expectation ${field}`)
       }

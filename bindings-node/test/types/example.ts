@@ -3,7 +3,8 @@ import express from 'express'
 import session from 'express-session'
 import {
   SessionManager, ManualClock, expressSession, csrfProtection, TesseraStore, TesseraError,
-  SessionEndedError, Reason, type SessionEvent, type TesseraSession
+  SessionEndedError, Reason, requireBound, requireRecent, type SessionEvent, type TesseraSession,
+  type Freshness, type Binding, type DbscResponse, type SessionListing
 } from 'tessera'
 
 const clock = new ManualClock()
@@ -48,5 +49,39 @@ const store = new TesseraStore({ cookieName: 'sid', cookieSecure: false })
 const other = express()
 other.use(session({ store, genid: store.genid, secret: 'x', resave: false, saveUninitialized: false }))
 
+// Device-bound sessions and step-up.
+const bound = new SessionManager({ clock, dbsc: true, dbscAlgorithms: ['ES256'], dbscCookieTtlMs: 600000, dbscOrigin: null })
+const site = express()
+site.use(expressSession({ manager: bound }))
+site.get('/account', requireBound({ loginUrl: '/login' }), (req, res) => {
+  const s = req.session as unknown as TesseraSession
+  const b: Binding | null = s.binding
+  res.json({ binding: b, reason: req.tessera?.reason ?? null, at: req.tessera?.authenticated?.at ?? null })
+})
+site.post('/password', requireRecent({ maxAgeMs: 300000, minLevel: 2, reauthUrl: '/reauth' }), (req, res) => {
+  const verdict: Freshness = req.tessera!.requireRecent(300000, 2)
+  res.json({ verdict })
+})
+site.post('/reauth', async (req, res) => {
+  const s = req.session as unknown as TesseraSession
+  await s.reauthenticate({ level: 2, amr: ['pwd', 'otp'] })
+  const offered: boolean = await s.offerBinding()
+  req.tessera!.authn = { level: 2 }
+  req.tessera!.login('alice', { level: 1, amr: ['pwd'] })
+  res.json({ offered })
+})
+
+async function devices (): Promise<boolean> {
+  const list: SessionListing[] = await bound.listUser('alice')
+  const r: DbscResponse = await bound.dbscRefresh({ method: 'POST', https: true, sessionId: 'x', cookieHeader: undefined })
+  const head: Array<[string, string]> = r.headers
+  const fresh = await bound.requireRecent('t', 1000, 2, { https: true, boundCookie: 'b' })
+  await bound.reauthenticate('t', { level: 2, amr: ['otp'] })
+  await bound.login(null, 'alice', { https: true }, { level: 2 })
+  return list.some((i) => i.bound && i.keyThumbprint !== null && (i.authenticated?.level ?? 0) > 1) &&
+    head.length > 0 && fresh === 'allowed' && (await bound.unbind(list[0].id))
+}
+
 void admin
 void other
+void devices
