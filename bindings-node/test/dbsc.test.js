@@ -366,6 +366,30 @@ function defineDbsc (name, { sync, extra = () => ({}) }) {
         assert.deepEqual(s.take('proof_failed').map((e) => e.detail), ['bad_signature'])
       })
 
+      it('F5 and F9: RS256 on an ES256 binding → alg_mismatch; a jwk in a refresh proof is never used → bad_signature', async () => {
+        const b = await registered(s)
+        await b.dbscPost(b.refreshUrl, { sessionId: b.sessionIdentifier })
+        s.take()
+        await b.refresh({ key: generate('RS256') })
+        assert.equal(b.ended, 'continue_false')
+        const c = await registered(s)
+        await c.dbscPost(c.refreshUrl, { sessionId: c.sessionIdentifier })
+        const k2 = generate('ES256')
+        await c.refresh({ key: k2, jwk: dbsc.jwk(k2) })
+        assert.equal(c.ended, 'continue_false')
+        assert.deepEqual(s.take('proof_failed').map((e) => e.detail), ['alg_mismatch', 'bad_signature'])
+      })
+
+      it('F7: a proof over a challenge older than 60 s → 403 with a new challenge (challenge_expired)', async () => {
+        const b = await registered(s)
+        await b.dbscPost(b.refreshUrl, { sessionId: b.sessionIdentifier })
+        s.clock.advance(61 * 1000)
+        s.take()
+        const seen = await b.refresh()
+        assert.deepEqual(seen.map((r) => r.status), [403, 200])
+        assert.deepEqual(s.take('proof_failed').map((e) => e.detail), ['challenge_expired'])
+      })
+
       it('F6: the proof accepted in the last refresh, replayed → 403 with a new challenge (unknown_challenge)', async () => {
         const b = await registered(s)
         assert.deepEqual((await b.refresh()).map((r) => r.status), [403, 200])
@@ -475,6 +499,19 @@ function defineDbsc (name, { sync, extra = () => ({}) }) {
         assert.equal((await me(thief)).user, null)
       })
 
+      it("S3 and S4: another session's bound cookie → mismatch; two bound cookies → ambiguous", async () => {
+        const a = await registered(s)
+        const b = await registered(s)
+        const mixed = b.steal(T)
+        mixed.jar.cookies.set(B, a.jar.cookies.get(B))
+        s.take()
+        assert.equal((await me(mixed)).reason, 'binding_missing')
+        const twice = await b.get('/account', { headers: { Cookie: `${T}=${b.jar.cookies.get(T)}; ${B}=${b.jar.cookies.get(B)}; ${B}=${b.jar.cookies.get(B)}` } })
+        assert.deepEqual([twice.json().user, twice.json().reason], [null, 'binding_missing'])
+        assert.deepEqual(twice.setCookies, [])
+        assert.deepEqual(s.take('binding_missing').map((e) => e.detail), ['mismatch', 'ambiguous'])
+      })
+
       it('S6: revoke while bound → anonymous, the session cookie and the bound cookie cleared', async () => {
         const u = user('s6')
         const b = await registered(s, 'ES256', u)
@@ -579,6 +616,29 @@ function defineDbsc (name, { sync, extra = () => ({}) }) {
         assert.equal(r.status, 500)
         assert.ok(!r.setCookies.some((c) => c.startsWith(`${T}=`) && !c.startsWith(`${T}=;`)), 'nobody signed in')
       })
+    })
+
+    it('hostile endpoint requests never crash, never bind, never sign in', async () => {
+      const u = user('hostile')
+      const b = await registered(s, 'ES256', u)
+      const thief = b.steal(T)
+      const junk = ['', '"', '""', '.', '..', 'a.b.c', 'x'.repeat(8300), '"unterminated', 'é.ü.ß', '\u0000', 'a,b', '"a";id="b"']
+      for (const value of junk) {
+        for (const path of [`${PREFIX}/register`, `${PREFIX}/refresh`]) {
+          let r
+          try {
+            r = await thief.dbscPost(path, { proof: value, sessionId: value.length > 100 ? 'id' : value })
+          } catch (err) {
+            // Node's client refuses some header values before sending: nothing reached the server.
+            assert.equal(err.code, 'ERR_INVALID_CHAR')
+            continue
+          }
+          assert.ok([200, 400, 403].includes(r.status), `${path} ${JSON.stringify(value.slice(0, 20))}: ${r.status}`)
+          assert.ok(!r.setCookies.some((c) => c.startsWith(`${B}=`) && !/Max-Age=0/.test(c)), 'no bound cookie minted')
+        }
+      }
+      assert.equal((await me(thief)).user, null)
+      assert.equal((await me(b)).binding, 'fresh', 'the owner is untouched')
     })
 
     it('events and listings never carry a token, a bound cookie, a challenge or a proof', async () => {
