@@ -266,8 +266,21 @@ start_cluster() {
   cluster_url="redis+cluster://$(IFS=,; echo "${nodes[*]}")?connect_timeout_ms=500&command_timeout_ms=2000"
 }
 with_cluster=0
+# A free port can be taken between the check and redis-server's bind (other suites start
+# servers on this machine too): a node that could not listen fails the cluster, which is then
+# started afresh on other ports, three times at most.
+start_cluster_retrying() {
+  local attempt
+  for attempt in 1 2 3; do
+    start_cluster && return 0
+    echo "bindings-c: Redis Cluster attempt $attempt failed; retrying on other ports" \
+      >>"$out/logs/redis-cluster.log"
+    stop_cluster
+  done
+  return 1
+}
 if [ "$with_redis" = 1 ]; then
-  if start_cluster; then
+  if start_cluster_retrying; then
     with_cluster=1
     echo "bindings-c: a private Redis Cluster: ${cluster_url%%\?*}"
   else
