@@ -214,3 +214,51 @@ pub fn type_name(value: &Bound<'_, PyAny>) -> String {
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "object".to_owned())
 }
+
+/// How strongly a user authenticated (`level`, `amr`) as the core's `Authn`; `None` when neither
+/// is given (the core's default: level 1, no `amr`). A level outside 1..=255, a bare `str` for
+/// `amr`, or an `amr` value the core refuses is `InvalidArgument` / `TypeError`.
+pub fn authn(
+    level: Option<&Bound<'_, PyAny>>,
+    amr: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<tessera::Authn>> {
+    let level = level.filter(|l| !l.is_none());
+    let amr = amr.filter(|a| !a.is_none());
+    if level.is_none() && amr.is_none() {
+        return Ok(None);
+    }
+    let level = match level {
+        None => 1,
+        Some(l) if l.is_instance_of::<PyBool>() || !l.is_instance_of::<PyInt>() => {
+            return Err(PyTypeError::new_err(format!(
+                "level must be an int, not {}",
+                type_name(l)
+            )));
+        }
+        Some(l) => match l.extract::<i64>().ok().and_then(|v| u8::try_from(v).ok()) {
+            Some(v) => v,
+            None => {
+                return Err(crate::errors::InvalidArgument::new_err(
+                    "level must be between 1 and 255",
+                ));
+            }
+        },
+    };
+    let mut methods = Vec::new();
+    if let Some(amr) = amr {
+        if amr.is_instance_of::<PyString>() || amr.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "amr must be a sequence of str (e.g. [\"pwd\", \"otp\"]), not a single str",
+            ));
+        }
+        for value in amr.try_iter()? {
+            methods.push(text(&value?, "amr value")?);
+            if methods.len() > tessera::authn::MAX_AMR {
+                break; // the core refuses it below, without reading an endless iterable
+            }
+        }
+    }
+    tessera::Authn::new(level, methods)
+        .map(Some)
+        .map_err(|e| crate::errors::InvalidArgument::new_err(e.message().to_owned()))
+}

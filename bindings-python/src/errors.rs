@@ -54,7 +54,7 @@ create_exception!(
     tessera._native,
     SessionRejected,
     TesseraError,
-    "The token gives no live session; `reason` is malformed, unknown, expired_idle or expired_absolute."
+    "The token gives no live session; `reason` is malformed, unknown, expired_idle, expired_absolute or binding_missing."
 );
 
 /// Register the classes on the module and give each its `code`.

@@ -3,11 +3,12 @@
 //! The package's `__init__.py` re-exports these names; Django and Flask glue live in Python
 //! (`tessera.django`, `tessera.flask`). Modules: [`manager`] (the lifecycle), [`request`] (the
 //! per-request protocol frameworks run), [`session`]
-//! (returned objects), [`clock`], [`events`], [`errors`] (exception classes), [`convert`]
+//! (returned objects), [`dbsc`] (the two device-binding endpoints), [`clock`], [`events`], [`errors`] (exception classes), [`convert`]
 //! (Python ↔ JSON, seconds ↔ milliseconds).
 
 mod clock;
 mod convert;
+mod dbsc;
 mod errors;
 mod events;
 mod manager;
@@ -24,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<session::SessionInfo>()?;
     m.add_class::<session::Event>()?;
+    m.add_class::<dbsc::DbscResponse>()?;
     m.add_class::<clock::ManualClock>()?;
     errors::register(m)?;
     m.add("REASONS", tessera::Reason::ALL.map(|r| r.code()).to_vec())?;

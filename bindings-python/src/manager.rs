@@ -12,22 +12,27 @@ use tessera::{Config, Context, DataOp, Pepper, Reason, SessionId, Validation};
 
 use crate::clock::ManualClock;
 use crate::convert;
+use crate::dbsc::{self, DbscResponse, Endpoint};
 use crate::errors::{self, IntoPyResult};
 use crate::events;
 use crate::request::Request;
 use crate::session::{Session, SessionInfo};
 
 /// Options given in seconds in Python and in milliseconds to the core.
-const SECONDS_OPTIONS: [&str; 6] = [
+const SECONDS_OPTIONS: [&str; 10] = [
     "idle_timeout",
     "absolute_timeout",
     "rotation_interval",
     "rotation_grace",
     "cookie_max_age",
     "sweep_interval",
+    "dbsc_cookie_ttl",
+    "dbsc_challenge_ttl",
+    "dbsc_registration_ttl",
+    "dbsc_enforce_grace",
 ];
 /// Options passed to the core unchanged.
-const PLAIN_OPTIONS: [&str; 11] = [
+const PLAIN_OPTIONS: [&str; 17] = [
     "max_sessions_per_user",
     "max_sessions",
     "max_data_bytes",
@@ -39,6 +44,12 @@ const PLAIN_OPTIONS: [&str; 11] = [
     "cookie_path",
     "cookie_domain",
     "store",
+    "dbsc",
+    "dbsc_algorithms",
+    "dbsc_path_prefix",
+    "dbsc_origin",
+    "dbsc_include_site",
+    "dbsc_revoke_on_bad_proof",
 ];
 
 /// Creates, validates, rotates and ends sessions. Thread-safe: share one per process.
@@ -48,7 +59,10 @@ const PLAIN_OPTIONS: [&str; 11] = [
 /// `max_sessions_per_user`, `max_sessions` (None: no cap), `max_data_bytes`, `login_keeps_data`, `pepper` (str or bytes),
 /// `cookie_name`, `cookie_secure`, `cookie_http_only`, `cookie_same_site`, `cookie_path`,
 /// `cookie_domain`, `cookie_max_age`, `sweep_interval` (None: no background sweeper), `store`
-/// (`"memory://"`), `clock` (a `ManualClock`).
+/// (`"memory://"`), `clock` (a `ManualClock`); device-bound sessions: `dbsc` (bool),
+/// `dbsc_algorithms`, `dbsc_cookie_ttl`, `dbsc_challenge_ttl`, `dbsc_registration_ttl`,
+/// `dbsc_enforce_grace` (seconds), `dbsc_path_prefix`, `dbsc_origin`, `dbsc_include_site`,
+/// `dbsc_revoke_on_bad_proof`.
 #[pyclass(frozen, module = "tessera._native")]
 pub struct SessionManager {
     pub(crate) inner: Arc<tessera::SessionManager>,
@@ -56,7 +70,11 @@ pub struct SessionManager {
 }
 
 fn context(https: bool, user_agent: Option<&str>) -> Context<'_> {
-    Context { https, user_agent }
+    Context {
+        https,
+        user_agent,
+        ..Context::default()
+    }
 }
 
 /// The text parts of a request head, decoded from Python values.
@@ -333,8 +351,10 @@ impl SessionManager {
     }
 
     /// Log `user` in: the session of `token` (if live) gets a new token at once and the old one
-    /// dies; without a live session a new one is created.
-    #[pyo3(signature = (user, token=None, *, https=false, user_agent=None))]
+    /// dies; without a live session a new one is created. `level` and `amr` say how strongly
+    /// the user authenticated (default: level 1, no `amr`), for `require_recent`.
+    #[pyo3(signature = (user, token=None, *, https=false, user_agent=None, level=None, amr=None))]
+    #[allow(clippy::too_many_arguments)]
     fn login(
         &self,
         py: Python<'_>,
@@ -342,22 +362,145 @@ impl SessionManager {
         token: Option<&Bound<'_, PyAny>>,
         https: bool,
         user_agent: Option<String>,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<Session>> {
         let user = convert::text(user, "user")?;
         let token = match token {
             Some(t) if !t.is_none() => convert::token(t, "token")?,
             _ => None,
         };
+        let authn = convert::authn(level, amr)?.unwrap_or_default();
         let inner = &self.inner;
         let result = py.detach(|| {
-            inner.login(
+            inner.login_with(
                 token.as_deref(),
                 &user,
+                &authn,
                 &context(https, user_agent.as_deref()),
             )
         });
         let s = result.py_err(py)?;
         self.session(py, s)
+    }
+
+    /// The signed-in user of the session of `token` proved who they are again (step-up): a new
+    /// token now (the old one dies at once), `level`/`amr` recorded as of now; user, data and
+    /// device binding kept. Raises `SessionRejected` for a dead token, `InvalidArgument` for an
+    /// anonymous session.
+    #[pyo3(signature = (token, *, level=None, amr=None, https=false, user_agent=None))]
+    fn reauthenticate(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
+        https: bool,
+        user_agent: Option<String>,
+    ) -> PyResult<Py<Session>> {
+        let Some(token) = convert::token(token, "token")? else {
+            return Err(errors::rejected(py, Reason::Malformed));
+        };
+        let authn = convert::authn(level, amr)?.unwrap_or_default();
+        let inner = &self.inner;
+        let v = py.detach(|| {
+            inner.reauthenticate(&token, &authn, &context(https, user_agent.as_deref()))
+        });
+        self.verdict(py, v)
+    }
+
+    /// Whether the session of `token` may do something sensitive now: "allowed", "anonymous"
+    /// (no live signed-in session: sign in first), "stale" (authenticated `max_age` seconds ago
+    /// or longer) or "level" (below `level`, default 1). A pure read: nothing is touched. (In a
+    /// request, use `Request.require_recent`, which also judges the device binding.)
+    #[pyo3(signature = (token, max_age, level=None, *, https=false))]
+    fn require_recent(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        max_age: &Bound<'_, PyAny>,
+        level: Option<&Bound<'_, PyAny>>,
+        https: bool,
+    ) -> PyResult<&'static str> {
+        let max_age_ms = convert::millis(max_age, "max_age")?;
+        let min_level = convert::authn(level, None)?.map_or(1, |a| a.level());
+        let Some(token) = convert::token(token, "token")? else {
+            return Ok(tessera::Freshness::Anonymous.code());
+        };
+        let inner = &self.inner;
+        let verdict = py
+            .detach(|| inner.require_recent(&token, max_age_ms, min_level, &context(https, None)));
+        Ok(verdict.py_err(py)?.code())
+    }
+
+    /// End the device binding of the session `session_id` ("forget this device"); the session
+    /// lives on, and the browser's DBSC session ends at its next refresh. Returns whether there
+    /// was a binding (or an offer) to end.
+    fn unbind(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let id = Self::session_id(py, session_id)?;
+        let inner = &self.inner;
+        py.detach(|| inner.unbind(&id)).py_err(py)
+    }
+
+    /// Whether device-bound sessions (DBSC) are on.
+    #[getter]
+    fn dbsc(&self) -> bool {
+        self.inner.config().dbsc.is_some()
+    }
+
+    /// Where the two DBSC endpoints live (`<prefix>/register`, `<prefix>/refresh`), or None
+    /// when device-bound sessions are off.
+    #[getter]
+    fn dbsc_path_prefix(&self) -> Option<&str> {
+        self.inner
+            .config()
+            .dbsc
+            .as_ref()
+            .map(|d| d.path_prefix.as_str())
+    }
+
+    /// The bound cookie's name (`<cookie_name>-bound`).
+    #[getter]
+    fn bound_cookie_name(&self) -> String {
+        tessera::cookie::bound_cookie_name(self.inner.config())
+    }
+
+    /// The DBSC registration endpoint (`POST <dbsc_path_prefix>/register`): the request's
+    /// `Cookie` header, transport, method, origin (`scheme://host[:port]` as the framework
+    /// resolves it; the `dbsc_origin` option wins) and `Secure-Session-Response` header in, the
+    /// whole response out. Raises `ConfigError` when device-bound sessions are off,
+    /// `StoreUnavailable` (answer 503).
+    #[pyo3(signature = (cookie_header, *, method="POST", https=false, origin=None, proof=None))]
+    fn dbsc_register(
+        &self,
+        py: Python<'_>,
+        cookie_header: Option<&Bound<'_, PyAny>>,
+        method: &str,
+        https: bool,
+        origin: Option<&Bound<'_, PyAny>>,
+        proof: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DbscResponse> {
+        let head = dbsc::Head::new(cookie_header, origin, None, proof)?;
+        dbsc::call(py, &self.inner, Endpoint::Register, &head, method, https)
+    }
+
+    /// The DBSC refresh endpoint (`POST <dbsc_path_prefix>/refresh`): as `dbsc_register`, plus
+    /// the `Sec-Secure-Session-Id` header (`session_id`).
+    #[pyo3(signature = (cookie_header, *, method="POST", https=false, origin=None,
+                        session_id=None, proof=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn dbsc_refresh(
+        &self,
+        py: Python<'_>,
+        cookie_header: Option<&Bound<'_, PyAny>>,
+        method: &str,
+        https: bool,
+        origin: Option<&Bound<'_, PyAny>>,
+        session_id: Option<&Bound<'_, PyAny>>,
+        proof: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DbscResponse> {
+        let head = dbsc::Head::new(cookie_header, origin, session_id, proof)?;
+        dbsc::call(py, &self.inner, Endpoint::Refresh, &head, method, https)
     }
 
     /// End the session of `token`. Returns whether a live session was ended.

@@ -247,6 +247,7 @@ fn outcome(
     expiry_arg: Option<&Bound<'_, PyAny>>,
     expiry_changed: bool,
     error: bool,
+    step_up: StepUp<'_, '_>,
 ) -> PyResult<Outcome> {
     let data = match data_arg {
         Some(d) if !d.is_none() => Some(data(d, "data")?),
@@ -265,14 +266,16 @@ fn outcome(
             "user= is only read with user_known=True (user=None then means nobody)",
         ));
     }
-    let auth = match (login, logout, user_known) {
-        (None, false, false) => Auth::Unchanged,
-        (Some(u), false, false) => Auth::LoggedIn(u),
-        (None, true, false) => Auth::LoggedOut,
-        (None, false, true) => Auth::User(user),
+    let authn = convert::authn(step_up.level, step_up.amr)?;
+    let auth = match (login, logout, user_known, step_up.reauthenticate) {
+        (None, false, false, false) => Auth::Unchanged,
+        (Some(u), false, false, false) => Auth::LoggedIn(u),
+        (None, true, false, false) => Auth::LoggedOut,
+        (None, false, true, false) => Auth::User(user),
+        (None, false, false, true) => Auth::Reauthenticated(authn.clone().unwrap_or_default()),
         _ => {
             return Err(PyValueError::new_err(
-                "login=, logout=True and user_known=True exclude each other",
+                "login=, logout=True, user_known=True and reauthenticate=True exclude each other",
             ));
         }
     };
@@ -287,7 +290,18 @@ fn outcome(
         expiry,
         expiry_changed,
         error,
+        authn,
     })
+}
+
+/// The step-up keywords of `finish`: `reauthenticate=True` (the signed-in user proved who they
+/// are again), and `level`/`amr` (how strongly: of that re-authentication, or of the login in
+/// `login=`/`user_known=`).
+#[derive(Clone, Copy, Default)]
+struct StepUp<'a, 'py> {
+    reauthenticate: bool,
+    level: Option<&'a Bound<'py, PyAny>>,
+    amr: Option<&'a Bound<'py, PyAny>>,
 }
 
 #[pymethods]
@@ -318,7 +332,8 @@ impl Request {
     }
 
     /// Why a session cookie gave no session: malformed, unknown, expired_idle,
-    /// expired_absolute; None otherwise.
+    /// expired_absolute, or binding_missing (a device-bound session whose bound cookie the
+    /// request lacks: hidden from it, its cookie left alone); None otherwise.
     #[getter]
     fn reason(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
         self.read(py, |r| Ok(r.reason().map(|reason| reason.code())))
@@ -381,10 +396,98 @@ impl Request {
         self.read(py, |r| Ok(r.login_keeps_data(manager, &user)))
     }
 
-    /// Sign `user` in now: a new token (the old one dies at once), a new CSRF secret.
-    fn login(&self, py: Python<'_>, user: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Sign `user` in now: a new token (the old one dies at once), a new CSRF secret. `level`
+    /// and `amr` say how strongly the user authenticated (default: level 1, no `amr`).
+    #[pyo3(signature = (user, *, level=None, amr=None))]
+    fn login(
+        &self,
+        py: Python<'_>,
+        user: &Bound<'_, PyAny>,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let user = convert::text(user, "user")?;
-        self.store(py, |r, m| r.login(m, &user))
+        let authn = convert::authn(level, amr)?.unwrap_or_default();
+        self.store(py, |r, m| r.login_with(m, &user, &authn))
+    }
+
+    /// The signed-in user proved who they are again (step-up): a new token now, the old one
+    /// dead at once, `level`/`amr` recorded as of now; user, data and device binding kept.
+    /// Returns False if the session ended meanwhile; raises `InvalidArgument` without a
+    /// signed-in session.
+    #[pyo3(signature = (*, level=None, amr=None))]
+    fn reauthenticate(
+        &self,
+        py: Python<'_>,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let authn = convert::authn(level, amr)?.unwrap_or_default();
+        self.store(py, |r, m| r.reauthenticate(m, &authn))
+    }
+
+    /// Offer the signed-in, unbound session a device binding on this response (sign-ins offer
+    /// one by themselves). Returns whether an offer was made (device-bound sessions on, HTTPS,
+    /// a signed-in session not bound yet).
+    fn offer_binding(&self, py: Python<'_>) -> PyResult<bool> {
+        self.store(py, |r, m| r.offer_binding(m))
+    }
+
+    /// Whether a sensitive operation may go ahead: "allowed", "anonymous" (sign in first),
+    /// "stale" (authenticated `max_age` seconds ago or longer) or "level" (below `level`). A
+    /// pure read.
+    #[pyo3(signature = (max_age, level=None))]
+    fn require_recent(
+        &self,
+        py: Python<'_>,
+        max_age: &Bound<'_, PyAny>,
+        level: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<&'static str> {
+        let max_age_ms = convert::millis(max_age, "max_age")?;
+        let min_level = convert::authn(level, None)?.map_or(1, |a| a.level());
+        let manager = &*self.manager;
+        self.read(py, |r| {
+            Ok(r.require_recent(manager, max_age_ms, min_level).code())
+        })
+    }
+
+    /// How this request proved its session's device (DBSC): "unbound", "pending" or "fresh";
+    /// None without a session (a request that did not prove a bound session has none, and
+    /// `reason` is "binding_missing").
+    #[getter]
+    fn binding(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        self.read(py, |r| Ok(r.proof().map(|p| p.code())))
+    }
+
+    /// When the user last authenticated (seconds since the epoch), or None.
+    #[getter]
+    fn authenticated_at(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        self.read(py, |r| {
+            Ok(r.session()
+                .and_then(tessera::Session::authenticated)
+                .map(|a| seconds(a.at)))
+        })
+    }
+
+    /// How strongly (the app's level), or None without a signed-in session.
+    #[getter]
+    fn auth_level(&self, py: Python<'_>) -> PyResult<Option<u8>> {
+        self.read(py, |r| {
+            Ok(r.session()
+                .and_then(tessera::Session::authenticated)
+                .map(|a| a.level))
+        })
+    }
+
+    /// The authentication methods (RFC 8176 `amr`) given at sign-in or re-authentication.
+    #[getter]
+    fn amr(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.read(py, |r| {
+            Ok(r.session()
+                .and_then(tessera::Session::authenticated)
+                .map(|a| a.amr)
+                .unwrap_or_default())
+        })
     }
 
     /// End the session now; returns whether a live session ended.
@@ -435,7 +538,8 @@ impl Request {
     /// responses whose headers go out before the app is done (streaming). Tokens minted here
     /// are the ones `finish` stores.
     #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
-                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+                        regenerate=false, expiry=None, expiry_changed=false, error=false,
+                        reauthenticate=false, level=None, amr=None))]
     #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
@@ -449,6 +553,9 @@ impl Request {
         expiry: Option<&Bound<'_, PyAny>>,
         expiry_changed: bool,
         error: bool,
+        reauthenticate: bool,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Response> {
         let outcome = outcome(
             data,
@@ -460,6 +567,11 @@ impl Request {
             expiry,
             expiry_changed,
             error,
+            StepUp {
+                reauthenticate,
+                level,
+                amr,
+            },
         )?;
         let manager = &*self.manager;
         let response = self.read(py, |r| r.prepare(manager, &outcome).py_err(py))?;
@@ -473,7 +585,8 @@ impl Request {
     /// response (nothing saved, nobody signed in). May be called once. If it fails, the
     /// exception's `response` holds the headers the error response must still carry.
     #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
-                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+                        regenerate=false, expiry=None, expiry_changed=false, error=false,
+                        reauthenticate=false, level=None, amr=None))]
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -487,6 +600,9 @@ impl Request {
         expiry: Option<&Bound<'_, PyAny>>,
         expiry_changed: bool,
         error: bool,
+        reauthenticate: bool,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Response> {
         let outcome = outcome(
             data,
@@ -498,6 +614,11 @@ impl Request {
             expiry,
             expiry_changed,
             error,
+            StepUp {
+                reauthenticate,
+                level,
+                amr,
+            },
         )?;
         let manager = &*self.manager;
         let state = &self.state;
@@ -523,7 +644,8 @@ impl Request {
     /// that cookie carries; None when it is cleared). One crossing of the language boundary per
     /// request on the way out. Fails as `finish` does.
     #[pyo3(signature = (data=None, *, login=None, logout=false, user_known=false, user=None,
-                        regenerate=false, expiry=None, expiry_changed=false, error=false))]
+                        regenerate=false, expiry=None, expiry_changed=false, error=false,
+                        reauthenticate=false, level=None, amr=None))]
     #[allow(clippy::too_many_arguments)]
     fn close<'py>(
         &self,
@@ -537,6 +659,9 @@ impl Request {
         expiry: Option<&Bound<'_, PyAny>>,
         expiry_changed: bool,
         error: bool,
+        reauthenticate: bool,
+        level: Option<&Bound<'_, PyAny>>,
+        amr: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let response = self.finish(
             py,
@@ -549,6 +674,9 @@ impl Request {
             expiry,
             expiry_changed,
             error,
+            reauthenticate,
+            level,
+            amr,
         )?;
         let headers = PyList::new(py, response.inner.headers())?;
         let ended = response.inner.ended;

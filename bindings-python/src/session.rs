@@ -107,6 +107,35 @@ impl Session {
         self.inner.user_agent()
     }
 
+    /// How the call proved the session's device (DBSC): "unbound", "pending" (bound moments
+    /// ago) or "fresh" (a current bound cookie).
+    #[getter]
+    fn binding(&self) -> &'static str {
+        self.inner.proof().code()
+    }
+
+    /// When the user last authenticated (sign-in or re-authentication; seconds since the
+    /// epoch), or None for an anonymous session.
+    #[getter]
+    fn authenticated_at(&self) -> Option<f64> {
+        self.inner.authenticated().map(|a| seconds(a.at))
+    }
+
+    /// How strongly (the app's level), or None for an anonymous session.
+    #[getter]
+    fn auth_level(&self) -> Option<u8> {
+        self.inner.authenticated().map(|a| a.level)
+    }
+
+    /// The authentication methods (RFC 8176 `amr`) the app gave at sign-in.
+    #[getter]
+    fn amr(&self) -> Vec<String> {
+        self.inner
+            .authenticated()
+            .map(|a| a.amr)
+            .unwrap_or_default()
+    }
+
     /// A fresh masked CSRF token for a form or header of this session.
     fn csrf_token(&self, py: Python<'_>) -> PyResult<String> {
         self.inner.csrf_token().py_err(py)
@@ -147,11 +176,33 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     /// Whether it has only used HTTPS.
     pub secure: bool,
+    /// When its user last authenticated (seconds since the epoch), None if anonymous.
+    pub authenticated_at: Option<f64>,
+    /// How strongly (None: anonymous).
+    pub auth_level: Option<u8>,
+    /// The authentication methods given at sign-in.
+    pub amr: Vec<String>,
+    /// Whether it is bound to a device key (DBSC).
+    pub bound: bool,
+    /// When it was bound, or None.
+    pub bound_at: Option<f64>,
+    /// The bound key's RFC 7638 thumbprint (base64url), or None.
+    pub key_thumbprint: Option<String>,
 }
 
 impl From<tessera::SessionInfo> for SessionInfo {
     fn from(i: tessera::SessionInfo) -> Self {
+        let (authenticated_at, auth_level, amr) = match i.authenticated {
+            Some(a) => (Some(seconds(a.at)), Some(a.level), a.amr),
+            None => (None, None, Vec::new()),
+        };
         SessionInfo {
+            authenticated_at,
+            auth_level,
+            amr,
+            bound: i.bound_at.is_some(),
+            bound_at: i.bound_at.map(seconds),
+            key_thumbprint: i.key_thumbprint,
             id: i.id.to_string(),
             created_at: seconds(i.created_at),
             last_seen: seconds(i.last_seen),
@@ -167,9 +218,10 @@ impl From<tessera::SessionInfo> for SessionInfo {
 impl SessionInfo {
     fn __repr__(&self) -> String {
         format!(
-            "<SessionInfo id={}… last_seen={}>",
+            "<SessionInfo id={}… last_seen={} bound={}>",
             &self.id[..12],
-            self.last_seen
+            self.last_seen,
+            if self.bound { "True" } else { "False" }
         )
     }
 }
@@ -177,7 +229,8 @@ impl SessionInfo {
 /// A lifecycle event, for audit logs and metrics. Carries the public id, never a token.
 #[pyclass(frozen, get_all, module = "tessera._native")]
 pub struct Event {
-    /// created, rotated, login, logout, revoked, expired or rejected.
+    /// created, rotated, login, logout, revoked, expired, rejected, evicted, registered,
+    /// refreshed, proof_failed, binding_missing, unbound or reauthenticated.
     pub kind: &'static str,
     /// The session's public id (None for a malformed token, or revoke_all).
     pub id: Option<String>,
@@ -189,6 +242,10 @@ pub struct Event {
     pub reason: Option<&'static str>,
     /// When (seconds since the epoch, by the manager's clock).
     pub at: f64,
+    /// More about what happened, as a stable code (never a secret): the algorithm of
+    /// `registered`, the refusal of `proof_failed`, `absent`/`expired`/`mismatch`/`ambiguous`
+    /// for `binding_missing`, `login`/`app` for `unbound`.
+    pub detail: Option<&'static str>,
 }
 
 impl From<&tessera::Event> for Event {
@@ -200,6 +257,7 @@ impl From<&tessera::Event> for Event {
             user: e.user.as_deref().map(str::to_owned),
             reason: e.reason.map(|r| r.code()),
             at: seconds(e.at),
+            detail: e.detail,
         }
     }
 }
@@ -208,11 +266,12 @@ impl From<&tessera::Event> for Event {
 impl Event {
     fn __repr__(&self) -> String {
         format!(
-            "<Event kind={} id={} user={} reason={}>",
+            "<Event kind={} id={} user={} reason={} detail={}>",
             py_repr(Some(self.kind)),
             py_repr(self.id.as_deref().map(|i| &i[..12])),
             py_repr(self.user.as_deref()),
-            py_repr(self.reason)
+            py_repr(self.reason),
+            py_repr(self.detail)
         )
     }
 }

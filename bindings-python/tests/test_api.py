@@ -33,7 +33,9 @@ def test_exception_hierarchy_and_codes() -> None:
         assert issubclass(cls, TesseraError)
         assert cls.code == code
     assert issubclass(SessionRejected, TesseraError)
-    assert tessera.REASONS == ["malformed", "unknown", "expired_idle", "expired_absolute"]
+    assert tessera.REASONS == [
+        "malformed", "unknown", "expired_idle", "expired_absolute", "binding_missing"
+    ]
 
 
 def test_round_trip_of_json_data(manager: SessionManager) -> None:

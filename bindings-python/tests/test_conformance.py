@@ -30,13 +30,20 @@ MIN_SCENARIOS = 30
 
 SESSION_FIELDS = {
     "result", "user", "data", "same_session_as", "secure", "expires_in_ms", "absolute_in_ms",
+    "auth_level", "authenticated_ago_ms",
 }
 OPS: dict[str, tuple[set[str], set[str]]] = {
     # op: (allowed arguments, allowed expect fields)
     "create": ({"user", "data", "https", "user_agent", "as"}, SESSION_FIELDS),
     "validate": ({"token", "raw", "https", "as"}, SESSION_FIELDS | {"rotated"}),
     "rotate": ({"token", "raw", "https", "as"}, SESSION_FIELDS),
-    "login": ({"token", "raw", "user", "https", "user_agent", "as"}, SESSION_FIELDS),
+    "login": (
+        {"token", "raw", "user", "level", "amr", "https", "user_agent", "as"}, SESSION_FIELDS
+    ),
+    "reauthenticate": ({"token", "raw", "level", "amr", "https", "as"}, SESSION_FIELDS),
+    "require_recent": (
+        {"token", "raw", "max_age_ms", "min_level", "https"}, {"result", "freshness"}
+    ),
     "logout": ({"token", "raw"}, {"result", "ended"}),
     "revoke": ({"id_of", "raw_id"}, {"result", "ended"}),
     "revoke_user": ({"user"}, {"result", "count"}),
@@ -152,9 +159,29 @@ class Runner:
         elif op == "login":
             prior = self.token(step) if ("token" in step or "raw" in step) else None
             code, out = attempt(
-                lambda: m.login(step["user"], prior, user_agent=step.get("user_agent"), **ctx)
+                lambda: m.login(
+                    step["user"],
+                    prior,
+                    user_agent=step.get("user_agent"),
+                    level=step.get("level"),
+                    amr=step.get("amr"),
+                    **ctx,
+                )
             )
             self.bind(step.get("as"), out, None)
+        elif op == "reauthenticate":
+            sent = self.token(step)
+            code, out = attempt(
+                lambda: m.reauthenticate(sent, level=step["level"], amr=step.get("amr"), **ctx)
+            )
+            self.bind(step.get("as"), out, None)
+        elif op == "require_recent":
+            sent = self.token(step)
+            code, out = attempt(
+                lambda: m.require_recent(
+                    sent, step["max_age_ms"] / 1000, step["min_level"], **ctx
+                )
+            )
         elif op == "logout":
             code, out = attempt(lambda: m.logout(self.token(step)))
         elif op == "revoke":
@@ -236,6 +263,11 @@ class Runner:
                 differs(field, expect[field], round(session.expires_at * 1000) - now_ms)
             elif field == "absolute_in_ms":
                 differs(field, expect[field], round(session.absolute_deadline * 1000) - now_ms)
+            elif field == "auth_level":
+                differs(field, expect[field], session.auth_level)
+            elif field == "authenticated_ago_ms":
+                at = session.authenticated_at
+                differs(field, expect[field], None if at is None else now_ms - round(at * 1000))
         if "rotated" in expect:
             differs("rotated", expect["rotated"], session is not None and session.rotated)
         if "ended" in expect:
@@ -248,6 +280,8 @@ class Runner:
             differs("ids_of", want, got)
         if "valid" in expect:
             differs("valid", expect["valid"], out)
+        if "freshness" in expect:
+            differs("freshness", expect["freshness"], out)
         if "events" in expect:
             wrong.extend(self.check_events(expect["events"], out))
         return wrong

@@ -12,12 +12,15 @@ _Expiry = Union[
     tuple[Literal["until"], _Seconds],
     tuple[Literal["persistent"], Optional[_Seconds]],
 ]
+_Binding = Literal["unbound", "pending", "fresh"]
+_Freshness = Literal["allowed", "anonymous", "stale", "level"]
 
 __all__ = [
     "REASONS",
     "VERSION",
     "ConfigError",
     "DataTooLarge",
+    "DbscResponse",
     "Event",
     "InternalError",
     "InvalidArgument",
@@ -82,6 +85,14 @@ class Session:
     def secure(self) -> bool: ...
     @property
     def user_agent(self) -> Optional[str]: ...
+    @property
+    def binding(self) -> _Binding: ...
+    @property
+    def authenticated_at(self) -> Optional[float]: ...
+    @property
+    def auth_level(self) -> Optional[int]: ...
+    @property
+    def amr(self) -> list[str]: ...
     def csrf_token(self) -> str: ...
     def verify_csrf(self, candidate: object) -> bool: ...
 
@@ -105,11 +116,26 @@ class Request:
     def expires_at(self) -> Optional[float]: ...
     @property
     def absolute_deadline(self) -> Optional[float]: ...
+    @property
+    def binding(self) -> Optional[_Binding]: ...
+    @property
+    def authenticated_at(self) -> Optional[float]: ...
+    @property
+    def auth_level(self) -> Optional[int]: ...
+    @property
+    def amr(self) -> list[str]: ...
     def ensure_id(self) -> str: ...
     def csrf_token(self) -> str: ...
     def verify_csrf(self, candidate: object) -> bool: ...
     def login_keeps_data(self, user: str) -> bool: ...
-    def login(self, user: str) -> None: ...
+    def login(
+        self, user: str, *, level: Optional[int] = None, amr: Optional[Iterable[str]] = None
+    ) -> None: ...
+    def reauthenticate(
+        self, *, level: Optional[int] = None, amr: Optional[Iterable[str]] = None
+    ) -> bool: ...
+    def offer_binding(self) -> bool: ...
+    def require_recent(self, max_age: _Seconds, level: Optional[int] = None) -> _Freshness: ...
     def logout(self) -> bool: ...
     def regenerate(self) -> bool: ...
     def write(
@@ -128,6 +154,9 @@ class Request:
         expiry: Optional[_Expiry] = None,
         expiry_changed: bool = False,
         error: bool = False,
+        reauthenticate: bool = False,
+        level: Optional[int] = None,
+        amr: Optional[Iterable[str]] = None,
     ) -> Response: ...
     def finish(
         self,
@@ -141,6 +170,9 @@ class Request:
         expiry: Optional[_Expiry] = None,
         expiry_changed: bool = False,
         error: bool = False,
+        reauthenticate: bool = False,
+        level: Optional[int] = None,
+        amr: Optional[Iterable[str]] = None,
     ) -> Response: ...
     def close(
         self,
@@ -154,6 +186,9 @@ class Request:
         expiry: Optional[_Expiry] = None,
         expiry_changed: bool = False,
         error: bool = False,
+        reauthenticate: bool = False,
+        level: Optional[int] = None,
+        amr: Optional[Iterable[str]] = None,
     ) -> tuple[Response, list[tuple[str, str]], bool, bool, Optional[str]]: ...
 
 @final
@@ -188,6 +223,26 @@ class SessionInfo:
     def user_agent(self) -> Optional[str]: ...
     @property
     def secure(self) -> bool: ...
+    @property
+    def authenticated_at(self) -> Optional[float]: ...
+    @property
+    def auth_level(self) -> Optional[int]: ...
+    @property
+    def amr(self) -> list[str]: ...
+    @property
+    def bound(self) -> bool: ...
+    @property
+    def bound_at(self) -> Optional[float]: ...
+    @property
+    def key_thumbprint(self) -> Optional[str]: ...
+
+@final
+class DbscResponse:
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> str: ...
+    def headers(self) -> list[tuple[str, str]]: ...
 
 @final
 class Event:
@@ -203,6 +258,8 @@ class Event:
     def reason(self) -> Optional[str]: ...
     @property
     def at(self) -> float: ...
+    @property
+    def detail(self) -> Optional[str]: ...
 
 @final
 class SessionManager:
@@ -228,6 +285,16 @@ class SessionManager:
         cookie_max_age: Optional[_Seconds] = ...,
         sweep_interval: Optional[_Seconds] = ...,
         store: str = ...,
+        dbsc: bool = ...,
+        dbsc_algorithms: list[Literal["ES256", "RS256"]] = ...,
+        dbsc_cookie_ttl: _Seconds = ...,
+        dbsc_challenge_ttl: _Seconds = ...,
+        dbsc_registration_ttl: _Seconds = ...,
+        dbsc_enforce_grace: _Seconds = ...,
+        dbsc_path_prefix: str = ...,
+        dbsc_origin: Optional[str] = ...,
+        dbsc_include_site: bool = ...,
+        dbsc_revoke_on_bad_proof: bool = ...,
     ) -> SessionManager: ...
     @property
     def options(self) -> dict[str, Any]: ...
@@ -241,6 +308,12 @@ class SessionManager:
     def store_is_shared(self) -> bool: ...
     @property
     def forked(self) -> bool: ...
+    @property
+    def dbsc(self) -> bool: ...
+    @property
+    def dbsc_path_prefix(self) -> Optional[str]: ...
+    @property
+    def bound_cookie_name(self) -> str: ...
     def now(self) -> float: ...
     def begin(
         self,
@@ -287,7 +360,46 @@ class SessionManager:
         *,
         https: bool = False,
         user_agent: Optional[str] = None,
+        level: Optional[int] = None,
+        amr: Optional[Iterable[str]] = None,
     ) -> Session: ...
+    def reauthenticate(
+        self,
+        token: Union[str, bytes],
+        *,
+        level: Optional[int] = None,
+        amr: Optional[Iterable[str]] = None,
+        https: bool = False,
+        user_agent: Optional[str] = None,
+    ) -> Session: ...
+    def require_recent(
+        self,
+        token: Union[str, bytes],
+        max_age: _Seconds,
+        level: Optional[int] = None,
+        *,
+        https: bool = False,
+    ) -> _Freshness: ...
+    def unbind(self, session_id: str) -> bool: ...
+    def dbsc_register(
+        self,
+        cookie_header: Union[str, bytes, None],
+        *,
+        method: str = "POST",
+        https: bool = False,
+        origin: Union[str, bytes, None] = None,
+        proof: Union[str, bytes, None] = None,
+    ) -> DbscResponse: ...
+    def dbsc_refresh(
+        self,
+        cookie_header: Union[str, bytes, None],
+        *,
+        method: str = "POST",
+        https: bool = False,
+        origin: Union[str, bytes, None] = None,
+        session_id: Union[str, bytes, None] = None,
+        proof: Union[str, bytes, None] = None,
+    ) -> DbscResponse: ...
     def logout(self, token: Union[str, bytes]) -> bool: ...
     def revoke(self, session_id: str) -> bool: ...
     def revoke_user(self, user: str) -> int: ...

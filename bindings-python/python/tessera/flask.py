@@ -33,17 +33,25 @@ raises ``TypeError`` naming the key when it is assigned.
 
 With Flask-Login, ``login_user``, the "remember me" cookie login and ``logout_user`` become
 Tessera logins and logouts (see the README for what is mapped and what is not).
+
+Device-bound sessions and step-up: with the manager's ``dbsc=True``, ``init_app`` registers
+the blueprint of the two DBSC endpoints (``POST <dbsc_path_prefix>/register`` and
+``/refresh``); :func:`require_bound` and :func:`require_recent` guard views;
+``session.binding``, ``session.offer_binding()``, ``session.reauthenticate(level=…, amr=…)``
+and ``session.require_recent(max_age, level)`` give the request's state.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
+from urllib.parse import urlencode
 
-from flask import Flask, abort, current_app, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, request
 from flask import Request as FlaskRequest
 from flask import session as flask_session
 from flask.json.tag import TaggedJSONSerializer
@@ -53,6 +61,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from tessera._native import (
+    DbscResponse,
     Request,
     Response,
     SessionManager,
@@ -66,18 +75,28 @@ if TYPE_CHECKING:
     from flask.sansio.app import App
 
 __all__ = [
+    "DBSC_BLUEPRINT",
     "TesseraSession",
     "TesseraSessionInterface",
     "UnavailableSession",
     "check_csrf",
     "csrf_protect",
     "csrf_token",
+    "dbsc_blueprint",
     "login",
+    "login_user",
     "logout",
     "manager",
     "regenerate",
+    "require_bound",
+    "require_recent",
     "set_expiry",
 ]
+
+#: The name of the blueprint of the two DBSC endpoints (``csrf.exempt`` it with Flask-WTF).
+DBSC_BLUEPRINT = "tessera_dbsc"
+_DBSC_ENDPOINTS = frozenset({f"{DBSC_BLUEPRINT}.register", f"{DBSC_BLUEPRINT}.refresh"})
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -119,6 +138,10 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
     # A user change to hand to finish: ("login", user) or ("logout", None).
     _auth: Optional[tuple[str, Optional[str]]] = None
     _regenerate = False
+    # How strongly the user of a login authenticated: (level, amr), for finish.
+    _authn: Optional[tuple[Optional[int], Optional[list[str]]]] = None
+    # A step-up re-authentication to hand to finish: (level, amr).
+    _reauth: Optional[tuple[Optional[int], Optional[list[str]]]] = None
     _done = False
     # What the response must carry once finished (``Response.headers()``).
     _headers: Sequence[tuple[str, str]] = ()
@@ -243,6 +266,57 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
         """When the session ends however active (seconds since the epoch)."""
         return None if self.response is not None else self.native.absolute_deadline
 
+    # -- device binding and step-up ---------------------------------------------------------
+
+    @property
+    def binding(self) -> Optional[str]:
+        """How this request proved the session's device (DBSC): ``"unbound"``, ``"pending"``
+        (bound seconds ago) or ``"fresh"``; None without a session (also for a device-bound
+        session whose bound cookie the request lacks: it is hidden, see :attr:`reason`)."""
+        return None if self.response is not None else self.native.binding
+
+    @property
+    def reason(self) -> Optional[str]:
+        """Why the request's session cookie gave no session (``"binding_missing"`` for a
+        device-bound session the request did not prove), or None."""
+        return None if self.response is not None else self.native.reason
+
+    @property
+    def authenticated_at(self) -> Optional[float]:
+        """When the user last signed in or re-authenticated (seconds since the epoch)."""
+        return None if self.response is not None else self.native.authenticated_at
+
+    @property
+    def auth_level(self) -> Optional[int]:
+        """How strongly (the level given at sign-in), or None when anonymous."""
+        return None if self.response is not None else self.native.auth_level
+
+    @property
+    def amr(self) -> list[str]:
+        """The authentication methods given at sign-in (RFC 8176 ``amr``)."""
+        return [] if self.response is not None else self.native.amr
+
+    def offer_binding(self) -> bool:
+        """Offer this signed-in, unbound session a device binding on this response (sign-ins
+        offer one by themselves). Returns whether an offer was made."""
+        return self.native.offer_binding()
+
+    def require_recent(self, max_age: Union[int, float, timedelta], level: int = 1) -> str:
+        """``"allowed"``, ``"anonymous"``, ``"stale"`` (authenticated ``max_age`` seconds ago
+        or longer) or ``"level"`` (authenticated below ``level``). Nothing is written."""
+        return self.native.require_recent(max_age, level)
+
+    def reauthenticate(
+        self, *, level: Optional[int] = None, amr: Optional[Iterable[str]] = None
+    ) -> None:
+        """The signed-in user proved who they are again (a password prompt, a second factor):
+        when the response is sent, a new token (the old one dead at once) and this
+        authentication recorded as of now; user, data and device binding kept. An error
+        response (5xx) re-authenticates nobody."""
+        if self.user is None:
+            raise RuntimeError("reauthenticate() needs a signed-in session (use login())")
+        self._reauth = (level, None if amr is None else list(amr))
+
     def _sign_in(self, user: str) -> None:
         """A login, made when the response is saved (a failed response signs nobody in). The
         session shows at once what the user will see: without the previous data when the login
@@ -271,6 +345,9 @@ class TesseraSession(CallbackDict[str, Any], SessionMixin):
                 out["login"] = user
             else:
                 out["logout"] = True
+        elif self._reauth is not None:
+            out["reauthenticate"] = True
+            out["level"], out["amr"] = self._reauth
         permanent = bool(dict.get(self, "_permanent", False))
         custom = dict.get(self, EXPIRY_KEY)
         changed = (permanent, custom) != self._expiry_at_begin
@@ -346,27 +423,56 @@ class TesseraSessionInterface(SessionInterface):
     #: Flask's cookie session apply here too.
     serializer: TaggedJSONSerializer = session_json_serializer
 
-    def __init__(self, manager: Optional[SessionManager] = None, **options: Any) -> None:
+    def __init__(
+        self,
+        manager: Optional[SessionManager] = None,
+        *,
+        login_url: Optional[str] = None,
+        reauthenticate_url: Optional[str] = None,
+        **options: Any,
+    ) -> None:
         self.manager = manager if manager is not None else SessionManager(**options)
         # Fixed when the manager is built: asked once, not on every request.
         self._store_is_shared = self.manager.store_is_shared
+        #: Where :func:`require_bound` and :func:`require_recent` send an anonymous page
+        #: request (with ``next=``); None: Flask-Login's ``login_view``, else a plain 401.
+        self.login_url = login_url
+        #: Where :func:`require_recent` sends a page request that must re-authenticate (with
+        #: ``next=``); None: the login URL.
+        self.reauthenticate_url = reauthenticate_url
+        prefix = self.manager.dbsc_path_prefix
+        # The two DBSC endpoints read the session themselves, without touching it: no begin.
+        self._dbsc_paths = (
+            frozenset({f"{prefix}/register", f"{prefix}/refresh"})
+            if prefix is not None
+            else frozenset()
+        )
 
     def init_app(self, app: Flask) -> TesseraSessionInterface:
-        """Install on ``app`` (and hook Flask-Login's signals when it is installed)."""
+        """Install on ``app`` (and hook Flask-Login's signals when it is installed). With
+        device-bound sessions on (``dbsc=True``), register the blueprint of the two DBSC
+        endpoints at ``dbsc_path_prefix``."""
         app.session_interface = self
         app.extensions["tessera"] = self
         # First, before any hook of the app's that could act on an anonymous-looking request.
         app.before_request_funcs.setdefault(None, []).insert(0, _answer_unavailable)
+        if self.manager.dbsc and DBSC_BLUEPRINT not in app.blueprints:
+            app.register_blueprint(dbsc_blueprint(), url_prefix=self.manager.dbsc_path_prefix)
         _connect_flask_login()
         return self
 
     def open_session(
         self, app: App, request: FlaskRequest
-    ) -> Union[TesseraSession, UnavailableSession]:
+    ) -> Union[TesseraSession, UnavailableSession, None]:
         # From the WSGI environ directly: the server has joined repeated headers there already,
         # and it is several times cheaper than request.headers on every request.
         # One call into the binding: the request and what is read from it right after begin.
         environ = request.environ
+        if self._dbsc_paths and request.path in self._dbsc_paths:
+            # A DBSC endpoint: the browser's machinery, not the user's activity. Its view reads
+            # the session without touching or rotating it; a begin here would do both. (None:
+            # Flask's null session.)
+            return None
         try:
             native, stored, _, _, reason, _, forked = self.manager.open(
                 environ.get("HTTP_COOKIE"),
@@ -416,7 +522,8 @@ class TesseraSessionInterface(SessionInterface):
                 # The login is made first, then the data is compared with what it left: when it
                 # dropped the previous data, the keys this request assigned are written (also one
                 # assigned its old value, such as Flask-Login's "_fresh"), and nothing else.
-                native.login(user)
+                level, amr = session._authn or (None, None)
+                native.login(user, level=level, amr=amr)
                 if session._had_data and not native.data:
                     only = session._assigned
             session.response, session._headers, *_ = native.close(session._data(only), **outcome)
@@ -464,11 +571,31 @@ def _session() -> TesseraSession:
     return current
 
 
-def login(user_id: object) -> None:
+def login(
+    user_id: object, *, level: Optional[int] = None, amr: Optional[Iterable[str]] = None
+) -> None:
     """Sign ``user_id`` in when the response is sent: a new token, the previous one dead at once
     (no fixation), a new CSRF secret — also when that user is already signed in. An error
-    response (5xx) signs nobody in."""
-    _session()._sign_in(str(user_id))
+    response (5xx) signs nobody in. ``level`` (default 1) and ``amr`` (e.g. ``["pwd", "otp"]``)
+    say how strongly the user authenticated, for :func:`require_recent`."""
+    session = _session()
+    session._authn = (level, None if amr is None else list(amr))
+    session._sign_in(str(user_id))
+
+
+def login_user(
+    user: Any,
+    *args: Any,
+    level: Optional[int] = None,
+    amr: Optional[Iterable[str]] = None,
+    **kwargs: Any,
+) -> bool:
+    """Flask-Login's ``login_user(user, remember=…, …)`` saying how strongly the user
+    authenticated (``level``, ``amr``); the Tessera login it makes records them."""
+    from flask_login import login_user as flask_login_user  # type: ignore[import-untyped]
+
+    _session()._authn = (level, None if amr is None else list(amr))
+    return bool(flask_login_user(user, *args, **kwargs))
 
 
 def logout() -> None:
@@ -532,7 +659,9 @@ def csrf_protect(app: Flask, exempt: Iterable[str] = ()) -> None:
     skip = frozenset(exempt)
 
     def check() -> None:
-        if request.endpoint not in skip:
+        # The DBSC endpoints carry no CSRF token (Chrome sends none): their single-use
+        # challenge is the anti-forgery token.
+        if request.endpoint not in skip and request.endpoint not in _DBSC_ENDPOINTS:
             check_csrf()
 
     app.before_request(check)
@@ -588,7 +717,7 @@ def _connect_flask_login() -> None:
     if _connected:
         return
     try:
-        from flask_login import signals  # type: ignore[import-untyped]
+        from flask_login import signals
     except ImportError:
         return
     signals.user_logged_in.connect(_on_login)
@@ -597,3 +726,144 @@ def _connect_flask_login() -> None:
     signals.session_protected.connect(_on_session_protected)
     signals.user_login_confirmed.connect(_on_login_confirmed)
     _connected = True
+
+
+# -- device-bound sessions (DBSC) and step-up -------------------------------------------------
+
+
+def _send(answer: DbscResponse) -> WerkzeugResponse:
+    """A DBSC endpoint's whole response, sent as the core made it."""
+    response = current_app.response_class(answer.body, status=answer.status)
+    response.headers.clear()  # no default Content-Type: the core's, if any
+    for name, value in answer.headers():
+        response.headers.add(name, value)
+    return response
+
+
+def _dbsc_call(which: str) -> WerkzeugResponse:
+    environ = request.environ
+    mgr = manager()
+    kwargs: dict[str, Any] = {
+        "method": request.method,
+        "https": request.is_secure,
+        # scheme://host[:port] as Flask resolves it (ProxyFix included); dbsc_origin wins.
+        "origin": request.host_url.rstrip("/"),
+        "proof": environ.get("HTTP_SECURE_SESSION_RESPONSE"),
+    }
+    try:
+        if which == "register":
+            answer = mgr.dbsc_register(environ.get("HTTP_COOKIE"), **kwargs)
+        else:
+            answer = mgr.dbsc_refresh(
+                environ.get("HTTP_COOKIE"),
+                session_id=environ.get("HTTP_SEC_SECURE_SESSION_ID"),
+                **kwargs,
+            )
+    except StoreUnavailable as e:
+        # Chrome keeps its DBSC session on a 5xx and tries again later.
+        current_app.logger.error("tessera: DBSC endpoint without a store: %s", e)
+        response = current_app.response_class("", status=503)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _send(answer)
+
+
+def dbsc_blueprint() -> Blueprint:
+    """The blueprint of the two DBSC endpoints (``POST /register``, ``POST /refresh``), which
+    :meth:`TesseraSessionInterface.init_app` registers at ``dbsc_path_prefix`` when the manager
+    has ``dbsc=True``. With Flask-WTF, exempt it: ``csrf.exempt(DBSC_BLUEPRINT)`` (Chrome sends
+    no CSRF token; the single-use challenge is the anti-forgery token)."""
+    bp = Blueprint(DBSC_BLUEPRINT, __name__)
+    bp.add_url_rule("/register", "register", lambda: _dbsc_call("register"), methods=["POST"])
+    bp.add_url_rule("/refresh", "refresh", lambda: _dbsc_call("refresh"), methods=["POST"])
+    return bp
+
+
+def _interface() -> TesseraSessionInterface:
+    interface = current_app.session_interface
+    if not isinstance(interface, TesseraSessionInterface):
+        raise RuntimeError("the app's session_interface is not a TesseraSessionInterface")
+    return interface
+
+
+def _wants_json() -> bool:
+    """Whether the client asks for JSON first (``Accept: application/json``, as fetch and XHR
+    clients send it), not a page."""
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _redirect_with_next(url: str) -> WerkzeugResponse:
+    joiner = "&" if "?" in url else "?"
+    target = request.full_path if request.query_string else request.path
+    return redirect(f"{url}{joiner}{urlencode({'next': target})}")
+
+
+def _login_url() -> Optional[str]:
+    interface = _interface()
+    if interface.login_url is not None:
+        return interface.login_url
+    login_manager = getattr(current_app, "login_manager", None)
+    view = getattr(login_manager, "login_view", None)
+    if isinstance(view, str):
+        from flask import url_for
+
+        return url_for(view)
+    return None
+
+
+def _refuse(error: str, reason: str, url: Optional[str]) -> WerkzeugResponse:
+    """401 JSON for an API client, else a redirect to ``url`` (with ``next=``), else 401."""
+    if url is not None and not _wants_json():
+        return _redirect_with_next(url)
+    response = jsonify({"error": error, "reason": reason})
+    response.status_code = 401
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _anonymous() -> WerkzeugResponse:
+    """What an anonymous request to a guarded view gets: the login flow."""
+    return _refuse("authentication_required", "anonymous", _login_url())
+
+
+def require_bound(view: _F) -> _F:
+    """Only a session bound to this device (DBSC) and proved by this request passes: an
+    anonymous request (a stolen long-lived cookie alone included) gets the login flow, a
+    signed-in session that is not bound a 401 ``{"error": "binding_required", "reason":
+    "unbound"}`` (JSON clients) or the login page (signing in again offers a binding)."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        session = _session()
+        if session.user is None:
+            return _anonymous()
+        if session.binding not in ("fresh", "pending"):
+            return _refuse("binding_required", "unbound", _login_url())
+        return view(*args, **kwargs)
+
+    return cast(_F, guarded)
+
+
+def require_recent(
+    max_age: Union[int, float, timedelta], level: int = 1
+) -> Callable[[_F], _F]:
+    """Only a user who authenticated less than ``max_age`` ago, at ``level`` or above, passes
+    (ASVS 5.0 7.5.1/7.5.3: re-authenticate before sensitive changes). Otherwise a page request
+    goes to the re-authentication URL (``reauthenticate_url``, else the login URL) with
+    ``next=``, and a JSON client gets 401 ``{"error": "reauthentication_required",
+    "reason": "stale" | "level"}``; an anonymous request gets the login flow."""
+
+    def decorate(view: _F) -> _F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            verdict = _session().require_recent(max_age, level)
+            if verdict == "allowed":
+                return view(*args, **kwargs)
+            if verdict == "anonymous":
+                return _anonymous()
+            url = _interface().reauthenticate_url or _login_url()
+            return _refuse("reauthentication_required", verdict, url)
+
+        return cast(_F, guarded)
+
+    return decorate

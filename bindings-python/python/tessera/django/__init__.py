@@ -15,10 +15,17 @@ server-side session, ``update_session_auth_hash`` cycles the key. ``TESSERA`` ho
 :class:`~tessera.SessionManager` keyword arguments; the cookie's attributes stay Django's
 ``SESSION_COOKIE_*`` settings. Idle and absolute timeouts are Tessera's.
 
+Device-bound sessions and step-up: ``path("_tessera/dbsc/", include("tessera.django.dbsc_urls"))``
+routes the two DBSC endpoints; ``tessera.django.decorators`` has ``require_bound`` and
+``require_recent``; ``login(request, user, level=…, amr=…)`` is ``django.contrib.auth.login``
+recording how strongly the user authenticated; ``request.session.binding``,
+``.reauthenticate(level=…)``, ``.require_recent(max_age, level)``.
+
 ``revoke_user(user)`` ends every session of a user, ``revoke_user_except(user, request)`` every
 other one, ``list_sessions(user)`` lists them; ``get_manager()`` gives the process's manager.
 """
 
+from tessera.django.auth import login
 from tessera.django.conf import get_manager, reset_manager
 from tessera.django.store import SessionStore
 from tessera.django.users import list_sessions, revoke_user, revoke_user_except, user_key
@@ -27,6 +34,7 @@ __all__ = [
     "SessionStore",
     "get_manager",
     "list_sessions",
+    "login",
     "reset_manager",
     "revoke_user",
     "revoke_user_except",

@@ -74,6 +74,9 @@ class State:
     store_is_shared: bool = False
     idle_timeout: float = 0.0
     absolute_timeout: float = 0.0
+    #: The two DBSC endpoints' paths (empty when device-bound sessions are off): the
+    #: middleware does not begin the session there.
+    dbsc_paths: frozenset[str] = frozenset()
 
 
 _lock = threading.Lock()
@@ -171,7 +174,14 @@ def build_state(options: Optional[Mapping[str, Any]] = None) -> State:
         store_is_shared=manager.store_is_shared,
         idle_timeout=manager.idle_timeout,
         absolute_timeout=manager.absolute_timeout,
+        dbsc_paths=_dbsc_paths(manager.dbsc_path_prefix),
     )
+
+
+def _dbsc_paths(prefix: Optional[str]) -> frozenset[str]:
+    if prefix is None:
+        return frozenset()
+    return frozenset({f"{prefix}/register", f"{prefix}/refresh"})
 
 
 def get_state() -> State:

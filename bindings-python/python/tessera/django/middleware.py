@@ -85,6 +85,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
         https = request.is_secure()
         user_agent = meta.get("HTTP_USER_AGENT")
         state = get_state()
+        if state.dbsc_paths and request.path in state.dbsc_paths:
+            # A DBSC endpoint: the browser's machinery, not the user's activity. Its view reads
+            # the session without touching or rotating it, which a begin here would do. The
+            # session stays unbegun (and so untouched) unless something uses it.
+            request.session = self.TesseraStore(None, https=https, user_agent=user_agent)
+            return None
         try:
             # One call into the binding: the request and what is read from it right after begin.
             req, data, token, user, reason, csrf, forked = state.manager.open(

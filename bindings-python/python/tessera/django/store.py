@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, Literal, NamedTuple, Optional, Union
@@ -49,7 +50,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signing import JSONSerializer
 from django.utils import timezone
 
-from tessera._native import Request, SessionRejected, TesseraError
+from tessera._native import InvalidArgument, Request, SessionRejected, TesseraError
 from tessera.deployment import check_request
 from tessera.django.conf import get_manager, get_state
 from tessera.django.users import user_key
@@ -133,6 +134,8 @@ class SessionStore(SessionBase):
     _sent: tuple[Headers, ...] = ()
     # The user django.contrib.auth.login() signed in during this request.
     _login: Optional[str] = None
+    # How strongly that user authenticated, (level, amr), from tessera.django.login().
+    _authn: Optional[tuple[Optional[int], Optional[list[str]]]] = None
     _expiry_changed: bool = False
     # delete() ended this session without flush(): its data must not be saved anywhere.
     _deleted: bool = False
@@ -265,6 +268,8 @@ class SessionStore(SessionBase):
         user = _user_of(data)
         if self._login is not None and user == self._login:
             outcome["login"] = user
+            if self._authn is not None:
+                outcome["level"], outcome["amr"] = self._authn
         else:
             outcome["user_known"] = True
             outcome["user"] = user
@@ -281,6 +286,7 @@ class SessionStore(SessionBase):
             self._request = None
             self._begun = None
             self._login = None
+            self._authn = None
             self._expiry_changed = False
         self._sent = (*self._sent, headers)
         if session_cookie:  # set (a new token) or cleared (None): the session key follows it
@@ -350,6 +356,76 @@ class SessionStore(SessionBase):
                 "use request.session.verify_csrf(token) otherwise"
             )
         return self._csrf
+
+    # -- device binding and step-up -------------------------------------------------------
+
+    @property
+    def reason(self) -> Optional[str]:
+        """Why the request's session cookie gave no session (``"binding_missing"`` for a
+        device-bound session whose bound cookie the request lacks), or None."""
+        req = self._request
+        return req.reason if req is not None else None
+
+    @property
+    def binding(self) -> Optional[str]:
+        """How this request proved the session's device (DBSC): ``"unbound"``, ``"pending"``
+        (bound seconds ago) or ``"fresh"``; None without a session."""
+        if self.session_key is None and self._request is None:
+            return None
+        return self._req().binding
+
+    @property
+    def authenticated_at(self) -> Optional[float]:
+        """When the user last signed in or re-authenticated (seconds since the epoch)."""
+        if self.session_key is None:
+            return None
+        return self._req().authenticated_at
+
+    @property
+    def auth_level(self) -> Optional[int]:
+        """How strongly (the level given at sign-in), or None when anonymous."""
+        if self.session_key is None:
+            return None
+        return self._req().auth_level
+
+    @property
+    def amr(self) -> list[str]:
+        """The authentication methods given at sign-in (RFC 8176 ``amr``)."""
+        if self.session_key is None:
+            return []
+        return self._req().amr
+
+    def require_recent(self, max_age: Union[int, float, timedelta], level: int = 1) -> str:
+        """``"allowed"``, ``"anonymous"``, ``"stale"`` (authenticated ``max_age`` seconds ago
+        or longer) or ``"level"`` (authenticated below ``level``). Nothing is written."""
+        if self.session_key is None:
+            return "anonymous"
+        return self._req().require_recent(max_age, level)
+
+    def offer_binding(self) -> bool:
+        """Offer this signed-in, unbound session a device binding on this response (sign-ins
+        offer one by themselves). Returns whether an offer was made."""
+        if self.session_key is None:
+            return False
+        req = self._req()
+        self._begun = None  # the request changes
+        return req.offer_binding()
+
+    def reauthenticate(
+        self, *, level: Optional[int] = None, amr: Optional[Iterable[str]] = None
+    ) -> None:
+        """The signed-in user proved who they are again (a password prompt, a second factor):
+        a new token now (the old one dead at once, as ``cycle_key()``), this authentication
+        recorded as of now; user, data and device binding kept. Raises ``InvalidArgument``
+        without a signed-in session, ``UpdateError`` if the session ended meanwhile."""
+        if self.session_key is None:
+            raise InvalidArgument("re-authentication needs a signed-in session")
+        req = self._req()
+        self._begun = None  # the request changes
+        if not req.reauthenticate(level=level, amr=None if amr is None else list(amr)):
+            raise UpdateError("the session ended while this request was using it")
+        self._session_key = req.token
+        self.modified = True
 
     def csrf_token(self) -> str:
         """A fresh masked CSRF token of this session, for a form or a header."""

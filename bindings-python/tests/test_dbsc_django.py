@@ -1,0 +1,89 @@
+"""Device-bound sessions and step-up in Django over real HTTP (tests/dbsc_cases.py), with
+tessera.django.middleware, on the memory store and on a private redis-server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.db import connections
+from django.test import override_settings
+from django.test.testcases import QuietWSGIRequestHandler
+from tessera import Event, ManualClock
+from tessera.django import get_manager
+
+from tests.conftest_django import *  # noqa: F403
+from tests.dbsc_cases import *  # noqa: F403 - the shared cases
+from tests.dbsc_cases import Site
+from tests.redis_server import RedisServer
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+class _Server:
+    """Django's threaded WSGI server on 127.0.0.1:0, sharing the test database's in-memory
+    connection with its request threads (as LiveServerTestCase does)."""
+
+    def __init__(self) -> None:
+        shared = {
+            c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()
+        }
+        for conn in shared.values():
+            conn.inc_thread_sharing()
+        self.shared = shared
+        self.httpd = ThreadedWSGIServer(
+            ("127.0.0.1", 0),
+            QuietWSGIRequestHandler,
+            allow_reuse_address=False,
+            connections_override=shared,
+        )
+        self.httpd.set_app(WSGIHandler())
+        self.port: int = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+        for conn in self.shared.values():
+            conn.dec_thread_sharing()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def site(request: pytest.FixtureRequest, django_env: None) -> Iterator[Site]:
+    options: dict[str, Any] = {"sweep_interval": None, "rotation_interval": None, "dbsc": True}
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        options["store"] = redis.url(f"dbscdjango{os.getpid()}-{next(_prefixes)}")
+    clock = ManualClock()
+    with override_settings(
+        TESSERA={"clock": clock, **options},
+        ROOT_URLCONF="tests.django_project.dbsc",
+        MIDDLEWARE=list(settings.TESSERA_MIDDLEWARE),
+        SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+        LOGIN_URL="/login",
+        TESSERA_REAUTHENTICATE_URL="/reauth",
+    ):
+        manager = get_manager()
+        events: list[Event] = []
+        manager.add_listener(events.append)
+        server = _Server()
+        try:
+            yield Site(f"http://127.0.0.1:{server.port}", manager, clock, events)
+        finally:
+            server.stop()

@@ -1,0 +1,66 @@
+"""Device-bound sessions and step-up in Flask over real HTTP (tests/dbsc_cases.py), on the
+memory store and on a private redis-server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from tessera import Event, ManualClock, SessionManager
+from werkzeug.serving import make_server
+
+from tests.dbsc_cases import *  # noqa: F403 - the shared cases
+from tests.dbsc_cases import Site
+from tests.http_apps.dbsc_flask_app import create_app
+from tests.redis_server import RedisServer
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        store = redis.url(f"dbscflask{os.getpid()}-{next(_prefixes)}")
+    else:
+        store = "memory://"
+    clock = ManualClock()
+    manager = SessionManager(
+        clock=clock, sweep_interval=None, rotation_interval=None, dbsc=True, store=store
+    )
+    events: list[Event] = []
+    manager.add_listener(events.append)
+    server = make_server("127.0.0.1", 0, create_app(manager), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", manager, clock, events)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_the_blueprint_is_registered_only_with_dbsc_on() -> None:
+    from tessera.flask import DBSC_BLUEPRINT
+
+    on = create_app(SessionManager(sweep_interval=None, dbsc=True, dbsc_path_prefix="/dbsc"))
+    rules = {
+        r.rule: r.methods
+        for r in on.url_map.iter_rules()
+        if r.endpoint.startswith(DBSC_BLUEPRINT)
+    }
+    assert set(rules) == {"/dbsc/register", "/dbsc/refresh"}
+    assert all("POST" in (m or ()) for m in rules.values())
+    off = create_app(SessionManager(sweep_interval=None))
+    assert DBSC_BLUEPRINT not in off.blueprints
