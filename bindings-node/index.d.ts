@@ -228,7 +228,7 @@ export interface RequireBoundOptions {
 /**
  * Only a signed-in session proved by this device (device-bound sessions) passes. Anonymous
  * (also `binding_missing`): the login flow, 401 `{"error":"login_required","reason":…}`;
- * signed in but not bound: the same with `{"error":"bound_session_required","reason":"unbound"}`.
+ * signed in but not bound: the same with `{"error":"binding_required","reason":"unbound"}`.
  */
 export declare function requireBound (options?: RequireBoundOptions): Middleware
 

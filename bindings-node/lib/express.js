@@ -1141,7 +1141,7 @@ function guardOptions (options, what) {
  * `binding_missing` one included — gets the login flow: a redirect to `loginUrl` (with `next=`)
  * for pages, 401 `{"error":"login_required","reason":…}` for JSON (or without a `loginUrl`).
  * A signed-in session that is not device-bound gets the same, with error
- * `bound_session_required` and reason `unbound`.
+ * `binding_required` and reason `unbound`.
  */
 function requireBound (options = {}) {
   const loginUrl = guardUrl(guardOptions(options, 'requireBound').loginUrl, 'requireBound({ loginUrl })')
@@ -1150,7 +1150,7 @@ function requireBound (options = {}) {
     if (!state) return next(new Error('requireBound() needs the expressSession() middleware first'))
     if (state.user === null) return refuse(req, res, loginUrl, 'login_required', state.reason ?? 'anonymous')
     if (state.binding !== 'fresh' && state.binding !== 'pending') {
-      return refuse(req, res, loginUrl, 'bound_session_required', 'unbound')
+      return refuse(req, res, loginUrl, 'binding_required', 'unbound')
     }
     next()
   }
