@@ -14,7 +14,7 @@ const {
   SessionManager, ManualClock, expressSession, csrfProtection, requireBound, requireRecent, TesseraStore
 } = require('..')
 const dbsc = require('./dbsc-client.js')
-const { serve } = require('./helpers.js')
+const { serve, Gates } = require('./helpers.js')
 const { redisSkipReason, startRedis } = require('./redis-server.js')
 
 const { DbscBrowser, proof, generate } = dbsc
@@ -25,7 +25,7 @@ const HTTPS = { 'X-Forwarded-Proto': 'https' }
 const MIN = 60 * 1000
 
 /** The app the cases drive: sign-in, pages behind the guards, step-up. */
-function makeApp (manager, sync) {
+function makeApp (manager, sync, gates) {
   const app = express()
   app.set('trust proxy', true) // X-Forwarded-Proto: https marks a request as HTTPS
   app.use(expressSession({ manager, sync }))
@@ -55,6 +55,12 @@ function makeApp (manager, sync) {
     res.json({ ok: true })
   })
   app.get('/offer', async (req, res) => res.json({ made: await req.session.offerBinding() }))
+  // A write held between begin and finish until the test releases it (S8).
+  app.get('/slow-write', async (req, res) => {
+    req.session.k = req.query.v
+    await gates.reach('slow-write')
+    res.json({ ok: true })
+  })
   app.get('/bound', requireBound({ loginUrl: '/login' }), (req, res) => res.json({ ok: true, binding: req.session.binding }))
   app.get('/sensitive', requireRecent({ maxAgeMs: 5 * MIN, reauthUrl: '/reauth', loginUrl: '/login' }), (req, res) => res.json({ ok: true }))
   app.get('/mfa', requireRecent({ maxAgeMs: 5 * MIN, minLevel: 2, reauthUrl: '/reauth' }), (req, res) => res.json({ ok: true }))
@@ -71,10 +77,12 @@ async function site (options, sync) {
   const manager = new SessionManager({ clock, sweepIntervalMs: null, dbsc: true, ...options })
   const events = []
   manager.onEvent((e) => events.push(e))
-  const srv = await serve(makeApp(manager, sync))
+  const gates = new Gates()
+  const srv = await serve(makeApp(manager, sync, gates))
   const port = new URL(srv.url).port
   return {
     manager,
+    gates,
     clock,
     events,
     url: srv.url,
@@ -510,6 +518,47 @@ function defineDbsc (name, { sync, extra = () => ({}) }) {
         assert.deepEqual([twice.json().user, twice.json().reason], [null, 'binding_missing'])
         assert.deepEqual(twice.setCookies, [])
         assert.deepEqual(s.take('binding_missing').map((e) => e.detail), ['mismatch', 'ambiguous'])
+      })
+
+      it('S5: the stolen long-lived cookie after the rotation interval → no rotation, no Set-Cookie; the owner rotates', async () => {
+        const u = user('s5')
+        const owner = await registered(s, 'ES256', u)
+        const thief = owner.steal(T)
+        s.clock.advance(16 * MIN)
+        const r = await thief.get('/account')
+        assert.deepEqual([r.json().user, r.setCookies], [null, []])
+        assert.equal((await owner.refresh()).at(-1).status, 200)
+        const before = owner.jar.cookies.get(T)
+        const mine = await owner.get('/account')
+        assert.equal(mine.json().user, u)
+        assert.notEqual(owner.jar.cookies.get(T), before, 'the owner\'s request rotates the token')
+      })
+
+      it('S7: after logout the old bound cookie belongs to no binding: a new anonymous session ignores it', async () => {
+        const b = await registered(s)
+        const bound = b.jar.cookies.get(B)
+        const csrf = (await b.get('/csrf')).json().csrf
+        await b.post('/logout', { headers: { 'X-CSRF-Token': csrf } })
+        await b.get('/write?v=after')
+        b.jar.cookies.set(B, bound)
+        const seen = await me(b)
+        assert.deepEqual([seen.user, seen.binding, seen.reason, seen.k], [null, 'unbound', null, 'after'])
+      })
+
+      it('S8: a data write racing a refresh: both persist', async () => {
+        const u = user('s8')
+        const b = await registered(s, 'ES256', u)
+        s.clock.advance(8 * MIN)
+        const writing = b.get('/slow-write?v=raced')
+        await s.gates.arrived('slow-write')
+        const seen = await b.refresh()
+        assert.equal(seen.at(-1).status, 200)
+        s.gates.release('slow-write')
+        assert.equal((await writing).status, 200)
+        s.clock.advance(3 * MIN) // past the first bound cookie's lifetime: only the refreshed one works
+        const after = await me(b)
+        assert.deepEqual([after.user, after.binding, after.k], [u, 'fresh', 'raced'])
+        s.gates.gates.delete('slow-write')
       })
 
       it('S6: revoke while bound → anonymous, the session cookie and the bound cookie cleared', async () => {
