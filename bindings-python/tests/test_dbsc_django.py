@@ -87,3 +87,25 @@ def site(request: pytest.FixtureRequest, django_env: None) -> Iterator[Site]:
             yield Site(f"http://127.0.0.1:{server.port}", manager, clock, events)
         finally:
             server.stop()
+
+
+def _tessera_check_ids() -> set[str]:
+    from django.core import checks
+
+    return {m.id or "" for m in checks.run_checks(tags=["tessera"])}
+
+
+def test_dbsc_without_tesseras_middleware_is_a_check_error(django_env: None) -> None:
+    with override_settings(TESSERA={"dbsc": True, "sweep_interval": None}):
+        assert "tessera.E002" in _tessera_check_ids()
+        with override_settings(MIDDLEWARE=list(settings.TESSERA_MIDDLEWARE)):
+            assert "tessera.E002" not in _tessera_check_ids()
+    assert "tessera.E002" not in _tessera_check_ids()
+
+
+def test_dbsc_urls_match_the_default_prefix(django_env: None) -> None:
+    from django.urls import reverse
+
+    with override_settings(ROOT_URLCONF="tests.django_project.dbsc"):
+        assert reverse("tessera_dbsc:register") == "/_tessera/dbsc/register"
+        assert reverse("tessera_dbsc:refresh") == "/_tessera/dbsc/refresh"

@@ -82,11 +82,14 @@ __all__ = [
     "check_csrf",
     "csrf_protect",
     "csrf_token",
+    "current_session",
     "dbsc_blueprint",
     "login",
     "login_user",
     "logout",
     "manager",
+    "offer_binding",
+    "reauthenticate",
     "regenerate",
     "require_bound",
     "require_recent",
@@ -596,6 +599,25 @@ def login_user(
 
     _session()._authn = (level, None if amr is None else list(amr))
     return bool(flask_login_user(user, *args, **kwargs))
+
+
+def current_session() -> TesseraSession:
+    """``flask.session`` typed as what it is (``session.binding``, ``.auth_level`` …); raises
+    ``RuntimeError`` if the app's session is not Tessera's."""
+    return _session()
+
+
+def reauthenticate(*, level: Optional[int] = None, amr: Optional[Iterable[str]] = None) -> None:
+    """The signed-in user proved who they are again (step-up): when the response is sent, a
+    new token (the old one dead at once) and this authentication recorded as of now; user, data
+    and device binding kept. See :meth:`TesseraSession.reauthenticate`."""
+    _session().reauthenticate(level=level, amr=amr)
+
+
+def offer_binding() -> bool:
+    """Offer the signed-in, unbound session a device binding on this response (sign-ins offer
+    one by themselves); returns whether an offer was made."""
+    return _session().offer_binding()
 
 
 def logout() -> None:

@@ -11,6 +11,10 @@ id                      fires when
                         each worker process keeps for itself
 ``tessera.E001``        ``SESSION_ENGINE`` is ``"tessera.django"`` and ``TESSERA`` (with the
                         ``SESSION_COOKIE_*`` settings) is not a valid manager configuration
+``tessera.E002``        ``TESSERA["dbsc"]`` is on without
+                        ``tessera.django.middleware.SessionMiddleware`` in ``MIDDLEWARE``:
+                        Django's own middleware does not hand the bound cookie over, so every
+                        device-bound session would be refused
 ======================  ==================================================================
 """
 
@@ -30,6 +34,7 @@ from tessera.django.conf import ENGINE, build_state, manager_options
 __all__ = [
     "TAG",
     "check_cookie_settings",
+    "check_dbsc_middleware",
     "check_shared_store",
     "check_tessera_options",
     "register",
@@ -120,8 +125,34 @@ def check_shared_store(
     ]
 
 
+def check_dbsc_middleware(
+    app_configs: Optional[Sequence[AppConfig]] = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Device-bound sessions need the whole request's Cookie header: Tessera's middleware."""
+    if settings.SESSION_ENGINE != ENGINE:
+        return []
+    try:
+        dbsc = bool(manager_options().get("dbsc"))
+    except ImproperlyConfigured:
+        return []  # tessera.E001 reports it
+    if not dbsc or "tessera.django.middleware.SessionMiddleware" in settings.MIDDLEWARE:
+        return []
+    return [
+        checks.Error(
+            "TESSERA['dbsc'] is on but MIDDLEWARE has no "
+            "tessera.django.middleware.SessionMiddleware: Django's own SessionMiddleware "
+            "hands the session key alone to the engine, without the bound cookie, so every "
+            "device-bound session would be refused.",
+            hint="Replace django.contrib.sessions.middleware.SessionMiddleware with "
+            "tessera.django.middleware.SessionMiddleware.",
+            id="tessera.E002",
+        )
+    ]
+
+
 def register() -> None:
     """Register the checks (idempotent)."""
     checks.register(check_cookie_settings, checks.Tags.security, TAG)
     checks.register(check_tessera_options, TAG)
+    checks.register(check_dbsc_middleware, TAG)
     checks.register(check_shared_store, checks.Tags.security, TAG, deploy=True)
