@@ -64,3 +64,24 @@ def test_the_blueprint_is_registered_only_with_dbsc_on() -> None:
     assert all("POST" in (m or ()) for m in rules.values())
     off = create_app(SessionManager(sweep_interval=None))
     assert DBSC_BLUEPRINT not in off.blueprints
+
+
+def test_flask_login_confirm_login_is_a_reauthentication_that_keeps_the_binding(
+    site: Site,
+) -> None:
+    from tests import dbsc_client as dc
+    from tests.dbsc_cases import BOUND, COOKIE, JSON, cleared
+
+    b, key = site.bound_browser()
+    site.clock.advance(301)
+    assert b.get("/sensitive", headers=JSON).json()["reason"] == "stale"
+    old = b.jar.cookies[COOKIE]
+    r = b.post("/confirm")
+    assert r.status == 200 and not cleared(r, BOUND)
+    assert b.jar.cookies[COOKIE] != old
+    assert site.take("reauthenticated") == [None]
+    assert b.get("/sensitive", headers=JSON).status == 200
+    assert site.account(b)["binding"] == "fresh"
+    site.secrets.add(old)
+    assert site.account(site.browser(jar=dc.CookieJar({COOKIE: old})))["user"] is None
+    assert site.listed(key)[0].bound

@@ -717,11 +717,18 @@ def _on_logout(sender: object, user: Any = None, **_: object) -> None:
 
 
 def _on_login_confirmed(sender: object, **_: object) -> None:
-    # confirm_login(): the user re-authenticated (a stale session made fresh again), which is a
-    # login for Tessera too: a new token (ASVS 5.0 7.2.4).
+    # confirm_login(): the signed-in user re-authenticated (a stale session made fresh again):
+    # a Tessera re-authentication — a new token with no grace (ASVS 5.0 7.2.4), the time
+    # recorded for require_recent, the device binding kept. A level/amr the app gave with
+    # tessera.flask.reauthenticate() in the same request stands.
     session = _tessera_session()
     user = dict.get(session, "_user_id") if session is not None else None
-    if session is not None and user is not None:
+    if session is None or user is None:
+        return
+    if session.user == str(user) and session._auth is None:
+        if session._reauth is None:
+            session._reauth = (None, None)
+    else:
         session._sign_in(str(user))
 
 

@@ -108,6 +108,11 @@ def create_app(manager: SessionManager) -> Flask:
         _current().reauthenticate(level=_level(request.form), amr=_amr(request.form))
         return jsonify(ok=True)
 
+    @app.post("/confirm")
+    def confirm() -> Any:
+        flask_login.confirm_login()  # after the app checked the password again
+        return jsonify(ok=True)
+
     @app.post("/offer")
     def offer() -> Any:
         return jsonify(offered=_current().offer_binding())
