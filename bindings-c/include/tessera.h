@@ -452,7 +452,7 @@ typedef struct tessera_dbsc_head {
     /**
      * This site's origin as the server resolves it, `scheme://host[:port]` (for the session
      * config's `scope.origin`; the `dbsc_origin` option wins when set). NULL without that
-     * option is `INVALID_CONFIG` when a config is to be sent.
+     * option is `INVALID_CONFIG`, before anything is read or written.
      */
     const char *origin;
     /**
@@ -1080,8 +1080,8 @@ enum tessera_status tessera_manager_revoke_all(const struct tessera_manager *man
  * `[{"id": "<64 hex>", "created_at": ms, "last_seen": ms, "expires_at": ms,
  * "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool, "authenticated":
  * {"at": ms, "level": n, "amr": [...]} or null, "bound": bool, "bound_at": ms or null,
- * "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`amr` is left out when
- * empty; `bound` and the thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
+ * "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`bound` and the
+ * thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
  * Release it with `tessera_string_free`.
  *
  * # Safety

@@ -35,7 +35,7 @@ pub struct tessera_dbsc_head {
     pub method: *const c_char,
     /// This site's origin as the server resolves it, `scheme://host[:port]` (for the session
     /// config's `scope.origin`; the `dbsc_origin` option wins when set). NULL without that
-    /// option is `INVALID_CONFIG` when a config is to be sent.
+    /// option is `INVALID_CONFIG`, before anything is read or written.
     pub origin: *const c_char,
     /// The `Sec-Secure-Session-Id` header (refresh).
     pub session_id: *const c_char,
@@ -149,6 +149,21 @@ unsafe fn serve(
             opt_header(head.proof),
         )
     };
+    // The core checks the origin only when it writes the config, after the binding changed in
+    // the store: a registration would bind a session whose browser never gets its cookie. So
+    // the missing origin is refused here, before anything happens.
+    let origin_option = m
+        .core
+        .config()
+        .dbsc
+        .as_ref()
+        .and_then(|d| d.origin.as_ref());
+    if origin.is_none() && origin_option.is_none() && m.core.config().dbsc.is_some() {
+        return Err(Failure::invalid_config(
+            "no origin: set head->origin (scheme://host[:port] of the request) or the \
+             dbsc_origin option",
+        ));
+    }
     let core_head = DbscHead {
         cookie_header: cookie.as_deref(),
         https: head.https,

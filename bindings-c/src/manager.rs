@@ -458,8 +458,8 @@ pub unsafe extern "C" fn tessera_manager_revoke_all(
 /// `[{"id": "<64 hex>", "created_at": ms, "last_seen": ms, "expires_at": ms,
 /// "absolute_deadline": ms, "user_agent": "..." or null, "secure": bool, "authenticated":
 /// {"at": ms, "level": n, "amr": [...]} or null, "bound": bool, "bound_at": ms or null,
-/// "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`amr` is left out when
-/// empty; `bound` and the thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
+/// "key_thumbprint": "<RFC 7638 thumbprint, base64url>" or null}, ...]` (`bound` and the
+/// thumbprint show a device-bound session, docs/dbsc.md). Never tokens.
 /// Release it with `tessera_string_free`.
 ///
 /// # Safety
@@ -493,7 +493,11 @@ pub unsafe extern "C" fn tessera_manager_list_user(
                     "absolute_deadline": info.absolute_deadline,
                     "user_agent": info.user_agent,
                     "secure": info.secure,
-                    "authenticated": info.authenticated,
+                    "authenticated": info.authenticated.as_ref().map(|a| json!({
+                        "at": a.at,
+                        "level": a.level,
+                        "amr": a.amr,
+                    })),
                     "bound": info.bound_at.is_some(),
                     "bound_at": info.bound_at,
                     "key_thumbprint": info.key_thumbprint,

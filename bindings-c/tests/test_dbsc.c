@@ -203,6 +203,21 @@ static void test_endpoints_without_a_key(void) {
     /* Device-bound sessions off: a configuration error, not an answer. */
     CHECK_STATUS(tessera_dbsc_register(off, &head, &untouched), TESSERA_STATUS_INVALID_CONFIG);
     CHECK(untouched == (tessera_endpoint_response *)0x1);
+    /* No origin, and no dbsc_origin option: refused before anything is read or written (the
+     * core would find out only after binding the session). With the option, NULL is fine. */
+    head.origin = NULL;
+    CHECK_STATUS(tessera_dbsc_register(m, &head, &untouched), TESSERA_STATUS_INVALID_CONFIG);
+    CHECK_STATUS(tessera_dbsc_refresh(m, &head, &untouched), TESSERA_STATUS_INVALID_CONFIG);
+    CHECK(untouched == (tessera_endpoint_response *)0x1);
+    tessera_manager *pinned = NULL;
+    CHECK_OK(tessera_manager_new("{\"sweep_interval_ms\": null, \"dbsc\": true, "
+                                 "\"dbsc_origin\": \"https://app.example\"}",
+                                 clock, &pinned));
+    CHECK_OK(tessera_dbsc_refresh(pinned, &head, &resp));
+    CHECK(endpoint_status(resp) == 400); /* no Sec-Secure-Session-Id */
+    tessera_endpoint_response_free(resp);
+    tessera_manager_free(pinned);
+    head.origin = "https://app.example";
 
     /* R14: over plain HTTP, 400. */
     head.https = false;

@@ -24,12 +24,10 @@ shutdown and the log check); exits non-zero on any failure.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import traceback
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Optional
 
