@@ -12,8 +12,9 @@ with ``POST /__reset`` (a fresh manager with ``dbsc`` on, a fresh manual clock a
 
 Cases: the positive path with ES256 and RS256; registration R1-R14; refresh F1-F12; stolen
 cookies S1 (the long-lived cookie alone), S2 (both cookies; refused once the bound cookie's
-lifetime passes while the owner refreshes and goes on), S3, S4, S6 (revoked while bound), S9
-(enforcement grace); step-up (allowed -> stale after max_age -> re-authenticate -> allowed,
+lifetime passes while the owner refreshes and goes on), S3, S4, S5 (no rotation for a thief),
+S6 (revoked while bound), S7 (an old bound cookie belongs to no binding), S8 (a data write racing
+a refresh, held at the server's gate), S9 (enforcement grace); step-up (allowed -> stale after max_age -> re-authenticate -> allowed,
 level 1 against a required 2, the re-authentication form, the guard's redirect and 401 JSON).
 Finally no token, bound cookie, challenge or proof the run saw appears in the server's log.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -477,6 +479,56 @@ def stolen(run: Run) -> None:
     eq(r.status, 401, "S4 status")
     eq(kinds(run.events(), "binding_missing"), ["ambiguous"], "S4 event")
 
+    # S5: the stolen long-lived cookie after the rotation interval: no rotation, no Set-Cookie;
+    # the owner's token stays good (its own next request rotates it).
+    owner = bound_browser(run, "stolen-s5", rotation_interval_ms=60_000)
+    thief = owner.steal(COOKIE)
+    run.advance(61_000)
+    r = run.account(thief)
+    eq((r.status, r.set_cookies), (401, []), "S5 no rotation for the thief")
+    token = owner.jar.cookies[COOKIE]
+    r = run.account(owner)
+    eq(r.status, 200, "S5 the owner's token still works")
+    check(sets(r, COOKIE) and owner.jar.cookies[COOKIE] != token, "S5 the owner rotates")
+    run.remember(owner)
+
+    # S7: after logout the old bound cookie belongs to no binding: a new anonymous session
+    # ignores it.
+    owner = bound_browser(run, "stolen-s7")
+    old_bound = owner.jar.cookies[BOUND]
+    eq(owner.post("/logout", json_body={}).status, 200, "S7 logout")
+    r = owner.post("/set", json_body={"key": "k", "value": 1})
+    eq(r.status, 200, "S7 a new anonymous session")
+    owner.jar.cookies[BOUND] = old_bound
+    r = owner.get("/read", headers=JSON)
+    eq((r.status, r.json()), (200, {"user": None, "data": {"k": 1}}), "S7 the bound cookie ignored")
+    check("binding_missing" not in [e["kind"] for e in run.events()], "S7 no binding_missing")
+
+    # S8: a data write racing a refresh: both persist (the write is held between the app and
+    # finish while the refresh runs, then let go).
+    owner = bound_browser(run, "stolen-s8")
+    held: list[Any] = []
+
+    def write() -> None:
+        try:
+            held.append(owner.steal().post("/set", json_body={"key": "k", "value": "v"},
+                                           headers={"X-Tessera-Test-Hold": "w"}))
+        except Exception as e:  # reported below
+            held.append(e)
+
+    t = threading.Thread(target=write)
+    t.start()
+    run.server.control("/__held", {"name": "w"})
+    run.advance(9 * 60_000)
+    eq([x.status for x in owner.refresh()], [403, 200], "S8 the refresh")
+    run.server.control("/__release", {"name": "w"})
+    t.join()
+    check(len(held) == 1 and getattr(held[0], "status", None) == 200, f"S8 the write {held}")
+    r = owner.get("/read", headers=JSON)
+    eq(r.json().get("data"), {"k": "v"}, "S8 the data written")
+    eq(run.account(owner).json()["binding"], "fresh", "S8 the new bound cookie works")
+    run.remember(owner)
+
     # S6: revoked while bound: anonymous, both cookies cleared.
     owner = bound_browser(run, "stolen-s6")
     sid = run.sessions("alice")[0]["id"]
@@ -603,7 +655,7 @@ CASES: list[tuple[str, Callable[[Run], None]]] = [
     ("positive path RS256", lambda run: positive(run, "RS256")),
     ("registration R1-R14", registration_refusals),
     ("refresh F1-F12", refresh_refusals),
-    ("stolen cookies S1 S2 S3 S4 S6 S9, unbind, offer", stolen),
+    ("stolen cookies S1-S9, unbind, offer", stolen),
     ("step-up", step_up),
 ]
 
