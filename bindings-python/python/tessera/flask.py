@@ -96,7 +96,8 @@ __all__ = [
     "set_expiry",
 ]
 
-#: The name of the blueprint of the two DBSC endpoints (``csrf.exempt`` it with Flask-WTF).
+#: The name of the blueprint of the two DBSC endpoints (with Flask-WTF:
+#: ``csrf.exempt(app.blueprints[DBSC_BLUEPRINT])``).
 DBSC_BLUEPRINT = "tessera_dbsc"
 _DBSC_ENDPOINTS = frozenset({f"{DBSC_BLUEPRINT}.register", f"{DBSC_BLUEPRINT}.refresh"})
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -800,11 +801,19 @@ def _dbsc_call(which: str) -> WerkzeugResponse:
 def dbsc_blueprint() -> Blueprint:
     """The blueprint of the two DBSC endpoints (``POST /register``, ``POST /refresh``), which
     :meth:`TesseraSessionInterface.init_app` registers at ``dbsc_path_prefix`` when the manager
-    has ``dbsc=True``. With Flask-WTF, exempt it: ``csrf.exempt(DBSC_BLUEPRINT)`` (Chrome sends
-    no CSRF token; the single-use challenge is the anti-forgery token)."""
+    has ``dbsc=True``. With Flask-WTF, exempt it after ``init_app``:
+    ``csrf.exempt(app.blueprints[DBSC_BLUEPRINT])`` (Chrome sends no CSRF token; the single-use
+    challenge is the anti-forgery token)."""
     bp = Blueprint(DBSC_BLUEPRINT, __name__)
-    bp.add_url_rule("/register", "register", lambda: _dbsc_call("register"), methods=["POST"])
-    bp.add_url_rule("/refresh", "refresh", lambda: _dbsc_call("refresh"), methods=["POST"])
+
+    def register() -> WerkzeugResponse:
+        return _dbsc_call("register")
+
+    def refresh() -> WerkzeugResponse:
+        return _dbsc_call("refresh")
+
+    bp.add_url_rule("/register", "register", register, methods=["POST"])
+    bp.add_url_rule("/refresh", "refresh", refresh, methods=["POST"])
     return bp
 
 
