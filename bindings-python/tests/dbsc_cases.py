@@ -1,7 +1,7 @@
 """Device-bound sessions (DBSC) and step-up through a framework's real request cycle, over real
 HTTP, with the scripted DBSC browser (docs/dbsc.md Part 3): one set of cases that
 test_dbsc_flask.py and test_dbsc_django.py run against their app (tests/http_apps/
-dbsc_flask_app.py, tests/django_project/dbsc.py), each on the memory store and on Redis.
+dbsc_flask_app.py, tests/django_project/dbsc.py), each on the memory store, Redis and SQLite.
 
 Each module provides a ``site`` fixture: a server on 127.0.0.1:0 in this process whose manager
 runs on a manual clock the test moves. Requests are HTTPS the way a proxy says so

@@ -1,5 +1,5 @@
 """Device-bound sessions and step-up in Django over real HTTP (tests/dbsc_cases.py), with
-tessera.django.middleware, on the memory store and on a private redis-server."""
+tessera.django.middleware, on the memory store, on a private redis-server and on SQLite."""
 
 from __future__ import annotations
 
@@ -64,12 +64,14 @@ class _Server:
             conn.dec_thread_sharing()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "sqlite"])
 def site(request: pytest.FixtureRequest, django_env: None) -> Iterator[Site]:
     options: dict[str, Any] = {"sweep_interval": None, "rotation_interval": None, "dbsc": True}
     if request.param == "redis":
         redis: RedisServer = request.getfixturevalue("redis_server")
         options["store"] = redis.url(f"dbscdjango{os.getpid()}-{next(_prefixes)}")
+    elif request.param == "sqlite":
+        options["store"] = request.getfixturevalue("sqlite_url")
     clock = ManualClock()
     with override_settings(
         TESSERA={"clock": clock, **options},

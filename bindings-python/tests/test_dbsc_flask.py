@@ -1,5 +1,5 @@
 """Device-bound sessions and step-up in Flask over real HTTP (tests/dbsc_cases.py), on the
-memory store and on a private redis-server."""
+memory store, on a private redis-server and on SQLite."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "sqlite"])
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     if request.param == "redis":
         redis: RedisServer = request.getfixturevalue("redis_server")
         store = redis.url(f"dbscflask{os.getpid()}-{next(_prefixes)}")
+    elif request.param == "sqlite":
+        store = request.getfixturevalue("sqlite_url")
     else:
         store = "memory://"
     clock = ManualClock()
