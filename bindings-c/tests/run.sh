@@ -458,12 +458,12 @@ fi
 verbose_tokens=$out/logs/verbose-tokens.txt
 rm -f "$verbose_tokens"
 verbose_ok=1
-for t in test_api test_hostile "conformance $conformance_dir"; do
+for t in test_api test_hostile test_dbsc "conformance $conformance_dir"; do
   # shellcheck disable=SC2086 # the program and its argument
   TESSERA_TEST_VERBOSE=1 TESSERA_TEST_TOKENS_FILE=$verbose_tokens "$out/bin/"$t \
     >"$out/logs/verbose-${t%% *}.log" 2>&1 || verbose_ok=0
 done
-verbose_logs=("$out"/logs/verbose-{test_api,test_hostile,conformance}.log)
+verbose_logs=("$out"/logs/verbose-{test_api,test_hostile,test_dbsc,conformance}.log)
 events=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera event\] ')
 errors=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera\] .* last error: ')
 tokens=$(grep -cE '^[A-Za-z0-9_-]{43}$' "$verbose_tokens" 2>/dev/null)
