@@ -6,6 +6,8 @@
 //! change the app asks [`Authenticated::freshness`] whether that proof is recent and strong
 //! enough, and sends the user through re-authentication if not.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
@@ -24,10 +26,13 @@ pub const MAX_AMR_LEN: usize = 32;
 /// assert_eq!(mfa.level(), 2);
 /// assert!(Authn::new(1, ["not a token"]).is_err());
 /// ```
+///
+/// Kept with the session record as is (one byte and a pointer that is null without `amr`), so
+/// reading it on every request costs no memory access of its own.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Authn {
     level: u8,
-    amr: Vec<String>,
+    amr: Option<Arc<Vec<String>>>,
 }
 
 impl Default for Authn {
@@ -35,7 +40,7 @@ impl Default for Authn {
     fn default() -> Self {
         Authn {
             level: 1,
-            amr: Vec::new(),
+            amr: None,
         }
     }
 }
@@ -71,7 +76,10 @@ impl Authn {
                 )));
             }
         }
-        Ok(Authn { level, amr })
+        Ok(Authn {
+            level,
+            amr: (!amr.is_empty()).then(|| Arc::new(amr)),
+        })
     }
 
     /// The level.
@@ -81,39 +89,62 @@ impl Authn {
 
     /// The methods.
     pub fn amr(&self) -> &[String] {
-        &self.amr
+        self.amr.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// This authentication, done at `at`.
-    pub fn at(self, at: UnixMillis) -> Authenticated {
+    pub fn at(&self, at: UnixMillis) -> Authenticated {
         Authenticated {
             at,
             level: self.level,
-            amr: self.amr,
+            amr: self.amr().to_vec(),
         }
+    }
+
+    /// The text a networked store keeps (JSON: level and methods).
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(&StoredAuthn {
+            level: self.level,
+            amr: self.amr().to_vec(),
+        })
+        .expect("plain fields serialise")
+    }
+
+    /// Read what [`to_stored`](Self::to_stored) wrote.
+    ///
+    /// # Errors
+    /// `store_unavailable` for text no Tessera wrote: a session whose authentication cannot be
+    /// read is not served (fail closed).
+    pub fn from_stored(text: &str) -> Result<Authn> {
+        let stored: StoredAuthn = serde_json::from_str(text)
+            .map_err(|_| Error::store_unavailable("a stored authentication is not readable"))?;
+        Authn::new(stored.level, stored.amr)
+            .map_err(|_| Error::store_unavailable("a stored authentication is not valid"))
     }
 }
 
-/// When and how strongly a session's user last authenticated; kept with the session record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct StoredAuthn {
+    level: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
+}
+
+/// When and how strongly a session's user last authenticated, as the API reports it. The time
+/// is the session's `created_at`: a sign-in and a re-authentication both restart the session's
+/// life, so the record keeps no second clock.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Authenticated {
     /// When (sign-in or the latest re-authentication); activity does not move it.
     pub at: UnixMillis,
     /// The app's level for that authentication (the latest, not the strongest ever).
     pub level: u8,
     /// Its methods.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
 }
 
 impl Authenticated {
-    /// What a signed-in session written before step-up existed stands for: authenticated when
-    /// it was created, with one factor.
-    pub fn legacy(created_at: UnixMillis) -> Authenticated {
-        Authn::default().at(created_at)
-    }
-
     /// Whether this authentication allows an operation that wants one at most `max_age_ms`
     /// old and of at least `min_level`, at `now`. The level is judged first: re-authenticating
     /// with a stronger factor cures both.
@@ -125,20 +156,6 @@ impl Authenticated {
         } else {
             Freshness::Allowed
         }
-    }
-
-    /// The text a networked store keeps.
-    pub fn to_stored(&self) -> String {
-        serde_json::to_string(self).expect("plain fields serialise")
-    }
-
-    /// Read what [`to_stored`](Self::to_stored) wrote.
-    ///
-    /// # Errors
-    /// `store_unavailable` for text no Tessera wrote.
-    pub fn from_stored(text: &str) -> Result<Authenticated> {
-        serde_json::from_str(text)
-            .map_err(|_| Error::store_unavailable("a stored authentication is not readable"))
     }
 }
 
@@ -202,8 +219,10 @@ mod tests {
 
     #[test]
     fn stored_text_round_trips() {
-        let a = Authn::new(2, ["pwd", "otp"]).unwrap().at(42);
-        assert_eq!(Authenticated::from_stored(&a.to_stored()).unwrap(), a);
-        assert!(Authenticated::from_stored("{\"at\":1}").is_err());
+        for a in [Authn::new(2, ["pwd", "otp"]).unwrap(), Authn::default()] {
+            assert_eq!(Authn::from_stored(&a.to_stored()).unwrap(), a);
+        }
+        assert!(Authn::from_stored("{\"at\":1}").is_err());
+        assert!(Authn::from_stored("{\"level\":0}").is_err());
     }
 }

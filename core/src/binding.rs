@@ -142,14 +142,56 @@ impl BindingState {
     }
 }
 
-/// The bound cookies a request carries, as digests.
+/// The longest bound cookie value Tessera ever issues (a token: 43 base64url characters), with
+/// room to spare. A longer value cannot be one of ours.
+const MAX_BOUND_VALUE: usize = 48;
+
+/// One bound cookie value as the request carried it, kept inline (no allocation per request).
+/// Its digest is computed only where it is compared, after the binding's state has been asked
+/// for: the hashing then overlaps the memory access that state costs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BoundValue {
+    len: u8,
+    bytes: [u8; MAX_BOUND_VALUE],
+}
+
+impl BoundValue {
+    fn new(value: &str) -> Option<BoundValue> {
+        let len = value.len();
+        (len <= MAX_BOUND_VALUE).then(|| {
+            let mut bytes = [0; MAX_BOUND_VALUE];
+            bytes[..len].copy_from_slice(value.as_bytes());
+            BoundValue {
+                len: len as u8,
+                bytes,
+            }
+        })
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        let mut h = COOKIE_KEY.clone();
+        h.update(&self.bytes[..usize::from(self.len)]);
+        *h.finalize().as_bytes()
+    }
+}
+
+impl fmt::Debug for BoundValue {
+    // A bound cookie is a credential: never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoundValue(<redacted>)")
+    }
+}
+
+/// The bound cookies a request carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Presented {
     /// None.
     #[default]
     Absent,
     /// Exactly one.
-    One([u8; 32]),
+    One(BoundValue),
+    /// One that cannot be a bound cookie Tessera issued (too long).
+    Foreign,
     /// More than one of that name: which one the browser meant cannot be known.
     Ambiguous,
 }
@@ -159,7 +201,7 @@ impl Presented {
     pub fn from_values<'a>(mut values: impl Iterator<Item = &'a str>) -> Presented {
         match (values.next(), values.next()) {
             (None, _) => Presented::Absent,
-            (Some(v), None) => Presented::One(cookie_digest(v)),
+            (Some(v), None) => BoundValue::new(v).map_or(Presented::Foreign, Presented::One),
             (Some(_), Some(_)) => Presented::Ambiguous,
         }
     }
@@ -211,16 +253,32 @@ impl Gate {
         if now < b.bound_at.saturating_add(self.grace_ms) {
             return Ok(Proof::Pending);
         }
-        let hash = match &self.presented {
+        let value = match &self.presented {
             Presented::Absent => return Err(Missing::Absent),
             Presented::Ambiguous => return Err(Missing::Ambiguous),
-            Presented::One(h) => h,
+            Presented::Foreign => return Err(Missing::Mismatch),
+            Presented::One(v) => v,
         };
-        let verdicts = [b.cookie, b.prev_cookie].into_iter().flatten();
-        match verdicts.filter_map(|s| s.matches(hash, now)).next() {
+        // The slots are read first: their load is under way while the digest is computed.
+        let slots = [b.cookie, b.prev_cookie];
+        let hash = value.digest();
+        match slots.iter().flatten().find_map(|s| s.matches(&hash, now)) {
             Some(true) => Ok(Proof::Fresh),
             Some(false) => Err(Missing::Expired),
             None => Err(Missing::Mismatch),
+        }
+    }
+
+    /// The proof of a record this gate already admitted (a store answered it live), without
+    /// judging the cookie again.
+    #[inline]
+    pub fn proof_of_admitted(&self, state: Option<&BindingState>, now: UnixMillis) -> Proof {
+        match state {
+            Some(BindingState::Bound(b)) if now < b.bound_at.saturating_add(self.grace_ms) => {
+                Proof::Pending
+            }
+            Some(BindingState::Bound(_)) => Proof::Fresh,
+            _ => Proof::Unbound,
         }
     }
 }

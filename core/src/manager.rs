@@ -280,9 +280,7 @@ impl SessionManager {
             Ok(found) => found,
             Err(reason) => return Ok(Validation::Rejected(reason)),
         };
-        let proof = gate
-            .admit(record.binding.as_deref(), now)
-            .unwrap_or(Proof::Unbound);
+        let proof = gate.proof_of_admitted(record.binding.as_deref(), now);
         // `writes_nothing` (the event loop's quick path) must agree with every write below.
         if !ctx.https && record.secure {
             // The token just travelled in clear: the next HTTPS request must rotate it with no
@@ -543,7 +541,7 @@ impl SessionManager {
                     deadline: now.saturating_add(inner.absolute_ms),
                     keep_data,
                     user_agent: ctx.user_agent.map(clip_user_agent),
-                    auth: Arc::new(authn.clone().at(now)),
+                    auth: authn.clone(),
                     binding: BindingChange::Replace(offer.as_ref().map(|(s, _)| s.clone())),
                 };
                 let change = Rekey {
@@ -570,7 +568,6 @@ impl SessionManager {
         let mut session = match session {
             Some(s) => s,
             None => {
-                let now = inner.clock.now();
                 let s = inner.insert_with(
                     Some(user.clone()),
                     None,
@@ -578,7 +575,7 @@ impl SessionManager {
                     (new_token, new_id),
                     Some(csrf),
                     |record| {
-                        record.auth = Some(Arc::new(authn.clone().at(now)));
+                        record.auth = Some(authn.clone());
                         record.binding = offer.as_ref().map(|(s, _)| s.clone());
                     },
                 )?;
@@ -643,16 +640,14 @@ impl SessionManager {
                     deadline: now.saturating_add(inner.absolute_ms),
                     keep_data: true,
                     user_agent: ctx.user_agent.map(clip_user_agent),
-                    auth: Arc::new(authn.clone().at(now)),
+                    auth: authn.clone(),
                     binding: BindingChange::Keep,
                 }),
             };
             if let Some(rec) = inner.store.rekey(&record.id, &change, now, inner.idle_ms)? {
                 inner.emit(EventKind::Reauthenticated, &rec, Some(record.id), None);
                 let mut session = inner.session(rec, Some(new_token));
-                session.proof = gate
-                    .admit(session.record.binding.as_deref(), now)
-                    .unwrap_or(Proof::Unbound);
+                session.proof = gate.proof_of_admitted(session.record.binding.as_deref(), now);
                 return Ok(Validation::Valid(session));
             }
         }

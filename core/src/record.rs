@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::authn::Authenticated;
+use crate::authn::{Authenticated, Authn};
 use crate::binding::{BindingState, Missing};
 use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
@@ -44,9 +44,10 @@ pub struct Record {
     /// This session's own idle timeout, set by the app to end it sooner than the configured one
     /// (`None` = the configured one). It can only shorten: see [`Record::idle_ms`].
     pub max_idle_ms: Option<u64>,
-    /// When and how strongly its user last authenticated. `None` for anonymous sessions, and
-    /// for signed-in ones written before step-up existed: [`Record::authenticated`] reads those.
-    pub auth: Option<Arc<Authenticated>>,
+    /// How strongly its user last authenticated (when: `created_at`, which a sign-in and a
+    /// re-authentication restart). `None` for anonymous sessions, and for signed-in ones written
+    /// before step-up existed: [`Record::authenticated`] reads those as one factor.
+    pub auth: Option<Authn>,
     /// Its device binding, or the offer of one. Changed only by
     /// [`Store::swap_binding`](crate::store::Store::swap_binding) and by a login's rekey: a
     /// write of the data never touches it.
@@ -85,8 +86,8 @@ impl Record {
     pub fn authenticated(&self) -> Option<Authenticated> {
         self.user.as_ref()?;
         Some(match &self.auth {
-            Some(a) => (**a).clone(),
-            None => Authenticated::legacy(self.created_at),
+            Some(a) => a.at(self.created_at),
+            None => Authn::default().at(self.created_at),
         })
     }
 
@@ -228,8 +229,8 @@ pub struct LoginChange {
     pub keep_data: bool,
     /// New user agent label, if known.
     pub user_agent: Option<Arc<str>>,
-    /// How the user authenticated, now.
-    pub auth: Arc<Authenticated>,
+    /// How the user authenticated, now (the rekey's `now` becomes `created_at`).
+    pub auth: Authn,
     /// What becomes of the device binding.
     pub binding: BindingChange,
 }

@@ -746,7 +746,7 @@ fn a_version_1_session_loads_without_authentication_or_binding() {
 
     let record = stored(&store, &id, T + 10);
     assert_eq!(
-        (record.auth.as_deref(), record.binding.as_deref()),
+        (record.auth.as_ref(), record.binding.as_deref()),
         (None, None)
     );
     assert_eq!(record.user.as_deref(), Some("alice"));
@@ -778,7 +778,7 @@ fn a_version_1_session_loads_without_authentication_or_binding() {
     assert_eq!(version(&mut conn, &key), "1");
     // ... and a sign-in, which stores how the user authenticated, makes it version 2.
     let new_id = SessionId::from_bytes([0x12; 32]);
-    let auth = Arc::new(Authn::new(1, ["pwd"]).unwrap().at(T + 7_000));
+    let auth = Authn::new(1, ["pwd"]).unwrap();
     let change = Rekey {
         new_id,
         alias_until: None,
@@ -815,7 +815,7 @@ fn a_version_2_session_round_trips_authentication_and_a_full_binding() {
         true,
         CsrfSecret::generate().unwrap(),
     );
-    r.auth = Some(Arc::new(Authn::new(2, ["pwd", "otp"]).unwrap().at(T - 5)));
+    r.auth = Some(Authn::new(2, ["pwd", "otp"]).unwrap());
     r.binding = Some(full_binding(1));
     store.insert(r.clone(), IDLE).unwrap();
 

@@ -252,7 +252,7 @@ pub fn login_rekey_changes_owner_and_secrets(store: &dyn Store) {
             deadline: T0 + 100 + ABSOLUTE,
             keep_data: true,
             user_agent: Some(Arc::from("agent/1")),
-            auth: Arc::new(Authn::default().at(0)),
+            auth: Authn::default(),
             binding: BindingChange::Replace(None),
         }),
     };
@@ -291,7 +291,7 @@ pub fn login_rekey_changes_owner_and_secrets(store: &dyn Store) {
             deadline: T0 + 200 + ABSOLUTE,
             keep_data: false,
             user_agent: None,
-            auth: Arc::new(Authn::default().at(0)),
+            auth: Authn::default(),
             binding: BindingChange::Replace(None),
         }),
     };
@@ -682,7 +682,7 @@ pub fn login_keeps_the_sessions_own_idle(store: &dyn Store) {
             deadline: T0 + 10 + ABSOLUTE,
             keep_data: true,
             user_agent: None,
-            auth: Arc::new(Authn::default().at(0)),
+            auth: Authn::default(),
             binding: BindingChange::Replace(None),
         }),
     };
@@ -933,7 +933,7 @@ pub fn data_writes_and_binding_changes_keep_each_other(store: &dyn Store) {
 /// binding, a re-authentication's keeps the binding, a rotation keeps both.
 pub fn authentication_and_binding_follow_rekeys(store: &dyn Store) {
     let (_, mut r) = fresh(Some("bob"), T0);
-    let first = Arc::new(Authn::new(1, ["pwd"]).unwrap().at(T0));
+    let first = Authn::new(1, ["pwd"]).unwrap();
     r.auth = Some(first.clone());
     r.binding = Some(bound_state(T0, "B1", T0 + 30_000));
     store.insert(r.clone(), IDLE).unwrap();
@@ -954,7 +954,7 @@ pub fn authentication_and_binding_follow_rekeys(store: &dyn Store) {
                 deadline: now + ABSOLUTE,
                 keep_data: true,
                 user_agent: None,
-                auth: Arc::new(Authn::new(level, ["pwd", "otp"]).unwrap().at(now)),
+                auth: Authn::new(level, ["pwd", "otp"]).unwrap(),
                 binding,
             }),
         };
@@ -969,7 +969,7 @@ pub fn authentication_and_binding_follow_rekeys(store: &dyn Store) {
         stored.binding, r.binding,
         "re-authentication keeps the binding"
     );
-    let auth = stored.auth.expect("authenticated");
+    let auth = stored.authenticated().expect("authenticated");
     assert_eq!((auth.at, auth.level), (T0 + 3, 2));
     assert_eq!(auth.amr, vec!["pwd".to_owned(), "otp".to_owned()]);
     let offer = offer_state(T0 + 100);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use redis::Value;
 
-use crate::authn::Authenticated;
+use crate::authn::Authn;
 use crate::binding::BindingState;
 use crate::csrf::CsrfSecret;
 use crate::data::Data;
@@ -112,10 +112,7 @@ pub(super) fn decode(value: Option<&Value>, what: &str) -> Result<Record> {
             Some(t) => Some(t.parse().map_err(|_| bad(what))?),
             None => None,
         },
-        auth: text("auth")?
-            .map(Authenticated::from_stored)
-            .transpose()?
-            .map(Arc::new),
+        auth: text("auth")?.map(Authn::from_stored).transpose()?,
         binding: text("bind")?
             .map(BindingState::from_stored)
             .transpose()?
@@ -257,11 +254,7 @@ mod tests {
         ));
         r.user_agent = Some(Arc::from("ua/1"));
         r.max_idle_ms = Some(300_000);
-        r.auth = Some(Arc::new(
-            crate::authn::Authn::new(2, ["pwd", "otp"])
-                .unwrap()
-                .at(1_700_000_000_000),
-        ));
+        r.auth = Some(crate::authn::Authn::new(2, ["pwd", "otp"]).unwrap());
         r.binding = Some(Arc::new(BindingState::Offered(crate::binding::Slot {
             hash: crate::binding::challenge_digest("C0"),
             until: 1_700_000_060_000,

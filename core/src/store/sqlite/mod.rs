@@ -1024,11 +1024,7 @@ mod tests {
         r.rotated_at = 1_700_000_000_150;
         r.predecessor = Some(SessionId::from_bytes([9; 32]));
         r.max_idle_ms = Some(30_000);
-        r.auth = Some(Arc::new(
-            crate::authn::Authn::new(2, ["pwd", "hwk"])
-                .unwrap()
-                .at(1_700_000_000_100),
-        ));
+        r.auth = Some(crate::authn::Authn::new(2, ["pwd", "hwk"]).unwrap());
         let slot = |v: &str, until| crate::binding::Slot {
             hash: crate::binding::cookie_digest(v),
             until,

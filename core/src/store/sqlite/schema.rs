@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::authn::Authenticated;
+use crate::authn::Authn;
 use crate::binding::BindingState;
 use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
@@ -264,12 +264,7 @@ pub(super) fn decode(raw: Raw) -> Result<Record> {
             .max_idle_ms
             .map(|v| uint(v, "max_idle_ms"))
             .transpose()?,
-        auth: raw
-            .auth
-            .as_deref()
-            .map(Authenticated::from_stored)
-            .transpose()?
-            .map(Arc::new),
+        auth: raw.auth.as_deref().map(Authn::from_stored).transpose()?,
         binding: raw
             .binding
             .as_deref()
@@ -304,7 +299,7 @@ pub(super) fn insert(conn: &Connection, record: &Record, due: UnixMillis) -> Res
             data,
             record.predecessor.as_ref().map(key),
             record.max_idle_ms.map(int),
-            record.auth.as_deref().map(Authenticated::to_stored),
+            record.auth.as_ref().map(Authn::to_stored),
             stored_binding(record.binding.as_deref()),
             int(due),
         ])
