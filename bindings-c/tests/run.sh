@@ -384,6 +384,9 @@ for mode in plain valgrind asan; do
   run "dbsc over HTTP ($mode)" "$out/logs/dbsc-$mode.log" \
     python3 "$here/test_dbsc.py" --label "$mode" --log "$out/logs/dbsc-server-$mode.log" \
     -- "${wrap[@]}" "$out/bin/server$suffix"
+  run "dbsc on SQLite ($mode)" "$out/logs/dbsc-sqlite-$mode.log" \
+    python3 "$here/test_dbsc.py" --sqlite --label "sqlite-$mode" \
+    --log "$out/logs/dbsc-server-sqlite-$mode.log" -- "${wrap[@]}" "$out/bin/server$suffix"
   if [ "$with_redis" = 1 ]; then
     run "dbsc on Redis ($mode)" "$out/logs/dbsc-redis-$mode.log" \
       python3 "$here/test_dbsc.py" --store "$redis_url" --label "redis-$mode" \

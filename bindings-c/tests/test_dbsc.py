@@ -18,7 +18,10 @@ a refresh, held at the server's gate), S9 (enforcement grace); step-up (allowed 
 level 1 against a required 2, the re-authentication form, the guard's redirect and 401 JSON).
 Finally no token, bound cookie, challenge or proof the run saw appears in the server's log.
 
-Usage: test_dbsc.py [--store URL] [--label LABEL] [--log FILE] -- SERVER [ARGS...]
+Usage: test_dbsc.py [--store URL | --sqlite] [--label LABEL] [--log FILE] -- SERVER [ARGS...]
+  --store URL   on this Redis store (each case on a key prefix of its own)
+  --sqlite      on SQLite: each case on a database file of its own in a private temporary
+                directory, removed at the end
 Prints one line per failed check, then ``N passed, N failed`` (cases, plus the server's clean
 shutdown and the log check); exits non-zero on any failure.
 """
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -65,9 +70,11 @@ def eq(got: Any, want: Any, what: str) -> None:
 class Run:
     """One server, and what each case needs of it."""
 
-    def __init__(self, server: Server, store: Optional[str], label: str) -> None:
+    def __init__(self, server: Server, store: Optional[str], label: str,
+                 sqlite: Optional[Path] = None) -> None:
         self.server = server
         self.store = store
+        self.sqlite = sqlite
         self.label = label
         self.base = f"http://127.0.0.1:{server.port}"
         self.origin = f"https://127.0.0.1:{server.port}"
@@ -79,6 +86,8 @@ class Run:
         opts: dict[str, Any] = {"dbsc": True, **options}
         if self.store is not None:
             opts["store"] = f"{self.store}&prefix=c-dbsc-{self.label}-{case}"
+        elif self.sqlite is not None:
+            opts["store"] = f"sqlite://{self.sqlite / case}.db"
         self.server.control("/__reset", opts)
         self.events()  # start with an empty list
 
@@ -666,11 +675,14 @@ def main(argv: list[str]) -> int:
         return 2
     ours, command = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     store = log = None
+    sqlite = False
     label = "memory"
     it = iter(ours)
     for a in it:
         if a == "--store":
             store = next(it)
+        elif a == "--sqlite":
+            sqlite = True
         elif a == "--label":
             label = next(it)
         elif a == "--log":
@@ -678,10 +690,23 @@ def main(argv: list[str]) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
+    if sqlite and store is not None:
+        print(__doc__, file=sys.stderr)
+        return 2
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="tessera-dbsc-sqlite-")) if sqlite else None
+    try:
+        return run_cases(command, store, label, log, sqlite_dir)
+    finally:
+        if sqlite_dir is not None:
+            shutil.rmtree(sqlite_dir, ignore_errors=True)
+
+
+def run_cases(command: list[str], store: Optional[str], label: str, log: Optional[str],
+              sqlite_dir: Optional[Path]) -> int:
     log_path = Path(log or os.devnull)
     # The server starts on the default (non-DBSC) options; every case resets it with its own.
     server = Server(command, log_path)
-    run = Run(server, store, label)
+    run = Run(server, store, label, sqlite_dir)
     passed = failed = 0
     try:
         for name, case in CASES:
