@@ -380,7 +380,8 @@ for mode in plain valgrind asan; do
       "$out/bin/server$suffix"
   fi
   # Device-bound sessions and step-up (issue 15): the scripted DBSC browser of the Python suite
-  # against the example server in test mode, over real HTTP, on the memory store and on Redis.
+  # against the example server in test mode, over real HTTP, on the memory store, SQLite and
+  # Redis.
   run "dbsc over HTTP ($mode)" "$out/logs/dbsc-$mode.log" \
     python3 "$here/test_dbsc.py" --label "$mode" --log "$out/logs/dbsc-server-$mode.log" \
     -- "${wrap[@]}" "$out/bin/server$suffix"
