@@ -615,3 +615,23 @@ def test_bad_input_never_authenticates(site: Site) -> None:
     thief = site.browser(jar=dc.CookieJar({COOKIE: b.jar.cookies[COOKIE], BOUND: "x" * 43}))
     assert site.account(thief)["user"] is None
     assert site.account(b)["user"] == key
+
+
+def test_no_secret_reaches_a_log(site: Site, caplog: Any) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        _positive(site, "ES256")
+        b, _ = site.bound_browser("bob")
+        thief = b.steal(COOKIE)
+        thief.get("/private")
+        b.dbsc_post(f"{PREFIX}/register", proof="a.b.c")
+        assert b.last_proof is None
+        b.refresh()
+        assert b.last_proof is not None
+        site.secrets.add(b.last_proof[1])
+        site.remember(b)
+        site.take()
+    assert caplog.records, "the servers logged something"
+    text = caplog.text
+    assert not [s for s in site.secrets if s in text]
