@@ -43,7 +43,7 @@ const util = require('node:util')
 const { SessionManager } = require('./native.js')
 const calls = require('./request.js')
 const deployment = require('./deployment.js')
-const { StoreUnavailableError } = require('./errors.js')
+const { StoreUnavailableError, InvalidArgumentError } = require('./errors.js')
 const native = require('./native.js')
 
 const { STEP, AUTH, FLAG, EXPIRY, Outcome } = calls
@@ -1006,7 +1006,7 @@ class RequestApi {
   }
 }
 
-/** The core's stored authentication `{at, level, amr?}` as JavaScript shows it. */
+/** The core's authentication `{at, level, amr}` as JavaScript shows it. */
 function authenticatedOf (a) {
   return { at: a.at, level: a.level, amr: a.amr ?? [] }
 }
@@ -1076,12 +1076,17 @@ function answerDbsc (mode, which, req, res, next) {
   }
   const failed = (err) => {
     // The store cannot be reached: 503, which Chrome takes as transient (it keeps its DBSC
-    // session and tries later). Anything else is the app's error handler's.
-    if (!(err instanceof StoreUnavailableError)) return next(err)
-    res.statusCode = err.status
+    // session and tries later). No origin (a Host header that is no host, and no dbscOrigin):
+    // 400, refused before anything was read or written. Anything else is the app's error
+    // handler's.
+    let status
+    if (err instanceof StoreUnavailableError) status = err.status
+    else if (err instanceof InvalidArgumentError && request.origin === undefined) status = 400
+    else return next(err)
+    res.statusCode = status
     res.setHeader('Cache-Control', 'no-store')
     res.setHeader('Content-Type', 'application/json')
-    res.end(JSON.stringify({ error: err.code }))
+    res.end(JSON.stringify({ error: status === 400 ? 'no_origin' : err.code }))
   }
   if (mode.sync) {
     let r

@@ -21,7 +21,7 @@ const STEP = Object.freeze({
   OFFER_BINDING: 8, // offer a device binding on this response: '1' made, '0' nothing to offer
   REAUTHENTICATE: 9, // the user proved it again (argument: { level, amr } as JSON; state back)
   REQUIRE_RECENT: 10, // 'allowed' | 'anonymous' | 'stale' | 'level' (argument: 'maxAgeMs minLevel')
-  AUTHENTICATED: 11 // '{"at","level","amr"?}' or '' (no store call)
+  AUTHENTICATED: 11 // '{"at","level","amr"}' or '' (no store call)
 })
 
 /** The steps that answer a session state. */

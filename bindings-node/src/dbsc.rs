@@ -170,6 +170,15 @@ pub enum Endpoint {
 impl Endpoint {
     /// Answer the request `head` (the store may be waited on).
     pub fn answer(self, manager: &tessera::SessionManager, head: &Head) -> Outcome<DbscResponse> {
+        // The core needs the origin only to write the config, after the binding changed: a
+        // request without one is refused before anything is read or written.
+        let configured = manager.config().dbsc.as_ref().map(|d| d.origin.is_some());
+        if head.origin.is_none() && configured == Some(false) {
+            return Err(Fail::Core(tessera::Error::invalid_argument(
+                "no origin: give request.origin (scheme://host[:port] of this request) or set \
+                 the dbscOrigin option",
+            )));
+        }
         let r = match self {
             Endpoint::Register => tessera::dbsc::register(manager, &head.head())?,
             Endpoint::Refresh => tessera::dbsc::refresh(manager, &head.head())?,

@@ -362,7 +362,7 @@ enum Step {
     /// Whether a sensitive operation may go ahead (the argument: `"<maxAgeMs> <minLevel>"`):
     /// `allowed`, `anonymous`, `stale` or `level` (no store call).
     RequireRecent = 10,
-    /// When and how strongly the user last authenticated, as JSON `{"at","level","amr"?}`, or
+    /// When and how strongly the user last authenticated, as JSON `{"at","level","amr"}`, or
     /// empty (no store call).
     Authenticated = 11,
 }
@@ -464,7 +464,10 @@ impl Step {
             Step::Authenticated => text(
                 r.session()
                     .and_then(tessera::Session::authenticated)
-                    .map(|a| a.to_stored())
+                    .map(|a| {
+                        serde_json::json!({ "at": a.at, "level": a.level, "amr": a.amr })
+                            .to_string()
+                    })
                     .unwrap_or_default(),
             ),
         }

@@ -693,6 +693,17 @@ function defineDbsc (name, { sync, extra = () => ({}) }) {
       assert.equal((await me(b)).binding, 'fresh', 'the owner is untouched')
     })
 
+    it('a request whose Host is no host is refused (400 no_origin) before the offer is spent', async () => {
+      const u = user('host')
+      const b = await offered(s, u)
+      const key = generate('ES256')
+      const token = proof(key, b.offers[0].challenge, { registration: true })
+      const odd = await b.dbscPost(`${PREFIX}/register`, { headers: { Host: 'a b' }, proof: token })
+      assert.deepEqual([odd.status, odd.json()], [400, { error: 'no_origin' }])
+      assert.equal((await s.manager.listUser(u))[0].bound, false)
+      assert.equal((await b.register(undefined, { key, proofToken: token })).status, 200, 'the offer was not spent')
+    })
+
     it('events and listings never carry a token, a bound cookie, a challenge or a proof', async () => {
       const u = user('secret')
       const b = await registered(s, 'ES256', u)
@@ -865,6 +876,7 @@ describe('DBSC: configuration and other glue', () => {
     assert.throws(() => m.requireRecentSync(r.newToken, -1), RangeError)
     assert.throws(() => m.loginSync(null, 'ann', {}, { level: 1, extra: 1 }), TypeError)
     assert.throws(() => m.dbscRegisterSync({ https: true }), TypeError)
+    assert.throws(() => m.dbscRegisterSync({ method: 'POST', https: true, cookieHeader: `__Host-session=${r.newToken}` }), { code: 'invalid_argument' }, 'no origin: refused before the store')
     const off = new SessionManager({ sweepIntervalMs: null })
     assert.throws(() => off.dbscRefreshSync({ method: 'POST', https: true }), { code: 'invalid_config' })
   })
