@@ -635,3 +635,32 @@ def test_no_secret_reaches_a_log(site: Site, caplog: Any) -> None:
     assert caplog.records, "the servers logged something"
     text = caplog.text
     assert not [s for s in site.secrets if s in text]
+
+
+def test_s5_a_stolen_cookie_does_not_rotate_the_session(site: Site) -> None:
+    owner, key = site.bound_browser()
+    site.clock.advance(9 * 60)
+    assert owner.refresh()[-1].status == 200
+    site.clock.advance(7 * 60)  # past the 15 minute rotation interval
+    thief = owner.steal(COOKIE)
+    r = thief.get("/account")
+    assert r.json()["user"] is None and r.set_cookies == []
+    assert site.take("rotated") == []
+    token = owner.jar.cookies[COOKIE]
+    r = owner.get("/account")
+    assert r.json()["user"] == key
+    assert sets(r, COOKIE) and owner.jar.cookies[COOKIE] != token, "the owner's rotation"
+    assert site.take("rotated") == [None]
+
+
+def test_s7_an_old_bound_cookie_belongs_to_no_binding(site: Site) -> None:
+    owner, _ = site.bound_browser()
+    old_bound = owner.jar.cookies[BOUND]
+    assert owner.post("/logout").status == 200
+    assert BOUND not in owner.jar.cookies
+    visitor = site.browser()
+    assert visitor.post("/write", form={"v": "anonymous"}).status == 200
+    visitor.jar.cookies[BOUND] = old_bound
+    site.take()
+    assert visitor.get("/read").json() == {"k": "anonymous"}
+    assert site.take("binding_missing") == []

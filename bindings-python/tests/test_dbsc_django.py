@@ -66,7 +66,7 @@ class _Server:
 
 @pytest.fixture(params=["memory", "redis", "sqlite"])
 def site(request: pytest.FixtureRequest, django_env: None) -> Iterator[Site]:
-    options: dict[str, Any] = {"sweep_interval": None, "rotation_interval": None, "dbsc": True}
+    options: dict[str, Any] = {"sweep_interval": None, "dbsc": True}
     if request.param == "redis":
         redis: RedisServer = request.getfixturevalue("redis_server")
         options["store"] = redis.url(f"dbscdjango{os.getpid()}-{next(_prefixes)}")

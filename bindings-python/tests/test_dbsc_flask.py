@@ -38,7 +38,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
         store = "memory://"
     clock = ManualClock()
     manager = SessionManager(
-        clock=clock, sweep_interval=None, rotation_interval=None, dbsc=True, store=store
+        clock=clock, sweep_interval=None, dbsc=True, store=store
     )
     events: list[Event] = []
     manager.add_listener(events.append)
