@@ -385,7 +385,8 @@ impl SessionManager {
         let inner = &*self.inner;
         for _ in 0..REKEY_ATTEMPTS {
             let now = inner.clock.now();
-            let record = match inner.load_live(token, now, &inner.gate(ctx, true))? {
+            let gate = inner.gate(ctx, true);
+            let record = match inner.load_live(token, now, &gate)? {
                 Ok((record, _)) => record,
                 Err(reason) => return Ok(Validation::Rejected(reason)),
             };
@@ -396,7 +397,10 @@ impl SessionManager {
                 inner.grace_ms
             };
             let attempt = (minted.0.clone(), minted.1);
-            if let Some(session) = inner.rotate_minted(&record, grace, ctx.https, now, attempt)? {
+            if let Some(mut session) =
+                inner.rotate_minted(&record, grace, ctx.https, now, attempt)?
+            {
+                session.proof = gate.proof_of_admitted(record.binding.as_deref(), now);
                 return Ok(Validation::Valid(session));
             }
         }
@@ -672,13 +676,15 @@ impl SessionManager {
     ) -> Result<Freshness> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        Ok(match inner.load_live(token, now, &inner.gate(ctx, false))? {
-            Ok((record, _)) => match record.authenticated() {
-                Some(a) => a.freshness(now, max_age_ms, min_level),
-                None => Freshness::Anonymous,
+        Ok(
+            match inner.load_live(token, now, &inner.gate(ctx, false))? {
+                Ok((record, _)) => match record.authenticated() {
+                    Some(a) => a.freshness(now, max_age_ms, min_level),
+                    None => Freshness::Anonymous,
+                },
+                Err(_) => Freshness::Anonymous,
             },
-            Err(_) => Freshness::Anonymous,
-        })
+        )
     }
 
     /// Offer the signed-in, unbound session of `token` a device binding now (sign-ins offer one

@@ -415,6 +415,24 @@ fn a_stolen_long_lived_cookie_alone_is_anonymous_and_changes_nothing() {
     let mut owner = Jar::default();
     let device = Device::es256();
     let bid = bound(&site, &mut owner, "alice", &device);
+    // The lifecycle calls judge the binding as validate does, and report the proof.
+    let token = owner.get(SESSION).unwrap().to_owned();
+    let proven = tessera::Context {
+        bound: tessera::Presented::from_values(owner.get(BOUND).into_iter()),
+        ..tessera::Context::HTTPS
+    };
+    let rotated = site.m.rotate(&token, &proven).unwrap().session().unwrap();
+    assert_eq!(rotated.proof(), Proof::Fresh);
+    assert_eq!(
+        site.m
+            .rotate(&token, &tessera::Context::HTTPS)
+            .unwrap()
+            .reason(),
+        Some(Reason::BindingMissing)
+    );
+    owner
+        .0
+        .insert(SESSION.into(), rotated.new_token().unwrap().expose());
     site.events();
     let mut thief = owner.steal(&[SESSION]);
     let listed = |site: &Site| site.m.list_user("alice").unwrap()[0].last_seen;
@@ -979,6 +997,26 @@ fn offers_only_go_to_signed_in_unbound_sessions_over_https() {
         visit(&site, &mut jar2.steal(&[SESSION])).proof,
         Some(Proof::Unbound)
     );
+}
+
+#[test]
+fn an_endpoint_without_an_origin_refuses_before_anything_is_written() {
+    let device = Device::es256();
+    let site = site();
+    let mut jar = Jar::default();
+    let challenge = signed_in_offer(&site, &mut jar);
+    let cookie = jar.header();
+    let proof = device.proof(&challenge, true);
+    let head = DbscHead {
+        origin: None,
+        ..endpoint_head(cookie.as_deref(), Some(&proof))
+    };
+    assert_eq!(
+        dbsc::register(&site.m, &head).unwrap_err().code(),
+        "invalid_config"
+    );
+    // The offer is still there: the same proof registers once the origin is known.
+    assert_eq!(register(&site, &mut jar, Some(&proof)).status, 200);
 }
 
 #[test]

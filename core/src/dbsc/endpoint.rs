@@ -109,6 +109,9 @@ impl EndpointResponse {
 /// `invalid_config` if device-bound sessions are off; `store_unavailable` (answer 503).
 pub fn register(manager: &SessionManager, head: &DbscHead<'_>) -> Result<EndpointResponse> {
     let (dbsc, ms) = settings(manager)?;
+    // Before anything is written: a binding whose config cannot be sent would leave a browser
+    // without its bound cookie.
+    let origin = origin(dbsc, head)?;
     if let Some(refused) = refuse_transport(head) {
         return Ok(refused);
     }
@@ -168,7 +171,7 @@ pub fn register(manager: &SessionManager, head: &DbscHead<'_>) -> Result<Endpoin
         &record,
         registration.key.alg().as_str(),
     );
-    config_response(manager, dbsc, head, &binding, &cookie, max_age)
+    config_response(manager, dbsc, origin, &binding, &cookie, max_age)
 }
 
 /// The refresh endpoint (`POST <dbsc_path_prefix>/refresh`).
@@ -178,6 +181,7 @@ pub fn register(manager: &SessionManager, head: &DbscHead<'_>) -> Result<Endpoin
 /// browser keeps its DBSC session and tries again later).
 pub fn refresh(manager: &SessionManager, head: &DbscHead<'_>) -> Result<EndpointResponse> {
     let (dbsc, ms) = settings(manager)?;
+    let origin = origin(dbsc, head)?;
     if let Some(refused) = refuse_transport(head) {
         return Ok(refused);
     }
@@ -269,7 +273,7 @@ pub fn refresh(manager: &SessionManager, head: &DbscHead<'_>) -> Result<Endpoint
         match manager.swap_binding(&record.id, expected.as_ref(), Some(state))? {
             Swapped::Done => {
                 manager.emit_detail(EventKind::Refreshed, &record, key.alg().as_str());
-                return config_response(manager, dbsc, head, &next, &cookie, max_age);
+                return config_response(manager, dbsc, origin, &next, &cookie, max_age);
             }
             Swapped::Gone => continue,
             // Another refresh or challenge won: read again, and judge the proof against what
@@ -289,6 +293,13 @@ fn settings(manager: &SessionManager) -> Result<(&Dbsc, DbscMillis)> {
             "device-bound sessions are off (set the dbsc option)",
         )),
     }
+}
+
+/// The origin the session config names: the `dbsc_origin` option, else the request's.
+fn origin<'a>(dbsc: &'a Dbsc, head: &DbscHead<'a>) -> Result<&'a str> {
+    dbsc.origin.as_deref().or(head.origin).ok_or_else(|| {
+        Error::invalid_config("dbsc_origin is unset and the request's origin is unknown")
+    })
 }
 
 fn refuse_transport(head: &DbscHead<'_>) -> Option<EndpointResponse> {
@@ -381,15 +392,12 @@ fn clear_bound(manager: &SessionManager) -> String {
 fn config_response(
     manager: &SessionManager,
     dbsc: &Dbsc,
-    head: &DbscHead<'_>,
+    origin: &str,
     binding: &Binding,
     cookie: &Token,
     max_age: Duration,
 ) -> Result<EndpointResponse> {
     let config = manager.config();
-    let origin = dbsc.origin.as_deref().or(head.origin).ok_or_else(|| {
-        Error::invalid_config("dbsc_origin is unset and the request's origin is unknown")
-    })?;
     let name = cookie::bound_cookie_name(config);
     let attributes = cookie::attributes(config);
     let refresh_url = format!("{}/refresh", dbsc.path_prefix);
