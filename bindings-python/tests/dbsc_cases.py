@@ -11,6 +11,7 @@ runs on a manual clock the test moves. Requests are HTTPS the way a proxy says s
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -27,6 +28,19 @@ HTTPS = {"X-Forwarded-Proto": "https"}
 BOUND_TTL = 600  # the default bound cookie lifetime (s)
 
 
+class Gate:
+    """Where a view waits (``/write-held``) until the test lets it go: two requests
+    interleaved in a fixed order, without timing."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self) -> None:
+        self.entered.set()
+        assert self.go.wait(30), "the test never released the view"
+
+
 @dataclass
 class Site:
     """The app under test, as the cases see it."""
@@ -35,6 +49,8 @@ class Site:
     manager: SessionManager
     clock: ManualClock
     events: list[Event]
+    #: The gate of ``/write-held``.
+    gate: Gate
     #: Secrets seen on the wire (tokens, bound cookies, challenges, proofs): never in an event.
     secrets: set[str] = field(default_factory=set)
 
@@ -528,7 +544,7 @@ def test_unbind_and_an_explicit_offer(site: Site) -> None:
     assert owner.post("/offer").json() == {"offered": False}
 
 
-def test_a_write_racing_a_refresh_keeps_both(site: Site) -> None:
+def test_writes_around_a_refresh_keep_both(site: Site) -> None:
     owner, key = site.bound_browser()
     assert owner.post("/write", form={"v": "1"}).status == 200
     site.clock.advance(9 * 60)
@@ -664,3 +680,26 @@ def test_s7_an_old_bound_cookie_belongs_to_no_binding(site: Site) -> None:
     site.take()
     assert visitor.get("/read").json() == {"k": "anonymous"}
     assert site.take("binding_missing") == []
+
+
+def test_s8_a_data_write_racing_a_refresh_keeps_both(site: Site) -> None:
+    owner, key = site.bound_browser()
+    site.clock.advance(9 * 60)
+    answers: list[dc.Response] = []
+    writer = owner.steal()  # the same browser's cookies, on another connection
+    thread = threading.Thread(
+        target=lambda: answers.append(writer.post("/write-held", form={"v": "raced"}))
+    )
+    thread.start()
+    assert site.gate.entered.wait(30)  # the write's view has run; its finish is held
+    before = owner.jar.cookies[BOUND]
+    assert [x.status for x in owner.refresh()] == [403, 200]
+    assert owner.jar.cookies[BOUND] != before
+    site.gate.go.set()
+    thread.join()
+    assert answers[0].status == 200
+    assert owner.get("/read").json() == {"k": "raced"}, "the write persisted"
+    assert site.account(owner)["binding"] == "fresh", "the refreshed binding persisted"
+    site.clock.advance(2 * 60)  # the pre-refresh bound cookie has expired; the new one has not
+    assert site.account(owner)["binding"] == "fresh"
+    assert site.listed(key)[0].bound

@@ -21,7 +21,8 @@ from tessera.django import get_manager
 
 from tests.conftest_django import *  # noqa: F403
 from tests.dbsc_cases import *  # noqa: F403 - the shared cases
-from tests.dbsc_cases import Site
+from tests.dbsc_cases import Gate, Site
+from tests.django_project import dbsc as dbsc_app
 from tests.redis_server import RedisServer
 
 _prefixes = itertools.count()
@@ -84,11 +85,15 @@ def site(request: pytest.FixtureRequest, django_env: None) -> Iterator[Site]:
         manager = get_manager()
         events: list[Event] = []
         manager.add_listener(events.append)
+        gate = Gate()
+        dbsc_app.HOLD = gate
         server = _Server()
         try:
-            yield Site(f"http://127.0.0.1:{server.port}", manager, clock, events)
+            yield Site(f"http://127.0.0.1:{server.port}", manager, clock, events, gate)
         finally:
+            gate.go.set()
             server.stop()
+            dbsc_app.HOLD = dbsc_app._go_on
 
 
 def _tessera_check_ids() -> set[str]:

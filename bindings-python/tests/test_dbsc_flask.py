@@ -13,7 +13,7 @@ from tessera import Event, ManualClock, SessionManager
 from werkzeug.serving import make_server
 
 from tests.dbsc_cases import *  # noqa: F403 - the shared cases
-from tests.dbsc_cases import Site
+from tests.dbsc_cases import Gate, Site
 from tests.http_apps.dbsc_flask_app import create_app
 from tests.redis_server import RedisServer
 
@@ -42,12 +42,14 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     )
     events: list[Event] = []
     manager.add_listener(events.append)
-    server = make_server("127.0.0.1", 0, create_app(manager), threaded=True)
+    gate = Gate()
+    server = make_server("127.0.0.1", 0, create_app(manager, gate), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", manager, clock, events)
+        yield Site(f"http://127.0.0.1:{server.server_port}", manager, clock, events, gate)
     finally:
+        gate.go.set()
         server.shutdown()
         server.server_close()
         thread.join()

@@ -4,7 +4,7 @@ Used as ROOT_URLCONF."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
@@ -100,6 +100,21 @@ def write_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"ok": True})
 
 
+def _go_on() -> None:
+    pass
+
+
+#: What ``/write-held`` calls after writing, before the middleware saves the session (set by
+#: the tests).
+HOLD: Callable[[], None] = _go_on
+
+
+def write_held_view(request: HttpRequest) -> HttpResponse:
+    request.session["k"] = request.POST["v"]
+    HOLD()
+    return JsonResponse({"ok": True})
+
+
 def read_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"k": request.session.get("k")})
 
@@ -116,5 +131,6 @@ urlpatterns = [
     path("reauth", reauth_view),
     path("offer", offer_view),
     path("write", write_view),
+    path("write-held", write_held_view),
     path("read", read_view),
 ]

@@ -3,7 +3,7 @@ written the way an app uses them (tests/dbsc_cases.py drives it over real HTTP).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flask_login
 from flask import Flask, jsonify, request, session
@@ -39,7 +39,8 @@ def _amr(form: Any) -> Optional[list[str]]:
     return value.split(",") if value else None
 
 
-def create_app(manager: SessionManager) -> Flask:
+def create_app(manager: SessionManager, hold: Callable[[], None] = lambda: None) -> Flask:
+    """The app; ``/write-held`` calls ``hold()`` after writing, before the session is saved."""
     app = Flask(__name__)
     app.secret_key = "dbsc-tests"  # Flask-Login's remember cookie only; the session is Tessera's
     TesseraSessionInterface(manager, reauthenticate_url="/reauth").init_app(app)
@@ -120,6 +121,12 @@ def create_app(manager: SessionManager) -> Flask:
     @app.post("/write")
     def write() -> Any:
         session["k"] = request.form["v"]
+        return jsonify(ok=True)
+
+    @app.post("/write-held")
+    def write_held() -> Any:
+        session["k"] = request.form["v"]
+        hold()
         return jsonify(ok=True)
 
     @app.get("/read")
