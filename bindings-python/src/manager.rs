@@ -468,8 +468,9 @@ impl SessionManager {
     /// The DBSC registration endpoint (`POST <dbsc_path_prefix>/register`): the request's
     /// `Cookie` header, transport, method, origin (`scheme://host[:port]` as the framework
     /// resolves it; the `dbsc_origin` option wins) and `Secure-Session-Response` header in, the
-    /// whole response out. Raises `ConfigError` when device-bound sessions are off,
-    /// `StoreUnavailable` (answer 503).
+    /// whole response out. Raises `ConfigError` when device-bound sessions are off or no
+    /// origin is known (neither given nor the `dbsc_origin` option), `StoreUnavailable`
+    /// (answer 503).
     #[pyo3(signature = (cookie_header, *, method="POST", https=false, origin=None, proof=None))]
     fn dbsc_register(
         &self,

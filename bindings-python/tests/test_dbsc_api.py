@@ -138,13 +138,20 @@ def test_endpoint_responses_never_show_a_cookie(dbsc: SessionManager) -> None:
 def test_endpoints_refuse_without_dbsc_and_take_bad_text(dbsc: SessionManager) -> None:
     with pytest.raises(ConfigError):
         SessionManager(sweep_interval=None).dbsc_refresh(None, https=True)
-    assert dbsc.dbsc_register(None, https=True, proof="x").status == 403
-    assert dbsc.dbsc_register(b"\xff\xfe", https=True, proof=b"\xff").status == 400
-    assert dbsc.dbsc_refresh("\ud800", https=True, session_id="\ud800").status == 400
-    assert dbsc.dbsc_refresh(None, https=False, session_id="x").status == 400
-    assert dbsc.dbsc_refresh(None, method="GET", https=True, session_id="x").status == 405
+    site = "https://app.example"
+    assert dbsc.dbsc_register(None, https=True, origin=site, proof="x").status == 403
+    assert dbsc.dbsc_register(b"\xff\xfe", https=True, origin=site, proof=b"\xff").status == 400
+    assert dbsc.dbsc_refresh("\ud800", https=True, origin=site, session_id="\ud800").status == 400
+    assert dbsc.dbsc_refresh(None, https=False, origin=site, session_id="x").status == 400
+    assert (
+        dbsc.dbsc_refresh(None, method="GET", https=True, origin=site, session_id="x").status
+        == 405
+    )
     with pytest.raises(TypeError):
-        dbsc.dbsc_register(42, https=True)  # type: ignore[arg-type]
+        dbsc.dbsc_register(42, https=True, origin=site)  # type: ignore[arg-type]
+    # Without an origin (no dbsc_origin option, none given) the endpoints cannot answer.
+    with pytest.raises(ConfigError):
+        dbsc.dbsc_refresh(None, https=True, session_id="x")
 
 
 def test_unbind_and_events_carry_details(dbsc: SessionManager) -> None:
@@ -156,7 +163,8 @@ def test_unbind_and_events_carry_details(dbsc: SessionManager) -> None:
     assert not dbsc.unbind(info.id)
     with pytest.raises(InvalidArgument):
         dbsc.unbind("zz")
-    assert dbsc.dbsc_register(cookie, https=True, proof="a.b.c").status == 403
+    answer = dbsc.dbsc_register(cookie, https=True, origin="https://app.example", proof="a.b.c")
+    assert answer.status == 403
     assert [(e.kind, e.detail) for e in seen if e.kind == "proof_failed"] == [
         ("proof_failed", "no_challenge")
     ]
