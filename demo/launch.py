@@ -60,6 +60,9 @@ TIMEOUTS = {
     },
 }
 SITES = ("flask", "express", "c")
+# How recent a sign-in "Change password" wants (require_recent, level 1), by timeouts: well
+# inside the idle timeout, so that a stale sign-in is seen before the session expires.
+RECENT_MS = {"default": 5 * 60_000, "short": 30_000}
 
 
 class DemoError(Exception):
@@ -120,6 +123,10 @@ def differences(timeouts: str, test_clock: bool) -> list[str]:
         "Plain http://127.0.0.1, no TLS: browsers treat loopback as a secure context, so the "
         "default __Host-session cookie (Secure, HttpOnly, SameSite=Lax) works here as in "
         "production. Anywhere else, serve over HTTPS.",
+        "Device-bound sessions (dbsc) are on, and each server tells Tessera that a request "
+        "from a loopback peer (127.0.0.1, ::1) arrived over HTTPS, so that sign-ins offer a "
+        "binding over plain http://127.0.0.1; requests from anywhere else count as plain HTTP. "
+        "A real deployment serves HTTPS (or trusts its proxy's X-Forwarded-Proto).",
         "The store is one SQLite file shared by the three processes (the default is the "
         "in-memory store of one process), and the three share a pepper (the default has none; "
         "processes that share a store must share it).",
@@ -145,6 +152,8 @@ def write_config(work: Path, ports: list[int], timeouts: str, test_clock: bool) 
         # Shared by the three processes: session ids and visitors' CSRF tokens must agree.
         "pepper": secrets.token_urlsafe(32),
         **TIMEOUTS[timeouts],
+        # Device-bound sessions; each server adds its own dbsc_origin (http://127.0.0.1:PORT).
+        "dbsc": True,
     }
     if test_clock:
         options["sweep_interval_ms"] = None
@@ -152,6 +161,7 @@ def write_config(work: Path, ports: list[int], timeouts: str, test_clock: bool) 
         "sites": {site: f"http://{HOST}:{port}" for site, port in zip(SITES, ports)},
         "options": options,
         "timeouts": timeouts,
+        "recent_ms": RECENT_MS[timeouts],
         "events": str(work / "events.jsonl"),
         "assets": str(ROOT / "demo" / "static"),
         "test_clock": test_clock,

@@ -10,7 +10,13 @@
  *
  *   GET  /                              start page: sign-in, the other sites, what to try
  *   POST /login                         form fields user, password, _csrf
- *   GET  /account                       who you are, your sessions, live countdowns
+ *   GET  /account                       who you are, your sessions (bound to a device key or
+ *                                       not), live countdowns, this request's binding, when you
+ *                                       last authenticated
+ *   GET  /change-password               a form, behind require_recent (recent_ms, level 1): a
+ *   POST /change-password               stale sign-in goes to /reauth?next=/change-password
+ *   GET  /reauth?next=PATH              the password again (any the demo accepts at sign-in)
+ *   POST /reauth                        form fields password, next, _csrf: re-authenticate
  *   POST /logout, /logout-others        sign out; sign out the other devices
  *   GET  /logout-everywhere             a confirmation page, which POSTs to the same path
  *   POST /sessions/ID/end               sign out one device
@@ -19,8 +25,15 @@
  *   GET  /signed-out?why=CODE&site=S    why the last session ended
  *   GET  /demo/events, /demo/static/F   the events feed and the shared assets, answered before
  *                                       begin: polling the panel is not session activity
+ *
+ * Device-bound sessions are on ("dbsc": true in the shared options): the two DBSC endpoints are
+ * server.c's (device_binding.h). A request from a loopback peer counts as HTTPS (demo_https):
+ * Chromium treats loopback as a secure context, so sign-ins offer a binding over plain
+ * http://127.0.0.1; any other peer stays plain HTTP.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -39,7 +52,31 @@ static struct {
     const char *events, *assets;
     char *options; /* the manager's options, JSON text */
     json_int_t idle_ms, absolute_ms, rotation_ms;
+    json_int_t recent_ms; /* how recent a sign-in /change-password wants */
 } demo;
+
+/* device_binding.h (included after this file): the step-up guard and the `next` check. */
+static const char *recent_required(struct MHD_Connection *conn, tessera_request *req,
+                                   struct reply *r, const char *url, uint64_t max_age_ms,
+                                   int level);
+static const char *safe_next(const char *next);
+
+/* Whether the peer is loopback (127.0.0.0/8, ::1, ::ffff:127.x): in demo mode such a request
+ * counts as HTTPS (see the top of this file). */
+static bool demo_https(struct MHD_Connection *conn) {
+    if (!demo.on) return false;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    if (sa == NULL) return false;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
 
 /* The cause of the revocations the current thread is making (core calls listeners on the
  * calling thread), written into their events: "admin", "everywhere" or "device". */
@@ -126,6 +163,8 @@ static int demo_load(const char *path, char *why, size_t why_len) {
     demo.idle_ms = json_integer_value(json_object_get(options, "idle_timeout_ms"));
     demo.absolute_ms = json_integer_value(json_object_get(options, "absolute_timeout_ms"));
     demo.rotation_ms = json_integer_value(json_object_get(options, "rotation_interval_ms"));
+    json_t *recent = json_object_get(demo.config, "recent_ms");
+    demo.recent_ms = json_is_integer(recent) ? json_integer_value(recent) : 5 * 60 * 1000;
     demo.options = json_dumps(options, JSON_COMPACT);
     settings.options = demo.options;
     demo.on = 1;
@@ -363,7 +402,11 @@ static void start_page(struct demo_page *p, const char *error) {
            "confirmation): alice's next click, on any site, says an administrator ended "
            "them.</li>\n"
            "  <li>Leave a session alone for the idle timeout: the next click says it "
-           "expired.</li>\n</ol>\n<h3>What differs from Tessera's defaults here</h3>\n"
+           "expired.</li>\n"
+           "  <li>On your account page, press “Change password” right after signing in: it goes "
+           "through. Once your sign-in is older than the page allows, it asks for your password "
+           "again first, and your session gets a new token. “Your sessions” shows which devices "
+           "are bound to a device key (DBSC).</li>\n</ol>\n<h3>What differs from Tessera's defaults here</h3>\n"
            "<ul id=\"differences\">\n");
     size_t i;
     json_t *d;
@@ -415,6 +458,79 @@ static void sb_device(struct sb *b, const char *ua) {
     if (*system) sb_add(b, " on %s", strcmp(system, "Mac OS X") == 0 ? "macOS" : system);
 }
 
+/* This request's device binding and when the user last authenticated (account page). */
+static void security_box(struct demo_page *p, long long now) {
+    tessera_binding binding = TESSERA_BINDING_UNBOUND;
+    uint64_t at = 0;
+    int level = 0;
+    char *amr = NULL;
+    tessera_request_binding(p->req, &binding);
+    int known = tessera_request_authenticated(p->req, &at, &level, &amr) == TESSERA_STATUS_OK &&
+                at != 0;
+    const char *b = tessera_binding_str((int)binding);
+    sb_add(&p->b, "<div class=\"box\" id=\"security\">\n  <p>This request's device binding: "
+                  "<strong id=\"binding\" data-binding=\"%s\">%s</strong>\n    <span "
+                  "class=\"muted\">(unbound: no device key; pending: bound seconds ago; fresh: "
+                  "proved by this device's short-lived cookie)</span>.</p>\n  <p>You last "
+                  "authenticated <span id=\"auth-age\" data-ago-ms=\"", b, b);
+    if (known) {
+        sb_add(&p->b, "%lld\">", now - (long long)at);
+        sb_duration(&p->b, now - (long long)at);
+        sb_add(&p->b, " ago</span>");
+    } else {
+        sb_add(&p->b, "\">—</span>");
+    }
+    sb_add(&p->b, "\n    (level %d", level);
+    json_t *methods = amr ? json_loads(amr, 0, NULL) : NULL, *m;
+    size_t i;
+    json_array_foreach(methods, i, m) {
+        sb_add(&p->b, ", ");
+        sb_esc(&p->b, json_string_value(m));
+    }
+    json_decref(methods);
+    tessera_string_free(amr);
+    sb_add(&p->b, ").\n    <a id=\"to-change-password\" href=\"/change-password\">Change "
+                  "password</a> asks for a sign-in less than ");
+    sb_duration(&p->b, demo.recent_ms);
+    sb_add(&p->b, " old.</p>\n</div>\n");
+}
+
+static void change_password_page(struct demo_page *p, int changed) {
+    head(p, "Change password");
+    sb_add(&p->b, "<h2>Change password</h2>\n");
+    if (changed) {
+        sb_add(&p->b, "<p id=\"changed\">Password changed. (The demo has no real passwords: it "
+                      "only records that you did it.)</p>\n<p><a href=\"/account\">Back to your "
+                      "account</a></p>\n");
+    } else {
+        sb_add(&p->b, "<p>A sensitive change: it needs a sign-in less than ");
+        sb_duration(&p->b, demo.recent_ms);
+        sb_add(&p->b, " old (<code>require_recent</code>), else you are asked for your password "
+                      "again first.</p>\n<form method=\"post\" action=\"/change-password\">\n  ");
+        csrf_input(p);
+        sb_add(&p->b, "\n  <label>New password <input name=\"new_password\" id=\"new-password\" "
+                      "type=\"password\" autocomplete=\"new-password\"></label>\n  <button "
+                      "id=\"change\">Change password</button>\n</form>\n");
+    }
+    tail(p);
+}
+
+static void reauth_form_page(struct demo_page *p, const char *next, const char *error) {
+    head(p, "Confirm it is you");
+    sb_add(&p->b, "<h2>Confirm it is you</h2>\n<p id=\"reauth-why\">Your last sign-in is too old "
+                  "for this page. Enter your password again to continue: you get a new session "
+                  "token, and the old one stops working at once.</p>\n");
+    if (error) sb_add(&p->b, "<p class=\"error\" id=\"error\">%s</p>\n", error);
+    sb_add(&p->b, "<form method=\"post\" action=\"/reauth\">\n  ");
+    csrf_input(p);
+    sb_add(&p->b, "\n  <input type=\"hidden\" name=\"next\" value=\"");
+    sb_esc(&p->b, next);
+    sb_add(&p->b, "\">\n  <label>Password <input name=\"password\" id=\"reauth-password\" "
+                  "type=\"password\" autocomplete=\"current-password\"></label>\n  <button "
+                  "id=\"reauth\">Continue</button>\n</form>\n");
+    tail(p);
+}
+
 static json_t *sessions_of(const char *user) {
     char *text = NULL;
     json_t *list = NULL;
@@ -456,8 +572,10 @@ static void account_page(struct demo_page *p) {
                (long long)minted + demo.rotation_ms - now, "due: your next request gets a new token");
     sb_add(&p->b, ".</p>\n  <p class=\"muted\">These count down in the page without asking the "
                   "server: looking is not activity. Each page you open is, and restarts the "
-                  "idle countdown.</p>\n</div>\n\n<h3>Your sessions</h3>\n<table id=\"sessions\">"
-                  "\n  <tr><th>Session</th><th>Device</th><th>Last seen</th><th></th></tr>\n");
+                  "idle countdown.</p>\n</div>\n");
+    security_box(p, now);
+    sb_add(&p->b, "\n<h3>Your sessions</h3>\n<table id=\"sessions\">\n  <tr><th>Session</th>"
+                  "<th>Device</th><th>Device binding</th><th>Last seen</th><th></th></tr>\n");
     json_array_foreach(sessions, i, s) {
         const char *sid = field(s, "id"), *ua = field(s, "user_agent");
         sb_add(&p->b, "  <tr class=\"session\" data-id=\"%s\">\n    <td><code>%.12s…</code>%s</td>"
@@ -466,6 +584,19 @@ static void account_page(struct demo_page *p) {
         sb_esc(&p->b, ua);
         sb_add(&p->b, "\">");
         sb_device(&p->b, ua);
+        int bound = json_is_true(json_object_get(s, "bound"));
+        sb_add(&p->b, "</td>\n    <td class=\"binding\" data-bound=\"%s\">",
+               bound ? "true" : "false");
+        if (bound) {
+            /* The first characters of the RFC 7638 thumbprint: enough to tell keys apart. */
+            sb_add(&p->b, "bound · key <code class=\"thumbprint\">");
+            char shortened[11];
+            snprintf(shortened, sizeof shortened, "%s", field(s, "key_thumbprint"));
+            sb_esc(&p->b, shortened);
+            sb_add(&p->b, "…</code>");
+        } else {
+            sb_add(&p->b, "not bound");
+        }
         sb_add(&p->b, "</td>\n    <td class=\"nowrap\">");
         sb_duration(&p->b, now - json_integer_value(json_object_get(s, "last_seen")));
         sb_add(&p->b, " ago</td>\n    <td><form class=\"inline\" method=\"post\" "
@@ -526,7 +657,11 @@ static void signed_out_page(struct demo_page *p, const char *why, const char *si
         {"revoked", "Your session was ended on the server%s."},
         {"logged_out", "This session was signed out%s."},
         {"unknown", "The server no longer knows this session (was the demo restarted?).%s"},
-        {"malformed", "The session cookie was not one the server issued.%s"}};
+        {"malformed", "The session cookie was not one the server issued.%s"},
+        {"binding_missing", "This session is bound to a device key, and this request did not "
+                            "prove it (no current short-lived bound cookie): a copied session "
+                            "cookie alone signs nobody in. The device that holds the key stays "
+                            "signed in.%s"}};
     size_t k = 7; /* unknown */
     for (size_t i = 0; i < sizeof WHY / sizeof WHY[0]; i++)
         if (why != NULL && strcmp(why, WHY[i][0]) == 0) k = i;
@@ -716,7 +851,10 @@ static int demo_app(struct MHD_Connection *conn, tessera_request *req, const cha
                 same_secret(password, DEMO_USERS[i].password))
                 user = DEMO_USERS[i].user;
         wipe(password, sizeof password);
-        tessera_status st = user ? tessera_request_login(req, manager, user) : TESSERA_STATUS_OK;
+        /* One factor, a password: level 1. Over HTTPS (loopback, demo_https) the response also
+         * offers a device binding. */
+        tessera_status st = user ? tessera_request_login_with(req, manager, user, 1, "[\"pwd\"]")
+                                 : TESSERA_STATUS_OK;
         if (st != TESSERA_STATUS_OK) {
             free(p.b.s);
             tessera_string_free(p.csrf);
@@ -732,8 +870,49 @@ static int demo_app(struct MHD_Connection *conn, tessera_request *req, const cha
     } else if (p.user == NULL && (strcmp(url, "/account") == 0 || strcmp(url, "/admin") == 0 ||
                                   strncmp(url, "/logout", 7) == 0 ||
                                   strncmp(url, "/sessions/", 10) == 0 ||
+                                  strcmp(url, "/reauth") == 0 ||
                                   strncmp(url, "/admin/", 7) == 0)) {
         redirect(r, "/");
+    } else if (strcmp(url, "/change-password") == 0 && (get || post)) {
+        /* Step-up: a stale sign-in is sent to /reauth?next=/change-password (303). */
+        if (recent_required(conn, req, r, url, (uint64_t)demo.recent_ms, 1) == NULL) {
+            free(p.b.s);
+            tessera_string_free(p.csrf);
+            return 1;
+        }
+        /* The demo has no real passwords: it only says so (a real app stores the new hash). */
+        if (post) printf("%s changed the password (demo: nothing stored)\n", p.user);
+        fflush(stdout);
+        change_password_page(&p, post);
+    } else if (get && strcmp(url, "/reauth") == 0) {
+        const char *next = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "next");
+        reauth_form_page(&p, safe_next(next ? next : "/account"), NULL);
+    } else if (post && strcmp(url, "/reauth") == 0) {
+        char password[256], next[256];
+        form_field(body, "password", password, sizeof password);
+        form_field(body, "next", next, sizeof next);
+        int ok = 0;
+        for (size_t i = 0; i < sizeof DEMO_USERS / sizeof DEMO_USERS[0]; i++)
+            if (strcmp(p.user, DEMO_USERS[i].user) == 0)
+                ok = same_secret(password, DEMO_USERS[i].password);
+        wipe(password, sizeof password);
+        const char *target = safe_next(next[0] ? next : "/account");
+        if (!ok) {
+            status = 401;
+            reauth_form_page(&p, target, "Wrong password.");
+        } else {
+            /* A new token (the old one dead at once), authenticated as of now; binding kept. */
+            bool done = false;
+            tessera_status st =
+                tessera_request_reauthenticate(req, manager, 1, "[\"pwd\"]", &done);
+            if (st != TESSERA_STATUS_OK) {
+                free(p.b.s);
+                tessera_string_free(p.csrf);
+                reply_error(r, st);
+                return 1;
+            }
+            redirect(r, target);
+        }
     } else if (get && strcmp(url, "/account") == 0) {
         account_page(&p);
     } else if (post && strcmp(url, "/logout") == 0) {

@@ -837,7 +837,8 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *url, const
     struct cookies cookies = {NULL, 0, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_cookie, &cookies);
     const char *proto = header(conn, "X-Forwarded-Proto");
-    bool https = settings.trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0;
+    bool https = (settings.trust_proxy && proto != NULL && strcasecmp(proto, "https") == 0) ||
+                 demo_https(conn); /* --demo: a loopback peer counts as HTTPS (demo_site.h) */
 
     /* The DBSC endpoints answer on their own, before (and instead of) the app's session. */
     if (!cookies.out_of_memory && dbsc_endpoint(conn, url, method, cookies.text, https, &ret)) {

@@ -5,12 +5,22 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const express = require('express')
-const { expressSession, csrfProtection } = require('..')
+const { expressSession, csrfProtection, requireRecent } = require('..')
 const { SITE, SITE_NAMES, manager: makeManager } = require('./config.js')
 const { EventLog } = require('./events.js')
 const pages = require('./pages.js')
 
 const ASSETS = { 'demo.js': 'text/javascript', 'demo.css': 'text/css' }
+// Peers whose plain-HTTP requests the demo reports to Tessera as HTTPS: Chromium treats loopback
+// as a secure context (it keeps Secure cookies there), so device binding can be offered on
+// http://127.0.0.1. Any other peer stays plain HTTP, and gets no binding offer.
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
+
+/** A local path to go back to after re-authenticating; never another site. */
+function safeNext (next) {
+  const n = typeof next === 'string' ? next : ''
+  return n.startsWith('/') && !n.startsWith('//') && !n.startsWith('/\\') ? n : '/account'
+}
 
 function samePassword (given, expected) {
   // Equal-length digests, compared in constant time.
@@ -43,8 +53,14 @@ function createApp (config) {
     res.json({ ok: true })
   })
 
-  app.use(express.urlencoded({ extended: false }))
+  app.use((req, res, next) => {
+    // req.secure follows req.protocol; the session config's origin is req.protocol + req.host.
+    if (LOOPBACK.has(req.socket.remoteAddress)) Object.defineProperty(req, 'protocol', { value: 'https' })
+    next()
+  })
+  // Before the body parser: it answers the two DBSC endpoints itself (dbsc is on in the options).
   app.use(expressSession({ manager }))
+  app.use(express.urlencoded({ extended: false }))
 
   // Before the CSRF check: a form posted from a page whose session has ended since gets the
   // explanation, not a CSRF error. Nothing of the token is kept: its public id (a one-way
@@ -55,7 +71,10 @@ function createApp (config) {
     const cookie = manager.readCookie(req.headers.cookie)
     if (cookie.state === 'absent' || req.tessera.expiresAt !== null) return next()
     const id = cookie.state === 'one' ? manager.idOf(cookie.token) : null
-    const [why, site] = id ? events.explain(id) : ['malformed', '']
+    // A device-bound session this request did not prove: nothing ended, the owner goes on.
+    const [why, site] = req.tessera.reason === 'binding_missing'
+      ? ['binding_missing', '']
+      : id ? events.explain(id) : ['malformed', '']
     res.redirect(302, `/signed-out?${new URLSearchParams({ why, site })}`)
   })
   app.use(csrfProtection())
@@ -85,7 +104,9 @@ function createApp (config) {
     if (!Object.hasOwn(pages.USERS, name) || !samePassword(req.body.password ?? '', pages.USERS[name])) {
       return send(res, pages.start(ctx(req), 'Wrong user or password.'), 401)
     }
-    req.tessera.login(name)
+    // One factor, a password: level 1 (the demo's requireRecent asks for level 1). Over HTTPS
+    // (loopback here, see LOOPBACK) the response also offers a device binding.
+    req.tessera.login(name, { level: 1, amr: ['pwd'] })
     res.redirect(302, '/account')
   })
 
@@ -105,7 +126,42 @@ function createApp (config) {
         if (interval !== null && interval !== undefined) clocks.rotation = rotatedAt + interval - now
       }
     }
-    send(res, pages.account(ctx(req), { sessions, currentId, clocks, now }))
+    const authenticated = req.tessera.authenticated
+    const security = {
+      binding: req.tessera.binding ?? 'unbound',
+      authAgeMs: authenticated ? now - authenticated.at : null,
+      level: authenticated ? authenticated.level : 0,
+      amr: authenticated ? authenticated.amr : [],
+      recent: pages.duration(config.recent_ms)
+    }
+    send(res, pages.account(ctx(req), { sessions, currentId, clocks, now, security }))
+  })
+
+  // Step-up: a sign-in older than recent_ms goes to /reauth?next=…, an anonymous one to /.
+  const recent = requireRecent({ maxAgeMs: config.recent_ms, minLevel: 1, reauthUrl: '/reauth', loginUrl: '/' })
+  app.get('/change-password', recent, signedIn, (req, res) => {
+    send(res, pages.changePassword(ctx(req), false, pages.duration(config.recent_ms)))
+  })
+  app.post('/change-password', recent, signedIn, (req, res) => {
+    // The demo has no real passwords: it only says so (a real app stores the new hash).
+    console.log(`${req.me.name} changed the password (demo: nothing stored)`)
+    send(res, pages.changePassword(ctx(req), true, pages.duration(config.recent_ms)))
+  })
+  app.get('/reauth', signedIn, (req, res) => {
+    send(res, pages.reauth(ctx(req), safeNext(req.query.next), null))
+  })
+  app.post('/reauth', signedIn, async (req, res, next) => {
+    const target = safeNext(req.body.next)
+    if (!samePassword(req.body.password ?? '', pages.USERS[req.me.name])) {
+      return send(res, pages.reauth(ctx(req), target, 'Wrong password.'), 401)
+    }
+    try {
+      // A new token (the old one dead at once), authenticated as of now; binding kept.
+      await req.session.reauthenticate({ level: 1, amr: ['pwd'] })
+    } catch (err) {
+      return next(err)
+    }
+    res.redirect(302, target)
   })
 
   app.post('/sessions/:id/end', signedIn, async (req, res, next) => {

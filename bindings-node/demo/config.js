@@ -20,6 +20,8 @@ function load (path) {
 /** The manager the options describe: core names (snake_case) become the Node ones. */
 function manager (config) {
   const options = {}
+  // recent_ms came later: a configuration without it gets the demo's default, 5 min.
+  if (config.recent_ms === undefined) config.recent_ms = 5 * 60_000
   for (const [name, value] of Object.entries(config.options)) {
     options[name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = value
   }

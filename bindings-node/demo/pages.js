@@ -16,7 +16,8 @@ const WHY = {
   revoked: 'Your session was ended on the server{on}.',
   logged_out: 'This session was signed out{on}.',
   unknown: 'The server no longer knows this session (was the demo restarted?).',
-  malformed: 'The session cookie was not one the server issued.'
+  malformed: 'The session cookie was not one the server issued.',
+  binding_missing: 'This session is bound to a device key, and this request did not prove it (no current short-lived bound cookie): a copied session cookie alone signs nobody in. The device that holds the key stays signed in.'
 }
 
 function esc (value) {
@@ -115,6 +116,7 @@ ${signIn}
   <li>Sign in as the same user in a private window (a second device), then press “Sign out this device” on its row from any site: its next click explains what happened.</li>
   <li>Sign in as <code>admin</code> elsewhere and end alice's sessions (after a confirmation): alice's next click, on any site, says an administrator ended them.</li>
   <li>Leave a session alone for the idle timeout: the next click says it expired.</li>
+  <li>On your account page, press “Change password” right after signing in: it goes through. Once your sign-in is older than the page allows, it asks for your password again first, and your session gets a new token. “Your sessions” shows which devices are bound to a device key (DBSC).</li>
 </ol>
 <h3>What differs from Tessera's defaults here</h3>
 <ul id="differences">
@@ -127,10 +129,16 @@ function clock (id, ms, over) {
   return `<span class="clock" id="${id}" data-left-ms="${ms}" data-over="${esc(over)}">${duration(ms)}</span>`
 }
 
-function account (ctx, { sessions, currentId, clocks, now }) {
+/** The first characters of a key's RFC 7638 thumbprint: enough to tell two keys apart. */
+function shortThumbprint (thumbprint) {
+  return thumbprint ? `${thumbprint.slice(0, 10)}…` : ''
+}
+
+function account (ctx, { sessions, currentId, clocks, now, security }) {
   const rows = sessions.map((i) => `  <tr class="session" data-id="${esc(i.id)}">
     <td><code>${esc(i.id.slice(0, 12))}…</code>${i.id === currentId ? ' <strong class="this-device">(this device)</strong>' : ''}</td>
     <td title="${esc(i.userAgent)}">${esc(shortDevice(i.userAgent))}</td>
+    <td class="binding" data-bound="${i.bound ? 'true' : 'false'}">${i.bound ? `bound · key <code class="thumbprint">${esc(shortThumbprint(i.keyThumbprint))}</code>` : 'not bound'}</td>
     <td class="nowrap">${duration(now - i.lastSeen)} ago</td>
     <td><form class="inline" method="post" action="/sessions/${esc(i.id)}/end">${csrfField(ctx)}<button class="end-device">Sign out this device</button></form></td>
   </tr>`).join('\n')
@@ -146,16 +154,49 @@ function account (ctx, { sessions, currentId, clocks, now }) {
     next rotation in ${clock('rotation-left', clocks.rotation, 'due: your next request gets a new token')}.</p>
   <p class="muted">These count down in the page without asking the server: looking is not activity. Each page you open is, and restarts the idle countdown.</p>
 </div>
+<div class="box" id="security">
+  <p>This request's device binding: <strong id="binding" data-binding="${esc(security.binding)}">${esc(security.binding)}</strong>
+    <span class="muted">(unbound: no device key; pending: bound seconds ago; fresh: proved by this device's short-lived cookie)</span>.</p>
+  <p>You last authenticated <span id="auth-age" data-ago-ms="${security.authAgeMs ?? ''}">${security.authAgeMs === null ? '—' : `${duration(security.authAgeMs)} ago`}</span>
+    (level ${security.level}${security.amr.length ? `, ${esc(security.amr.join(', '))}` : ''}).
+    <a id="to-change-password" href="/change-password">Change password</a> asks for a sign-in less than ${esc(security.recent)} old.</p>
+</div>
 
 <h3>Your sessions</h3>
 <table id="sessions">
-  <tr><th>Session</th><th>Device</th><th>Last seen</th><th></th></tr>
+  <tr><th>Session</th><th>Device</th><th>Device binding</th><th>Last seen</th><th></th></tr>
 ${rows}
 </table>
 <div class="actions">
   <form class="inline" method="post" action="/logout-others">${csrfField(ctx)}<button id="sign-out-others">Sign out other devices</button></form>
   <a id="sign-out-everywhere" href="/logout-everywhere">Sign out everywhere…</a>
 </div>`)
+}
+
+function changePassword (ctx, changed, recent) {
+  const body = changed
+    ? `<p id="changed">Password changed. (The demo has no real passwords: it only records that you did it.)</p>
+<p><a href="/account">Back to your account</a></p>`
+    : `<p>A sensitive change: it needs a sign-in less than ${esc(recent)} old (<code>require_recent</code>), else you are asked for your password again first.</p>
+<form method="post" action="/change-password">
+  ${csrfField(ctx)}
+  <label>New password <input name="new_password" id="new-password" type="password" autocomplete="new-password"></label>
+  <button id="change">Change password</button>
+</form>`
+  return layout(ctx, 'Change password', `<h2>Change password</h2>
+${body}`)
+}
+
+function reauth (ctx, next, error) {
+  return layout(ctx, 'Confirm it is you', `<h2>Confirm it is you</h2>
+<p id="reauth-why">Your last sign-in is too old for this page. Enter your password again to continue: you get a new session token, and the old one stops working at once.</p>
+${error ? `<p class="error" id="error">${esc(error)}</p>` : ''}
+<form method="post" action="/reauth">
+  ${csrfField(ctx)}
+  <input type="hidden" name="next" value="${esc(next)}">
+  <label>Password <input name="password" id="reauth-password" type="password" autocomplete="current-password"></label>
+  <button id="reauth">Continue</button>
+</form>`)
 }
 
 function admin (ctx, counts) {
@@ -198,4 +239,4 @@ function error (ctx, code, name, description) {
 <p><a href="/">Back to the start page</a></p>`)
 }
 
-module.exports = { USERS, duration, start, account, admin, confirm, signedOut, error }
+module.exports = { USERS, duration, start, account, changePassword, reauth, admin, confirm, signedOut, error }

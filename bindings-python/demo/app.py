@@ -2,8 +2,10 @@
 
 Pages: the start page (sign-in, the other two sites, what to try, what differs from the
 defaults), your account (who you are, your sessions per device, live countdowns, sign-out
-buttons), the administrator's page, confirmation pages before the two mass actions, and the
-"why you were signed out" page. Every form carries a CSRF token.
+buttons, whether each device is bound, when you last authenticated), "Change password" behind
+require_recent with its re-authentication page, the administrator's page, confirmation pages
+before the two mass actions, and the "why you were signed out" page. Every form carries a CSRF
+token. Device-bound sessions (DBSC) are on: Tessera answers its two endpoints itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from typing import Any, Optional
 
 from flask import Flask, abort, redirect, render_template, request, session, url_for
 from tessera import ManualClock, SessionInfo, SessionManager
-from tessera.flask import TesseraSession, TesseraSessionInterface, csrf_protect, login, logout
+from tessera.flask import (
+    DBSC_BLUEPRINT,
+    TesseraSession,
+    TesseraSessionInterface,
+    csrf_protect,
+    login,
+    logout,
+    reauthenticate,
+    require_recent,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
@@ -47,6 +58,9 @@ WHY = {
     "logged_out": "This session was signed out{on}.",
     "unknown": "The server no longer knows this session (was the demo restarted?).",
     "malformed": "The session cookie was not one the server issued.",
+    "binding_missing": "This session is bound to a device key, and this request did not prove "
+    "it (no current short-lived bound cookie): a copied session cookie alone signs nobody in. "
+    "The device that holds the key stays signed in.",
 }
 
 
@@ -72,7 +86,8 @@ def create_app(
     accounts = accounts or demo_accounts()
     events = EventLog(config.events, SITE_NAMES[SITE])
     manager.add_listener(events.record)
-    TesseraSessionInterface(manager).init_app(app)
+    # require_recent sends a stale sign-in to /reauth, an anonymous one to the start page.
+    TesseraSessionInterface(manager, login_url="/", reauthenticate_url="/reauth").init_app(app)
     app.wsgi_app = Outside(app.wsgi_app, config, manager, events, clock)  # type: ignore[method-assign,assignment]
 
     def current() -> TesseraSession:
@@ -106,6 +121,8 @@ def create_app(
         # Before the CSRF check: a form posted from a page whose session has ended since gets
         # the explanation, not a CSRF error. Nothing of the token is kept: its public id (a
         # one-way hash) is looked up in the audit log, then forgotten.
+        if request.blueprint == DBSC_BLUEPRINT:
+            return None  # the DBSC endpoints: no session is begun for them
         reason = current().native.reason
         if reason is None or request.path == "/signed-out":
             return None
@@ -124,7 +141,7 @@ def create_app(
     def no_store_for_signed_in_pages(response: Response) -> Response:
         # A signed-in page must not come back from a cache (the back button after sign-out,
         # a shared proxy): Tessera adds no-store when it sets a cookie, the app on the rest.
-        if current().user is not None:
+        if request.blueprint != DBSC_BLUEPRINT and current().user is not None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -135,6 +152,10 @@ def create_app(
     @app.template_filter("device")
     def device(user_agent: Optional[str]) -> str:
         return short_device(user_agent)
+
+    @app.template_filter("thumbprint")
+    def thumbprint_filter(thumbprint: Optional[str]) -> str:
+        return short_thumbprint(thumbprint)
 
     @app.template_filter("duration")
     def duration_filter(seconds: float) -> str:
@@ -159,7 +180,9 @@ def create_app(
             account.password_hash, request.form.get("password", "")
         ):
             return page("start.html", users=DEMO_USERS, error="Wrong user or password."), 401
-        login(account.name)
+        # One factor, a password: level 1 (the demo's require_recent asks for level 1). Over
+        # HTTPS (loopback here, see outside.py) the response also offers a device binding.
+        login(account.name, level=1, amr=["pwd"])
         return redirect(url_for("account"))
 
     @app.get("/account")
@@ -168,7 +191,43 @@ def create_app(
         s = current()
         sessions = manager.list_user(me.name)
         this = next((i for i in sessions if i.id == s.session_id), None)
-        return page("account.html", s=s, sessions=sessions, clocks=clocks(this, s.session_id))
+        return page(
+            "account.html",
+            s=s,
+            sessions=sessions,
+            clocks=clocks(this, s.session_id),
+            auth_age=None if s.authenticated_at is None else manager.now() - s.authenticated_at,
+            recent=duration(config.recent_ms / 1000),
+        )
+
+    @app.get("/change-password")
+    @require_recent(max_age=config.recent_ms / 1000, level=1)
+    def change_password_form() -> str:
+        signed_in()
+        return page("change_password.html", changed=False, recent=duration(config.recent_ms / 1000))
+
+    @app.post("/change-password")
+    @require_recent(max_age=config.recent_ms / 1000, level=1)
+    def change_password() -> str:
+        me = signed_in()
+        # The demo has no real passwords: it only says so (a real app stores the new hash).
+        print(f"{me.name} changed the password (demo: nothing stored)", flush=True)
+        return page("change_password.html", changed=True, recent=duration(config.recent_ms / 1000))
+
+    @app.get("/reauth")
+    def reauth_form() -> str:
+        signed_in()
+        return page("reauth.html", next=safe_next(request.args.get("next")), error=None)
+
+    @app.post("/reauth")
+    def do_reauth() -> tuple[str, int] | Response:
+        me = signed_in()
+        target = safe_next(request.form.get("next"))
+        if not check_password_hash(me.password_hash, request.form.get("password", "")):
+            return page("reauth.html", next=target, error="Wrong password."), 401
+        # A new token (the old one dead at once), authenticated as of now; binding kept.
+        reauthenticate(level=1, amr=["pwd"])
+        return redirect(target)
 
     def clocks(this: Optional[SessionInfo], session_id: Optional[str]) -> dict[str, Any]:
         """The countdowns' values at render time, in ms; the page's script ticks them down."""
@@ -278,6 +337,18 @@ def create_app(
         return page("signed_out.html", why=why if why in WHY else "unknown", text=text)
 
     return app
+
+
+def safe_next(target: Optional[str]) -> str:
+    """A local path to go back to after re-authenticating; never another site."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/account"
+    return target
+
+
+def short_thumbprint(thumbprint: Optional[str]) -> str:
+    """The first characters of a key's RFC 7638 thumbprint: enough to tell two keys apart."""
+    return f"{thumbprint[:10]}…" if thumbprint else ""
 
 
 def short_device(user_agent: Optional[str]) -> str:

@@ -26,6 +26,8 @@ class DemoConfig:
     assets: Path = REPO / "demo" / "static"
     test_clock: bool = False
     differences: list[str] = field(default_factory=list)
+    #: How recent a sign-in "Change password" wants (require_recent), in ms.
+    recent_ms: int = 5 * 60_000
 
     @classmethod
     def load(cls, path: Path) -> DemoConfig:
@@ -38,6 +40,7 @@ class DemoConfig:
             assets=Path(raw["assets"]),
             test_clock=bool(raw["test_clock"]),
             differences=[str(d) for d in raw["differences"]],
+            recent_ms=int(raw.get("recent_ms", 5 * 60_000)),
         )
 
     def manager(self) -> tuple[SessionManager, Optional[ManualClock]]:

@@ -1,6 +1,7 @@
 """What the demo answers before Flask, so that no session is begun for it: the events panel's
 feed, the shared script and style sheet, and the test clock. Polling the panel or loading a
-script must not count as activity (it would keep an idle session alive), nor rotate a token."""
+script must not count as activity (it would keep an idle session alive), nor rotate a token.
+It also marks a loopback peer's request as HTTPS (see LOOPBACK)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 ASSETS = {"demo.js": "text/javascript", "demo.css": "text/css"}
+# Peers whose plain-HTTP requests the demo reports to Tessera as HTTPS: Chromium treats loopback
+# as a secure context (it keeps Secure cookies there), so device binding can be offered on
+# http://127.0.0.1. Any other peer stays plain HTTP, and gets no binding offer.
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class Outside:
@@ -53,6 +58,8 @@ class Outside:
             asked: dict[str, Any] = json.loads(environ["wsgi.input"].read(size) or b"{}")
             self.clock.advance(int(asked.get("ms", 0)) / 1000)
             return answer(start, "200 OK", "application/json", b'{"ok":true}')
+        if environ.get("REMOTE_ADDR") in LOOPBACK:
+            environ["wsgi.url_scheme"] = "https"
         return self.app(environ, start)
 
 
