@@ -197,7 +197,10 @@ static void demo_record(const tessera_event *event) {
                              (json_int_t)tessera_event_at(event), "site", DEMO_SITE_NAME, "kind",
                              kind, "id", tessera_event_id(event), "previous_id",
                              tessera_event_previous_id(event), "user", tessera_event_user(event),
-                             "reason", tessera_event_reason(event), "cause",
+                             "reason",
+                             tessera_event_reason(event) ? tessera_event_reason(event)
+                                                         : tessera_event_detail(event),
+                             "cause",
                              strcmp(kind, "revoked") == 0 ? demo_cause : NULL);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
@@ -246,7 +249,8 @@ static uint64_t rotated_at(const json_t *events, const char *id) {
     json_array_foreach(events, i, e) {
         const char *kind = field(e, "kind");
         if (strcmp(field(e, "id"), id) == 0 &&
-            (!strcmp(kind, "created") || !strcmp(kind, "login") || !strcmp(kind, "rotated")))
+            (!strcmp(kind, "created") || !strcmp(kind, "login") || !strcmp(kind, "rotated") ||
+             !strcmp(kind, "reauthenticated")))
             at = (uint64_t)json_integer_value(json_object_get(e, "at"));
     }
     return at;
@@ -262,7 +266,9 @@ static void explain(const json_t *events, const char *id, const char **code, con
     for (int moved = 1; moved && n < 16;) { /* the session's later ids, in order */
         moved = 0;
         json_array_foreach(events, i, e) {
-            if (strcmp(field(e, "kind"), "rotated") == 0 &&
+            /* A re-authentication gives a new token too. */
+            const char *k = field(e, "kind");
+            if ((strcmp(k, "rotated") == 0 || strcmp(k, "reauthenticated") == 0) &&
                 strcmp(field(e, "previous_id"), ids[n - 1]) == 0 && n < 16) {
                 snprintf(ids[n++], sizeof ids[0], "%s", field(e, "id"));
                 moved = 1;

@@ -7,7 +7,11 @@
 // around a synchronous call, whose events the binding delivers before the call returns.
 const fs = require('node:fs')
 
-const KINDS = new Set(['created', 'rotated', 'login', 'logout', 'revoked', 'expired'])
+const KINDS = new Set(['created', 'rotated', 'login', 'logout', 'revoked', 'expired',
+  // Device binding and step-up (a re-authentication mints a new token, as a rotation does).
+  'registered', 'refreshed', 'proof_failed', 'binding_missing', 'unbound', 'reauthenticated'])
+// The kinds that give a session a new token (and a new public id) it keeps living under.
+const NEW_TOKEN = new Set(['rotated', 'reauthenticated'])
 const ENDINGS = new Set(['logout', 'revoked', 'expired'])
 const SHOWN = 50
 
@@ -38,7 +42,7 @@ class EventLog {
       id: event.id ?? null,
       previous_id: event.previousId ?? null,
       user: event.user ?? null,
-      reason: event.reason ?? null,
+      reason: event.reason ?? event.detail ?? null, // DBSC and step-up events: their detail
       cause: event.kind === 'revoked' ? this.currentCause : null
     }
     // One write of one line, O_APPEND: the three processes' lines never interleave.
@@ -73,7 +77,7 @@ class EventLog {
   rotatedAt (id) {
     let at = null
     for (const e of this.read()) {
-      if (e.id === id && (e.kind === 'created' || e.kind === 'login' || e.kind === 'rotated')) {
+      if (e.id === id && (e.kind === 'created' || e.kind === 'login' || NEW_TOKEN.has(e.kind))) {
         at = Math.max(at ?? 0, e.at)
       }
     }
@@ -88,7 +92,7 @@ class EventLog {
     if (!id) return ['unknown', '']
     const events = this.read()
     const successor = new Map()
-    for (const e of events) if (e.kind === 'rotated' && e.previous_id) successor.set(e.previous_id, e.id)
+    for (const e of events) if (NEW_TOKEN.has(e.kind) && e.previous_id) successor.set(e.previous_id, e.id)
     const ids = new Set([id])
     let current = id
     while (successor.has(current) && !ids.has(successor.get(current))) {

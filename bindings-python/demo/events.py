@@ -18,7 +18,13 @@ from typing import Any, Optional
 
 from tessera import Event
 
-KINDS = frozenset({"created", "rotated", "login", "logout", "revoked", "expired"})
+KINDS = frozenset({
+    "created", "rotated", "login", "logout", "revoked", "expired",
+    # Device binding and step-up (a re-authentication mints a new token, as a rotation does).
+    "registered", "refreshed", "proof_failed", "binding_missing", "unbound", "reauthenticated",
+})
+# The kinds that give a session a new token (and a new public id) it keeps living under.
+NEW_TOKEN = frozenset({"rotated", "reauthenticated"})
 ENDINGS = frozenset({"logout", "revoked", "expired"})
 SHOWN = 50
 
@@ -50,7 +56,8 @@ class EventLog:
             "id": event.id,
             "previous_id": event.previous_id,
             "user": event.user,
-            "reason": event.reason,
+            # The DBSC and step-up events say theirs in detail (e.g. bad_signature).
+            "reason": event.reason or event.detail,
             "cause": getattr(self._local, "cause", None) if event.kind == "revoked" else None,
         }
         if self.path is None:
@@ -83,7 +90,7 @@ class EventLog:
     def rotated_at(self, session_id: str) -> Optional[float]:
         """When the session's current token was minted (seconds), if the log saw it."""
         at = [e["at"] for e in self.read()
-              if e["id"] == session_id and e["kind"] in ("created", "login", "rotated")]
+              if e["id"] == session_id and e["kind"] in ("created", "login", *NEW_TOKEN)]
         return max(at) / 1000 if at else None
 
     def explain(self, session_id: Optional[str], reason: Optional[str]) -> tuple[str, str]:
@@ -93,7 +100,7 @@ class EventLog:
             return reason or "unknown", ""
         events = self.read()
         successor = {e["previous_id"]: e["id"] for e in events
-                     if e["kind"] == "rotated" and e.get("previous_id")}
+                     if e["kind"] in NEW_TOKEN and e.get("previous_id")}
         ids = {session_id}
         current = session_id
         while current in successor and successor[current] not in ids:

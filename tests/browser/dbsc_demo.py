@@ -41,14 +41,17 @@ def thumbprint(key: dc.PrivateKey) -> str:
     jwk = dc.jwk(key.public_key())
     required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}[jwk["kty"]]
     canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def advance(sites: dict[str, str], ms: int) -> None:
     """Move the three servers' test clocks together (the launcher's TESSERA_DEMO_TEST_CLOCK)."""
     for site, base in sites.items():
-        req = urllib.request.Request(f"{base}/__advance", data=json.dumps({"ms": ms}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+        req = urllib.request.Request(  # noqa: S310 - the launcher's loopback demo URL
+            f"{base}/__advance", data=json.dumps({"ms": ms}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
         with urllib.request.urlopen(req, timeout=10) as res:  # noqa: S310 - loopback demo URL
             assert res.status == 200, f"{site}: /__advance answered {res.status}"
 
@@ -102,7 +105,8 @@ def check_site(home: str, sites: dict[str, str], user: str) -> None:
         page = account(b, base)
         row = this_device_row(page)
         assert 'data-bound="true"' in row, f"{site} shows {home}'s device as bound: {row}"
-        assert f'<code class="thumbprint">{short}…</code>' in row, f"{site}: thumbprint {short}: {row}"
+        shown = f'<code class="thumbprint">{short}…</code>'
+        assert shown in row, f"{site}: thumbprint {short}: {row}"
         binding = re.search(r'id="binding" data-binding="(\w+)"', page)
         assert binding and binding.group(1) == "fresh", f"{site}: {binding}"
 

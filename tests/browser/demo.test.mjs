@@ -3,6 +3,7 @@
 // and a test clock. Time moves only when a test advances the three clocks together, so no step
 // can time out a session by being slow, and nothing waits for real minutes.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 
 import {
   COOKIE,
+  ROOT,
   SITES,
   advance,
   alive,
@@ -25,6 +27,7 @@ import {
 const CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
 const missing = browserMissing();
 const IDLE_MS = 60_000; // TIMEOUTS=short
+const RECENT_MS = 30_000; // "Change password" wants a sign-in this recent (TIMEOUTS=short)
 // Screenshots are rewritten under tests/browser/screenshots/ only when asked to
 // (TESSERA_SCREENSHOTS=update): otherwise each run would leave the committed ones changed.
 const UPDATE_SCREENSHOTS = process.env.TESSERA_SCREENSHOTS === 'update';
@@ -126,9 +129,10 @@ describe('make demo: one session, three languages', { skip: missing ? 'no Chromi
       assert.equal(await page.getAttribute('#site', 'data-site'), site);
       const peers = await page.locator('a.peer-link').evaluateAll((as) => as.map((a) => a.href));
       assert.deepEqual(peers.sort(), SITES.filter((s) => s !== site).map((s) => url(s)).sort());
-      assert.equal(await page.locator('#try li').count(), 5);
+      assert.equal(await page.locator('#try li').count(), 6);
       const differences = await page.locator('#differences').textContent();
       assert.match(differences, /http:\/\/127\.0\.0\.1, no TLS/);
+      assert.match(differences, /Device-bound sessions \(dbsc\) are on.*loopback peer.*HTTPS/);
       assert.match(differences, /SQLite/);
       assert.match(differences, /Short timeouts: idle 60 s/);
       assert.match(differences, /TEST CLOCK/);
@@ -273,6 +277,52 @@ describe('make demo: one session, three languages', { skip: missing ? 'no Chromi
     assert.ok(stale.setCookies.some((c) => c.startsWith(`${COOKIE}=;`) && /Max-Age=0/.test(c)), 'told to drop it');
   });
 
+  it('lets "Change password" through right after sign-in, asks for the password again once the sign-in is 30 s old, then gives a new token', async (t) => {
+    for (const site of SITES) {
+      const { context, page } = await device();
+      await signIn(page, site, 'alice');
+      assert.equal(await page.getAttribute('#binding', 'data-binding'), 'unbound', `${site}: Chromium does not bind here`);
+      assert.equal(await page.getAttribute('#auth-age', 'data-ago-ms'), '0', `${site}: just signed in`);
+      async function change() {
+        await page.fill('#new-password', 'a-new-secret');
+        await page.click('#change');
+        await page.waitForSelector('#changed');
+      }
+      // Right after sign-in: allowed at once.
+      await page.click('#to-change-password');
+      await page.waitForURL(url(site, '/change-password'));
+      await change();
+
+      // Past max_age (the test clock): the account page says how old the sign-in is...
+      await advance(demo, RECENT_MS + 1_000);
+      await page.goto(url(site, '/account'));
+      assert.equal(await page.getAttribute('#auth-age', 'data-ago-ms'), String(RECENT_MS + 1_000), site);
+      const before = (await jarCookie(context)).value; // after this page's rotation, if any
+      // ... and the change goes to re-authentication first.
+      await page.click('#to-change-password');
+      await page.waitForURL((u) => u.pathname === '/reauth');
+      assert.equal(new URL(page.url()).searchParams.get('next'), '/change-password', site);
+      if (site === 'c') await screenshot(t, page, 'reauth');
+      await page.fill('#reauth-password', 'alice-wrong');
+      await page.click('#reauth');
+      await page.waitForSelector('#error');
+      await page.fill('#reauth-password', 'alice-demo');
+      await page.click('#reauth');
+      await page.waitForURL(url(site, '/change-password'));
+      await change();
+      if (site === 'flask') await screenshot(t, page, 'password-changed');
+
+      // A new token, and the one before re-authentication is dead at once (no grace).
+      const afterwards = (await jarCookie(context)).value;
+      assert.notEqual(afterwards, before, `${site}: re-authentication gives a new token`);
+      const stale = await request(url(site), 'GET', '/account', { cookie: before });
+      assert.equal(stale.status, 302, `${site}: the old cookie no longer works`);
+      assert.match(stale.headers.location, /^\/signed-out\?/);
+      await page.goto(url(site, '/account'));
+      assert.equal(await page.getAttribute('#auth-age', 'data-ago-ms'), '0', `${site}: authenticated just now`);
+    }
+  });
+
   it('ticks the countdowns in the page without asking any server', async () => {
     const { page } = await device();
     await signIn(page, 'c', 'alice');
@@ -290,6 +340,28 @@ describe('make demo: one session, three languages', { skip: missing ? 'no Chromi
     await page.waitForFunction((was) => document.querySelector('#rotation-left').textContent !== was, first.rotation);
     assert.deepEqual([...new Set(requests)].filter((p) => p !== '/demo/events'), [],
       'only the events feed, which is outside the session, was requested');
+  });
+});
+
+// Chromium cannot do DBSC on this machine (docs/dbsc.md §1.9): the scripted client of the Python
+// suite plays the browser against the launched demo (dbsc_demo.py). No Chromium needed.
+describe('device-bound sessions on the running demo (scripted DBSC client)', () => {
+  it('binds a device through each site: all three show it bound with its key, and the long-lived cookie alone is anonymous', async (t) => {
+    const demo = await startDemo({ env: { TESSERA_DEMO_TEST_CLOCK: '1' } });
+    try {
+      const python = process.env.TESSERA_DEMO_PYTHON || join(ROOT, '.venv', 'bin', 'python');
+      const script = join(ROOT, 'tests', 'browser', 'dbsc_demo.py');
+      const { stdout } = await new Promise((ok, fail) => {
+        execFile(python, [script, JSON.stringify(demo.sites)], { timeout: 120_000 }, (err, stdout, stderr) =>
+          err ? fail(new Error(`dbsc_demo.py failed:\n${stdout}${stderr}\n${demo.log()}`)) : ok({ stdout }));
+      });
+      for (const line of stdout.trim().split('\n')) t.diagnostic(line);
+      for (const site of SITES) {
+        assert.match(stdout, new RegExp(`^${site}: registered, bound on flask, express, c, long-lived cookie alone anonymous$`, 'm'));
+      }
+    } finally {
+      assert.equal(await demo.stop(), 0, demo.log());
+    }
   });
 });
 

@@ -139,7 +139,7 @@ describe('the session cookie on each demo server', { skip: missing ? 'no Chromiu
             if (url.origin === origin && !url.pathname.startsWith('/admin/users/')) queue.push(url.pathname);
           }
         }
-        assert.deepEqual([...seen].sort(), ['/', '/account', '/admin', '/logout-everywhere']);
+        assert.deepEqual([...seen].sort(), ['/', '/account', '/admin', '/change-password', '/logout-everywhere']);
         await page.goto('/admin');
         await page.click('#sign-out');
         await page.waitForURL((u) => u.pathname === '/');
