@@ -185,3 +185,33 @@ def test_the_administrator_ends_a_users_sessions(demo: int) -> None:
     assert status == 302, "alice's session was ended by the administrator"
     assert headers["location"].startswith("/signed-out?why=admin&"), headers
     assert admin.get("/admin")[0] == 200
+
+
+def test_change_password_and_reauthentication(demo: int) -> None:
+    b = Browser(demo)
+    assert b.get("/change-password")[0] == 302, "anonymous: the sign-in page first"
+    assert b.sign_in("bob", "bob-demo") == 302
+    _, _, page = b.get("/account")
+    assert 'id="auth-age" data-ago-ms="' in page and "(level 1, pwd)" in page, page
+    assert 'data-binding="unbound"' in page and 'data-bound="false"' in page
+    # A sign-in seconds old is recent enough (require_recent, 5 min by default).
+    token = b.csrf("/change-password")
+    status, _, page = b.request("POST", "/change-password", {"_csrf": token, "new_password": "x"})
+    assert status == 200 and 'id="changed"' in page, page
+    # Re-authentication: the password again; a wrong one changes nothing.
+    token = b.csrf("/reauth?next=/change-password")
+    before = b.cookie
+    status, _, page = b.request("POST", "/reauth", {"_csrf": token, "password": "nope",
+                                                   "next": "/change-password"})
+    assert status == 401 and 'id="error"' in page and b.cookie == before
+    status, headers, _ = b.request("POST", "/reauth", {"_csrf": token, "password": "bob-demo",
+                                                      "next": "/change-password"})
+    assert status == 302 and headers["location"] == "/change-password", headers
+    assert b.cookie is not None and b.cookie != before, "a new token"
+    assert b.request("GET", "/account", cookie=before or "")[0] == 302, "the old one is dead"
+    assert b.get("/account")[0] == 200
+    # `next` never leaves the site.
+    token = b.csrf("/account")
+    status, headers, _ = b.request("POST", "/reauth", {"_csrf": token, "password": "bob-demo",
+                                                      "next": "//evil.example/"})
+    assert status == 302 and headers["location"] == "/account", headers
