@@ -451,7 +451,7 @@ def test_s1_a_stolen_long_lived_cookie_alone_is_anonymous(site: Site) -> None:
     assert r.set_cookies == []
     r = thief.get("/bound", headers=JSON)
     assert (r.status, r.json()) == (
-        401, {"error": "authentication_required", "reason": "anonymous"}
+        401, {"error": "login_required", "reason": "anonymous"}
     )
     assert r.set_cookies == []
     acct = thief.get("/account")
@@ -602,7 +602,7 @@ def test_step_up_anonymous_gets_the_login_flow(site: Site) -> None:
     anon = site.browser()
     r = anon.get("/sensitive", headers=JSON)
     assert (r.status, r.json()) == (
-        401, {"error": "authentication_required", "reason": "anonymous"}
+        401, {"error": "login_required", "reason": "anonymous"}
     )
     assert login_redirect(anon.get("/sensitive"), "/sensitive")
 

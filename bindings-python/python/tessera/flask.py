@@ -861,7 +861,7 @@ def _refuse(error: str, reason: str, url: Optional[str]) -> WerkzeugResponse:
 
 def _anonymous() -> WerkzeugResponse:
     """What an anonymous request to a guarded view gets: the login flow."""
-    return _refuse("authentication_required", "anonymous", _login_url())
+    return _refuse("login_required", "anonymous", _login_url())
 
 
 def require_bound(view: _F) -> _F:

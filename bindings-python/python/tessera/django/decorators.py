@@ -11,7 +11,7 @@
     def payout(request): ...
 
 An anonymous request (a stolen session cookie without its bound cookie included) gets Django's
-login redirect (``LOGIN_URL`` with ``next=``), or 401 ``{"error": "authentication_required",
+login redirect (``LOGIN_URL`` with ``next=``), or 401 ``{"error": "login_required",
 "reason": "anonymous"}`` for ``Accept: application/json``. A session that must re-authenticate
 goes to ``settings.TESSERA_REAUTHENTICATE_URL`` (default ``LOGIN_URL``) with ``next=``, or gets
 401 ``{"error": "reauthentication_required", "reason": "stale" | "level"}``. A signed-in
@@ -71,7 +71,7 @@ def require_bound(view: _V) -> _V:
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         session = _session(request)
         if session.tessera_user is None:
-            return _refuse(request, "authentication_required", "anonymous", _login_url())
+            return _refuse(request, "login_required", "anonymous", _login_url())
         if session.binding not in ("fresh", "pending"):
             return _refuse(request, "binding_required", "unbound", _login_url())
         return view(request, *args, **kwargs)
@@ -92,7 +92,7 @@ def require_recent(
             if verdict == "allowed":
                 return view(request, *args, **kwargs)
             if verdict == "anonymous":
-                return _refuse(request, "authentication_required", "anonymous", _login_url())
+                return _refuse(request, "login_required", "anonymous", _login_url())
             url = getattr(settings, "TESSERA_REAUTHENTICATE_URL", None) or _login_url()
             return _refuse(request, "reauthentication_required", verdict, url)
 
