@@ -18,6 +18,12 @@
 //! | `create/tessera/anonymous` | create an anonymous session with no data |
 //! | `login/tessera/anonymous_to_user` | log an anonymous session in (new token, grace 0) |
 //! | `rotate/tessera/with_grace` | rotate a session, keeping the new token (the old one becomes an alias) |
+//! | `validate/control/dram_load` | one load that depends on the previous one, at random over 256 MiB: this machine's cost of a cache (and TLB) miss, the unit a lookup in a large store pays |
+//! | `validate/tessera/id_of` | derive a token's id (base64url decoding and the keyed BLAKE3), 1,000 tokens cycled: the floor under every validate |
+//! | `dbsc/tessera/unbound_hit` | with device-bound sessions on: validate an unbound signed-in session (20k cycled) |
+//! | `dbsc/tessera/bound_hit` | the same for a bound session with its bound cookie (20k cycled): the cookie's digest and check included |
+//! | `dbsc/tessera/unbound_request`, `bound_request` | the same two through the request protocol a framework runs (`http::begin` on the `Cookie` header, then `finish`) |
+//! | `dbsc/tessera/refresh_es256`, `refresh_rs256` | a refresh that mints a bound cookie: proof verification, challenge check, one compare-and-swap (the challenge is asked for and signed outside the timing) |
 //!
 //! The manager has a manual clock that never moves (nothing expires, `last_seen` is never
 //! rewritten) and no periodic rotation (validate never rotates). Create and login run in timed
@@ -29,9 +35,10 @@ use std::hint::black_box;
 use std::sync::{Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use tessera::http::{self, Outcome, RequestHead};
 use tessera::token::TOKEN_LEN;
-use tessera::{SessionId, SessionManager, Token, Validation};
+use tessera::{Context, Presented, Proof, SessionId, SessionManager, Token, Validation};
 use tessera_benches::{CTX, STORE_SIZE, USERS, bench_manager, poll_once, tower_create};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::Id;
@@ -178,6 +185,23 @@ fn tower_fixture() -> &'static TowerFixture {
     })
 }
 
+/// One random cycle through 64 Mi slots (256 MiB): following it, every load misses every cache
+/// and most of the TLB, and depends on the one before (Sattolo's shuffle, splitmix64).
+fn dram_chase() -> Vec<u32> {
+    const SLOTS: usize = 64 << 20;
+    let mut next: Vec<u32> = (0..SLOTS as u32).collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in (1..SLOTS).rev() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let j = usize::try_from((z ^ (z >> 31)) % i as u64).expect("below SLOTS");
+        next.swap(i, j);
+    }
+    next
+}
+
 /// Cycle `i` through `0..len`.
 #[inline(always)]
 fn next(i: &mut usize, len: usize) -> usize {
@@ -213,6 +237,24 @@ fn validate(c: &mut Criterion) {
         manager.validate(unknown, &CTX).expect("validate").reason(),
         Some(tessera::Reason::Unknown)
     );
+    let chase = dram_chase();
+    group.bench_function(BenchmarkId::new("control", "dram_load"), |b| {
+        let mut at = 0u32;
+        b.iter(|| {
+            at = chase[at as usize];
+            at
+        });
+    });
+    drop(chase);
+
+    group.bench_function(BenchmarkId::new("tessera", "id_of"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.hits.get(next(&mut i, CACHED));
+            manager.id_of(black_box(token)).expect("well-formed")
+        });
+    });
+
     group.bench_function(BenchmarkId::new("tessera", "unknown"), |b| {
         let mut i = 0;
         b.iter(|| {
@@ -462,12 +504,120 @@ fn rotate(c: &mut Criterion) {
     group.finish();
 }
 
+/// How many bound (and unbound) sessions the DBSC benches cycle through.
+const DBSC_SAMPLE: usize = 20_000;
+
+fn dbsc(c: &mut Criterion) {
+    let started = Instant::now();
+    let fx = tessera_benches::dbsc::build(DBSC_SAMPLE);
+    eprintln!(
+        "dbsc: {STORE_SIZE} sessions, {DBSC_SAMPLE} bound, built in {:.1?}",
+        started.elapsed()
+    );
+    let manager = &fx.manager;
+    let unbound = Tokens::new(TOKEN_LEN, &fx.unbound);
+    let bound = Tokens::new(TOKEN_LEN, fx.bound.iter().map(|b| &b.token));
+    let cookies = Tokens::new(TOKEN_LEN, fx.bound.iter().map(|b| &b.bound_cookie));
+    let check = |token: &str, cookie: &str| {
+        let ctx = Context {
+            bound: Presented::from_values(std::iter::once(cookie)),
+            ..CTX
+        };
+        manager.validate(token, &ctx).expect("validate")
+    };
+    match check(bound.get(0), cookies.get(0)) {
+        Validation::Valid(s) => assert_eq!(s.proof(), Proof::Fresh),
+        Validation::Rejected(r) => panic!("a bound session was rejected: {r}"),
+    }
+    assert_eq!(
+        manager
+            .validate(bound.get(0), &CTX)
+            .expect("validate")
+            .reason(),
+        Some(tessera::Reason::BindingMissing)
+    );
+    let mut group = c.benchmark_group("dbsc");
+    group.bench_function(BenchmarkId::new("tessera", "unbound_hit"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = unbound.get(next(&mut i, DBSC_SAMPLE));
+            manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+    group.bench_function(BenchmarkId::new("tessera", "bound_hit"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let at = next(&mut i, DBSC_SAMPLE);
+            // The digest of the request's bound cookie is part of the cost.
+            check(black_box(bound.get(at)), black_box(cookies.get(at)))
+        });
+    });
+    let request = |cookie: &str| {
+        let head = RequestHead {
+            cookie_header: Some(cookie),
+            https: true,
+            method: "GET",
+            ..RequestHead::default()
+        };
+        let r = http::begin(manager, &head).expect("begin");
+        r.finish(manager, Outcome::default()).expect("finish")
+    };
+    let unbound_headers: Vec<String> = fx
+        .unbound
+        .iter()
+        .map(|t| format!("theme=dark; __Host-session={t}"))
+        .collect();
+    let bound_headers: Vec<String> = fx
+        .bound
+        .iter()
+        .map(|b| {
+            format!(
+                "theme=dark; __Host-session={}; __Host-session-bound={}",
+                b.token, b.bound_cookie
+            )
+        })
+        .collect();
+    assert!(request(&bound_headers[0]).user.is_some());
+    assert!(request(&unbound_headers[0]).user.is_some());
+    group.bench_function(BenchmarkId::new("tessera", "unbound_request"), |b| {
+        let mut i = 0;
+        b.iter(|| request(black_box(&unbound_headers[next(&mut i, DBSC_SAMPLE)])));
+    });
+    group.bench_function(BenchmarkId::new("tessera", "bound_request"), |b| {
+        let mut i = 0;
+        b.iter(|| request(black_box(&bound_headers[next(&mut i, DBSC_SAMPLE)])));
+    });
+    for (name, device) in [
+        ("refresh_es256", tessera_benches::dbsc::Device::es256()),
+        ("refresh_rs256", tessera_benches::dbsc::Device::rs256()),
+    ] {
+        let session = tessera_benches::dbsc::bind(manager, name, &device);
+        fx.clock.advance(Duration::from_secs(11));
+        let cookie = format!("__Host-session={}", session.token);
+        group.bench_function(BenchmarkId::new("tessera", name), |b| {
+            b.iter_batched(
+                || device.proof(&tessera_benches::dbsc::challenge(manager, &session), false),
+                |proof| {
+                    let head =
+                        tessera_benches::dbsc::endpoint(&cookie, Some(&session.bid), Some(&proof));
+                    let r = tessera::dbsc::refresh(manager, &head).expect("refresh");
+                    assert_eq!(r.status, 200);
+                    r
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     validate,
     validate_throughput,
     create,
     login,
-    rotate
+    rotate,
+    dbsc
 );
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dbsc;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;

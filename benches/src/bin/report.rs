@@ -42,6 +42,14 @@ const TP2: &str = "validate_throughput/tessera/2_threads";
 const CREATE: &str = "create/tessera/anonymous";
 const LOGIN: &str = "login/tessera/anonymous_to_user";
 const ROTATE: &str = "rotate/tessera/with_grace";
+const ID_OF: &str = "validate/tessera/id_of";
+const DRAM: &str = "validate/control/dram_load";
+const DBSC_UNBOUND: &str = "dbsc/tessera/unbound_hit";
+const DBSC_BOUND: &str = "dbsc/tessera/bound_hit";
+const DBSC_UNBOUND_REQ: &str = "dbsc/tessera/unbound_request";
+const DBSC_BOUND_REQ: &str = "dbsc/tessera/bound_request";
+const REFRESH_ES: &str = "dbsc/tessera/refresh_es256";
+const REFRESH_RS: &str = "dbsc/tessera/refresh_rs256";
 
 /// Every bench of `benches/core.rs`, with what one iteration is.
 const BENCHES: &[(&str, &str)] = &[
@@ -65,18 +73,55 @@ const BENCHES: &[(&str, &str)] = &[
     (CREATE, "create an anonymous session"),
     (LOGIN, "log an anonymous session in"),
     (ROTATE, "rotate, keeping the new token"),
+    (
+        DRAM,
+        "control: one dependent random load over 256 MiB (a cache + TLB miss)",
+    ),
+    (
+        ID_OF,
+        "derive a token's id: base64url decoding + keyed BLAKE3 (1,000 cycled)",
+    ),
+    (
+        DBSC_UNBOUND,
+        "DBSC on: validate an unbound signed-in session (20k cycled)",
+    ),
+    (
+        DBSC_BOUND,
+        "DBSC on: validate a bound session with its bound cookie (20k cycled)",
+    ),
+    (
+        DBSC_UNBOUND_REQ,
+        "DBSC on: http::begin + finish, unbound signed-in session",
+    ),
+    (
+        DBSC_BOUND_REQ,
+        "DBSC on: http::begin + finish, bound session with its bound cookie",
+    ),
+    (
+        REFRESH_ES,
+        "DBSC refresh minting a bound cookie, ES256 proof verified",
+    ),
+    (
+        REFRESH_RS,
+        "DBSC refresh minting a bound cookie, RS256 proof verified",
+    ),
 ];
 
 /// Below this control scaling the two vCPUs did not act as two free cores during the run, and a
 /// scaling verdict says more about the machine than about Tessera.
 const CONTROL_SCALING_FLOOR: f64 = 1.8;
 
-// Targets from the issue.
-const TARGET_HIT_NS: f64 = 250.0;
-const TARGET_SCALING: f64 = 1.7;
+// Targets from the issues: 14 (the memory store against tower-sessions), 15 (DBSC), and the
+// malformed-token bound of the first benches.
+const TARGET_HIT_OVER_TOWER: f64 = 0.8;
+const TARGET_CACHED_OVER_TOWER: f64 = 1.0;
+const TARGET_SCALING: f64 = 1.8;
 const TARGET_MALFORMED_NS: f64 = 50.0;
 const TARGET_CREATE_NS: f64 = 1_000.0;
-const TARGET_BYTES: f64 = 250.0;
+const TARGET_LOGIN_NS: f64 = 2_000.0;
+const TARGET_BYTES: f64 = 200.0;
+const TARGET_BOUND_OVER_UNBOUND: f64 = 1.2;
+const TARGET_REFRESH_NS: f64 = 150_000.0;
 
 #[derive(Deserialize)]
 struct Estimate {
@@ -554,14 +599,43 @@ fn run() -> Result<(), String> {
             ratios.control_2_threads_over_1
         ));
     }
-    let targets = vec![
-        target(
-            "validate of a live token, median, 1 thread",
-            true,
-            TARGET_HIT_NS,
-            ns(HIT),
-            "ns",
-        ),
+    // What a validate costs before it touches the store at all, and tower-sessions never pays:
+    // the design's keyed BLAKE3 id derivation (and the base64url decoding before it).
+    let floor = ns(ID_OF);
+    let floor_caveat = |tower: f64| {
+        format!(
+            "bounded by the id derivation (base64url + keyed BLAKE3, `{ID_OF}`) of {}: that \
+             alone is {:.2}× tower-sessions' whole `load` ({}); the target would leave {} for \
+             the lookup, the checks and the touch",
+            fmt_ns(floor),
+            floor / tower,
+            fmt_ns(tower),
+            fmt_ns((TARGET_HIT_OVER_TOWER * tower - floor).max(0.0))
+        )
+    };
+    let mut hit = target(
+        "validate hit ÷ tower-sessions load, 1,000,000 sessions",
+        true,
+        TARGET_HIT_OVER_TOWER,
+        ratios.tessera_hit_over_tower_load,
+        "x",
+    );
+    if !hit.met {
+        hit.caveat = Some(floor_caveat(ns(TOWER_LOAD)));
+    }
+    let mut cached = target(
+        "validate hit ÷ tower-sessions load, records in cache",
+        true,
+        TARGET_CACHED_OVER_TOWER,
+        ratios.tessera_hit_cached_over_tower_load_cached,
+        "x",
+    );
+    if !cached.met {
+        cached.caveat = Some(floor_caveat(ns(TOWER_LOAD_CACHED)));
+    }
+    let mut targets = vec![
+        hit,
+        cached,
         scaling,
         target(
             "malformed rejection, median",
@@ -571,14 +645,43 @@ fn run() -> Result<(), String> {
             "ns",
         ),
         target("create, median", true, TARGET_CREATE_NS, ns(CREATE), "ns"),
+        target("login, median", true, TARGET_LOGIN_NS, ns(LOGIN), "ns"),
         target(
-            "memory per session beyond data",
+            "memory per anonymous session beyond data",
             true,
             TARGET_BYTES,
             anon,
             "B",
         ),
     ];
+    let mut bound = target(
+        "DBSC: a request on a bound session ÷ on an unbound one (http::begin + finish)",
+        true,
+        TARGET_BOUND_OVER_UNBOUND,
+        ns(DBSC_BOUND_REQ) / ns(DBSC_UNBOUND_REQ),
+        "x",
+    );
+    if !bound.met {
+        bound.caveat = Some(format!(
+            "a bound request adds the bound cookie's digest (a keyed BLAKE3 of 43 bytes, about \
+             half of `{ID_OF}`'s {}) and one more memory access for the binding, which lives \
+             outside the entry so that unbound sessions pay no bytes for it \
+             (`{DRAM}`: {}); at the validate alone the ratio is {:.2}×",
+            fmt_ns(floor),
+            fmt_ns(ns(DRAM)),
+            ns(DBSC_BOUND) / ns(DBSC_UNBOUND)
+        ));
+    }
+    targets.push(bound);
+    for (id, alg) in [(REFRESH_ES, "ES256"), (REFRESH_RS, "RS256")] {
+        targets.push(target(
+            &format!("DBSC: refresh, {alg} proof verified"),
+            true,
+            TARGET_REFRESH_NS,
+            ns(id),
+            "ns",
+        ));
+    }
     let report = Report {
         date: utc_now_rfc3339(),
         machine: Machine {
