@@ -248,16 +248,22 @@ impl Dbsc {
             );
         }
         if let Some(origin) = &self.origin {
-            let rest = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://localhost"));
+            // Browsers treat loopback as a secure context: those may be named over plain HTTP.
+            let rest = origin.strip_prefix("https://").or_else(|| {
+                ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+                    .iter()
+                    .find_map(|p| origin.strip_prefix(p))
+                    .filter(|r| r.is_empty() || r.starts_with(':'))
+            });
             let ok = rest.is_some_and(|r| {
                 !r.contains('/')
                     && r.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
             });
             if !ok {
-                return bad("dbsc_origin must be https://host[:port] (no path)");
+                return bad(
+                    "dbsc_origin must be https://host[:port], or http:// on a loopback host (no path)",
+                );
             }
         }
         if !config.cookie_secure {

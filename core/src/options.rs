@@ -271,6 +271,14 @@ mod tests {
         c.validate().unwrap();
         let (c, _) = apply_json(json!({"dbsc": true})).unwrap();
         assert_eq!(c.dbsc, Some(Dbsc::default()));
+        for loopback in [
+            "http://localhost:8000",
+            "http://127.0.0.1:8001",
+            "http://[::1]:8002",
+        ] {
+            let (c, _) = apply_json(json!({"dbsc": true, "dbsc_origin": loopback})).unwrap();
+            c.validate().unwrap();
+        }
         let (c, _) = apply_json(json!({"dbsc": false})).unwrap();
         assert_eq!(c.dbsc, None);
         for bad in [
@@ -291,6 +299,8 @@ mod tests {
             json!({"dbsc": true, "dbsc_algorithms": []}),
             json!({"dbsc": true, "dbsc_path_prefix": "dbsc"}),
             json!({"dbsc": true, "dbsc_origin": "http://evil.example"}),
+            json!({"dbsc": true, "dbsc_origin": "http://localhost.evil.example"}),
+            json!({"dbsc": true, "dbsc_origin": "https://a.example/path"}),
             json!({"dbsc": true, "cookie_secure": false, "cookie_name": "sid"}),
         ] {
             let (c, _) = apply_json(bad.clone()).unwrap();
