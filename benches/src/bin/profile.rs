@@ -29,7 +29,9 @@ fn run() -> Result<(), String> {
     let stride = sessions / distinct;
     let mut tokens = Vec::with_capacity(distinct);
     for i in 0..sessions {
-        let session = manager.create(None, None, &CTX).map_err(|e| e.to_string())?;
+        let session = manager
+            .create(None, None, &CTX)
+            .map_err(|e| e.to_string())?;
         if i % stride == 0 && tokens.len() < distinct {
             tokens.push(session.new_token().ok_or("no token")?.expose());
         }
@@ -43,7 +45,9 @@ fn run() -> Result<(), String> {
         }
     }
     if live != validates {
-        return Err(format!("{live} of {validates} validates found their session"));
+        return Err(format!(
+            "{live} of {validates} validates found their session"
+        ));
     }
     println!("{sessions} sessions, {validates} validates over {distinct} tokens: all live");
     Ok(())
