@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo run -p tessera-core --example dbsc_localhost -- 8137 https://localhost:8443
+//! # [--enforce-grace-ms <ms>]: the bound cookie's enforcement grace (default 10 s); port 0: any
 //! chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list=<spki sha256> \
 //!   --enable-features=DeviceBoundSessions,EnableBoundSessionCredentialsSoftwareKeysForManualTesting \
 //!   https://localhost:8443/
@@ -74,15 +75,30 @@ impl Reply {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut positional = Vec::new();
+    let mut dbsc = Dbsc::default();
     let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().map_or(Ok(8137), |p| p.parse())?;
+    while let Some(arg) = args.next() {
+        if arg == "--enforce-grace-ms" {
+            // A test that must not wait out the 10 s grace (tests/browser/dbsc.test.mjs) sets 0.
+            let ms = args.next().ok_or("--enforce-grace-ms needs a value")?;
+            dbsc.enforce_grace = Duration::from_millis(ms.parse()?);
+        } else {
+            positional.push(arg);
+        }
+    }
+    let mut positional = positional.into_iter();
+    // Port 0 takes a free one: the first log line names the port bound.
+    let port: u16 = positional.next().map_or(Ok(8137), |p| p.parse())?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    let port = listener.local_addr()?.port();
     // The origin the browser sees (the TLS proxy's), for the session config's scope.
-    let origin: Arc<str> = args
+    let origin: Arc<str> = positional
         .next()
         .unwrap_or(format!("http://localhost:{port}"))
         .into();
     let config = Config {
-        dbsc: Some(Dbsc::default()),
+        dbsc: Some(dbsc),
         ..Config::default()
     };
     let manager = SessionManager::builder(config)
@@ -92,7 +108,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()?;
     let manager = Arc::new(manager);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     eprintln!("dbsc_localhost: 127.0.0.1:{port}, browser origin {origin}");
     for stream in listener.incoming() {
         let (manager, origin) = (Arc::clone(&manager), Arc::clone(&origin));
