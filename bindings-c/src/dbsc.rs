@@ -324,15 +324,7 @@ pub unsafe extern "C" fn tessera_endpoint_response_header(
                 Out::new(value_out, "value_out")?,
             )
         };
-        let (n, v) = r.headers.get(index).ok_or_else(|| {
-            Failure::invalid_argument(format!(
-                "index {index} is out of range: the response has {} header(s)",
-                r.headers.len()
-            ))
-        })?;
-        name.write(n.as_ptr());
-        value.write(v.as_ptr());
-        Ok(tessera_status::Ok)
+        crate::response::header_at(&r.headers, index, name, value)
     })
 }
 

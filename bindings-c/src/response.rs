@@ -151,16 +151,27 @@ pub unsafe extern "C" fn tessera_response_header(
                 Out::new(value_out, "value_out")?,
             )
         };
-        let (n, v) = r.headers.get(index).ok_or_else(|| {
-            Failure::invalid_argument(format!(
-                "index {index} is out of range: the response has {} header(s)",
-                r.headers.len()
-            ))
-        })?;
-        name.write(n.as_ptr());
-        value.write(v.as_ptr());
-        Ok(tessera_status::Ok)
+        header_at(&r.headers, index, name, value)
     })
+}
+
+/// Header `index` of `headers` into the two out-parameters (the strings stay owned by the
+/// response); `INVALID_ARGUMENT` past the end. Shared by both kinds of response handle.
+pub(crate) fn header_at(
+    headers: &[(CString, CString)],
+    index: usize,
+    name: Out<*const c_char>,
+    value: Out<*const c_char>,
+) -> Result<tessera_status, Failure> {
+    let (n, v) = headers.get(index).ok_or_else(|| {
+        Failure::invalid_argument(format!(
+            "index {index} is out of range: the response has {} header(s)",
+            headers.len()
+        ))
+    })?;
+    name.write(n.as_ptr());
+    value.write(v.as_ptr());
+    Ok(tessera_status::Ok)
 }
 
 /// Set `*no_store_out` to whether the response must carry `Cache-Control: no-store` (it sets or
