@@ -157,6 +157,17 @@ fn request(site: &Site, jar: &mut Jar, https: bool, outcome: Outcome) -> Seen {
     seen
 }
 
+/// Begin a request with `cookie` (a whole `Cookie` header), over HTTPS.
+fn begin(site: &Site, cookie: Option<&str>, method: &str) -> http::Request {
+    let head = RequestHead {
+        cookie_header: cookie,
+        https: true,
+        method,
+        ..RequestHead::default()
+    };
+    http::begin(&site.m, &head).unwrap()
+}
+
 fn visit(site: &Site, jar: &mut Jar) -> Seen {
     request(site, jar, true, Outcome::default())
 }
@@ -812,16 +823,7 @@ fn bound_cookies_are_judged_per_session() {
         alice.get(BOUND).unwrap(),
         alice.get(BOUND).unwrap()
     );
-    let r = http::begin(
-        &site.m,
-        &RequestHead {
-            cookie_header: Some(&cookie),
-            https: true,
-            method: "GET",
-            ..RequestHead::default()
-        },
-    )
-    .unwrap();
+    let r = begin(&site, Some(&cookie), "GET");
     assert_eq!(r.reason(), Some(Reason::BindingMissing));
     assert_eq!(
         site.events(),
@@ -877,13 +879,7 @@ fn a_data_write_and_a_refresh_racing_keep_both() {
     let challenge = challenge_of(&refresh(&site, &mut jar, Some(&bid), None), &bid);
     // The data write begins, the refresh lands, the write finishes (S8).
     let cookie = jar.header().unwrap();
-    let head = RequestHead {
-        cookie_header: Some(&cookie),
-        https: true,
-        method: "POST",
-        ..RequestHead::default()
-    };
-    let r = http::begin(&site.m, &head).unwrap();
+    let r = begin(&site, Some(&cookie), "POST");
     assert_eq!(
         refresh(
             &site,
@@ -903,16 +899,7 @@ fn a_data_write_and_a_refresh_racing_keep_both() {
     )
     .unwrap();
     let cookie = jar.header().unwrap();
-    let r = http::begin(
-        &site.m,
-        &RequestHead {
-            cookie_header: Some(&cookie),
-            https: true,
-            method: "GET",
-            ..RequestHead::default()
-        },
-    )
-    .unwrap();
+    let r = begin(&site, Some(&cookie), "GET");
     assert_eq!(
         r.proof(),
         Some(Proof::Fresh),
@@ -939,13 +926,7 @@ fn offers_only_go_to_signed_in_unbound_sessions_over_https() {
     assert!(seen.registration().is_none());
     // An explicit offer later, over HTTPS.
     let cookie = jar.header().unwrap();
-    let head = RequestHead {
-        cookie_header: Some(&cookie),
-        https: true,
-        method: "GET",
-        ..RequestHead::default()
-    };
-    let mut r = http::begin(&site.m, &head).unwrap();
+    let mut r = begin(&site, Some(&cookie), "GET");
     assert!(r.offer_binding(&site.m).unwrap());
     let response = r.finish(&site.m, Outcome::default()).unwrap();
     let mut jar2 = jar.clone();
@@ -969,13 +950,7 @@ fn offers_only_go_to_signed_in_unbound_sessions_over_https() {
     // Bound now: no more offers, not even explicit ones (a thief must not re-bind it).
     site.advance(10_000);
     let cookie = jar2.header().unwrap();
-    let head = RequestHead {
-        cookie_header: Some(&cookie),
-        https: true,
-        method: "GET",
-        ..RequestHead::default()
-    };
-    let mut r = http::begin(&site.m, &head).unwrap();
+    let mut r = begin(&site, Some(&cookie), "GET");
     assert!(!r.offer_binding(&site.m).unwrap());
     // Anonymous sessions get none either.
     let mut anon = Jar::default();
@@ -1046,16 +1021,7 @@ fn step_up_judges_how_recently_and_how_strongly_the_user_authenticated() {
         },
     );
     let fresh = |site: &Site, jar: &Jar, max_age: u64, level: u8| {
-        let cookie = jar.header();
-        let head = RequestHead {
-            cookie_header: cookie.as_deref(),
-            https: true,
-            method: "GET",
-            ..RequestHead::default()
-        };
-        http::begin(&site.m, &head)
-            .unwrap()
-            .require_recent(&site.m, max_age, level)
+        begin(site, jar.header().as_deref(), "GET").require_recent(&site.m, max_age, level)
     };
     assert_eq!(fresh(&site, &jar, 5 * MIN, 1), Freshness::Allowed);
     assert_eq!(fresh(&site, &jar, 5 * MIN, 2), Freshness::Level);
@@ -1142,13 +1108,7 @@ fn reauthentication_keeps_the_binding_and_refuses_anonymous_sessions() {
         },
     );
     let cookie = anon.header().unwrap();
-    let head = RequestHead {
-        cookie_header: Some(&cookie),
-        https: true,
-        method: "POST",
-        ..RequestHead::default()
-    };
-    let mut r = http::begin(&site.m, &head).unwrap();
+    let mut r = begin(&site, Some(&cookie), "POST");
     let err = r.reauthenticate(&site.m, &Authn::default()).unwrap_err();
     assert_eq!(err.code(), "invalid_argument");
 }
