@@ -36,4 +36,4 @@ dbsc-example:
 ## Chromium over TLS (dbsc.test.mjs: registration, a deferred request and its refresh, a replay)
 test-browser: demo-build dbsc-example browser-deps chromium
 	cd $(BROWSER_DIR) && TESSERA_DEMO_C_SERVER=$(DEMO_C_SERVER) TESSERA_DEMO_PYTHON=$(PY) \
-		TESSERA_DBSC_EXAMPLE=$(DBSC_EXAMPLE) npm test -- dbsc.test.mjs
+		TESSERA_DBSC_EXAMPLE=$(DBSC_EXAMPLE) npm test
