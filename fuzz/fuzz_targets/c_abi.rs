@@ -111,8 +111,7 @@ unsafe extern "C" {
     fn tessera_manager_logout(m: *const Manager, token: *const c_char, ended_out: *mut u8)
     -> c_int;
     fn tessera_manager_revoke(m: *const Manager, id: *const c_char, ended_out: *mut u8) -> c_int;
-    fn tessera_manager_unbind(m: *const Manager, id: *const c_char, unbound_out: *mut u8)
-    -> c_int;
+    fn tessera_manager_unbind(m: *const Manager, id: *const c_char, unbound_out: *mut u8) -> c_int;
     fn tessera_manager_require_recent(
         m: *const Manager,
         token: *const c_char,
@@ -498,7 +497,9 @@ unsafe extern "C" fn on_event(_user_data: *mut c_void, event: *const Event) {
             assert!(
                 !detail.is_empty()
                     && detail.len() <= 32
-                    && detail.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'),
+                    && detail
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || *b == b'_'),
                 "detail {detail:?}"
             );
         }
