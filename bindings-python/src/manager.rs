@@ -462,7 +462,7 @@ impl SessionManager {
     /// The bound cookie's name (`<cookie_name>-bound`).
     #[getter]
     fn bound_cookie_name(&self) -> String {
-        tessera::cookie::bound_cookie_name(self.inner.config())
+        self.inner.bound_cookie_name().to_owned()
     }
 
     /// The DBSC registration endpoint (`POST <dbsc_path_prefix>/register`): the request's

@@ -82,6 +82,16 @@ impl Authn {
         })
     }
 
+    /// Its two parts, for a store that keeps the level beside its other small fields.
+    pub(crate) fn into_parts(self) -> (u8, Option<Arc<Vec<String>>>) {
+        (self.level, self.amr)
+    }
+
+    /// From [`into_parts`](Self::into_parts); `None` for level 0 (no authentication).
+    pub(crate) fn from_parts(level: u8, amr: Option<Arc<Vec<String>>>) -> Option<Authn> {
+        (level > 0).then_some(Authn { level, amr })
+    }
+
     /// The level.
     pub fn level(&self) -> u8 {
         self.level

@@ -72,6 +72,8 @@ struct Inner {
     grace_ms: u64,
     /// Device-bound sessions' timings in ms, when they are on.
     dbsc: Option<DbscMillis>,
+    /// The bound cookie's name (`<cookie_name>-bound`), made once: every request looks for it.
+    bound_cookie: String,
     listeners: Listeners,
     visitor_csrf: VisitorCsrf,
     /// The process that built the manager.
@@ -177,6 +179,7 @@ impl Builder {
                 registration_ttl: millis(d.registration_ttl),
                 enforce_grace: millis(d.enforce_grace),
             }),
+            bound_cookie: crate::cookie::bound_cookie_name(&config),
             store: self.store.unwrap_or_else(|| Box::new(MemoryStore::new())),
             clock: self.clock.unwrap_or_else(|| Box::new(SystemClock)),
             listeners,
@@ -424,6 +427,11 @@ impl SessionManager {
     /// Device-bound sessions' timings, when they are on.
     pub(crate) fn dbsc_millis(&self) -> Option<DbscMillis> {
         self.inner.dbsc
+    }
+
+    /// The name of the bound cookie of device-bound sessions (`<cookie_name>-bound`).
+    pub fn bound_cookie_name(&self) -> &str {
+        &self.inner.bound_cookie
     }
 
     /// The live session of `token` as stored, without touching it and whatever its binding

@@ -384,7 +384,7 @@ fn mint_cookie(
 
 fn clear_bound(manager: &SessionManager) -> String {
     let config = manager.config();
-    cookie::clear_named_cookie(config, &cookie::bound_cookie_name(config))
+    cookie::clear_named_cookie(config, manager.bound_cookie_name())
 }
 
 /// 200 with the bound cookie and the full session config (so config changes reach the browser,
@@ -398,7 +398,7 @@ fn config_response(
     max_age: Duration,
 ) -> Result<EndpointResponse> {
     let config = manager.config();
-    let name = cookie::bound_cookie_name(config);
+    let name = manager.bound_cookie_name();
     let attributes = cookie::attributes(config);
     let refresh_url = format!("{}/refresh", dbsc.path_prefix);
     let id = binding.id_text();
@@ -408,11 +408,11 @@ fn config_response(
         origin,
         include_site: dbsc.include_site,
         scope_rules: &[],
-        cookie_name: &name,
+        cookie_name: name,
         cookie_attributes: &attributes,
         refresh_initiators: &[],
     });
-    let set = cookie::set_named_cookie(config, &name, cookie, Some(max_age));
+    let set = cookie::set_named_cookie(config, name, cookie, Some(max_age));
     Ok(EndpointResponse::json(200, body)
         .header("Set-Cookie", set)
         .header("Cross-Origin-Resource-Policy", "same-origin".into()))

@@ -219,8 +219,7 @@ fn begin_with(
         offer: None,
     };
     if let (Some(header), Some(_)) = (head.cookie_header, &manager.config().dbsc) {
-        let name = cookie::bound_cookie_name(manager.config());
-        request.bound = match cookie::find_session_cookie(header, &name) {
+        request.bound = match cookie::find_session_cookie(header, manager.bound_cookie_name()) {
             CookieToken::Absent => Presented::Absent,
             CookieToken::One(value) => Presented::from_values(std::iter::once(value)),
             CookieToken::Ambiguous => Presented::Ambiguous,
@@ -891,7 +890,7 @@ impl Request {
         };
         let bound_cookie = self
             .clear_bound
-            .then(|| cookie::clear_named_cookie(config, &cookie::bound_cookie_name(config)));
+            .then(|| cookie::clear_named_cookie(config, manager.bound_cookie_name()));
         let registration = match (&self.offer, &config.dbsc, &self.session) {
             (Some(challenge), Some(dbsc), Some(_)) => crate::dbsc::wire::registration_header(
                 &dbsc.algorithms,

@@ -105,9 +105,11 @@ struct Entry {
     /// under the shard's write lock.
     max_idle_ms: u64,
     secure: bool,
-    /// One byte and a pointer, in the entry: a signed-in validate reads it without another
-    /// memory access.
-    auth: Option<Authn>,
+    /// How strongly the user authenticated ([`Record::auth`]): the level beside `secure`, where
+    /// the entry has room for it (0: none), and the methods' pointer (null without `amr`). A
+    /// signed-in validate reads both without another memory access.
+    auth_level: u8,
+    amr: Option<Arc<Vec<String>>>,
     /// Replaced whole under the shard's write lock (`swap_binding`, a login's rekey), never by a
     /// write of the data.
     binding: Option<Arc<BindingState>>,
@@ -121,6 +123,7 @@ struct Alias {
 
 impl Entry {
     fn from_record(r: Record) -> Box<Entry> {
+        let (auth_level, amr) = r.auth.map_or((0, None), Authn::into_parts);
         Box::new(Entry {
             id: r.id,
             last_seen: AtomicU64::new(r.last_seen),
@@ -133,7 +136,8 @@ impl Entry {
             csrf: r.csrf,
             max_idle_ms: r.max_idle_ms.unwrap_or(u64::MAX),
             secure: r.secure,
-            auth: r.auth,
+            auth_level,
+            amr,
             binding: r.binding,
         })
     }
@@ -152,7 +156,7 @@ impl Entry {
             data: self.data.clone(),
             predecessor: None,
             max_idle_ms: (self.max_idle_ms != u64::MAX).then_some(self.max_idle_ms),
-            auth: self.auth.clone(),
+            auth: Authn::from_parts(self.auth_level, self.amr.clone()),
             binding: self.binding.clone(),
         }
     }
@@ -748,7 +752,7 @@ impl Store for MemoryStore {
                 if login.user_agent.is_some() {
                     entry.user_agent = login.user_agent.clone();
                 }
-                entry.auth = Some(login.auth.clone());
+                (entry.auth_level, entry.amr) = login.auth.clone().into_parts();
                 if let BindingChange::Replace(binding) = &login.binding {
                     entry.binding = binding.clone();
                 }
