@@ -53,6 +53,7 @@ impl Ctx {
             https: self.https,
             user_agent: self.user_agent.as_deref(),
             bound: self.bound,
+            fields: tessera::Fields::ALL,
         }
     }
 }

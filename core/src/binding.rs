@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::error::{Error, Result};
+use crate::fields::Fields;
 
 static COOKIE_KEY: Lazy<blake3::Hasher> =
     Lazy::new(|| blake3::Hasher::new_derive_key("tessera 2026-12 dbsc bound cookie v1"));
@@ -219,6 +220,8 @@ pub struct Gate {
     /// Whether a live, admitted record's `last_seen` moves to now (a DBSC refresh reads
     /// without touching: it is the browser's activity, not the user's).
     pub touch: bool,
+    /// Which of the record's larger parts the read copies out (the rest come back empty).
+    pub fields: Fields,
 }
 
 impl Gate {
@@ -227,6 +230,7 @@ impl Gate {
         presented: Presented::Absent,
         grace_ms: 0,
         touch: true,
+        fields: Fields::ALL,
     };
 
     /// For a caller that names the session by id rather than by a request's token (an
@@ -235,6 +239,7 @@ impl Gate {
         presented: Presented::Absent,
         grace_ms: u64::MAX,
         touch: true,
+        fields: Fields::ALL,
     };
 
     /// The verdict for a record whose binding state is `state`, at `now`.
@@ -470,6 +475,7 @@ mod tests {
             presented: p,
             grace_ms: 10,
             touch: true,
+            fields: Fields::ALL,
         }
     }
 

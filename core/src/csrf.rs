@@ -23,6 +23,11 @@ pub const CSRF_TOKEN_LEN: usize = 86;
 pub struct CsrfSecret(pub(crate) [u8; 32]);
 
 impl CsrfSecret {
+    /// What a record holds in place of a secret a read did not copy out
+    /// ([`Fields::CSRF`](crate::Fields::CSRF)): all zero, which [`verify`](Self::verify) and
+    /// [`mint`](Self::mint) refuse. (A generated secret is all zero with probability 2⁻²⁵⁶.)
+    pub const UNREAD: CsrfSecret = CsrfSecret([0; 32]);
+
     /// A fresh secret from the OS CSPRNG.
     ///
     /// # Errors
@@ -46,8 +51,14 @@ impl CsrfSecret {
     /// A masked token for this secret; every call gives a different string.
     ///
     /// # Errors
-    /// `internal` if the OS cannot supply randomness.
+    /// `invalid_argument` for [`CsrfSecret::UNREAD`]; `internal` if the OS cannot supply
+    /// randomness.
     pub fn mint(&self) -> Result<String> {
+        if *self == Self::UNREAD {
+            return Err(crate::Error::invalid_argument(
+                "no CSRF secret: the session was read without it",
+            ));
+        }
         let mut buf = [0u8; 64];
         fill_random(&mut buf[..32])?;
         for i in 0..32 {
@@ -60,7 +71,7 @@ impl CsrfSecret {
 
     /// Whether `candidate` is a token minted for this secret. Constant-time in the secret.
     pub fn verify(&self, candidate: &str) -> bool {
-        if candidate.len() != CSRF_TOKEN_LEN {
+        if candidate.len() != CSRF_TOKEN_LEN || *self == Self::UNREAD {
             return false;
         }
         let mut buf = [0u8; 64];

@@ -25,7 +25,7 @@
 //! Module map: [`token`] and [`id`] (secrets and their public names), [`config`] (policy),
 //! [`clock`] (time), [`record`] (what is stored and when it is alive), [`store`] (where),
 //! [`manager`] (the lifecycle), [`http`] (the per-request protocol every framework integration
-//! runs), [`cookie`] and [`csrf`] (its parts), [`events`] (audit).
+//! runs), [`cookie`] and [`csrf`] (its parts), [`fields`] (what a read hands back), [`events`] (audit).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -40,6 +40,7 @@ pub mod data;
 pub mod dbsc;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod http;
 pub mod id;
 pub mod manager;
@@ -57,6 +58,7 @@ pub use cookie::CookieToken;
 pub use data::{Data, DataOp};
 pub use error::{Error, ErrorKind, Reason, Result};
 pub use events::{Event, EventKind};
+pub use fields::Fields;
 pub use id::SessionId;
 pub use manager::{Builder, SessionManager};
 pub use record::Record;

@@ -17,6 +17,7 @@ use crate::csrf::CsrfSecret;
 use crate::data::{Data, DataOp};
 use crate::error::{Error, Reason, Result};
 use crate::events::{Event, EventKind, Listener, Listeners};
+use crate::fields::Fields;
 use crate::http::visitor_csrf::VisitorCsrf;
 use crate::id::{IdDeriver, SessionId};
 use crate::record::{BindingChange, Load, LoginChange, Record, Rekey};
@@ -276,12 +277,60 @@ impl SessionManager {
     /// Only `store_unavailable` / `internal`: a bad token is `Ok(Validation::Rejected(_))`.
     /// Callers must treat an error as "not authenticated" (fail closed).
     pub fn validate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
+        Ok(
+            match self.validate_then_place(token, ctx, |session| session)? {
+                Ok(session) => Validation::Valid(session),
+                Err(reason) => Validation::Rejected(reason),
+            },
+        )
+    }
+
+    /// [`validate`](Self::validate), writing the session into storage the caller owns instead
+    /// of returning it: for a binding that keeps sessions in memory of its own (the C ABI's
+    /// handles and caller storage), which then saves a copy of it per request. `Ok(Ok(session))`
+    /// means `out` now holds the session (dropping it is the caller's job: a session left in a
+    /// `MaybeUninit` is leaked); `Ok(Err(reason))` means the token was refused and `out` was not
+    /// written.
+    ///
+    /// ```
+    /// # use std::mem::MaybeUninit;
+    /// # use tessera::{Config, Context, SessionManager};
+    /// let manager = SessionManager::new(Config::default())?;
+    /// let mut place = MaybeUninit::uninit();
+    /// let refused = manager.validate_into("not-a-token", &Context::HTTPS, &mut place)?;
+    /// assert_eq!(refused.err(), Some(tessera::Reason::Malformed));
+    /// # Ok::<(), tessera::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn validate_into<'s>(
+        &self,
+        token: &str,
+        ctx: &Context<'_>,
+        out: &'s mut std::mem::MaybeUninit<Session>,
+    ) -> Result<std::result::Result<&'s mut Session, Reason>> {
+        self.validate_then_place(token, ctx, move |session| out.write(session))
+    }
+
+    /// The body of `validate`: `place` gets the session, inlined so that it is built where
+    /// `place` puts it.
+    #[inline(always)]
+    fn validate_then_place<T>(
+        &self,
+        token: &str,
+        ctx: &Context<'_>,
+        place: impl FnOnce(Session) -> T,
+    ) -> Result<std::result::Result<T, Reason>> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let gate = inner.gate(ctx, true);
+        let gate = Gate {
+            fields: ctx.fields,
+            ..inner.gate(ctx, true)
+        };
         let (mut record, via_alias) = match inner.load_live(token, now, &gate)? {
             Ok(found) => found,
-            Err(reason) => return Ok(Validation::Rejected(reason)),
+            Err(reason) => return Ok(Err(reason)),
         };
         let proof = gate.proof_of_admitted(record.binding.as_deref(), now);
         // `writes_nothing` (the event loop's quick path) must agree with every write below.
@@ -301,12 +350,20 @@ impl SessionManager {
             let grace = if upgrade { 0 } else { inner.grace_ms };
             if let Some(mut session) = inner.rotate_record(&record, grace, ctx.https, now)? {
                 session.proof = proof;
-                return Ok(Validation::Valid(session));
+                // The rekey read every part; the caller still sees only what it asked for, so a
+                // rotation never changes what a session answers.
+                session.record.keep_only(ctx.fields);
+                session.fields = ctx.fields;
+                return Ok(Ok(place(session)));
             }
         }
-        let mut session = inner.session(record, None);
-        session.proof = proof;
-        Ok(Validation::Valid(session))
+        // A store that reads whole records (SQLite, Redis) answers as the memory store does.
+        record.keep_only(ctx.fields);
+        Ok(Ok(place(Session {
+            proof,
+            fields: ctx.fields,
+            ..inner.session(record, None)
+        })))
     }
 
     /// Start validating `token` without waiting, for a caller that must not block (an event
@@ -1147,6 +1204,7 @@ impl Inner {
             idle_ms: self.idle_ms,
             proof: Proof::Unbound,
             offer: None,
+            fields: Fields::ALL,
         }
     }
 
@@ -1154,10 +1212,12 @@ impl Inner {
     /// are not enforced (turning the feature off must not lock bound users out).
     fn gate(&self, ctx: &Context<'_>, touch: bool) -> Gate {
         match &self.dbsc {
+            // Every part: the callers other than `validate` read the record to act on it.
             Some(d) => Gate {
                 presented: ctx.bound,
                 grace_ms: d.enforce_grace,
                 touch,
+                fields: Fields::ALL,
             },
             None => Gate {
                 touch,

@@ -11,6 +11,7 @@ use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
 use crate::data::Data;
 use crate::error::Reason;
+use crate::fields::Fields;
 use crate::id::SessionId;
 
 /// What a store keeps for one session. Never contains the token.
@@ -55,6 +56,20 @@ pub struct Record {
 }
 
 impl Record {
+    /// Empty the larger parts `fields` does not name, as a store that reads only those would
+    /// have returned it: so a narrow read answers the same whichever store served it.
+    pub fn keep_only(&mut self, fields: Fields) {
+        if !fields.contains(Fields::DATA) {
+            self.data = None;
+        }
+        if !fields.contains(Fields::USER_AGENT) {
+            self.user_agent = None;
+        }
+        if !fields.contains(Fields::CSRF) {
+            self.csrf = CsrfSecret::UNREAD;
+        }
+    }
+
     /// A new record, created now.
     pub fn new(
         id: SessionId,

@@ -9,7 +9,8 @@ use crate::authn::{Authenticated, Freshness};
 use crate::binding::{Binding, BindingState, Presented, Proof};
 use crate::clock::UnixMillis;
 use crate::data::Data;
-use crate::error::{Reason, Result};
+use crate::error::{Error, Reason, Result};
+use crate::fields::Fields;
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::token::Token;
@@ -30,6 +31,9 @@ pub struct Context<'a> {
     /// served only to a request that carries a current one; [`http::begin`](crate::http::begin)
     /// fills it from the `Cookie` header.
     pub bound: Presented,
+    /// Which of the session's larger parts (data, CSRF secret, user agent) the caller will read:
+    /// a read copies out only those ([`Fields`]). Every part by default.
+    pub fields: Fields,
 }
 
 impl Context<'_> {
@@ -38,6 +42,7 @@ impl Context<'_> {
         https: true,
         user_agent: None,
         bound: Presented::Absent,
+        fields: Fields::ALL,
     };
 }
 
@@ -81,6 +86,8 @@ pub struct Session {
     pub(crate) idle_ms: u64,
     pub(crate) proof: Proof,
     pub(crate) offer: Option<String>,
+    /// The parts the read was asked for ([`Context::fields`]); the record's others are empty.
+    pub(crate) fields: Fields,
 }
 
 impl Session {
@@ -94,14 +101,22 @@ impl Session {
         self.record.user.as_deref()
     }
 
-    /// Its data.
+    /// Its data: the empty object if the read did not ask for [`Fields::DATA`].
     pub fn data(&self) -> &Data {
-        self.record.data.as_deref().unwrap_or(&EMPTY)
+        self.data_shared().map_or(&EMPTY, |d| d)
     }
 
-    /// Its data as a shared pointer (`None` when empty), without copying.
+    /// Its data as a shared pointer (`None` when empty, or not read), without copying.
     pub fn data_shared(&self) -> Option<&Arc<Data>> {
-        self.record.data.as_ref()
+        self.record
+            .data
+            .as_ref()
+            .filter(|_| self.fields.contains(Fields::DATA))
+    }
+
+    /// Which of its larger parts the read that produced it was asked for ([`Context::fields`]).
+    pub fn fields(&self) -> Fields {
+        self.fields
     }
 
     /// One data value.
@@ -149,25 +164,37 @@ impl Session {
         self.record.secure
     }
 
-    /// The user agent recorded for it.
+    /// The user agent recorded for it (`None` if the read did not ask for
+    /// [`Fields::USER_AGENT`]).
     pub fn user_agent(&self) -> Option<&str> {
-        self.record.user_agent.as_deref()
+        self.record
+            .user_agent
+            .as_deref()
+            .filter(|_| self.fields.contains(Fields::USER_AGENT))
     }
 
     /// A fresh masked CSRF token for a form or header of this session.
     ///
     /// # Errors
-    /// `internal` if the OS cannot supply randomness.
+    /// `invalid_argument` if the read did not ask for [`Fields::CSRF`]; `internal` if the OS
+    /// cannot supply randomness.
     pub fn csrf_token(&self) -> Result<String> {
+        if !self.fields.contains(Fields::CSRF) {
+            return Err(Error::invalid_argument(
+                "this session was read without its CSRF secret (Fields::CSRF)",
+            ));
+        }
         self.record.csrf.mint()
     }
 
-    /// Whether `candidate` is a CSRF token of this session (constant time).
+    /// Whether `candidate` is a CSRF token of this session (constant time). Always false if the
+    /// read did not ask for [`Fields::CSRF`]: without the secret nothing is verified.
     pub fn verify_csrf(&self, candidate: &str) -> bool {
-        self.record.csrf.verify(candidate)
+        self.fields.contains(Fields::CSRF) && self.record.csrf.verify(candidate)
     }
 
-    /// The underlying record.
+    /// The underlying record. Parts the read was not asked for ([`Session::fields`]) are
+    /// empty in it: no data, no user agent, an all-zero CSRF secret (which verifies nothing).
     pub fn record(&self) -> &Record {
         &self.record
     }

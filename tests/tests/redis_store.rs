@@ -701,6 +701,7 @@ const AS_STORED: Gate = Gate {
     presented: Presented::Absent,
     grace_ms: u64::MAX,
     touch: false,
+    fields: tessera::Fields::ALL,
 };
 
 fn stored(store: &RedisStore, id: &SessionId, now: u64) -> Record {
@@ -828,6 +829,7 @@ fn a_version_2_session_round_trips_authentication_and_a_full_binding() {
         presented: Presented::from_values(["cookie-1"].into_iter()),
         grace_ms: 0,
         touch: true,
+        fields: tessera::Fields::ALL,
     };
     match store.load_gated(&r.id, T + 2_000, IDLE, &gate).unwrap() {
         Load::Live { record, .. } => {
@@ -966,6 +968,7 @@ fn a_bound_session_reached_through_an_alias_is_judged_before_any_touch() {
         presented: Presented::from_values(cookie.into_iter()),
         grace_ms: 0,
         touch,
+        fields: tessera::Fields::ALL,
     };
     // `seen` lags by far more than the touch slack from here on.
     let now = T + 10_000;

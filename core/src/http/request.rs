@@ -15,6 +15,7 @@ use crate::cookie::{self, CookieToken};
 use crate::csrf::CsrfSecret;
 use crate::data::{Data, DataOp};
 use crate::error::{Error, Reason, Result};
+use crate::fields::Fields;
 use crate::id::SessionId;
 use crate::manager::SessionManager;
 use crate::session::{Context, Prevalidated, Session, Validation};
@@ -282,6 +283,9 @@ impl Request {
             https: self.ctx_https,
             user_agent: self.user_agent.as_deref(),
             bound: self.bound,
+            // A request reads its session's data and checks or mints CSRF tokens; the user
+            // agent is a label for listings, so requests leave it in the store.
+            fields: Fields::DATA | Fields::CSRF,
         }
     }
 

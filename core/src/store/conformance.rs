@@ -786,6 +786,7 @@ fn gate(cookie: Option<&str>, touch: bool) -> Gate {
         presented: Presented::from_values(cookie.into_iter()),
         grace_ms: 0,
         touch,
+        fields: crate::Fields::ALL,
     }
 }
 

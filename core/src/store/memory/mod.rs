@@ -1,8 +1,9 @@
 //! The embedded store: sharded hash tables in process memory.
 //!
 //! Layout, chosen for the validate hot path and for memory per session:
-//! - Records are boxed in a `hashbrown::HashTable` keyed by the id's first 8 bytes (ids are
-//!   uniform, so those bytes are the hash); the table itself costs 9 bytes per slot.
+//! - Records live inline in a slab, found through an open-addressed index of 8-byte slots keyed
+//!   by the id's first bytes (ids are uniform, so those bytes are the hash): a hit costs a cache
+//!   miss for the slot and one for the record (`table`).
 //! - The shard is picked from bytes 8..16, so a shard's entries still spread over all of the
 //!   table's buckets.
 //! - `validate` takes the shard's read lock and moves `last_seen` with a compare-and-swap that
@@ -26,7 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hashbrown::{HashMap, HashSet, HashTable};
+
+mod table;
+
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+use table::{Keyed, Table};
 
 use crate::authn::Authn;
 use crate::binding::{BindingState, Gate, Swapped, same_state};
@@ -34,6 +39,7 @@ use crate::clock::UnixMillis;
 use crate::csrf::CsrfSecret;
 use crate::data::{self, Data, DataOp};
 use crate::error::{Error, Reason, Result};
+use crate::fields::Fields;
 use crate::id::SessionId;
 use crate::record::{
     BindingChange, ExpiryChange, Load, Record, Rekey, Removed, check_live, effective_idle,
@@ -75,7 +81,7 @@ type UserIndex = HashMap<Arc<str>, HashSet<SessionId>>;
 struct Padded<T>(T);
 
 struct Shard {
-    sessions: HashTable<Box<Entry>>,
+    sessions: Table<Entry>,
     aliases: HashTable<Alias>,
     /// ceil(due / TICK_MS) → prefixes of ids that may expire by then: signed-in sessions and
     /// aliases.
@@ -121,10 +127,16 @@ struct Alias {
     until: UnixMillis,
 }
 
+impl Keyed for Entry {
+    fn key(&self) -> &SessionId {
+        &self.id
+    }
+}
+
 impl Entry {
-    fn from_record(r: Record) -> Box<Entry> {
+    fn from_record(r: Record) -> Entry {
         let (auth_level, amr) = r.auth.map_or((0, None), Authn::into_parts);
-        Box::new(Entry {
+        Entry {
             id: r.id,
             last_seen: AtomicU64::new(r.last_seen),
             created_at: r.created_at,
@@ -139,21 +151,40 @@ impl Entry {
             auth_level,
             amr,
             binding: r.binding,
-        })
+        }
     }
 
     fn snapshot(&self) -> Record {
+        self.snapshot_of(Fields::ALL)
+    }
+
+    /// A copy of the record with only the larger parts `fields` names: the others are not read,
+    /// so their shared allocations are not touched (no reference count moves).
+    #[inline]
+    fn snapshot_of(&self, fields: Fields) -> Record {
         Record {
             id: self.id,
             user: self.user.clone(),
-            user_agent: self.user_agent.clone(),
+            user_agent: if fields.contains(Fields::USER_AGENT) {
+                self.user_agent.clone()
+            } else {
+                None
+            },
             created_at: self.created_at,
             last_seen: self.last_seen.load(Ordering::Relaxed),
             deadline: self.deadline,
             rotated_at: self.rotated_at,
             secure: self.secure,
-            csrf: self.csrf.clone(),
-            data: self.data.clone(),
+            csrf: if fields.contains(Fields::CSRF) {
+                self.csrf.clone()
+            } else {
+                CsrfSecret::UNREAD
+            },
+            data: if fields.contains(Fields::DATA) {
+                self.data.clone()
+            } else {
+                None
+            },
             predecessor: None,
             max_idle_ms: (self.max_idle_ms != u64::MAX).then_some(self.max_idle_ms),
             auth: Authn::from_parts(self.auth_level, self.amr.clone()),
@@ -167,24 +198,24 @@ impl Entry {
         // Unbound entries, the common case, are judged by the touch alone.
         if self.binding.is_some() || !gate.touch {
             if let Err(reason) = self.check_live(now, idle_ms) {
-                return Load::Expired(reason, self.snapshot());
+                return Load::Expired(reason, self.snapshot_of(gate.fields));
             }
             if let Err(missing) = gate.admit(self.binding.as_deref(), now) {
-                return Load::Unproven(missing, self.snapshot());
+                return Load::Unproven(missing, self.snapshot_of(gate.fields));
             }
             if !gate.touch {
                 return Load::Live {
-                    record: self.snapshot(),
+                    record: self.snapshot_of(gate.fields),
                     via_alias,
                 };
             }
         }
         match self.touch(now, idle_ms) {
             Ok(()) => Load::Live {
-                record: self.snapshot(),
+                record: self.snapshot_of(gate.fields),
                 via_alias,
             },
-            Err(reason) => Load::Expired(reason, self.snapshot()),
+            Err(reason) => Load::Expired(reason, self.snapshot_of(gate.fields)),
         }
     }
 
@@ -241,20 +272,16 @@ fn tick(due: UnixMillis) -> u64 {
 
 impl Shard {
     fn find(&self, id: &SessionId) -> Option<&Entry> {
-        self.sessions
-            .find(id.prefix(), |e| e.id == *id)
-            .map(|b| &**b)
+        self.sessions.find(id)
     }
 
     fn find_mut(&mut self, id: &SessionId) -> Option<&mut Entry> {
-        self.sessions
-            .find_mut(id.prefix(), |e| e.id == *id)
-            .map(|b| &mut **b)
+        self.sessions.find_mut(id)
     }
 
     fn new(live: Arc<AtomicUsize>) -> Self {
         Shard {
-            sessions: HashTable::new(),
+            sessions: Table::default(),
             aliases: HashTable::new(),
             wheel: BTreeMap::new(),
             anonymous: BTreeMap::new(),
@@ -262,22 +289,17 @@ impl Shard {
         }
     }
 
-    fn take(&mut self, id: &SessionId) -> Option<Box<Entry>> {
-        let taken = self
-            .sessions
-            .find_entry(id.prefix(), |e| e.id == *id)
-            .ok()
-            .map(|occupied| occupied.remove().0);
+    fn take(&mut self, id: &SessionId) -> Option<Entry> {
+        let taken = self.sessions.take(id);
         if taken.is_some() {
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
         taken
     }
 
-    fn put(&mut self, entry: Box<Entry>, idle_ms: u64) {
+    fn put(&mut self, entry: Entry, idle_ms: u64) {
         self.file_session(&entry, entry.expires_at(idle_ms));
-        self.sessions
-            .insert_unique(entry.id.prefix(), entry, |e| e.id.prefix());
+        self.sessions.insert(entry);
         self.live.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -304,11 +326,7 @@ impl Shard {
         }
         let mut pick: Option<SessionId> = None;
         let mut later = Vec::new();
-        for e in self
-            .sessions
-            .iter_hash(prefix)
-            .filter(|e| e.id.prefix() == prefix && e.user.is_none())
-        {
+        for e in self.sessions.prefixed(prefix).filter(|e| e.user.is_none()) {
             let due = e.expires_at(idle_ms);
             if pick.is_none() && (tick(due) <= at || e.check_live(now, idle_ms).is_err()) {
                 pick = Some(e.id);
@@ -991,10 +1009,9 @@ fn sweep_prefix(
         .map(|a| a.until)
         .min();
     let mut refile_anonymous = None;
-    while let Ok(expired) = shard.sessions.find_entry(prefix, |e| {
-        e.id.prefix() == prefix && e.user.is_none() && e.check_live(now, idle_ms).is_err()
+    while let Some(entry) = shard.sessions.take_prefixed(prefix, |e| {
+        e.user.is_none() && e.check_live(now, idle_ms).is_err()
     }) {
-        let entry = expired.remove().0;
         shard.live.fetch_sub(1, Ordering::Relaxed);
         removed.push(Removed {
             id: entry.id,
@@ -1002,11 +1019,7 @@ fn sweep_prefix(
             expired: entry.check_live(now, idle_ms).err(),
         });
     }
-    for e in shard
-        .sessions
-        .iter_hash(prefix)
-        .filter(|e| e.id.prefix() == prefix)
-    {
+    for e in shard.sessions.prefixed(prefix) {
         if e.check_live(now, idle_ms).is_err() {
             owned.push(e.id);
         } else {
@@ -1029,6 +1042,71 @@ fn sweep_prefix(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use crate::binding::Gate;
+    use crate::csrf::CsrfSecret;
+    use crate::fields::Fields;
+    use crate::id::SessionId;
+    use crate::record::{Load, Record};
+    use crate::store::{MemoryStore, Store};
+
+    /// A narrow read leaves the parts it was not asked for in the store: their allocations are
+    /// not touched (no reference count moves) and no secret is copied out.
+    #[test]
+    fn a_narrow_read_does_not_touch_the_parts_it_was_not_asked_for() {
+        let store = MemoryStore::with_shards(4);
+        let id = SessionId::from_bytes([9; 32]);
+        let mut record = Record::new(
+            id,
+            Some("u".into()),
+            1_000,
+            60_000,
+            true,
+            CsrfSecret::from_bytes([5; 32]),
+        );
+        let data = Arc::new(crate::Data::new());
+        let agent: Arc<str> = Arc::from("agent");
+        record.data = Some(Arc::clone(&data));
+        record.user_agent = Some(Arc::clone(&agent));
+        store.insert_within(record, 60_000, None).unwrap();
+        let read = |fields| match store
+            .load_gated(
+                &id,
+                2_000,
+                60_000,
+                &Gate {
+                    fields,
+                    ..Gate::NONE
+                },
+            )
+            .unwrap()
+        {
+            Load::Live { record, .. } => record,
+            other => panic!("not live: {other:?}"),
+        };
+        let narrow = read(Fields::NONE);
+        assert_eq!(
+            (Arc::strong_count(&data), Arc::strong_count(&agent)),
+            (2, 2)
+        );
+        assert!(narrow.data.is_none() && narrow.user_agent.is_none());
+        assert!(narrow.csrf == CsrfSecret::UNREAD);
+        assert_eq!(narrow.user.as_deref(), Some("u"));
+        let full = read(Fields::ALL);
+        assert_eq!(
+            (Arc::strong_count(&data), Arc::strong_count(&agent)),
+            (3, 3)
+        );
+        assert!(full.csrf == CsrfSecret::from_bytes([5; 32]));
+        let data_only = read(Fields::DATA);
+        assert_eq!(
+            (Arc::strong_count(&data), Arc::strong_count(&agent)),
+            (4, 3)
+        );
+        drop((narrow, full, data_only));
+    }
+
     mod conformance_one_shard {
         crate::store_conformance_tests!(crate::store::MemoryStore::with_shards(1));
     }
