@@ -277,12 +277,7 @@ impl SessionManager {
     /// Only `store_unavailable` / `internal`: a bad token is `Ok(Validation::Rejected(_))`.
     /// Callers must treat an error as "not authenticated" (fail closed).
     pub fn validate(&self, token: &str, ctx: &Context<'_>) -> Result<Validation> {
-        Ok(
-            match self.validate_then_place(token, ctx, |session| session)? {
-                Ok(session) => Validation::Valid(session),
-                Err(reason) => Validation::Rejected(reason),
-            },
-        )
+        self.validate_then_place(token, ctx, Validation::Valid, Validation::Rejected)
     }
 
     /// [`validate`](Self::validate), writing the session into storage the caller owns instead
@@ -310,60 +305,64 @@ impl SessionManager {
         ctx: &Context<'_>,
         out: &'s mut std::mem::MaybeUninit<Session>,
     ) -> Result<std::result::Result<&'s mut Session, Reason>> {
-        self.validate_then_place(token, ctx, move |session| out.write(session))
+        self.validate_then_place(token, ctx, move |session| Ok(out.write(session)), Err)
     }
 
-    /// The body of `validate`: `place` gets the session, inlined so that it is built where
-    /// `place` puts it.
+    /// The body of `validate`: `place` gets the session, `refuse` the reason, each inlined so
+    /// that the session is built where `place` puts it (no copy through a wrapper type).
     #[inline(always)]
     fn validate_then_place<T>(
         &self,
         token: &str,
         ctx: &Context<'_>,
         place: impl FnOnce(Session) -> T,
-    ) -> Result<std::result::Result<T, Reason>> {
+        refuse: impl FnOnce(Reason) -> T,
+    ) -> Result<T> {
         let inner = &*self.inner;
         let now = inner.clock.now();
         let gate = Gate {
             fields: ctx.fields,
             ..inner.gate(ctx, true)
         };
-        let (mut record, via_alias) = match inner.load_live(token, now, &gate)? {
-            Ok(found) => found,
-            Err(reason) => return Ok(Err(reason)),
-        };
-        let proof = gate.proof_of_admitted(record.binding.as_deref(), now);
-        // `writes_nothing` (the event loop's quick path) must agree with every write below.
-        if !ctx.https && record.secure {
-            // The token just travelled in clear: the next HTTPS request must rotate it with no
-            // grace, as if the session had been made over HTTP.
-            inner.store.mark_insecure(&record.id, now, inner.idle_ms)?;
-            record.secure = false;
-        }
-        let upgrade = ctx.https && !record.secure;
-        let due = inner
-            .rotation_ms
-            .is_some_and(|every| now.saturating_sub(record.rotated_at) >= every);
-        // An alias never rotates: the request that rotated it already handed out the successor.
-        if !via_alias && (upgrade || due) {
-            // After an HTTP→HTTPS upgrade the old token may have been seen in clear: no grace.
-            let grace = if upgrade { 0 } else { inner.grace_ms };
-            if let Some(mut session) = inner.rotate_record(&record, grace, ctx.https, now)? {
-                session.proof = proof;
-                // The rekey read every part; the caller still sees only what it asked for, so a
-                // rotation never changes what a session answers.
-                session.record.keep_only(ctx.fields);
-                session.fields = ctx.fields;
-                return Ok(Ok(place(session)));
+        // A continuation rather than a returned record: the record is built once, in the
+        // store's answer, and moved into the session without passing through wrapper types.
+        inner.load_live_then(token, now, &gate, refuse, |mut record, via_alias| {
+            let proof = gate.proof_of_admitted(record.binding.as_deref(), now);
+            // `writes_nothing` (the event loop's quick path) must agree with every write below.
+            if !ctx.https && record.secure {
+                // The token just travelled in clear: the next HTTPS request must rotate it with no
+                // grace, as if the session had been made over HTTP.
+                inner.store.mark_insecure(&record.id, now, inner.idle_ms)?;
+                record.secure = false;
             }
-        }
-        // A store that reads whole records (SQLite, Redis) answers as the memory store does.
-        record.keep_only(ctx.fields);
-        Ok(Ok(place(Session {
-            proof,
-            fields: ctx.fields,
-            ..inner.session(record, None)
-        })))
+            let upgrade = ctx.https && !record.secure;
+            let due = inner
+                .rotation_ms
+                .is_some_and(|every| now.saturating_sub(record.rotated_at) >= every);
+            // An alias never rotates: the request that rotated it already handed out the successor.
+            if !via_alias && (upgrade || due) {
+                // After an HTTP→HTTPS upgrade the old token may have been seen in clear: no grace.
+                let grace = if upgrade { 0 } else { inner.grace_ms };
+                if let Some(mut session) = inner.rotate_record(&record, grace, ctx.https, now)? {
+                    session.proof = proof;
+                    // The rekey read every part; the caller still sees only what it asked for, so a
+                    // rotation never changes what a session answers.
+                    session.record.keep_only(ctx.fields);
+                    session.fields = ctx.fields;
+                    return Ok(place(session));
+                }
+            }
+            // A store that reads whole records (SQLite, Redis) answers as the memory store does.
+            record.keep_only(ctx.fields);
+            Ok(place(Session {
+                record,
+                new_token: None,
+                idle_ms: inner.idle_ms,
+                proof,
+                offer: None,
+                fields: ctx.fields,
+            }))
+        })
     }
 
     /// Start validating `token` without waiting, for a caller that must not block (an event
@@ -1314,27 +1313,44 @@ impl Inner {
         now: UnixMillis,
         gate: &Gate,
     ) -> Result<Result<(Record, bool), Reason>> {
+        self.load_live_then(token, now, gate, Err, |record, via_alias| {
+            Ok(Ok((record, via_alias)))
+        })
+    }
+
+    /// [`load_live`](Self::load_live) handing a live record (and whether it was found through
+    /// an alias) to `live`, a refusal's reason to `refuse`: inlined, so the record moves
+    /// straight from the store's answer to where `live` puts it.
+    #[inline(always)]
+    fn load_live_then<T>(
+        &self,
+        token: &str,
+        now: UnixMillis,
+        gate: &Gate,
+        refuse: impl FnOnce(Reason) -> T,
+        live: impl FnOnce(Record, bool) -> Result<T>,
+    ) -> Result<T> {
         let Ok(token) = Token::parse(token) else {
             self.listeners.emit(|| {
                 Event::new(EventKind::Rejected, None, None, now)
                     .with_reason(Some(Reason::Malformed))
             });
-            return Ok(Err(Reason::Malformed));
+            return Ok(refuse(Reason::Malformed));
         };
         let id = self.ids.derive(&token);
         match self.store.load_gated(&id, now, self.idle_ms, gate)? {
-            Load::Live { record, via_alias } => Ok(Ok((record, via_alias))),
+            Load::Live { record, via_alias } => live(record, via_alias),
             Load::Unproven(missing, record) => {
                 // Not an ending: the owner's browser may still use the session.
                 self.emit_detail(EventKind::BindingMissing, &record, missing.code());
-                Ok(Err(Reason::BindingMissing))
+                Ok(refuse(Reason::BindingMissing))
             }
             Load::Missing => {
                 self.listeners.emit(|| {
                     Event::new(EventKind::Rejected, Some(id), None, now)
                         .with_reason(Some(Reason::Unknown))
                 });
-                Ok(Err(Reason::Unknown))
+                Ok(refuse(Reason::Unknown))
             }
             Load::Expired(reason, record) => {
                 // Expiry is final, so removing here cannot race with a revival.
@@ -1345,7 +1361,7 @@ impl Inner {
                     Event::new(EventKind::Rejected, Some(id), record.user.clone(), now)
                         .with_reason(Some(reason))
                 });
-                Ok(Err(reason))
+                Ok(refuse(reason))
             }
         }
     }
