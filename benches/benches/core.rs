@@ -19,6 +19,8 @@
 //! | `login/tessera/anonymous_to_user` | log an anonymous session in (new token, grace 0) |
 //! | `rotate/tessera/with_grace` | rotate a session, keeping the new token (the old one becomes an alias) |
 //! | `validate/control/dram_load` | one load that depends on the previous one, at random over 256 MiB: this machine's cost of a cache (and TLB) miss, the unit a lookup in a large store pays |
+//! | `validate/tessera/signed_in` | validate a signed-in browser session (a user agent, 5 keys of data), 20k cycled, every part read (`Fields::ALL`, the default) |
+//! | `validate/tessera/signed_in_narrow` | the same sessions, read with `Fields::NONE` (what a gateway that only asks "who is this?" needs): the data, user agent and CSRF secret stay in the store |
 //! | `validate/tessera/id_of` | derive a token's id (base64url decoding and the keyed BLAKE3), 1,000 tokens cycled: the floor under every validate |
 //! | `dbsc/tessera/unbound_hit` | with device-bound sessions on: validate an unbound signed-in session (20k cycled) |
 //! | `dbsc/tessera/bound_hit` | the same for a bound session with its bound cookie (20k cycled): the cookie's digest and check included |
@@ -38,7 +40,9 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use tessera::http::{self, Outcome, RequestHead};
 use tessera::token::TOKEN_LEN;
-use tessera::{Context, Presented, Proof, SessionId, SessionManager, Token, Validation};
+use tessera::{
+    Context, DataOp, Fields, Presented, Proof, SessionId, SessionManager, Token, Validation,
+};
 use tessera_benches::{CTX, STORE_SIZE, USERS, bench_manager, poll_once, tower_create};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::Id;
@@ -50,6 +54,8 @@ const HOT: usize = 100_000;
 const CACHED: usize = 1_000;
 /// Dedicated sessions the rotate bench cycles through (part of the 1,000,000).
 const RING: usize = 10_000;
+/// Signed-in browser sessions with data (part of the 1,000,000), for the `signed_in` benches.
+const SIGNED_IN: usize = 20_000;
 /// Sessions per timed batch in the create and login benches.
 const BATCH: usize = 4_096;
 
@@ -100,6 +106,8 @@ struct TesseraFixture {
     ring: Mutex<Tokens>,
     /// User names for login.
     users: Vec<String>,
+    /// Tokens of signed-in sessions with a user agent and data.
+    signed_in: Tokens,
 }
 
 struct TowerFixture {
@@ -113,9 +121,10 @@ fn tessera_fixture() -> &'static TesseraFixture {
     FIXTURE.get_or_init(|| {
         let started = Instant::now();
         let manager = bench_manager();
-        let stride = (STORE_SIZE - RING) / HOT;
+        let anonymous = STORE_SIZE - RING - SIGNED_IN;
+        let stride = anonymous / HOT;
         let mut hits = Vec::with_capacity(HOT);
-        for i in 0..STORE_SIZE - RING {
+        for i in 0..anonymous {
             let session = manager.create(None, None, &CTX).expect("create");
             if i % stride == 0 && hits.len() < HOT {
                 hits.push(session.new_token().expect("a new token").expose());
@@ -128,6 +137,23 @@ fn tessera_fixture() -> &'static TesseraFixture {
                 session.new_token().expect("a new token").expose()
             }),
         );
+        let browser = Context {
+            user_agent: Some(BROWSER),
+            ..CTX
+        };
+        let mut signed_in: Vec<String> = (0..SIGNED_IN)
+            .map(|i| {
+                let session = manager
+                    .login(None, &format!("member-{i:05}"), &browser)
+                    .expect("login");
+                manager
+                    .update_data(session.id(), DataOp::Replace(payload()))
+                    .expect("data");
+                session.new_token().expect("a new token").expose()
+            })
+            .collect();
+        signed_in.sort_unstable();
+        let signed_in = Tokens::new(TOKEN_LEN, signed_in);
         // Tokens are random, so sorting them decorrelates lookup order from allocation order.
         hits.sort_unstable();
         let hits = Tokens::new(TOKEN_LEN, hits);
@@ -151,6 +177,7 @@ fn tessera_fixture() -> &'static TesseraFixture {
             unknown,
             ring: Mutex::new(ring),
             users,
+            signed_in,
         }
     })
 }
@@ -210,6 +237,24 @@ fn next(i: &mut usize, len: usize) -> usize {
     at
 }
 
+/// A current desktop browser's `User-Agent`, as a signed-in session records it.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// What a signed-in Django session holds (the Python benches' payload).
+fn payload() -> tessera::Data {
+    let value = serde_json::json!({
+        "_auth_user_id": "1",
+        "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+        "_auth_user_hash": "9f2c".repeat(16),
+        "cart": ["apple", "pear"],
+        "theme": "dark",
+    });
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
 fn validate(c: &mut Criterion) {
     let fx = tessera_fixture();
     let tower = tower_fixture();
@@ -229,6 +274,29 @@ fn validate(c: &mut Criterion) {
         b.iter(|| {
             let token = fx.hits.get(next(&mut i, CACHED));
             manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+
+    let narrow = Context {
+        fields: Fields::NONE,
+        ..CTX
+    };
+    match manager.validate(fx.signed_in.get(0), &narrow).expect("validate") {
+        Validation::Valid(s) => assert!(s.user().is_some() && s.data().is_empty()),
+        Validation::Rejected(r) => panic!("a signed-in session was rejected: {r}"),
+    }
+    group.bench_function(BenchmarkId::new("tessera", "signed_in"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.signed_in.get(next(&mut i, SIGNED_IN));
+            manager.validate(black_box(token), &CTX).expect("validate")
+        });
+    });
+    group.bench_function(BenchmarkId::new("tessera", "signed_in_narrow"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let token = fx.signed_in.get(next(&mut i, SIGNED_IN));
+            manager.validate(black_box(token), &narrow).expect("validate")
         });
     });
 
