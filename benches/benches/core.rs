@@ -281,7 +281,10 @@ fn validate(c: &mut Criterion) {
         fields: Fields::NONE,
         ..CTX
     };
-    match manager.validate(fx.signed_in.get(0), &narrow).expect("validate") {
+    match manager
+        .validate(fx.signed_in.get(0), &narrow)
+        .expect("validate")
+    {
         Validation::Valid(s) => assert!(s.user().is_some() && s.data().is_empty()),
         Validation::Rejected(r) => panic!("a signed-in session was rejected: {r}"),
     }
@@ -296,7 +299,9 @@ fn validate(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             let token = fx.signed_in.get(next(&mut i, SIGNED_IN));
-            manager.validate(black_box(token), &narrow).expect("validate")
+            manager
+                .validate(black_box(token), &narrow)
+                .expect("validate")
         });
     });
 
