@@ -8,7 +8,9 @@
  *     tessera_response. They come from tessera_manager_new / tessera_clock_new (sessions from
  *     create, validate, rotate, login; requests from tessera_request_begin, responses from
  *     tessera_request_finish, which consumes its request) and are released by the matching
- *     *_free. Every *_free accepts NULL, and is safe to call twice
+ *     *_free. tessera_manager_validate_in builds a session in a tessera_session_storage of the
+ *     caller's instead (its size is public, its contents private), released by
+ *     tessera_session_free too. Every *_free accepts NULL, and is safe to call twice
  *     with the same pointer, even from two threads at once (strings too, tessera_string_free):
  *     exactly one call releases the handle; the others change nothing and set
  *     tessera_last_error() ("... is not a live handle ..."). This is a safety net, not a licence:
@@ -22,7 +24,7 @@
  *     reason as the stable string every Tessera language uses: "malformed", "unknown",
  *     "expired_idle", "expired_absolute". tessera_status_str() gives the error codes:
  *     "invalid_config", "invalid_argument", "data_too_large", "store_unavailable", "internal".
- *     Any status but OK from tessera_manager_validate means NOT authenticated (fail closed).
+ *     Any status but OK from tessera_manager_validate(_in) means NOT authenticated (fail closed).
  *  5. Pointer parameters must not be NULL unless their documentation says "may be NULL". A NULL
  *     where a value is required, or a string that is not valid UTF-8, gives
  *     TESSERA_STATUS_INVALID_ARGUMENT and has no effect. The two raw client headers,
@@ -73,6 +75,44 @@
 #define TESSERA_CACHE_CONTROL_NAME "Cache-Control"
 #define TESSERA_CACHE_CONTROL_VALUE "no-store"
 
+
+/**
+ * `fields` bit of `tessera_manager_validate_in`: copy out the session's data
+ * (`tessera_session_data`, `tessera_session_get`).
+ */
+#define TESSERA_FIELD_DATA 1
+
+/**
+ * `fields` bit of `tessera_manager_validate_in`: copy out the session's CSRF secret
+ * (`tessera_session_csrf_token`, `tessera_session_verify_csrf`).
+ */
+#define TESSERA_FIELD_CSRF 2
+
+/**
+ * `fields` bit of `tessera_manager_validate_in`: copy out the user agent recorded at sign-in
+ * (no accessor reads it today; listings show it).
+ */
+#define TESSERA_FIELD_USER_AGENT 4
+
+/**
+ * Every part: `TESSERA_FIELD_DATA | TESSERA_FIELD_CSRF | TESSERA_FIELD_USER_AGENT`, what
+ * `tessera_manager_validate` reads.
+ */
+#define TESSERA_FIELDS_ALL 7
+
+/**
+ * The size in bytes of a `tessera_session_storage`: room for a session built in your own
+ * memory by `tessera_manager_validate_in` (328 bytes in 0.1), with headroom. The size is part
+ * of the ABI: a session that outgrew it would fail to compile this library, never overflow
+ * your storage.
+ */
+#define TESSERA_SESSION_STORAGE_SIZE 512
+
+/**
+ * The number of 64-bit words in a `tessera_session_storage`
+ * (`TESSERA_SESSION_STORAGE_SIZE / 8`).
+ */
+#define TESSERA_SESSION_STORAGE_WORDS 64
 
 /**
  * Bytes a caller-supplied token buffer needs: 43 characters of base64url and a NUL.
@@ -419,7 +459,8 @@ typedef struct tessera_response tessera_response;
  * one — the new token the response must send in `Set-Cookie`.
  *
  * It is a snapshot: later changes to the session (data writes, logout) do not show in it.
- * Release it with `tessera_session_free`.
+ * Release it with `tessera_session_free`, whether Tessera made it or
+ * `tessera_manager_validate_in` built it in a `tessera_session_storage` of yours.
  *
  * Thread safety: a session handle may be moved to another thread, but must not be used from
  * two threads at once.
@@ -474,6 +515,22 @@ typedef struct tessera_dbsc_head {
  * for audit and metrics: a listener cannot veto a transition.
  */
 typedef void (*tessera_listener)(void *user_data, const struct tessera_event *event);
+
+/**
+ * Memory of your own for one session: put it on the stack, or in a per-connection struct, and
+ * pass it to `tessera_manager_validate_in`, which builds the session in it instead of taking a
+ * handle from the library. Its contents are private: never read or write them. The session it
+ * holds is released with `tessera_session_free`; then the storage may be reused at once.
+ *
+ * Thread safety: as for the session it holds; the storage must stay in place (not be copied,
+ * moved or reused) until that session is freed.
+ */
+typedef struct tessera_session_storage {
+    /**
+     * Opaque: sized and aligned for a session handle (checked when this library is compiled).
+     */
+    uint64_t _private[TESSERA_SESSION_STORAGE_WORDS];
+} tessera_session_storage;
 
 #ifdef __cplusplus
 extern "C" {
@@ -963,12 +1020,14 @@ enum tessera_status tessera_manager_create(const struct tessera_manager *manager
  * - Any other status (`STORE_UNAVAILABLE`, `INTERNAL`, `INVALID_ARGUMENT`): the request is NOT
  *   authenticated either — Tessera fails closed.
  *
- * `user_agent` (may be NULL; invalid UTF-8 is replaced by U+FFFD) is recorded only when a
- * session is created or logged in.
+ * `user_agent` is not used (kept for compatibility; it may be anything, NULL included): a
+ * validate records nothing about the client. The user agent is recorded only when a session
+ * is created or logged in. `tessera_manager_validate_in` is the same call without it, building
+ * the session in storage of yours and copying out only the parts you ask for.
  *
  * # Safety
- * `manager` must be NULL or a live handle; `token` and `user_agent` NULL or NUL-terminated;
- * `session_out` and `reason_out` NULL or writable.
+ * `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `user_agent` is
+ * never read; `session_out` and `reason_out` NULL or writable.
  */
 enum tessera_status tessera_manager_validate(const struct tessera_manager *manager,
                                              const char *token,
@@ -976,6 +1035,44 @@ enum tessera_status tessera_manager_validate(const struct tessera_manager *manag
                                              const char *user_agent,
                                              struct tessera_session **session_out,
                                              enum tessera_reason *reason_out);
+
+/**
+ * `tessera_manager_validate`, building the session in `storage` — memory of yours, on the
+ * stack or in a per-connection struct — and copying out only the parts `fields` names: no
+ * handle is taken from the library, and what a request does not read is not copied.
+ *
+ * `fields` is `TESSERA_FIELDS_ALL`, or any `|` of `TESSERA_FIELD_DATA`, `TESSERA_FIELD_CSRF` and
+ * `TESSERA_FIELD_USER_AGENT` (0: the id, user, times and authentication only — a gateway that
+ * only asks who is calling). A session read without `TESSERA_FIELD_DATA` fails
+ * `tessera_session_data` and `tessera_session_get`, and one read without `TESSERA_FIELD_CSRF`
+ * fails `tessera_session_csrf_token` and `tessera_session_verify_csrf`, with
+ * `TESSERA_STATUS_INVALID_ARGUMENT` and a message naming the flag. Everything else — validity,
+ * rotation and its new token, expiry, the events — is exactly `tessera_manager_validate`'s.
+ *
+ * - `TESSERA_STATUS_OK`: `*session_out` points into `storage`, and every `tessera_session_*`
+ *   call works on it. Release it with `tessera_session_free` (it drops what the session holds
+ *   and zeroes its new token; the storage stays yours, and may be reused at once).
+ * - `TESSERA_STATUS_REJECTED`: anonymous; `*reason_out` (if not NULL) says why; `storage` and
+ *   `*session_out` are untouched.
+ * - Any other status: NOT authenticated (fail closed). `INVALID_ARGUMENT` for a NULL `storage`
+ *   or `session_out`, or a bit of `fields` that names no part; nothing is written then.
+ *
+ * `storage` must not hold a live session (free it first: one overwritten is leaked, its token
+ * not zeroed), and must stay in place, unread and unwritten by you, until the session in it is
+ * freed.
+ *
+ * # Safety
+ * `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `storage` NULL or
+ * valid for writes of a `tessera_session_storage` that no other call is using and that holds
+ * no live session; `session_out` and `reason_out` NULL or writable.
+ */
+enum tessera_status tessera_manager_validate_in(const struct tessera_manager *manager,
+                                                const char *token,
+                                                bool https,
+                                                uint32_t fields,
+                                                struct tessera_session_storage *storage,
+                                                struct tessera_session **session_out,
+                                                enum tessera_reason *reason_out);
 
 /**
  * Give the session of `token` a new token now (e.g. after a sensitive change); the old token
@@ -1642,6 +1739,10 @@ enum tessera_status tessera_session_secure(const struct tessera_session *session
  * Set `*json_out` to the session's whole data as compact JSON object text (`{}` when empty).
  * Release it with `tessera_string_free`.
  *
+ * Fails with `TESSERA_STATUS_INVALID_ARGUMENT` ("... read without its data ...
+ * TESSERA_FIELD_DATA") for a session `tessera_manager_validate_in` read without
+ * `TESSERA_FIELD_DATA`: its data was not copied out, and is not empty.
+ *
  * # Safety
  * `session` must be NULL or a live handle; `json_out` NULL or writable.
  */
@@ -1650,6 +1751,9 @@ enum tessera_status tessera_session_data(const struct tessera_session *session, 
 /**
  * Set `*json_out` to the JSON text of one data value, or to NULL if `key` is absent. Release a
  * non-NULL result with `tessera_string_free`.
+ *
+ * Fails with `TESSERA_STATUS_INVALID_ARGUMENT` for a session read without `TESSERA_FIELD_DATA`
+ * (as `tessera_session_data`).
  *
  * # Safety
  * `session` must be NULL or a live handle; `key` NULL or a NUL-terminated string; `json_out`
@@ -1663,6 +1767,10 @@ enum tessera_status tessera_session_get(const struct tessera_session *session,
  * Set `*csrf_out` to a fresh masked CSRF token for this session (86 characters, different on
  * every call), to embed in a form or send in a header. Release it with `tessera_string_free`.
  *
+ * Fails with `TESSERA_STATUS_INVALID_ARGUMENT` ("... read without its CSRF secret ...
+ * TESSERA_FIELD_CSRF") for a session `tessera_manager_validate_in` read without
+ * `TESSERA_FIELD_CSRF`.
+ *
  * # Safety
  * `session` must be NULL or a live handle; `csrf_out` NULL or writable.
  */
@@ -1672,6 +1780,10 @@ enum tessera_status tessera_session_csrf_token(const struct tessera_session *ses
 /**
  * Set `*valid_out` to whether `candidate` is a CSRF token of this session (constant-time
  * comparison). A wrong or malformed candidate gives false, not an error.
+ *
+ * A session `tessera_manager_validate_in` read without `TESSERA_FIELD_CSRF` verifies nothing:
+ * the call fails with `TESSERA_STATUS_INVALID_ARGUMENT` (naming `TESSERA_FIELD_CSRF`) and
+ * leaves `*valid_out` as it was — treat any status but OK as "not valid".
  *
  * # Safety
  * `session` must be NULL or a live handle; `candidate` NULL or a NUL-terminated string;
@@ -1690,9 +1802,15 @@ enum tessera_status tessera_session_verify_csrf(const struct tessera_session *se
  * set `tessera_last_error` (`invalid_argument: session is not a live handle ...`) — as long as
  * no new session handle was handed out at the same address in between.
  *
+ * A session `tessera_manager_validate_in` built in a `tessera_session_storage` is released the
+ * same way: its contents are dropped and the storage is yours again (reuse it for the next
+ * validate, or let it go out of scope); Tessera never keeps it. A second free of it is harmless
+ * too, as long as the storage has not been reused or released meanwhile.
+ *
  * # Safety
- * `session` must be NULL or a handle Tessera returned (live, or freed since); no other call may
- * be using it except another `tessera_session_free`.
+ * `session` must be NULL, a handle Tessera returned (live, or freed since), or the
+ * `*session_out` of a `tessera_manager_validate_in` whose storage is still in place (live, or
+ * freed since); no other call may be using it except another `tessera_session_free`.
  */
 void tessera_session_free(struct tessera_session *session);
 

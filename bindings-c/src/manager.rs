@@ -4,13 +4,16 @@
 use std::ffi::c_char;
 
 use serde_json::{Map, Value, json};
-use tessera_core::{Config, Context, SessionId, SessionManager, Validation};
+use tessera_core::{Config, Context, Fields, SessionId, SessionManager, Validation};
 use zeroize::Zeroizing;
 
 use crate::boundary::{OptOut, Out, OutBuf, arg_ref, arg_str, opt_header, opt_str};
 use crate::clock::tessera_clock;
 use crate::handles::MANAGERS;
-use crate::session::{into_handle, tessera_session, to_json};
+use crate::session::{
+    Home, into_handle, keep_slot, take_slot, tessera_session, tessera_session_storage, to_json,
+    validate_into_handle,
+};
 use crate::status::{Failure, Outcome, tessera_reason, tessera_status};
 use crate::strings::{TESSERA_ID_BUFFER_LEN, alloc_string, write_id};
 
@@ -184,12 +187,14 @@ pub unsafe extern "C" fn tessera_manager_create(
 /// - Any other status (`STORE_UNAVAILABLE`, `INTERNAL`, `INVALID_ARGUMENT`): the request is NOT
 ///   authenticated either — Tessera fails closed.
 ///
-/// `user_agent` (may be NULL; invalid UTF-8 is replaced by U+FFFD) is recorded only when a
-/// session is created or logged in.
+/// `user_agent` is not used (kept for compatibility; it may be anything, NULL included): a
+/// validate records nothing about the client. The user agent is recorded only when a session
+/// is created or logged in. `tessera_manager_validate_in` is the same call without it, building
+/// the session in storage of yours and copying out only the parts you ask for.
 ///
 /// # Safety
-/// `manager` must be NULL or a live handle; `token` and `user_agent` NULL or NUL-terminated;
-/// `session_out` and `reason_out` NULL or writable.
+/// `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `user_agent` is
+/// never read; `session_out` and `reason_out` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_manager_validate(
     manager: *const tessera_manager,
@@ -200,35 +205,143 @@ pub unsafe extern "C" fn tessera_manager_validate(
     reason_out: *mut tessera_reason,
 ) -> tessera_status {
     ffi_boundary!({
+        let _ = user_agent; // never read (see above)
         // SAFETY: the pointers are NULL or valid (this function's contract).
-        let (m, token, user_agent, out, reason) = unsafe {
+        let (m, token, out, reason) = unsafe {
             (
                 arg_ref(manager, "manager")?,
                 arg_str(token, "token")?,
-                opt_header(user_agent),
                 Out::new(session_out, "session_out")?,
                 OptOut::new(reason_out),
             )
         };
         let ctx = Context {
             https,
-            user_agent: user_agent.as_deref(),
             ..Context::default()
         };
-        // Matched in place (not through `?` and a helper): the session is copied once, straight
-        // into its handle, and a rejection is not copied at all. This is every request's path.
-        match m.core.validate(token, &ctx) {
-            Ok(Validation::Valid(session)) => {
-                out.write(into_handle(session));
+        // The session is built in place in its handle (no copy), and a rejection is not copied
+        // at all. This is every request's path.
+        let slot = take_slot();
+        // SAFETY: a slot from `take_slot` holds no live session and nothing else uses it.
+        match unsafe { validate_into_handle(slot, &m.core, token, &ctx, Home::Pool) } {
+            Ok(Ok(())) => {
+                out.write(slot.as_ptr());
                 Ok(tessera_status::Ok)
             }
-            Ok(Validation::Rejected(r)) => {
+            Ok(Err(r)) => {
+                keep_slot(slot);
+                reason.write(r.into());
+                Err(Failure::rejected(r))
+            }
+            Err(e) => {
+                keep_slot(slot);
+                Err(e.into())
+            }
+        }
+    })
+}
+
+/// `fields` bit of `tessera_manager_validate_in`: copy out the session's data
+/// (`tessera_session_data`, `tessera_session_get`).
+pub const TESSERA_FIELD_DATA: u32 = 1;
+/// `fields` bit of `tessera_manager_validate_in`: copy out the session's CSRF secret
+/// (`tessera_session_csrf_token`, `tessera_session_verify_csrf`).
+pub const TESSERA_FIELD_CSRF: u32 = 2;
+/// `fields` bit of `tessera_manager_validate_in`: copy out the user agent recorded at sign-in
+/// (no accessor reads it today; listings show it).
+pub const TESSERA_FIELD_USER_AGENT: u32 = 4;
+/// Every part: `TESSERA_FIELD_DATA | TESSERA_FIELD_CSRF | TESSERA_FIELD_USER_AGENT`, what
+/// `tessera_manager_validate` reads.
+pub const TESSERA_FIELDS_ALL: u32 = 7;
+
+const _: () = {
+    assert!(TESSERA_FIELD_DATA == Fields::DATA.bits());
+    assert!(TESSERA_FIELD_CSRF == Fields::CSRF.bits());
+    assert!(TESSERA_FIELD_USER_AGENT == Fields::USER_AGENT.bits());
+    assert!(TESSERA_FIELDS_ALL == Fields::ALL.bits());
+};
+
+/// `tessera_manager_validate`, building the session in `storage` — memory of yours, on the
+/// stack or in a per-connection struct — and copying out only the parts `fields` names: no
+/// handle is taken from the library, and what a request does not read is not copied.
+///
+/// `fields` is `TESSERA_FIELDS_ALL`, or any `|` of `TESSERA_FIELD_DATA`, `TESSERA_FIELD_CSRF` and
+/// `TESSERA_FIELD_USER_AGENT` (0: the id, user, times and authentication only — a gateway that
+/// only asks who is calling). A session read without `TESSERA_FIELD_DATA` fails
+/// `tessera_session_data` and `tessera_session_get`, and one read without `TESSERA_FIELD_CSRF`
+/// fails `tessera_session_csrf_token` and `tessera_session_verify_csrf`, with
+/// `TESSERA_STATUS_INVALID_ARGUMENT` and a message naming the flag. Everything else — validity,
+/// rotation and its new token, expiry, the events — is exactly `tessera_manager_validate`'s.
+///
+/// - `TESSERA_STATUS_OK`: `*session_out` points into `storage`, and every `tessera_session_*`
+///   call works on it. Release it with `tessera_session_free` (it drops what the session holds
+///   and zeroes its new token; the storage stays yours, and may be reused at once).
+/// - `TESSERA_STATUS_REJECTED`: anonymous; `*reason_out` (if not NULL) says why; `storage` and
+///   `*session_out` are untouched.
+/// - Any other status: NOT authenticated (fail closed). `INVALID_ARGUMENT` for a NULL `storage`
+///   or `session_out`, or a bit of `fields` that names no part; nothing is written then.
+///
+/// `storage` must not hold a live session (free it first: one overwritten is leaked, its token
+/// not zeroed), and must stay in place, unread and unwritten by you, until the session in it is
+/// freed.
+///
+/// # Safety
+/// `manager` must be NULL or a live handle; `token` NULL or NUL-terminated; `storage` NULL or
+/// valid for writes of a `tessera_session_storage` that no other call is using and that holds
+/// no live session; `session_out` and `reason_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_manager_validate_in(
+    manager: *const tessera_manager,
+    token: *const c_char,
+    https: bool,
+    fields: u32,
+    storage: *mut tessera_session_storage,
+    session_out: *mut *mut tessera_session,
+    reason_out: *mut tessera_reason,
+) -> tessera_status {
+    ffi_boundary!({
+        // SAFETY: the pointers are NULL or valid (this function's contract).
+        let (m, token, out, reason) = unsafe {
+            (
+                arg_ref(manager, "manager")?,
+                arg_str(token, "token")?,
+                Out::new(session_out, "session_out")?,
+                OptOut::new(reason_out),
+            )
+        };
+        let home = std::ptr::NonNull::new(storage.cast::<tessera_session>())
+            .ok_or_else(|| Failure::null("storage"))?;
+        let fields = Fields::from_bits(fields).ok_or_else(|| unknown_fields(fields))?;
+        let ctx = Context {
+            https,
+            fields,
+            ..Context::default()
+        };
+        // SAFETY: `storage` is valid for writes of a `tessera_session_storage`, which is large
+        // and aligned enough for a `tessera_session` (asserted at compile time in session.rs),
+        // holds no live session and is used by no other call (this function's contract).
+        match unsafe { validate_into_handle(home, &m.core, token, &ctx, Home::Caller) } {
+            Ok(Ok(())) => {
+                out.write(home.as_ptr());
+                Ok(tessera_status::Ok)
+            }
+            Ok(Err(r)) => {
                 reason.write(r.into());
                 Err(Failure::rejected(r))
             }
             Err(e) => Err(e.into()),
         }
     })
+}
+
+/// The failure of a `fields` argument with bits that name no part.
+#[cold]
+fn unknown_fields(fields: u32) -> Failure {
+    Failure::invalid_argument(format!(
+        "fields has bits that name no part ({:#x}): use TESSERA_FIELDS_ALL or TESSERA_FIELD_DATA, \
+         TESSERA_FIELD_CSRF and TESSERA_FIELD_USER_AGENT",
+        fields & !TESSERA_FIELDS_ALL
+    ))
 }
 
 /// Give the session of `token` a new token now (e.g. after a sensitive change); the old token

@@ -4,11 +4,11 @@
 use std::cell::{Cell, OnceCell};
 use std::ffi::{CString, c_char};
 use std::mem::MaybeUninit;
-use std::ptr::NonNull;
+use std::ptr::{NonNull, addr_of_mut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use tessera_core::Session;
+use tessera_core::{Context, Fields, Reason, Session, SessionManager};
 use zeroize::Zeroizing;
 
 use crate::boundary::{Out, OutBuf, arg_str};
@@ -22,20 +22,55 @@ use crate::strings::{
 /// one — the new token the response must send in `Set-Cookie`.
 ///
 /// It is a snapshot: later changes to the session (data writes, logout) do not show in it.
-/// Release it with `tessera_session_free`.
+/// Release it with `tessera_session_free`, whether Tessera made it or
+/// `tessera_manager_validate_in` built it in a `tessera_session_storage` of yours.
 ///
 /// Thread safety: a session handle may be moved to another thread, but must not be used from
 /// two threads at once.
 pub struct tessera_session {
-    /// [`LIVE`] from the moment the handle is handed out until the one `tessera_session_free`
-    /// that wins the swap to [`FREE`]. Handle memory is never returned to the allocator (freed
-    /// handles are kept for the next ones, see [`take_slot`]), so this word stays readable after
-    /// a free: a second free — from this thread or another, at the same time — finds `FREE` and
-    /// does nothing.
+    /// [`LIVE`] (a handle Tessera made) or [`IN_STORAGE`] (built in caller storage) from the
+    /// moment the session is handed out until the one `tessera_session_free` that wins the swap
+    /// to [`FREE`]. Handle memory is never returned to the allocator (freed handles are kept for
+    /// the next ones, see [`take_slot`]), and caller storage stays the caller's, so this word
+    /// stays readable after a free: a second free — from this thread or another, at the same
+    /// time — finds `FREE` and does nothing.
     state: AtomicU64,
-    /// Initialised exactly while `state` is `LIVE`.
+    /// Initialised exactly while `state` is `LIVE` or `IN_STORAGE`.
     contents: MaybeUninit<Contents>,
 }
+
+/// The size in bytes of a `tessera_session_storage`: room for a session built in your own
+/// memory by `tessera_manager_validate_in` (328 bytes in 0.1), with headroom. The size is part
+/// of the ABI: a session that outgrew it would fail to compile this library, never overflow
+/// your storage.
+pub const TESSERA_SESSION_STORAGE_SIZE: usize = 512;
+
+/// The number of 64-bit words in a `tessera_session_storage`
+/// (`TESSERA_SESSION_STORAGE_SIZE / 8`).
+pub const TESSERA_SESSION_STORAGE_WORDS: usize = 64;
+
+/// Memory of your own for one session: put it on the stack, or in a per-connection struct, and
+/// pass it to `tessera_manager_validate_in`, which builds the session in it instead of taking a
+/// handle from the library. Its contents are private: never read or write them. The session it
+/// holds is released with `tessera_session_free`; then the storage may be reused at once.
+///
+/// Thread safety: as for the session it holds; the storage must stay in place (not be copied,
+/// moved or reused) until that session is freed.
+#[repr(C)]
+pub struct tessera_session_storage {
+    /// Opaque: sized and aligned for a session handle (checked when this library is compiled).
+    _private: [u64; TESSERA_SESSION_STORAGE_WORDS],
+}
+
+const _: () = {
+    assert!(TESSERA_SESSION_STORAGE_WORDS * 8 == TESSERA_SESSION_STORAGE_SIZE);
+    assert!(std::mem::size_of::<tessera_session_storage>() == TESSERA_SESSION_STORAGE_SIZE);
+    // A session handle fits in the storage, and the storage's alignment is enough for it.
+    assert!(std::mem::size_of::<tessera_session>() <= TESSERA_SESSION_STORAGE_SIZE);
+    assert!(
+        std::mem::align_of::<tessera_session>() <= std::mem::align_of::<tessera_session_storage>()
+    );
+};
 
 /// What a live session handle holds.
 pub(crate) struct Contents {
@@ -46,7 +81,11 @@ pub(crate) struct Contents {
 
 /// `tessera_session::state` of a handle that is out ("tesslive"); any other value means freed.
 const LIVE: u64 = u64::from_be_bytes(*b"tesslive");
-/// `tessera_session::state` of a freed handle, kept for reuse ("tessfree").
+/// `tessera_session::state` of a session built in caller storage ("tesscall"): its memory is the
+/// caller's, so its free drops the contents and keeps nothing.
+const IN_STORAGE: u64 = u64::from_be_bytes(*b"tesscall");
+/// `tessera_session::state` of a freed session: a handle kept for reuse, or caller storage that
+/// is the caller's again ("tessfree").
 const FREE: u64 = u64::from_be_bytes(*b"tessfree");
 
 /// Freed handles each thread keeps for its next sessions: a request that validates and frees
@@ -155,7 +194,7 @@ fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Slot>> {
 /// Memory for a new handle: this thread's most recently freed one, else some from the pool,
 /// else a new allocation (never released: see [`tessera_session::state`]).
 #[inline(always)]
-fn take_slot() -> NonNull<tessera_session> {
+pub(crate) fn take_slot() -> NonNull<tessera_session> {
     match CACHE.try_with(Cache::pop) {
         Ok(Some(slot)) => slot,
         _ => refill(),
@@ -186,17 +225,19 @@ fn refill() -> NonNull<tessera_session> {
     })))
 }
 
-/// Keep a freed handle's memory for the next session: in this thread's cache, or the pool.
+/// Keep a freed handle's memory (or one [`take_slot`] gave that no session was built in) for
+/// the next session: in this thread's cache, or the pool.
 #[inline(always)]
-fn keep_slot(slot: NonNull<tessera_session>) {
+pub(crate) fn keep_slot(slot: NonNull<tessera_session>) {
     if CACHE.try_with(|cache| cache.push(slot)).is_err() {
         // The cache is gone (a free during thread exit): the pool keeps it.
         lock_pool().push(Slot(slot));
     }
 }
 
-/// Box a core session for C. The session is copied once, into the handle (the core returns it by
-/// value; copying it is most of what the C ABI adds to a validate).
+/// Box a core session for C: create, login, rotate and the step-up calls, which the core answers
+/// with a session by value, copied once into the handle. Validate builds its session in place
+/// instead ([`validate_into_handle`]): it runs on every request.
 #[inline(always)]
 pub(crate) fn into_handle(session: Session) -> *mut tessera_session {
     let slot = take_slot().as_ptr();
@@ -214,29 +255,94 @@ pub(crate) fn into_handle(session: Session) -> *mut tessera_session {
     slot
 }
 
-/// Free a handle: drop its contents (zeroing its token) and keep its memory for the next one.
-/// Exactly one call per handle handed out succeeds; the others — a second free, even racing on
-/// another thread — fail without touching anything but the state word.
+/// Where a session is built: in a handle of the library's (taken from the per-thread cache or
+/// the pool), or in a `tessera_session_storage` of the caller's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Home {
+    /// A handle of the library's: its free keeps the memory for the next session.
+    Pool,
+    /// The caller's storage: its free only drops the contents.
+    Caller,
+}
+
+/// Validate `token` and build its session in place in `handle` (no copy of the session): on
+/// `Ok(Ok(()))` the handle is live (state `LIVE` or `IN_STORAGE`, per `home`); otherwise nothing
+/// of it was written.
 ///
 /// # Safety
-/// `session` must be a pointer `into_handle` returned (live or freed since), and no call but
-/// another free may be using it.
+/// `handle` must be valid for writes of a `tessera_session` whose contents are not live (a slot
+/// from [`take_slot`], or caller storage holding no live session), and no other call may use it
+/// meanwhile (a late second free of a pooled slot may read its state word, which stays `FREE`
+/// until the end).
+#[inline(always)]
+pub(crate) unsafe fn validate_into_handle(
+    handle: NonNull<tessera_session>,
+    core: &SessionManager,
+    token: &str,
+    ctx: &Context<'_>,
+    home: Home,
+) -> tessera_core::Result<Result<(), Reason>> {
+    let handle = handle.as_ptr();
+    // SAFETY: `handle` is valid for writes (this function's contract): the field pointers are in
+    // bounds. `MaybeUninit<Session>` has the layout of `Session` (repr(transparent)), and the
+    // contents are not live, so the session field is ours to write; nothing else borrows it.
+    let place = unsafe {
+        let contents = addr_of_mut!((*handle).contents).cast::<Contents>();
+        &mut *addr_of_mut!((*contents).session).cast::<MaybeUninit<Session>>()
+    };
+    if let Err(reason) = core.validate_into(token, ctx, place)? {
+        return Ok(Err(reason));
+    }
+    // SAFETY: as above; the session is written, the user cell is written next, and only then is
+    // the state set (release), so whoever sees `LIVE`/`IN_STORAGE` sees whole contents. The
+    // state word of caller storage may be uninitialised: it is written, never read, here, and
+    // an atomic store does not read the old value (`from_ptr`: aligned, valid, and accessed
+    // only atomically while this call runs).
+    unsafe {
+        let contents = addr_of_mut!((*handle).contents).cast::<Contents>();
+        addr_of_mut!((*contents).user).write(OnceCell::new());
+        let state = AtomicU64::from_ptr(addr_of_mut!((*handle).state).cast::<u64>());
+        state.store(
+            match home {
+                Home::Pool => LIVE,
+                Home::Caller => IN_STORAGE,
+            },
+            Ordering::Release,
+        );
+    }
+    Ok(Ok(()))
+}
+
+/// Free a session: drop its contents (zeroing its token) and, for a handle of the library's,
+/// keep its memory for the next one. Exactly one call per session handed out succeeds; the
+/// others — a second free, even racing on another thread — fail without touching anything but
+/// the state word.
+///
+/// # Safety
+/// `session` must be a pointer `into_handle` returned (live or freed since), or caller storage a
+/// session was built in (live or freed since, and still the caller's), and no call but another
+/// free may be using it.
 #[inline(always)]
 unsafe fn release(session: *mut tessera_session) -> Result<(), Failure> {
-    // SAFETY: handle memory is never deallocated, so `state` is readable even if the handle was
-    // freed; only this field is borrowed.
+    // SAFETY: handle memory is never deallocated and caller storage outlives its session, so
+    // `state` is readable even if the session was freed; only this field is borrowed.
     let state = unsafe { &(*session).state };
-    if state
-        .compare_exchange(LIVE, FREE, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
+    let was = state.load(Ordering::Relaxed);
+    if (was != LIVE && was != IN_STORAGE)
+        || state
+            .compare_exchange(was, FREE, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
     {
+        // Freed already, or a racing free just won the swap.
         return Err(not_live("session"));
     }
     // SAFETY: this call won the swap, so it alone owns the contents, which were initialised
-    // while the state was `LIVE`; they are dropped exactly once.
+    // while the state was `LIVE` or `IN_STORAGE`; they are dropped exactly once.
     unsafe { (*session).contents.assume_init_drop() };
-    // SAFETY: not NULL (checked by the caller, and dereferenced above).
-    keep_slot(unsafe { NonNull::new_unchecked(session) });
+    if was == LIVE {
+        // SAFETY: not NULL (checked by the caller, and dereferenced above).
+        keep_slot(unsafe { NonNull::new_unchecked(session) });
+    }
     Ok(())
 }
 
@@ -245,18 +351,20 @@ unsafe fn release(session: *mut tessera_session) -> Result<(), Failure> {
 /// this is a courtesy, not a guarantee — never use a freed handle).
 ///
 /// # Safety
-/// `session` must be NULL or a pointer `into_handle` returned, not being freed concurrently.
+/// `session` must be NULL or a pointer `into_handle` returned, or caller storage a session was
+/// built in, not being freed concurrently.
 #[inline(always)]
 pub(crate) unsafe fn arg_session<'a>(
     session: *const tessera_session,
 ) -> Result<&'a Contents, Failure> {
     // SAFETY: NULL or a handle's memory, which is never deallocated (this function's contract).
     let handle = unsafe { session.as_ref() }.ok_or_else(|| Failure::null("session"))?;
-    if handle.state.load(Ordering::Relaxed) != LIVE {
+    let state = handle.state.load(Ordering::Relaxed);
+    if state != LIVE && state != IN_STORAGE {
         return Err(not_live("session"));
     }
-    // SAFETY: `LIVE`, so the contents are initialised, and they stay so until a free, which the
-    // caller may not run concurrently.
+    // SAFETY: `LIVE` or `IN_STORAGE`, so the contents are initialised, and they stay so until a
+    // free, which the caller may not run concurrently.
     Ok(unsafe { handle.contents.assume_init_ref() })
 }
 
@@ -473,6 +581,10 @@ pub unsafe extern "C" fn tessera_session_secure(
 /// Set `*json_out` to the session's whole data as compact JSON object text (`{}` when empty).
 /// Release it with `tessera_string_free`.
 ///
+/// Fails with `TESSERA_STATUS_INVALID_ARGUMENT` ("... read without its data ...
+/// TESSERA_FIELD_DATA") for a session `tessera_manager_validate_in` read without
+/// `TESSERA_FIELD_DATA`: its data was not copied out, and is not empty.
+///
 /// # Safety
 /// `session` must be NULL or a live handle; `json_out` NULL or writable.
 #[unsafe(no_mangle)]
@@ -483,6 +595,7 @@ pub unsafe extern "C" fn tessera_session_data(
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, out) = unsafe { (arg_session(session)?, Out::new(json_out, "json_out")?) };
+        require(s, Fields::DATA)?;
         let text = Zeroizing::new(to_json(s.session.data())?);
         out.write(alloc_string(&text)?);
         Ok(tessera_status::Ok)
@@ -491,6 +604,9 @@ pub unsafe extern "C" fn tessera_session_data(
 
 /// Set `*json_out` to the JSON text of one data value, or to NULL if `key` is absent. Release a
 /// non-NULL result with `tessera_string_free`.
+///
+/// Fails with `TESSERA_STATUS_INVALID_ARGUMENT` for a session read without `TESSERA_FIELD_DATA`
+/// (as `tessera_session_data`).
 ///
 /// # Safety
 /// `session` must be NULL or a live handle; `key` NULL or a NUL-terminated string; `json_out`
@@ -510,6 +626,7 @@ pub unsafe extern "C" fn tessera_session_get(
                 Out::new(json_out, "json_out")?,
             )
         };
+        require(s, Fields::DATA)?;
         match s.session.get(key) {
             None => out.write(std::ptr::null_mut()),
             Some(value) => {
@@ -524,6 +641,10 @@ pub unsafe extern "C" fn tessera_session_get(
 /// Set `*csrf_out` to a fresh masked CSRF token for this session (86 characters, different on
 /// every call), to embed in a form or send in a header. Release it with `tessera_string_free`.
 ///
+/// Fails with `TESSERA_STATUS_INVALID_ARGUMENT` ("... read without its CSRF secret ...
+/// TESSERA_FIELD_CSRF") for a session `tessera_manager_validate_in` read without
+/// `TESSERA_FIELD_CSRF`.
+///
 /// # Safety
 /// `session` must be NULL or a live handle; `csrf_out` NULL or writable.
 #[unsafe(no_mangle)]
@@ -534,6 +655,7 @@ pub unsafe extern "C" fn tessera_session_csrf_token(
     ffi_boundary!({
         // SAFETY: the pointers are NULL or valid (this function's contract).
         let (s, out) = unsafe { (arg_session(session)?, Out::new(csrf_out, "csrf_out")?) };
+        require(s, Fields::CSRF)?;
         let csrf = Zeroizing::new(s.session.csrf_token()?);
         out.write(alloc_string(&csrf)?);
         Ok(tessera_status::Ok)
@@ -542,6 +664,10 @@ pub unsafe extern "C" fn tessera_session_csrf_token(
 
 /// Set `*valid_out` to whether `candidate` is a CSRF token of this session (constant-time
 /// comparison). A wrong or malformed candidate gives false, not an error.
+///
+/// A session `tessera_manager_validate_in` read without `TESSERA_FIELD_CSRF` verifies nothing:
+/// the call fails with `TESSERA_STATUS_INVALID_ARGUMENT` (naming `TESSERA_FIELD_CSRF`) and
+/// leaves `*valid_out` as it was — treat any status but OK as "not valid".
 ///
 /// # Safety
 /// `session` must be NULL or a live handle; `candidate` NULL or a NUL-terminated string;
@@ -561,6 +687,7 @@ pub unsafe extern "C" fn tessera_session_verify_csrf(
                 Out::new(valid_out, "valid_out")?,
             )
         };
+        require(s, Fields::CSRF)?;
         out.write(s.session.verify_csrf(candidate));
         Ok(tessera_status::Ok)
     })
@@ -574,9 +701,15 @@ pub unsafe extern "C" fn tessera_session_verify_csrf(
 /// set `tessera_last_error` (`invalid_argument: session is not a live handle ...`) — as long as
 /// no new session handle was handed out at the same address in between.
 ///
+/// A session `tessera_manager_validate_in` built in a `tessera_session_storage` is released the
+/// same way: its contents are dropped and the storage is yours again (reuse it for the next
+/// validate, or let it go out of scope); Tessera never keeps it. A second free of it is harmless
+/// too, as long as the storage has not been reused or released meanwhile.
+///
 /// # Safety
-/// `session` must be NULL or a handle Tessera returned (live, or freed since); no other call may
-/// be using it except another `tessera_session_free`.
+/// `session` must be NULL, a handle Tessera returned (live, or freed since), or the
+/// `*session_out` of a `tessera_manager_validate_in` whose storage is still in place (live, or
+/// freed since); no other call may be using it except another `tessera_session_free`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_session_free(session: *mut tessera_session) {
     ffi_void!({
@@ -589,6 +722,21 @@ pub unsafe extern "C" fn tessera_session_free(session: *mut tessera_session) {
             failure.report();
         }
     })
+}
+
+/// Fail unless the read that made the session copied out `part` (`tessera_manager_validate_in`'s
+/// `fields`; every other call reads every part), naming the flag that would have.
+#[inline(always)]
+fn require(s: &Contents, part: Fields) -> Result<(), Failure> {
+    if s.session.fields().contains(part) {
+        return Ok(());
+    }
+    Err(Failure::invalid_argument(if part == Fields::CSRF {
+        "this session was read without its CSRF secret: validate with TESSERA_FIELD_CSRF to mint \
+         or verify CSRF tokens"
+    } else {
+        "this session was read without its data: validate with TESSERA_FIELD_DATA to read it"
+    }))
 }
 
 /// Serialize a JSON value (serializing `serde_json` values cannot fail, but is not unwrapped).

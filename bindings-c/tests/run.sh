@@ -151,6 +151,7 @@ compile_start=$SECONDS
 mhd=$(pkg-config --cflags --libs libmicrohttpd)
 jansson=$(pkg-config --cflags --libs jansson)
 build test_api "$here/test_api.c"
+build test_validate_in "$here/test_validate_in.c"
 build test_hostile "$here/test_hostile.c"
 build test_dbsc "$here/test_dbsc.c"
 build test_threads "$here/test_threads.c"
@@ -319,7 +320,7 @@ for mode in plain valgrind asan; do
   # The Redis runs too, with valgrind's default leak kinds: the store's one I/O thread is
   # joined when the manager is freed (r2d2's maintenance threads once were not).
   wrap_redis=("${wrap[@]}")
-  for t in test_api test_hostile test_dbsc; do
+  for t in test_api test_validate_in test_hostile test_dbsc; do
     run "$t ($mode)" "$out/logs/$t-$mode.log" "${wrap[@]}" "$out/bin/$t$suffix"
   done
   run "test_threads ($mode)" "$out/logs/test_threads-$mode.log" \
@@ -462,12 +463,12 @@ fi
 verbose_tokens=$out/logs/verbose-tokens.txt
 rm -f "$verbose_tokens"
 verbose_ok=1
-for t in test_api test_hostile test_dbsc "conformance $conformance_dir"; do
+for t in test_api test_validate_in test_hostile test_dbsc "conformance $conformance_dir"; do
   # shellcheck disable=SC2086 # the program and its argument
   TESSERA_TEST_VERBOSE=1 TESSERA_TEST_TOKENS_FILE=$verbose_tokens "$out/bin/"$t \
     >"$out/logs/verbose-${t%% *}.log" 2>&1 || verbose_ok=0
 done
-verbose_logs=("$out"/logs/verbose-{test_api,test_hostile,test_dbsc,conformance}.log)
+verbose_logs=("$out"/logs/verbose-{test_api,test_validate_in,test_hostile,test_dbsc,conformance}.log)
 events=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera event\] ')
 errors=$(cat "${verbose_logs[@]}" | grep -c '^\[tessera\] .* last error: ')
 tokens=$(grep -cE '^[A-Za-z0-9_-]{43}$' "$verbose_tokens" 2>/dev/null)

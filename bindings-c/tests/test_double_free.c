@@ -12,6 +12,10 @@
  * leaves the last-error message alone, so before each free the thread sets its message to a
  * known one (a deliberate failing call); a free that finds the handle already gone replaces it.
  *
+ * The first IN_STORAGE sessions of each round live in caller storage
+ * (tessera_manager_validate_in into a static tessera_session_storage, reused every round): their
+ * racing frees must behave the same, and never hand the caller's memory to the handle pool.
+ *
  * TESSERA_TEST_ROUNDS sets the number of rounds (default 300).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -23,6 +27,7 @@
 
 #define THREADS 4
 #define SESSIONS 6
+#define IN_STORAGE 2 /* of the SESSIONS, built in caller storage */
 #define STRINGS 6
 /* manager, clock, sessions, strings, a request, a response */
 #define HANDLES (2 + SESSIONS + STRINGS + 2)
@@ -30,6 +35,8 @@
 #define RESPONSE (REQUEST + 1)
 
 static const char *NOT_LIVE = "is not a live handle";
+
+static tessera_session_storage session_storage[IN_STORAGE];
 
 static struct {
     tessera_manager *manager;
@@ -99,9 +106,22 @@ static void make_round(int r) {
     const char *options = r % 4 == 0 ? "{\"sweep_interval_ms\": 1}" : "{\"sweep_interval_ms\": null}";
     CHECK_OK(tessera_clock_new(1700000000000ULL, &round_handles.clock));
     CHECK_OK(tessera_manager_new(options, round_handles.clock, &round_handles.manager));
-    for (int i = 0; i < SESSIONS; i++)
+    for (int i = 0; i < SESSIONS; i++) {
         CHECK_OK(tessera_manager_create(round_handles.manager, i % 2 ? "racer" : NULL,
                                         "{\"n\": 1}", true, "racer", &round_handles.sessions[i]));
+        if (i < IN_STORAGE) {
+            /* Validated again into caller storage; the handle create made is freed. */
+            char token[TESSERA_TOKEN_BUFFER_LEN];
+            tessera_session *made = round_handles.sessions[i];
+            CHECK_OK(tessera_session_new_token(made, token, sizeof token));
+            tessera_session_free(made);
+            tessera_session_storage *storage = &session_storage[i];
+            CHECK_OK(tessera_manager_validate_in(round_handles.manager, token, true,
+                                                 TESSERA_FIELDS_ALL, storage,
+                                                 &round_handles.sessions[i], NULL));
+            CHECK(round_handles.sessions[i] == (tessera_session *)(void *)storage);
+        }
+    }
     for (int i = 0; i < STRINGS; i++) {
         tessera_session *s = round_handles.sessions[i % SESSIONS];
         switch (i % 3) {

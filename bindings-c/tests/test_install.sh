@@ -30,7 +30,8 @@ check() {
 }
 no_debug_sections() { ! readelf -S -W "$1" 2>/dev/null | grep -q ' \.debug_'; }
 
-# The README's C blocks: the first is the example, the second the request handler.
+# The README's C blocks: the first is the example, the second the request handler, the third and
+# fourth the store options and the pre-fork check, the fifth validate_in into caller storage.
 readme_block() {
   awk -v want="$1" '/^```c$/ { n++; if (n == want) { inside = 1; next } }
     /^```$/ && inside { exit } inside' "$root/bindings-c/README.md"
@@ -39,6 +40,8 @@ readme_block 1 >"$work/example.c"
 readme_block 2 >"$work/handler.c"
 check "README.md has a C example" grep -q "int main" "$work/example.c"
 check "README.md has a request handler example" grep -q "tessera_request_begin" "$work/handler.c"
+readme_block 5 >"$work/storage.c"
+check "README.md has a caller-storage example" grep -q "tessera_manager_validate_in" "$work/storage.c"
 
 # ---- 1. the tarball, where no Rust toolchain is reachable ----------------------------------
 size=$(stat -c %s "$tarball" 2>/dev/null || echo 0)
@@ -124,6 +127,24 @@ check "the handler example prints what the README says" diff -u - "$work/handler
 visit 1: 200, Set-Cookie, Cache-Control
 visit 2: 200
 EOF
+
+# "Validating into your own storage": builds, prints what the README says, clean under valgrind.
+# shellcheck disable=SC2046
+"${user_env[@]}" gcc -std=c11 -Wall -Wextra -Werror "$work/storage.c" -o "$work/storage" \
+  $(pc --cflags --libs) -Wl,-rpath,"$prefix/lib"
+check "the caller-storage example builds" test $? = 0
+"${user_env[@]}" "$work/storage" >"$work/storage.out" 2>&1
+check "the caller-storage example runs" test $? = 0
+check "the caller-storage example prints what the README says" diff -u - "$work/storage.out" <<'EOF'
+alice: {"theme":"dark"}
+CSRF token without TESSERA_FIELD_CSRF: invalid_argument
+alice: {"theme":"dark"}
+CSRF token without TESSERA_FIELD_CSRF: invalid_argument
+anonymous: unknown
+EOF
+"${user_env[@]}" valgrind --leak-check=full --error-exitcode=1 "$work/storage" \
+  >"$work/valgrind-storage.out" 2>&1
+check "the caller-storage example is clean under valgrind" test $? = 0
 
 # "Deploying with several processes": the store options compile as shown, and the warning
 # fires in a forked child of a memory-store manager, and only there.
