@@ -1,5 +1,7 @@
 //! A private Redis Cluster for one test binary: three masters (`redis-server --cluster-enabled
-//! yes`) on free loopback ports, joined by `redis-cli --cluster create`, stopped when dropped.
+//! yes`) on free loopback ports, joined by `redis-cli --cluster create`, stopped when dropped
+//! and, like a [`RedisServer`](crate::redis_server::RedisServer), killed when the test process
+//! exits even if never dropped (a `static`, a panic, SIGKILL).
 //! Under `CI=true` a missing `redis-server` or `redis-cli` fails the test instead of skipping.
 //!
 //! [`RedisCluster::move_slot`] migrates one hash slot to another master the way
@@ -7,13 +9,16 @@
 //! of its keys in batches, then the new owner announced to every master), so that a test can
 //! move the one slot a prefix lives in while clients use it.
 
+use std::ffi::OsStr;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::redis_server::{Supervised, remove_stale_dirs};
 
 /// Three running masters, killed on drop.
 pub struct RedisCluster {
-    nodes: Vec<Child>,
+    nodes: Vec<Supervised>,
     /// The masters' loopback ports.
     pub ports: Vec<u16>,
     dir: std::path::PathBuf,
@@ -44,6 +49,7 @@ fn have(program: &str) -> bool {
 impl RedisCluster {
     /// Start one, or `None` (skip) when redis-server or redis-cli is missing outside CI.
     pub fn start() -> Option<Self> {
+        remove_stale_dirs();
         if !have("redis-server") || !have("redis-cli") {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -67,17 +73,27 @@ impl RedisCluster {
             let port = free_cluster_port();
             let node_dir = cluster.dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("node dir");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&node_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            cluster.nodes.push(child);
+            let port_arg = port.to_string();
+            let mut args: Vec<&OsStr> = [
+                "--port",
+                &port_arg,
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ]
+            .into_iter()
+            .map(OsStr::new)
+            .collect();
+            args.push(node_dir.as_os_str());
+            cluster.nodes.push(Supervised::spawn(args));
             cluster.ports.push(port);
         }
         for &port in &cluster.ports {
@@ -107,6 +123,11 @@ impl RedisCluster {
             });
         }
         Some(cluster)
+    }
+
+    /// The masters' pids, in the order of [`RedisCluster::ports`].
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(Supervised::pid).collect()
     }
 
     /// The `redis+cluster://` URL of the store, with a key prefix of its own.
@@ -303,10 +324,7 @@ impl SlotMove<'_> {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for child in &mut self.nodes {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.nodes.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -3,16 +3,85 @@
 //! skipping it.
 //!
 //! A server kept in a `static` is never dropped (Rust does not run destructors of statics at
-//! exit), so each server's directory is named after the test process and records the server's
-//! pid; starting a server first stops those whose test process is gone.
+//! exit), and a test process killed by a signal drops nothing. So every server runs under a
+//! small `sh` supervisor (`Supervised`) whose stdin is a pipe from the test process: the
+//! kernel closes that pipe when the test process ends, however it ends, and the supervisor then
+//! kills the server. Otherwise the server would outlive the test binary and keep every file
+//! descriptor it inherited, such as the fd of `flock /tmp/tessera-build.lock cargo ...`, which
+//! blocks every later build.
 
+use std::ffi::{OsStr, OsString};
+use std::io::BufRead;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A `redis-server` that dies with the test process that started it (see the module docs).
+pub(crate) struct Supervised {
+    supervisor: Child,
+    pid: u32,
+}
+
+/// Started with the server's arguments as `"$@"`. The server gets `/dev/null` for stdin and
+/// stdout: holding the supervisor's stdout would let a later write of its log kill it with
+/// SIGPIPE once the test process has read the pid. The supervisor ignores INT, TERM and HUP (as
+/// does `cat`, which inherits that) because its lifetime must be the pipe's alone: a signal
+/// that killed it first would leave the server running. `wait` makes the server's death part
+/// of the supervisor's exit, so that whoever waits for the supervisor knows the port is free.
+const SUPERVISOR: &str = r#"redis-server "$@" </dev/null >/dev/null 2>&1 &
+s=$!
+trap '' INT TERM HUP
+echo "$s"
+cat >/dev/null
+kill -9 "$s" 2>/dev/null
+wait "$s"
+"#;
+
+impl Supervised {
+    /// Start `redis-server` with `args` under its supervisor.
+    pub(crate) fn spawn<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut supervisor = Command::new("sh")
+            .arg("-c")
+            .arg(SUPERVISOR)
+            .arg("sh")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sh, the supervisor of redis-server");
+        let mut line = String::new();
+        if let Some(out) = supervisor.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let pid = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the supervisor printed no server pid: {line:?}"));
+        Supervised { supervisor, pid }
+    }
+
+    /// The server's own pid (not the supervisor's).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for Supervised {
+    /// Kill the server (SIGKILL, as a crash would) and wait until it is gone.
+    fn drop(&mut self) {
+        drop(self.supervisor.stdin.take());
+        let _ = self.supervisor.wait();
+    }
+}
+
 /// A running `redis-server`, killed on drop.
 pub struct RedisServer {
-    child: Option<Child>,
+    server: Option<Supervised>,
     /// Its loopback port.
     pub port: u16,
     password: Option<String>,
@@ -54,7 +123,7 @@ impl RedisServer {
     }
 
     fn start_configured(password: Option<&str>, persistent: bool) -> Option<Self> {
-        reap_orphans();
+        remove_stale_dirs();
         if !have_redis() {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -70,7 +139,7 @@ impl RedisServer {
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut server = RedisServer {
-            child: None,
+            server: None,
             port: free_port(),
             password: password.map(str::to_owned),
             dir,
@@ -81,8 +150,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new("redis-server");
-        cmd.args([
+        let mut args: Vec<OsString> = [
             "--port",
             &self.port.to_string(),
             "--bind",
@@ -93,17 +161,18 @@ impl RedisServer {
             if self.persistent { "yes" } else { "no" },
             "--appendfsync",
             "always",
-        ])
-        .arg("--dir")
-        .arg(&self.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+            "--dir",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        args.push(self.dir.clone().into());
         if let Some(p) = &self.password {
-            cmd.args(["--requirepass", p]);
+            args.extend(["--requirepass".into(), p.into()]);
         }
-        let child = cmd.spawn().expect("start redis-server");
-        let _ = std::fs::write(self.dir.join("server.pid"), child.id().to_string());
-        self.child = Some(child);
+        let server = Supervised::spawn(args);
+        let _ = std::fs::write(self.dir.join("server.pid"), server.pid().to_string());
+        self.server = Some(server);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -126,15 +195,12 @@ impl RedisServer {
 
     /// Kill the server (as a crash would).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        drop(self.server.take());
     }
 
     /// The server's pid (while it runs).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.server.as_ref().map(Supervised::pid)
     }
 
     /// Send the server a signal by name (`STOP`, `CONT`), as `kill -<name>` does.
@@ -170,8 +236,11 @@ impl Drop for RedisServer {
     }
 }
 
-/// Stop servers left by test processes that have exited (see the module docs).
-fn reap_orphans() {
+/// Remove the directories of servers whose test process has exited: a server in a `static` is
+/// never dropped, so its directory outlives the process (the server itself does not). Nothing
+/// is killed here any more: the supervisor does that, and the pid a stale directory records
+/// may by now belong to an unrelated process.
+pub(crate) fn remove_stale_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
@@ -179,6 +248,7 @@ fn reap_orphans() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(owner) = name
             .strip_prefix("tessera-redis-")
+            .map(|rest| rest.strip_prefix("cluster-").unwrap_or(rest))
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
@@ -187,9 +257,144 @@ fn reap_orphans() {
         if owner == std::process::id() || std::path::Path::new(&format!("/proc/{owner}")).exists() {
             continue;
         }
-        if let Ok(pid) = std::fs::read_to_string(entry.path().join("server.pid")) {
-            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
-        }
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis_cluster::RedisCluster;
+    use std::io::{BufReader, Read, Write};
+    use std::sync::OnceLock;
+
+    /// Set in the child: which way it ends ("exits" or "killed").
+    const ROLE: &str = "TESSERA_ORPHAN_TEST_ROLE";
+    const NAME: &str = "redis_server::tests::servers_die_with_their_test_process";
+
+    /// The child's part: start a server and a cluster and keep them in `static`s, which are
+    /// never dropped, print their pids, then either return (the harness exits) or wait to be
+    /// killed with SIGKILL.
+    fn child(role: &str) {
+        static SERVER: OnceLock<Option<RedisServer>> = OnceLock::new();
+        static CLUSTER: OnceLock<Option<RedisCluster>> = OnceLock::new();
+        let server = SERVER.get_or_init(RedisServer::start).as_ref();
+        let cluster = CLUSTER.get_or_init(RedisCluster::start).as_ref();
+        let mut out = std::io::stdout().lock();
+        let (Some(server), Some(cluster)) = (server, cluster) else {
+            let _ = writeln!(out, "orphan-test skip");
+            return;
+        };
+        let mut pids = vec![server.pid().expect("the server runs")];
+        pids.extend(cluster.pids());
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let _ = writeln!(out, "orphan-test {} {}", std::process::id(), pids.join(" "));
+        let _ = out.flush();
+        drop(out);
+        if role == "killed" {
+            // The parent kills us before closing our stdin; EOF first means it is gone.
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        }
+    }
+
+    /// Whether `pid` is a live `redis-server`: a zombie holds neither its port nor its fds, and
+    /// init here may take a while to reap one whose supervisor is gone.
+    fn is_redis_server(pid: u32) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'));
+        comm.is_some_and(|(name, rest)| {
+            name == "redis-server" && !rest.trim_start().starts_with('Z')
+        })
+    }
+
+    /// Servers left in `static`s by a test process that exits, or that is killed with SIGKILL,
+    /// die with it and release a `flock` the test process inherited (as a build run under
+    /// `flock /tmp/tessera-build.lock cargo test` passes its lock down).
+    #[test]
+    fn servers_die_with_their_test_process() {
+        if let Ok(role) = std::env::var(ROLE) {
+            return child(&role);
+        }
+        let lock =
+            std::env::temp_dir().join(format!("tessera-orphan-test-{}.lock", std::process::id()));
+        for role in ["exits", "killed"] {
+            let mut flock = Command::new("flock")
+                .arg(&lock)
+                .arg(std::env::current_exe().expect("the test binary"))
+                .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+                .env(ROLE, role)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("run the test binary under flock");
+            let mut out = BufReader::new(flock.stdout.take().expect("piped stdout"));
+            // The harness prints `test NAME ... ` on the same line, before ours.
+            let mut line = String::new();
+            let ours = loop {
+                line.clear();
+                let read = out.read_line(&mut line).expect("read the child's stdout");
+                assert!(
+                    read > 0,
+                    "the child ({role}) exited without printing its servers' pids"
+                );
+                if let Some(at) = line.find("orphan-test ") {
+                    break line[at..].to_owned();
+                }
+            };
+            let mut fields = ours.split_whitespace().skip(1);
+            let first = fields.next().expect("a pid or skip");
+            if first == "skip" {
+                drop(flock.stdin.take());
+                let _ = flock.wait();
+                return;
+            }
+            let pids: Vec<u32> = fields.map(|p| p.parse().expect("a server pid")).collect();
+            assert_eq!(pids.len(), 4, "one server and three cluster nodes: {ours}");
+            assert!(
+                pids.iter().all(|&p| is_redis_server(p)),
+                "the servers run: {ours}"
+            );
+            if role == "killed" {
+                let killed = Command::new("kill")
+                    .args(["-KILL", first])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(killed, "kill -KILL {first}");
+            }
+            drop(flock.stdin.take());
+            let _ = out.read_to_end(&mut Vec::new());
+            let status = flock.wait().expect("wait for the child");
+            if role == "exits" {
+                assert!(status.success(), "the child test failed: {status}");
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let alive: Vec<u32> = pids
+                    .iter()
+                    .copied()
+                    .filter(|&p| is_redis_server(p))
+                    .collect();
+                let unlocked = Command::new("flock")
+                    .arg("-n")
+                    .arg(&lock)
+                    .arg("true")
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if alive.is_empty() && unlocked {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "after the child {role}, servers {alive:?} still run, lock free: {unlocked}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = std::fs::remove_file(&lock);
+        remove_stale_dirs();
     }
 }
