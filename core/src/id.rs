@@ -85,11 +85,16 @@ fn hex_value(c: u8) -> Option<u8> {
 }
 
 impl fmt::Display for SessionId {
+    /// Lowercase hex, written in one piece: events, listings and every binding's `id` print it,
+    /// and 32 formatted writes cost more than the validate that found the session.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 64];
+        for (pair, b) in text.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
         }
-        Ok(())
+        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -185,5 +190,13 @@ mod tests {
         assert!(SessionId::parse_hex(&hex[..63]).is_err());
         assert!(SessionId::parse_hex(&format!("{}g", &hex[..63])).is_err());
         assert!(SessionId::parse_hex("é").is_err());
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0x0f;
+        bytes[1] = 0xa5;
+        bytes[31] = 0xff;
+        let fixed = SessionId::from_bytes(bytes).to_string();
+        assert_eq!(&fixed[..4], "0fa5");
+        assert_eq!(&fixed[60..], "00ff");
+        assert_eq!(format!("{:>66}", SessionId::from_bytes(bytes)).len(), 66);
     }
 }
