@@ -5,6 +5,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
+use crate::keys::Keys;
+
 /// Nesting deeper than this is refused rather than risking the interpreter's stack.
 const MAX_DEPTH: usize = 128;
 
@@ -117,6 +119,17 @@ fn to_json_at(value: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResu
 
 /// A JSON value as a fresh Python object.
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    value_in(py, value, &mut Keys::take())
+}
+
+/// A JSON object as a fresh `dict` (its keys' `str` objects may be shared: see [`crate::keys`]).
+pub fn dict_from<'py>(py: Python<'py>, map: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    dict_in(py, map, &mut Keys::take())
+}
+
+// The key table is taken once per conversion, not once per key: each lock is an atomic
+// read-modify-write.
+fn value_in<'py>(py: Python<'py>, value: &Value, keys: &mut Keys) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -131,21 +144,35 @@ pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>>
         }
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
+            // Made at its final length (appending grows it); an item that cannot be made leaves
+            // None in its place until the error is returned.
+            let mut failed = None;
+            let list = PyList::new(
+                py,
+                items.iter().map(|item| {
+                    value_in(py, item, keys).unwrap_or_else(|e| {
+                        failed.get_or_insert(e);
+                        py.None().into_bound(py)
+                    })
+                }),
+            )?;
+            if let Some(e) = failed {
+                return Err(e);
             }
             list.into_any()
         }
-        Value::Object(map) => dict_from(py, map)?.into_any(),
+        Value::Object(map) => dict_in(py, map, keys)?.into_any(),
     })
 }
 
-/// A JSON object as a fresh `dict`.
-pub fn dict_from<'py>(py: Python<'py>, map: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+fn dict_in<'py>(
+    py: Python<'py>,
+    map: &Map<String, Value>,
+    keys: &mut Keys,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (k, v) in map {
-        dict.set_item(k, to_py(py, v)?)?;
+        dict.set_item(keys.get(py, k), value_in(py, v, keys)?)?;
     }
     Ok(dict)
 }

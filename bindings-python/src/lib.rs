@@ -4,13 +4,14 @@
 //! (`tessera.django`, `tessera.flask`). Modules: [`manager`] (the lifecycle), [`request`] (the
 //! per-request protocol frameworks run), [`session`]
 //! (returned objects), [`dbsc`] (the two device-binding endpoints), [`clock`], [`events`], [`errors`] (exception classes), [`convert`]
-//! (Python ↔ JSON, seconds ↔ milliseconds).
+//! (Python ↔ JSON, seconds ↔ milliseconds), [`keys`] (the `str` objects of data keys, shared).
 
 mod clock;
 mod convert;
 mod dbsc;
 mod errors;
 mod events;
+mod keys;
 mod manager;
 mod request;
 mod session;
