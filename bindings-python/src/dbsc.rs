@@ -60,10 +60,10 @@ pub enum Endpoint {
 /// The text parts of an endpoint request, decoded from Python values. Undecodable text (lone
 /// surrogates, non-UTF-8 bytes) cannot be a cookie, an id or a proof: treated as absent.
 pub struct Head {
-    cookie_header: Option<String>,
-    origin: Option<String>,
-    session_id: Option<String>,
-    proof: Option<String>,
+    cookie_header: Option<convert::Text>,
+    origin: Option<convert::Text>,
+    session_id: Option<convert::Text>,
+    proof: Option<convert::Text>,
 }
 
 impl Head {

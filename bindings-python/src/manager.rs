@@ -79,9 +79,9 @@ fn context(https: bool, user_agent: Option<&str>) -> Context<'_> {
 
 /// The text parts of a request head, decoded from Python values.
 struct Head {
-    cookie_header: Option<String>,
-    user_agent: Option<String>,
-    csrf: Option<String>,
+    cookie_header: Option<convert::Text>,
+    user_agent: Option<convert::Text>,
+    csrf: Option<convert::Text>,
 }
 
 impl Head {
