@@ -54,6 +54,55 @@ def test_round_trip_of_json_data(manager: SessionManager) -> None:
     assert manager.validate(s.new_token).get("missing", "dflt") == "dflt"
 
 
+def test_every_read_of_data_is_a_fresh_copy(manager: SessionManager) -> None:
+    s = manager.create(data={"cart": ["apple"], "prefs": {"theme": "dark", "tags": ["a"]}})
+    token = s.new_token
+    assert token is not None
+    first = manager.validate(token).data
+    first["cart"].append("pear")
+    first["prefs"]["theme"] = "light"
+    first["prefs"]["tags"].clear()
+    first["extra"] = 1
+    second = manager.validate(token).data
+    assert second == {"cart": ["apple"], "prefs": {"theme": "dark", "tags": ["a"]}}
+    assert second is not first
+    assert second["cart"] is not first["cart"]
+    assert second["prefs"] is not first["prefs"]
+    assert second["prefs"]["tags"] is not first["prefs"]["tags"]
+
+
+def test_data_keys_come_back_exactly_whichever_keys_other_sessions_hold(
+    manager: SessionManager,
+) -> None:
+    # The binding shares the str objects of data keys across reads (a bounded table): it must
+    # never hand back one key for another — not for keys beyond the table's size limit, non-ASCII
+    # keys, keys that differ only in the middle, nor with far more key names than it has slots.
+    keys = [f"k{i}" for i in range(3000)] + [
+        "é",
+        "ключ",
+        "✓" * 30,
+        "a" * 63,
+        "a" * 64,
+        "a" * 65,
+        "a" * 200,
+        "x" * 30 + "1" + "x" * 30,
+        "x" * 30 + "2" + "x" * 30,
+        "_auth_user_id",
+        "_auth_user_hash",
+    ]
+    sessions = []
+    for start in range(0, len(keys), 100):
+        data = {k: f"{k}@{start}" for k in keys[start : start + 100]}
+        token = manager.create(data=data).new_token
+        assert token is not None
+        sessions.append((token, data))
+    for _ in range(2):  # the second time round, the keys come from the table where they can
+        for token, data in sessions:
+            got = manager.validate(token).data
+            assert got == data
+            assert all(type(k) is str for k in got)
+
+
 @pytest.mark.parametrize(
     ("value", "error", "message"),
     [
