@@ -229,13 +229,6 @@ export declare class SessionManager {
   storeLenSync(): number
 }
 
-/**
- * Begin a request now (in-process stores, or any store without a cookie) into the handle
- * `request`: find and validate the session cookie in `cookieHeader` (rotating on the core's
- * schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
- */
-export declare function __begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
-
 /** `__begin` as a Promise whose work runs on the libuv pool (any store). */
 export declare function __beginAsync(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): Promise<string>
 
@@ -251,12 +244,6 @@ export declare function __buildProfile(): string
  */
 export declare function __checkAuthn(authn: string): void
 
-/**
- * Finish the request now (in-process stores): make the store writes for what the app did and
- * return the headers its response must carry. Arguments as for `__prepare`.
- */
-export declare function __finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
-
 /** `__finish` as a Promise whose work runs on the libuv pool (any store). */
 export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): Promise<string>
 
@@ -264,10 +251,16 @@ export declare function __finishAsync(request: ExternalObject<unknown>, data: st
 export declare function __newRequest(manager: ExternalObject<unknown>): ExternalObject<unknown>
 
 /**
- * The headers the response will carry once `__finishAsync` with the same outcome has made the
- * writes (tokens are minted now; no store call), for a response whose headers leave first.
+ * The synchronous per-request calls, `{ begin, step, prepare, finish }`, as N-API callbacks
+ * written by hand (`crate::callback`: a `#[napi]` function's per-call machinery costs more
+ * than an anonymous request's work). `lib/request.js` takes them once.
  */
-export declare function __prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
+export declare function __requestCalls(): {
+  begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
+  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string
+  prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
+  finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
+}
 
 /**
  * Register `factory(code, message) → Error`, which builds the exception for a failure
@@ -280,13 +273,6 @@ export declare function __setErrorFactory(factory: (arg0: string, arg1: string) 
  * now on. Called once by `index.js`.
  */
 export declare function __setWarningSink(sink: (arg0: string) => void): void
-
-/**
- * Take a step of the request now: `0` its id (reserving one for a new session), `1` a CSRF
- * token, `2` verify the CSRF token `arg` (`"1"`/`"0"`), `3` log user `arg` in, `4` log out,
- * `5` regenerate (the last three answer the session state; in-process stores only).
- */
-export declare function __step(request: ExternalObject<unknown>, step: number, arg?: string | null): string
 
 /** `__step` as a Promise whose work runs on the libuv pool (any store). */
 export declare function __stepAsync(request: ExternalObject<unknown>, step: number, arg?: string | null): Promise<string>

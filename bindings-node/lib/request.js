@@ -8,6 +8,9 @@
 const native = require('./native.js')
 const { makeError } = require('./errors.js')
 
+// The synchronous calls, taken once: hand-written N-API callbacks (src/callback.rs).
+const fast = native.__requestCalls()
+
 /** The steps of `step()`. */
 const STEP = Object.freeze({
   ENSURE_ID: 0, // the session's id, reserving one for a new session (no store call)
@@ -130,7 +133,7 @@ function bind (manager) {
     /** Begin a request now: [request handle, SessionState]. */
     begin (cookieHeader, https, method, userAgent, csrf) {
       const live = take()
-      return [live, decodeState(native.__begin(live, cookieHeader, https, method, userAgent, csrf))]
+      return [live, decodeState(fast.begin(live, cookieHeader, https, method, userAgent, csrf))]
     },
     /** The same as a Promise whose work runs off the event loop (any store). */
     beginAsync (cookieHeader, https, method, userAgent, csrf) {
@@ -150,7 +153,7 @@ function bind (manager) {
 
 /** Take `step` now; a string (ids, tokens, '1'/'0', codes) or a SessionState for the STATE_STEPS. */
 function step (live, which, arg) {
-  const s = native.__step(live, which, arg)
+  const s = fast.step(live, which, arg)
   return STATE_STEPS.has(which) ? decodeState(s) : s
 }
 
@@ -162,12 +165,12 @@ function stepAsync (live, which, arg) {
 
 /** The headers the response will carry (no store call): null or a ResponseHeaders. */
 function prepare (live, o) {
-  return decodeResponse(native.__prepare(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
+  return decodeResponse(fast.prepare(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
 }
 
 /** Make the store writes now and return the headers. */
 function finish (live, o) {
-  return decodeResponse(native.__finish(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
+  return decodeResponse(fast.finish(live, o.data, o.auth, o.user, o.flags, o.ms, o.authn))
 }
 
 /** `finish` as a Promise whose work runs off the event loop (any store). */

@@ -7,6 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`args`] | checking JavaScript arguments (`TypeError` / `RangeError`) |
+//! | [`callback`] | N-API callbacks written by hand for the per-request calls (no napi-rs per-call machinery) |
 //! | [`errors`] | failures → JavaScript exceptions with a stable `code`; the panic boundary |
 //! | [`options`] | the options object → the core's named options |
 //! | [`clock`] | `ManualClock` |
@@ -24,6 +25,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod args;
+pub mod callback;
 pub mod clock;
 pub mod compact;
 pub mod completions;

@@ -15,8 +15,10 @@
 //! request.
 //!
 //! These are free functions over opaque handles, not class methods: a class method pays ~200 ns
-//! for unwrapping `this`. Results are compact strings (`crate::compact`), taken apart by
-//! `lib/request.js`.
+//! for unwrapping `this`. The synchronous ones are N-API callbacks written by hand
+//! (`crate::callback`), handed to JavaScript together by [`request_calls`]: napi-rs's per-call
+//! machinery would cost more than an anonymous request's whole work. Results are compact
+//! strings (`crate::compact`), taken apart by `lib/request.js`.
 //!
 //! # Compact session state (from `begin` and the steps that change the session)
 //!
@@ -43,14 +45,15 @@
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
-use napi::Env;
-use napi::bindgen_prelude::{External, Unknown};
+use napi::bindgen_prelude::{External, Object, Unknown};
+use napi::{Env, sys};
 use napi_derive::napi;
 use serde_json::Value;
 use tessera::http::{self, Auth, CsrfCheck, Expiry, Outcome as HttpOutcome, RequestHead};
 
 use crate::Core;
 use crate::args::{self, MAX_SHORT};
+use crate::callback;
 use crate::compact::{Compact, push_decimal, push_hex, utf16_len};
 use crate::errors::{Fail, Outcome, guard};
 use crate::events;
@@ -258,35 +261,37 @@ pub fn new_request(handle: &Handle) -> RequestHandle {
 /// Begin a request now (in-process stores, or any store without a cookie) into the handle
 /// `request`: find and validate the session cookie in `cookieHeader` (rotating on the core's
 /// schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
-#[napi(
-    js_name = "__begin",
-    ts_args_type = "request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
-    ts_return_type = "string"
-)]
-pub fn begin(
-    env: Env,
-    live: &RequestHandle,
-    cookie: Option<Unknown>,
-    https: Option<Unknown>,
-    method: Option<Unknown>,
-    user_agent: Option<Unknown>,
-    csrf: Option<Unknown>,
-) -> napi::Result<Compact> {
-    let (result, captured) = events::capture(|| {
-        guard(|| {
-            let head = Head::parse(cookie, https, method, user_agent, csrf)?;
-            // Without a cookie there is nothing to look up: no store call, any store.
-            if head.cookie.is_some() {
-                in_process(&live.manager)?;
-            }
-            head.begin(live)
+/// JavaScript: `begin(request, cookieHeader, https, method, userAgent, csrf)` of
+/// [`__requestCalls`](request_calls).
+unsafe extern "C" fn begin(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: N-API calls this callback with its own `env` and `info`.
+    unsafe {
+        callback::run::<6, _>(env, info, |a| {
+            let env = a.env();
+            let (result, captured) = events::capture(|| {
+                guard(|| {
+                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    let head = Head::parse(
+                        Some(a.unknown(1)),
+                        Some(a.unknown(2)),
+                        Some(a.unknown(3)),
+                        Some(a.unknown(4)),
+                        Some(a.unknown(5)),
+                    )?;
+                    // Without a cookie there is nothing to look up: no store call, any store.
+                    if head.cookie.is_some() {
+                        in_process(&live.manager)?;
+                    }
+                    head.begin(live)
+                })
+            });
+            events::deliver(&env, captured);
+            result.map_err(|fail| fail.into_napi(&env))
         })
-    });
-    events::deliver(&env, captured);
-    result.map_err(|fail| fail.into_napi(&env))
+    }
 }
 
-/// `__begin` as a Promise whose work runs on the libuv pool (any store).
+/// `begin` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store).
 #[napi(
     js_name = "__beginAsync",
     ts_args_type = "request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined",
@@ -332,7 +337,7 @@ pub fn begin_async<'env>(
 
 // -- steps -------------------------------------------------------------------------------------
 
-/// The steps an app may take before the response (numbered for `__step`).
+/// The steps an app may take before the response (numbered for `step`).
 #[derive(Clone, Copy)]
 enum Step {
     /// The session's id, one reserved for a new session if need be (no store call).
@@ -477,32 +482,30 @@ impl Step {
 /// Take a step of the request now: `0` its id (reserving one for a new session), `1` a CSRF
 /// token, `2` verify the CSRF token `arg` (`"1"`/`"0"`), `3` log user `arg` in, `4` log out,
 /// `5` regenerate (the last three answer the session state; in-process stores only).
-#[napi(
-    js_name = "__step",
-    ts_args_type = "request: ExternalObject<unknown>, step: number, arg?: string | null",
-    ts_return_type = "string"
-)]
-pub fn step(
-    env: Env,
-    live: &RequestHandle,
-    step: u32,
-    arg: Option<Unknown>,
-) -> napi::Result<Compact> {
-    let (result, captured) = events::capture(|| {
-        guard(|| {
-            let step = Step::parse(step)?;
-            if step.touches_store() {
-                in_process(&live.manager)?;
-            }
-            let arg = args::opt_string(arg, "arg", MAX_SHORT)?;
-            live.with(|r| step.run(&live.manager, r, arg.as_deref()))
+/// JavaScript: `step(request, step, arg)` of [`__requestCalls`](request_calls).
+unsafe extern "C" fn step(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: N-API calls this callback with its own `env` and `info`.
+    unsafe {
+        callback::run::<3, _>(env, info, |a| {
+            let env = a.env();
+            let (result, captured) = events::capture(|| {
+                guard(|| {
+                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    let step = Step::parse(a.u32(1, "step")?)?;
+                    if step.touches_store() {
+                        in_process(&live.manager)?;
+                    }
+                    let arg = args::opt_string(Some(a.unknown(2)), "arg", MAX_SHORT)?;
+                    live.with(|r| step.run(&live.manager, r, arg.as_deref()))
+                })
+            });
+            events::deliver(&env, captured);
+            result.map_err(|fail| fail.into_napi(&env))
         })
-    });
-    events::deliver(&env, captured);
-    result.map_err(|fail| fail.into_napi(&env))
+    }
 }
 
-/// `__step` as a Promise whose work runs on the libuv pool (any store).
+/// `step` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store).
 #[napi(
     js_name = "__stepAsync",
     ts_args_type = "request: ExternalObject<unknown>, step: number, arg?: string | null",
@@ -647,63 +650,78 @@ fn respond(response: &http::Response) -> Compact {
     Compact(out)
 }
 
+/// The outcome of a `prepare` or `finish` call: arguments 1 to 6 (see [`outcome`]).
+fn outcome_of(a: &callback::Args<7>) -> Outcome<HttpOutcome> {
+    outcome(
+        Some(a.unknown(1)),
+        a.u32(2, "auth")?,
+        Some(a.unknown(3)),
+        a.u32(4, "flags")?,
+        a.f64(5, "ms")?,
+        Some(a.unknown(6)),
+    )
+}
+
 /// The headers the response will carry once `__finishAsync` with the same outcome has made the
 /// writes (tokens are minted now; no store call), for a response whose headers leave first.
-#[napi(
-    js_name = "__prepare",
-    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",
-    ts_return_type = "string"
-)]
-// Flat arguments: an options object would cost a property lookup per field on every request.
-#[allow(clippy::too_many_arguments)]
-pub fn prepare(
-    env: Env,
-    live: &RequestHandle,
-    data: Option<Unknown>,
-    auth: u32,
-    user: Option<Unknown>,
-    flags: u32,
-    ms: f64,
-    authn: Option<Unknown>,
-) -> napi::Result<Compact> {
-    crate::errors::run(&env, || {
-        let outcome = outcome(data, auth, user, flags, ms, authn)?;
-        live.with(|r| Ok(respond(&r.prepare(&live.manager, &outcome)?)))
-    })
+/// JavaScript: `prepare(request, data, auth, user, flags, ms, authn)` of
+/// [`__requestCalls`](request_calls).
+unsafe extern "C" fn prepare(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: N-API calls this callback with its own `env` and `info`.
+    unsafe {
+        callback::run::<7, _>(env, info, |a| {
+            crate::errors::run(&a.env(), || {
+                let live = a.external::<Arc<Live>>(0, "request")?;
+                let outcome = outcome_of(a)?;
+                live.with(|r| Ok(respond(&r.prepare(&live.manager, &outcome)?)))
+            })
+        })
+    }
 }
 
 /// Finish the request now (in-process stores): make the store writes for what the app did and
-/// return the headers its response must carry. Arguments as for `__prepare`.
-#[napi(
-    js_name = "__finish",
-    ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",
-    ts_return_type = "string"
-)]
-// Flat arguments: an options object would cost a property lookup per field on every request.
-#[allow(clippy::too_many_arguments)]
-pub fn finish(
-    env: Env,
-    live: &RequestHandle,
-    data: Option<Unknown>,
-    auth: u32,
-    user: Option<Unknown>,
-    flags: u32,
-    ms: f64,
-    authn: Option<Unknown>,
-) -> napi::Result<Compact> {
-    let (result, captured) = events::capture(|| {
-        guard(|| {
-            in_process(&live.manager)?;
-            let outcome = outcome(data, auth, user, flags, ms, authn)?;
-            let request = live.take()?;
-            Ok(finished_with(request.finish(&live.manager, outcome)))
+/// return the headers its response must carry. Arguments as for `prepare`. JavaScript:
+/// `finish(request, data, auth, user, flags, ms, authn)` of [`__requestCalls`](request_calls).
+unsafe extern "C" fn finish(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: N-API calls this callback with its own `env` and `info`.
+    unsafe {
+        callback::run::<7, _>(env, info, |a| {
+            let env = a.env();
+            let (result, captured) = events::capture(|| {
+                guard(|| {
+                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    in_process(&live.manager)?;
+                    let outcome = outcome_of(a)?;
+                    let request = live.take()?;
+                    Ok(finished_with(request.finish(&live.manager, outcome)))
+                })
+            });
+            events::deliver(&env, captured);
+            result.map_err(|fail| fail.into_napi(&env))
         })
-    });
-    events::deliver(&env, captured);
-    result.map_err(|fail| fail.into_napi(&env))
+    }
 }
 
-/// `__finish` as a Promise whose work runs on the libuv pool (any store).
+/// The synchronous per-request calls, `{ begin, step, prepare, finish }`, as N-API callbacks
+/// written by hand (`crate::callback`: a `#[napi]` function's per-call machinery costs more
+/// than an anonymous request's work). `lib/request.js` takes them once.
+#[napi(
+    js_name = "__requestCalls",
+    ts_return_type = "{\n  begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string\n  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string\n  prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n  finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n}"
+)]
+pub fn request_calls(env: &Env) -> napi::Result<Object<'_>> {
+    callback::object(
+        env,
+        &[
+            ("begin", begin as callback::Callback),
+            ("step", step),
+            ("prepare", prepare),
+            ("finish", finish),
+        ],
+    )
+}
+
+/// `finish` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store).
 #[napi(
     js_name = "__finishAsync",
     ts_args_type = "request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null",

@@ -1,6 +1,6 @@
 'use strict'
-// The per-request path: the native free functions over the core's protocol (__begin, __step,
-// __prepare, __finish and their Promise forms) and their compact results, taken apart by
+// The per-request path: the native free functions over the core's protocol (begin, step,
+// prepare, finish of __requestCalls() and their Promise forms) and their compact results, taken apart by
 // lib/request.js; req.session's lazy data (a Proxy that parses the JSON text on first use); and
 // the middleware's promise to add no properties to req and res.
 const { describe, it } = require('node:test')
@@ -158,6 +158,22 @@ describe('the compact per-request results', () => {
     assert.throws(() => calls.finish(live, new Outcome(null, AUTH.LOGGED_IN, null, 0, 0)), TypeError)
     assert.throws(() => calls.finish(live, new Outcome(null, AUTH.UNCHANGED, null, EXPIRY.IDLE * 16, -1)), RangeError)
     assert.equal(calls.finish(live, read), null, 'a refused call left the request usable')
+  })
+
+  it('the hand-written callbacks refuse what is not a request handle, and wrong numbers', () => {
+    const m = plain()
+    const fast = require('../lib/native.js').__requestCalls()
+    for (const handle of [undefined, {}, 'sid', m.__handle()]) {
+      assert.throws(() => fast.begin(handle, undefined, false, 'GET'), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.step(handle, STEP.CSRF_TOKEN), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.prepare(handle, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.finish(handle, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
+    }
+    const [live] = calls.bind(m).begin(undefined, false, 'GET')
+    assert.throws(() => fast.step(live, 'one'), { name: 'TypeError', message: /step must be a number/ })
+    assert.throws(() => fast.finish(live, null, '0', null, 0, 0, null), { name: 'TypeError', message: /auth must be a number/ })
+    assert.throws(() => fast.finish(live, null, 0, null, 0, undefined, null), { name: 'TypeError', message: /ms must be a number/ })
+    assert.equal(fast.finish(live, null, 0, null, 0, 0, null), '', 'a refused call left the request usable')
   })
 })
 
