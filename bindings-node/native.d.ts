@@ -229,7 +229,7 @@ export declare class SessionManager {
   storeLenSync(): number
 }
 
-/** `__begin` as a Promise whose work runs on the libuv pool (any store). */
+/** `begin` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store). */
 export declare function __beginAsync(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): Promise<string>
 
 /**
@@ -244,7 +244,7 @@ export declare function __buildProfile(): string
  */
 export declare function __checkAuthn(authn: string): void
 
-/** `__finish` as a Promise whose work runs on the libuv pool (any store). */
+/** `finish` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store). */
 export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): Promise<string>
 
 /** A new request handle for `manager` (empty until [`begin`]); see the module docs. */
@@ -256,10 +256,10 @@ export declare function __newRequest(manager: ExternalObject<unknown>): External
  * than an anonymous request's work). `lib/request.js` takes them once.
  */
 export declare function __requestCalls(): {
-  begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
+  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
   step(request: ExternalObject<unknown>, step: number, arg?: string | null): string
-  prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
-  finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
+  prepare(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
+  finish(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
 }
 
 /**
@@ -274,7 +274,7 @@ export declare function __setErrorFactory(factory: (arg0: string, arg1: string) 
  */
 export declare function __setWarningSink(sink: (arg0: string) => void): void
 
-/** `__step` as a Promise whose work runs on the libuv pool (any store). */
+/** `step` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store). */
 export declare function __stepAsync(request: ExternalObject<unknown>, step: number, arg?: string | null): Promise<string>
 
 /** When and how strongly a session's user last authenticated (step-up). */

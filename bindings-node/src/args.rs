@@ -2,6 +2,8 @@
 //! into Rust here, with a clear `TypeError` for the wrong type and a `RangeError` for a string or
 //! number no real caller would send. Nothing here can abort the process.
 
+use std::borrow::Cow;
+
 use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object, Unknown};
 use napi::{JsString, JsValue, ValueType, sys};
 use serde_json::{Map, Value};
@@ -45,8 +47,8 @@ fn napi_fail(what: &str, e: napi::Error) -> Fail {
 /// A string of at most `max` UTF-8 bytes.
 pub fn string(value: Option<Unknown>, what: &str, max: usize) -> Outcome<String> {
     match value {
-        Some(v) if type_is(&v, ValueType::String) => read_string(v, what, max),
-        other => Err(not_a_string(what, other.as_ref())),
+        Some(v) => read_string(v, what, max),
+        None => Err(not_a_string(what, None)),
     }
 }
 
@@ -71,28 +73,43 @@ fn not_a_string(what: &str, value: Option<&Unknown>) -> Fail {
 /// Strings shorter than this (in UTF-8) are read with one copy into the stack (a cookie
 /// header, a method, a token): napi-rs's own conversion asks Node three times (UTF-16 length,
 /// UTF-8 length, the bytes) and copies twice, ~1.3k instructions per string on the request path.
-const SHORT: usize = 512;
+pub const SHORT: usize = 512;
 
 /// The JavaScript string `value` (known to be one) as UTF-8, at most `max` bytes.
 fn read_string(value: Unknown, what: &str, max: usize) -> Outcome<String> {
-    let mut buf = [0u8; SHORT];
+    str_in(value, what, max, &mut [0u8; SHORT]).map(Cow::into_owned)
+}
+
+/// The string `value` as UTF-8, at most `max` bytes: borrowed from `buf` when it fits there
+/// (no allocation), else copied out of V8 in full. A value that is not a string is a
+/// `TypeError`; the type is asked only then (each query is a call into Node).
+pub fn str_in<'b, const N: usize>(
+    value: Unknown,
+    what: &str,
+    max: usize,
+    buf: &'b mut [u8; N],
+) -> Outcome<Cow<'b, str>> {
     let mut written = 0usize;
     let raw = value.value();
     // SAFETY: `env` and `value` are the live handles napi-rs passed in for this call; the buffer
-    // pointer and length describe `buf`, which Node writes at most `SHORT` bytes into.
+    // pointer and length describe `buf`, which Node writes at most `N` bytes into.
     let status = unsafe {
         sys::napi_get_value_string_utf8(
             raw.env,
             raw.value,
             buf.as_mut_ptr().cast(),
-            SHORT,
+            N,
             &mut written,
         )
     };
-    // Node writes only whole characters (≤ 4 bytes) into SHORT - 1 bytes: a string it had to
-    // cut leaves fewer than 4 bytes unused, so one that leaves more is complete.
-    if status == sys::Status::napi_ok && written + 4 < SHORT && written <= max {
-        return String::from_utf8(buf[..written].to_vec())
+    if status == sys::Status::napi_string_expected {
+        return Err(not_a_string(what, Some(&value)));
+    }
+    // Node writes only whole characters (≤ 4 bytes) into N - 1 bytes: a string it had to cut
+    // leaves fewer than 4 bytes unused, so one that leaves more is complete.
+    if status == sys::Status::napi_ok && written + 4 < N && written <= max {
+        return std::str::from_utf8(&buf[..written])
+            .map(Cow::Borrowed)
             .map_err(|e| Fail::Type(format!("{what}: {e}")));
     }
     let js = JsString::from_unknown(value).map_err(|e| napi_fail(what, e))?;
@@ -108,7 +125,21 @@ fn read_string(value: Unknown, what: &str, max: usize) -> Outcome<String> {
     if s.len() > max {
         return Err(too_long(what, s.len(), max));
     }
-    Ok(s)
+    Ok(Cow::Owned(s))
+}
+
+/// A boolean, read without a type query unless it is not one (then `default` for `undefined`).
+pub fn bool_or(value: Unknown, what: &str, default: bool) -> Outcome<bool> {
+    let mut out = false;
+    let raw = value.value();
+    // SAFETY: `env` and `value` are the live handles napi-rs passed in for this call; `out` is
+    // a valid place for the result.
+    let status = unsafe { sys::napi_get_value_bool(raw.env, raw.value, &mut out) };
+    if status == sys::Status::napi_ok {
+        Ok(out)
+    } else {
+        opt_bool(Some(value), what, default)
+    }
 }
 
 fn too_long(what: &str, len: usize, max: usize) -> Fail {

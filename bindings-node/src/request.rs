@@ -27,7 +27,7 @@
 //! or `binding_missing` — or nothing) or `V` (a session) followed by one character for how the
 //! request proved its device (`u` unbound, `p` pending, `f` fresh), then newline-terminated
 //! fields — `expiresAt` (ms),
-//! the public id, the session's own idle limit in ms (empty for the policy's), the user's length
+//! the public id (always 64 hex digits), the session's own idle limit in ms (empty for the policy's), the user's length
 //! in UTF-16 code units (`-` for none) — then the user itself and, to the end, the data as JSON
 //! (empty for `{}`). Only the user can contain a newline, hence its length prefix.
 //!
@@ -42,6 +42,7 @@
 //! answers `!`, the error's code, a newline, its message (never a token), a newline, then the
 //! response as above.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
@@ -143,29 +144,77 @@ fn poisoned() -> Fail {
 
 // -- begin -------------------------------------------------------------------------------------
 
-/// What the request brings, checked and owned (it may travel to the thread pool).
-struct Head {
-    cookie: Option<String>,
+/// What the request brings, checked: borrowed from the stack on the synchronous path, owned
+/// when it travels to the thread pool.
+struct Head<'a> {
+    cookie: Option<Cow<'a, str>>,
     https: bool,
-    method: String,
-    user_agent: Option<String>,
-    csrf: Option<String>,
+    method: Cow<'a, str>,
+    user_agent: Option<Cow<'a, str>>,
+    csrf: Option<Cow<'a, str>>,
 }
 
-impl Head {
+/// `given` of the `begin` callback: which of its optional strings the caller passed. One whose
+/// bit is clear is absent and not read: telling `undefined` from a string would cost a type
+/// query, a call into Node, per argument.
+const GIVEN_COOKIE: u32 = 1;
+const GIVEN_USER_AGENT: u32 = 2;
+const GIVEN_CSRF: u32 = 4;
+
+/// Where a synchronous begin reads its strings: a short one is not copied again.
+#[derive(Default)]
+struct HeadBuffers {
+    cookie: StrBuf<{ args::SHORT }>,
+    method: StrBuf<16>,
+    user_agent: StrBuf<{ args::SHORT }>,
+    csrf: StrBuf<128>,
+}
+
+/// A stack buffer for one string argument.
+struct StrBuf<const N: usize>([u8; N]);
+
+impl<const N: usize> Default for StrBuf<N> {
+    fn default() -> Self {
+        StrBuf([0; N])
+    }
+}
+
+impl Head<'static> {
+    /// The arguments of a `#[napi]` function, owned.
     fn parse(
         cookie: Option<Unknown>,
         https: Option<Unknown>,
         method: Option<Unknown>,
         user_agent: Option<Unknown>,
         csrf: Option<Unknown>,
-    ) -> Outcome<Head> {
+    ) -> Outcome<Self> {
         Ok(Head {
-            cookie: args::opt_string(cookie, "cookieHeader", MAX_SHORT)?,
+            cookie: args::opt_string(cookie, "cookieHeader", MAX_SHORT)?.map(Cow::Owned),
             https: args::opt_bool(https, "https", false)?,
-            method: args::string(method, "method", MAX_SHORT)?,
-            user_agent: args::opt_string(user_agent, "userAgent", MAX_SHORT)?,
-            csrf: args::opt_string(csrf, "csrf", MAX_SHORT)?,
+            method: Cow::Owned(args::string(method, "method", MAX_SHORT)?),
+            user_agent: args::opt_string(user_agent, "userAgent", MAX_SHORT)?.map(Cow::Owned),
+            csrf: args::opt_string(csrf, "csrf", MAX_SHORT)?.map(Cow::Owned),
+        })
+    }
+}
+
+impl<'a> Head<'a> {
+    /// The arguments of the `begin` callback (see [`begin`]), read into `bufs` when they fit.
+    fn read(a: &callback::Args<7>, bufs: &'a mut HeadBuffers) -> Outcome<Self> {
+        let given = a.u32(1, "given")?;
+        let opt = |bit: u32, i: usize| (given & bit != 0).then(|| a.unknown(i));
+        Ok(Head {
+            cookie: opt(GIVEN_COOKIE, 2)
+                .map(|v| args::str_in(v, "cookieHeader", MAX_SHORT, &mut bufs.cookie.0))
+                .transpose()?,
+            https: args::bool_or(a.unknown(3), "https", false)?,
+            method: args::str_in(a.unknown(4), "method", MAX_SHORT, &mut bufs.method.0)?,
+            user_agent: opt(GIVEN_USER_AGENT, 5)
+                .map(|v| args::str_in(v, "userAgent", MAX_SHORT, &mut bufs.user_agent.0))
+                .transpose()?,
+            csrf: opt(GIVEN_CSRF, 6)
+                .map(|v| args::str_in(v, "csrf", MAX_SHORT, &mut bufs.csrf.0))
+                .transpose()?,
         })
     }
 
@@ -261,23 +310,19 @@ pub fn new_request(handle: &Handle) -> RequestHandle {
 /// Begin a request now (in-process stores, or any store without a cookie) into the handle
 /// `request`: find and validate the session cookie in `cookieHeader` (rotating on the core's
 /// schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
-/// JavaScript: `begin(request, cookieHeader, https, method, userAgent, csrf)` of
-/// [`__requestCalls`](request_calls).
+/// JavaScript: `begin(request, given, cookieHeader, https, method, userAgent, csrf)` of
+/// [`__requestCalls`](request_calls), `given` the bits of the optional strings passed: `1`
+/// cookieHeader, `2` userAgent, `4` csrf.
 unsafe extern "C" fn begin(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: N-API calls this callback with its own `env` and `info`.
     unsafe {
-        callback::run::<6, _>(env, info, |a| {
+        callback::run::<7, _>(env, info, |a| {
             let env = a.env();
             let (result, captured) = events::capture(|| {
                 guard(|| {
                     let live = a.external::<Arc<Live>>(0, "request")?;
-                    let head = Head::parse(
-                        Some(a.unknown(1)),
-                        Some(a.unknown(2)),
-                        Some(a.unknown(3)),
-                        Some(a.unknown(4)),
-                        Some(a.unknown(5)),
-                    )?;
+                    let mut bufs = HeadBuffers::default();
+                    let head = Head::read(a, &mut bufs)?;
                     // Without a cookie there is nothing to look up: no store call, any store.
                     if head.cookie.is_some() {
                         in_process(&live.manager)?;
@@ -540,19 +585,19 @@ pub fn step_async<'env>(
 /// `2` browser session / `3` idle for `ms` / `4` until `ms` / `5` persistent for `ms` (< 0: as
 /// long as the session).
 fn outcome(
-    data: Option<Unknown>,
+    data: Option<&str>,
     auth: u32,
-    user: Option<Unknown>,
+    user: Option<String>,
     flags: u32,
     ms: f64,
-    authn: Option<Unknown>,
+    authn: Option<&str>,
 ) -> Outcome<HttpOutcome> {
-    let authn = args::opt_string(authn, "authn", MAX_SHORT)?
-        .map(|text| crate::dbsc::authn_text(&text, "authn"))
+    let authn = authn
+        .map(|text| crate::dbsc::authn_text(text, "authn"))
         .transpose()?;
-    let data = match args::opt_string(data, "data", usize::MAX)? {
+    let data = match data {
         None => None,
-        Some(text) => match serde_json::from_str::<Value>(&text) {
+        Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => Some(map),
             _ => {
                 return Err(Fail::Type(
@@ -561,7 +606,6 @@ fn outcome(
             }
         },
     };
-    let user = args::opt_string(user, "user", MAX_SHORT)?;
     let named =
         |user: Option<String>| user.ok_or_else(|| Fail::Type("user must be a string".to_owned()));
     let auth = match auth {
@@ -650,26 +694,62 @@ fn respond(response: &http::Response) -> Compact {
     Compact(out)
 }
 
-/// The outcome of a `prepare` or `finish` call: arguments 1 to 6 (see [`outcome`]).
-fn outcome_of(a: &callback::Args<7>) -> Outcome<HttpOutcome> {
+/// `given` of the `prepare` and `finish` callbacks: which of their optional strings the caller
+/// passed (as for `begin`'s [`GIVEN_COOKIE`]: one whose bit is clear is absent and not read).
+const GIVEN_DATA: u32 = 1;
+const GIVEN_USER: u32 = 2;
+const GIVEN_AUTHN: u32 = 4;
+
+/// The outcome of a `prepare` or `finish` callback: `(request, given, data, auth, user, flags,
+/// ms, authn)`, `given` the bits of the optional strings passed (`1` data, `2` user, `4` authn).
+fn outcome_of(a: &callback::Args<8>) -> Outcome<HttpOutcome> {
+    let given = a.u32(1, "given")?;
+    let opt = |bit: u32, i: usize| (given & bit != 0).then(|| a.unknown(i));
+    let mut data_buf = [0u8; args::SHORT];
+    let data = opt(GIVEN_DATA, 2)
+        .map(|v| args::str_in(v, "data", usize::MAX, &mut data_buf))
+        .transpose()?;
+    let mut user_buf = [0u8; 128];
+    let user = opt(GIVEN_USER, 4)
+        .map(|v| args::str_in(v, "user", MAX_SHORT, &mut user_buf))
+        .transpose()?;
+    let mut authn_buf = [0u8; 128];
+    let authn = opt(GIVEN_AUTHN, 7)
+        .map(|v| args::str_in(v, "authn", MAX_SHORT, &mut authn_buf))
+        .transpose()?;
     outcome(
-        Some(a.unknown(1)),
-        a.u32(2, "auth")?,
-        Some(a.unknown(3)),
-        a.u32(4, "flags")?,
-        a.f64(5, "ms")?,
-        Some(a.unknown(6)),
+        data.as_deref(),
+        a.u32(3, "auth")?,
+        user.map(Cow::into_owned),
+        a.u32(5, "flags")?,
+        a.f64(6, "ms")?,
+        authn.as_deref(),
     )
+}
+
+/// The outcome of a `#[napi]` function's arguments (all of them read).
+fn outcome_owned(
+    data: Option<Unknown>,
+    auth: u32,
+    user: Option<Unknown>,
+    flags: u32,
+    ms: f64,
+    authn: Option<Unknown>,
+) -> Outcome<HttpOutcome> {
+    let data = args::opt_string(data, "data", usize::MAX)?;
+    let user = args::opt_string(user, "user", MAX_SHORT)?;
+    let authn = args::opt_string(authn, "authn", MAX_SHORT)?;
+    outcome(data.as_deref(), auth, user, flags, ms, authn.as_deref())
 }
 
 /// The headers the response will carry once `__finishAsync` with the same outcome has made the
 /// writes (tokens are minted now; no store call), for a response whose headers leave first.
-/// JavaScript: `prepare(request, data, auth, user, flags, ms, authn)` of
-/// [`__requestCalls`](request_calls).
+/// JavaScript: `prepare(request, given, data, auth, user, flags, ms, authn)` of
+/// [`__requestCalls`](request_calls) (see [`outcome_of`]).
 unsafe extern "C" fn prepare(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: N-API calls this callback with its own `env` and `info`.
     unsafe {
-        callback::run::<7, _>(env, info, |a| {
+        callback::run::<8, _>(env, info, |a| {
             crate::errors::run(&a.env(), || {
                 let live = a.external::<Arc<Live>>(0, "request")?;
                 let outcome = outcome_of(a)?;
@@ -681,11 +761,12 @@ unsafe extern "C" fn prepare(env: sys::napi_env, info: sys::napi_callback_info) 
 
 /// Finish the request now (in-process stores): make the store writes for what the app did and
 /// return the headers its response must carry. Arguments as for `prepare`. JavaScript:
-/// `finish(request, data, auth, user, flags, ms, authn)` of [`__requestCalls`](request_calls).
+/// `finish(request, given, data, auth, user, flags, ms, authn)` of
+/// [`__requestCalls`](request_calls).
 unsafe extern "C" fn finish(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: N-API calls this callback with its own `env` and `info`.
     unsafe {
-        callback::run::<7, _>(env, info, |a| {
+        callback::run::<8, _>(env, info, |a| {
             let env = a.env();
             let (result, captured) = events::capture(|| {
                 guard(|| {
@@ -707,7 +788,7 @@ unsafe extern "C" fn finish(env: sys::napi_env, info: sys::napi_callback_info) -
 /// than an anonymous request's work). `lib/request.js` takes them once.
 #[napi(
     js_name = "__requestCalls",
-    ts_return_type = "{\n  begin(request: ExternalObject<unknown>, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string\n  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string\n  prepare(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n  finish(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n}"
+    ts_return_type = "{\n  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string\n  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string\n  prepare(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n  finish(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n}"
 )]
 pub fn request_calls(env: &Env) -> napi::Result<Object<'_>> {
     callback::object(
@@ -742,7 +823,7 @@ pub fn finish_async<'env>(
     let manager = Arc::clone(&live.manager);
     let live = Arc::clone(live);
     task::spawn(env, &manager, || {
-        let outcome = outcome(data, auth, user, flags, ms, authn)?;
+        let outcome = outcome_owned(data, auth, user, flags, ms, authn)?;
         Ok(Box::new(move || {
             let request = live.take()?;
             Ok(finished_with(request.finish(&live.manager, outcome)))

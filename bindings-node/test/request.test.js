@@ -164,16 +164,21 @@ describe('the compact per-request results', () => {
     const m = plain()
     const fast = require('../lib/native.js').__requestCalls()
     for (const handle of [undefined, {}, 'sid', m.__handle()]) {
-      assert.throws(() => fast.begin(handle, undefined, false, 'GET'), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.begin(handle, 0, undefined, false, 'GET'), { name: 'TypeError', message: /request handle/ })
       assert.throws(() => fast.step(handle, STEP.CSRF_TOKEN), { name: 'TypeError', message: /request handle/ })
-      assert.throws(() => fast.prepare(handle, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
-      assert.throws(() => fast.finish(handle, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.prepare(handle, 0, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
+      assert.throws(() => fast.finish(handle, 0, null, 0, null, 0, 0, null), { name: 'TypeError', message: /request handle/ })
     }
     const [live] = calls.bind(m).begin(undefined, false, 'GET')
     assert.throws(() => fast.step(live, 'one'), { name: 'TypeError', message: /step must be a number/ })
-    assert.throws(() => fast.finish(live, null, '0', null, 0, 0, null), { name: 'TypeError', message: /auth must be a number/ })
-    assert.throws(() => fast.finish(live, null, 0, null, 0, undefined, null), { name: 'TypeError', message: /ms must be a number/ })
-    assert.equal(fast.finish(live, null, 0, null, 0, 0, null), '', 'a refused call left the request usable')
+    assert.throws(() => fast.finish(live, '0', null, 0, null, 0, 0, null), { name: 'TypeError', message: /given must be a number/ })
+    assert.throws(() => fast.finish(live, 0, null, '0', null, 0, 0, null), { name: 'TypeError', message: /auth must be a number/ })
+    assert.throws(() => fast.finish(live, 0, null, 0, null, 0, undefined, null), { name: 'TypeError', message: /ms must be a number/ })
+    // A string marked as given must be one.
+    assert.throws(() => fast.finish(live, 1, 5, 0, null, 0, 0, null), { name: 'TypeError', message: /data must be a string, got a number/ })
+    assert.throws(() => fast.begin(live, 1, 5, false, 'GET'), { name: 'TypeError', message: /cookieHeader must be a string, got a number/ })
+    assert.throws(() => fast.begin(live, 0, undefined, 'yes', 'GET'), { name: 'TypeError', message: /https must be a boolean/ })
+    assert.equal(fast.finish(live, 0, null, 0, null, 0, 0, null), '', 'a refused call left the request usable')
   })
 })
 
