@@ -247,7 +247,10 @@ export declare function __checkAuthn(authn: string): void
 /** `finish` (of `__requestCalls`) as a Promise whose work runs on the libuv pool (any store). */
 export declare function __finishAsync(request: ExternalObject<unknown>, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): Promise<string>
 
-/** A new request handle for `manager` (empty until [`begin`]); see the module docs. */
+/**
+ * A new request handle for `manager` (empty until [`begin`]); see the module docs and
+ * `crate::handles`.
+ */
 export declare function __newRequest(manager: ExternalObject<unknown>): ExternalObject<unknown>
 
 /**

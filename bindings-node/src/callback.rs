@@ -5,15 +5,14 @@
 //! native-borrow scope (a shared, locked storage), a barrier, a deferred-scope guard, a type
 //! query per optional argument. Measured with callgrind, that is ~2,500 instructions per call,
 //! more than the whole work of an anonymous request's begin or finish. A callback here reads its
-//! arguments with one `napi_get_cb_info`, unwraps its request handle with napi-rs's own checked
-//! conversion (a value that is not one of this addon's handles is refused, never dereferenced),
-//! and keeps the boundary every export has: a panic becomes an `internal` error, and a failure
+//! arguments with one `napi_get_cb_info`, unwraps its request handle with `crate::handles` (a
+//! value that is not one of this addon's handles is refused, never dereferenced), and keeps the boundary every export has: a panic becomes an `internal` error, and a failure
 //! the same JavaScript exception `crate::errors` throws everywhere else.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use napi::bindgen_prelude::{External, FromNapiRef, Object, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{Object, ToNapiValue, Unknown};
 use napi::{Env, JsError, sys};
 
 use crate::errors::{Fail, Outcome};
@@ -39,17 +38,6 @@ impl<const N: usize> Args<N> {
         // valid until the callback returns, which `Args` (created and dropped inside it)
         // cannot outlive.
         unsafe { Unknown::from_raw_unchecked(self.env, self.argv[i]) }
-    }
-
-    /// Argument `i`, which must be an `External<T>` this addon made.
-    pub fn external<T: 'static>(&self, i: usize, what: &str) -> Outcome<&T> {
-        // SAFETY: as in `unknown`. napi-rs checks that the external's pointer is a live
-        // `External<T>` it registered before it is read; the value stays alive (an argument
-        // of this call) while the reference is used, inside the call.
-        let found = unsafe { External::<T>::from_napi_ref(self.env, self.argv[i]) };
-        found
-            .map(|e| &**e)
-            .map_err(|_| Fail::Type(format!("{what} must be a request handle")))
     }
 
     /// Argument `i` as a `u32` (a number; fractions are cut as napi-rs cuts them).

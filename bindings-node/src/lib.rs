@@ -14,6 +14,7 @@
 //! | [`session`] | core sessions → JavaScript objects |
 //! | [`dbsc`] | device-bound sessions and step-up: `{ level, amr }`, the two DBSC endpoints |
 //! | [`events`] | lifecycle events → JavaScript listeners |
+//! | [`handles`] | request handles: the `External`s of per-request state, checked by a registry per thread |
 //! | [`compact`] | results as one compact string (the per-request path) |
 //! | [`lifecycle`] | the lifecycle operations of `SessionManager`, once each |
 //! | [`task`] | running an operation now, or as a Promise on the store's pool or the libuv pool |
@@ -32,6 +33,7 @@ pub mod completions;
 pub mod dbsc;
 pub mod errors;
 pub mod events;
+pub mod handles;
 #[allow(missing_docs)]
 pub mod lifecycle;
 pub mod manager;

@@ -58,6 +58,7 @@ use crate::callback;
 use crate::compact::{Compact, push_decimal, push_hex, utf16_len};
 use crate::errors::{Fail, Outcome, guard};
 use crate::events;
+use crate::handles;
 use crate::task::{self, Work};
 
 /// The manager as the per-request functions address it.
@@ -73,9 +74,6 @@ pub struct Live {
     manager: Core,
     request: Mutex<Option<http::Request>>,
 }
-
-/// The per-request handle JavaScript holds.
-pub type RequestHandle = External<Arc<Live>>;
 
 fn in_process(manager: &tessera::SessionManager) -> Outcome<()> {
     if manager.store_is_networked() {
@@ -294,17 +292,21 @@ fn describe(request: &http::Request, csrf: CsrfCheck) -> Compact {
     Compact(out)
 }
 
-/// A new request handle for `manager` (empty until [`begin`]); see the module docs.
+/// A new request handle for `manager` (empty until [`begin`]); see the module docs and
+/// `crate::handles`.
 #[napi(
     js_name = "__newRequest",
     ts_args_type = "manager: ExternalObject<unknown>",
     ts_return_type = "ExternalObject<unknown>"
 )]
-pub fn new_request(handle: &Handle) -> RequestHandle {
-    External::new(Arc::new(Live {
-        manager: Arc::clone(handle),
-        request: Mutex::new(None),
-    }))
+pub fn new_request<'env>(env: &'env Env, handle: &Handle) -> napi::Result<Unknown<'env>> {
+    handles::make(
+        env,
+        Arc::new(Live {
+            manager: Arc::clone(handle),
+            request: Mutex::new(None),
+        }),
+    )
 }
 
 /// Begin a request now (in-process stores, or any store without a cookie) into the handle
@@ -320,7 +322,7 @@ unsafe extern "C" fn begin(env: sys::napi_env, info: sys::napi_callback_info) ->
             let env = a.env();
             let (result, captured) = events::capture(|| {
                 guard(|| {
-                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    let live = handles::live(&a.unknown(0))?;
                     let mut bufs = HeadBuffers::default();
                     let head = Head::read(a, &mut bufs)?;
                     // Without a cookie there is nothing to look up: no store call, any store.
@@ -344,15 +346,15 @@ unsafe extern "C" fn begin(env: sys::napi_env, info: sys::napi_callback_info) ->
 )]
 pub fn begin_async<'env>(
     env: &'env Env,
-    live: &RequestHandle,
+    live: Unknown,
     cookie: Option<Unknown>,
     https: Option<Unknown>,
     method: Option<Unknown>,
     user_agent: Option<Unknown>,
     csrf: Option<Unknown>,
 ) -> napi::Result<task::Pending<'env, Compact>> {
+    let live = Arc::clone(handles::live(&live).map_err(|fail| fail.into_napi(env))?);
     let manager = Arc::clone(&live.manager);
-    let live = Arc::clone(live);
     if !manager.store_is_networked() {
         return task::spawn(env, &manager, || {
             let head = Head::parse(cookie, https, method, user_agent, csrf)?;
@@ -535,7 +537,7 @@ unsafe extern "C" fn step(env: sys::napi_env, info: sys::napi_callback_info) -> 
             let env = a.env();
             let (result, captured) = events::capture(|| {
                 guard(|| {
-                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    let live = handles::live(&a.unknown(0))?;
                     let step = Step::parse(a.u32(1, "step")?)?;
                     if step.touches_store() {
                         in_process(&live.manager)?;
@@ -558,12 +560,12 @@ unsafe extern "C" fn step(env: sys::napi_env, info: sys::napi_callback_info) -> 
 )]
 pub fn step_async<'env>(
     env: &'env Env,
-    live: &RequestHandle,
+    live: Unknown,
     step: u32,
     arg: Option<Unknown>,
 ) -> napi::Result<task::Pending<'env, Compact>> {
+    let live = Arc::clone(handles::live(&live).map_err(|fail| fail.into_napi(env))?);
     let manager = Arc::clone(&live.manager);
-    let live = Arc::clone(live);
     task::spawn(env, &manager, || {
         let step = Step::parse(step)?;
         let arg = args::opt_string(arg, "arg", MAX_SHORT)?;
@@ -751,7 +753,7 @@ unsafe extern "C" fn prepare(env: sys::napi_env, info: sys::napi_callback_info) 
     unsafe {
         callback::run::<8, _>(env, info, |a| {
             crate::errors::run(&a.env(), || {
-                let live = a.external::<Arc<Live>>(0, "request")?;
+                let live = handles::live(&a.unknown(0))?;
                 let outcome = outcome_of(a)?;
                 live.with(|r| Ok(respond(&r.prepare(&live.manager, &outcome)?)))
             })
@@ -770,7 +772,7 @@ unsafe extern "C" fn finish(env: sys::napi_env, info: sys::napi_callback_info) -
             let env = a.env();
             let (result, captured) = events::capture(|| {
                 guard(|| {
-                    let live = a.external::<Arc<Live>>(0, "request")?;
+                    let live = handles::live(&a.unknown(0))?;
                     in_process(&live.manager)?;
                     let outcome = outcome_of(a)?;
                     let request = live.take()?;
@@ -812,7 +814,7 @@ pub fn request_calls(env: &Env) -> napi::Result<Object<'_>> {
 #[allow(clippy::too_many_arguments)]
 pub fn finish_async<'env>(
     env: &'env Env,
-    live: &RequestHandle,
+    live: Unknown,
     data: Option<Unknown>,
     auth: u32,
     user: Option<Unknown>,
@@ -820,8 +822,8 @@ pub fn finish_async<'env>(
     ms: f64,
     authn: Option<Unknown>,
 ) -> napi::Result<task::Pending<'env, Compact>> {
+    let live = Arc::clone(handles::live(&live).map_err(|fail| fail.into_napi(env))?);
     let manager = Arc::clone(&live.manager);
-    let live = Arc::clone(live);
     task::spawn(env, &manager, || {
         let outcome = outcome_owned(data, auth, user, flags, ms, authn)?;
         Ok(Box::new(move || {
