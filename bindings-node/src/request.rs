@@ -112,18 +112,24 @@ impl Live {
         }
     }
 
-    /// Make `request` this handle's request (a finished one's handle is reused).
-    fn fill(&self, request: http::Request) -> Outcome<()> {
-        match self.request.try_lock() {
-            Ok(mut slot) => {
-                *slot = Some(request);
-                Ok(())
+    /// Begin this handle's request with `begin` (a finished request's handle is reused) and
+    /// describe its session. The core's request (~650 bytes) is made straight into the
+    /// handle's slot: each move on the way would be one more copy of it.
+    fn fill(
+        &self,
+        begin: impl FnOnce() -> tessera::Result<http::Request>,
+    ) -> Outcome<Compact> {
+        let mut slot = match self.request.try_lock() {
+            Ok(slot) => slot,
+            Err(TryLockError::WouldBlock) => {
+                return Err(Fail::Core(tessera::Error::internal(
+                    "this request handle is still in use",
+                )));
             }
-            Err(TryLockError::WouldBlock) => Err(Fail::Core(tessera::Error::internal(
-                "this request handle is still in use",
-            ))),
-            Err(TryLockError::Poisoned(_)) => Err(poisoned()),
-        }
+            Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+        };
+        let request = slot.insert(begin()?);
+        Ok(describe(request, request.csrf()))
     }
 
     fn take(&self) -> Outcome<http::Request> {
@@ -228,20 +234,12 @@ impl<'a> Head<'a> {
 
     /// Begin the request into `live` and describe its session.
     fn begin(&self, live: &Live) -> Outcome<Compact> {
-        let request = http::begin(&live.manager, &self.head())?;
-        Self::filled(live, request)
+        live.fill(|| http::begin(&live.manager, &self.head()))
     }
 
     /// [`begin`](Self::begin) with the cookie's session found by `validate_then`: no store call.
     fn begin_prevalidated(&self, live: &Live, found: tessera::Prevalidated) -> Outcome<Compact> {
-        let request = http::begin_prevalidated(&live.manager, &self.head(), found)?;
-        Self::filled(live, request)
-    }
-
-    fn filled(live: &Live, request: http::Request) -> Outcome<Compact> {
-        let state = describe(&request, request.csrf());
-        live.fill(request)?;
-        Ok(state)
+        live.fill(|| http::begin_prevalidated(&live.manager, &self.head(), found))
     }
 }
 
