@@ -259,7 +259,7 @@ export declare function __newRequest(manager: ExternalObject<unknown>): External
  * than an anonymous request's work). `lib/request.js` takes them once.
  */
 export declare function __requestCalls(): {
-  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string
+  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string | number, userAgent: string | undefined, csrf: string | undefined): string
   step(request: ExternalObject<unknown>, step: number, arg?: string | null): string
   prepare(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string
   finish(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string

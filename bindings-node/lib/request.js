@@ -132,6 +132,10 @@ function decodeResponse (s) {
   return r
 }
 
+// The common methods by number (METHODS in src/request.rs): reading even a short string out of
+// V8 costs more than this lookup. No prototype: only these names are found.
+const METHOD_NUMBER = Object.assign(Object.create(null), { GET: 1, HEAD: 2, POST: 3, PUT: 4, DELETE: 5, PATCH: 6, OPTIONS: 7 })
+
 // Request handles kept for reuse per manager: making one (an External with its finalizer)
 // costs more than the rest of a request's crossing. A bounded few; the rest are collected.
 const POOL_SIZE = 256
@@ -146,8 +150,10 @@ function bind (manager) {
     begin (cookieHeader, https, method, userAgent, csrf) {
       const live = take()
       // Which optional strings are given: the native side reads only those (src/request.rs).
-      const given = (cookieHeader != null ? 1 : 0) | (userAgent != null ? 2 : 0) | (csrf != null ? 4 : 0)
-      return [live, decodeState(fast.begin(live, given, cookieHeader, https, method, userAgent, csrf))]
+      let given = (cookieHeader != null ? 1 : 0) | (userAgent != null ? 2 : 0) | (csrf != null ? 4 : 0)
+      const m = METHOD_NUMBER[method]
+      if (m !== undefined) given |= 8
+      return [live, decodeState(fast.begin(live, given, cookieHeader, https, m ?? method, userAgent, csrf))]
     },
     /** The same as a Promise whose work runs off the event loop (any store). */
     beginAsync (cookieHeader, https, method, userAgent, csrf) {

@@ -115,10 +115,7 @@ impl Live {
     /// Begin this handle's request with `begin` (a finished request's handle is reused) and
     /// describe its session. The core's request (~650 bytes) is made straight into the
     /// handle's slot: each move on the way would be one more copy of it.
-    fn fill(
-        &self,
-        begin: impl FnOnce() -> tessera::Result<http::Request>,
-    ) -> Outcome<Compact> {
+    fn fill(&self, begin: impl FnOnce() -> tessera::Result<http::Request>) -> Outcome<Compact> {
         let mut slot = match self.request.try_lock() {
             Ok(slot) => slot,
             Err(TryLockError::WouldBlock) => {
@@ -164,6 +161,12 @@ struct Head<'a> {
 const GIVEN_COOKIE: u32 = 1;
 const GIVEN_USER_AGENT: u32 = 2;
 const GIVEN_CSRF: u32 = 4;
+/// `method` is the number of a common method in [`METHODS`] (`1` for `GET`), not a string:
+/// reading even a three-letter string out of V8 costs ~20 ns.
+const GIVEN_METHOD_NUMBER: u32 = 8;
+
+/// The methods `lib/request.js` passes by number (index + 1); any other is passed as a string.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 /// Where a synchronous begin reads its strings: a short one is not copied again.
 #[derive(Default)]
@@ -212,7 +215,13 @@ impl<'a> Head<'a> {
                 .map(|v| args::str_in(v, "cookieHeader", MAX_SHORT, &mut bufs.cookie.0))
                 .transpose()?,
             https: args::bool_or(a.unknown(3), "https", false)?,
-            method: args::str_in(a.unknown(4), "method", MAX_SHORT, &mut bufs.method.0)?,
+            method: if given & GIVEN_METHOD_NUMBER != 0 {
+                let n = a.u32(4, "method")?;
+                let known = (n as usize).checked_sub(1).and_then(|i| METHODS.get(i));
+                Cow::Borrowed(*known.ok_or_else(|| Fail::Range(format!("no method number {n}")))?)
+            } else {
+                args::str_in(a.unknown(4), "method", MAX_SHORT, &mut bufs.method.0)?
+            },
             user_agent: opt(GIVEN_USER_AGENT, 5)
                 .map(|v| args::str_in(v, "userAgent", MAX_SHORT, &mut bufs.user_agent.0))
                 .transpose()?,
@@ -312,7 +321,7 @@ pub fn new_request<'env>(env: &'env Env, handle: &Handle) -> napi::Result<Unknow
 /// schedule) and check `csrf` if `method` needs it. Returns the session state (module docs).
 /// JavaScript: `begin(request, given, cookieHeader, https, method, userAgent, csrf)` of
 /// [`__requestCalls`](request_calls), `given` the bits of the optional strings passed: `1`
-/// cookieHeader, `2` userAgent, `4` csrf.
+/// cookieHeader, `2` userAgent, `4` csrf; and `8` when `method` is a number ([`METHODS`]).
 unsafe extern "C" fn begin(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: N-API calls this callback with its own `env` and `info`.
     unsafe {
@@ -788,7 +797,7 @@ unsafe extern "C" fn finish(env: sys::napi_env, info: sys::napi_callback_info) -
 /// than an anonymous request's work). `lib/request.js` takes them once.
 #[napi(
     js_name = "__requestCalls",
-    ts_return_type = "{\n  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string, userAgent: string | undefined, csrf: string | undefined): string\n  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string\n  prepare(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n  finish(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n}"
+    ts_return_type = "{\n  begin(request: ExternalObject<unknown>, given: number, cookieHeader: string | undefined, https: boolean, method: string | number, userAgent: string | undefined, csrf: string | undefined): string\n  step(request: ExternalObject<unknown>, step: number, arg?: string | null): string\n  prepare(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n  finish(request: ExternalObject<unknown>, given: number, data: string | null, auth: number, user: string | null, flags: number, ms: number, authn: string | null): string\n}"
 )]
 pub fn request_calls(env: &Env) -> napi::Result<Object<'_>> {
     callback::object(

@@ -178,7 +178,26 @@ describe('the compact per-request results', () => {
     assert.throws(() => fast.finish(live, 1, 5, 0, null, 0, 0, null), { name: 'TypeError', message: /data must be a string, got a number/ })
     assert.throws(() => fast.begin(live, 1, 5, false, 'GET'), { name: 'TypeError', message: /cookieHeader must be a string, got a number/ })
     assert.throws(() => fast.begin(live, 0, undefined, 'yes', 'GET'), { name: 'TypeError', message: /https must be a boolean/ })
+    assert.throws(() => fast.begin(live, 8, undefined, false, 0), { name: 'RangeError', message: /no method number 0/ })
+    assert.throws(() => fast.begin(live, 8, undefined, false, 8), { name: 'RangeError', message: /no method number 8/ })
     assert.equal(fast.finish(live, 0, null, 0, null, 0, 0, null), '', 'a refused call left the request usable')
+  })
+
+  it('a common method passed by number is the same as its name', () => {
+    const m = plain()
+    const fast = require('../lib/native.js').__requestCalls()
+    const bound = calls.bind(m)
+    for (const [method, n] of [['GET', 1], ['HEAD', 2], ['POST', 3], ['PUT', 4], ['DELETE', 5], ['PATCH', 6], ['OPTIONS', 7]]) {
+      const [a] = bound.begin(undefined, false, 'GET')
+      const [b] = bound.begin(undefined, false, 'GET')
+      assert.equal(fast.begin(a, 8, undefined, false, n), fast.begin(b, 0, undefined, false, method), method)
+      calls.finish(a, read)
+      calls.finish(b, read)
+    }
+    // A method outside the table, or in another case, is passed as its name.
+    const [live, s] = bound.begin(undefined, false, 'post')
+    assert.equal(s.csrf, '0', "'post' is not a safe method")
+    calls.finish(live, read)
   })
 })
 
