@@ -318,6 +318,8 @@ async function operations () {
   const bound = calls.bind(manager)
   const read = new calls.Outcome(null, calls.AUTH.UNCHANGED, null, 0, 0)
   const native = require('../lib/native.js')
+  const fast = native.__requestCalls()
+  const raw = native.__newRequest(manager.__handle())
   const result = {
     // A trivial free function, measured alongside: how slow the machine is right now.
     ...perOpInterleaved({
@@ -330,6 +332,13 @@ async function operations () {
         bound.recycle(live)
       },
       napi_trivial_call_ns: () => native.version(),
+      // The same two native calls alone, with the arguments bound.begin/calls.finish pass (bit 1
+      // the cookie, bit 8 GET by number; nothing given to finish), their strings not taken
+      // apart: the difference to tessera_request_sync_ns is JavaScript's share.
+      tessera_request_native_ns: () => {
+        fast.begin(raw, 1 | 8, header, false, 1)
+        fast.finish(raw, 0, null, 0, null, 0, 0, null)
+      },
       // A visitor without a cookie: begin + finish, then the same with the form's token minted
       // between them (a random visitor cookie, a keyed BLAKE3 hash; finish hands the cookie back).
       tessera_anonymous_request_sync_ns: () => {
@@ -447,6 +456,8 @@ async function main () {
     '',
     `Target: a validate through the binding ≤ ${targets.validate_ns_at_most} ns (tessera_request_sync_ns): ${met.validate ? 'met' : 'not met'}.`,
     '',
+    ...requestBoundsMarkdown(ops, met),
+    '',
     ...boundsMarkdown(runs, ops),
     ...formBoundsMarkdown(form, ops),
     ...redisMarkdown(report.redis),
@@ -454,6 +465,26 @@ async function main () {
   ].join('\n')
   fs.writeFileSync(path.join(OUT, 'node.md'), md)
   process.stdout.write(md)
+}
+
+/** Where tessera_request_sync_ns goes: the native calls (mostly the core's work) and JavaScript. */
+function requestBoundsMarkdown (ops, met) {
+  const whole = ops.tessera_request_sync_ns
+  const native = ops.tessera_request_native_ns
+  const crossings = 2 * ops.napi_trivial_call_ns
+  return [
+    `Where its ${Math.round(whole)} ns go${met.validate ? '' : ' (what bounds it)'}: ` +
+      `${Math.round(native)} ns are the two native calls themselves (\`tessera_request_native_ns\`: the same ` +
+      'calls without taking their results apart), and of those most is the core\'s own `http::begin` + `finish` — ' +
+      'the token\'s base64 and BLAKE3, the store\'s lock, the session\'s copy and its atomic reference counts, two ' +
+      'clock reads (in Rust alone, one session in cache: ~460 ns when this was tuned, Dec 2026, at load 2.5; ' +
+      '`dbsc/tessera/unbound_request` in core.md has it with a million sessions) — then two N-API crossings ' +
+      `(~${Math.round(crossings)} ns by \`napi_trivial_call_ns\`) and the binding's conversions (arguments read into the ` +
+      'stack, the compact result written, events captured, the request handle checked). The other ' +
+      `${Math.round(whole - native)} ns are JavaScript's: taking the compact state apart (\`decodeState\`), the handle ` +
+      'pool, the calls\' wrappers. What is left to win is mostly in the core\'s path (issue 14).',
+    ''
+  ]
 }
 
 /**
