@@ -194,6 +194,8 @@ describe('the compact per-request results', () => {
       calls.finish(a, read)
       calls.finish(b, read)
     }
+    // A method that is not a string is refused, even one that converts to a known name.
+    assert.throws(() => bound.begin(undefined, false, { toString: () => 'GET' }), { name: 'TypeError', message: /method must be a string/ })
     // A method outside the table, or in another case, is passed as its name.
     const [live, s] = bound.begin(undefined, false, 'post')
     assert.equal(s.csrf, '0', "'post' is not a safe method")
