@@ -568,9 +568,10 @@ fn markdown(r: &serde_json::Value) -> String {
          and pays everything else, so the first two rows differ by that cache alone, and the \
          third pays the same as the second on a validate that copies less on both sides. That \
          floor — a C call with its string, its status and a free that is safe twice — is what \
-         bounds the remaining overhead; the unknown-token row, which builds and frees no \
-         session, shows the part of it that is the call and its status (a rejection also \
-         records its reason for `tessera_last_error`).\n",
+         bounds the remaining overhead. The unknown-token row builds and frees no session but \
+         takes the error path: the rejection records its reason for `tessera_last_error` (a \
+         thread-local write), and `tessera_manager_validate` takes a handle it then gives back \
+         unused (it cannot know before the store answers).\n",
         r["sessions_in_store"],
         r["batches"],
         r["validates_per_batch_per_side"],
