@@ -124,6 +124,23 @@ FULL_OPTIONS = json.dumps(
 )
 
 C_ABI = {
+    # sessions built in caller storage with each set of fields, and the refusals: NULL storage,
+    # an unknown bit, a malformed token, then reads and a free of a narrow session
+    "caller_storage": program(
+        NULL, T0,
+        "c", "alice", '{"cart":[1,2]}', "1", "Mozilla/5.0",
+        "w", "$0", "1", "7",
+        "w", "$0", "1", "0",
+        "w", "$0", "1", "1",
+        "w", "$0", "1", "2",
+        "wb", "$0", "1", "7",
+        "w", "$0", "1", "8",
+        "w", "not-a-token", "1", "7",
+        "wn", "$0", "1", "7",
+        "q", "1", "cart", "%0", "65",
+        "f", "1",
+        "v", "$0", "1", NULL,
+    ),
     # a visitor's whole life with every default
     "lifecycle_defaults": program(
         NULL, T0,

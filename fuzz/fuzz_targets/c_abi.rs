@@ -92,6 +92,15 @@ unsafe extern "C" {
         session_out: *mut *mut Session,
         reason_out: *mut c_int,
     ) -> c_int;
+    fn tessera_manager_validate_in(
+        m: *const Manager,
+        token: *const c_char,
+        https: bool,
+        fields: u32,
+        storage: *mut Storage,
+        session_out: *mut *mut Session,
+        reason_out: *mut c_int,
+    ) -> c_int;
     fn tessera_manager_rotate(
         m: *const Manager,
         token: *const c_char,
@@ -283,6 +292,15 @@ impl Arg {
     }
 }
 
+/// `tessera_session_storage`: 64 words a session is built in (`TESSERA_SESSION_STORAGE_WORDS`).
+#[repr(C)]
+struct Storage([u64; 64]);
+
+/// `TESSERA_FIELDS_ALL`, `TESSERA_FIELD_DATA`, `TESSERA_FIELD_CSRF`.
+const FIELDS_ALL: u32 = 7;
+const FIELD_DATA: u32 = 1;
+const FIELD_CSRF: u32 = 2;
+
 struct State {
     manager: *mut Manager,
     clock: *mut Clock,
@@ -292,6 +310,8 @@ struct State {
     tokens: Vec<String>,
     ids: Vec<String>,
     csrf: Vec<String>,
+    /// Caller storage of the sessions `w` built: freed only after every session (`run`'s end).
+    storages: Vec<Box<Storage>>,
 }
 
 fn run(data: &[u8]) {
@@ -308,6 +328,7 @@ fn run(data: &[u8]) {
         tokens: Vec::new(),
         ids: Vec::new(),
         csrf: Vec::new(),
+        storages: Vec::new(),
     };
 
     // SAFETY (for every call in this file): the pointers passed are NULL, handles the library
@@ -349,6 +370,8 @@ fn run(data: &[u8]) {
         for s in st.sessions.drain(..) {
             tessera_session_free(s);
         }
+        // Only now: a session built in caller storage lives in it until freed.
+        st.storages.clear();
         tessera_manager_free(st.manager);
         tessera_clock_free(st.clock);
         tessera_session_free(ptr::null_mut());
@@ -635,6 +658,65 @@ impl State {
                         // A user agent is a raw header: invalid UTF-8 reads as U+FFFD.
                         no_manager || null_out || [&user, &data].iter().any(|a| a.bad_utf8()),
                     );
+                }
+                // validate into caller storage: token, https, fields (decimal bits); flag `b`
+                // passes NULL storage
+                b'w' => {
+                    let (Some(token), https, Some(bits)) =
+                        (fields.next(), fields.next(), fields.next())
+                    else {
+                        return false;
+                    };
+                    let token = self.arg(token);
+                    let bits = decimal::<u32>(bits).unwrap_or(u32::MAX);
+                    let mut storage = Box::new(Storage([0x5a5a_5a5a_5a5a_5a5a; 64]));
+                    let place: *mut Storage = if flags.contains(&b'b') {
+                        ptr::null_mut()
+                    } else {
+                        &mut *storage
+                    };
+                    let mut out = ptr::null_mut();
+                    let mut reason = UNSET;
+                    let (out_ptr, reason_ptr): (*mut *mut Session, *mut c_int) = if null_out {
+                        (ptr::null_mut(), ptr::null_mut())
+                    } else {
+                        (&mut out, &mut reason)
+                    };
+                    let status = tessera_manager_validate_in(
+                        m,
+                        token.ptr(),
+                        flag(https),
+                        bits,
+                        place,
+                        out_ptr,
+                        reason_ptr,
+                    );
+                    check_reason(status, reason, !null_out);
+                    let must_refuse = no_manager
+                        || null_out
+                        || place.is_null()
+                        || bits & !FIELDS_ALL != 0
+                        || token.is_null()
+                        || token.bad_utf8();
+                    self.session_result(status, out, must_refuse);
+                    if status == OK {
+                        let start = place as usize;
+                        assert!(
+                            (start..start + std::mem::size_of::<Storage>())
+                                .contains(&(out as usize)),
+                            "the session is not in the caller's storage"
+                        );
+                        // A part not asked for is refused, never answered as if empty.
+                        let mut text = ptr::null_mut();
+                        let data = tessera_session_data(out, &mut text);
+                        assert_eq!(data == OK, bits & FIELD_DATA != 0, "data status {data}");
+                        tessera_string_free(text);
+                        let mut text = ptr::null_mut();
+                        let csrf = tessera_session_csrf_token(out, &mut text);
+                        assert_eq!(csrf == OK, bits & FIELD_CSRF != 0, "csrf status {csrf}");
+                        tessera_string_free(text);
+                        self.storages.push(storage);
+                    }
                 }
                 // validate / rotate: token, https, user_agent
                 b'v' | b'r' => {
