@@ -286,6 +286,15 @@ impl Prevalidated {
     pub fn into_validation(self) -> Validation {
         Validation::Valid(self.session)
     }
+
+    /// The validation it stands for, answering for `fields` as a validate asked for them would
+    /// (the one read behind it fetched the whole record).
+    pub(crate) fn into_validation_for(self, fields: Fields) -> Validation {
+        let mut session = self.session;
+        session.record.keep_only(fields);
+        session.fields = fields;
+        Validation::Valid(session)
+    }
 }
 
 impl std::fmt::Debug for Prevalidated {

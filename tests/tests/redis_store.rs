@@ -604,6 +604,9 @@ fn validate_then_settles_by_one_read_only_what_validate_would_not_write() {
     let found = quick(&m, &rotated, true).expect("live");
     let request = tessera::http::begin_prevalidated(&m, &head, found).unwrap();
     assert_eq!(request.user(), Some("alice"));
+    // It reads the parts a request's own validate reads, no more.
+    let fields = request.session().map(tessera::Session::fields);
+    assert_eq!(fields, Some(tessera::Fields::DATA | tessera::Fields::CSRF));
 }
 
 #[test]

@@ -171,9 +171,10 @@ pub fn begin_prevalidated(
     head: &RequestHead<'_>,
     prevalidated: Prevalidated,
 ) -> Result<Request> {
-    begin_with(manager, head, |token, _| {
+    begin_with(manager, head, |token, ctx| {
         if prevalidated.is_for(token) {
-            Ok(prevalidated.into_validation())
+            // The same parts a request's own validate reads, whichever path found the session.
+            Ok(prevalidated.into_validation_for(ctx.fields))
         } else {
             Err(Error::internal(
                 "a prevalidated session was used for another request's cookie",
