@@ -677,11 +677,7 @@ impl State {
                     };
                     let mut out = ptr::null_mut();
                     let mut reason = UNSET;
-                    let (out_ptr, reason_ptr): (*mut *mut Session, *mut c_int) = if null_out {
-                        (ptr::null_mut(), ptr::null_mut())
-                    } else {
-                        (&mut out, &mut reason)
-                    };
+                    let (out_ptr, reason_ptr) = session_outs(null_out, &mut out, &mut reason);
                     let status = tessera_manager_validate_in(
                         m,
                         token.ptr(),
@@ -728,11 +724,7 @@ impl State {
                     let (token, ua) = (self.arg(token), self.arg(ua));
                     let mut out = ptr::null_mut();
                     let mut reason = UNSET;
-                    let (out_ptr, reason_ptr): (*mut *mut Session, *mut c_int) = if null_out {
-                        (ptr::null_mut(), ptr::null_mut())
-                    } else {
-                        (&mut out, &mut reason)
-                    };
+                    let (out_ptr, reason_ptr) = session_outs(null_out, &mut out, &mut reason);
                     let call = if letter == b'v' {
                         tessera_manager_validate
                     } else {
@@ -1389,6 +1381,20 @@ impl State {
                 check_byte(status, valid, null_out);
             }
         }
+    }
+}
+
+/// The `session_out` and `reason_out` of a call that answers a session or a reason: NULL with
+/// the `n` flag.
+fn session_outs(
+    null_out: bool,
+    out: &mut *mut Session,
+    reason: &mut c_int,
+) -> (*mut *mut Session, *mut c_int) {
+    if null_out {
+        (ptr::null_mut(), ptr::null_mut())
+    } else {
+        (out, reason)
     }
 }
 
