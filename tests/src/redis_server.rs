@@ -371,28 +371,25 @@ mod tests {
             if role == "exits" {
                 assert!(status.success(), "the child test failed: {status}");
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let alive: Vec<u32> = pids
-                    .iter()
-                    .copied()
-                    .filter(|&p| is_redis_server(p))
-                    .collect();
-                let unlocked = Command::new("flock")
-                    .arg("-n")
-                    .arg(&lock)
-                    .arg("true")
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if alive.is_empty() && unlocked {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "after the child {role}, servers {alive:?} still run, lock free: {unlocked}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // The kernel says when: `flock` blocks until every holder of the lock has closed it.
+            // Each supervisor holds it until it has reaped its server (`wait "$s"`), so once the
+            // lock is free no server is left, not even as a zombie. The timeout only turns a
+            // leak into a failure instead of a hang.
+            let unlocked = Command::new("flock")
+                .args(["-w", "10"])
+                .arg(&lock)
+                .arg("true")
+                .status()
+                .is_ok_and(|s| s.success());
+            let alive: Vec<u32> = pids
+                .iter()
+                .copied()
+                .filter(|&p| is_redis_server(p))
+                .collect();
+            assert!(
+                unlocked && alive.is_empty(),
+                "after the child {role}, servers {alive:?} still run, lock free: {unlocked}"
+            );
         }
         let _ = std::fs::remove_file(&lock);
         remove_stale_dirs();
